@@ -1,0 +1,245 @@
+package main_test
+
+// These tests run the real sluice binary, built once in TestMain.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sluice-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "sluice")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build sluice:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running sluice serve.
+type proc struct {
+	cmd    *exec.Cmd
+	url    string
+	stdout *syncBuffer
+	done   chan error
+	mu     sync.Mutex
+	stderr bytes.Buffer
+}
+
+// syncBuffer is a buffer the process's output copier writes while the test
+// reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var listenRE = regexp.MustCompile(`msg="sluice listening" addr=(\S+)`)
+
+// startSluice runs `sluice serve` on dataDir with loopback settings plus env,
+// and waits until it listens.
+func startSluice(t *testing.T, dataDir string, env ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	cmd.Env = append(os.Environ(), "SLUICE_ALLOW_PRIVATE_DESTINATIONS=true", "SLUICE_LOG_LEVEL=info")
+	cmd.Env = append(cmd.Env, env...)
+	p := &proc{cmd: cmd, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout = p.stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start sluice: %v", err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.stderr.WriteString(line + "\n")
+			p.mu.Unlock()
+			if m := listenRE.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	select {
+	case a := <-addr:
+		p.url = "http://" + a
+	case err := <-p.done:
+		t.Fatalf("sluice exited before listening: %v\n%s", err, p.log())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("sluice did not start listening\n%s", p.log())
+	}
+	return p
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("sluice did not exit\n%s", p.log())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// call makes an API request and decodes the JSON answer into out (if any).
+func call(t *testing.T, method, url, token string, body any, out any) int {
+	t.Helper()
+	code := callNoFail(method, url, token, body, out)
+	if code == 0 {
+		t.Fatalf("%s %s failed", method, url)
+	}
+	return code
+}
+
+// callNoFail is call for goroutines: 0 means the request or decoding failed.
+func callNoFail(method, url, token string, body any, out any) int {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, url, r)
+	if err != nil {
+		return 0
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0
+	}
+	if out != nil && len(data) > 0 && json.Unmarshal(data, out) != nil {
+		return 0
+	}
+	return resp.StatusCode
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(out), "sluice ") {
+		t.Fatalf("version printed %q", out)
+	}
+}
+
+// A bad setting stops the process at start with a message naming it.
+func TestBadConfigNamesTheSetting(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"--retry-schedule", "5x"}, "", "--retry-schedule"},
+		{nil, "SLUICE_DELIVERY_TIMEOUT=soon", "--delivery-timeout"},
+		{[]string{"--log-level", "loud"}, "", "--log-level"},
+		{[]string{"--max-payload-bytes", "-1"}, "", "--max-payload-bytes"},
+	}
+	for _, tt := range tests {
+		cmd := exec.Command(binary, append([]string{"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0"}, tt.args...)...)
+		cmd.Env = append(os.Environ(), tt.env)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); err == nil || code == 0 {
+			t.Errorf("%v %s: exit %d, want non-zero", tt.args, tt.env, code)
+		}
+		if !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("%v %s: stderr %q does not name %s", tt.args, tt.env, stderr.String(), tt.want)
+		}
+	}
+}
+
+// The generated admin token is printed once, on the first start, and works.
+func TestAdminTokenPrintedOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := startSluice(t, dir)
+	m := regexp.MustCompile(`sk_[A-Za-z0-9_-]{43}`).FindString(p.stdout.String())
+	if m == "" {
+		t.Fatalf("no token printed on first start")
+	}
+	if strings.Contains(p.log(), m) {
+		t.Fatalf("the admin token reached the log")
+	}
+	var list map[string]any
+	if code := call(t, "GET", p.url+"/v1/destinations", m, nil, &list); code != http.StatusOK {
+		t.Fatalf("printed token: status %d", code)
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit %d after SIGINT", code)
+	}
+	p = startSluice(t, dir)
+	if strings.Contains(p.stdout.String(), "sk_") {
+		t.Fatalf("token printed again on the second start")
+	}
+	if code := call(t, "GET", p.url+"/v1/destinations", m, nil, &list); code != http.StatusOK {
+		t.Fatalf("token after restart: status %d", code)
+	}
+}

@@ -1,0 +1,94 @@
+package sluice
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Destination is a subscriber endpoint: where matching events are delivered,
+// signed with its secret.
+type Destination struct {
+	ID                 string
+	TenantID           string
+	Name               string
+	URL                string
+	EventTypes         []string // patterns: "*", "prefix.*" or an exact type
+	SourceIDs          []string // empty: events from any source, and published events
+	Fields             []string // nil: the whole body; else a JSON field allowlist
+	RateLimitPerSecond int      // 0: unlimited
+	Secret             string   // "whsec_" + base64 of the signing key
+	Enabled            bool
+	DisabledReason     string // set when !Enabled: DisabledManual, DisabledGone, DisabledFailing
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// Reasons a destination is disabled.
+const (
+	DisabledManual  = "manual"
+	DisabledGone    = "gone"
+	DisabledFailing = "failing"
+)
+
+// Destination states, derived from the destination's fields.
+const (
+	StateActive   = "active"
+	StatePaused   = "paused"
+	StateDisabled = "disabled"
+)
+
+// State returns the destination's derived state.
+func (d *Destination) State() string {
+	if !d.Enabled {
+		return StateDisabled
+	}
+	return StateActive
+}
+
+// Matches reports whether an event of eventType from sourceID (empty for a
+// published event) is routed to d. A disabled destination still matches: its
+// deliveries are created and wait.
+func (d *Destination) Matches(eventType, sourceID string) bool {
+	if len(d.SourceIDs) > 0 && !slices.Contains(d.SourceIDs, sourceID) {
+		return false
+	}
+	for _, p := range d.EventTypes {
+		if MatchEventType(p, eventType) {
+			return true
+		}
+	}
+	return false
+}
+
+// OperationalPrefix starts the types of the events Sluice publishes about
+// itself. "*" does not match them; a destination names them to get them.
+const OperationalPrefix = "sluice."
+
+// MatchEventType reports whether pattern selects eventType. A pattern is "*"
+// (every type but Sluice's own), "prefix.*" (types starting with "prefix."),
+// or an exact type.
+func MatchEventType(pattern, eventType string) bool {
+	switch {
+	case pattern == "*":
+		return !strings.HasPrefix(eventType, OperationalPrefix)
+	case strings.HasSuffix(pattern, ".*"):
+		return strings.HasPrefix(eventType, pattern[:len(pattern)-1])
+	default:
+		return pattern == eventType
+	}
+}
+
+// ValidEventTypePattern reports whether p is a pattern MatchEventType
+// understands: non-empty, no spaces, and "*" only as the whole pattern or a
+// final ".*".
+func ValidEventTypePattern(p string) bool {
+	if p == "" || len(p) > 255 || strings.ContainsAny(p, " \t\r\n") {
+		return false
+	}
+	if p == "*" {
+		return true
+	}
+	body := strings.TrimSuffix(p, ".*")
+	return body != "" && !strings.Contains(body, "*")
+}

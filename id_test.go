@@ -1,0 +1,42 @@
+package sluice
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestNewIDIsPrefixedAndSorted(t *testing.T) {
+	t.Parallel()
+	prev := ""
+	seen := make(map[string]bool)
+	for range 10000 {
+		id := NewID(PrefixEvent)
+		if !strings.HasPrefix(id, "evt_") || len(id) != len("evt_")+26 {
+			t.Fatalf("NewID = %q, want evt_ and 26 characters", id)
+		}
+		if id <= prev {
+			t.Fatalf("NewID %q not after %q", id, prev)
+		}
+		if seen[id] {
+			t.Fatalf("NewID repeated %q", id)
+		}
+		seen[id] = true
+		prev = id
+	}
+}
+
+func TestEncodeULIDKnownValue(t *testing.T) {
+	t.Parallel()
+	// The ULID spec's example: 01ARZ3NDEK is 1469922850259 ms.
+	var raw [16]byte
+	ms := uint64(1469922850259)
+	for i := 5; i >= 0; i-- {
+		raw[i] = byte(ms)
+		ms >>= 8
+	}
+	var out [26]byte
+	encodeULID(out[:], raw)
+	if got := string(out[:10]); got != "01ARZ3NDEK" {
+		t.Fatalf("time part = %s, want 01ARZ3NDEK", got)
+	}
+}

@@ -1,0 +1,62 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentiles(t *testing.T) {
+	t.Parallel()
+	ms := func(ns ...int) []time.Duration {
+		out := make([]time.Duration, len(ns))
+		for i, n := range ns {
+			out[i] = time.Duration(n) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = 100 - i // unsorted on purpose
+	}
+	tests := []struct {
+		name    string
+		samples []time.Duration
+		want    Percentiles
+	}{
+		{"none", nil, Percentiles{}},
+		{"one", ms(7), Percentiles{7 * time.Millisecond, 7 * time.Millisecond, 7 * time.Millisecond, 7 * time.Millisecond}},
+		{"1 to 100", ms(hundred...), Percentiles{50 * time.Millisecond, 95 * time.Millisecond, 99 * time.Millisecond, 100 * time.Millisecond}},
+		{"ten", ms(10, 1, 9, 2, 8, 3, 7, 4, 6, 5), Percentiles{5 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond}},
+		{"outlier", ms(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1000), Percentiles{time.Millisecond, time.Millisecond, 1000 * time.Millisecond, 1000 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		if got := percentiles(tt.samples); got != tt.want {
+			t.Errorf("%s: percentiles = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		0:                        "0µs",
+		850 * time.Microsecond:   "850µs",
+		12345 * time.Microsecond: "12.3ms",
+		2500 * time.Millisecond:  "2.50s",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestWriteTableWithoutErrors(t *testing.T) {
+	t.Parallel()
+	r := &Result{Published: 10, Accepted: 10, Delivered: 10, ErrorsByClass: map[string]int{}}
+	var b strings.Builder
+	r.WriteTable(&b)
+	if strings.Contains(b.String(), "error class") || strings.Contains(b.String(), "missing") {
+		t.Errorf("table of a clean run shows errors:\n%s", b.String())
+	}
+}

@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"runtime"
+
+	"github.com/sluicehq/sluice"
+)
+
+// bootstrapOperator makes sure the default tenant and its operator key
+// exist. With a configured token the key's hash follows it; without one a
+// token is generated on the first start and returned so the caller can show
+// it once. It returns "" when there is nothing to show.
+func bootstrapOperator(ctx context.Context, store sluice.Store, configured string) (string, error) {
+	key, err := store.OperatorKey(ctx)
+	switch {
+	case err == nil && configured != "":
+		if want := sluice.HashToken(configured); !bytes.Equal(key.TokenHash, want) {
+			if err := store.SetTokenHash(ctx, key.ID, want); err != nil {
+				return "", fmt.Errorf("set operator token: %w", err)
+			}
+		}
+		return "", nil
+	case err == nil:
+		return "", nil
+	case sluice.ErrorCode(err) != sluice.ENOTFOUND:
+		return "", fmt.Errorf("find operator key: %w", err)
+	}
+	token := configured
+	if token == "" {
+		token = sluice.NewToken()
+	}
+	tenant := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "default"}
+	op := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Name: "operator", Role: sluice.RoleAdmin,
+		Operator: true, TokenHash: sluice.HashToken(token)}
+	if err := store.CreateTenant(ctx, tenant, op); err != nil {
+		return "", fmt.Errorf("create default tenant: %w", err)
+	}
+	if configured != "" {
+		return "", nil
+	}
+	return token, nil
+}
+
+func versionString() string { return sluice.Version + " " + runtime.Version() }

@@ -1,0 +1,50 @@
+// Package cli implements sluice's subcommands: serve, bench and version.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+)
+
+const usage = `usage: sluice <command> [flags]
+
+commands:
+  serve     run the gateway (sluice serve -h lists its flags)
+  bench     load-test a gateway and print throughput and latency
+  version   print the version
+`
+
+// Main runs the subcommand named by args[0] and returns the process exit
+// code: 0 on success, 1 on failure, 2 on a usage error.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = Serve(ctx, rest, stdout, stderr)
+	case "bench":
+		err = Bench(ctx, rest, stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "sluice %s\n", versionString())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "sluice: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "sluice: %v\n", err)
+		return 1
+	}
+}

@@ -1,0 +1,249 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// setting is one row of SPEC §2: a flag, its variable, its default, and how
+// its text becomes a Config field. apply's errors never include a secret's
+// value; Load prefixes them with the setting's name.
+type setting struct {
+	flag, env, def, usage string
+	isBool                bool
+	apply                 func(c *Config, v string) error
+}
+
+// name is how errors refer to the setting: `--flag (VARIABLE)`.
+func (s *setting) name() string { return "--" + s.flag + " (" + s.env + ")" }
+
+// settings lists every setting of `sluice serve`, in the order of SPEC §2.
+var settings = []setting{
+	{flag: "addr", env: "SLUICE_ADDR", def: ":8080", usage: "listen `address` (host:port)",
+		apply: func(c *Config, v string) (err error) { c.Addr, err = parseAddr(v); return }},
+	{flag: "data-dir", env: "SLUICE_DATA_DIR", def: "./sluice-data", usage: "`directory` of the embedded store and the generated key file",
+		apply: func(c *Config, v string) error {
+			if strings.TrimSpace(v) == "" {
+				return errors.New("must not be empty")
+			}
+			c.DataDir = v
+			return nil
+		}},
+	{flag: "database", env: "SLUICE_DATABASE_URL", usage: "PostgreSQL `URL` (postgres://…); empty: the embedded store",
+		apply: func(c *Config, v string) (err error) { c.DatabaseURL, err = parseDatabaseURL(v); return }},
+	{flag: "admin-token", env: "SLUICE_ADMIN_TOKEN", usage: "operator `token`; empty: generated on first start and printed once",
+		apply: func(c *Config, v string) (err error) { c.AdminToken, err = parseToken(v); return }},
+	{flag: "master-key", env: "SLUICE_MASTER_KEY", usage: "`base64` of 32 bytes wrapping the data keys; empty: generated into the data dir (embedded store only)",
+		apply: func(c *Config, v string) (err error) { c.MasterKey, err = parseMasterKey(v); return }},
+	{flag: "allow-private-destinations", env: "SLUICE_ALLOW_PRIVATE_DESTINATIONS", def: "false", isBool: true,
+		usage: "permit loopback, private and link-local destinations (development and tests only)",
+		apply: func(c *Config, v string) (err error) { c.AllowPrivateDestinations, err = parseBool(v); return }},
+	{flag: "payload-retention", env: "SLUICE_PAYLOAD_RETENTION", def: "720h", usage: "payload body lifetime (a `duration` such as 720h)",
+		apply: func(c *Config, v string) (err error) { c.PayloadRetention, err = parsePositiveDuration(v); return }},
+	{flag: "metadata-retention", env: "SLUICE_METADATA_RETENTION", def: "8760h", usage: "event and attempt metadata lifetime (a `duration`)",
+		apply: func(c *Config, v string) (err error) { c.MetadataRetention, err = parsePositiveDuration(v); return }},
+	{flag: "retention-interval", env: "SLUICE_RETENTION_INTERVAL", def: "1m", usage: "how often expired data is purged (a `duration`)",
+		apply: func(c *Config, v string) (err error) { c.RetentionInterval, err = parsePositiveDuration(v); return }},
+	{flag: "retry-schedule", env: "SLUICE_RETRY_SCHEDULE", def: "0s,5s,5m,30m,2h,5h,10h,14h,20h,24h",
+		usage: "comma-separated `durations`: the delay before each attempt; its length is the attempt limit",
+		apply: func(c *Config, v string) (err error) { c.RetrySchedule, err = parseRetrySchedule(v); return }},
+	{flag: "max-payload-bytes", env: "SLUICE_MAX_PAYLOAD_BYTES", def: "1048576", usage: "largest accepted request body in `bytes`; larger gets 413",
+		apply: func(c *Config, v string) (err error) { c.MaxPayloadBytes, err = parsePositiveInt(v); return }},
+	{flag: "delivery-timeout", env: "SLUICE_DELIVERY_TIMEOUT", def: "15s", usage: "per-attempt HTTP timeout (a `duration`)",
+		apply: func(c *Config, v string) (err error) { c.DeliveryTimeout, err = parsePositiveDuration(v); return }},
+	{flag: "delivery-lease", env: "SLUICE_DELIVERY_LEASE", def: "30s", usage: "how long (a `duration`) a claimed delivery stays claimed; longer than --delivery-timeout",
+		apply: func(c *Config, v string) (err error) { c.DeliveryLease, err = parsePositiveDuration(v); return }},
+	{flag: "tls-cert", env: "SLUICE_TLS_CERT", usage: "certificate `file` to serve HTTPS directly (with --tls-key)",
+		apply: func(c *Config, v string) error { c.TLSCert = v; return nil }},
+	{flag: "tls-key", env: "SLUICE_TLS_KEY", usage: "private key `file` to serve HTTPS directly (with --tls-cert)",
+		apply: func(c *Config, v string) error { c.TLSKey = v; return nil }},
+	{flag: "log-level", env: "SLUICE_LOG_LEVEL", def: "info", usage: "`level`: debug, info, warn or error",
+		apply: func(c *Config, v string) (err error) { c.LogLevel, err = parseLogLevel(v); return }},
+	{flag: "log-format", env: "SLUICE_LOG_FORMAT", def: "text", usage: "`format`: text or json",
+		apply: func(c *Config, v string) (err error) { c.LogFormat, err = parseLogFormat(v); return }},
+	{flag: "allowed-destination-cidrs", env: "SLUICE_ALLOWED_DESTINATION_CIDRS", usage: "comma-separated `CIDRs`: private ranges destinations may use anyway",
+		apply: func(c *Config, v string) (err error) { c.AllowedDestinationCIDRs, err = parsePrefixes(v); return }},
+	{flag: "trusted-proxies", env: "SLUICE_TRUSTED_PROXIES", usage: "comma-separated `CIDRs` whose X-Forwarded-For is believed",
+		apply: func(c *Config, v string) (err error) { c.TrustedProxies, err = parsePrefixes(v); return }},
+	{flag: "detect-emails", env: "SLUICE_DETECT_EMAILS", def: "true", isBool: true, usage: "index every email address found in a payload",
+		apply: func(c *Config, v string) (err error) { c.DetectEmails, err = parseBool(v); return }},
+}
+
+// settingByFlag returns the setting of a flag name; it panics on a name that
+// is not in settings, which is a bug.
+func settingByFlag(flag string) *setting {
+	for i := range settings {
+		if settings[i].flag == flag {
+			return &settings[i]
+		}
+	}
+	panic("config: no setting " + flag)
+}
+
+func parseAddr(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return "", fmt.Errorf("%q is not a host:port address (e.g. :8080 or 127.0.0.1:8080)", v)
+	}
+	return v, nil
+}
+
+// parseDatabaseURL never echoes v: a database URL usually carries a password.
+func parseDatabaseURL(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	lower := strings.ToLower(v)
+	if v != "" && !strings.HasPrefix(lower, "postgres://") && !strings.HasPrefix(lower, "postgresql://") {
+		return "", errors.New("must be a postgres:// or postgresql:// URL (leave it empty for the embedded store)")
+	}
+	return v, nil
+}
+
+// parseToken never echoes v.
+func parseToken(v string) (string, error) {
+	if strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return "", errors.New("must not contain spaces or control characters")
+	}
+	return v, nil
+}
+
+// parseMasterKey never echoes v.
+func parseMasterKey(v string) ([]byte, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil, errors.New("is not valid standard base64")
+	}
+	if len(key) != 32 {
+		return nil, fmt.Errorf("must be base64 of 32 bytes, got %d bytes", len(key))
+	}
+	return key, nil
+}
+
+func parseBool(v string) (bool, error) {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return false, fmt.Errorf("%q is not a boolean (true or false)", v)
+	}
+	return b, nil
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (Go syntax, e.g. 90s or 2h)", v)
+	}
+	return d, nil
+}
+
+func parsePositiveDuration(v string) (time.Duration, error) {
+	d, err := parseDuration(v)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("%q must be greater than zero", v)
+	}
+	return d, err
+}
+
+// maxRetries bounds the retry schedule: more attempts than this is a typo,
+// not a policy.
+const maxRetries = 100
+
+func parseRetrySchedule(v string) ([]time.Duration, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, fmt.Errorf("must list 1 to %d comma-separated delays", maxRetries)
+	}
+	parts := strings.Split(v, ",")
+	if len(parts) > maxRetries {
+		return nil, fmt.Errorf("has %d entries; at most %d are allowed", len(parts), maxRetries)
+	}
+	out := make([]time.Duration, 0, len(parts))
+	for _, p := range parts {
+		d, err := parseDuration(p)
+		if err != nil {
+			return nil, err
+		}
+		if d < 0 {
+			return nil, fmt.Errorf("%q is negative", strings.TrimSpace(p))
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func parsePositiveInt(v string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a positive integer", v)
+	}
+	return n, nil
+}
+
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+func parseLogLevel(v string) (slog.Level, error) {
+	l, ok := logLevels[strings.ToLower(strings.TrimSpace(v))]
+	if !ok {
+		return 0, fmt.Errorf("%q is not a log level (debug, info, warn or error)", v)
+	}
+	return l, nil
+}
+
+func parseLogFormat(v string) (string, error) {
+	f := strings.ToLower(strings.TrimSpace(v))
+	if f != "text" && f != "json" {
+		return "", fmt.Errorf("%q is not a log format (text or json)", v)
+	}
+	return f, nil
+}
+
+// parsePrefixes reads a comma-separated list of CIDRs; a bare address means
+// that one address (/32 or /128). Prefixes are masked, so 10.1.2.3/8 reads as
+// 10.0.0.0/8.
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	var out []netip.Prefix
+	for p := range strings.SplitSeq(v, ",") {
+		p = strings.TrimSpace(p)
+		prefix, err := parsePrefix(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, prefix)
+	}
+	return out, nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if s == "" {
+		return netip.Prefix{}, errors.New("has an empty entry")
+	}
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8)", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR or IP address (e.g. 10.0.0.0/8)", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}

@@ -1,0 +1,163 @@
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/signature"
+)
+
+// maxResponseRead is how much of a response body is read, and thrown away,
+// so the connection can be reused. None of it is kept.
+const maxResponseRead = 64 << 10
+
+// defaultContentType is sent when the stored payload has none.
+const defaultContentType = "application/json"
+
+// response is what one HTTP try of a delivery produced.
+type response struct {
+	status     int           // 0 when no response arrived
+	errClass   string        // empty on success
+	retryAfter time.Duration // from Retry-After on a 429 or 503
+	hasRetry   bool
+}
+
+// deliver makes one attempt of a claimed delivery and records it.
+func (d *Dispatcher) deliver(c *sluice.Claim) {
+	at := d.now()
+	resp := d.send(c, at)
+	end := d.now()
+	r := d.result(c, resp, at, end)
+	d.record(c, r)
+}
+
+// send POSTs the claim's body to its destination, signed for the attempt
+// time at, and classifies what came back. The attempt has its own context:
+// stopping the dispatcher lets it finish within Config.Timeout.
+func (d *Dispatcher) send(c *sluice.Claim, at time.Time) response {
+	signer, err := signature.NewSigner(c.Destination.Secret)
+	if err != nil {
+		return response{errClass: ErrClassSigning}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Destination.URL, bytes.NewReader(c.Body))
+	if err != nil {
+		return response{errClass: ErrClassNetwork} // an unparsable URL: nothing was sent
+	}
+	contentType := c.ContentType
+	if contentType == "" {
+		contentType = defaultContentType
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("User-Agent", sluice.UserAgent())
+	req.Header.Set(signature.HeaderID, c.Delivery.EventID)
+	req.Header.Set(signature.HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set(signature.HeaderSignature, signer.Sign(c.Delivery.EventID, at, c.Body))
+
+	res, err := d.cfg.Client.Do(req)
+	if err != nil {
+		return response{errClass: classifyError(err)}
+	}
+	_, _ = io.CopyN(io.Discard, res.Body, maxResponseRead)
+	_ = res.Body.Close()
+
+	out := response{status: res.StatusCode}
+	switch {
+	case res.StatusCode >= 200 && res.StatusCode < 300:
+	case res.StatusCode >= 300 && res.StatusCode < 400:
+		out.errClass = ErrClassRedirect
+	default:
+		out.errClass = ErrClassHTTPStatus
+	}
+	if res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable {
+		out.retryAfter, out.hasRetry = parseRetryAfter(res.Header.Get("Retry-After"), d.now())
+	}
+	return out
+}
+
+// result turns a response into the attempt to record and the delivery's
+// next state: succeeded on 2xx; exhausted with the destination disabled on
+// 410; otherwise pending for the next scheduled (or Retry-After) attempt, or
+// exhausted when the schedule is used up.
+func (d *Dispatcher) result(c *sluice.Claim, resp response, at, end time.Time) *sluice.AttemptResult {
+	r := &sluice.AttemptResult{Attempt: sluice.Attempt{
+		ID:            sluice.NewID(sluice.PrefixAttempt),
+		TenantID:      c.Delivery.TenantID,
+		DeliveryID:    c.Delivery.ID,
+		EventID:       c.Delivery.EventID,
+		DestinationID: c.Delivery.DestinationID,
+		Number:        c.Delivery.Attempts + 1,
+		Outcome:       sluice.AttemptFailed,
+		HTTPStatus:    resp.status,
+		Duration:      end.Sub(at),
+		Error:         resp.errClass,
+		At:            at,
+	}}
+	switch {
+	case resp.errClass == "":
+		r.Attempt.Outcome, r.Status = sluice.AttemptSucceeded, sluice.DeliverySucceeded
+		return r
+	case resp.status == http.StatusGone:
+		r.Status, r.DisableDestination = sluice.DeliveryExhausted, sluice.DisabledGone
+		return r
+	}
+	delay, ok := NextDelay(d.cfg.RetrySchedule, r.Attempt.Number, nil)
+	switch {
+	case !ok:
+		r.Status = sluice.DeliveryExhausted
+	case resp.hasRetry:
+		r.Status, r.NextAttemptAt = sluice.DeliveryPending, end.Add(resp.retryAfter)
+	default:
+		r.Status, r.NextAttemptAt = sluice.DeliveryPending, end.Add(delay)
+	}
+	return r
+}
+
+// record stores the attempt. ECONFLICT means the lease ended before we got
+// here and another worker has the delivery now: its attempt counts, ours is
+// dropped. Any other failure leaves the delivery to be claimed again when
+// its lease ends, so it is delivered at least once.
+func (d *Dispatcher) record(c *sluice.Claim, r *sluice.AttemptResult) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	log := d.logger.With(
+		slog.String("delivery_id", c.Delivery.ID),
+		slog.String("event_id", c.Delivery.EventID),
+		slog.String("destination_id", c.Delivery.DestinationID),
+		slog.Int("attempt", r.Attempt.Number),
+		slog.Int("status", r.Attempt.HTTPStatus),
+		slog.String("outcome", r.Attempt.Outcome),
+		slog.Duration("duration", r.Attempt.Duration),
+	)
+	if r.Attempt.Error != "" {
+		log = log.With(slog.String("error_class", r.Attempt.Error))
+	}
+	err := d.store.RecordAttempt(ctx, r)
+	switch {
+	case sluice.ErrorCode(err) == sluice.ECONFLICT:
+		log.Debug("attempt dropped: delivery taken by another worker after its lease ended")
+		return
+	case err != nil:
+		log.Error("record attempt", slog.Any("error", err))
+		return
+	}
+	switch r.Status {
+	case sluice.DeliverySucceeded:
+		log.Debug("delivery succeeded")
+	case sluice.DeliveryPending:
+		log.Info("attempt failed, will retry", slog.Time("next_attempt_at", r.NextAttemptAt))
+		d.wakeAt(r.NextAttemptAt)
+	case sluice.DeliveryExhausted:
+		log.Warn("delivery exhausted")
+	}
+	if r.DisableDestination != "" {
+		log.Warn("destination disabled", slog.String("reason", r.DisableDestination))
+	}
+}

@@ -1,0 +1,87 @@
+package deliver
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+)
+
+// Error classes recorded in Attempt.Error. They say what went wrong without
+// carrying any of the client error's text, which names the destination URL.
+const (
+	ErrClassTimeout    = "timeout"     // no complete response within the delivery timeout
+	ErrClassConnect    = "connect"     // DNS lookup, dial or connection refused
+	ErrClassTLS        = "tls"         // handshake or certificate verification failed
+	ErrClassRedirect   = "redirect"    // a 3xx response; redirects are not followed
+	ErrClassHTTPStatus = "http_status" // any other non-2xx response
+	ErrClassNetwork    = "network"     // the connection failed some other way
+	ErrClassSigning    = "signing"     // the destination's secret could not sign
+)
+
+// newClient returns the HTTP client deliveries use by default. It is the one
+// place the transport is built, so the SSRF-checking dialer (internal/safehttp)
+// replaces DialContext here.
+func newClient(timeout time.Duration, perHost int) *http.Client {
+	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	transport := &http.Transport{
+		// No proxy from the environment: a proxy would see every payload and
+		// defeat the connect-time address check.
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   timeout,
+		MaxIdleConns:          4 * perHost,
+		MaxIdleConnsPerHost:   perHost,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Transport: transport, CheckRedirect: noRedirects}
+}
+
+// noRedirects makes the client return a 3xx response instead of following
+// it: a destination may not send its deliveries somewhere else.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// classifyError returns the class of an error from http.Client.Do. It looks
+// at error types only; the error's text is never used or kept.
+func classifyError(err error) string {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return ErrClassTimeout
+	case isTLSError(err):
+		return ErrClassTLS
+	case isConnectError(err):
+		return ErrClassConnect
+	default:
+		return ErrClassNetwork
+	}
+}
+
+func isTLSError(err error) bool {
+	var (
+		verify    *tls.CertificateVerificationError
+		record    tls.RecordHeaderError
+		alert     tls.AlertError
+		authority x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &record) || errors.As(err, &alert) ||
+		errors.As(err, &authority) || errors.As(err, &hostname) || errors.As(err, &invalid)
+}
+
+func isConnectError(err error) bool {
+	var (
+		dns *net.DNSError
+		op  *net.OpError
+	)
+	return errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial" ||
+		errors.Is(err, syscall.ECONNREFUSED)
+}

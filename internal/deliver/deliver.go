@@ -1,0 +1,212 @@
+// Package deliver is the dispatcher: it claims due deliveries from the store,
+// POSTs each to its destination signed the Standard Webhooks way, records
+// every attempt, and schedules retries.
+//
+// Concurrency is bounded twice: Workers attempts in all, and PerDestination
+// attempts to any one destination, so a slow or hanging destination holds at
+// most PerDestination workers and the others keep flowing.
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultTimeout      = 15 * time.Second
+	DefaultLease        = 30 * time.Second
+	DefaultWorkers      = 64
+	DefaultPollInterval = 500 * time.Millisecond
+)
+
+// storeTimeout bounds each store call. Store calls do not stop with the
+// dispatcher's context: a claim or an attempt that already happened must
+// still be recorded during shutdown.
+const storeTimeout = 30 * time.Second
+
+// Config configures a Dispatcher. New fills in the defaults.
+type Config struct {
+	// Store is where deliveries are claimed and attempts recorded. Required.
+	Store sluice.Store
+	// Logger receives ids, outcomes, status codes and durations only.
+	// Default slog.Default().
+	Logger *slog.Logger
+	// RetrySchedule is the delay before each attempt; its length is the
+	// attempt limit. Required, non-empty, no negative delays.
+	RetrySchedule []time.Duration
+	// Timeout bounds one attempt, from dialing to reading the response.
+	// Default DefaultTimeout.
+	Timeout time.Duration
+	// Lease is how long a claimed delivery stays claimed. It must exceed
+	// Timeout so an attempt is recorded before its lease ends. Default
+	// DefaultLease.
+	Lease time.Duration
+	// Workers is how many attempts run at once. Default DefaultWorkers.
+	Workers int
+	// PerDestination is how many attempts to one destination run at once.
+	// Default max(1, Workers/4).
+	PerDestination int
+	// PollInterval is how often to look for due work when nothing wakes the
+	// dispatcher. Default DefaultPollInterval.
+	PollInterval time.Duration
+	// Client sends the deliveries. Default: a client with keep-alive pools,
+	// no proxy and TLS 1.2 or later. Redirects are never followed, whatever
+	// the given client's CheckRedirect says.
+	Client *http.Client
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// withDefaults validates c and returns a copy with the defaults filled in.
+func (c Config) withDefaults() (Config, error) {
+	if c.Store == nil {
+		return c, errors.New("deliver: Config.Store is required")
+	}
+	if len(c.RetrySchedule) == 0 {
+		return c, errors.New("deliver: Config.RetrySchedule must not be empty")
+	}
+	if slices.ContainsFunc(c.RetrySchedule, func(d time.Duration) bool { return d < 0 }) {
+		return c, errors.New("deliver: Config.RetrySchedule has a negative delay")
+	}
+	if c.Timeout < 0 || c.Lease < 0 || c.Workers < 0 || c.PerDestination < 0 || c.PollInterval < 0 {
+		return c, errors.New("deliver: Config has a negative Timeout, Lease, Workers, PerDestination or PollInterval")
+	}
+	c.RetrySchedule = slices.Clone(c.RetrySchedule)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Lease == 0 {
+		c.Lease = DefaultLease
+	}
+	if c.Lease <= c.Timeout {
+		return c, fmt.Errorf("deliver: Config.Lease (%s) must exceed Config.Timeout (%s)", c.Lease, c.Timeout)
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.PerDestination == 0 {
+		c.PerDestination = max(1, c.Workers/4)
+	}
+	c.PerDestination = min(c.PerDestination, c.Workers)
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.Client == nil {
+		c.Client = newClient(c.Timeout, c.PerDestination)
+	} else {
+		client := *c.Client
+		client.CheckRedirect = noRedirects
+		c.Client = &client
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}
+
+// Dispatcher claims due deliveries and attempts them. Create it with New,
+// run it with Start, end it with Stop.
+type Dispatcher struct {
+	cfg    Config
+	store  sluice.Store
+	logger *slog.Logger
+	now    func() time.Time
+
+	wake chan struct{} // buffered 1: a pending wake-up for the claim loop
+
+	mu       sync.Mutex
+	started  bool
+	stopping chan struct{}  // closed by Stop: claim no more
+	loopDone chan struct{}  // closed when the claim loop has returned
+	running  int            // attempts in flight
+	perDest  map[string]int // attempts in flight by destination id
+	timer    *time.Timer    // wakes the loop when a retry we scheduled is due
+	timerAt  time.Time      // when timer fires; zero when it is not armed
+
+	workers sync.WaitGroup
+}
+
+// New validates cfg, fills in its defaults and returns a Dispatcher that is
+// not yet running. The error names the offending field.
+func New(cfg Config) (*Dispatcher, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Dispatcher{
+		cfg:      cfg,
+		store:    cfg.Store,
+		logger:   cfg.Logger,
+		now:      cfg.Now,
+		wake:     make(chan struct{}, 1),
+		stopping: make(chan struct{}),
+		loopDone: make(chan struct{}),
+		perDest:  make(map[string]int),
+	}, nil
+}
+
+// Start runs the claim loop in the background until Stop is called or ctx
+// ends. It looks for due work at once. Attempts already in flight are not
+// cut short when ctx ends; Stop waits for them. A Dispatcher runs once:
+// Start after Start or Stop is an error.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.started {
+		return errors.New("deliver: dispatcher already started")
+	}
+	select {
+	case <-d.stopping:
+		return errors.New("deliver: dispatcher stopped")
+	default:
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("start dispatcher: %w", err)
+	}
+	d.started = true
+	go d.claimLoop(ctx)
+	return nil
+}
+
+// Stop stops claiming, waits for the attempts in flight to finish and be
+// recorded (each is bounded by Config.Timeout), and returns. It is safe to
+// call more than once, and before Start.
+func (d *Dispatcher) Stop() {
+	d.mu.Lock()
+	started := d.started
+	select {
+	case <-d.stopping:
+	default:
+		close(d.stopping)
+	}
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	d.mu.Unlock()
+	if !started {
+		return
+	}
+	<-d.loopDone
+	d.workers.Wait()
+}
+
+// Wake tells the dispatcher that work may be due now, such as a delivery
+// just stored with no first delay. It never blocks.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,230 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/sluicehq/sluice"
+)
+
+const destinationColumns = `id, tenant_id, name, url, event_types, source_ids, fields,
+	rate_limit_per_second, secret, enabled, disabled_reason, created_at, updated_at`
+
+// CreateDestination stores d.
+func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) error {
+	now := s.now()
+	d.CreatedAt, d.UpdatedAt = now, now
+	eventTypes, sourceIDs, fields, err := encodeLists(d)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(ctx context.Context, tx querier) error {
+		delete(s.routes, d.TenantID)
+		_, err := tx.ExecContext(ctx, `INSERT INTO destinations (`+destinationColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			d.ID, d.TenantID, d.Name, d.URL, eventTypes, sourceIDs, fields,
+			d.RateLimitPerSecond, d.Secret, d.Enabled, d.DisabledReason, ms(now), ms(now))
+		if err != nil {
+			return fmt.Errorf("insert destination: %w", err)
+		}
+		return s.audit(ctx, tx, d.TenantID, "destination.create", d.ID)
+	})
+}
+
+func encodeLists(d *sluice.Destination) (eventTypes, sourceIDs string, fields sql.NullString, err error) {
+	et, err := json.Marshal(nonNil(d.EventTypes))
+	if err != nil {
+		return "", "", fields, fmt.Errorf("encode event types: %w", err)
+	}
+	si, err := json.Marshal(nonNil(d.SourceIDs))
+	if err != nil {
+		return "", "", fields, fmt.Errorf("encode source ids: %w", err)
+	}
+	if d.Fields != nil {
+		f, err := json.Marshal(d.Fields)
+		if err != nil {
+			return "", "", fields, fmt.Errorf("encode fields: %w", err)
+		}
+		fields = sql.NullString{String: string(f), Valid: true}
+	}
+	return string(et), string(si), fields, nil
+}
+
+func nonNil(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}
+
+// destinationRow holds a destination's columns as scanned, so a destination
+// can be read alone or as part of a wider row.
+type destinationRow struct {
+	d                     sluice.Destination
+	eventTypes, sourceIDs string
+	fields                sql.NullString
+	created, updated      int64
+}
+
+// targets returns scan targets in destinationColumns order.
+func (r *destinationRow) targets() []any {
+	d := &r.d
+	return []any{&d.ID, &d.TenantID, &d.Name, &d.URL, &r.eventTypes, &r.sourceIDs, &r.fields,
+		&d.RateLimitPerSecond, &d.Secret, &d.Enabled, &d.DisabledReason, &r.created, &r.updated}
+}
+
+func (r *destinationRow) decode() (*sluice.Destination, error) {
+	d := r.d
+	if err := json.Unmarshal([]byte(r.eventTypes), &d.EventTypes); err != nil {
+		return nil, fmt.Errorf("decode event types of %s: %w", d.ID, err)
+	}
+	if err := json.Unmarshal([]byte(r.sourceIDs), &d.SourceIDs); err != nil {
+		return nil, fmt.Errorf("decode source ids of %s: %w", d.ID, err)
+	}
+	if r.fields.Valid {
+		if err := json.Unmarshal([]byte(r.fields.String), &d.Fields); err != nil {
+			return nil, fmt.Errorf("decode fields of %s: %w", d.ID, err)
+		}
+	}
+	d.CreatedAt, d.UpdatedAt = fromMS(r.created), fromMS(r.updated)
+	return &d, nil
+}
+
+func scanDestination(row interface{ Scan(...any) error }) (*sluice.Destination, error) {
+	var r destinationRow
+	if err := row.Scan(r.targets()...); err != nil {
+		return nil, err
+	}
+	return r.decode()
+}
+
+// Destination returns one destination or ENOTFOUND.
+func (s *Store) Destination(ctx context.Context, tenantID, id string) (*sluice.Destination, error) {
+	d, err := scanDestination(s.readDB.QueryRowContext(ctx,
+		`SELECT `+destinationColumns+` FROM destinations WHERE id = ? AND tenant_id = ?`, id, tenantID))
+	if err != nil {
+		return nil, notFound(err, "destination")
+	}
+	return d, nil
+}
+
+// Destinations lists a tenant's destinations, newest first.
+func (s *Store) Destinations(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Destination, string, error) {
+	limit := pageLimit(page)
+	q := `SELECT ` + destinationColumns + ` FROM destinations WHERE tenant_id = ?`
+	args := []any{tenantID}
+	if page.Cursor != "" {
+		q += ` AND id < ?`
+		args = append(args, page.Cursor)
+	}
+	args = append(args, limit+1)
+	out, err := queryDestinations(ctx, s.readDB, q+` ORDER BY id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := cut(out, limit, func(d *sluice.Destination) string { return d.ID })
+	return out, next, nil
+}
+
+func queryDestinations(ctx context.Context, q querier, query string, args ...any) ([]*sluice.Destination, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list destinations: %w", err)
+	}
+	defer rows.Close()
+	var out []*sluice.Destination
+	for rows.Next() {
+		d, err := scanDestination(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan destination: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list destinations: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateDestination stores every field of d; ENOTFOUND if it is gone.
+func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) error {
+	d.UpdatedAt = s.now()
+	eventTypes, sourceIDs, fields, err := encodeLists(d)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(ctx context.Context, tx querier) error {
+		delete(s.routes, d.TenantID)
+		res, err := tx.ExecContext(ctx, `UPDATE destinations SET name = ?, url = ?, event_types = ?, source_ids = ?,
+			fields = ?, rate_limit_per_second = ?, secret = ?, enabled = ?, disabled_reason = ?, updated_at = ?
+			WHERE id = ? AND tenant_id = ?`,
+			d.Name, d.URL, eventTypes, sourceIDs, fields, d.RateLimitPerSecond, d.Secret, d.Enabled,
+			d.DisabledReason, ms(d.UpdatedAt), d.ID, d.TenantID)
+		if err != nil {
+			return fmt.Errorf("update destination: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sluice.Errorf(sluice.ENOTFOUND, "destination not found")
+		}
+		return s.audit(ctx, tx, d.TenantID, "destination.update", d.ID)
+	})
+}
+
+// DeleteDestination removes a destination and cancels its pending deliveries.
+func (s *Store) DeleteDestination(ctx context.Context, tenantID, id string) error {
+	return s.write(ctx, func(ctx context.Context, tx querier) error {
+		delete(s.routes, tenantID)
+		res, err := tx.ExecContext(ctx, `DELETE FROM destinations WHERE id = ? AND tenant_id = ?`, id, tenantID)
+		if err != nil {
+			return fmt.Errorf("delete destination: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return sluice.Errorf(sluice.ENOTFOUND, "destination not found")
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL,
+			lease_until = NULL, updated_at = ? WHERE destination_id = ? AND status = 'pending' RETURNING event_id`,
+			ms(s.now()), id)
+		if err != nil {
+			return fmt.Errorf("cancel deliveries: %w", err)
+		}
+		eventIDs, err := collectStrings(rows)
+		if err != nil {
+			return fmt.Errorf("cancel deliveries: %w", err)
+		}
+		for _, eventID := range eventIDs {
+			if err := refreshEventStatus(ctx, tx, eventID); err != nil {
+				return err
+			}
+		}
+		return s.audit(ctx, tx, tenantID, "destination.delete", id)
+	})
+}
+
+// tenantRoutes returns the tenant's destinations for routing, from the
+// writer's cache. Call it only inside a write.
+func (s *Store) tenantRoutes(ctx context.Context, tx querier, tenantID string) ([]*sluice.Destination, error) {
+	if r, ok := s.routes[tenantID]; ok {
+		return r, nil
+	}
+	r, err := queryDestinations(ctx, tx, `SELECT `+destinationColumns+` FROM destinations WHERE tenant_id = ?`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	s.routes[tenantID] = r
+	return r, nil
+}
+
+func collectStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

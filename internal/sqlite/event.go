@@ -1,0 +1,252 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice"
+)
+
+const eventColumns = `id, tenant_id, type, direction, source_id, status, payload_state, received_at`
+
+func scanEvent(row interface{ Scan(...any) error }) (*sluice.Event, error) {
+	var e sluice.Event
+	var direction string
+	var received int64
+	if err := row.Scan(&e.ID, &e.TenantID, &e.Type, &direction, &e.SourceID, &e.Status, &e.PayloadState, &received); err != nil {
+		return nil, err
+	}
+	e.Direction, e.ReceivedAt = sluice.Direction(direction), fromMS(received)
+	return &e, nil
+}
+
+// CreateEvent stores an event, its payload and its deliveries together.
+func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay time.Duration) (*sluice.Event, bool, error) {
+	var headers []byte
+	if in.Payload.Headers != nil {
+		var err error
+		if headers, err = json.Marshal(in.Payload.Headers); err != nil {
+			return nil, false, fmt.Errorf("encode headers: %w", err)
+		}
+	}
+	var (
+		out       *sluice.Event
+		duplicate bool
+	)
+	err := s.write(ctx, func(ctx context.Context, tx querier) error {
+		out, duplicate = nil, false
+		e := in.Event
+		if in.DedupKey != "" {
+			first, err := scanEvent(tx.QueryRowContext(ctx,
+				`SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND dedup_key = ?`, e.TenantID, in.DedupKey))
+			if err == nil {
+				out, duplicate = first, true
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("find duplicate: %w", err)
+			}
+		}
+		dests, err := s.tenantRoutes(ctx, tx, e.TenantID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		var matched []*sluice.Destination
+		for _, d := range dests {
+			if d.Matches(e.Type, e.SourceID) {
+				matched = append(matched, d)
+			}
+		}
+		e.Status, e.PayloadState = sluice.EventUnrouted, sluice.PayloadRetained
+		if len(matched) > 0 {
+			e.Status = sluice.EventPending
+		}
+		dedup := sql.NullString{String: in.DedupKey, Valid: in.DedupKey != ""}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (`+eventColumns+`, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), dedup); err != nil {
+			return fmt.Errorf("insert event: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			e.ID, e.TenantID, in.Payload.ContentType, headers, in.Payload.Body, ms(in.Payload.ExpiresAt)); err != nil {
+			return fmt.Errorf("insert payload: %w", err)
+		}
+		due := ms(now.Add(firstDelay))
+		for _, d := range matched {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
+				attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
+				sluice.NewID(sluice.PrefixDelivery), e.TenantID, e.ID, d.ID, due, ms(now), ms(now)); err != nil {
+				return fmt.Errorf("insert delivery: %w", err)
+			}
+		}
+		out = &e
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, duplicate, nil
+}
+
+// Event returns an event's metadata or ENOTFOUND.
+func (s *Store) Event(ctx context.Context, tenantID, id string) (*sluice.Event, error) {
+	e, err := scanEvent(s.readDB.QueryRowContext(ctx,
+		`SELECT `+eventColumns+` FROM events WHERE id = ? AND tenant_id = ?`, id, tenantID))
+	if err != nil {
+		return nil, notFound(err, "event")
+	}
+	return e, nil
+}
+
+// Events lists a tenant's events, newest first.
+func (s *Store) Events(ctx context.Context, tenantID string, f sluice.EventFilter) ([]*sluice.Event, string, error) {
+	limit := pageLimit(f.Page)
+	var where strings.Builder
+	where.WriteString(` WHERE tenant_id = ?`)
+	args := []any{tenantID}
+	for _, c := range []struct{ column, value string }{
+		{"type", f.Type}, {"source_id", f.SourceID}, {"status", f.Status},
+	} {
+		if c.value != "" {
+			where.WriteString(` AND ` + c.column + ` = ?`)
+			args = append(args, c.value)
+		}
+	}
+	if f.Cursor != "" {
+		where.WriteString(` AND id < ?`)
+		args = append(args, f.Cursor)
+	}
+	args = append(args, limit+1)
+	rows, err := s.readDB.QueryContext(ctx, `SELECT `+eventColumns+` FROM events`+where.String()+` ORDER BY id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var out []*sluice.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("scan event: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
+	out, next := cut(out, limit, func(e *sluice.Event) string { return e.ID })
+	return out, next, nil
+}
+
+// Payload returns an event's payload: ENOTFOUND for an unknown event, EGONE
+// when it has expired or was erased.
+func (s *Store) Payload(ctx context.Context, tenantID, eventID string) (*sluice.Payload, error) {
+	var state string
+	var contentType sql.NullString
+	var headers, body []byte
+	var expires sql.NullInt64
+	err := s.readDB.QueryRowContext(ctx, `SELECT e.payload_state, p.content_type, p.headers, p.body, p.expires_at
+		FROM events e LEFT JOIN event_payloads p ON p.event_id = e.id WHERE e.id = ? AND e.tenant_id = ?`,
+		eventID, tenantID).Scan(&state, &contentType, &headers, &body, &expires)
+	if err != nil {
+		return nil, notFound(err, "event")
+	}
+	if state != sluice.PayloadRetained || !expires.Valid || !s.now().Before(fromMS(expires.Int64)) {
+		return nil, sluice.Errorf(sluice.EGONE, "the payload of this event has expired or was erased")
+	}
+	p := &sluice.Payload{Body: body, ContentType: contentType.String, ExpiresAt: fromMS(expires.Int64)}
+	if headers != nil {
+		p.Headers = http.Header{}
+		if err := json.Unmarshal(headers, &p.Headers); err != nil {
+			return nil, fmt.Errorf("decode headers of %s: %w", eventID, err)
+		}
+	}
+	return p, nil
+}
+
+// eventExists returns ENOTFOUND unless the tenant has the event.
+func (s *Store) eventExists(ctx context.Context, tenantID, eventID string) error {
+	var one int
+	err := s.readDB.QueryRowContext(ctx, `SELECT 1 FROM events WHERE id = ? AND tenant_id = ?`, eventID, tenantID).Scan(&one)
+	return notFound(err, "event")
+}
+
+// Deliveries lists an event's deliveries, oldest first.
+func (s *Store) Deliveries(ctx context.Context, tenantID, eventID string) ([]*sluice.Delivery, error) {
+	if err := s.eventExists(ctx, tenantID, eventID); err != nil {
+		return nil, err
+	}
+	rows, err := s.readDB.QueryContext(ctx, `SELECT id, tenant_id, event_id, destination_id, status, attempts,
+		next_attempt_at, created_at, updated_at FROM deliveries WHERE event_id = ? AND tenant_id = ? ORDER BY id`,
+		eventID, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []*sluice.Delivery
+	for rows.Next() {
+		var d sluice.Delivery
+		var next sql.NullInt64
+		var created, updated int64
+		if err := rows.Scan(&d.ID, &d.TenantID, &d.EventID, &d.DestinationID, &d.Status, &d.Attempts,
+			&next, &created, &updated); err != nil {
+			return nil, fmt.Errorf("scan delivery: %w", err)
+		}
+		d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = fromNullMS(next), fromMS(created), fromMS(updated)
+		out = append(out, &d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// Attempts lists an event's attempts, oldest first.
+func (s *Store) Attempts(ctx context.Context, tenantID, eventID string) ([]*sluice.Attempt, error) {
+	if err := s.eventExists(ctx, tenantID, eventID); err != nil {
+		return nil, err
+	}
+	rows, err := s.readDB.QueryContext(ctx, `SELECT id, tenant_id, delivery_id, event_id, destination_id, attempt,
+		outcome, http_status, duration_ms, error, at FROM attempts WHERE event_id = ? AND tenant_id = ? ORDER BY id`,
+		eventID, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("list attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []*sluice.Attempt
+	for rows.Next() {
+		var a sluice.Attempt
+		var durationMS, at int64
+		if err := rows.Scan(&a.ID, &a.TenantID, &a.DeliveryID, &a.EventID, &a.DestinationID, &a.Number,
+			&a.Outcome, &a.HTTPStatus, &durationMS, &a.Error, &at); err != nil {
+			return nil, fmt.Errorf("scan attempt: %w", err)
+		}
+		a.Duration, a.At = time.Duration(durationMS)*time.Millisecond, fromMS(at)
+		out = append(out, &a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list attempts: %w", err)
+	}
+	return out, nil
+}
+
+// refreshEventStatus recomputes an event's status from its deliveries.
+func refreshEventStatus(ctx context.Context, tx querier, eventID string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE events SET status = CASE
+		WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1 AND status = 'pending') THEN 'pending'
+		WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1 AND status = 'exhausted') THEN 'failed'
+		WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1 AND status = 'succeeded') THEN 'delivered'
+		WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1) THEN 'cancelled'
+		ELSE 'unrouted' END
+		WHERE id = ?1`, eventID)
+	if err != nil {
+		return fmt.Errorf("refresh event status: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/sqlite"
+	"github.com/sluicehq/sluice/internal/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) sluice.Store {
+		return MustOpen(t, clock)
+	})
+}
+
+// MustOpen opens a store in a fresh temporary directory, closed at cleanup.
+func MustOpen(tb testing.TB, clock *storetest.Clock) *sqlite.Store {
+	tb.Helper()
+	s, err := sqlite.Open(context.Background(), sqlite.Config{
+		Path: filepath.Join(tb.TempDir(), "sluice.db"),
+		Now:  clock.Now,
+	})
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+// Reopening a store keeps its data and re-runs no migration.
+func TestReopen(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ten := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "default"}
+	key := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Name: "op", Role: sluice.RoleAdmin, Operator: true,
+		TokenHash: sluice.HashToken("t")}
+	if err := s.CreateTenant(ctx, ten, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	if k, err := s.OperatorKey(ctx); err != nil || k.ID != key.ID {
+		t.Fatalf("OperatorKey after reopen = %v, %v", k, err)
+	}
+}

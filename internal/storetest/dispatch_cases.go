@@ -1,0 +1,328 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice"
+)
+
+func claimedIDs(claims []*sluice.Claim) []string {
+	var out []string
+	for _, c := range claims {
+		out = append(out, c.Delivery.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func testClaimDue(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	d := b.destination(t, ctx, ten.ID, "*")
+	off := b.destination(t, ctx, ten.ID, "*")
+	off.Enabled, off.DisabledReason = false, sluice.DisabledManual
+	if err := b.store.UpdateDestination(ctx, off); err != nil {
+		t.Fatal(err)
+	}
+	now := b.event(t, ctx, ten.ID, "a.now")
+	later, _, err := b.store.CreateEvent(ctx, b.newEvent(ten.ID, "a.later", ""), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	claims := b.claim(t, 10)
+	if len(claims) != 1 {
+		t.Fatalf("claimed %d, want 1 (the due delivery of the enabled destination)", len(claims))
+	}
+	c := claims[0]
+	if c.Delivery.EventID != now.ID || c.Delivery.DestinationID != d.ID || c.Delivery.Attempts != 0 ||
+		c.EventType != "a.now" || string(c.Body) != `{"n":1}` || c.ContentType != "application/json" ||
+		c.Destination.URL != d.URL || c.Destination.Secret != d.Secret || c.Delivery.TenantID != ten.ID {
+		t.Fatalf("claim = %+v", c)
+	}
+	b.clock.Advance(10 * time.Second) // within the first claim's lease
+	claims = b.claim(t, 10)
+	if len(claims) != 1 || claims[0].Delivery.EventID != later.ID {
+		t.Fatalf("after 10s claimed %v, want the later event's delivery", claimedIDs(claims))
+	}
+
+	// The disabled destination's deliveries are claimed once it is enabled.
+	off.Enabled, off.DisabledReason = true, ""
+	if err := b.store.UpdateDestination(ctx, off); err != nil {
+		t.Fatal(err)
+	}
+	claims = b.claim(t, 10)
+	if len(claims) != 2 || claims[0].Delivery.DestinationID != off.ID || claims[1].Delivery.DestinationID != off.ID {
+		t.Fatalf("after enabling claimed %d, want the 2 waiting deliveries", len(claims))
+	}
+}
+
+func testClaimLease(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	b.destination(t, ctx, ten.ID, "*")
+	for range 3 {
+		b.event(t, ctx, ten.ID, "x.y")
+	}
+	first := b.claim(t, 2)
+	if len(first) != 2 {
+		t.Fatalf("claimed %d with limit 2", len(first))
+	}
+	second := b.claim(t, 10)
+	if len(second) != 1 || slices.Contains(claimedIDs(first), second[0].Delivery.ID) {
+		t.Fatalf("second claim = %v, want only the unclaimed one", claimedIDs(second))
+	}
+	if again := b.claim(t, 10); len(again) != 0 {
+		t.Fatalf("claimed %d while all are leased", len(again))
+	}
+	b.clock.Advance(29 * time.Second)
+	if again := b.claim(t, 10); len(again) != 0 {
+		t.Fatalf("claimed %d before the lease ended", len(again))
+	}
+	b.clock.Advance(time.Second)
+	if again := b.claim(t, 10); len(again) != 3 {
+		t.Fatalf("after the lease ended claimed %d, want all 3 again", len(again))
+	}
+}
+
+func testClaimSkipsDestinations(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	slow := b.destination(t, ctx, ten.ID, "*")
+	fast := b.destination(t, ctx, ten.ID, "*")
+	b.event(t, ctx, ten.ID, "x.y")
+	claims := b.claim(t, 10, slow.ID)
+	if len(claims) != 1 || claims[0].Delivery.DestinationID != fast.ID {
+		t.Fatalf("claim skipping %s = %+v", slow.ID, claims)
+	}
+}
+
+func testClaimExpiredPayload(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	b.destination(t, ctx, ten.ID, "*")
+	in := b.newEvent(ten.ID, "x.y", "")
+	e, _, err := b.store.CreateEvent(ctx, in, 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(2 * time.Hour)
+	// The payload expired (an hour in) before the delivery was due, and the
+	// retention service has not purged it yet: it must not be sent.
+	if claims := b.claim(t, 10); len(claims) != 0 {
+		t.Fatalf("claimed %d deliveries of an expired payload", len(claims))
+	}
+	ds, err := b.store.Deliveries(b.ctx, ten.ID, e.ID)
+	if err != nil || len(ds) != 1 || ds[0].Status != sluice.DeliveryExpired || !ds[0].NextAttemptAt.IsZero() {
+		t.Fatalf("deliveries = %+v, %v, want one expired", ds, err)
+	}
+	if got, _ := b.store.Event(b.ctx, ten.ID, e.ID); got.Status != sluice.EventCancelled {
+		t.Fatalf("event status %q, want cancelled", got.Status)
+	}
+}
+
+func testRecordAttempt(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	b.destination(t, ctx, ten.ID, "*")
+	e := b.event(t, ctx, ten.ID, "x.y")
+	c := b.claim(t, 1)[0]
+	attempt := func(n int, outcome string, status int) sluice.Attempt {
+		return sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: ten.ID, DeliveryID: c.Delivery.ID,
+			EventID: e.ID, DestinationID: c.Delivery.DestinationID, Number: n, Outcome: outcome,
+			HTTPStatus: status, Duration: 12 * time.Millisecond, Error: map[bool]string{true: "http_status"}[outcome == sluice.AttemptFailed],
+			At: b.clock.Now()}
+	}
+	retryAt := b.clock.Now().Add(5 * time.Second)
+	if err := b.store.RecordAttempt(b.ctx, &sluice.AttemptResult{Attempt: attempt(1, sluice.AttemptFailed, 500),
+		Status: sluice.DeliveryPending, NextAttemptAt: retryAt}); err != nil {
+		t.Fatalf("RecordAttempt(retry): %v", err)
+	}
+	// The same attempt recorded again (a second worker after a lease ended).
+	err := b.store.RecordAttempt(b.ctx, &sluice.AttemptResult{Attempt: attempt(1, sluice.AttemptFailed, 500),
+		Status: sluice.DeliveryPending, NextAttemptAt: retryAt})
+	wantCode(t, "RecordAttempt of a stale claim", err, sluice.ECONFLICT)
+
+	ds, _ := b.store.Deliveries(b.ctx, ten.ID, e.ID)
+	if ds[0].Status != sluice.DeliveryPending || ds[0].Attempts != 1 || !ds[0].NextAttemptAt.Equal(retryAt) {
+		t.Fatalf("after a failed attempt delivery = %+v", ds[0])
+	}
+	if got := b.claim(t, 1); len(got) != 0 {
+		t.Fatalf("claimed before the retry time")
+	}
+	b.clock.Advance(5 * time.Second)
+	c = b.claim(t, 1)[0]
+	if c.Delivery.Attempts != 1 {
+		t.Fatalf("reclaimed with %d attempts, want 1", c.Delivery.Attempts)
+	}
+	if err := b.store.RecordAttempt(b.ctx, &sluice.AttemptResult{Attempt: attempt(2, sluice.AttemptSucceeded, 204),
+		Status: sluice.DeliverySucceeded}); err != nil {
+		t.Fatalf("RecordAttempt(success): %v", err)
+	}
+	ds, _ = b.store.Deliveries(b.ctx, ten.ID, e.ID)
+	if ds[0].Status != sluice.DeliverySucceeded || ds[0].Attempts != 2 || !ds[0].NextAttemptAt.IsZero() {
+		t.Fatalf("after success delivery = %+v", ds[0])
+	}
+	if got, _ := b.store.Event(b.ctx, ten.ID, e.ID); got.Status != sluice.EventDelivered {
+		t.Fatalf("event status %q, want delivered", got.Status)
+	}
+	as, err := b.store.Attempts(b.ctx, ten.ID, e.ID)
+	if err != nil || len(as) != 2 {
+		t.Fatalf("Attempts = %d, %v, want 2", len(as), err)
+	}
+	if a := as[0]; a.Number != 1 || a.Outcome != sluice.AttemptFailed || a.HTTPStatus != 500 ||
+		a.Duration != 12*time.Millisecond || a.Error != "http_status" || a.DeliveryID != c.Delivery.ID {
+		t.Fatalf("first attempt = %+v", a)
+	}
+	if a := as[1]; a.Number != 2 || a.Outcome != sluice.AttemptSucceeded || a.Error != "" {
+		t.Fatalf("second attempt = %+v", a)
+	}
+
+	// Exhaustion marks the event failed.
+	e2 := b.event(t, ctx, ten.ID, "x.y")
+	c = b.claim(t, 1)[0]
+	a := attempt(1, sluice.AttemptFailed, 0)
+	a.DeliveryID, a.EventID = c.Delivery.ID, e2.ID
+	if err := b.store.RecordAttempt(b.ctx, &sluice.AttemptResult{Attempt: a, Status: sluice.DeliveryExhausted}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.store.Event(b.ctx, ten.ID, e2.ID); got.Status != sluice.EventFailed {
+		t.Fatalf("exhausted event status %q, want failed", got.Status)
+	}
+}
+
+func testRecordAttemptDisables(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	d := b.destination(t, ctx, ten.ID, "*")
+	b.event(t, ctx, ten.ID, "x.y")
+	waiting := b.event(t, ctx, ten.ID, "x.y")
+	c := b.claim(t, 1)[0]
+	err := b.store.RecordAttempt(b.ctx, &sluice.AttemptResult{
+		Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: ten.ID, DeliveryID: c.Delivery.ID,
+			EventID: c.Delivery.EventID, DestinationID: d.ID, Number: 1, Outcome: sluice.AttemptFailed,
+			HTTPStatus: 410, Error: "http_status", At: b.clock.Now()},
+		Status: sluice.DeliveryExhausted, DisableDestination: sluice.DisabledGone})
+	if err != nil {
+		t.Fatalf("RecordAttempt: %v", err)
+	}
+	got, _ := b.store.Destination(b.ctx, ten.ID, d.ID)
+	if got.Enabled || got.DisabledReason != sluice.DisabledGone || got.State() != sluice.StateDisabled {
+		t.Fatalf("destination after 410 = %+v", got)
+	}
+	if claims := b.claim(t, 10); len(claims) != 0 {
+		t.Fatalf("claimed %d deliveries of a disabled destination", len(claims))
+	}
+	if ds, _ := b.store.Deliveries(b.ctx, ten.ID, waiting.ID); ds[0].Status != sluice.DeliveryPending {
+		t.Fatalf("waiting delivery = %q, want pending", ds[0].Status)
+	}
+}
+
+func testDeleteDestinationCancels(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	d := b.destination(t, ctx, ten.ID, "*")
+	e := b.event(t, ctx, ten.ID, "x.y")
+	if err := b.store.DeleteDestination(ctx, ten.ID, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := b.store.Deliveries(b.ctx, ten.ID, e.ID)
+	if len(ds) != 1 || ds[0].Status != sluice.DeliveryCancelled {
+		t.Fatalf("deliveries after delete = %+v, want one cancelled", ds)
+	}
+	if got, _ := b.store.Event(b.ctx, ten.ID, e.ID); got.Status != sluice.EventCancelled {
+		t.Fatalf("event status %q, want cancelled", got.Status)
+	}
+	if claims := b.claim(t, 10); len(claims) != 0 {
+		t.Fatalf("claimed %d deliveries of a deleted destination", len(claims))
+	}
+}
+
+func testReleaseClaims(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	b.destination(t, ctx, ten.ID, "*")
+	b.event(t, ctx, ten.ID, "x.y")
+	if len(b.claim(t, 10)) != 1 {
+		t.Fatal("nothing to claim")
+	}
+	if err := b.store.ReleaseClaims(b.ctx); err != nil {
+		t.Fatalf("ReleaseClaims: %v", err)
+	}
+	if got := b.claim(t, 10); len(got) != 1 {
+		t.Fatalf("after ReleaseClaims claimed %d, want 1 at once", len(got))
+	}
+}
+
+func testAudit(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	other, _ := b.tenant(t, "b")
+	d := b.destination(t, ctx, ten.ID, "*")
+	if err := b.store.DeleteDestination(ctx, ten.ID, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.store.RecordAudit(ctx, &sluice.AuditEntry{TenantID: ten.ID, ActorKeyID: "key_x",
+		Action: "event.payload_read", ResourceID: "evt_1"}); err != nil {
+		t.Fatalf("RecordAudit: %v", err)
+	}
+	entries, _, err := b.store.AuditLog(b.ctx, ten.ID, sluice.Page{})
+	if err != nil {
+		t.Fatalf("AuditLog: %v", err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Action+" "+e.ResourceID)
+	}
+	want := []string{"event.payload_read evt_1", "destination.delete " + d.ID, "destination.create " + d.ID,
+		"tenant.create " + ten.ID}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit = %v, want %v", got, want)
+	}
+	actor := sluice.ActorFrom(ctx).KeyID
+	if entries[1].ActorKeyID != actor || entries[1].At.IsZero() {
+		t.Fatalf("audit entry = %+v, want actor %s", entries[1], actor)
+	}
+	if theirs, _, _ := b.store.AuditLog(b.ctx, other.ID, sluice.Page{}); len(theirs) != 1 {
+		t.Fatalf("other tenant sees %d audit entries, want its own 1", len(theirs))
+	}
+}
+
+// Many writers at once share commits; a failing write in a batch must not
+// undo the others.
+func testConcurrentWrites(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	b.destination(t, ctx, ten.ID, "*")
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			in := b.newEvent(ten.ID, "x.y", fmt.Sprintf("k%d", i%50))
+			if i%10 == 0 {
+				in.Event.TenantID = "ten_missing" // violates the tenants foreign key
+			}
+			_, _, errs[i] = b.store.CreateEvent(ctx, in, 0)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%10 == 0 {
+			if err == nil {
+				t.Errorf("write %d with a missing tenant succeeded", i)
+			}
+		} else if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	events, _, err := b.store.Events(b.ctx, ten.ID, sluice.EventFilter{Page: sluice.Page{Limit: 500}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keys k0..k49; every i%10==0 failed, which are the keys ki with i%10==0
+	// only when no other i shares the key: i and i+50 share a key, and both
+	// are multiples of 10 together, so exactly 45 distinct keys succeeded.
+	if len(events) != 45 {
+		t.Fatalf("stored %d events, want 45 (one per key that had a good write)", len(events))
+	}
+	for _, e := range events {
+		if ds, _ := b.store.Deliveries(b.ctx, ten.ID, e.ID); len(ds) != 1 {
+			t.Fatalf("event %s has %d deliveries, want 1", e.ID, len(ds))
+		}
+	}
+}

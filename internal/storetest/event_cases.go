@@ -1,0 +1,190 @@
+package storetest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice"
+)
+
+func deliveryDestinations(t *testing.T, b *bundle, tenantID, eventID string) []string {
+	t.Helper()
+	ds, err := b.store.Deliveries(b.ctx, tenantID, eventID)
+	if err != nil {
+		t.Fatalf("Deliveries: %v", err)
+	}
+	var out []string
+	for _, d := range ds {
+		if d.Status != sluice.DeliveryPending || d.Attempts != 0 || d.NextAttemptAt.IsZero() {
+			t.Fatalf("new delivery = %+v, want pending with a next attempt", d)
+		}
+		out = append(out, d.DestinationID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func testCreateEventRoutes(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	all := b.destination(t, ctx, ten.ID, "*")
+	invoices := b.destination(t, ctx, ten.ID, "invoice.*")
+	ops := b.destination(t, ctx, ten.ID, "sluice.*")
+	disabled := b.destination(t, ctx, ten.ID, "invoice.paid")
+	disabled.Enabled, disabled.DisabledReason = false, sluice.DisabledManual
+	if err := b.store.UpdateDestination(ctx, disabled); err != nil {
+		t.Fatal(err)
+	}
+	fromSource := b.destination(t, ctx, ten.ID, "*")
+	fromSource.SourceIDs = []string{"src_x"}
+	if err := b.store.UpdateDestination(ctx, fromSource); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		typ  string
+		want []string
+	}{
+		{"invoice.paid", []string{all.ID, invoices.ID, disabled.ID}},
+		{"customer.created", []string{all.ID}},
+		{"sluice.delivery.exhausted", []string{ops.ID}},
+	}
+	for _, tt := range tests {
+		e := b.event(t, ctx, ten.ID, tt.typ)
+		want := slices.Clone(tt.want)
+		slices.Sort(want)
+		if got := deliveryDestinations(t, b, ten.ID, e.ID); !slices.Equal(got, want) {
+			t.Errorf("%s routed to %v, want %v", tt.typ, got, want)
+		}
+		if e.Status != sluice.EventPending || e.PayloadState != sluice.PayloadRetained {
+			t.Errorf("%s: status %q payload %q", tt.typ, e.Status, e.PayloadState)
+		}
+	}
+
+	// A destination created after the first event is routed the next one.
+	late := b.destination(t, ctx, ten.ID, "customer.*")
+	e := b.event(t, ctx, ten.ID, "customer.deleted")
+	want := []string{all.ID, late.ID}
+	slices.Sort(want)
+	if got := deliveryDestinations(t, b, ten.ID, e.ID); !slices.Equal(got, want) {
+		t.Errorf("after a new destination routed to %v, want %v", got, want)
+	}
+
+	// No match: stored, unrouted.
+	other, ctxO := b.tenant(t, "empty")
+	e = b.event(t, ctxO, other.ID, "invoice.paid")
+	if got, _ := b.store.Event(b.ctx, other.ID, e.ID); got.Status != sluice.EventUnrouted {
+		t.Errorf("event with no destination has status %q, want unrouted", got.Status)
+	}
+}
+
+func testCreateEventDedup(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	other, ctxB := b.tenant(t, "b")
+	b.destination(t, ctx, ten.ID, "*")
+	first, dup, err := b.store.CreateEvent(ctx, b.newEvent(ten.ID, "a.b", "pub:k1"), 0)
+	if err != nil || dup {
+		t.Fatalf("first CreateEvent = %v, %v", dup, err)
+	}
+	again, dup, err := b.store.CreateEvent(ctx, b.newEvent(ten.ID, "a.b", "pub:k1"), 0)
+	if err != nil || !dup || again.ID != first.ID {
+		t.Fatalf("repeat = %+v dup %v err %v, want the first event as duplicate", again, dup, err)
+	}
+	if ds, _ := b.store.Deliveries(b.ctx, ten.ID, first.ID); len(ds) != 1 {
+		t.Fatalf("duplicate added deliveries: %d", len(ds))
+	}
+	theirs, dup, err := b.store.CreateEvent(ctxB, b.newEvent(other.ID, "a.b", "pub:k1"), 0)
+	if err != nil || dup || theirs.ID == first.ID {
+		t.Fatalf("same key in another tenant = %+v dup %v err %v, want a new event", theirs, dup, err)
+	}
+	list, _, _ := b.store.Events(b.ctx, ten.ID, sluice.EventFilter{})
+	if len(list) != 1 {
+		t.Fatalf("tenant has %d events, want 1", len(list))
+	}
+}
+
+func testEventsList(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	b.destination(t, ctx, ten.ID, "invoice.*")
+	var ids []string
+	for i := range 5 {
+		typ := "invoice.paid"
+		if i%2 == 1 {
+			typ = "customer.created"
+		}
+		ids = append(ids, b.event(t, ctx, ten.ID, typ).ID)
+	}
+	slices.Reverse(ids)
+	var got []string
+	cursor := ""
+	for {
+		page, next, err := b.store.Events(b.ctx, ten.ID, sluice.EventFilter{Page: sluice.Page{Limit: 2, Cursor: cursor}})
+		if err != nil {
+			t.Fatalf("Events: %v", err)
+		}
+		for _, e := range page {
+			got = append(got, e.ID)
+		}
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("paged events = %v, want %v", got, ids)
+	}
+	byType, _, _ := b.store.Events(b.ctx, ten.ID, sluice.EventFilter{Type: "customer.created"})
+	unrouted, _, _ := b.store.Events(b.ctx, ten.ID, sluice.EventFilter{Status: sluice.EventUnrouted})
+	pending, _, _ := b.store.Events(b.ctx, ten.ID, sluice.EventFilter{Status: sluice.EventPending, Type: "invoice.paid"})
+	if len(byType) != 2 || len(unrouted) != 2 || len(pending) != 3 {
+		t.Fatalf("filters: type %d unrouted %d pending invoices %d, want 2 2 3", len(byType), len(unrouted), len(pending))
+	}
+	if src, _, _ := b.store.Events(b.ctx, ten.ID, sluice.EventFilter{SourceID: "src_none"}); len(src) != 0 {
+		t.Fatalf("source filter matched %d published events", len(src))
+	}
+}
+
+func testEventIsolation(t *testing.T, b *bundle) {
+	a, ctxA := b.tenant(t, "a")
+	other, _ := b.tenant(t, "b")
+	b.destination(t, ctxA, a.ID, "*")
+	e := b.event(t, ctxA, a.ID, "x.y")
+	if _, err := b.store.Event(b.ctx, other.ID, e.ID); sluice.ErrorCode(err) != sluice.ENOTFOUND {
+		t.Errorf("Event by another tenant: %v", err)
+	}
+	if _, err := b.store.Payload(b.ctx, other.ID, e.ID); sluice.ErrorCode(err) != sluice.ENOTFOUND {
+		t.Errorf("Payload by another tenant: %v", err)
+	}
+	if _, err := b.store.Deliveries(b.ctx, other.ID, e.ID); sluice.ErrorCode(err) != sluice.ENOTFOUND {
+		t.Errorf("Deliveries by another tenant: %v", err)
+	}
+	if _, err := b.store.Attempts(b.ctx, other.ID, e.ID); sluice.ErrorCode(err) != sluice.ENOTFOUND {
+		t.Errorf("Attempts by another tenant: %v", err)
+	}
+	if list, _, _ := b.store.Events(b.ctx, other.ID, sluice.EventFilter{}); len(list) != 0 {
+		t.Errorf("other tenant lists %d events", len(list))
+	}
+}
+
+func testPayload(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	in := b.newEvent(ten.ID, "x.y", "")
+	in.Payload.Body = []byte("{\"email\":\"ada@example.com\",\n \"n\": 1}")
+	in.Payload.Headers = map[string][]string{"Content-Type": {"application/json"}}
+	e, _, err := b.store.CreateEvent(ctx, in, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.store.Payload(b.ctx, ten.ID, e.ID)
+	if err != nil {
+		t.Fatalf("Payload: %v", err)
+	}
+	if string(p.Body) != string(in.Payload.Body) || p.ContentType != "application/json" ||
+		p.Headers.Get("Content-Type") != "application/json" || !p.ExpiresAt.Equal(in.Payload.ExpiresAt) {
+		t.Fatalf("Payload = %+v, want the stored bytes and headers", p)
+	}
+	_, err = b.store.Payload(b.ctx, ten.ID, "evt_unknown")
+	wantCode(t, "Payload(unknown)", err, sluice.ENOTFOUND)
+	b.clock.Advance(time.Hour)
+	_, err = b.store.Payload(b.ctx, ten.ID, e.ID)
+	wantCode(t, "Payload after expiry", err, sluice.EGONE)
+}

@@ -1,0 +1,128 @@
+package sluice
+
+import (
+	"context"
+	"time"
+)
+
+// Store is durable storage for everything Sluice keeps. internal/sqlite
+// implements it for the embedded store; every implementation passes the
+// conformance suite in internal/storetest.
+//
+// Methods taking a tenantID never see another tenant's rows: a resource of
+// another tenant is ENOTFOUND. Methods that change configuration write an
+// audit entry for the Actor in ctx (see WithActor) in the same transaction.
+type Store interface {
+	// CreateTenant stores a tenant and its first key together.
+	CreateTenant(ctx context.Context, t *Tenant, k *APIKey) error
+	// OperatorKey returns the operator key; ENOTFOUND before the first start.
+	OperatorKey(ctx context.Context) (*APIKey, error)
+	// SetTokenHash replaces a key's token hash (the operator token given by
+	// configuration). ENOTFOUND for an unknown key.
+	SetTokenHash(ctx context.Context, keyID string, hash []byte) error
+	// KeyByTokenHash finds the key for a bearer token; ENOTFOUND if none.
+	KeyByTokenHash(ctx context.Context, hash []byte) (*APIKey, error)
+	// CreateAPIKey stores a new key of an existing tenant.
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// DeleteAPIKey removes a key: ENOTFOUND if it is not the tenant's,
+	// EFORBIDDEN for the operator key.
+	DeleteAPIKey(ctx context.Context, tenantID, id string) error
+
+	// CreateDestination stores d.
+	CreateDestination(ctx context.Context, d *Destination) error
+	// Destination returns one destination or ENOTFOUND.
+	Destination(ctx context.Context, tenantID, id string) (*Destination, error)
+	// Destinations lists a tenant's destinations, newest first.
+	Destinations(ctx context.Context, tenantID string, page Page) ([]*Destination, string, error)
+	// UpdateDestination stores every field of d; ENOTFOUND if it is gone.
+	UpdateDestination(ctx context.Context, d *Destination) error
+	// DeleteDestination removes a destination and cancels its pending
+	// deliveries; ENOTFOUND if none.
+	DeleteDestination(ctx context.Context, tenantID, id string) error
+
+	// CreateEvent stores an event, its payload and one pending delivery per
+	// matching destination in one transaction, each due after firstDelay. If
+	// DedupKey was seen before in the tenant it stores nothing and returns the
+	// first event with duplicate true.
+	CreateEvent(ctx context.Context, e *NewEvent, firstDelay time.Duration) (ev *Event, duplicate bool, err error)
+	// Event returns an event's metadata or ENOTFOUND.
+	Event(ctx context.Context, tenantID, id string) (*Event, error)
+	// Events lists a tenant's events, newest first.
+	Events(ctx context.Context, tenantID string, f EventFilter) ([]*Event, string, error)
+	// Payload returns an event's payload: ENOTFOUND for an unknown event,
+	// EGONE when the payload has expired or was erased.
+	Payload(ctx context.Context, tenantID, eventID string) (*Payload, error)
+	// Deliveries lists an event's deliveries, oldest first.
+	Deliveries(ctx context.Context, tenantID, eventID string) ([]*Delivery, error)
+	// Attempts lists an event's attempts, oldest first.
+	Attempts(ctx context.Context, tenantID, eventID string) ([]*Attempt, error)
+
+	// ClaimDue leases up to r.Limit due pending deliveries of enabled
+	// destinations, earliest first, for r.Lease. A claimed delivery is not
+	// claimed again until its lease ends or its attempt is recorded.
+	ClaimDue(ctx context.Context, r ClaimRequest) ([]*Claim, error)
+	// RecordAttempt stores an attempt and moves its delivery on as r says.
+	// ECONFLICT if the delivery is no longer pending at r.Attempt.Number-1
+	// attempts (its lease ended and another worker took it).
+	RecordAttempt(ctx context.Context, r *AttemptResult) error
+	// ReleaseClaims ends every lease now: at the start of a process that is the
+	// store's only user, nothing can still be in flight.
+	ReleaseClaims(ctx context.Context) error
+
+	// AuditLog lists a tenant's audit entries, newest first.
+	AuditLog(ctx context.Context, tenantID string, page Page) ([]*AuditEntry, string, error)
+	// RecordAudit appends an entry that is not part of a change the store
+	// makes itself, such as a payload read.
+	RecordAudit(ctx context.Context, e *AuditEntry) error
+
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	// Close stops background work and releases the store.
+	Close() error
+}
+
+// Page selects one page of a list: at most Limit items after Cursor (the
+// next cursor returned with the previous page; empty for the first).
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+// EventFilter selects events; empty fields match everything.
+type EventFilter struct {
+	Page
+	Type     string
+	SourceID string
+	Status   string
+}
+
+// ClaimRequest asks ClaimDue for work.
+type ClaimRequest struct {
+	Now   time.Time
+	Limit int
+	Lease time.Duration
+	// SkipDestinations are destinations that already have as many attempts in
+	// flight as they may, so one slow destination cannot take every worker.
+	SkipDestinations []string
+}
+
+// Claim is a leased delivery with everything needed to attempt it.
+type Claim struct {
+	Delivery    Delivery
+	EventType   string
+	Destination Destination
+	Body        []byte
+	ContentType string
+}
+
+// AttemptResult is an attempt and what it does to its delivery.
+type AttemptResult struct {
+	Attempt Attempt
+	// Status is the delivery's new status: DeliveryPending (retry at
+	// NextAttemptAt), DeliverySucceeded or DeliveryExhausted.
+	Status        string
+	NextAttemptAt time.Time
+	// DisableDestination, when set, disables the destination with this reason
+	// (DisabledGone after a 410).
+	DisableDestination string
+}
