@@ -117,7 +117,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		FirstDelay:               s.cfg.RetrySchedule[0],
 		AllowPrivateDestinations: s.cfg.AllowPrivateDestinations,
 		AllowedDestinationCIDRs:  s.cfg.AllowedDestinationCIDRs,
-		OnEventCreated:           s.dispatcher.Wake,
+		Wake:                     s.dispatcher.Wake,
 	})
 	s.http = &http.Server{
 		Handler: handler,

@@ -1,0 +1,206 @@
+// Package api is Sluice's JSON API (SPEC §3): tenants and keys,
+// destinations, and publishing and reading events.
+//
+// Handlers are methods on Handler that return an error; the one place an
+// error becomes a response is writeError, and the one place a code becomes
+// an HTTP status is statusOf. Every /v1 route is authenticated by bearer
+// token and scoped to the token's tenant: another tenant's resource is 404.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Config configures a Handler. New fills in the defaults.
+type Config struct {
+	// Store holds everything. Required.
+	Store sluice.Store
+	// Logger receives route patterns, statuses, ids and durations only:
+	// never a body, a query string, a header or a URL. Default slog.Default().
+	Logger *slog.Logger
+	// MaxPayloadBytes bounds every request body; a larger one is 413.
+	// Default 1 MiB.
+	MaxPayloadBytes int64
+	// PayloadRetention is how long a published payload is kept. Default 720h.
+	PayloadRetention time.Duration
+	// FirstDelay is the delay before a new delivery's first attempt (the
+	// retry schedule's first entry).
+	FirstDelay time.Duration
+	// AllowPrivateDestinations permits plain-http destination URLs (and, with
+	// the SSRF guard, private addresses): development and tests only.
+	AllowPrivateDestinations bool
+	// AllowedDestinationCIDRs are private ranges destinations may use anyway;
+	// a host in one may also use plain http.
+	AllowedDestinationCIDRs []netip.Prefix
+	// Wake is called when deliveries may have become due now: an event was
+	// stored, or a destination was enabled. Default: nothing.
+	Wake func()
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMaxPayloadBytes  = 1 << 20
+	DefaultPayloadRetention = 720 * time.Hour
+)
+
+// Handler serves the API. Create it with New.
+type Handler struct {
+	cfg    Config
+	store  sluice.Store
+	logger *slog.Logger
+	now    func() time.Time
+	mux    *http.ServeMux
+}
+
+// New returns a Handler serving every route of the API. It panics if
+// cfg.Store is nil, which is a programming error.
+func New(cfg Config) *Handler {
+	if cfg.Store == nil {
+		panic("api: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxPayloadBytes <= 0 {
+		cfg.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if cfg.PayloadRetention <= 0 {
+		cfg.PayloadRetention = DefaultPayloadRetention
+	}
+	if cfg.Wake == nil {
+		cfg.Wake = func() {}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Handler{cfg: cfg, store: cfg.Store, logger: cfg.Logger, now: cfg.Now, mux: http.NewServeMux()}
+	h.routes()
+	return h
+}
+
+func (h *Handler) routes() {
+	h.mux.HandleFunc("GET /healthz", h.healthz)
+
+	h.route("POST /v1/tenants", operatorOnly, h.createTenant)
+	h.route("POST /v1/keys", adminOnly, h.createKey)
+	h.route("DELETE /v1/keys/{id}", adminOnly, h.deleteKey)
+
+	h.route("POST /v1/destinations", adminOnly, h.createDestination)
+	h.route("GET /v1/destinations", anyRole, h.listDestinations)
+	h.route("GET /v1/destinations/{id}", anyRole, h.getDestination)
+	h.route("PATCH /v1/destinations/{id}", adminOnly, h.updateDestination)
+	h.route("DELETE /v1/destinations/{id}", adminOnly, h.deleteDestination)
+	h.route("GET /v1/destinations/{id}/secret", adminOnly, h.getDestinationSecret)
+
+	h.route("POST /v1/events", adminOnly, h.publishEvent)
+	h.route("GET /v1/events", anyRole, h.listEvents)
+	h.route("GET /v1/events/{id}", anyRole, h.getEvent)
+	h.route("GET /v1/events/{id}/deliveries", anyRole, h.listDeliveries)
+	h.route("GET /v1/events/{id}/attempts", anyRole, h.listAttempts)
+
+	// Anything else, including a known path with the wrong method, gets the
+	// API's error shape rather than the mux's plain text.
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.writeError(w, r, sluice.Errorf(sluice.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// ServeHTTP bounds the request body and dispatches to the route.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxPayloadBytes)
+	if !h.logger.Enabled(r.Context(), slog.LevelDebug) {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	h.mux.ServeHTTP(rec, r)
+	// r.Pattern, not the URL: a query string may carry a subject value.
+	h.logger.DebugContext(r.Context(), "request", slog.String("route", r.Pattern),
+		slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)))
+}
+
+// statusRecorder remembers the status a handler wrote, for the debug log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// healthz answers 200 while the store answers, 503 otherwise.
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.store.Ping(ctx); err != nil {
+		h.logger.WarnContext(r.Context(), "health check failed", slog.Any("error", err))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// statusOf maps an error code to its HTTP status: the only such mapping.
+func statusOf(code string) int {
+	switch code {
+	case sluice.EINVALID:
+		return http.StatusBadRequest
+	case sluice.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case sluice.EFORBIDDEN:
+		return http.StatusForbidden
+	case sluice.ENOTFOUND:
+		return http.StatusNotFound
+	case sluice.ECONFLICT:
+		return http.StatusConflict
+	case sluice.EGONE:
+		return http.StatusGone
+	case sluice.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case sluice.ERATELIMITED:
+		return http.StatusTooManyRequests
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// errorBody is the SPEC's error shape.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// writeError answers with err's code and user-safe message. An internal
+// error is logged (it carries ids and SQL, never request data) and shown
+// without detail.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := sluice.ErrorCode(err)
+	if code == sluice.EINTERNAL {
+		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+			return // the client went away; nobody reads the answer
+		}
+		h.logger.ErrorContext(r.Context(), "request failed", slog.String("route", r.Pattern), slog.Any("error", err))
+	}
+	if code == sluice.EUNAUTHORIZED {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
+	}
+	var body errorBody
+	body.Error.Code, body.Error.Message = code, sluice.ErrorMessage(err)
+	writeJSON(w, statusOf(code), &body)
+}

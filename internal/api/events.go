@@ -1,0 +1,275 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Limits on a published event.
+const (
+	maxEventTypeLen      = 255
+	maxIdempotencyKeyLen = 255
+	maxSubjects          = 100
+	maxSubjectTypeLen    = 64
+	maxSubjectValueLen   = 1024
+)
+
+// publishDedupPrefix namespaces idempotency keys among the dedup keys of a
+// tenant, apart from the provider event ids of sources.
+const publishDedupPrefix = "publish:"
+
+// publishInput is the body of POST /v1/events.
+type publishInput struct {
+	Type           string          `json:"type"`
+	Payload        json.RawMessage `json:"payload"`
+	IdempotencyKey string          `json:"idempotency_key"`
+	Subjects       []subjectInput  `json:"subjects"`
+}
+
+// subjectInput names a data subject an event is about.
+type subjectInput struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+func (in *publishInput) check() error {
+	if err := checkEventType(in.Type); err != nil {
+		return err
+	}
+	if len(in.Payload) == 0 {
+		return sluice.Errorf(sluice.EINVALID, "payload: required (any JSON value)")
+	}
+	if len(in.IdempotencyKey) > maxIdempotencyKeyLen {
+		return sluice.Errorf(sluice.EINVALID, "idempotency_key: at most %d bytes", maxIdempotencyKeyLen)
+	}
+	if len(in.Subjects) > maxSubjects {
+		return sluice.Errorf(sluice.EINVALID, "subjects: at most %d", maxSubjects)
+	}
+	for _, s := range in.Subjects {
+		if s.Type == "" || len(s.Type) > maxSubjectTypeLen || strings.ContainsFunc(s.Type, unicode.IsSpace) {
+			return sluice.Errorf(sluice.EINVALID, "subjects: each type must be a word such as email or customer_id")
+		}
+		if strings.TrimSpace(s.Value) == "" || len(s.Value) > maxSubjectValueLen {
+			return sluice.Errorf(sluice.EINVALID, "subjects: each value must be 1 to %d bytes", maxSubjectValueLen)
+		}
+	}
+	return nil
+}
+
+// checkEventType accepts a published event's type: non-empty, no spaces or
+// wildcards, and not in Sluice's own "sluice." namespace.
+func checkEventType(t string) error {
+	switch {
+	case t == "":
+		return sluice.Errorf(sluice.EINVALID, "type: required")
+	case len(t) > maxEventTypeLen:
+		return sluice.Errorf(sluice.EINVALID, "type: at most %d bytes", maxEventTypeLen)
+	case strings.ContainsFunc(t, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '*' }):
+		return sluice.Errorf(sluice.EINVALID, "type: must not contain spaces, control characters or *")
+	case strings.HasPrefix(t, sluice.OperationalPrefix):
+		return sluice.Errorf(sluice.EINVALID, "type: the %q prefix is reserved for Sluice's own events", sluice.OperationalPrefix)
+	}
+	return nil
+}
+
+// published is the answer to POST /v1/events.
+type published struct {
+	ID        string `json:"id"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+// publishEvent serves POST /v1/events: 202 once the event, its payload and
+// its deliveries are committed; 200 with duplicate for a repeated
+// idempotency key.
+func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	var in publishInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := in.check(); err != nil {
+		return err
+	}
+	// Subjects are validated here; indexing them by keyed hash comes with
+	// the subject index.
+	now := h.now()
+	ne := &sluice.NewEvent{
+		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: key.TenantID, Type: in.Type,
+			Direction: sluice.Outbound, ReceivedAt: now},
+		Payload: sluice.Payload{Body: in.Payload, ContentType: "application/json",
+			ExpiresAt: now.Add(h.cfg.PayloadRetention)},
+	}
+	if in.IdempotencyKey != "" {
+		ne.DedupKey = publishDedupPrefix + in.IdempotencyKey
+	}
+	ev, duplicate, err := h.store.CreateEvent(r.Context(), ne, h.cfg.FirstDelay)
+	if err != nil {
+		return err
+	}
+	if duplicate {
+		writeJSON(w, http.StatusOK, published{ID: ev.ID, Duplicate: true})
+		return nil
+	}
+	if ev.Status == sluice.EventPending {
+		h.cfg.Wake()
+	}
+	writeJSON(w, http.StatusAccepted, published{ID: ev.ID})
+	return nil
+}
+
+// eventJSON is an event's metadata as the API shows it.
+type eventJSON struct {
+	ID           string           `json:"id"`
+	Type         string           `json:"type"`
+	Direction    sluice.Direction `json:"direction"`
+	SourceID     *string          `json:"source_id"`
+	Status       string           `json:"status"`
+	ReceivedAt   time.Time        `json:"received_at"`
+	PayloadState string           `json:"payload_state"`
+}
+
+func toEventJSON(e *sluice.Event) eventJSON {
+	out := eventJSON{ID: e.ID, Type: e.Type, Direction: e.Direction, Status: e.Status,
+		ReceivedAt: e.ReceivedAt, PayloadState: e.PayloadState}
+	if e.SourceID != "" {
+		out.SourceID = &e.SourceID
+	}
+	return out
+}
+
+// eventWithPayload is GET /v1/events/{id}: the metadata and, for an admin
+// while it is retained, the payload.
+type eventWithPayload struct {
+	eventJSON
+	Payload      json.RawMessage `json:"payload"`
+	PayloadError string          `json:"payload_error,omitempty"`
+}
+
+// eventStatuses are the values ?status= may take.
+var eventStatuses = []string{sluice.EventPending, sluice.EventDelivered, sluice.EventFailed,
+	sluice.EventCancelled, sluice.EventUnrouted}
+
+// listEvents serves GET /v1/events: metadata only.
+func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	page, err := pageFrom(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := sluice.EventFilter{Page: page, Type: q.Get("type"), SourceID: q.Get("source_id"), Status: q.Get("status")}
+	if f.Status != "" && !slices.Contains(eventStatuses, f.Status) {
+		return sluice.Errorf(sluice.EINVALID, "status: must be one of %s", strings.Join(eventStatuses, ", "))
+	}
+	events, next, err := h.store.Events(r.Context(), key.TenantID, f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(events, next, toEventJSON))
+	return nil
+}
+
+// getEvent serves GET /v1/events/{id}. An admin gets the payload while it is
+// retained, and the read is audited; a viewer gets null.
+func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	ctx, id := r.Context(), r.PathValue("id")
+	ev, err := h.store.Event(ctx, key.TenantID, id)
+	if err != nil {
+		return err
+	}
+	out := eventWithPayload{eventJSON: toEventJSON(ev)}
+	if key.Role == sluice.RoleAdmin && ev.PayloadState == sluice.PayloadRetained {
+		p, err := h.store.Payload(ctx, key.TenantID, id)
+		switch sluice.ErrorCode(err) {
+		case "":
+			if err := h.store.RecordAudit(ctx, &sluice.AuditEntry{TenantID: key.TenantID, ActorKeyID: key.ID,
+				Action: "event.payload_read", ResourceID: id}); err != nil {
+				return err
+			}
+			out.Payload = payloadJSON(p)
+		case sluice.EGONE:
+			// Past its expiry but not yet purged: it is expired already.
+			out.PayloadState = sluice.PayloadExpired
+		default:
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// payloadJSON shows a stored body as JSON: itself when it is JSON, else as a
+// JSON string.
+func payloadJSON(p *sluice.Payload) json.RawMessage {
+	if json.Valid(p.Body) {
+		return p.Body
+	}
+	b, _ := json.Marshal(string(p.Body)) // marshalling a string cannot fail
+	return b
+}
+
+// deliveryJSON is one delivery of an event.
+type deliveryJSON struct {
+	ID            string     `json:"id"`
+	DestinationID string     `json:"destination_id"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+}
+
+func toDeliveryJSON(d *sluice.Delivery) deliveryJSON {
+	out := deliveryJSON{ID: d.ID, DestinationID: d.DestinationID, Status: d.Status, Attempts: d.Attempts}
+	if d.Status == sluice.DeliveryPending && !d.NextAttemptAt.IsZero() {
+		out.NextAttemptAt = &d.NextAttemptAt
+	}
+	return out
+}
+
+// listDeliveries serves GET /v1/events/{id}/deliveries.
+func (h *Handler) listDeliveries(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	ds, err := h.store.Deliveries(r.Context(), key.TenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(ds, "", toDeliveryJSON))
+	return nil
+}
+
+// attemptJSON is one attempt of an event's delivery: never a body.
+type attemptJSON struct {
+	ID            string    `json:"id"`
+	DeliveryID    string    `json:"delivery_id"`
+	DestinationID string    `json:"destination_id"`
+	Attempt       int       `json:"attempt"`
+	Outcome       string    `json:"outcome"`
+	HTTPStatus    *int      `json:"http_status"`
+	DurationMS    int64     `json:"duration_ms"`
+	Error         *string   `json:"error"`
+	At            time.Time `json:"at"`
+}
+
+func toAttemptJSON(a *sluice.Attempt) attemptJSON {
+	out := attemptJSON{ID: a.ID, DeliveryID: a.DeliveryID, DestinationID: a.DestinationID, Attempt: a.Number,
+		Outcome: a.Outcome, DurationMS: a.Duration.Milliseconds(), At: a.At}
+	if a.HTTPStatus != 0 {
+		out.HTTPStatus = &a.HTTPStatus
+	}
+	if a.Error != "" {
+		out.Error = &a.Error
+	}
+	return out
+}
+
+// listAttempts serves GET /v1/events/{id}/attempts.
+func (h *Handler) listAttempts(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	as, err := h.store.Attempts(r.Context(), key.TenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(as, "", toAttemptJSON))
+	return nil
+}

@@ -1,0 +1,95 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/sluicehq/sluice"
+)
+
+// maxNameLen bounds the names of tenants, keys and destinations.
+const maxNameLen = 200
+
+func checkName(field, name string, required bool) error {
+	switch {
+	case required && name == "":
+		return sluice.Errorf(sluice.EINVALID, "%s: required", field)
+	case len(name) > maxNameLen:
+		return sluice.Errorf(sluice.EINVALID, "%s: at most %d bytes", field, maxNameLen)
+	}
+	return nil
+}
+
+// tenantCreated is the answer to POST /v1/tenants: the new tenant and the
+// token of its first admin key, shown this once.
+type tenantCreated struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Token     string    `json:"token"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// createTenant serves POST /v1/tenants (operator only).
+func (h *Handler) createTenant(w http.ResponseWriter, r *http.Request, _ *sluice.APIKey) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := checkName("name", in.Name, true); err != nil {
+		return err
+	}
+	token := sluice.NewToken()
+	t := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: in.Name}
+	k := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Name: "admin", Role: sluice.RoleAdmin,
+		TokenHash: sluice.HashToken(token)}
+	if err := h.store.CreateTenant(r.Context(), t, k); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, tenantCreated{ID: t.ID, Name: t.Name, Token: token, CreatedAt: t.CreatedAt})
+	return nil
+}
+
+// keyCreated is the answer to POST /v1/keys; the token is shown this once.
+type keyCreated struct {
+	ID        string      `json:"id"`
+	Name      string      `json:"name"`
+	Role      sluice.Role `json:"role"`
+	Token     string      `json:"token"`
+	CreatedAt time.Time   `json:"created_at"`
+}
+
+// createKey serves POST /v1/keys.
+func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	var in struct {
+		Name string      `json:"name"`
+		Role sluice.Role `json:"role"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if err := checkName("name", in.Name, false); err != nil {
+		return err
+	}
+	if !in.Role.Valid() {
+		return sluice.Errorf(sluice.EINVALID, `role: must be "admin" or "viewer"`)
+	}
+	token := sluice.NewToken()
+	k := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), TenantID: key.TenantID, Name: in.Name, Role: in.Role,
+		TokenHash: sluice.HashToken(token)}
+	if err := h.store.CreateAPIKey(r.Context(), k); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, keyCreated{ID: k.ID, Name: k.Name, Role: k.Role, Token: token, CreatedAt: k.CreatedAt})
+	return nil
+}
+
+// deleteKey serves DELETE /v1/keys/{id}.
+func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	if err := h.store.DeleteAPIKey(r.Context(), key.TenantID, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
