@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -34,6 +35,10 @@ type setupOptions struct {
 	maxPayloadBytes int64
 	retrySchedule   []time.Duration
 	noDispatcher    bool
+	// strictURLs refuses private destinations (plain http) unless their
+	// address is in allowedCIDRs, as production does.
+	strictURLs   bool
+	allowedCIDRs []netip.Prefix
 }
 
 func setup(t *testing.T) *testBundle { return setupWith(t, setupOptions{}) }
@@ -65,7 +70,7 @@ func setupWith(t *testing.T, o setupOptions) *testBundle {
 		schedule = []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond}
 	}
 	cfg := api.Config{Store: store, Logger: logger, MaxPayloadBytes: o.maxPayloadBytes,
-		FirstDelay: schedule[0], AllowPrivateDestinations: true}
+		FirstDelay: schedule[0], AllowPrivateDestinations: !o.strictURLs, AllowedDestinationCIDRs: o.allowedCIDRs}
 	if !o.noDispatcher {
 		d, err := deliver.New(deliver.Config{Store: store, Logger: logger, RetrySchedule: schedule,
 			Timeout: 2 * time.Second, Lease: 5 * time.Second, PollInterval: 50 * time.Millisecond})
