@@ -76,8 +76,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	// Times are stored in UTC milliseconds; the ones the store sets on what
+	// it returns (CreatedAt, UpdatedAt) must read back the same.
+	clock := cfg.Now
 	s := &Store{
-		now:        cfg.Now,
+		now:        func() time.Time { return clock().UTC().Truncate(time.Millisecond) },
 		logger:     cfg.Logger,
 		ops:        make(chan *writeOp),
 		quit:       make(chan struct{}),
