@@ -88,7 +88,7 @@ func TestPublishIdempotencyKey(t *testing.T) {
 func TestGetEventPayloadAndAudit(t *testing.T) {
 	t.Parallel()
 	b := setupWith(t, setupOptions{noDispatcher: true})
-	const payload = `{"customer":{"email":"ada@example.com"},"amount":42}`
+	const payload = `{"customer":{"email":"ada@example.com"},"amount":42,"note":"<b>&</b>"}`
 	var pub struct{ ID string }
 	b.do(t, "POST", "/v1/events", b.operator, `{"type":"invoice.paid","payload":`+payload+`,
 		"subjects":[{"type":"email","value":"ada@example.com"}]}`).want(t, http.StatusAccepted, &pub)

@@ -16,7 +16,9 @@ import (
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // a failed write means the client went away
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // this is an API, not a page: payloads come back as they went in
+	_ = enc.Encode(v)        // a failed write means the client went away
 }
 
 // list is the SPEC's list shape. NextCursor is null on the last page.
