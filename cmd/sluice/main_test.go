@@ -243,3 +243,31 @@ func TestAdminTokenPrintedOnce(t *testing.T) {
 		t.Fatalf("token after restart: status %d", code)
 	}
 }
+
+// `sluice bench` runs against an in-process gateway and reports every event
+// accepted and delivered.
+func TestBenchInProcess(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(binary, "bench", "--events", "300", "--concurrency", "8", "--timeout", "60s")
+	cmd.Env = os.Environ()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sluice bench: %v\n%s", err, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^accepted\s+300\s`),
+		regexp.MustCompile(`(?m)^delivered\s+300\s`),
+		regexp.MustCompile(`(?m)^errors\s+0$`),
+		regexp.MustCompile(`(?m)^ack\s+\S+\s+\S+\s+\S+`),
+		regexp.MustCompile(`(?m)^end to end\s+\S+\s+\S+\s+\S+`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("bench output does not match %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "missing") {
+		t.Errorf("bench reports missing deliveries:\n%s", out)
+	}
+}
