@@ -271,3 +271,18 @@ func TestBenchInProcess(t *testing.T) {
 		t.Errorf("bench reports missing deliveries:\n%s", out)
 	}
 }
+
+// `sluice serve -h` lists every setting with its variable and exits 0.
+func TestServeHelp(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(binary, "serve", "-h").Output()
+	if err != nil {
+		t.Fatalf("serve -h: %v", err)
+	}
+	for _, want := range []string{"-addr", "SLUICE_ADDR", "-retry-schedule", "SLUICE_RETRY_SCHEDULE",
+		"-delivery-lease", "SLUICE_DETECT_EMAILS", "0s,5s,5m,30m,2h,5h,10h,14h,20h,24h"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("serve -h does not mention %s", want)
+		}
+	}
+}

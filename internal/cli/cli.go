@@ -18,7 +18,7 @@ commands:
 `
 
 // Main runs the subcommand named by args[0] and returns the process exit
-// code: 0 on success, 1 on failure, 2 on a usage error.
+// code: 0 on success (and after -h), 1 on failure, 2 on a usage error.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
@@ -42,7 +42,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
-		return 2
+		return 0 // help was asked for and printed
 	default:
 		fmt.Fprintf(stderr, "sluice: %v\n", err)
 		return 1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,6 +27,10 @@ const drainTimeout = 30 * time.Second
 // Serve runs the gateway until ctx ends, then drains and returns nil.
 func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(args, os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		config.PrintUsage(stdout)
+		return err
+	}
 	if err != nil {
 		return err
 	}
