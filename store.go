@@ -40,6 +40,20 @@ type Store interface {
 	// deliveries; ENOTFOUND if none.
 	DeleteDestination(ctx context.Context, tenantID, id string) error
 
+	// CreateSource stores s.
+	CreateSource(ctx context.Context, s *Source) error
+	// Source returns one of a tenant's sources or ENOTFOUND.
+	Source(ctx context.Context, tenantID, id string) (*Source, error)
+	// IngestSource returns a source by id alone, for the unauthenticated
+	// ingest endpoint: ENOTFOUND if there is none.
+	IngestSource(ctx context.Context, id string) (*Source, error)
+	// Sources lists a tenant's sources, newest first.
+	Sources(ctx context.Context, tenantID string, page Page) ([]*Source, string, error)
+	// UpdateSource stores every field of s; ENOTFOUND if it is gone.
+	UpdateSource(ctx context.Context, s *Source) error
+	// DeleteSource removes a source; its events stay. ENOTFOUND if none.
+	DeleteSource(ctx context.Context, tenantID, id string) error
+
 	// CreateEvent stores an event, its payload and one pending delivery per
 	// matching destination in one transaction, each due after firstDelay. If
 	// DedupKey was seen before in the tenant it stores nothing and returns the
