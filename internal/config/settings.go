@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/sluicehq/sluice"
 )
 
 // setting is one row of SPEC §2: a flag, its variable, its default, and how
@@ -211,39 +213,18 @@ func parseLogFormat(v string) (string, error) {
 	return f, nil
 }
 
-// parsePrefixes reads a comma-separated list of CIDRs; a bare address means
-// that one address (/32 or /128). Prefixes are masked, so 10.1.2.3/8 reads as
-// 10.0.0.0/8.
+// parsePrefixes reads a comma-separated list of CIDRs (see sluice.ParseCIDR).
 func parsePrefixes(v string) ([]netip.Prefix, error) {
 	if strings.TrimSpace(v) == "" {
 		return nil, nil
 	}
 	var out []netip.Prefix
 	for p := range strings.SplitSeq(v, ",") {
-		p = strings.TrimSpace(p)
-		prefix, err := parsePrefix(p)
+		prefix, err := sluice.ParseCIDR(p)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, prefix)
 	}
 	return out, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if s == "" {
-		return netip.Prefix{}, errors.New("has an empty entry")
-	}
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8)", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR or IP address (e.g. 10.0.0.0/8)", s)
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
