@@ -43,7 +43,8 @@ func TestMain(m *testing.M) {
 // proc is a running sluice serve.
 type proc struct {
 	cmd    *exec.Cmd
-	url    string
+	addr   string // the listen address from the log
+	url    string // http://addr
 	stdout *syncBuffer
 	done   chan error
 	mu     sync.Mutex
@@ -75,7 +76,13 @@ var listenRE = regexp.MustCompile(`msg="sluice listening" addr=(\S+)`)
 // and waits until it listens.
 func startSluice(t *testing.T, dataDir string, env ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	return startSluiceArgs(t, dataDir, nil, env...)
+}
+
+// startSluiceArgs is startSluice with extra command-line flags.
+func startSluiceArgs(t *testing.T, dataDir string, args []string, env ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, args...)...)
 	cmd.Env = append(os.Environ(), "SLUICE_ALLOW_PRIVATE_DESTINATIONS=true", "SLUICE_LOG_LEVEL=info")
 	cmd.Env = append(cmd.Env, env...)
 	p := &proc{cmd: cmd, stdout: &syncBuffer{}, done: make(chan error, 1)}
@@ -109,7 +116,7 @@ func startSluice(t *testing.T, dataDir string, env ...string) *proc {
 	})
 	select {
 	case a := <-addr:
-		p.url = "http://" + a
+		p.addr, p.url = a, "http://"+a
 	case err := <-p.done:
 		t.Fatalf("sluice exited before listening: %v\n%s", err, p.log())
 	case <-time.After(30 * time.Second):

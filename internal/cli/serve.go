@@ -64,11 +64,39 @@ type Server struct {
 	http       *http.Server
 	listener   net.Listener
 	serveErr   chan error
+	timeouts   serverTimeouts
+
+	certs      *certHolder // nil without TLS
+	stopReload func()      // stops the SIGHUP listener; nil without TLS
+}
+
+// serverTimeouts bound each phase of a client connection so that slow or
+// idle clients cannot hold connections open.
+type serverTimeouts struct {
+	readHeader time.Duration // request line and headers
+	read       time.Duration // the whole request, body included
+	write      time.Duration // from the end of the headers to the end of the response
+	idle       time.Duration // between requests on a keep-alive connection
+}
+
+// defaultTimeouts leave room for a large body on a slow link while cutting
+// off clients that trickle headers or sit idle.
+var defaultTimeouts = serverTimeouts{
+	readHeader: 10 * time.Second,
+	read:       60 * time.Second,
+	write:      60 * time.Second,
+	idle:       120 * time.Second,
 }
 
 // Start opens the store, makes sure the operator key exists (printing a
 // generated token once to stdout), starts the dispatcher and begins serving.
 func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) (*Server, error) {
+	return startWithTimeouts(ctx, cfg, logger, stdout, defaultTimeouts)
+}
+
+// startWithTimeouts is Start with the connection timeouts given; tests
+// shorten them.
+func startWithTimeouts(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer, timeouts serverTimeouts) (*Server, error) {
 	if cfg.DatabaseURL != "" {
 		return nil, errors.New("--database (SLUICE_DATABASE_URL): the PostgreSQL store is not available in this build yet; leave it empty for the embedded store")
 	}
@@ -79,7 +107,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: logger, store: store, serveErr: make(chan error, 1)}
+	s := &Server{cfg: cfg, logger: logger, store: store, serveErr: make(chan error, 1), timeouts: timeouts}
 	if err := s.start(ctx, stdout); err != nil {
 		store.Close()
 		return nil, err
@@ -88,6 +116,13 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 }
 
 func (s *Server) start(ctx context.Context, stdout io.Writer) error {
+	if s.cfg.TLSCert != "" {
+		certs, err := newCertHolder(s.cfg.TLSCert, s.cfg.TLSKey, s.logger)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key (SLUICE_TLS_CERT/SLUICE_TLS_KEY): %w", err)
+		}
+		s.certs = certs
+	}
 	token, err := bootstrapOperator(ctx, s.store, s.cfg.AdminToken)
 	if err != nil {
 		return err
@@ -125,12 +160,11 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		Wake:                     s.dispatcher.Wake,
 	})
 	s.http = &http.Server{
-		Handler: handler,
-		// Slow or idle clients must not hold connections open.
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		Handler:           handler,
+		ReadHeaderTimeout: s.timeouts.readHeader,
+		ReadTimeout:       s.timeouts.read,
+		WriteTimeout:      s.timeouts.write,
+		IdleTimeout:       s.timeouts.idle,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	s.listener, err = net.Listen("tcp", s.cfg.Addr)
@@ -138,14 +172,9 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		s.dispatcher.Stop()
 		return fmt.Errorf("--addr (SLUICE_ADDR): %w", err)
 	}
-	if s.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
-		if err != nil {
-			s.listener.Close()
-			s.dispatcher.Stop()
-			return fmt.Errorf("--tls-cert/--tls-key (SLUICE_TLS_CERT/SLUICE_TLS_KEY): %w", err)
-		}
-		s.listener = tls.NewListener(s.listener, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}})
+	if s.certs != nil {
+		s.listener = tls.NewListener(s.listener, s.certs.tlsConfig())
+		s.stopReload = s.certs.reloadOnSIGHUP()
 	}
 	go func() {
 		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -153,6 +182,16 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		}
 	}()
 	return nil
+}
+
+// ReloadCertificate reads the TLS key pair from its files again and serves
+// it to new connections; on error the previous pair stays in use. Without
+// TLS it does nothing. sluice serve calls it on SIGHUP.
+func (s *Server) ReloadCertificate() error {
+	if s.certs == nil {
+		return nil
+	}
+	return s.certs.reload()
 }
 
 // Addr is the address the server listens on.
@@ -170,6 +209,9 @@ func (s *Server) URL() string {
 // Close drains: it stops accepting, waits for requests in flight, lets
 // in-flight delivery attempts finish and record, then closes the store.
 func (s *Server) Close() error {
+	if s.stopReload != nil {
+		s.stopReload()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	errShutdown := s.http.Shutdown(ctx)
