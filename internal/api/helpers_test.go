@@ -43,7 +43,9 @@ type setupOptions struct {
 
 func setup(t *testing.T) *testBundle { return setupWith(t, setupOptions{}) }
 
-func setupWith(t *testing.T, o setupOptions) *testBundle {
+// setupWith takes a testing.TB so fuzz targets can build one bundle for
+// all their inputs.
+func setupWith(t testing.TB, o setupOptions) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	logs := &syncBuffer{}
