@@ -1,5 +1,6 @@
-// Package api is Sluice's JSON API (SPEC §3): tenants and keys,
-// destinations, and publishing and reading events.
+// Package api is Sluice's JSON API (SPEC §3): tenants and keys, sources and
+// the ingest endpoint providers post to, destinations, and publishing and
+// reading events.
 //
 // Handlers are methods on Handler that return an error; the one place an
 // error becomes a response is writeError, and the one place a code becomes
@@ -39,6 +40,9 @@ type Config struct {
 	// AllowedDestinationCIDRs are private ranges destinations may use anyway;
 	// a host in one may also use plain http.
 	AllowedDestinationCIDRs []netip.Prefix
+	// TrustedProxies are the peers whose X-Forwarded-For names the client,
+	// for source IP allowlists.
+	TrustedProxies []netip.Prefix
 	// Wake is called when deliveries may have become due now: an event was
 	// stored, or a destination was enabled. Default: nothing.
 	Wake func()
@@ -59,6 +63,8 @@ type Handler struct {
 	logger *slog.Logger
 	now    func() time.Time
 	mux    *http.ServeMux
+
+	sourceLimits keyedLimiter // requests a second per source
 }
 
 // New returns a Handler serving every route of the API. It panics if
@@ -93,6 +99,13 @@ func (h *Handler) routes() {
 	h.route("POST /v1/tenants", operatorOnly, h.createTenant)
 	h.route("POST /v1/keys", adminOnly, h.createKey)
 	h.route("DELETE /v1/keys/{id}", adminOnly, h.deleteKey)
+
+	h.mux.HandleFunc("POST /in/{source_id}", h.ingest)
+	h.route("POST /v1/sources", adminOnly, h.createSource)
+	h.route("GET /v1/sources", anyRole, h.listSources)
+	h.route("GET /v1/sources/{id}", anyRole, h.getSource)
+	h.route("PATCH /v1/sources/{id}", adminOnly, h.updateSource)
+	h.route("DELETE /v1/sources/{id}", adminOnly, h.deleteSource)
 
 	h.route("POST /v1/destinations", adminOnly, h.createDestination)
 	h.route("GET /v1/destinations", anyRole, h.listDestinations)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -107,7 +108,7 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 	if in.IdempotencyKey != "" {
 		ne.DedupKey = publishDedupPrefix + in.IdempotencyKey
 	}
-	ev, duplicate, err := h.store.CreateEvent(r.Context(), ne, h.cfg.FirstDelay)
+	ev, duplicate, err := h.createEvent(r.Context(), ne)
 	if err != nil {
 		return err
 	}
@@ -115,11 +116,18 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 		writeJSON(w, http.StatusOK, published{ID: ev.ID, Duplicate: true})
 		return nil
 	}
-	if ev.Status == sluice.EventPending {
-		h.cfg.Wake()
-	}
 	writeJSON(w, http.StatusAccepted, published{ID: ev.ID})
 	return nil
+}
+
+// createEvent stores an event with its payload and deliveries, due after
+// the first delay, and wakes the dispatcher when it has deliveries.
+func (h *Handler) createEvent(ctx context.Context, ne *sluice.NewEvent) (*sluice.Event, bool, error) {
+	ev, duplicate, err := h.store.CreateEvent(ctx, ne, h.cfg.FirstDelay)
+	if err == nil && !duplicate && ev.Status == sluice.EventPending {
+		h.cfg.Wake()
+	}
+	return ev, duplicate, err
 }
 
 // eventJSON is an event's metadata as the API shows it.

@@ -39,6 +39,10 @@ type setupOptions struct {
 	// address is in allowedCIDRs, as production does.
 	strictURLs   bool
 	allowedCIDRs []netip.Prefix
+	// trustedProxies are believed about X-Forwarded-For.
+	trustedProxies []netip.Prefix
+	// now is the API's clock (rate limits, timestamps); default time.Now.
+	now func() time.Time
 }
 
 func setup(t *testing.T) *testBundle { return setupWith(t, setupOptions{}) }
@@ -72,7 +76,8 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 		schedule = []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond}
 	}
 	cfg := api.Config{Store: store, Logger: logger, MaxPayloadBytes: o.maxPayloadBytes,
-		FirstDelay: schedule[0], AllowPrivateDestinations: !o.strictURLs, AllowedDestinationCIDRs: o.allowedCIDRs}
+		FirstDelay: schedule[0], AllowPrivateDestinations: !o.strictURLs, AllowedDestinationCIDRs: o.allowedCIDRs,
+		TrustedProxies: o.trustedProxies, Now: o.now}
 	if !o.noDispatcher {
 		d, err := deliver.New(deliver.Config{Store: store, Logger: logger, RetrySchedule: schedule,
 			Timeout: 2 * time.Second, Lease: 5 * time.Second, PollInterval: 50 * time.Millisecond})
@@ -290,4 +295,22 @@ func (b *testBundle) assertLogsClean(t *testing.T, secrets ...string) {
 			t.Errorf("the logs contain %q", s)
 		}
 	}
+}
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

@@ -157,6 +157,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		FirstDelay:               s.cfg.RetrySchedule[0],
 		AllowPrivateDestinations: s.cfg.AllowPrivateDestinations,
 		AllowedDestinationCIDRs:  s.cfg.AllowedDestinationCIDRs,
+		TrustedProxies:           s.cfg.TrustedProxies,
 		Wake:                     s.dispatcher.Wake,
 	})
 	s.http = &http.Server{

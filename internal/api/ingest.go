@@ -1,0 +1,186 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/inbound"
+)
+
+// sourceDedupPrefix namespaces provider event ids among a tenant's dedup
+// keys, apart from publish idempotency keys; the source id follows it.
+const sourceDedupPrefix = "source:"
+
+// maxProviderIDLen is the longest provider event id kept as it is in a
+// dedup key; a longer one is hashed.
+const maxProviderIDLen = 200
+
+// ingested is the answer to POST /in/{source_id}.
+type ingested struct {
+	EventID   string `json:"event_id"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+// ingest serves POST /in/{source_id}: a provider's webhook, authenticated by
+// its source's verification rule rather than a bearer token. The checks run
+// cheapest first: the source (404), the sender's address (403), the rate
+// limit (429), the body's size (413), the signature (401). Nothing is stored
+// unless every one passes; 202 follows the durable commit.
+func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
+	if err := h.ingestEvent(w, r); err != nil {
+		h.writeError(w, r, err)
+	}
+}
+
+func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	src, err := h.store.IngestSource(ctx, r.PathValue("source_id"))
+	if err == nil && !src.Enabled {
+		err = sluice.Errorf(sluice.ENOTFOUND, "source not found")
+	}
+	if err != nil {
+		if sluice.ErrorCode(err) == sluice.ENOTFOUND {
+			return sluice.Errorf(sluice.ENOTFOUND, "no such source, or it is disabled")
+		}
+		return err
+	}
+	log := h.logger.With(slog.String("source_id", src.ID))
+	if len(src.AllowedIPs) > 0 {
+		addr := clientAddr(r, h.cfg.TrustedProxies)
+		if !slices.ContainsFunc(src.AllowedIPs, func(p netip.Prefix) bool { return p.Contains(addr) }) {
+			log.InfoContext(ctx, "ingest refused", slog.String("reason", "ip_not_allowed"))
+			return sluice.Errorf(sluice.EFORBIDDEN, "this address may not post to the source")
+		}
+	}
+	now := h.now()
+	if src.RateLimitPerSecond > 0 {
+		if ok, wait := h.sourceLimits.allow(src.ID, src.RateLimitPerSecond, now); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+			return sluice.Errorf(sluice.ERATELIMITED, "the source's rate limit of %d requests a second is reached", src.RateLimitPerSecond)
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			return decodeError(err)
+		}
+		return sluice.Errorf(sluice.EINVALID, "body: could not be read")
+	}
+	if err := inbound.Verify(&src.Verification, r.Header, body, now); err != nil {
+		log.InfoContext(ctx, "ingest refused", slog.String("reason", reasonClass(err)))
+		return sluice.Errorf(sluice.EUNAUTHORIZED, "verification failed: %v", reasonText(err))
+	}
+
+	msg := inbound.NewMessage(r.Header, body)
+	ne := &sluice.NewEvent{
+		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: src.TenantID, Type: inboundType(msg, src),
+			Direction: sluice.Inbound, SourceID: src.ID, ReceivedAt: now},
+		Payload: sluice.Payload{Body: body, ContentType: r.Header.Get("Content-Type"),
+			Headers: storedHeaders(r.Header, inbound.SignatureHeaders(&src.Verification))},
+	}
+	retention := h.cfg.PayloadRetention
+	if src.PayloadRetention > 0 {
+		retention = src.PayloadRetention
+	}
+	ne.Payload.ExpiresAt = now.Add(retention)
+	if id, ok := msg.Lookup(src.EventIDPath); ok && id != "" {
+		ne.DedupKey = dedupKey(src.ID, id)
+	}
+	ev, duplicate, err := h.createEvent(ctx, ne)
+	if err != nil {
+		return err
+	}
+	if duplicate {
+		writeJSON(w, http.StatusOK, ingested{EventID: ev.ID, Duplicate: true})
+		return nil
+	}
+	writeJSON(w, http.StatusAccepted, ingested{EventID: ev.ID})
+	return nil
+}
+
+// inboundType is the event's type found at the source's path, or
+// sluice.UnknownEventType when it is missing or could not be a type (a
+// provider may not claim Sluice's own "sluice." types either).
+func inboundType(msg *inbound.Message, src *sluice.Source) string {
+	t, ok := msg.Lookup(src.EventTypePath)
+	if !ok || checkEventType(t) != nil {
+		return sluice.UnknownEventType
+	}
+	return t
+}
+
+// dedupKey is the key under which a provider's event id is deduplicated:
+// per source, hashed when too long to keep as it is.
+func dedupKey(sourceID, providerID string) string {
+	if len(providerID) > maxProviderIDLen {
+		sum := sha256.Sum256([]byte(providerID))
+		providerID = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return sourceDedupPrefix + sourceID + ":" + providerID
+}
+
+// storedHeaders keeps the headers worth keeping for debugging and replay:
+// the content type, the user agent and the provider's own X-, webhook- and
+// svix- headers, less every header that carries a signature, a credential
+// or the sender's address.
+func storedHeaders(h http.Header, signatureHeaders []string) http.Header {
+	out := http.Header{}
+	for name, values := range h {
+		name = http.CanonicalHeaderKey(name)
+		if !keepHeader(name) || slices.ContainsFunc(signatureHeaders, func(s string) bool {
+			return http.CanonicalHeaderKey(s) == name
+		}) {
+			continue
+		}
+		out[name] = slices.Clone(values)
+	}
+	return out
+}
+
+func keepHeader(name string) bool {
+	switch name {
+	case "Content-Type", "User-Agent":
+		return true
+	case "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
+		"X-Forwarded-For", "X-Real-Ip", "Forwarded", "X-Client-Ip":
+		return false
+	}
+	lower := strings.ToLower(name)
+	return strings.HasPrefix(lower, "x-") || strings.HasPrefix(lower, "webhook-") || strings.HasPrefix(lower, "svix-")
+}
+
+// reasonClass names why verification failed, for the log.
+func reasonClass(err error) string {
+	switch {
+	case errors.Is(err, inbound.ErrMissing):
+		return "missing"
+	case errors.Is(err, inbound.ErrMalformed):
+		return "malformed"
+	case errors.Is(err, inbound.ErrStale):
+		return "stale"
+	case errors.Is(err, inbound.ErrMismatch):
+		return "mismatch"
+	default:
+		return "other"
+	}
+}
+
+// reasonText is the user-facing reason: the class's own text, which holds
+// no header value or secret.
+func reasonText(err error) string {
+	for _, known := range []error{inbound.ErrMissing, inbound.ErrMalformed, inbound.ErrStale, inbound.ErrMismatch} {
+		if errors.Is(err, known) {
+			return known.Error()
+		}
+	}
+	return "the request does not verify"
+}

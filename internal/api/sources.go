@@ -1,0 +1,314 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/inbound"
+)
+
+// Limits on a source's configuration.
+const (
+	maxSubjectPaths      = 50
+	maxAllowedIPs        = 100
+	maxSourceRatePerSec  = 1_000_000
+	maxPayloadRetention  = 10 * 8760 * time.Hour
+	maxVerificationField = 1024
+)
+
+// sourceJSON is a source as the API shows it: never its secret or password.
+type sourceJSON struct {
+	ID                 string            `json:"id"`
+	Name               string            `json:"name"`
+	Verification       verificationJSON  `json:"verification"`
+	EventTypePath      string            `json:"event_type_path"`
+	EventIDPath        string            `json:"event_id_path"`
+	SubjectPaths       []subjectPathJSON `json:"subject_paths"`
+	AllowedIPs         []string          `json:"allowed_ips"`
+	RateLimitPerSecond *int              `json:"rate_limit_per_second"`
+	PayloadRetention   *string           `json:"payload_retention"`
+	Enabled            bool              `json:"enabled"`
+	IngestURL          string            `json:"ingest_url"`
+	CreatedAt          time.Time         `json:"created_at"`
+	UpdatedAt          time.Time         `json:"updated_at"`
+}
+
+// verificationJSON is a verification rule as shown and as given. Secret and
+// Password are only ever read from requests.
+type verificationJSON struct {
+	Type      string `json:"type"`
+	Secret    string `json:"secret,omitempty"`
+	Header    string `json:"header,omitempty"`
+	Algorithm string `json:"algorithm,omitempty"`
+	Encoding  string `json:"encoding,omitempty"`
+	Prefix    string `json:"prefix,omitempty"`
+	Username  string `json:"username,omitempty"`
+	Password  string `json:"password,omitempty"`
+}
+
+type subjectPathJSON struct {
+	Path string `json:"path"`
+	Type string `json:"type"`
+}
+
+func toSourceJSON(s *sluice.Source, base string) sourceJSON {
+	v := s.Verification
+	out := sourceJSON{
+		ID: s.ID, Name: s.Name,
+		Verification: verificationJSON{Type: v.Type, Header: v.Header, Algorithm: v.Algorithm, Encoding: v.Encoding,
+			Prefix: v.Prefix, Username: v.Username},
+		EventTypePath: s.EventTypePath, EventIDPath: s.EventIDPath,
+		SubjectPaths: make([]subjectPathJSON, len(s.SubjectPaths)), AllowedIPs: make([]string, len(s.AllowedIPs)),
+		Enabled: s.Enabled, IngestURL: base + "/in/" + s.ID, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	}
+	for i, p := range s.SubjectPaths {
+		out.SubjectPaths[i] = subjectPathJSON(p)
+	}
+	for i, p := range s.AllowedIPs {
+		out.AllowedIPs[i] = p.String()
+	}
+	if s.RateLimitPerSecond > 0 {
+		out.RateLimitPerSecond = &s.RateLimitPerSecond
+	}
+	if s.PayloadRetention > 0 {
+		r := s.PayloadRetention.String()
+		out.PayloadRetention = &r
+	}
+	return out
+}
+
+// baseURL is the scheme and host the request reached Sluice at, for
+// ingest URLs.
+func baseURL(r *http.Request) string {
+	if r.TLS != nil {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
+// sourceInput is the body of POST and PATCH /v1/sources: a nil field is
+// left as it is (PATCH) or takes its default (POST).
+type sourceInput struct {
+	Name               *string            `json:"name"`
+	Verification       *verificationJSON  `json:"verification"`
+	EventTypePath      *string            `json:"event_type_path"`
+	EventIDPath        *string            `json:"event_id_path"`
+	SubjectPaths       *[]subjectPathJSON `json:"subject_paths"`
+	AllowedIPs         *[]string          `json:"allowed_ips"`
+	RateLimitPerSecond *int               `json:"rate_limit_per_second"`
+	PayloadRetention   *string            `json:"payload_retention"`
+	Enabled            *bool              `json:"enabled"`
+}
+
+// apply validates in and sets its fields on s: EINVALID naming the first
+// field that is wrong. Paths left unset follow the verification type's
+// defaults, also when a PATCH changes the type.
+func (in *sourceInput) apply(s *sluice.Source) error {
+	if in.Name != nil {
+		if err := checkName("name", *in.Name, false); err != nil {
+			return err
+		}
+		s.Name = *in.Name
+	}
+	oldType, oldIDDefault := inbound.DefaultPaths(s.Verification.Type)
+	typeWasDefault := s.EventTypePath == "" || s.EventTypePath == oldType
+	idWasDefault := s.EventIDPath == "" || s.EventIDPath == oldIDDefault
+	if in.Verification != nil {
+		v, err := in.Verification.rule(s.Verification)
+		if err != nil {
+			return err
+		}
+		s.Verification = v
+	}
+	newType, newID := inbound.DefaultPaths(s.Verification.Type)
+	if typeWasDefault {
+		s.EventTypePath = newType
+	}
+	if idWasDefault {
+		s.EventIDPath = newID
+	}
+	if in.EventTypePath != nil {
+		p, err := pathOrDefault("event_type_path", *in.EventTypePath, newType)
+		if err != nil {
+			return err
+		}
+		s.EventTypePath = p
+	}
+	if in.EventIDPath != nil {
+		p, err := pathOrDefault("event_id_path", *in.EventIDPath, newID)
+		if err != nil {
+			return err
+		}
+		s.EventIDPath = p
+	}
+	if in.SubjectPaths != nil {
+		paths, err := subjectPaths(*in.SubjectPaths)
+		if err != nil {
+			return err
+		}
+		s.SubjectPaths = paths
+	}
+	if in.AllowedIPs != nil {
+		if len(*in.AllowedIPs) > maxAllowedIPs {
+			return sluice.Errorf(sluice.EINVALID, "allowed_ips: at most %d", maxAllowedIPs)
+		}
+		s.AllowedIPs = nil
+		for _, ip := range *in.AllowedIPs {
+			p, err := sluice.ParseCIDR(ip)
+			if err != nil {
+				return sluice.Errorf(sluice.EINVALID, "allowed_ips: %v", err)
+			}
+			s.AllowedIPs = append(s.AllowedIPs, p)
+		}
+	}
+	if in.RateLimitPerSecond != nil {
+		if n := *in.RateLimitPerSecond; n < 0 || n > maxSourceRatePerSec {
+			return sluice.Errorf(sluice.EINVALID, "rate_limit_per_second: must be 0 (unlimited) to %d", maxSourceRatePerSec)
+		}
+		s.RateLimitPerSecond = *in.RateLimitPerSecond
+	}
+	if in.PayloadRetention != nil {
+		s.PayloadRetention = 0
+		if *in.PayloadRetention != "" {
+			d, err := time.ParseDuration(*in.PayloadRetention)
+			if err != nil || d <= 0 || d > maxPayloadRetention {
+				return sluice.Errorf(sluice.EINVALID, `payload_retention: must be a positive duration such as "168h"`)
+			}
+			s.PayloadRetention = d
+		}
+	}
+	if in.Enabled != nil {
+		s.Enabled = *in.Enabled
+	}
+	return nil
+}
+
+// pathOrDefault checks a given path; an empty one means the default.
+func pathOrDefault(field, given, def string) (string, error) {
+	if given == "" {
+		return def, nil
+	}
+	if err := inbound.CheckPath(given); err != nil {
+		return "", sluice.Errorf(sluice.EINVALID, "%s: %v", field, err)
+	}
+	return given, nil
+}
+
+// rule turns a given verification into the rule to store. A secret or
+// password left out keeps the current one when the type stays the same, so
+// a PATCH need not repeat it.
+func (v *verificationJSON) rule(current sluice.Verification) (sluice.Verification, error) {
+	for _, f := range []string{v.Type, v.Secret, v.Header, v.Algorithm, v.Encoding, v.Prefix, v.Username, v.Password} {
+		if len(f) > maxVerificationField {
+			return sluice.Verification{}, sluice.Errorf(sluice.EINVALID, "verification: each field at most %d bytes", maxVerificationField)
+		}
+	}
+	rule := sluice.Verification{Type: v.Type, Secret: v.Secret, Header: v.Header, Algorithm: v.Algorithm,
+		Encoding: v.Encoding, Prefix: v.Prefix, Username: v.Username, Password: v.Password}
+	if rule.Type == current.Type {
+		if rule.Secret == "" {
+			rule.Secret = current.Secret
+		}
+		if rule.Password == "" {
+			rule.Password = current.Password
+		}
+	}
+	if err := inbound.Check(&rule); err != nil {
+		return sluice.Verification{}, err // EINVALID naming the field
+	}
+	return rule, nil
+}
+
+func subjectPaths(in []subjectPathJSON) ([]sluice.SubjectPath, error) {
+	if len(in) > maxSubjectPaths {
+		return nil, sluice.Errorf(sluice.EINVALID, "subject_paths: at most %d", maxSubjectPaths)
+	}
+	var out []sluice.SubjectPath
+	for _, p := range in {
+		if err := inbound.CheckPath(p.Path); err != nil {
+			return nil, sluice.Errorf(sluice.EINVALID, "subject_paths: path: %v", err)
+		}
+		if p.Type == "" || len(p.Type) > maxSubjectTypeLen || strings.ContainsFunc(p.Type, unicode.IsSpace) {
+			return nil, sluice.Errorf(sluice.EINVALID, "subject_paths: each type must be a word such as email or customer_id")
+		}
+		out = append(out, sluice.SubjectPath(p))
+	}
+	return out, nil
+}
+
+// createSource serves POST /v1/sources.
+func (h *Handler) createSource(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	var in sourceInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if in.Verification == nil {
+		return sluice.Errorf(sluice.EINVALID, `verification: required (e.g. {"type": "stripe", "secret": "whsec_…"})`)
+	}
+	s := &sluice.Source{ID: sluice.NewID(sluice.PrefixSource), TenantID: key.TenantID, Enabled: true}
+	if err := in.apply(s); err != nil {
+		return err
+	}
+	if err := h.store.CreateSource(r.Context(), s); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, toSourceJSON(s, baseURL(r)))
+	return nil
+}
+
+// listSources serves GET /v1/sources.
+func (h *Handler) listSources(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	page, err := pageFrom(r)
+	if err != nil {
+		return err
+	}
+	ss, next, err := h.store.Sources(r.Context(), key.TenantID, page)
+	if err != nil {
+		return err
+	}
+	base := baseURL(r)
+	writeJSON(w, http.StatusOK, newList(ss, next, func(s *sluice.Source) sourceJSON { return toSourceJSON(s, base) }))
+	return nil
+}
+
+// getSource serves GET /v1/sources/{id}.
+func (h *Handler) getSource(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	s, err := h.store.Source(r.Context(), key.TenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toSourceJSON(s, baseURL(r)))
+	return nil
+}
+
+// updateSource serves PATCH /v1/sources/{id}.
+func (h *Handler) updateSource(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	var in sourceInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	s, err := h.store.Source(r.Context(), key.TenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := in.apply(s); err != nil {
+		return err
+	}
+	if err := h.store.UpdateSource(r.Context(), s); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toSourceJSON(s, baseURL(r)))
+	return nil
+}
+
+// deleteSource serves DELETE /v1/sources/{id}. The source's events stay.
+func (h *Handler) deleteSource(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	if err := h.store.DeleteSource(r.Context(), key.TenantID, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
