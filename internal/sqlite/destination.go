@@ -92,7 +92,7 @@ func (r *destinationRow) decode() (*sluice.Destination, error) {
 	return &d, nil
 }
 
-func scanDestination(row interface{ Scan(...any) error }) (*sluice.Destination, error) {
+func scanDestination(row scanner) (*sluice.Destination, error) {
 	var r destinationRow
 	if err := row.Scan(r.targets()...); err != nil {
 		return nil, err
@@ -112,40 +112,8 @@ func (s *Store) Destination(ctx context.Context, tenantID, id string) (*sluice.D
 
 // Destinations lists a tenant's destinations, newest first.
 func (s *Store) Destinations(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Destination, string, error) {
-	limit := pageLimit(page)
-	q := `SELECT ` + destinationColumns + ` FROM destinations WHERE tenant_id = ?`
-	args := []any{tenantID}
-	if page.Cursor != "" {
-		q += ` AND id < ?`
-		args = append(args, page.Cursor)
-	}
-	args = append(args, limit+1)
-	out, err := queryDestinations(ctx, s.readDB, q+` ORDER BY id DESC LIMIT ?`, args...)
-	if err != nil {
-		return nil, "", err
-	}
-	out, next := cut(out, limit, func(d *sluice.Destination) string { return d.ID })
-	return out, next, nil
-}
-
-func queryDestinations(ctx context.Context, q querier, query string, args ...any) ([]*sluice.Destination, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list destinations: %w", err)
-	}
-	defer rows.Close()
-	var out []*sluice.Destination
-	for rows.Next() {
-		d, err := scanDestination(rows)
-		if err != nil {
-			return nil, fmt.Errorf("scan destination: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list destinations: %w", err)
-	}
-	return out, nil
+	return listPage(ctx, s.readDB, "destinations", `SELECT `+destinationColumns+` FROM destinations WHERE tenant_id = ?`,
+		[]any{tenantID}, page, scanDestination, func(d *sluice.Destination) string { return d.ID })
 }
 
 // UpdateDestination stores every field of d; ENOTFOUND if it is gone.
@@ -208,7 +176,8 @@ func (s *Store) tenantRoutes(ctx context.Context, tx querier, tenantID string) (
 	if r, ok := s.routes[tenantID]; ok {
 		return r, nil
 	}
-	r, err := queryDestinations(ctx, tx, `SELECT `+destinationColumns+` FROM destinations WHERE tenant_id = ?`, tenantID)
+	r, err := queryAll(ctx, tx, "destinations", `SELECT `+destinationColumns+` FROM destinations WHERE tenant_id = ?`,
+		[]any{tenantID}, scanDestination)
 	if err != nil {
 		return nil, err
 	}

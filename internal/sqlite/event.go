@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -15,7 +14,7 @@ import (
 
 const eventColumns = `id, tenant_id, type, direction, source_id, status, payload_state, received_at`
 
-func scanEvent(row interface{ Scan(...any) error }) (*sluice.Event, error) {
+func scanEvent(row scanner) (*sluice.Event, error) {
 	var e sluice.Event
 	var direction string
 	var received int64
@@ -107,41 +106,17 @@ func (s *Store) Event(ctx context.Context, tenantID, id string) (*sluice.Event, 
 
 // Events lists a tenant's events, newest first.
 func (s *Store) Events(ctx context.Context, tenantID string, f sluice.EventFilter) ([]*sluice.Event, string, error) {
-	limit := pageLimit(f.Page)
-	var where strings.Builder
-	where.WriteString(` WHERE tenant_id = ?`)
+	query := `SELECT ` + eventColumns + ` FROM events WHERE tenant_id = ?`
 	args := []any{tenantID}
 	for _, c := range []struct{ column, value string }{
 		{"type", f.Type}, {"source_id", f.SourceID}, {"status", f.Status},
 	} {
 		if c.value != "" {
-			where.WriteString(` AND ` + c.column + ` = ?`)
+			query += ` AND ` + c.column + ` = ?`
 			args = append(args, c.value)
 		}
 	}
-	if f.Cursor != "" {
-		where.WriteString(` AND id < ?`)
-		args = append(args, f.Cursor)
-	}
-	args = append(args, limit+1)
-	rows, err := s.readDB.QueryContext(ctx, `SELECT `+eventColumns+` FROM events`+where.String()+` ORDER BY id DESC LIMIT ?`, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list events: %w", err)
-	}
-	defer rows.Close()
-	var out []*sluice.Event
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("scan event: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("list events: %w", err)
-	}
-	out, next := cut(out, limit, func(e *sluice.Event) string { return e.ID })
-	return out, next, nil
+	return listPage(ctx, s.readDB, "events", query, args, f.Page, scanEvent, func(e *sluice.Event) string { return e.ID })
 }
 
 // Payload returns an event's payload: ENOTFOUND for an unknown event, EGONE

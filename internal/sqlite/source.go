@@ -112,7 +112,7 @@ func (r *sourceRow) decode() (*sluice.Source, error) {
 	return &s, nil
 }
 
-func scanSource(row interface{ Scan(...any) error }) (*sluice.Source, error) {
+func scanSource(row scanner) (*sluice.Source, error) {
 	var r sourceRow
 	if err := row.Scan(r.targets()...); err != nil {
 		return nil, err
@@ -166,32 +166,8 @@ func (s *Store) IngestSource(ctx context.Context, id string) (*sluice.Source, er
 
 // Sources lists a tenant's sources, newest first.
 func (s *Store) Sources(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Source, string, error) {
-	limit := pageLimit(page)
-	q := `SELECT ` + sourceColumns + ` FROM sources WHERE tenant_id = ?`
-	args := []any{tenantID}
-	if page.Cursor != "" {
-		q += ` AND id < ?`
-		args = append(args, page.Cursor)
-	}
-	args = append(args, limit+1)
-	rows, err := s.readDB.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list sources: %w", err)
-	}
-	defer rows.Close()
-	var out []*sluice.Source
-	for rows.Next() {
-		src, err := scanSource(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("scan source: %w", err)
-		}
-		out = append(out, src)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("list sources: %w", err)
-	}
-	out, next := cut(out, limit, func(s *sluice.Source) string { return s.ID })
-	return out, next, nil
+	return listPage(ctx, s.readDB, "sources", `SELECT `+sourceColumns+` FROM sources WHERE tenant_id = ?`,
+		[]any{tenantID}, page, scanSource, func(s *sluice.Source) string { return s.ID })
 }
 
 // UpdateSource stores every field of src; ENOTFOUND if it is gone.

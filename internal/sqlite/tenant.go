@@ -35,7 +35,7 @@ func insertKey(ctx context.Context, tx querier, k *sluice.APIKey) error {
 
 const keyColumns = `id, tenant_id, name, role, operator, token_hash, created_at`
 
-func scanKey(row interface{ Scan(...any) error }) (*sluice.APIKey, error) {
+func scanKey(row scanner) (*sluice.APIKey, error) {
 	var k sluice.APIKey
 	var role string
 	var created int64
