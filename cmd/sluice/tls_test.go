@@ -1,64 +1,18 @@
 package main_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"fmt"
 	"math/big"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// writeCert writes a self-signed ECDSA certificate for 127.0.0.1 with the
-// given serial, and its key, as PEM files, and returns the certificate.
-func writeCert(t *testing.T, certFile, keyFile string, serial int64) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial),
-		Subject:               pkix.Name{CommonName: fmt.Sprintf("sluice test %d", serial)},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
+	"github.com/sluicehq/sluice/internal/testcert"
+)
 
 // servedSerial opens a new TLS connection trusting roots and returns the
 // serial number of the certificate the server presents.
@@ -78,7 +32,7 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	first := writeCert(t, certFile, keyFile, 1001)
+	first := testcert.Write(t, certFile, keyFile, 1001)
 	p := startSluiceArgs(t, t.TempDir(), []string{"--tls-cert", certFile, "--tls-key", keyFile})
 	if !strings.Contains(p.log(), "tls=true") {
 		t.Fatalf("sluice does not say it serves TLS:\n%s", p.log())
@@ -97,7 +51,7 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 		t.Fatalf("GET /healthz over TLS: %d, want 200", resp.StatusCode)
 	}
 
-	second := writeCert(t, certFile, keyFile, 2002)
+	second := testcert.Write(t, certFile, keyFile, 2002)
 	roots.AddCert(second)
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)

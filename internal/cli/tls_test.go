@@ -2,67 +2,20 @@ package cli
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/testcert"
 )
-
-// writeCert writes a self-signed ECDSA certificate for 127.0.0.1 with the
-// given serial, and its key, as PEM files, and returns the certificate.
-func writeCert(t *testing.T, certFile, keyFile string, serial int64) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial),
-		Subject:               pkix.Name{CommonName: fmt.Sprintf("sluice test %d", serial)},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cert
-}
 
 // servedSerial opens a new TLS connection trusting roots and returns the
 // serial number of the certificate the server presents.
@@ -96,7 +49,7 @@ func TestTLSServeAndReload(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	first := writeCert(t, certFile, keyFile, 1001)
+	first := testcert.Write(t, certFile, keyFile, 1001)
 	srv, log := startTestServer(t, map[string]string{"SLUICE_TLS_CERT": certFile, "SLUICE_TLS_KEY": keyFile}, defaultTimeouts)
 	if !strings.HasPrefix(srv.URL(), "https://") {
 		t.Fatalf("URL %s, want https", srv.URL())
@@ -118,7 +71,7 @@ func TestTLSServeAndReload(t *testing.T) {
 	}
 
 	// A renewed pair is served to new connections after a reload.
-	second := writeCert(t, certFile, keyFile, 2002)
+	second := testcert.Write(t, certFile, keyFile, 2002)
 	roots.AddCert(second)
 	if got := servedSerial(t, srv.Addr(), roots); got.Cmp(first.SerialNumber) != 0 {
 		t.Fatalf("before reload: serial %s, want %s", got, first.SerialNumber)
@@ -166,7 +119,7 @@ func TestTLSBadPairAtStart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeCert(t, certFile, keyFile, 1)
+	testcert.Write(t, certFile, keyFile, 1)
 	if err := os.WriteFile(keyFile, []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
