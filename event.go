@@ -58,6 +58,9 @@ type NewEvent struct {
 	Event    Event
 	DedupKey string // empty: no deduplication
 	Payload  Payload
+	// Subjects are the normalised data subjects the event is about; the
+	// store indexes their keyed hashes so an erasure finds the event.
+	Subjects []Subject
 }
 
 // Delivery statuses.

@@ -71,6 +71,31 @@ type Store interface {
 	// Attempts lists an event's attempts, oldest first.
 	Attempts(ctx context.Context, tenantID, eventID string) ([]*Attempt, error)
 
+	// ErasePayload deletes one event's payload now and cancels its pending
+	// deliveries; the metadata stays, payload_state "erased". ENOTFOUND for
+	// an unknown event; erasing an erased payload changes nothing.
+	ErasePayload(ctx context.Context, tenantID, eventID string) error
+	// EraseSubject deletes every retained payload linked to the subject,
+	// cancels those events' pending deliveries, and records the erasure
+	// under the subject's keyed hash. Repeating it erases nothing more.
+	EraseSubject(ctx context.Context, tenantID string, s Subject) (*Erasure, error)
+	// SubjectPayloads returns every retained payload linked to the subject,
+	// oldest first.
+	SubjectPayloads(ctx context.Context, tenantID string, s Subject) ([]*SubjectPayload, error)
+	// Replay creates a new pending delivery of the event, due after
+	// firstDelay, to the one destination named or to every destination it
+	// matches now. ENOTFOUND for an unknown event or destination, EGONE
+	// when its payload has expired or was erased.
+	Replay(ctx context.Context, tenantID, eventID, destinationID string, firstDelay time.Duration) ([]*Delivery, error)
+
+	// PurgeExpiredPayloads deletes up to limit payloads whose expiry is at
+	// or before now (their events become payload_state "expired" and their
+	// pending deliveries "expired") and returns how many it deleted.
+	PurgeExpiredPayloads(ctx context.Context, now time.Time, limit int) (int, error)
+	// PurgeMetadata deletes up to limit events received before cutoff, with
+	// everything that hangs off them, and returns how many it deleted.
+	PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) (int, error)
+
 	// ClaimDue leases up to r.Limit due pending deliveries of enabled
 	// destinations, earliest first, for r.Lease. A claimed delivery is not
 	// claimed again until its lease ends or its attempt is recorded.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/signature"
 	"github.com/sluicehq/sluice/internal/sqlite"
 )
@@ -30,7 +31,11 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "sluice.db")})
+	master, err := seal.NewMaster(seal.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "sluice.db"), Master: master})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -20,17 +20,32 @@ func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) er
 	if err != nil {
 		return err
 	}
+	url, secret, err := s.sealDestination(ctx, d)
+	if err != nil {
+		return err
+	}
 	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		delete(s.routes, d.TenantID)
 		_, err := tx.ExecContext(ctx, `INSERT INTO destinations (`+destinationColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.ID, d.TenantID, d.Name, d.URL, eventTypes, sourceIDs, fields,
-			d.RateLimitPerSecond, d.Secret, d.Enabled, d.DisabledReason, ms(now), ms(now))
+			d.ID, d.TenantID, d.Name, url, eventTypes, sourceIDs, fields,
+			d.RateLimitPerSecond, secret, d.Enabled, d.DisabledReason, ms(now), ms(now))
 		if err != nil {
 			return fmt.Errorf("insert destination: %w", err)
 		}
 		return s.audit(ctx, tx, d.TenantID, "destination.create", d.ID)
 	})
+}
+
+// sealDestination seals a destination's URL and secret for its row.
+func (s *Store) sealDestination(ctx context.Context, d *sluice.Destination) (url, secret []byte, err error) {
+	if url, err = s.sealFor(ctx, d.TenantID, []byte(d.URL), "destinations.url", d.ID); err != nil {
+		return nil, nil, err
+	}
+	if secret, err = s.sealFor(ctx, d.TenantID, []byte(d.Secret), "destinations.secret", d.ID); err != nil {
+		return nil, nil, err
+	}
+	return url, secret, nil
 }
 
 func encodeLists(d *sluice.Destination) (eventTypes, sourceIDs string, fields sql.NullString, err error) {
@@ -63,6 +78,7 @@ func nonNil(v []string) []string {
 // can be read alone or as part of a wider row.
 type destinationRow struct {
 	d                     sluice.Destination
+	url, secret           []byte // sealed
 	eventTypes, sourceIDs string
 	fields                sql.NullString
 	created, updated      int64
@@ -71,12 +87,22 @@ type destinationRow struct {
 // targets returns scan targets in destinationColumns order.
 func (r *destinationRow) targets() []any {
 	d := &r.d
-	return []any{&d.ID, &d.TenantID, &d.Name, &d.URL, &r.eventTypes, &r.sourceIDs, &r.fields,
-		&d.RateLimitPerSecond, &d.Secret, &d.Enabled, &d.DisabledReason, &r.created, &r.updated}
+	return []any{&d.ID, &d.TenantID, &d.Name, &r.url, &r.eventTypes, &r.sourceIDs, &r.fields,
+		&d.RateLimitPerSecond, &r.secret, &d.Enabled, &d.DisabledReason, &r.created, &r.updated}
 }
 
-func (r *destinationRow) decode() (*sluice.Destination, error) {
+// decode opens the sealed columns and decodes the lists.
+func (r *destinationRow) decode(ctx context.Context, s *Store) (*sluice.Destination, error) {
 	d := r.d
+	url, err := s.openFor(ctx, d.TenantID, r.url, "destinations.url", d.ID)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := s.openFor(ctx, d.TenantID, r.secret, "destinations.secret", d.ID)
+	if err != nil {
+		return nil, err
+	}
+	d.URL, d.Secret = string(url), string(secret)
 	if err := json.Unmarshal([]byte(r.eventTypes), &d.EventTypes); err != nil {
 		return nil, fmt.Errorf("decode event types of %s: %w", d.ID, err)
 	}
@@ -92,17 +118,20 @@ func (r *destinationRow) decode() (*sluice.Destination, error) {
 	return &d, nil
 }
 
-func scanDestination(row scanner) (*sluice.Destination, error) {
-	var r destinationRow
-	if err := row.Scan(r.targets()...); err != nil {
-		return nil, err
+// scanDestination returns a scan function for destination rows read in ctx.
+func (s *Store) scanDestination(ctx context.Context) func(scanner) (*sluice.Destination, error) {
+	return func(row scanner) (*sluice.Destination, error) {
+		var r destinationRow
+		if err := row.Scan(r.targets()...); err != nil {
+			return nil, err
+		}
+		return r.decode(ctx, s)
 	}
-	return r.decode()
 }
 
 // Destination returns one destination or ENOTFOUND.
 func (s *Store) Destination(ctx context.Context, tenantID, id string) (*sluice.Destination, error) {
-	d, err := scanDestination(s.readDB.QueryRowContext(ctx,
+	d, err := s.scanDestination(ctx)(s.readDB.QueryRowContext(ctx,
 		`SELECT `+destinationColumns+` FROM destinations WHERE id = ? AND tenant_id = ?`, id, tenantID))
 	if err != nil {
 		return nil, notFound(err, "destination")
@@ -113,7 +142,7 @@ func (s *Store) Destination(ctx context.Context, tenantID, id string) (*sluice.D
 // Destinations lists a tenant's destinations, newest first.
 func (s *Store) Destinations(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Destination, string, error) {
 	return listPage(ctx, s.readDB, "destinations", `SELECT `+destinationColumns+` FROM destinations WHERE tenant_id = ?`,
-		[]any{tenantID}, page, scanDestination, func(d *sluice.Destination) string { return d.ID })
+		[]any{tenantID}, page, s.scanDestination(ctx), func(d *sluice.Destination) string { return d.ID })
 }
 
 // UpdateDestination stores every field of d; ENOTFOUND if it is gone.
@@ -123,12 +152,16 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 	if err != nil {
 		return err
 	}
+	url, secret, err := s.sealDestination(ctx, d)
+	if err != nil {
+		return err
+	}
 	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		delete(s.routes, d.TenantID)
 		res, err := tx.ExecContext(ctx, `UPDATE destinations SET name = ?, url = ?, event_types = ?, source_ids = ?,
 			fields = ?, rate_limit_per_second = ?, secret = ?, enabled = ?, disabled_reason = ?, updated_at = ?
 			WHERE id = ? AND tenant_id = ?`,
-			d.Name, d.URL, eventTypes, sourceIDs, fields, d.RateLimitPerSecond, d.Secret, d.Enabled,
+			d.Name, url, eventTypes, sourceIDs, fields, d.RateLimitPerSecond, secret, d.Enabled,
 			d.DisabledReason, ms(d.UpdatedAt), d.ID, d.TenantID)
 		if err != nil {
 			return fmt.Errorf("update destination: %w", err)
@@ -177,7 +210,7 @@ func (s *Store) tenantRoutes(ctx context.Context, tx querier, tenantID string) (
 		return r, nil
 	}
 	r, err := queryAll(ctx, tx, "destinations", `SELECT `+destinationColumns+` FROM destinations WHERE tenant_id = ?`,
-		[]any{tenantID}, scanDestination)
+		[]any{tenantID}, s.scanDestination(ctx))
 	if err != nil {
 		return nil, err
 	}

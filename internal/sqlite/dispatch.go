@@ -89,7 +89,7 @@ func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now ti
 		if err := rows.Scan(scan...); err != nil {
 			return nil, fmt.Errorf("scan claim: %w", err)
 		}
-		d, err := dest.decode()
+		d, err := dest.decode(ctx, s)
 		if err != nil {
 			return nil, err
 		}
@@ -100,7 +100,14 @@ func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now ti
 			expired = append(expired, c)
 			continue
 		}
-		c.Body, c.ContentType = body, contentType.String
+		if c.Body, _, err = s.openPayload(ctx, c.Delivery.TenantID, c.Delivery.EventID, body, nil); err != nil {
+			// A payload that fails its integrity check cannot be sent; it
+			// ends like a payload that is gone.
+			s.logger.Error("payload failed its integrity check", "event_id", c.Delivery.EventID, "error", err)
+			expired = append(expired, c)
+			continue
+		}
+		c.ContentType = contentType.String
 		claims = append(claims, c)
 	}
 	if err := rows.Err(); err != nil {

@@ -27,18 +27,20 @@ func scanEvent(row scanner) (*sluice.Event, error) {
 
 // CreateEvent stores an event, its payload and its deliveries together.
 func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay time.Duration) (*sluice.Event, bool, error) {
-	var headers []byte
-	if in.Payload.Headers != nil {
-		var err error
-		if headers, err = json.Marshal(in.Payload.Headers); err != nil {
-			return nil, false, fmt.Errorf("encode headers: %w", err)
-		}
+	e := in.Event
+	body, headers, err := s.sealPayload(ctx, e.TenantID, e.ID, &in.Payload)
+	if err != nil {
+		return nil, false, err
+	}
+	hashes, err := s.subjectHashes(ctx, e.TenantID, in.Subjects)
+	if err != nil {
+		return nil, false, err
 	}
 	var (
 		out       *sluice.Event
 		duplicate bool
 	)
-	err := s.write(ctx, func(ctx context.Context, tx querier) error {
+	err = s.write(ctx, func(ctx context.Context, tx querier) error {
 		out, duplicate = nil, false
 		e := in.Event
 		if in.DedupKey != "" {
@@ -74,8 +76,14 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?)`,
-			e.ID, e.TenantID, in.Payload.ContentType, headers, in.Payload.Body, ms(in.Payload.ExpiresAt)); err != nil {
+			e.ID, e.TenantID, in.Payload.ContentType, headers, body, ms(in.Payload.ExpiresAt)); err != nil {
 			return fmt.Errorf("insert payload: %w", err)
+		}
+		for _, h := range hashes {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO subject_index (tenant_id, hash, event_id) VALUES (?, ?, ?)`,
+				e.TenantID, h, e.ID); err != nil {
+				return fmt.Errorf("index subject: %w", err)
+			}
 		}
 		due := ms(now.Add(firstDelay))
 		for _, d := range matched {
@@ -92,6 +100,59 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		return nil, false, err
 	}
 	return out, duplicate, nil
+}
+
+// sealPayload seals a payload's body and, if it has any, its headers.
+func (s *Store) sealPayload(ctx context.Context, tenantID, eventID string, p *sluice.Payload) (body, headers []byte, err error) {
+	if body, err = s.sealFor(ctx, tenantID, p.Body, "event_payloads.body", eventID); err != nil {
+		return nil, nil, err
+	}
+	if p.Headers == nil {
+		return body, nil, nil
+	}
+	plain, err := json.Marshal(p.Headers)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode headers: %w", err)
+	}
+	if headers, err = s.sealFor(ctx, tenantID, plain, "event_payloads.headers", eventID); err != nil {
+		return nil, nil, err
+	}
+	return body, headers, nil
+}
+
+// openPayload opens what sealPayload sealed.
+func (s *Store) openPayload(ctx context.Context, tenantID, eventID string, sealedBody, sealedHeaders []byte) (body []byte, headers http.Header, err error) {
+	if body, err = s.openFor(ctx, tenantID, sealedBody, "event_payloads.body", eventID); err != nil {
+		return nil, nil, err
+	}
+	if sealedHeaders == nil {
+		return body, nil, nil
+	}
+	plain, err := s.openFor(ctx, tenantID, sealedHeaders, "event_payloads.headers", eventID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := json.Unmarshal(plain, &headers); err != nil {
+		return nil, nil, fmt.Errorf("decode headers of %s: %w", eventID, err)
+	}
+	return body, headers, nil
+}
+
+// subjectHashes returns the distinct keyed hashes of the subjects.
+func (s *Store) subjectHashes(ctx context.Context, tenantID string, subjects []sluice.Subject) ([][]byte, error) {
+	var out [][]byte
+	seen := make(map[string]bool, len(subjects))
+	for _, subj := range subjects {
+		h, err := s.subjectHash(ctx, tenantID, subj)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[string(h)] {
+			seen[string(h)] = true
+			out = append(out, h)
+		}
+	}
+	return out, nil
 }
 
 // Event returns an event's metadata or ENOTFOUND.
@@ -135,12 +196,9 @@ func (s *Store) Payload(ctx context.Context, tenantID, eventID string) (*sluice.
 	if state != sluice.PayloadRetained || !expires.Valid || !s.now().Before(fromMS(expires.Int64)) {
 		return nil, sluice.Errorf(sluice.EGONE, "the payload of this event has expired or was erased")
 	}
-	p := &sluice.Payload{Body: body, ContentType: contentType.String, ExpiresAt: fromMS(expires.Int64)}
-	if headers != nil {
-		p.Headers = http.Header{}
-		if err := json.Unmarshal(headers, &p.Headers); err != nil {
-			return nil, fmt.Errorf("decode headers of %s: %w", eventID, err)
-		}
+	p := &sluice.Payload{ContentType: contentType.String, ExpiresAt: fromMS(expires.Int64)}
+	if p.Body, p.Headers, err = s.openPayload(ctx, tenantID, eventID, body, headers); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

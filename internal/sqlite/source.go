@@ -37,12 +37,31 @@ type subjectPathJSON struct {
 // sourceRow holds a source's columns in their stored form.
 type sourceRow struct {
 	s                             sluice.Source
-	verification, credentials     string
+	verification                  string
+	credentials                   []byte // sealed JSON
 	subjectPaths, allowedIPs      string
 	retentionMS, created, updated int64
 }
 
-func encodeSource(s *sluice.Source) (*sourceRow, error) {
+// encodeSource turns src into its row, sealing its credentials.
+func (s *Store) encodeSource(ctx context.Context, src *sluice.Source) (*sourceRow, error) {
+	r, err := encodeSourceColumns(src)
+	if err != nil {
+		return nil, err
+	}
+	v := src.Verification
+	creds, err := json.Marshal(credentialsJSON{Secret: v.Secret, Password: v.Password})
+	if err != nil {
+		return nil, fmt.Errorf("encode source %s: %w", src.ID, err)
+	}
+	if r.credentials, err = s.sealFor(ctx, src.TenantID, creds, "sources.credentials", src.ID); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// encodeSourceColumns encodes every column but the credentials.
+func encodeSourceColumns(s *sluice.Source) (*sourceRow, error) {
 	v := s.Verification
 	r := &sourceRow{s: *s, retentionMS: s.PayloadRetention.Milliseconds(), created: ms(s.CreatedAt), updated: ms(s.UpdatedAt)}
 	subjects := make([]subjectPathJSON, len(s.SubjectPaths))
@@ -59,7 +78,6 @@ func encodeSource(s *sluice.Source) (*sourceRow, error) {
 	}{
 		{&r.verification, verificationJSON{Type: v.Type, Header: v.Header, Algorithm: v.Algorithm,
 			Encoding: v.Encoding, Prefix: v.Prefix, Username: v.Username}},
-		{&r.credentials, credentialsJSON{Secret: v.Secret, Password: v.Password}},
 		{&r.subjectPaths, subjects},
 		{&r.allowedIPs, ips},
 	} {
@@ -79,8 +97,13 @@ func (r *sourceRow) targets() []any {
 		&r.subjectPaths, &r.allowedIPs, &s.RateLimitPerSecond, &r.retentionMS, &s.Enabled, &r.created, &r.updated}
 }
 
-func (r *sourceRow) decode() (*sluice.Source, error) {
+// decode opens the credentials and decodes the other columns.
+func (r *sourceRow) decode(ctx context.Context, st *Store) (*sluice.Source, error) {
 	s := r.s
+	creds, err := st.openFor(ctx, s.TenantID, r.credentials, "sources.credentials", s.ID)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		v        verificationJSON
 		c        credentialsJSON
@@ -90,7 +113,7 @@ func (r *sourceRow) decode() (*sluice.Source, error) {
 	for _, f := range []struct {
 		src string
 		dst any
-	}{{r.verification, &v}, {r.credentials, &c}, {r.subjectPaths, &subjects}, {r.allowedIPs, &ips}} {
+	}{{r.verification, &v}, {string(creds), &c}, {r.subjectPaths, &subjects}, {r.allowedIPs, &ips}} {
 		if err := json.Unmarshal([]byte(f.src), f.dst); err != nil {
 			return nil, fmt.Errorf("decode source %s: %w", s.ID, err)
 		}
@@ -112,19 +135,22 @@ func (r *sourceRow) decode() (*sluice.Source, error) {
 	return &s, nil
 }
 
-func scanSource(row scanner) (*sluice.Source, error) {
-	var r sourceRow
-	if err := row.Scan(r.targets()...); err != nil {
-		return nil, err
+// scanSource returns a scan function for source rows read in ctx.
+func (s *Store) scanSource(ctx context.Context) func(scanner) (*sluice.Source, error) {
+	return func(row scanner) (*sluice.Source, error) {
+		var r sourceRow
+		if err := row.Scan(r.targets()...); err != nil {
+			return nil, err
+		}
+		return r.decode(ctx, s)
 	}
-	return r.decode()
 }
 
 // CreateSource stores src.
 func (s *Store) CreateSource(ctx context.Context, src *sluice.Source) error {
 	now := s.now()
 	src.CreatedAt, src.UpdatedAt = now, now
-	r, err := encodeSource(src)
+	r, err := s.encodeSource(ctx, src)
 	if err != nil {
 		return err
 	}
@@ -147,7 +173,7 @@ func (r *sourceRow) values() []any {
 
 // Source returns one of a tenant's sources or ENOTFOUND.
 func (s *Store) Source(ctx context.Context, tenantID, id string) (*sluice.Source, error) {
-	src, err := scanSource(s.readDB.QueryRowContext(ctx,
+	src, err := s.scanSource(ctx)(s.readDB.QueryRowContext(ctx,
 		`SELECT `+sourceColumns+` FROM sources WHERE id = ? AND tenant_id = ?`, id, tenantID))
 	if err != nil {
 		return nil, notFound(err, "source")
@@ -157,7 +183,7 @@ func (s *Store) Source(ctx context.Context, tenantID, id string) (*sluice.Source
 
 // IngestSource returns a source by id alone, or ENOTFOUND.
 func (s *Store) IngestSource(ctx context.Context, id string) (*sluice.Source, error) {
-	src, err := scanSource(s.readDB.QueryRowContext(ctx, `SELECT `+sourceColumns+` FROM sources WHERE id = ?`, id))
+	src, err := s.scanSource(ctx)(s.readDB.QueryRowContext(ctx, `SELECT `+sourceColumns+` FROM sources WHERE id = ?`, id))
 	if err != nil {
 		return nil, notFound(err, "source")
 	}
@@ -167,13 +193,13 @@ func (s *Store) IngestSource(ctx context.Context, id string) (*sluice.Source, er
 // Sources lists a tenant's sources, newest first.
 func (s *Store) Sources(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Source, string, error) {
 	return listPage(ctx, s.readDB, "sources", `SELECT `+sourceColumns+` FROM sources WHERE tenant_id = ?`,
-		[]any{tenantID}, page, scanSource, func(s *sluice.Source) string { return s.ID })
+		[]any{tenantID}, page, s.scanSource(ctx), func(s *sluice.Source) string { return s.ID })
 }
 
 // UpdateSource stores every field of src; ENOTFOUND if it is gone.
 func (s *Store) UpdateSource(ctx context.Context, src *sluice.Source) error {
 	src.UpdatedAt = s.now()
-	r, err := encodeSource(src)
+	r, err := s.encodeSource(ctx, src)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/seal"
 )
 
 //go:embed migrations/*.sql
@@ -37,6 +38,10 @@ const maxBatch = 256
 type Config struct {
 	// Path is the database file. Required.
 	Path string
+	// Master is the master key wrapping the tenants' data keys. Required; a
+	// key other than the one the store's data keys are wrapped with is
+	// refused.
+	Master *seal.Master
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger receives ids and outcomes only; default slog.Default().
@@ -60,6 +65,9 @@ type Store struct {
 	// the writer goroutine touches it; destination writes drop the tenant's
 	// entry, and a failed commit drops everything.
 	routes map[string][]*sluice.Destination
+
+	master *seal.Master // wraps the data keys
+	keys   keyring      // the tenants' data keys, unwrapped
 }
 
 var _ sluice.Store = (*Store)(nil)
@@ -69,6 +77,9 @@ var _ sluice.Store = (*Store)(nil)
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("sqlite: Config.Path is required")
+	}
+	if cfg.Master == nil {
+		return nil, errors.New("sqlite: Config.Master is required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -86,6 +97,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		routes:     make(map[string][]*sluice.Destination),
+		master:     cfg.Master,
+		keys:       keyring{byID: make(map[string]*seal.DataKey), current: make(map[string]*seal.DataKey)},
 	}
 	var err error
 	// synchronous=FULL: an acknowledged event survives power loss, not only a
@@ -96,6 +109,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.writeDB.SetMaxOpenConns(1)
 	if err := migrate(ctx, s.writeDB); err != nil {
+		s.writeDB.Close()
+		return nil, err
+	}
+	if err := checkMaster(ctx, s.writeDB, s.master); err != nil {
 		s.writeDB.Close()
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/sqlite"
 	"github.com/sluicehq/sluice/internal/storetest"
 )
@@ -21,8 +22,9 @@ func TestConformance(t *testing.T) {
 func MustOpen(tb testing.TB, clock *storetest.Clock) *sqlite.Store {
 	tb.Helper()
 	s, err := sqlite.Open(context.Background(), sqlite.Config{
-		Path: filepath.Join(tb.TempDir(), "sluice.db"),
-		Now:  clock.Now,
+		Master: newMaster(tb),
+		Path:   filepath.Join(tb.TempDir(), "sluice.db"),
+		Now:    clock.Now,
 	})
 	if err != nil {
 		tb.Fatalf("open: %v", err)
@@ -40,7 +42,8 @@ func TestReopen(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sluice.db")
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	master := newMaster(t)
+	s, err := sqlite.Open(ctx, sqlite.Config{Path: path, Master: master})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +56,7 @@ func TestReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = sqlite.Open(ctx, sqlite.Config{Path: path})
+	s, err = sqlite.Open(ctx, sqlite.Config{Path: path, Master: master})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
@@ -61,4 +64,14 @@ func TestReopen(t *testing.T) {
 	if k, err := s.OperatorKey(ctx); err != nil || k.ID != key.ID {
 		t.Fatalf("OperatorKey after reopen = %v, %v", k, err)
 	}
+}
+
+// newMaster returns a fresh master key for a test store.
+func newMaster(tb testing.TB) *seal.Master {
+	tb.Helper()
+	m, err := seal.NewMaster(seal.GenerateKey())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }

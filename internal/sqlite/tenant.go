@@ -19,6 +19,9 @@ func (s *Store) CreateTenant(ctx context.Context, t *sluice.Tenant, k *sluice.AP
 		if err := insertKey(ctx, tx, k); err != nil {
 			return err
 		}
+		if err := s.insertDataKey(ctx, tx, t.ID); err != nil {
+			return err
+		}
 		return s.audit(ctx, tx, t.ID, "tenant.create", t.ID)
 	})
 }

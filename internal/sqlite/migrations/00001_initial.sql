@@ -1,5 +1,7 @@
 -- +goose Up
 -- Times are Unix milliseconds. Lists page by id, which sorts by creation.
+-- Columns marked "sealed" hold AES-256-GCM ciphertext under the tenant's
+-- data key (internal/seal), bound to their table, column and row.
 
 CREATE TABLE tenants (
     id         TEXT PRIMARY KEY,
@@ -22,12 +24,12 @@ CREATE TABLE destinations (
     id                    TEXT PRIMARY KEY,
     tenant_id             TEXT NOT NULL REFERENCES tenants (id),
     name                  TEXT NOT NULL,
-    url                   TEXT NOT NULL,
+    url                   BLOB NOT NULL, -- sealed
     event_types           TEXT NOT NULL, -- JSON array
     source_ids            TEXT NOT NULL, -- JSON array
     fields                TEXT,          -- JSON array; NULL: the whole body
     rate_limit_per_second INTEGER NOT NULL DEFAULT 0,
-    secret                TEXT NOT NULL,
+    secret                BLOB NOT NULL, -- sealed
     enabled               INTEGER NOT NULL,
     disabled_reason       TEXT NOT NULL DEFAULT '',
     created_at            INTEGER NOT NULL,
@@ -55,8 +57,8 @@ CREATE TABLE event_payloads (
     event_id     TEXT PRIMARY KEY REFERENCES events (id) ON DELETE CASCADE,
     tenant_id    TEXT NOT NULL,
     content_type TEXT NOT NULL,
-    headers      BLOB,
-    body         BLOB NOT NULL,
+    headers      BLOB,          -- sealed JSON; NULL when none were kept
+    body         BLOB NOT NULL, -- sealed
     expires_at   INTEGER NOT NULL
 );
 CREATE INDEX event_payloads_expiry ON event_payloads (expires_at);

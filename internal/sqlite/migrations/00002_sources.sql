@@ -1,12 +1,12 @@
 -- +goose Up
 -- Inbound sources. Secret material (the signing secret, token or Basic
--- password) is kept apart in `credentials` so it can be sealed as one value.
+-- password) is kept apart in `credentials` and sealed as one value.
 CREATE TABLE sources (
     id                    TEXT PRIMARY KEY,
     tenant_id             TEXT NOT NULL REFERENCES tenants (id),
     name                  TEXT NOT NULL,
     verification          TEXT NOT NULL, -- JSON: type, header, algorithm, encoding, prefix, username
-    credentials           TEXT NOT NULL, -- JSON: secret, password
+    credentials           BLOB NOT NULL, -- sealed JSON: secret, password
     event_type_path       TEXT NOT NULL,
     event_id_path         TEXT NOT NULL,
     subject_paths         TEXT NOT NULL, -- JSON array of {path, type}
