@@ -1,0 +1,160 @@
+// Package retention enforces the retention windows (SPEC §4.4): every
+// interval it purges payloads past their expiry, leaving their metadata,
+// and deletes event metadata past the metadata retention.
+package retention
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Store is what the service purges through; sluice.Store implements it.
+type Store interface {
+	PurgeExpiredPayloads(ctx context.Context, now time.Time, limit int) (int, error)
+	PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) (int, error)
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultInterval          = time.Minute
+	DefaultMetadataRetention = 8760 * time.Hour
+	DefaultBatchSize         = 500
+	// maxBatchesPerPass bounds one pass, so a large backlog is worked off
+	// over several intervals instead of holding the writer for long.
+	maxBatchesPerPass = 100
+)
+
+// Config configures a Service. New fills in the defaults.
+type Config struct {
+	// Store is purged. Required.
+	Store Store
+	// Interval is how often a pass runs. Default DefaultInterval.
+	Interval time.Duration
+	// MetadataRetention is how long event metadata is kept. Default
+	// DefaultMetadataRetention.
+	MetadataRetention time.Duration
+	// BatchSize bounds each purge call. Default DefaultBatchSize.
+	BatchSize int
+	// Logger receives counts and durations. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// OnPass, when set, is called after every pass: a signal tests wait on.
+	OnPass func(Pass)
+}
+
+// Pass is what one pass purged.
+type Pass struct {
+	Payloads int // payloads deleted past their expiry
+	Events   int // events deleted past the metadata retention
+	Err      error
+}
+
+// Service runs retention passes. Create it with New, run it with Start,
+// end it with Stop.
+type Service struct {
+	cfg  Config
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// New validates cfg and fills in its defaults.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("retention: Config.Store is required")
+	}
+	if cfg.Interval < 0 || cfg.MetadataRetention < 0 || cfg.BatchSize < 0 {
+		return nil, errors.New("retention: Config has a negative Interval, MetadataRetention or BatchSize")
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.MetadataRetention == 0 {
+		cfg.MetadataRetention = DefaultMetadataRetention
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+// Start runs a pass at once and then every interval, until Stop or ctx
+// ends.
+func (s *Service) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	go s.loop(ctx)
+	return nil
+}
+
+// Stop ends the service and waits for a pass in progress to finish. It is
+// safe to call more than once, but only after Start.
+func (s *Service) Stop() {
+	s.once.Do(func() { close(s.stop) })
+	<-s.done
+}
+
+func (s *Service) loop(ctx context.Context) {
+	defer close(s.done)
+	ticker := time.NewTicker(s.cfg.Interval)
+	defer ticker.Stop()
+	for {
+		p := s.RunPass(ctx)
+		if s.cfg.OnPass != nil {
+			s.cfg.OnPass(p)
+		}
+		select {
+		case <-ticker.C:
+		case <-s.stop:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// RunPass purges what is due now, in batches, and reports what it did.
+func (s *Service) RunPass(ctx context.Context) Pass {
+	start := s.cfg.Now()
+	var p Pass
+	p.Payloads, p.Err = s.drain(func(limit int) (int, error) {
+		return s.cfg.Store.PurgeExpiredPayloads(ctx, s.cfg.Now(), limit)
+	})
+	if p.Err == nil {
+		p.Events, p.Err = s.drain(func(limit int) (int, error) {
+			return s.cfg.Store.PurgeMetadata(ctx, s.cfg.Now().Add(-s.cfg.MetadataRetention), limit)
+		})
+	}
+	switch {
+	case p.Err != nil:
+		s.cfg.Logger.ErrorContext(ctx, "retention pass failed", slog.Any("error", p.Err))
+	case p.Payloads > 0 || p.Events > 0:
+		s.cfg.Logger.InfoContext(ctx, "retention purged", slog.Int("payloads", p.Payloads),
+			slog.Int("events", p.Events), slog.Duration("duration", s.cfg.Now().Sub(start)))
+	}
+	return p
+}
+
+// drain calls purge with the batch size until a batch comes back short.
+func (s *Service) drain(purge func(limit int) (int, error)) (int, error) {
+	total := 0
+	for range maxBatchesPerPass {
+		n, err := purge(s.cfg.BatchSize)
+		total += n
+		if err != nil || n < s.cfg.BatchSize {
+			return total, err
+		}
+	}
+	return total, nil
+}
