@@ -43,6 +43,9 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client,
 	// for source IP allowlists.
 	TrustedProxies []netip.Prefix
+	// DetectEmails indexes every email address found in a JSON payload as a
+	// subject of its event.
+	DetectEmails bool
 	// Wake is called when deliveries may have become due now: an event was
 	// stored, or a destination was enabled. Default: nothing.
 	Wake func()
@@ -119,6 +122,12 @@ func (h *Handler) routes() {
 	h.route("GET /v1/events/{id}", anyRole, h.getEvent)
 	h.route("GET /v1/events/{id}/deliveries", anyRole, h.listDeliveries)
 	h.route("GET /v1/events/{id}/attempts", anyRole, h.listAttempts)
+	h.route("POST /v1/events/{id}/replay", adminOnly, h.replayEvent)
+	h.route("DELETE /v1/events/{id}/payload", adminOnly, h.erasePayload)
+
+	h.route("POST /v1/erasures", adminOnly, h.eraseSubject)
+	h.route("GET /v1/subjects/export", adminOnly, h.exportSubject)
+	h.route("GET /v1/audit", anyRole, h.listAudit)
 
 	// Anything else, including a known path with the wrong method, gets the
 	// API's error shape rather than the mux's plain text.

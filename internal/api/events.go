@@ -17,8 +17,6 @@ const (
 	maxEventTypeLen      = 255
 	maxIdempotencyKeyLen = 255
 	maxSubjects          = 100
-	maxSubjectTypeLen    = 64
-	maxSubjectValueLen   = 1024
 )
 
 // publishDedupPrefix namespaces idempotency keys among the dedup keys of a
@@ -51,14 +49,6 @@ func (in *publishInput) check() error {
 	}
 	if len(in.Subjects) > maxSubjects {
 		return sluice.Errorf(sluice.EINVALID, "subjects: at most %d", maxSubjects)
-	}
-	for _, s := range in.Subjects {
-		if s.Type == "" || len(s.Type) > maxSubjectTypeLen || strings.ContainsFunc(s.Type, unicode.IsSpace) {
-			return sluice.Errorf(sluice.EINVALID, "subjects: each type must be a word such as email or customer_id")
-		}
-		if strings.TrimSpace(s.Value) == "" || len(s.Value) > maxSubjectValueLen {
-			return sluice.Errorf(sluice.EINVALID, "subjects: each value must be 1 to %d bytes", maxSubjectValueLen)
-		}
 	}
 	return nil
 }
@@ -96,14 +86,21 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 	if err := in.check(); err != nil {
 		return err
 	}
-	// Subjects are validated here; indexing them by keyed hash comes with
-	// the subject index.
+	subjects := make([]sluice.Subject, 0, len(in.Subjects))
+	for _, given := range in.Subjects {
+		subj, err := normalizeSubject("subjects", given)
+		if err != nil {
+			return err
+		}
+		subjects = append(subjects, subj)
+	}
 	now := h.now()
 	ne := &sluice.NewEvent{
 		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: key.TenantID, Type: in.Type,
 			Direction: sluice.Outbound, ReceivedAt: now},
 		Payload: sluice.Payload{Body: in.Payload, ContentType: "application/json",
 			ExpiresAt: now.Add(h.cfg.PayloadRetention)},
+		Subjects: h.detectedSubjects(subjects, in.Payload),
 	}
 	if in.IdempotencyKey != "" {
 		ne.DedupKey = publishDedupPrefix + in.IdempotencyKey
@@ -203,7 +200,11 @@ func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request, key *sluice.A
 			// Past its expiry but not yet purged: it is expired already.
 			out.PayloadState = sluice.PayloadExpired
 		default:
-			return err
+			if !isIntegrity(err) {
+				return err
+			}
+			h.logger.ErrorContext(ctx, "payload failed its integrity check", "event_id", id)
+			out.PayloadError = "integrity"
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -26,7 +26,8 @@ func TestHealthz(t *testing.T) {
 // /healthz answers 503 when the store does not answer.
 func TestHealthzStoreDown(t *testing.T) {
 	t.Parallel()
-	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "sluice.db")})
+	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "sluice.db"),
+		Master: newMaster(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

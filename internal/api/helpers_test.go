@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/sqlite"
 )
 
@@ -25,6 +26,7 @@ import (
 // running dispatcher, and the operator token of the default tenant.
 type testBundle struct {
 	store    *sqlite.Store
+	dbPath   string // the store's database file, for tests that tamper with it
 	srv      *httptest.Server
 	operator string // token of the operator key (admin of the default tenant)
 	logs     *syncBuffer
@@ -43,6 +45,8 @@ type setupOptions struct {
 	trustedProxies []netip.Prefix
 	// now is the API's clock (rate limits, timestamps); default time.Now.
 	now func() time.Time
+	// noDetectEmails turns off indexing the email addresses in payloads.
+	noDetectEmails bool
 }
 
 func setup(t *testing.T) *testBundle { return setupWith(t, setupOptions{}) }
@@ -54,7 +58,9 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 	ctx := context.Background()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "sluice.db"), Logger: logger})
+	dbPath := filepath.Join(t.TempDir(), "sluice.db")
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: dbPath,
+		Master: newMaster(t), Logger: logger})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -77,7 +83,7 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 	}
 	cfg := api.Config{Store: store, Logger: logger, MaxPayloadBytes: o.maxPayloadBytes,
 		FirstDelay: schedule[0], AllowPrivateDestinations: !o.strictURLs, AllowedDestinationCIDRs: o.allowedCIDRs,
-		TrustedProxies: o.trustedProxies, Now: o.now}
+		TrustedProxies: o.trustedProxies, Now: o.now, DetectEmails: !o.noDetectEmails}
 	if !o.noDispatcher {
 		d, err := deliver.New(deliver.Config{Store: store, Logger: logger, RetrySchedule: schedule,
 			Timeout: 2 * time.Second, Lease: 5 * time.Second, PollInterval: 50 * time.Millisecond})
@@ -92,7 +98,7 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 	}
 	srv := httptest.NewServer(api.New(cfg))
 	t.Cleanup(srv.Close)
-	return &testBundle{store: store, srv: srv, operator: operator, logs: logs}
+	return &testBundle{store: store, dbPath: dbPath, srv: srv, operator: operator, logs: logs}
 }
 
 // response is an API answer.
@@ -313,4 +319,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// newMaster returns a fresh master key for a test store.
+func newMaster(tb testing.TB) *seal.Master {
+	tb.Helper()
+	m, err := seal.NewMaster(seal.GenerateKey())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }

@@ -2,12 +2,11 @@ package api
 
 import (
 	"net/http"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/inbound"
+	"github.com/sluicehq/sluice/internal/subject"
 )
 
 // Limits on a source's configuration.
@@ -231,7 +230,7 @@ func subjectPaths(in []subjectPathJSON) ([]sluice.SubjectPath, error) {
 		if err := inbound.CheckPath(p.Path); err != nil {
 			return nil, sluice.Errorf(sluice.EINVALID, "subject_paths: path: %v", err)
 		}
-		if p.Type == "" || len(p.Type) > maxSubjectTypeLen || strings.ContainsFunc(p.Type, unicode.IsSpace) {
+		if _, err := subject.Normalize(subject.Subject{Type: p.Type, Value: "x"}); err != nil {
 			return nil, sluice.Errorf(sluice.EINVALID, "subject_paths: each type must be a word such as email or customer_id")
 		}
 		out = append(out, sluice.SubjectPath(p))

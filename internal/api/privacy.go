@@ -1,0 +1,192 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/inbound"
+	"github.com/sluicehq/sluice/internal/subject"
+)
+
+// normalizeSubject checks and normalises a subject a user names: EINVALID
+// naming the field, never echoing the value.
+func normalizeSubject(field string, in subjectInput) (sluice.Subject, error) {
+	n, err := subject.Normalize(subject.Subject{Type: in.Type, Value: in.Value})
+	if err != nil {
+		return sluice.Subject{}, sluice.Errorf(sluice.EINVALID, "%s: %v", field, err)
+	}
+	return sluice.Subject{Type: n.Type, Value: n.Value}, nil
+}
+
+// detectedSubjects adds to subjects every email address in a JSON body,
+// when detection is on.
+func (h *Handler) detectedSubjects(subjects []sluice.Subject, body []byte) []sluice.Subject {
+	if !h.cfg.DetectEmails {
+		return subjects
+	}
+	for _, email := range subject.Emails(body, 0) {
+		subjects = append(subjects, sluice.Subject{Type: "email", Value: email})
+	}
+	return subjects
+}
+
+// pathSubjects returns the subjects a source's subject paths find in a
+// message. A value that does not normalise is skipped: a provider's odd
+// field must not refuse its webhook.
+func pathSubjects(src *sluice.Source, msg *inbound.Message) []sluice.Subject {
+	var out []sluice.Subject
+	for _, p := range src.SubjectPaths {
+		v, ok := msg.Lookup(p.Path)
+		if !ok {
+			continue
+		}
+		if n, err := subject.Normalize(subject.Subject{Type: p.Type, Value: v}); err == nil {
+			out = append(out, sluice.Subject{Type: n.Type, Value: n.Value})
+		}
+	}
+	return out
+}
+
+// erasureJSON is the answer to POST /v1/erasures.
+type erasureJSON struct {
+	ID             string    `json:"id"`
+	EventsMatched  int       `json:"events_matched"`
+	PayloadsErased int       `json:"payloads_erased"`
+	CompletedAt    time.Time `json:"completed_at"`
+}
+
+// eraseSubject serves POST /v1/erasures: every payload linked to the
+// subject is deleted now.
+func (h *Handler) eraseSubject(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	var in struct {
+		Subject *subjectInput `json:"subject"`
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if in.Subject == nil {
+		return sluice.Errorf(sluice.EINVALID, `subject: required, e.g. {"type": "email", "value": "…"}`)
+	}
+	subj, err := normalizeSubject("subject", *in.Subject)
+	if err != nil {
+		return err
+	}
+	e, err := h.store.EraseSubject(r.Context(), key.TenantID, subj)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, erasureJSON{ID: e.ID, EventsMatched: e.EventsMatched, PayloadsErased: e.PayloadsErased,
+		CompletedAt: e.CompletedAt})
+	return nil
+}
+
+// exportedPayload is one entry of a subject export.
+type exportedPayload struct {
+	EventID      string          `json:"event_id"`
+	Type         string          `json:"type"`
+	ReceivedAt   time.Time       `json:"received_at"`
+	Payload      json.RawMessage `json:"payload"`
+	PayloadError string          `json:"payload_error,omitempty"`
+}
+
+// exportSubject serves GET /v1/subjects/export?type=&value= (admin only):
+// every retained payload linked to the subject. The export is audited,
+// without the subject.
+func (h *Handler) exportSubject(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	q := r.URL.Query()
+	subj, err := normalizeSubject("subject", subjectInput{Type: q.Get("type"), Value: q.Get("value")})
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	found, err := h.store.SubjectPayloads(ctx, key.TenantID, subj)
+	if err != nil {
+		return err
+	}
+	if err := h.store.RecordAudit(ctx, &sluice.AuditEntry{TenantID: key.TenantID, ActorKeyID: key.ID,
+		Action: "subject.export"}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(found, "", func(sp *sluice.SubjectPayload) exportedPayload {
+		out := exportedPayload{EventID: sp.EventID, Type: sp.Type, ReceivedAt: sp.ReceivedAt}
+		if sp.IntegrityError {
+			out.PayloadError = "integrity"
+		} else {
+			out.Payload = payloadJSON(&sp.Payload)
+		}
+		return out
+	}))
+	return nil
+}
+
+// erasePayload serves DELETE /v1/events/{id}/payload.
+func (h *Handler) erasePayload(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	if err := h.store.ErasePayload(r.Context(), key.TenantID, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// replayEvent serves POST /v1/events/{id}/replay: a new delivery to the
+// destination named, or to every destination the event matches now, with
+// the same webhook-id. 410 once the payload is gone.
+func (h *Handler) replayEvent(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	var in struct {
+		DestinationID string `json:"destination_id"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &in); err != nil {
+			return err
+		}
+	}
+	ds, err := h.store.Replay(r.Context(), key.TenantID, r.PathValue("id"), in.DestinationID, h.cfg.FirstDelay)
+	if err != nil {
+		return err
+	}
+	if len(ds) > 0 {
+		h.cfg.Wake()
+	}
+	writeJSON(w, http.StatusAccepted, newList(ds, "", toDeliveryJSON))
+	return nil
+}
+
+// auditJSON is one entry of the audit log.
+type auditJSON struct {
+	ID         string    `json:"id"`
+	ActorKeyID *string   `json:"actor_key_id"`
+	Action     string    `json:"action"`
+	ResourceID *string   `json:"resource_id"`
+	At         time.Time `json:"at"`
+}
+
+func toAuditJSON(e *sluice.AuditEntry) auditJSON {
+	out := auditJSON{ID: e.ID, Action: e.Action, At: e.At}
+	if e.ActorKeyID != "" {
+		out.ActorKeyID = &e.ActorKeyID
+	}
+	if e.ResourceID != "" {
+		out.ResourceID = &e.ResourceID
+	}
+	return out
+}
+
+// listAudit serves GET /v1/audit.
+func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	page, err := pageFrom(r)
+	if err != nil {
+		return err
+	}
+	entries, next, err := h.store.AuditLog(r.Context(), key.TenantID, page)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(entries, next, toAuditJSON))
+	return nil
+}
+
+// isIntegrity reports whether err is a failed integrity check of stored data.
+func isIntegrity(err error) bool { return errors.Is(err, sluice.ErrIntegrity) }
