@@ -1,4 +1,4 @@
-// Package cli implements sluice's subcommands: serve, send, bench and version.
+// Package cli implements sluice's subcommands: serve, send, keys, bench and version.
 package cli
 
 import (
@@ -15,6 +15,7 @@ const usage = `usage: sluice <command> [flags]
 commands:
   serve     run the gateway (sluice serve -h lists its flags)
   send      post a signed test webhook to a source (sluice send -h)
+  keys      rotate the master key: sluice keys rotate --new-master-key …
   bench     load-test a gateway and print throughput and latency
   version   print the version
 `
@@ -30,6 +31,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		err = Serve(ctx, rest, stdout, stderr)
+	case "keys":
+		err = Keys(ctx, rest, stdout, stderr)
 	case "send":
 		err = Send(ctx, rest, os.Stdin, stdout, stderr)
 	case "bench":

@@ -17,6 +17,8 @@ import (
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/retention"
+	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/sqlite"
 )
 
@@ -61,6 +63,7 @@ type Server struct {
 	logger     *slog.Logger
 	store      *sqlite.Store
 	dispatcher *deliver.Dispatcher
+	retention  *retention.Service
 	http       *http.Server
 	listener   net.Listener
 	serveErr   chan error
@@ -103,9 +106,9 @@ func startWithTimeouts(ctx context.Context, cfg *config.Config, logger *slog.Log
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data-dir (SLUICE_DATA_DIR): %w", err)
 	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.DataDir, "sluice.db"), Logger: logger})
+	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, err
 	}
 	s := &Server{cfg: cfg, logger: logger, store: store, serveErr: make(chan error, 1), timeouts: timeouts}
 	if err := s.start(ctx, stdout); err != nil {
@@ -113,6 +116,23 @@ func startWithTimeouts(ctx context.Context, cfg *config.Config, logger *slog.Log
 		return nil, err
 	}
 	return s, nil
+}
+
+// openStore opens the embedded store in the data directory with the master
+// key, refusing a key other than the one its data was sealed with.
+func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*sqlite.Store, error) {
+	master, err := resolveMasterKey(cfg.MasterKey, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.DataDir, storeFile), Master: master, Logger: logger})
+	if errors.Is(err, seal.ErrWrongMaster) {
+		return nil, fmt.Errorf("%s: %w", masterKeySetting, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return store, nil
 }
 
 func (s *Server) start(ctx context.Context, stdout io.Writer) error {
@@ -149,6 +169,20 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 	if err := s.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start dispatcher: %w", err)
 	}
+	s.retention, err = retention.New(retention.Config{
+		Store:             s.store,
+		Interval:          s.cfg.RetentionInterval,
+		MetadataRetention: s.cfg.MetadataRetention,
+		Logger:            s.logger,
+	})
+	if err != nil {
+		s.dispatcher.Stop()
+		return fmt.Errorf("retention: %w", err)
+	}
+	if err := s.retention.Start(context.WithoutCancel(ctx)); err != nil {
+		s.dispatcher.Stop()
+		return fmt.Errorf("start retention: %w", err)
+	}
 	handler := api.New(api.Config{
 		Store:                    s.store,
 		Logger:                   s.logger,
@@ -158,6 +192,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		AllowPrivateDestinations: s.cfg.AllowPrivateDestinations,
 		AllowedDestinationCIDRs:  s.cfg.AllowedDestinationCIDRs,
 		TrustedProxies:           s.cfg.TrustedProxies,
+		DetectEmails:             s.cfg.DetectEmails,
 		Wake:                     s.dispatcher.Wake,
 	})
 	s.http = &http.Server{
@@ -171,6 +206,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 	s.listener, err = net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		s.dispatcher.Stop()
+		s.retention.Stop()
 		return fmt.Errorf("--addr (SLUICE_ADDR): %w", err)
 	}
 	if s.certs != nil {
@@ -217,5 +253,6 @@ func (s *Server) Close() error {
 	defer cancel()
 	errShutdown := s.http.Shutdown(ctx)
 	s.dispatcher.Stop()
+	s.retention.Stop()
 	return errors.Join(errShutdown, s.store.Close())
 }

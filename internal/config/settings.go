@@ -44,7 +44,7 @@ var settings = []setting{
 	{flag: "admin-token", env: "SLUICE_ADMIN_TOKEN", usage: "operator `token`; empty: generated on first start and printed once",
 		apply: func(c *Config, v string) (err error) { c.AdminToken, err = parseToken(v); return }},
 	{flag: "master-key", env: "SLUICE_MASTER_KEY", usage: "`base64` of 32 bytes wrapping the data keys; empty: generated into the data dir (embedded store only)",
-		apply: func(c *Config, v string) (err error) { c.MasterKey, err = parseMasterKey(v); return }},
+		apply: func(c *Config, v string) (err error) { c.MasterKey, err = ParseMasterKey(v); return }},
 	{flag: "allow-private-destinations", env: "SLUICE_ALLOW_PRIVATE_DESTINATIONS", def: "false", isBool: true,
 		usage: "permit loopback, private and link-local destinations (development and tests only)",
 		apply: func(c *Config, v string) (err error) { c.AllowPrivateDestinations, err = parseBool(v); return }},
@@ -116,8 +116,9 @@ func parseToken(v string) (string, error) {
 	return v, nil
 }
 
-// parseMasterKey never echoes v.
-func parseMasterKey(v string) ([]byte, error) {
+// ParseMasterKey reads a master key given as base64 of 32 bytes; empty
+// means none (nil). Its errors never echo v.
+func ParseMasterKey(v string) ([]byte, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return nil, nil
