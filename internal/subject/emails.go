@@ -28,10 +28,10 @@ const maxDepth = 10000
 // Emails returns every distinct email address found in the string values and
 // object keys of a JSON body, lower-cased (which is how Normalize writes an
 // "email" subject), in the order first seen, at most max of them (max <= 0
-// means 100). It returns nil when there are none and when body
-// is not exactly one JSON value (trailing bytes other than white space
-// included): arbitrary bytes are not scanned, and an invalid body yields
-// nothing rather than a guess at part of it.
+// means 100). It returns nil when there are none, and when body is not
+// exactly one JSON value as json.Valid judges it (trailing bytes other than
+// white space included): arbitrary bytes are not scanned, and an invalid
+// body yields nothing rather than a guess from part of it.
 //
 // The body is read as a token stream, so deep or large bodies build no tree;
 // numbers, booleans and nulls are skipped. Strings are scanned after JSON
@@ -44,15 +44,15 @@ const maxDepth = 10000
 //   - '@';
 //   - domain: two or more labels of [A-Za-z0-9-] (1 to 63 bytes, not starting
 //     or ending with '-') joined by single dots, the last one 2 or more
-//     letters; dots just after it are taken as punctuation;
+//     letters; dots and hyphens just after it are taken as punctuation;
 //   - 254 bytes in all;
 //   - not glued to more address-like text: a candidate preceded or followed
 //     by '@', followed by '_', '%' or '+', or touching a non-ASCII letter,
 //     digit or mark ("ädam@example.com") is skipped rather than cut down to
 //     an address nobody wrote.
 //
-// Scanning is linear in the length of each string and allocates only for the
-// addresses it returns.
+// Scanning a string is linear in its length and allocates only for the
+// addresses it returns; the decoder allocates once per token.
 func Emails(body []byte, max int) []string {
 	if max <= 0 {
 		max = defaultMaxEmails
@@ -163,7 +163,9 @@ func addressAround(s string, at int) (start, end int, ok bool) {
 	for start < at && s[start] == '.' {
 		start++
 	}
-	for end > at+1 && s[end-1] == '.' {
+	// A domain ends in a letter, so dots and hyphens after it are
+	// punctuation: "write to ada@example.com." or "ada@example.com--".
+	for end > at+1 && (s[end-1] == '.' || s[end-1] == '-') {
 		end--
 	}
 	if end-start > maxEmailLen || !validLocal(s[start:at]) || !validDomain(s[at+1:end]) {
