@@ -59,7 +59,10 @@ type Service struct {
 	cfg  Config
 	stop chan struct{}
 	done chan struct{}
-	once sync.Once
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
 }
 
 // New validates cfg and fills in its defaults.
@@ -89,20 +92,37 @@ func New(cfg Config) (*Service, error) {
 }
 
 // Start runs a pass at once and then every interval, until Stop or ctx
-// ends.
+// ends. A Service runs once: Start after Start or Stop is an error.
 func (s *Service) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.started:
+		return errors.New("retention: already started")
+	case s.stopped:
+		return errors.New("retention: stopped")
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.started = true
 	go s.loop(ctx)
 	return nil
 }
 
 // Stop ends the service and waits for a pass in progress to finish. It is
-// safe to call more than once, but only after Start.
+// safe to call more than once, and before Start.
 func (s *Service) Stop() {
-	s.once.Do(func() { close(s.stop) })
-	<-s.done
+	s.mu.Lock()
+	started := s.started
+	if !s.stopped {
+		s.stopped = true
+		close(s.stop)
+	}
+	s.mu.Unlock()
+	if started {
+		<-s.done
+	}
 }
 
 func (s *Service) loop(ctx context.Context) {

@@ -24,9 +24,9 @@ func anys(ids []string) []any {
 	return out
 }
 
-// endPayloads deletes the payloads of events, sets their payload_state to
-// state, and ends their pending deliveries with deliveryStatus. It returns
-// how many payloads it deleted.
+// endPayloads deletes the payloads of events, sets the payload_state of
+// those still retained to state, and ends their pending deliveries with
+// deliveryStatus. It returns how many payloads it deleted.
 func (s *Store) endPayloads(ctx context.Context, tx querier, eventIDs []string, state, deliveryStatus string) (int, error) {
 	if len(eventIDs) == 0 {
 		return 0, nil
@@ -37,7 +37,9 @@ func (s *Store) endPayloads(ctx context.Context, tx querier, eventIDs []string, 
 		return 0, fmt.Errorf("delete payloads: %w", err)
 	}
 	deleted, _ := res.RowsAffected()
-	if _, err := tx.ExecContext(ctx, `UPDATE events SET payload_state = ? WHERE id IN (`+in+`)`,
+	// Only a retained payload changes state: one that already expired or
+	// was erased keeps saying so.
+	if _, err := tx.ExecContext(ctx, `UPDATE events SET payload_state = ? WHERE id IN (`+in+`) AND payload_state = 'retained'`,
 		append([]any{state}, args...)...); err != nil {
 		return 0, fmt.Errorf("mark payloads %s: %w", state, err)
 	}

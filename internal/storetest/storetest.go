@@ -68,6 +68,14 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ReleaseClaims", testReleaseClaims},
 		{"Audit", testAudit},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"ErasePayload", testErasePayload},
+		{"EraseSubject", testEraseSubject},
+		{"EraseSubjectExpired", testEraseSubjectExpired},
+		{"SubjectPayloadsExpiry", testSubjectPayloadsExpiry},
+		{"Replay", testReplay},
+		{"PurgeExpiredPayloads", testPurgeExpiredPayloads},
+		{"PurgeMetadata", testPurgeMetadata},
+		{"SealingRoundTrip", testSealingRoundTrip},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
