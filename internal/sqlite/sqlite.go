@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"time"
 
@@ -66,6 +67,7 @@ type Store struct {
 	// entry, and a failed commit drops everything.
 	routes map[string][]*sluice.Destination
 
+	lock   *os.File     // held while the store is open; nil where unsupported
 	master *seal.Master // wraps the data keys
 	keys   keyring      // the tenants' data keys, unwrapped
 }
@@ -74,7 +76,7 @@ var _ sluice.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database at cfg.Path, applies the
 // migrations and starts the writer.
-func Open(ctx context.Context, cfg Config) (*Store, error) {
+func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if cfg.Path == "" {
 		return nil, errors.New("sqlite: Config.Path is required")
 	}
@@ -100,7 +102,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		master:     cfg.Master,
 		keys:       keyring{byID: make(map[string]*seal.DataKey), current: make(map[string]*seal.DataKey)},
 	}
-	var err error
+	if s.lock, err = lockFile(cfg.Path + ".lock"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && s.lock != nil {
+			s.lock.Close()
+		}
+	}()
 	// synchronous=FULL: an acknowledged event survives power loss, not only a
 	// process crash. Group commit amortises the extra fsync.
 	s.writeDB, err = sql.Open("sqlite", dsn(cfg.Path, "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "busy_timeout(10000)"))
@@ -159,7 +168,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 func (s *Store) Close() error {
 	close(s.quit)
 	<-s.writerDone
-	return errors.Join(s.conn.Close(), s.readDB.Close(), s.writeDB.Close())
+	err := errors.Join(s.conn.Close(), s.readDB.Close(), s.writeDB.Close())
+	if s.lock != nil {
+		err = errors.Join(err, s.lock.Close())
+	}
+	return err
 }
 
 // Ping checks that the database answers.

@@ -75,3 +75,28 @@ func newMaster(tb testing.TB) *seal.Master {
 	}
 	return m
 }
+
+// A store open in one place cannot be opened again until it is closed: the
+// embedded store belongs to one process.
+func TestOpenIsExclusive(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "sluice.db")
+	ctx := context.Background()
+	master := newMaster(t)
+	s, err := sqlite.Open(ctx, sqlite.Config{Path: path, Master: master})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := sqlite.Open(ctx, sqlite.Config{Path: path, Master: master}); err == nil {
+		again.Close()
+		t.Fatal("a second Open of an open store succeeded")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, sqlite.Config{Path: path, Master: master})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s.Close()
+}
