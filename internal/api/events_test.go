@@ -1,10 +1,12 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -74,6 +76,14 @@ func TestPublishIdempotencyKey(t *testing.T) {
 	b.do(t, "GET", "/v1/events", b.operator, nil).want(t, http.StatusOK, &list)
 	if len(list.Data) != 2 {
 		t.Errorf("%d events stored, want 2", len(list.Data))
+	}
+
+	// An idempotency key may carry personal data: only its keyed hash is
+	// stored.
+	for _, f := range []string{b.dbPath, b.dbPath + "-wal"} {
+		if data, err := os.ReadFile(f); err == nil && bytes.Contains(data, []byte("inv_123_paid")) {
+			t.Errorf("%s holds the idempotency key in plain text", f)
+		}
 	}
 
 	// Keys are per tenant: another tenant's same key is its own event.

@@ -36,6 +36,14 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	if err != nil {
 		return nil, false, err
 	}
+	var dedup sql.NullString
+	if in.DedupKey != "" {
+		digest, err := s.dedupDigest(ctx, e.TenantID, in.DedupKey)
+		if err != nil {
+			return nil, false, err
+		}
+		dedup = sql.NullString{String: digest, Valid: true}
+	}
 	var (
 		out       *sluice.Event
 		duplicate bool
@@ -43,9 +51,9 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	err = s.write(ctx, func(ctx context.Context, tx querier) error {
 		out, duplicate = nil, false
 		e := in.Event
-		if in.DedupKey != "" {
+		if dedup.Valid {
 			first, err := scanEvent(tx.QueryRowContext(ctx,
-				`SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND dedup_key = ?`, e.TenantID, in.DedupKey))
+				`SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND dedup_key = ?`, e.TenantID, dedup.String))
 			if err == nil {
 				out, duplicate = first, true
 				return nil
@@ -69,7 +77,6 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		if len(matched) > 0 {
 			e.Status = sluice.EventPending
 		}
-		dedup := sql.NullString{String: in.DedupKey, Valid: in.DedupKey != ""}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO events (`+eventColumns+`, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), dedup); err != nil {
 			return fmt.Errorf("insert event: %w", err)

@@ -2,6 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -150,6 +153,20 @@ func (s *Store) subjectHash(ctx context.Context, tenantID string, subj sluice.Su
 		return nil, err
 	}
 	return subject.Hash(k.SubjectKey(), subject.Subject{Type: subj.Type, Value: subj.Value}), nil
+}
+
+// dedupDigest is what the store keeps of a dedup key: an idempotency key or
+// a provider's event id may carry personal data ("order-ada@example.com"),
+// so only its keyed hash is stored, under the tenant's subject key.
+func (s *Store) dedupDigest(ctx context.Context, tenantID, key string) (string, error) {
+	k, err := s.tenantKey(ctx, tenantID)
+	if err != nil {
+		return "", err
+	}
+	mac := hmac.New(sha256.New, k.SubjectKey())
+	mac.Write([]byte("dedup\x00"))
+	mac.Write([]byte(key))
+	return hex.EncodeToString(mac.Sum(nil)), nil
 }
 
 // RewrapKeys wraps every data key under next instead of the store's master

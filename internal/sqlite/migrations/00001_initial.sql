@@ -44,7 +44,7 @@ CREATE TABLE events (
     type          TEXT NOT NULL,
     direction     TEXT NOT NULL,
     source_id     TEXT NOT NULL DEFAULT '',
-    dedup_key     TEXT,
+    dedup_key     TEXT,          -- keyed hash of the idempotency key or provider event id
     status        TEXT NOT NULL,
     payload_state TEXT NOT NULL,
     received_at   INTEGER NOT NULL
