@@ -279,6 +279,10 @@ func (h *Handler) getDestinationSecret(w http.ResponseWriter, r *http.Request, k
 	if err != nil {
 		return err
 	}
+	if err := h.store.RecordAudit(r.Context(), &sluice.AuditEntry{TenantID: key.TenantID, ActorKeyID: key.ID,
+		Action: "destination.secret_read", ResourceID: d.ID}); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"secret": d.Secret})
 	return nil
 }

@@ -62,7 +62,7 @@ func TestDestinationLifecycle(t *testing.T) {
 	b.do(t, "DELETE", "/v1/destinations/"+d.ID, b.operator, nil).wantError(t, http.StatusNotFound, "not_found")
 
 	actions := b.auditActions(t, d.ID)
-	want := []string{"destination.create", "destination.update", "destination.update", "destination.delete"}
+	want := []string{"destination.create", "destination.secret_read", "destination.update", "destination.update", "destination.delete"}
 	if !slices.Equal(actions, want) {
 		t.Errorf("audit %v, want %v", actions, want)
 	}

@@ -208,8 +208,25 @@ func (s *Store) RewrapKeys(ctx context.Context, next *seal.Master) (int, error) 
 			}
 			n++
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE settings SET value = ? WHERE name = ?`, next.Fingerprint(), fingerprintSetting)
-		return err
+		if _, err := tx.ExecContext(ctx, `UPDATE settings SET value = ? WHERE name = ?`, next.Fingerprint(), fingerprintSetting); err != nil {
+			return fmt.Errorf("record fingerprint: %w", err)
+		}
+		// Every tenant's audit trail shows the rotation, by the new key's
+		// fingerprint: never the key.
+		rows, err = tx.QueryContext(ctx, `SELECT id FROM tenants`)
+		if err != nil {
+			return fmt.Errorf("list tenants: %w", err)
+		}
+		tenants, err := collectStrings(rows)
+		if err != nil {
+			return fmt.Errorf("list tenants: %w", err)
+		}
+		for _, id := range tenants {
+			if err := s.audit(ctx, tx, id, "master_key.rotate", next.Fingerprint()); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return n, err
 }
