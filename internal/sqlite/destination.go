@@ -3,10 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/storekit"
 )
 
 const destinationColumns = `id, tenant_id, name, url, event_types, source_ids, fields,
@@ -16,11 +16,7 @@ const destinationColumns = `id, tenant_id, name, url, event_types, source_ids, f
 func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) error {
 	now := s.now()
 	d.CreatedAt, d.UpdatedAt = now, now
-	eventTypes, sourceIDs, fields, err := encodeLists(d)
-	if err != nil {
-		return err
-	}
-	url, secret, err := s.sealDestination(ctx, d)
+	c, err := storekit.EncodeDestination(ctx, s.keys, d)
 	if err != nil {
 		return err
 	}
@@ -28,8 +24,8 @@ func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) er
 		delete(s.routes, d.TenantID)
 		_, err := tx.ExecContext(ctx, `INSERT INTO destinations (`+destinationColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.ID, d.TenantID, d.Name, url, eventTypes, sourceIDs, fields,
-			d.RateLimitPerSecond, secret, d.Enabled, d.DisabledReason, ms(now), ms(now))
+			d.ID, d.TenantID, d.Name, c.URL, c.EventTypes, c.SourceIDs, c.Fields,
+			d.RateLimitPerSecond, c.Secret, d.Enabled, d.DisabledReason, ms(now), ms(now))
 		if err != nil {
 			return fmt.Errorf("insert destination: %w", err)
 		}
@@ -37,82 +33,26 @@ func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) er
 	})
 }
 
-// sealDestination seals a destination's URL and secret for its row.
-func (s *Store) sealDestination(ctx context.Context, d *sluice.Destination) (url, secret []byte, err error) {
-	if url, err = s.sealFor(ctx, d.TenantID, []byte(d.URL), "destinations.url", d.ID); err != nil {
-		return nil, nil, err
-	}
-	if secret, err = s.sealFor(ctx, d.TenantID, []byte(d.Secret), "destinations.secret", d.ID); err != nil {
-		return nil, nil, err
-	}
-	return url, secret, nil
-}
-
-func encodeLists(d *sluice.Destination) (eventTypes, sourceIDs string, fields sql.NullString, err error) {
-	et, err := json.Marshal(nonNil(d.EventTypes))
-	if err != nil {
-		return "", "", fields, fmt.Errorf("encode event types: %w", err)
-	}
-	si, err := json.Marshal(nonNil(d.SourceIDs))
-	if err != nil {
-		return "", "", fields, fmt.Errorf("encode source ids: %w", err)
-	}
-	if d.Fields != nil {
-		f, err := json.Marshal(d.Fields)
-		if err != nil {
-			return "", "", fields, fmt.Errorf("encode fields: %w", err)
-		}
-		fields = sql.NullString{String: string(f), Valid: true}
-	}
-	return string(et), string(si), fields, nil
-}
-
-func nonNil(v []string) []string {
-	if v == nil {
-		return []string{}
-	}
-	return v
-}
-
 // destinationRow holds a destination's columns as scanned, so a destination
 // can be read alone or as part of a wider row.
 type destinationRow struct {
-	d                     sluice.Destination
-	url, secret           []byte // sealed
-	eventTypes, sourceIDs string
-	fields                sql.NullString
-	created, updated      int64
+	d                sluice.Destination
+	c                storekit.DestinationColumns
+	created, updated int64
 }
 
 // targets returns scan targets in destinationColumns order.
 func (r *destinationRow) targets() []any {
-	d := &r.d
-	return []any{&d.ID, &d.TenantID, &d.Name, &r.url, &r.eventTypes, &r.sourceIDs, &r.fields,
-		&d.RateLimitPerSecond, &r.secret, &d.Enabled, &d.DisabledReason, &r.created, &r.updated}
+	d, c := &r.d, &r.c
+	return []any{&d.ID, &d.TenantID, &d.Name, &c.URL, &c.EventTypes, &c.SourceIDs, &c.Fields,
+		&d.RateLimitPerSecond, &c.Secret, &d.Enabled, &d.DisabledReason, &r.created, &r.updated}
 }
 
 // decode opens the sealed columns and decodes the lists.
 func (r *destinationRow) decode(ctx context.Context, s *Store) (*sluice.Destination, error) {
 	d := r.d
-	url, err := s.openFor(ctx, d.TenantID, r.url, "destinations.url", d.ID)
-	if err != nil {
+	if err := storekit.DecodeDestination(ctx, s.keys, &d, &r.c); err != nil {
 		return nil, err
-	}
-	secret, err := s.openFor(ctx, d.TenantID, r.secret, "destinations.secret", d.ID)
-	if err != nil {
-		return nil, err
-	}
-	d.URL, d.Secret = string(url), string(secret)
-	if err := json.Unmarshal([]byte(r.eventTypes), &d.EventTypes); err != nil {
-		return nil, fmt.Errorf("decode event types of %s: %w", d.ID, err)
-	}
-	if err := json.Unmarshal([]byte(r.sourceIDs), &d.SourceIDs); err != nil {
-		return nil, fmt.Errorf("decode source ids of %s: %w", d.ID, err)
-	}
-	if r.fields.Valid {
-		if err := json.Unmarshal([]byte(r.fields.String), &d.Fields); err != nil {
-			return nil, fmt.Errorf("decode fields of %s: %w", d.ID, err)
-		}
 	}
 	d.CreatedAt, d.UpdatedAt = fromMS(r.created), fromMS(r.updated)
 	return &d, nil
@@ -148,11 +88,7 @@ func (s *Store) Destinations(ctx context.Context, tenantID string, page sluice.P
 // UpdateDestination stores every field of d; ENOTFOUND if it is gone.
 func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) error {
 	d.UpdatedAt = s.now()
-	eventTypes, sourceIDs, fields, err := encodeLists(d)
-	if err != nil {
-		return err
-	}
-	url, secret, err := s.sealDestination(ctx, d)
+	c, err := storekit.EncodeDestination(ctx, s.keys, d)
 	if err != nil {
 		return err
 	}
@@ -161,7 +97,7 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 		res, err := tx.ExecContext(ctx, `UPDATE destinations SET name = ?, url = ?, event_types = ?, source_ids = ?,
 			fields = ?, rate_limit_per_second = ?, secret = ?, enabled = ?, disabled_reason = ?, updated_at = ?
 			WHERE id = ? AND tenant_id = ?`,
-			d.Name, url, eventTypes, sourceIDs, fields, d.RateLimitPerSecond, secret, d.Enabled,
+			d.Name, c.URL, c.EventTypes, c.SourceIDs, c.Fields, d.RateLimitPerSecond, c.Secret, d.Enabled,
 			d.DisabledReason, ms(d.UpdatedAt), d.ID, d.TenantID)
 		if err != nil {
 			return fmt.Errorf("update destination: %w", err)

@@ -100,7 +100,7 @@ func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now ti
 			expired = append(expired, c)
 			continue
 		}
-		if c.Body, _, err = s.openPayload(ctx, c.Delivery.TenantID, c.Delivery.EventID, body, nil); err != nil {
+		if c.Body, _, err = s.keys.OpenPayload(ctx, c.Delivery.TenantID, c.Delivery.EventID, body, nil); err != nil {
 			// A payload that fails its integrity check cannot be sent; it
 			// ends like a payload that is gone.
 			s.logger.Error("payload failed its integrity check", "event_id", c.Delivery.EventID, "error", err)

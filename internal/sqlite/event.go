@@ -3,10 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -28,17 +26,17 @@ func scanEvent(row scanner) (*sluice.Event, error) {
 // CreateEvent stores an event, its payload and its deliveries together.
 func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay time.Duration) (*sluice.Event, bool, error) {
 	e := in.Event
-	body, headers, err := s.sealPayload(ctx, e.TenantID, e.ID, &in.Payload)
+	body, headers, err := s.keys.SealPayload(ctx, e.TenantID, e.ID, &in.Payload)
 	if err != nil {
 		return nil, false, err
 	}
-	hashes, err := s.subjectHashes(ctx, e.TenantID, in.Subjects)
+	hashes, err := s.keys.SubjectHashes(ctx, e.TenantID, in.Subjects)
 	if err != nil {
 		return nil, false, err
 	}
 	var dedup sql.NullString
 	if in.DedupKey != "" {
-		digest, err := s.dedupDigest(ctx, e.TenantID, in.DedupKey)
+		digest, err := s.keys.DedupDigest(ctx, e.TenantID, in.DedupKey)
 		if err != nil {
 			return nil, false, err
 		}
@@ -109,59 +107,6 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	return out, duplicate, nil
 }
 
-// sealPayload seals a payload's body and, if it has any, its headers.
-func (s *Store) sealPayload(ctx context.Context, tenantID, eventID string, p *sluice.Payload) (body, headers []byte, err error) {
-	if body, err = s.sealFor(ctx, tenantID, p.Body, "event_payloads.body", eventID); err != nil {
-		return nil, nil, err
-	}
-	if p.Headers == nil {
-		return body, nil, nil
-	}
-	plain, err := json.Marshal(p.Headers)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode headers: %w", err)
-	}
-	if headers, err = s.sealFor(ctx, tenantID, plain, "event_payloads.headers", eventID); err != nil {
-		return nil, nil, err
-	}
-	return body, headers, nil
-}
-
-// openPayload opens what sealPayload sealed.
-func (s *Store) openPayload(ctx context.Context, tenantID, eventID string, sealedBody, sealedHeaders []byte) (body []byte, headers http.Header, err error) {
-	if body, err = s.openFor(ctx, tenantID, sealedBody, "event_payloads.body", eventID); err != nil {
-		return nil, nil, err
-	}
-	if sealedHeaders == nil {
-		return body, nil, nil
-	}
-	plain, err := s.openFor(ctx, tenantID, sealedHeaders, "event_payloads.headers", eventID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := json.Unmarshal(plain, &headers); err != nil {
-		return nil, nil, fmt.Errorf("decode headers of %s: %w", eventID, err)
-	}
-	return body, headers, nil
-}
-
-// subjectHashes returns the distinct keyed hashes of the subjects.
-func (s *Store) subjectHashes(ctx context.Context, tenantID string, subjects []sluice.Subject) ([][]byte, error) {
-	var out [][]byte
-	seen := make(map[string]bool, len(subjects))
-	for _, subj := range subjects {
-		h, err := s.subjectHash(ctx, tenantID, subj)
-		if err != nil {
-			return nil, err
-		}
-		if !seen[string(h)] {
-			seen[string(h)] = true
-			out = append(out, h)
-		}
-	}
-	return out, nil
-}
-
 // Event returns an event's metadata or ENOTFOUND.
 func (s *Store) Event(ctx context.Context, tenantID, id string) (*sluice.Event, error) {
 	e, err := scanEvent(s.readDB.QueryRowContext(ctx,
@@ -204,7 +149,7 @@ func (s *Store) Payload(ctx context.Context, tenantID, eventID string) (*sluice.
 		return nil, sluice.Errorf(sluice.EGONE, "the payload of this event has expired or was erased")
 	}
 	p := &sluice.Payload{ContentType: contentType.String, ExpiresAt: fromMS(expires.Int64)}
-	if p.Body, p.Headers, err = s.openPayload(ctx, tenantID, eventID, body, headers); err != nil {
+	if p.Body, p.Headers, err = s.keys.OpenPayload(ctx, tenantID, eventID, body, headers); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -75,7 +75,7 @@ func (s *Store) ErasePayload(ctx context.Context, tenantID, eventID string) erro
 // EraseSubject erases every payload linked to the subject and drops the
 // links themselves, keeping only the erasure record.
 func (s *Store) EraseSubject(ctx context.Context, tenantID string, subj sluice.Subject) (*sluice.Erasure, error) {
-	hash, err := s.subjectHash(ctx, tenantID, subj)
+	hash, err := s.keys.SubjectHash(ctx, tenantID, subj)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID string, subj sluice.S
 // oldest first. One that fails its integrity check comes back with
 // IntegrityError set and no body.
 func (s *Store) SubjectPayloads(ctx context.Context, tenantID string, subj sluice.Subject) ([]*sluice.SubjectPayload, error) {
-	hash, err := s.subjectHash(ctx, tenantID, subj)
+	hash, err := s.keys.SubjectHash(ctx, tenantID, subj)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func (s *Store) SubjectPayloads(ctx context.Context, tenantID string, subj sluic
 			return nil, fmt.Errorf("export subject: %w", err)
 		}
 		sp.ReceivedAt, sp.Payload.ExpiresAt = fromMS(received), fromMS(exp)
-		sp.Payload.Body, sp.Payload.Headers, err = s.openPayload(ctx, tenantID, sp.EventID, body, headers)
+		sp.Payload.Body, sp.Payload.Headers, err = s.keys.OpenPayload(ctx, tenantID, sp.EventID, body, headers)
 		if errors.Is(err, sluice.ErrIntegrity) {
 			sp.IntegrityError = true
 		} else if err != nil {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/seal"
+	"github.com/sluicehq/sluice/internal/storekit"
 )
 
 //go:embed migrations/*.sql
@@ -67,9 +68,8 @@ type Store struct {
 	// entry, and a failed commit drops everything.
 	routes map[string][]*sluice.Destination
 
-	lock   *os.File     // held while the store is open; nil where unsupported
-	master *seal.Master // wraps the data keys
-	keys   keyring      // the tenants' data keys, unwrapped
+	lock *os.File          // held while the store is open; nil where unsupported
+	keys *storekit.Keyring // seals and opens under the tenants' data keys
 }
 
 var _ sluice.Store = (*Store)(nil)
@@ -99,8 +99,6 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		routes:     make(map[string][]*sluice.Destination),
-		master:     cfg.Master,
-		keys:       keyring{byID: make(map[string]*seal.DataKey), current: make(map[string]*seal.DataKey)},
 	}
 	if s.lock, err = lockFile(cfg.Path + ".lock"); err != nil {
 		return nil, err
@@ -121,7 +119,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		s.writeDB.Close()
 		return nil, err
 	}
-	if err := checkMaster(ctx, s.writeDB, s.master); err != nil {
+	if err := checkMaster(ctx, s.writeDB, cfg.Master); err != nil {
 		s.writeDB.Close()
 		return nil, err
 	}
@@ -132,6 +130,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	}
 	s.readDB.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
 	s.readDB.SetMaxIdleConns(max(4, 2*runtime.GOMAXPROCS(0)))
+	s.keys = storekit.NewKeyring(cfg.Master, keyLoader{s.readDB})
 	if s.conn, err = s.writeDB.Conn(ctx); err != nil {
 		s.readDB.Close()
 		s.writeDB.Close()
