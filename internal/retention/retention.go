@@ -44,12 +44,17 @@ type Config struct {
 	Now func() time.Time
 	// OnPass, when set, is called after every pass: a signal tests wait on.
 	OnPass func(Pass)
+	// Exclusive, when set, runs each pass only if no other process is
+	// running one (a store shared by several processes provides it); a
+	// pass that does not get to run reports Skipped.
+	Exclusive func(ctx context.Context, name string, fn func(context.Context) error) (ran bool, err error)
 }
 
 // Pass is what one pass purged.
 type Pass struct {
-	Payloads int // payloads deleted past their expiry
-	Events   int // events deleted past the metadata retention
+	Payloads int  // payloads deleted past their expiry
+	Events   int  // events deleted past the metadata retention
+	Skipped  bool // another process was running a pass
 	Err      error
 }
 
@@ -144,8 +149,30 @@ func (s *Service) loop(ctx context.Context) {
 	}
 }
 
+// exclusiveName names the retention pass among the work that processes
+// sharing a store take turns at.
+const exclusiveName = "sluice.retention"
+
 // RunPass purges what is due now, in batches, and reports what it did.
 func (s *Service) RunPass(ctx context.Context) Pass {
+	if s.cfg.Exclusive == nil {
+		return s.purge(ctx)
+	}
+	var p Pass
+	ran, err := s.cfg.Exclusive(ctx, exclusiveName, func(ctx context.Context) error {
+		p = s.purge(ctx)
+		return nil
+	})
+	if err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "retention pass failed", slog.Any("error", err))
+		return Pass{Err: err}
+	}
+	p.Skipped = !ran
+	return p
+}
+
+// purge runs one pass.
+func (s *Service) purge(ctx context.Context) Pass {
 	start := s.cfg.Now()
 	var p Pass
 	p.Payloads, p.Err = s.drain(func(limit int) (int, error) {

@@ -518,3 +518,35 @@ func TestStartStopEdges(t *testing.T) {
 	}
 	twice.Stop()
 }
+
+// With an Exclusive hook a pass runs only when the hook grants it.
+func TestExclusivePass(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	purge := func(context.Context, time.Time, int) (int, error) { calls++; return 0, nil }
+	granted := true
+	var names []string
+	svc, err := retention.New(retention.Config{
+		Store: &fakeStore{purgePayloads: purge, purgeMetadata: purge},
+		Exclusive: func(ctx context.Context, name string, fn func(context.Context) error) (bool, error) {
+			names = append(names, name)
+			if !granted {
+				return false, nil
+			}
+			return true, fn(ctx)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := svc.RunPass(context.Background()); p.Skipped || p.Err != nil || calls != 2 {
+		t.Fatalf("granted pass: %+v after %d purge calls, want both purges run", p, calls)
+	}
+	granted = false
+	if p := svc.RunPass(context.Background()); !p.Skipped || calls != 2 {
+		t.Fatalf("refused pass: %+v after %d purge calls, want skipped without purging", p, calls)
+	}
+	if len(names) != 2 || names[0] != names[1] || names[0] == "" {
+		t.Errorf("exclusive names %v, want one stable name", names)
+	}
+}
