@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testlog"
 )
 
 var binary string
@@ -45,29 +47,10 @@ type proc struct {
 	cmd    *exec.Cmd
 	addr   string // the listen address from the log
 	url    string // http://addr
-	stdout *syncBuffer
+	stdout *testlog.Buffer
 	done   chan error
 	mu     sync.Mutex
 	stderr bytes.Buffer
-}
-
-// syncBuffer is a buffer the process's output copier writes while the test
-// reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 var listenRE = regexp.MustCompile(`msg="sluice listening" addr=(\S+)`)
@@ -85,7 +68,7 @@ func startSluiceArgs(t *testing.T, dataDir string, args []string, env ...string)
 	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, args...)...)
 	cmd.Env = append(os.Environ(), "SLUICE_ALLOW_PRIVATE_DESTINATIONS=true", "SLUICE_LOG_LEVEL=info")
 	cmd.Env = append(cmd.Env, env...)
-	p := &proc{cmd: cmd, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, stdout: &testlog.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout = p.stdout
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

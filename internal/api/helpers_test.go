@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/deliver"
 	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/sqlite"
+	"github.com/sluicehq/sluice/internal/testlog"
 )
 
 // testBundle is the API served on loopback over a real SQLite store, with a
@@ -29,7 +30,7 @@ type testBundle struct {
 	dbPath   string // the store's database file, for tests that tamper with it
 	srv      *httptest.Server
 	operator string // token of the operator key (admin of the default tenant)
-	logs     *syncBuffer
+	logs     *testlog.Buffer
 }
 
 // setupOptions tune setup; the zero value is what most tests want.
@@ -56,7 +57,7 @@ func setup(t *testing.T) *testBundle { return setupWith(t, setupOptions{}) }
 func setupWith(t testing.TB, o setupOptions) *testBundle {
 	t.Helper()
 	ctx := context.Background()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dbPath := filepath.Join(t.TempDir(), "sluice.db")
 	store, err := sqlite.Open(ctx, sqlite.Config{Path: dbPath,
@@ -272,24 +273,6 @@ func (b *testBundle) waitDeliveries(t *testing.T, token, eventID string, ok func
 			t.Fatalf("deliveries of %s never reached the wanted state: %+v", eventID, ds)
 		}
 	}
-}
-
-// syncBuffer is a buffer the logger writes while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 // assertLogsClean fails if anything in secrets reached the logs.

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testlog"
 )
 
 // fakeGateway is just enough of Sluice's API for the engine: destinations
@@ -149,7 +151,7 @@ func TestRunCountsAndLatencies(t *testing.T) {
 	t.Parallel()
 	g := &fakeGateway{failEvery: 10, dupEvery: 7}
 	srv := startFakeGateway(t, g)
-	var progress syncBuffer
+	var progress testlog.Buffer
 	res, err := Run(context.Background(), Options{
 		URL: srv.URL, Token: "tok", Events: 300, Concurrency: 16, PayloadBytes: 512,
 		Timeout: 30 * time.Second, Progress: &progress,
@@ -291,18 +293,6 @@ func TestClassify(t *testing.T) {
 	if got := classify(fmt.Errorf("boom")); got != "other" {
 		t.Errorf("classify(boom) = %q, want other", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
 }
 
 // lineWriter hands every write to a channel, so a test can wait for output.

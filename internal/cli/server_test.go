@@ -5,10 +5,10 @@ import (
 	"context"
 	"log/slog"
 	"maps"
-	"sync"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/testlog"
 )
 
 // testToken is the operator token of in-process test servers.
@@ -17,7 +17,7 @@ const testToken = "sk_test_operator_token_for_in_process_servers_0"
 // startTestServer runs Sluice in process on loopback with a temporary data
 // directory, extra settings from env, and the given connection timeouts. It
 // returns the server and the log it writes.
-func startTestServer(t *testing.T, env map[string]string, timeouts serverTimeouts) (*Server, *logBuffer) {
+func startTestServer(t *testing.T, env map[string]string, timeouts serverTimeouts) (*Server, *testlog.Buffer) {
 	t.Helper()
 	all := map[string]string{
 		"SLUICE_ADDR":        "127.0.0.1:0",
@@ -29,7 +29,7 @@ func startTestServer(t *testing.T, env map[string]string, timeouts serverTimeout
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	log := &logBuffer{}
+	log := &testlog.Buffer{}
 	srv, err := startWithTimeouts(context.Background(), cfg, slog.New(slog.NewTextHandler(log, nil)), &bytes.Buffer{}, timeouts)
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -40,22 +40,4 @@ func startTestServer(t *testing.T, env map[string]string, timeouts serverTimeout
 		}
 	})
 	return srv, log
-}
-
-// logBuffer collects a server's log while the test reads it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/signature"
 	"github.com/sluicehq/sluice/internal/sqlite"
+	"github.com/sluicehq/sluice/internal/testlog"
 )
 
 // testBundle is a real SQLite store with one tenant, and a buffer holding
@@ -25,7 +26,7 @@ type testBundle struct {
 	ctx    context.Context
 	store  *sqlite.Store
 	tenant *sluice.Tenant
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 func setup(t *testing.T) *testBundle {
@@ -50,7 +51,7 @@ func setup(t *testing.T) *testBundle {
 	if err := store.CreateTenant(ctx, ten, key); err != nil {
 		t.Fatalf("create tenant: %v", err)
 	}
-	return &testBundle{ctx: ctx, store: store, tenant: ten, logs: &syncBuffer{}}
+	return &testBundle{ctx: ctx, store: store, tenant: ten, logs: &testlog.Buffer{}}
 }
 
 // destination stores an enabled destination for url receiving the given
@@ -201,24 +202,6 @@ func (r *receiver) received() []received {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]received(nil), r.requests...)
-}
-
-// syncBuffer is a bytes.Buffer safe for the dispatcher's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func mustAtoi(t *testing.T, s string) int64 {

@@ -1,14 +1,12 @@
 package retention_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/sqlite"
 	"github.com/sluicehq/sluice/internal/storetest"
+	"github.com/sluicehq/sluice/internal/testlog"
 )
 
 // wait bounds every wait for the service's goroutine.
@@ -40,25 +39,7 @@ func (f *fakeStore) PurgeMetadata(ctx context.Context, cutoff time.Time, limit i
 	return f.purgeMetadata(ctx, cutoff, limit)
 }
 
-// logBuffer collects log output written from the service's goroutine.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
+func newLogger(l *testlog.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -254,9 +235,9 @@ func TestNewDefaults(t *testing.T) {
 func TestRunPass(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	var logs logBuffer
+	var logs testlog.Buffer
 	s := newService(t, retention.Config{Store: b.store, Now: b.clock.Now, MetadataRetention: 72 * time.Hour,
-		BatchSize: 10, Logger: logs.logger()})
+		BatchSize: 10, Logger: newLogger(&logs)})
 	start := b.clock.Now()
 	short1, short2 := b.event(t, time.Hour), b.event(t, time.Hour)
 	long := b.event(t, 100*time.Hour)
@@ -366,7 +347,7 @@ func TestPassError(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("disk I/O error")
 	var metadataCalled bool
-	var logs logBuffer
+	var logs testlog.Buffer
 	store := &fakeStore{
 		purgePayloads: func(context.Context, time.Time, int) (int, error) { return 2, boom },
 		purgeMetadata: func(context.Context, time.Time, int) (int, error) {
@@ -374,7 +355,7 @@ func TestPassError(t *testing.T) {
 			return 0, nil
 		},
 	}
-	s := newService(t, retention.Config{Store: store, Logger: logs.logger()})
+	s := newService(t, retention.Config{Store: store, Logger: newLogger(&logs)})
 	p := s.RunPass(context.Background())
 	if !errors.Is(p.Err, boom) || p.Payloads != 2 {
 		t.Fatalf("RunPass with a failing store = %+v, want the error and the 2 purged before it", p)
@@ -391,7 +372,7 @@ func TestPassError(t *testing.T) {
 	store.purgePayloads = func(context.Context, time.Time, int) (int, error) { return 0, nil }
 	store.purgeMetadata = func(context.Context, time.Time, int) (int, error) { return 0, boom }
 	onPass, ch := passes()
-	s = newService(t, retention.Config{Store: store, Interval: time.Hour, Logger: logs.logger(), OnPass: onPass})
+	s = newService(t, retention.Config{Store: store, Interval: time.Hour, Logger: newLogger(&logs), OnPass: onPass})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
