@@ -1,0 +1,159 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/storekit"
+)
+
+const destinationColumns = `id, tenant_id, name, url, event_types, source_ids, fields,
+	rate_limit_per_second, secret, enabled, disabled_reason, created_at, updated_at`
+
+// CreateDestination stores d.
+func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) error {
+	now := s.now()
+	d.CreatedAt, d.UpdatedAt = now, now
+	c, err := storekit.EncodeDestination(ctx, s.keys, d)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO destinations (`+destinationColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			d.ID, d.TenantID, d.Name, c.URL, c.EventTypes, c.SourceIDs, c.Fields,
+			d.RateLimitPerSecond, c.Secret, d.Enabled, d.DisabledReason, ms(now), ms(now))
+		if err != nil {
+			return fmt.Errorf("insert destination: %w", err)
+		}
+		return s.audit(ctx, tx, d.TenantID, "destination.create", d.ID)
+	})
+}
+
+// destinationRow holds a destination's columns as scanned, so a destination
+// can be read alone or as part of a wider row.
+type destinationRow struct {
+	d                sluice.Destination
+	c                storekit.DestinationColumns
+	created, updated int64
+}
+
+// targets returns scan targets in destinationColumns order.
+func (r *destinationRow) targets() []any {
+	d, c := &r.d, &r.c
+	return []any{&d.ID, &d.TenantID, &d.Name, &c.URL, &c.EventTypes, &c.SourceIDs, &c.Fields,
+		&d.RateLimitPerSecond, &c.Secret, &d.Enabled, &d.DisabledReason, &r.created, &r.updated}
+}
+
+// scanDestinationRow scans a row of destinationColumns.
+func scanDestinationRow(row scanner) (*destinationRow, error) {
+	var r destinationRow
+	if err := row.Scan(r.targets()...); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// decodeDestination opens a scanned destination's sealed columns.
+func (s *Store) decodeDestination(ctx context.Context, r *destinationRow) (*sluice.Destination, error) {
+	return r.decode(ctx, s)
+}
+
+// decode opens the sealed columns and decodes the lists.
+func (r *destinationRow) decode(ctx context.Context, s *Store) (*sluice.Destination, error) {
+	d := r.d
+	if err := storekit.DecodeDestination(ctx, s.keys, &d, &r.c); err != nil {
+		return nil, err
+	}
+	d.CreatedAt, d.UpdatedAt = fromMS(r.created), fromMS(r.updated)
+	return &d, nil
+}
+
+// Destination returns one destination or ENOTFOUND.
+func (s *Store) Destination(ctx context.Context, tenantID, id string) (*sluice.Destination, error) {
+	r, err := scanDestinationRow(s.pool.QueryRow(ctx,
+		`SELECT `+destinationColumns+` FROM destinations WHERE id = $1 AND tenant_id = $2`, id, tenantID))
+	if err != nil {
+		return nil, notFound(err, "destination")
+	}
+	return r.decode(ctx, s)
+}
+
+// Destinations lists a tenant's destinations, newest first.
+func (s *Store) Destinations(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Destination, string, error) {
+	return listPage(ctx, s.pool, "destinations", `SELECT `+destinationColumns+` FROM destinations WHERE tenant_id = $1`,
+		[]any{tenantID}, page, scanDestinationRow, s.decodeDestination, func(d *sluice.Destination) string { return d.ID })
+}
+
+// UpdateDestination stores every field of d; ENOTFOUND if it is gone. When
+// it enables a disabled destination, whose deliveries are due now, it
+// tells the listening processes.
+func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) error {
+	d.UpdatedAt = s.now()
+	c, err := storekit.EncodeDestination(ctx, s.keys, d)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var wasEnabled bool
+		err := tx.QueryRow(ctx, `SELECT enabled FROM destinations WHERE id = $1 AND tenant_id = $2 FOR NO KEY UPDATE`,
+			d.ID, d.TenantID).Scan(&wasEnabled)
+		if err != nil {
+			return notFound(err, "destination")
+		}
+		if _, err := tx.Exec(ctx, `UPDATE destinations SET name = $1, url = $2, event_types = $3, source_ids = $4,
+			fields = $5, rate_limit_per_second = $6, secret = $7, enabled = $8, disabled_reason = $9, updated_at = $10
+			WHERE id = $11 AND tenant_id = $12`,
+			d.Name, c.URL, c.EventTypes, c.SourceIDs, c.Fields, d.RateLimitPerSecond, c.Secret, d.Enabled,
+			d.DisabledReason, ms(d.UpdatedAt), d.ID, d.TenantID); err != nil {
+			return fmt.Errorf("update destination: %w", err)
+		}
+		if d.Enabled && !wasEnabled {
+			if err := s.notifyWork(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return s.audit(ctx, tx, d.TenantID, "destination.update", d.ID)
+	})
+}
+
+// DeleteDestination removes a destination and cancels its pending
+// deliveries; ENOTFOUND if none.
+//
+// The delete comes first: it waits for any event being routed to the
+// destination right now (tenantRoutes shares its row lock), so the cancel
+// that follows also sees the deliveries those events added.
+func (s *Store) DeleteDestination(ctx context.Context, tenantID, id string) error {
+	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM destinations WHERE id = $1 AND tenant_id = $2`, id, tenantID)
+		if err != nil {
+			return fmt.Errorf("delete destination: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return sluice.Errorf(sluice.ENOTFOUND, "destination not found")
+		}
+		eventIDs, err := queryStrings(ctx, tx, `UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL,
+			lease_until = NULL, claimed_by = NULL, updated_at = $1
+			WHERE destination_id = $2 AND status = 'pending' RETURNING event_id`, ms(s.now()), id)
+		if err != nil {
+			return fmt.Errorf("cancel deliveries: %w", err)
+		}
+		if err := refreshEventStatus(ctx, tx, eventIDs); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, tenantID, "destination.delete", id)
+	})
+}
+
+// tenantRoutes returns the tenant's destinations for routing, inside a
+// write. Unlike the embedded store it caches nothing, since other
+// processes change destinations too. It shares the rows' key lock, so a
+// destination cannot be deleted while an event is routed to it.
+func (s *Store) tenantRoutes(ctx context.Context, tx querier, tenantID string) ([]*sluice.Destination, error) {
+	return queryAll(ctx, tx, "destinations",
+		`SELECT `+destinationColumns+` FROM destinations WHERE tenant_id = $1 ORDER BY id FOR KEY SHARE`,
+		[]any{tenantID}, scanDestinationRow, s.decodeDestination)
+}

@@ -1,0 +1,266 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice"
+)
+
+const eventColumns = `id, tenant_id, type, direction, source_id, status, payload_state, received_at`
+
+func scanEvent(row scanner) (*sluice.Event, error) {
+	var e sluice.Event
+	var direction string
+	var received int64
+	if err := row.Scan(&e.ID, &e.TenantID, &e.Type, &direction, &e.SourceID, &e.Status, &e.PayloadState, &received); err != nil {
+		return nil, err
+	}
+	e.Direction, e.ReceivedAt = sluice.Direction(direction), fromMS(received)
+	return &e, nil
+}
+
+// CreateEvent stores an event, its payload and one pending delivery per
+// matching destination in one transaction, each due after firstDelay. If
+// DedupKey was seen before in the tenant it stores nothing and returns the
+// first event with duplicate true. Listening processes are told of the new
+// deliveries when the transaction commits.
+func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay time.Duration) (*sluice.Event, bool, error) {
+	e := in.Event
+	body, headers, err := s.keys.SealPayload(ctx, e.TenantID, e.ID, &in.Payload)
+	if err != nil {
+		return nil, false, err
+	}
+	hashes, err := s.keys.SubjectHashes(ctx, e.TenantID, in.Subjects)
+	if err != nil {
+		return nil, false, err
+	}
+	var dedup *string
+	if in.DedupKey != "" {
+		digest, err := s.keys.DedupDigest(ctx, e.TenantID, in.DedupKey)
+		if err != nil {
+			return nil, false, err
+		}
+		dedup = &digest
+	}
+	var (
+		out       *sluice.Event
+		duplicate bool
+	)
+	err = s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		out, duplicate = nil, false
+		e := in.Event
+		if dedup != nil {
+			first, err := s.eventByDedup(ctx, tx, e.TenantID, *dedup)
+			if err != nil || first != nil {
+				out, duplicate = first, first != nil
+				return err
+			}
+		}
+		dests, err := s.tenantRoutes(ctx, tx, e.TenantID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		var matched []*sluice.Destination
+		for _, d := range dests {
+			if d.Matches(e.Type, e.SourceID) {
+				matched = append(matched, d)
+			}
+		}
+		e.Status, e.PayloadState = sluice.EventUnrouted, sluice.PayloadRetained
+		if len(matched) > 0 {
+			e.Status = sluice.EventPending
+		}
+		// Two processes may take the same new key at once: the unique index
+		// decides, the loser waits for the winner's commit and returns its
+		// event.
+		tag, err := tx.Exec(ctx, `INSERT INTO events (`+eventColumns+`, dedup_key)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
+			e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), dedup)
+		if err != nil {
+			return fmt.Errorf("insert event: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			first, err := s.eventByDedup(ctx, tx, e.TenantID, *dedup)
+			if err == nil && first == nil {
+				err = errors.New("find duplicate: the conflicting event is gone")
+			}
+			out, duplicate = first, first != nil
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`,
+			e.ID, e.TenantID, in.Payload.ContentType, headers, body, ms(in.Payload.ExpiresAt)); err != nil {
+			return fmt.Errorf("insert payload: %w", err)
+		}
+		for _, h := range hashes {
+			if _, err := tx.Exec(ctx, `INSERT INTO subject_index (tenant_id, hash, event_id) VALUES ($1, $2, $3)
+				ON CONFLICT DO NOTHING`, e.TenantID, h, e.ID); err != nil {
+				return fmt.Errorf("index subject: %w", err)
+			}
+		}
+		due := ms(now.Add(firstDelay))
+		for _, d := range matched {
+			if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
+				attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7)`,
+				sluice.NewID(sluice.PrefixDelivery), e.TenantID, e.ID, d.ID, due, ms(now), ms(now)); err != nil {
+				return fmt.Errorf("insert delivery: %w", err)
+			}
+		}
+		if slices.ContainsFunc(matched, func(d *sluice.Destination) bool { return d.Enabled }) {
+			if err := s.notifyWork(ctx, tx); err != nil {
+				return err
+			}
+		}
+		out = &e
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, duplicate, nil
+}
+
+// eventByDedup returns the tenant's event with the dedup digest, or nil.
+func (s *Store) eventByDedup(ctx context.Context, tx querier, tenantID, digest string) (*sluice.Event, error) {
+	e, err := scanEvent(tx.QueryRow(ctx,
+		`SELECT `+eventColumns+` FROM events WHERE tenant_id = $1 AND dedup_key = $2`, tenantID, digest))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find duplicate: %w", err)
+	}
+	return e, nil
+}
+
+// Event returns an event's metadata or ENOTFOUND.
+func (s *Store) Event(ctx context.Context, tenantID, id string) (*sluice.Event, error) {
+	e, err := scanEvent(s.pool.QueryRow(ctx,
+		`SELECT `+eventColumns+` FROM events WHERE id = $1 AND tenant_id = $2`, id, tenantID))
+	if err != nil {
+		return nil, notFound(err, "event")
+	}
+	return e, nil
+}
+
+// Events lists a tenant's events, newest first.
+func (s *Store) Events(ctx context.Context, tenantID string, f sluice.EventFilter) ([]*sluice.Event, string, error) {
+	query := `SELECT ` + eventColumns + ` FROM events WHERE tenant_id = $1`
+	args := []any{tenantID}
+	for _, c := range []struct{ column, value string }{
+		{"type", f.Type}, {"source_id", f.SourceID}, {"status", f.Status},
+	} {
+		if c.value != "" {
+			query += ` AND ` + c.column + ` = ` + arg(args)
+			args = append(args, c.value)
+		}
+	}
+	return listPage(ctx, s.pool, "events", query, args, f.Page, scanEvent, asIs, func(e *sluice.Event) string { return e.ID })
+}
+
+// Payload returns an event's payload: ENOTFOUND for an unknown event, EGONE
+// when it has expired or was erased.
+func (s *Store) Payload(ctx context.Context, tenantID, eventID string) (*sluice.Payload, error) {
+	var state string
+	var contentType *string
+	var headers, body []byte
+	var expires *int64
+	err := s.pool.QueryRow(ctx, `SELECT e.payload_state, p.content_type, p.headers, p.body, p.expires_at
+		FROM events e LEFT JOIN event_payloads p ON p.event_id = e.id WHERE e.id = $1 AND e.tenant_id = $2`,
+		eventID, tenantID).Scan(&state, &contentType, &headers, &body, &expires)
+	if err != nil {
+		return nil, notFound(err, "event")
+	}
+	if state != sluice.PayloadRetained || expires == nil || !s.now().Before(fromMS(*expires)) {
+		return nil, sluice.Errorf(sluice.EGONE, "the payload of this event has expired or was erased")
+	}
+	p := &sluice.Payload{ExpiresAt: fromMS(*expires)}
+	if contentType != nil {
+		p.ContentType = *contentType
+	}
+	if p.Body, p.Headers, err = s.keys.OpenPayload(ctx, tenantID, eventID, body, headers); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// eventExists returns ENOTFOUND unless the tenant has the event.
+func (s *Store) eventExists(ctx context.Context, tenantID, eventID string) error {
+	var one int
+	err := s.pool.QueryRow(ctx, `SELECT 1 FROM events WHERE id = $1 AND tenant_id = $2`, eventID, tenantID).Scan(&one)
+	return notFound(err, "event")
+}
+
+// Deliveries lists an event's deliveries, oldest first.
+func (s *Store) Deliveries(ctx context.Context, tenantID, eventID string) ([]*sluice.Delivery, error) {
+	if err := s.eventExists(ctx, tenantID, eventID); err != nil {
+		return nil, err
+	}
+	return queryAll(ctx, s.pool, "deliveries", `SELECT id, tenant_id, event_id, destination_id, status, attempts,
+		next_attempt_at, created_at, updated_at FROM deliveries WHERE event_id = $1 AND tenant_id = $2 ORDER BY id`,
+		[]any{eventID, tenantID}, func(row scanner) (*sluice.Delivery, error) {
+			var d sluice.Delivery
+			var next *int64
+			var created, updated int64
+			if err := row.Scan(&d.ID, &d.TenantID, &d.EventID, &d.DestinationID, &d.Status, &d.Attempts,
+				&next, &created, &updated); err != nil {
+				return nil, err
+			}
+			d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = fromNullMS(next), fromMS(created), fromMS(updated)
+			return &d, nil
+		}, asIs)
+}
+
+// Attempts lists an event's attempts, oldest first.
+func (s *Store) Attempts(ctx context.Context, tenantID, eventID string) ([]*sluice.Attempt, error) {
+	if err := s.eventExists(ctx, tenantID, eventID); err != nil {
+		return nil, err
+	}
+	return queryAll(ctx, s.pool, "attempts", `SELECT id, tenant_id, delivery_id, event_id, destination_id, attempt,
+		outcome, http_status, duration_ms, error, at FROM attempts WHERE event_id = $1 AND tenant_id = $2 ORDER BY id`,
+		[]any{eventID, tenantID}, func(row scanner) (*sluice.Attempt, error) {
+			var a sluice.Attempt
+			var durationMS, at int64
+			if err := row.Scan(&a.ID, &a.TenantID, &a.DeliveryID, &a.EventID, &a.DestinationID, &a.Number,
+				&a.Outcome, &a.HTTPStatus, &durationMS, &a.Error, &at); err != nil {
+				return nil, err
+			}
+			a.Duration, a.At = time.Duration(durationMS)*time.Millisecond, fromMS(at)
+			return &a, nil
+		}, asIs)
+}
+
+// refreshEventStatus recomputes the events' statuses from their deliveries.
+//
+// It locks the events first, in id order, and only then reads the
+// deliveries in a new statement: under READ COMMITTED that statement sees
+// every delivery change committed by a transaction that held an event's
+// lock before, so two attempts of one event recorded at once cannot both
+// leave it "pending".
+func refreshEventStatus(ctx context.Context, tx querier, eventIDs []string) error {
+	if len(eventIDs) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, eventIDs); err != nil {
+		return fmt.Errorf("lock events: %w", err)
+	}
+	_, err := tx.Exec(ctx, `UPDATE events e SET status = CASE
+		WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending') THEN 'pending'
+		WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'exhausted') THEN 'failed'
+		WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'succeeded') THEN 'delivered'
+		WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) THEN 'cancelled'
+		ELSE 'unrouted' END
+		WHERE e.id = ANY($1)`, eventIDs)
+	if err != nil {
+		return fmt.Errorf("refresh event status: %w", err)
+	}
+	return nil
+}

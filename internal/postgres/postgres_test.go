@@ -1,0 +1,419 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/postgres"
+	"github.com/sluicehq/sluice/internal/seal"
+	"github.com/sluicehq/sluice/internal/storetest"
+)
+
+// databaseURL returns SLUICE_TEST_DATABASE_URL, skipping the test when it
+// is not set.
+func databaseURL(tb testing.TB) string {
+	tb.Helper()
+	url := os.Getenv("SLUICE_TEST_DATABASE_URL")
+	if url == "" {
+		tb.Skip("SLUICE_TEST_DATABASE_URL is not set: PostgreSQL store tests skipped")
+	}
+	return url
+}
+
+// newSchema returns the name of a fresh schema for one test, dropped with
+// everything in it at cleanup. Open creates it.
+func newSchema(tb testing.TB) string {
+	tb.Helper()
+	url := databaseURL(tb)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "t_" + hex.EncodeToString(b[:])
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+// config returns a store configuration for the schema. Pools stay small so
+// parallel tests fit within the server's connection limit.
+func config(tb testing.TB, schema string, master *seal.Master, now func() time.Time) postgres.Config {
+	tb.Helper()
+	url := databaseURL(tb)
+	return postgres.Config{URL: url + poolSize(url), Master: master, Now: now, Schema: schema}
+}
+
+func poolSize(url string) string {
+	if strings.Contains(url, "?") {
+		return "&pool_max_conns=4"
+	}
+	return "?pool_max_conns=4"
+}
+
+// mustOpen opens a store on the schema, closed at cleanup (before the
+// schema is dropped).
+func mustOpen(tb testing.TB, schema string, master *seal.Master, now func() time.Time) *postgres.Store {
+	tb.Helper()
+	s, err := postgres.Open(context.Background(), config(tb, schema, master, now))
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+func newMaster(tb testing.TB) *seal.Master {
+	tb.Helper()
+	m, err := seal.NewMaster(seal.GenerateKey())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+func TestConformance(t *testing.T) {
+	databaseURL(t)
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) sluice.Store {
+		return mustOpen(t, newSchema(t), newMaster(t), clock.Now)
+	})
+}
+
+// tenantWithDestination creates a tenant with an enabled catch-all
+// destination and returns the tenant's id.
+func tenantWithDestination(t *testing.T, s sluice.Store) string {
+	t.Helper()
+	ctx := context.Background()
+	ten := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "t"}
+	if err := s.CreateTenant(ctx, ten, &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Role: sluice.RoleAdmin,
+		TokenHash: sluice.HashToken(sluice.NewToken())}); err != nil {
+		t.Fatal(err)
+	}
+	d := &sluice.Destination{ID: sluice.NewID(sluice.PrefixDestination), TenantID: ten.ID, URL: "https://a.example.com/x",
+		EventTypes: []string{"*"}, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Enabled: true}
+	if err := s.CreateDestination(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	return ten.ID
+}
+
+func publish(t *testing.T, s sluice.Store, tenantID string, now time.Time) {
+	t.Helper()
+	_, _, err := s.CreateEvent(context.Background(), &sluice.NewEvent{
+		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: tenantID, Type: "x.y",
+			Direction: sluice.Outbound, ReceivedAt: now},
+		Payload: sluice.Payload{Body: []byte(`{}`), ContentType: "application/json", ExpiresAt: now.Add(time.Hour)},
+	}, 0)
+	if err != nil {
+		t.Fatalf("CreateEvent: %v", err)
+	}
+}
+
+// Two stores on one schema stand for two processes: claiming from both at
+// once never hands out one delivery twice.
+func TestConcurrentClaimsAcrossStores(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	master, clock := newMaster(t), storetest.NewClock()
+	stores := []*postgres.Store{mustOpen(t, schema, master, clock.Now), mustOpen(t, schema, master, clock.Now)}
+	tenantID := tenantWithDestination(t, stores[0])
+	const events = 120
+	for range events {
+		publish(t, stores[0], tenantID, clock.Now())
+	}
+
+	var (
+		mu      sync.Mutex
+		claimed = map[string]int{}
+		wg      sync.WaitGroup
+		errs    = make(chan error, 8)
+	)
+	for i := range 8 {
+		s := stores[i%2]
+		wg.Go(func() {
+			for {
+				claims, err := s.ClaimDue(context.Background(), sluice.ClaimRequest{Now: clock.Now(), Limit: 7, Lease: time.Minute})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(claims) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, c := range claims {
+					claimed[c.Delivery.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("ClaimDue: %v", err)
+	}
+	if len(claimed) != events {
+		t.Fatalf("claimed %d distinct deliveries, want %d", len(claimed), events)
+	}
+	for id, n := range claimed {
+		if n != 1 {
+			t.Fatalf("delivery %s claimed %d times", id, n)
+		}
+	}
+}
+
+// A lease of one store is not ended by another store's ReleaseClaims: it
+// may be an attempt in flight in another process.
+func TestReleaseClaimsKeepsOtherLeases(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	master, clock := newMaster(t), storetest.NewClock()
+	a, b := mustOpen(t, schema, master, clock.Now), mustOpen(t, schema, master, clock.Now)
+	tenantID := tenantWithDestination(t, a)
+	publish(t, a, tenantID, clock.Now())
+	claim := func(s *postgres.Store) int {
+		t.Helper()
+		claims, err := s.ClaimDue(context.Background(), sluice.ClaimRequest{Now: clock.Now(), Limit: 10, Lease: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(claims)
+	}
+	if n := claim(a); n != 1 {
+		t.Fatalf("claimed %d, want 1", n)
+	}
+	if err := b.ReleaseClaims(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := claim(b); n != 0 {
+		t.Fatalf("after another store's ReleaseClaims claimed %d, want 0", n)
+	}
+	if err := a.ReleaseClaims(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := claim(b); n != 1 {
+		t.Fatalf("after the holder's ReleaseClaims claimed %d, want 1", n)
+	}
+}
+
+// waitWake waits for a wake-up, failing after a deadline.
+func waitWake(t *testing.T, woken <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-woken:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no wake-up %s within 10s", what)
+	}
+}
+
+// An event stored through one store wakes a listener on another.
+func TestListenWork(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	master, clock := newMaster(t), storetest.NewClock()
+	listener, writer := mustOpen(t, schema, master, clock.Now), mustOpen(t, schema, master, clock.Now)
+	tenantID := tenantWithDestination(t, writer)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	woken := make(chan struct{}, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- listener.ListenWork(ctx, func() {
+			select {
+			case woken <- struct{}{}:
+			default:
+			}
+		})
+	}()
+	waitWake(t, woken, "when listening starts")
+
+	publish(t, writer, tenantID, clock.Now())
+	waitWake(t, woken, "after CreateEvent in another store")
+
+	// The listening connection drops: the listener reconnects, wakes once
+	// for what it may have missed, and hears the next event again.
+	admin, err := pgx.Connect(context.Background(), databaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	var killed int
+	if err := admin.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE query = $1`, "LISTEN "+pgx.Identifier{"sluice_work_" + schema}.Sanitize()).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d listening connections (%v), want 1", killed, err)
+	}
+	waitWake(t, woken, "after reconnecting")
+	publish(t, writer, tenantID, clock.Now())
+	waitWake(t, woken, "after CreateEvent once reconnected")
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("ListenWork after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ListenWork did not return after its context ended")
+	}
+}
+
+// While one store runs exclusive work, another's attempt does not run.
+func TestTryExclusive(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	master := newMaster(t)
+	a, b := mustOpen(t, schema, master, nil), mustOpen(t, schema, master, nil)
+	ctx := context.Background()
+
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		ran, err := a.TryExclusive(ctx, "purge", func(context.Context) error {
+			close(started)
+			<-release
+			return nil
+		})
+		if err == nil && !ran {
+			err = errors.New("the first TryExclusive did not run")
+		}
+		done <- err
+	}()
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("the first TryExclusive ended before its work started: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first TryExclusive did not start")
+	}
+	ran, err := b.TryExclusive(ctx, "purge", func(context.Context) error {
+		t.Error("ran while another holder runs")
+		return nil
+	})
+	if err != nil || ran {
+		t.Fatalf("TryExclusive while held = %v, %v; want false, nil", ran, err)
+	}
+	if ran, err := b.TryExclusive(ctx, "other-work", func(context.Context) error { return nil }); err != nil || !ran {
+		t.Fatalf("TryExclusive of other work = %v, %v; want true", ran, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	wantErr := errors.New("work failed")
+	ran, err = b.TryExclusive(ctx, "purge", func(context.Context) error { return wantErr })
+	if !ran || !errors.Is(err, wantErr) {
+		t.Fatalf("TryExclusive after release = %v, %v; want true and fn's error", ran, err)
+	}
+	if ran, err := a.TryExclusive(ctx, "purge", func(context.Context) error { return nil }); err != nil || !ran {
+		t.Fatalf("TryExclusive after a failed run = %v, %v; want the lock released", ran, err)
+	}
+}
+
+// Processes starting together on an empty database all migrate it
+// without error.
+func TestConcurrentMigrations(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	master := newMaster(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	stores := make([]*postgres.Store, 3)
+	for i := range 3 {
+		wg.Go(func() {
+			stores[i], errs[i] = postgres.Open(context.Background(), config(t, schema, master, nil))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	tenantID := tenantWithDestination(t, stores[1])
+	publish(t, stores[2], tenantID, time.Now())
+}
+
+// A master key other than the one the data keys are wrapped with is
+// refused; RewrapKeys moves them to a new one, recorded in every tenant's
+// audit trail.
+func TestMasterKey(t *testing.T) {
+	t.Parallel()
+	schema := newSchema(t)
+	ctx := context.Background()
+	oldKey, newKey := newMaster(t), newMaster(t)
+	s, err := postgres.Open(ctx, config(t, schema, oldKey, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenantID := tenantWithDestination(t, s)
+	ds, _, err := s.Destinations(ctx, tenantID, sluice.Page{})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("Destinations = %v, %v", ds, err)
+	}
+	if _, err := postgres.Open(ctx, config(t, schema, newKey, nil)); !errors.Is(err, seal.ErrWrongMaster) {
+		t.Fatalf("Open with another key: %v, want ErrWrongMaster", err)
+	}
+	if n, err := s.RewrapKeys(ctx, newKey); err != nil || n != 1 {
+		t.Fatalf("RewrapKeys = %d, %v; want 1 data key", n, err)
+	}
+	// A process still on the retired key creates no tenant under it.
+	err = s.CreateTenant(ctx, &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant)},
+		&sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Role: sluice.RoleAdmin, TokenHash: sluice.HashToken("x")})
+	if !errors.Is(err, seal.ErrWrongMaster) {
+		t.Fatalf("CreateTenant on the retired key: %v, want ErrWrongMaster", err)
+	}
+	s.Close()
+
+	if _, err := postgres.Open(ctx, config(t, schema, oldKey, nil)); !errors.Is(err, seal.ErrWrongMaster) {
+		t.Fatalf("Open with the retired key: %v, want ErrWrongMaster", err)
+	}
+	s = mustOpen(t, schema, newKey, nil)
+	got, err := s.Destination(ctx, tenantID, ds[0].ID)
+	if err != nil || got.URL != ds[0].URL || got.Secret != ds[0].Secret {
+		t.Fatalf("destination after rotation: URL or secret differ (%v)", err)
+	}
+	entries, _, err := s.AuditLog(ctx, tenantID, sluice.Page{})
+	if err != nil || len(entries) == 0 || entries[0].Action != "master_key.rotate" || entries[0].ResourceID != newKey.Fingerprint() {
+		t.Fatalf("newest audit entry after rotation: %+v, %v", entries, err)
+	}
+}
+
+// Two processes bootstrapping one empty database make one operator key.
+func TestOneOperatorKey(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t, newSchema(t), newMaster(t), nil)
+	ctx := context.Background()
+	for i := range 2 {
+		err := s.CreateTenant(ctx, &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "default"},
+			&sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Role: sluice.RoleAdmin, Operator: true,
+				TokenHash: sluice.HashToken(fmt.Sprint("op", i))})
+		if want := []string{"", sluice.ECONFLICT}[i]; sluice.ErrorCode(err) != want {
+			t.Fatalf("operator %d: %v, want code %q", i, err, want)
+		}
+	}
+}
