@@ -104,8 +104,10 @@ type Store interface {
 	// ECONFLICT if the delivery is no longer pending at r.Attempt.Number-1
 	// attempts (its lease ended and another worker took it).
 	RecordAttempt(ctx context.Context, r *AttemptResult) error
-	// ReleaseClaims ends every lease now: at the start of a process that is the
-	// store's only user, nothing can still be in flight.
+	// ReleaseClaims ends the leases this store holds, and those already
+	// past their end: at the start of a process nothing it claimed before
+	// can still be in flight. A store shared by processes never ends
+	// another live process's lease.
 	ReleaseClaims(ctx context.Context) error
 
 	// AuditLog lists a tenant's audit entries, newest first.

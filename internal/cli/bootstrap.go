@@ -35,7 +35,12 @@ func bootstrapOperator(ctx context.Context, store sluice.Store, configured strin
 	tenant := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "default"}
 	op := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Name: "operator", Role: sluice.RoleAdmin,
 		Operator: true, TokenHash: sluice.HashToken(token)}
-	if err := store.CreateTenant(ctx, tenant, op); err != nil {
+	err = store.CreateTenant(ctx, tenant, op)
+	if sluice.ErrorCode(err) == sluice.ECONFLICT {
+		// Another process sharing the store made it first: use theirs.
+		return bootstrapOperator(ctx, store, configured)
+	}
+	if err != nil {
 		return "", fmt.Errorf("create default tenant: %w", err)
 	}
 	if configured != "" {

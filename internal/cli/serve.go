@@ -11,15 +11,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/deliver"
 	"github.com/sluicehq/sluice/internal/retention"
-	"github.com/sluicehq/sluice/internal/seal"
-	"github.com/sluicehq/sluice/internal/sqlite"
 )
 
 // drainTimeout bounds how long a shutdown waits for requests in flight; the
@@ -61,7 +59,8 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type Server struct {
 	cfg        *config.Config
 	logger     *slog.Logger
-	store      *sqlite.Store
+	store      sluice.Store
+	stopListen context.CancelFunc // ends the store's work notifications; nil without them
 	dispatcher *deliver.Dispatcher
 	retention  *retention.Service
 	http       *http.Server
@@ -100,12 +99,6 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 // startWithTimeouts is Start with the connection timeouts given; tests
 // shorten them.
 func startWithTimeouts(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer, timeouts serverTimeouts) (*Server, error) {
-	if cfg.DatabaseURL != "" {
-		return nil, errors.New("--database (SLUICE_DATABASE_URL): the PostgreSQL store is not available in this build yet; leave it empty for the embedded store")
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("--data-dir (SLUICE_DATA_DIR): %w", err)
-	}
 	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
@@ -116,23 +109,6 @@ func startWithTimeouts(ctx context.Context, cfg *config.Config, logger *slog.Log
 		return nil, err
 	}
 	return s, nil
-}
-
-// openStore opens the embedded store in the data directory with the master
-// key, refusing a key other than the one its data was sealed with.
-func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*sqlite.Store, error) {
-	master, err := resolveMasterKey(cfg.MasterKey, cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.DataDir, storeFile), Master: master, Logger: logger})
-	if errors.Is(err, seal.ErrWrongMaster) {
-		return nil, fmt.Errorf("%s: %w", masterKeySetting, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	return store, nil
 }
 
 func (s *Server) start(ctx context.Context, stdout io.Writer) error {
@@ -151,8 +127,9 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		// The one secret Sluice ever prints: to the terminal, never the log.
 		fmt.Fprintf(stdout, "Sluice admin token (shown once; keep it, or set SLUICE_ADMIN_TOKEN): %s\n", token)
 	}
-	// The embedded store has no other process: whatever was claimed when the
-	// last one stopped is not in flight any more.
+	// The embedded store has one process, so whatever was claimed when the
+	// last one stopped is not in flight any more; a shared store releases
+	// only what no live process holds (see its ReleaseClaims).
 	if err := s.store.ReleaseClaims(ctx); err != nil {
 		return fmt.Errorf("release claims: %w", err)
 	}
@@ -171,6 +148,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 	}
 	s.retention, err = retention.New(retention.Config{
 		Store:             s.store,
+		Exclusive:         exclusiveFor(s.store),
 		Interval:          s.cfg.RetentionInterval,
 		MetadataRetention: s.cfg.MetadataRetention,
 		Logger:            s.logger,
@@ -183,6 +161,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		s.dispatcher.Stop()
 		return fmt.Errorf("start retention: %w", err)
 	}
+	s.listenForWork(ctx)
 	handler := api.New(api.Config{
 		Store:                    s.store,
 		Logger:                   s.logger,
@@ -252,6 +231,9 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	errShutdown := s.http.Shutdown(ctx)
+	if s.stopListen != nil {
+		s.stopListen()
+	}
 	s.dispatcher.Stop()
 	s.retention.Stop()
 	return errors.Join(errShutdown, s.store.Close())
