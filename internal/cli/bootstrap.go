@@ -38,7 +38,9 @@ func bootstrapOperator(ctx context.Context, store sluice.Store, configured strin
 	err = store.CreateTenant(ctx, tenant, op)
 	if sluice.ErrorCode(err) == sluice.ECONFLICT {
 		// Another process sharing the store made it first: use theirs.
-		return bootstrapOperator(ctx, store, configured)
+		if _, ferr := store.OperatorKey(ctx); ferr == nil {
+			return bootstrapOperator(ctx, store, configured)
+		}
 	}
 	if err != nil {
 		return "", fmt.Errorf("create default tenant: %w", err)

@@ -34,8 +34,14 @@ func insertKey(ctx context.Context, tx querier, k *sluice.APIKey) error {
 	_, err := tx.Exec(ctx,
 		`INSERT INTO api_keys (id, tenant_id, name, role, operator, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		k.ID, k.TenantID, k.Name, string(k.Role), k.Operator, k.TokenHash, ms(k.CreatedAt))
-	if uniqueViolation(err, "api_keys_operator") {
+	// Two processes bootstrapping an empty database at once with the same
+	// configured token collide on the token's index or on the one-operator
+	// index, whichever the insert meets first: either way, the other won.
+	if k.Operator && (uniqueViolation(err, "api_keys_operator") || uniqueViolation(err, "api_keys_token_hash_key")) {
 		return sluice.Errorf(sluice.ECONFLICT, "the store has an operator key already")
+	}
+	if uniqueViolation(err, "api_keys_token_hash_key") {
+		return sluice.Errorf(sluice.ECONFLICT, "a key with this token exists already")
 	}
 	if err != nil {
 		return fmt.Errorf("insert key: %w", err)
