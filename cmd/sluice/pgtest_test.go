@@ -45,6 +45,12 @@ func newPGCluster(t *testing.T) *pgCluster {
 	if raw == "" {
 		t.Skip("SLUICE_TEST_DATABASE_URL is not set; these tests need PostgreSQL")
 	}
+	return newPGClusterAt(t, raw)
+}
+
+// newPGClusterAt is newPGCluster on the database at raw.
+func newPGClusterAt(t *testing.T, raw string) *pgCluster {
+	t.Helper()
 	base, err := url.Parse(raw)
 	if err != nil || (base.Scheme != "postgres" && base.Scheme != "postgresql") {
 		t.Fatalf("SLUICE_TEST_DATABASE_URL must be a postgres:// URL")
