@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/storekit"
 )
 
 // ClaimDue leases up to r.Limit due pending deliveries of enabled
@@ -87,7 +88,7 @@ type claimRow struct {
 	updated     int64
 	body        []byte
 	contentType *string
-	dest        destinationRow
+	dest        storekit.DestinationRow
 }
 
 // loadClaims reads what the dispatcher needs for claimed deliveries, in the
@@ -105,7 +106,7 @@ func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now ti
 		c := &r.c
 		return r, row.Scan(append([]any{&c.Delivery.ID, &c.Delivery.TenantID, &c.Delivery.EventID,
 			&c.Delivery.DestinationID, &c.Delivery.Attempts, &r.next, &r.created, &r.updated, &c.EventType,
-			&r.body, &r.contentType}, r.dest.targets()...)...)
+			&r.body, &r.contentType}, r.dest.Targets()...)...)
 	}, asIs)
 	if err != nil {
 		return nil, err
@@ -122,7 +123,7 @@ func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now ti
 			continue // its event or destination vanished under the claim: nothing to send
 		}
 		c := &r.c
-		d, err := r.dest.decode(ctx, s)
+		d, err := r.dest.Decode(ctx, s.keys)
 		if err != nil {
 			return nil, err
 		}

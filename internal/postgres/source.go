@@ -10,45 +10,20 @@ import (
 	"github.com/sluicehq/sluice/internal/storekit"
 )
 
-const sourceColumns = `id, tenant_id, name, verification, credentials, event_type_path, event_id_path,
-	subject_paths, allowed_ips, rate_limit_per_second, payload_retention_ms, enabled, created_at, updated_at`
-
-// sourceRow holds a source's columns as scanned.
-type sourceRow struct {
-	s                sluice.Source
-	c                storekit.SourceColumns
-	created, updated int64
-}
-
-// targets returns scan targets in sourceColumns order.
-func (r *sourceRow) targets() []any {
-	s, c := &r.s, &r.c
-	return []any{&s.ID, &s.TenantID, &s.Name, &c.Verification, &c.Credentials, &s.EventTypePath, &s.EventIDPath,
-		&c.SubjectPaths, &c.AllowedIPs, &s.RateLimitPerSecond, &c.PayloadRetentionMS, &s.Enabled, &r.created, &r.updated}
-}
-
-// decode opens the credentials and decodes the other columns.
-func (r *sourceRow) decode(ctx context.Context, st *Store) (*sluice.Source, error) {
-	s := r.s
-	if err := storekit.DecodeSource(ctx, st.keys, &s, &r.c); err != nil {
-		return nil, err
-	}
-	s.CreatedAt, s.UpdatedAt = fromMS(r.created), fromMS(r.updated)
-	return &s, nil
-}
+const sourceColumns = storekit.SourceColumnList
 
 // scanSourceRow scans a row of sourceColumns.
-func scanSourceRow(row scanner) (*sourceRow, error) {
-	var r sourceRow
-	if err := row.Scan(r.targets()...); err != nil {
+func scanSourceRow(row scanner) (*storekit.SourceRow, error) {
+	var r storekit.SourceRow
+	if err := row.Scan(r.Targets()...); err != nil {
 		return nil, err
 	}
 	return &r, nil
 }
 
 // decodeSource opens a scanned source's credentials.
-func (s *Store) decodeSource(ctx context.Context, r *sourceRow) (*sluice.Source, error) {
-	return r.decode(ctx, s)
+func (s *Store) decodeSource(ctx context.Context, r *storekit.SourceRow) (*sluice.Source, error) {
+	return r.Decode(ctx, s.keys)
 }
 
 // CreateSource stores src.
@@ -78,7 +53,7 @@ func (s *Store) Source(ctx context.Context, tenantID, id string) (*sluice.Source
 	if err != nil {
 		return nil, notFound(err, "source")
 	}
-	return r.decode(ctx, s)
+	return r.Decode(ctx, s.keys)
 }
 
 // IngestSource returns a source by id alone, for the unauthenticated ingest
@@ -88,7 +63,7 @@ func (s *Store) IngestSource(ctx context.Context, id string) (*sluice.Source, er
 	if err != nil {
 		return nil, notFound(err, "source")
 	}
-	return r.decode(ctx, s)
+	return r.Decode(ctx, s.keys)
 }
 
 // Sources lists a tenant's sources, newest first.

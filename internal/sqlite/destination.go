@@ -9,8 +9,7 @@ import (
 	"github.com/sluicehq/sluice/internal/storekit"
 )
 
-const destinationColumns = `id, tenant_id, name, url, event_types, source_ids, fields,
-	rate_limit_per_second, secret, enabled, disabled_reason, created_at, updated_at`
+const destinationColumns = storekit.DestinationColumnList
 
 // CreateDestination stores d.
 func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) error {
@@ -33,39 +32,14 @@ func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) er
 	})
 }
 
-// destinationRow holds a destination's columns as scanned, so a destination
-// can be read alone or as part of a wider row.
-type destinationRow struct {
-	d                sluice.Destination
-	c                storekit.DestinationColumns
-	created, updated int64
-}
-
-// targets returns scan targets in destinationColumns order.
-func (r *destinationRow) targets() []any {
-	d, c := &r.d, &r.c
-	return []any{&d.ID, &d.TenantID, &d.Name, &c.URL, &c.EventTypes, &c.SourceIDs, &c.Fields,
-		&d.RateLimitPerSecond, &c.Secret, &d.Enabled, &d.DisabledReason, &r.created, &r.updated}
-}
-
-// decode opens the sealed columns and decodes the lists.
-func (r *destinationRow) decode(ctx context.Context, s *Store) (*sluice.Destination, error) {
-	d := r.d
-	if err := storekit.DecodeDestination(ctx, s.keys, &d, &r.c); err != nil {
-		return nil, err
-	}
-	d.CreatedAt, d.UpdatedAt = fromMS(r.created), fromMS(r.updated)
-	return &d, nil
-}
-
 // scanDestination returns a scan function for destination rows read in ctx.
 func (s *Store) scanDestination(ctx context.Context) func(scanner) (*sluice.Destination, error) {
 	return func(row scanner) (*sluice.Destination, error) {
-		var r destinationRow
-		if err := row.Scan(r.targets()...); err != nil {
+		var r storekit.DestinationRow
+		if err := row.Scan(r.Targets()...); err != nil {
 			return nil, err
 		}
-		return r.decode(ctx, s)
+		return r.Decode(ctx, s.keys)
 	}
 }
 

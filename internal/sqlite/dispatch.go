@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/storekit"
 )
 
 // ClaimDue leases due pending deliveries of enabled destinations.
@@ -83,13 +84,13 @@ func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now ti
 		var created, updated int64
 		var body []byte
 		var contentType sql.NullString
-		var dest destinationRow
+		var dest storekit.DestinationRow
 		scan := append([]any{&c.Delivery.ID, &c.Delivery.TenantID, &c.Delivery.EventID, &c.Delivery.DestinationID,
-			&c.Delivery.Attempts, &next, &created, &updated, &c.EventType, &body, &contentType}, dest.targets()...)
+			&c.Delivery.Attempts, &next, &created, &updated, &c.EventType, &body, &contentType}, dest.Targets()...)
 		if err := rows.Scan(scan...); err != nil {
 			return nil, fmt.Errorf("scan claim: %w", err)
 		}
-		d, err := dest.decode(ctx, s)
+		d, err := dest.Decode(ctx, s.keys)
 		if err != nil {
 			return nil, err
 		}

@@ -8,41 +8,16 @@ import (
 	"github.com/sluicehq/sluice/internal/storekit"
 )
 
-const sourceColumns = `id, tenant_id, name, verification, credentials, event_type_path, event_id_path,
-	subject_paths, allowed_ips, rate_limit_per_second, payload_retention_ms, enabled, created_at, updated_at`
-
-// sourceRow holds a source's columns as scanned.
-type sourceRow struct {
-	s                sluice.Source
-	c                storekit.SourceColumns
-	created, updated int64
-}
-
-// targets returns scan targets in sourceColumns order.
-func (r *sourceRow) targets() []any {
-	s, c := &r.s, &r.c
-	return []any{&s.ID, &s.TenantID, &s.Name, &c.Verification, &c.Credentials, &s.EventTypePath, &s.EventIDPath,
-		&c.SubjectPaths, &c.AllowedIPs, &s.RateLimitPerSecond, &c.PayloadRetentionMS, &s.Enabled, &r.created, &r.updated}
-}
-
-// decode opens the credentials and decodes the other columns.
-func (r *sourceRow) decode(ctx context.Context, st *Store) (*sluice.Source, error) {
-	s := r.s
-	if err := storekit.DecodeSource(ctx, st.keys, &s, &r.c); err != nil {
-		return nil, err
-	}
-	s.CreatedAt, s.UpdatedAt = fromMS(r.created), fromMS(r.updated)
-	return &s, nil
-}
+const sourceColumns = storekit.SourceColumnList
 
 // scanSource returns a scan function for source rows read in ctx.
 func (s *Store) scanSource(ctx context.Context) func(scanner) (*sluice.Source, error) {
 	return func(row scanner) (*sluice.Source, error) {
-		var r sourceRow
-		if err := row.Scan(r.targets()...); err != nil {
+		var r storekit.SourceRow
+		if err := row.Scan(r.Targets()...); err != nil {
 			return nil, err
 		}
-		return r.decode(ctx, s)
+		return r.Decode(ctx, s.keys)
 	}
 }
 
