@@ -236,7 +236,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "event_types empty pattern", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "event_types": []string{""}}, status: 400},
 		{name: "event_types with space", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "event_types": []string{"invoice paid"}}, status: 400},
 		{name: "source_ids not src_", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "source_ids": []string{"dst_123"}}, status: 400},
-		{name: "fields refused for now", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "fields": []string{"id"}}, status: 400},
+		{name: "fields empty", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "fields": []string{}}, status: 400},
+		{name: "fields bad path", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "fields": []string{"data..amount"}}, status: 400},
+		{name: "fields not a list", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "fields": "id"}, status: 400},
 		{name: "rate limit refused for now", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "rate_limit_per_second": 50}, status: 400},
 		{name: "name too long", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "name": long(201)}, status: 400},
 		// A PATCH whose first field is good and whose second is bad changes
@@ -245,7 +247,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "patch disable then bad event_types", method: "PATCH", path: destinations + "/" + dst.ID, token: op, body: map[string]any{"enabled": false, "event_types": []string{}}, status: 400},
 		{name: "patch url with credentials", method: "PATCH", path: destinations + "/" + dst.ID, token: op, body: map[string]any{"url": "https://ada:" + urlPassword + "@example.com/h"}, status: 400, secrets: []string{urlPassword}},
 		{name: "patch secret", method: "PATCH", path: destinations + "/" + dst.ID, token: op, body: map[string]any{"secret": badSecret}, status: 400, secrets: []string{badSecret}},
-		{name: "patch fields", method: "PATCH", path: destinations + "/" + dst.ID, token: op, body: map[string]any{"fields": []string{"id"}}, status: 400},
+		{name: "patch fields with a space", method: "PATCH", path: destinations + "/" + dst.ID, token: op, body: map[string]any{"fields": []string{"data amount"}}, status: 400},
 		{name: "patch rate limit", method: "PATCH", path: destinations + "/" + dst.ID, token: op, body: map[string]any{"rate_limit_per_second": 5}, status: 400},
 
 		// Bad values on keys and tenants.

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/signature"
@@ -56,25 +58,28 @@ func toDestinationJSON(d *sluice.Destination) destinationJSON {
 // destinationInput is the body of POST and PATCH /v1/destinations: a nil
 // field is left as it is (PATCH) or takes its default (POST).
 type destinationInput struct {
-	Name               *string   `json:"name"`
-	URL                *string   `json:"url"`
-	EventTypes         *[]string `json:"event_types"`
-	SourceIDs          *[]string `json:"source_ids"`
-	Fields             *[]string `json:"fields"`
-	RateLimitPerSecond *int      `json:"rate_limit_per_second"`
-	Secret             *string   `json:"secret"`
-	Enabled            *bool     `json:"enabled"`
+	Name               *string         `json:"name"`
+	URL                *string         `json:"url"`
+	EventTypes         *[]string       `json:"event_types"`
+	SourceIDs          *[]string       `json:"source_ids"`
+	Fields             json.RawMessage `json:"fields"` // null: the whole payload again
+	RateLimitPerSecond *int            `json:"rate_limit_per_second"`
+	Secret             *string         `json:"secret"`
+	Enabled            *bool           `json:"enabled"`
 }
 
 // apply validates in and sets its fields on d: EINVALID naming the first
 // field that is wrong.
 func (h *Handler) apply(in *destinationInput, d *sluice.Destination) error {
-	// Field allowlists and rate limits are enforced by the dispatcher only
-	// from the release that brings data minimization and rate limiting;
-	// accepting them before that would promise what is not done.
-	if in.Fields != nil {
-		return sluice.Errorf(sluice.EINVALID, "fields: field allowlists are not supported by this version yet")
+	if len(in.Fields) > 0 {
+		fields, err := fieldAllowlist(in.Fields)
+		if err != nil {
+			return err
+		}
+		d.Fields = fields
 	}
+	// Rate limits are enforced by the dispatcher only from the release that
+	// brings them; accepting one before that would promise what is not done.
 	if in.RateLimitPerSecond != nil && *in.RateLimitPerSecond != 0 {
 		return sluice.Errorf(sluice.EINVALID, "rate_limit_per_second: rate limits are not supported by this version yet")
 	}
@@ -285,4 +290,34 @@ func (h *Handler) getDestinationSecret(w http.ResponseWriter, r *http.Request, k
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"secret": d.Secret})
 	return nil
+}
+
+// Limits on a field allowlist.
+const (
+	maxFields       = 100
+	maxFieldPathLen = 256
+)
+
+// fieldAllowlist reads a destination's "fields": null for the whole
+// payload, else 1 to maxFields dot paths of non-empty member names.
+func fieldAllowlist(raw json.RawMessage) ([]string, error) {
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	var fields []string
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, sluice.Errorf(sluice.EINVALID, "fields: must be an array of strings, or null for the whole payload")
+	}
+	switch {
+	case len(fields) == 0:
+		return nil, sluice.Errorf(sluice.EINVALID, "fields: list at least one field path, or null for the whole payload")
+	case len(fields) > maxFields:
+		return nil, sluice.Errorf(sluice.EINVALID, "fields: at most %d paths", maxFields)
+	}
+	for _, f := range fields {
+		if len(f) > maxFieldPathLen || slices.Contains(strings.Split(f, "."), "") || strings.ContainsFunc(f, unicode.IsSpace) {
+			return nil, sluice.Errorf(sluice.EINVALID, "fields: each must be a dot path such as data.amount, without spaces")
+		}
+	}
+	return fields, nil
 }

@@ -45,9 +45,17 @@ func (d *Dispatcher) send(c *sluice.Claim, at time.Time) response {
 	if err != nil {
 		return response{errClass: ErrClassSigning}
 	}
+	// Only the allowlisted fields leave Sluice, and the signature covers
+	// exactly what is sent.
+	body := c.Body
+	if len(c.Destination.Fields) > 0 {
+		if body, err = selectFields(c.Body, c.Destination.Fields); err != nil {
+			return response{errClass: ErrClassFields}
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Destination.URL, bytes.NewReader(c.Body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Destination.URL, bytes.NewReader(body))
 	if err != nil {
 		return response{errClass: ErrClassNetwork} // an unparsable URL: nothing was sent
 	}
@@ -59,7 +67,7 @@ func (d *Dispatcher) send(c *sluice.Claim, at time.Time) response {
 	req.Header.Set("User-Agent", sluice.UserAgent())
 	req.Header.Set(signature.HeaderID, c.Delivery.EventID)
 	req.Header.Set(signature.HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
-	req.Header.Set(signature.HeaderSignature, signer.Sign(c.Delivery.EventID, at, c.Body))
+	req.Header.Set(signature.HeaderSignature, signer.Sign(c.Delivery.EventID, at, body))
 
 	res, err := d.cfg.Client.Do(req)
 	if err != nil {
@@ -106,6 +114,9 @@ func (d *Dispatcher) result(c *sluice.Claim, resp response, at, end time.Time) *
 		return r
 	case resp.status == http.StatusGone:
 		r.Status, r.DisableDestination = sluice.DeliveryExhausted, sluice.DisabledGone
+		return r
+	case resp.errClass == ErrClassFields:
+		r.Status = sluice.DeliveryExhausted // the same payload will never minimize
 		return r
 	}
 	delay, ok := NextDelay(d.cfg.RetrySchedule, r.Attempt.Number, nil)
