@@ -18,6 +18,10 @@ type Destination struct {
 	Fields             []string // nil: the whole body; else a JSON field allowlist
 	RateLimitPerSecond int      // 0: unlimited
 	Secret             string   // "whsec_" + base64 of the signing key
+	// PreviousSecret still signs, beside Secret, until PreviousSecretUntil:
+	// the grace period of a rotation. Empty when there is none.
+	PreviousSecret      string
+	PreviousSecretUntil time.Time
 	Enabled            bool
 	DisabledReason     string // set when !Enabled: DisabledManual, DisabledGone, DisabledFailing
 	CreatedAt          time.Time
@@ -37,6 +41,15 @@ const (
 	StatePaused   = "paused"
 	StateDisabled = "disabled"
 )
+
+// SigningSecrets returns the secrets that sign a delivery at t: the
+// current one, and the previous one while its grace period lasts.
+func (d *Destination) SigningSecrets(t time.Time) []string {
+	if d.PreviousSecret != "" && t.Before(d.PreviousSecretUntil) {
+		return []string{d.Secret, d.PreviousSecret}
+	}
+	return []string{d.Secret}
+}
 
 // State returns the destination's derived state.
 func (d *Destination) State() string {

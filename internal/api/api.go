@@ -116,6 +116,7 @@ func (h *Handler) routes() {
 	h.route("PATCH /v1/destinations/{id}", adminOnly, h.updateDestination)
 	h.route("DELETE /v1/destinations/{id}", adminOnly, h.deleteDestination)
 	h.route("GET /v1/destinations/{id}/secret", adminOnly, h.getDestinationSecret)
+	h.route("POST /v1/destinations/{id}/rotate-secret", adminOnly, h.rotateSecret)
 
 	h.route("POST /v1/events", adminOnly, h.publishEvent)
 	h.route("GET /v1/events", anyRole, h.listEvents)

@@ -41,7 +41,8 @@ func (d *Dispatcher) deliver(c *sluice.Claim) {
 // time at, and classifies what came back. The attempt has its own context:
 // stopping the dispatcher lets it finish within Config.Timeout.
 func (d *Dispatcher) send(c *sluice.Claim, at time.Time) response {
-	signer, err := signature.NewSigner(c.Destination.Secret)
+	// During a rotation's grace period both secrets sign.
+	signer, err := signature.NewSigner(c.Destination.SigningSecrets(at)...)
 	if err != nil {
 		return response{errClass: ErrClassSigning}
 	}

@@ -22,9 +22,9 @@ func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) er
 	}
 	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO destinations (`+destinationColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 			d.ID, d.TenantID, d.Name, c.URL, c.EventTypes, c.SourceIDs, c.Fields,
-			d.RateLimitPerSecond, c.Secret, d.Enabled, d.DisabledReason, ms(now), ms(now))
+			d.RateLimitPerSecond, c.Secret, c.PreviousSecret, c.PreviousSecretUntil, d.Enabled, d.DisabledReason, ms(now), ms(now))
 		if err != nil {
 			return fmt.Errorf("insert destination: %w", err)
 		}
@@ -79,10 +79,11 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 			return notFound(err, "destination")
 		}
 		if _, err := tx.Exec(ctx, `UPDATE destinations SET name = $1, url = $2, event_types = $3, source_ids = $4,
-			fields = $5, rate_limit_per_second = $6, secret = $7, enabled = $8, disabled_reason = $9, updated_at = $10
-			WHERE id = $11 AND tenant_id = $12`,
-			d.Name, c.URL, c.EventTypes, c.SourceIDs, c.Fields, d.RateLimitPerSecond, c.Secret, d.Enabled,
-			d.DisabledReason, ms(d.UpdatedAt), d.ID, d.TenantID); err != nil {
+			fields = $5, rate_limit_per_second = $6, secret = $7, previous_secret = $8, previous_secret_until = $9,
+			enabled = $10, disabled_reason = $11, updated_at = $12
+			WHERE id = $13 AND tenant_id = $14`,
+			d.Name, c.URL, c.EventTypes, c.SourceIDs, c.Fields, d.RateLimitPerSecond, c.Secret, c.PreviousSecret,
+			c.PreviousSecretUntil, d.Enabled, d.DisabledReason, ms(d.UpdatedAt), d.ID, d.TenantID); err != nil {
 			return fmt.Errorf("update destination: %w", err)
 		}
 		if d.Enabled && !wasEnabled {

@@ -22,9 +22,9 @@ func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) er
 	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		delete(s.routes, d.TenantID)
 		_, err := tx.ExecContext(ctx, `INSERT INTO destinations (`+destinationColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			d.ID, d.TenantID, d.Name, c.URL, c.EventTypes, c.SourceIDs, c.Fields,
-			d.RateLimitPerSecond, c.Secret, d.Enabled, d.DisabledReason, ms(now), ms(now))
+			d.RateLimitPerSecond, c.Secret, c.PreviousSecret, c.PreviousSecretUntil, d.Enabled, d.DisabledReason, ms(now), ms(now))
 		if err != nil {
 			return fmt.Errorf("insert destination: %w", err)
 		}
@@ -69,10 +69,11 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		delete(s.routes, d.TenantID)
 		res, err := tx.ExecContext(ctx, `UPDATE destinations SET name = ?, url = ?, event_types = ?, source_ids = ?,
-			fields = ?, rate_limit_per_second = ?, secret = ?, enabled = ?, disabled_reason = ?, updated_at = ?
+			fields = ?, rate_limit_per_second = ?, secret = ?, previous_secret = ?, previous_secret_until = ?,
+			enabled = ?, disabled_reason = ?, updated_at = ?
 			WHERE id = ? AND tenant_id = ?`,
-			d.Name, c.URL, c.EventTypes, c.SourceIDs, c.Fields, d.RateLimitPerSecond, c.Secret, d.Enabled,
-			d.DisabledReason, ms(d.UpdatedAt), d.ID, d.TenantID)
+			d.Name, c.URL, c.EventTypes, c.SourceIDs, c.Fields, d.RateLimitPerSecond, c.Secret, c.PreviousSecret,
+			c.PreviousSecretUntil, d.Enabled, d.DisabledReason, ms(d.UpdatedAt), d.ID, d.TenantID)
 		if err != nil {
 			return fmt.Errorf("update destination: %w", err)
 		}

@@ -14,6 +14,8 @@ import (
 // its URL and secret sealed, its lists as JSON.
 type DestinationColumns struct {
 	URL, Secret           []byte  // sealed
+	PreviousSecret        []byte  // sealed; nil (NULL) when there is none
+	PreviousSecretUntil   *int64  // Unix milliseconds; nil (NULL) when there is none
 	EventTypes, SourceIDs string  // JSON arrays
 	Fields                *string // JSON array; nil (NULL) for the whole body
 }
@@ -27,6 +29,13 @@ func EncodeDestination(ctx context.Context, k *Keyring, d *sluice.Destination) (
 	}
 	if c.Secret, err = k.Seal(ctx, d.TenantID, []byte(d.Secret), "destinations.secret", d.ID); err != nil {
 		return nil, err
+	}
+	if d.PreviousSecret != "" {
+		if c.PreviousSecret, err = k.Seal(ctx, d.TenantID, []byte(d.PreviousSecret), "destinations.previous_secret", d.ID); err != nil {
+			return nil, err
+		}
+		until := d.PreviousSecretUntil.UnixMilli()
+		c.PreviousSecretUntil = &until
 	}
 	if c.EventTypes, err = jsonText(nonNil(d.EventTypes)); err != nil {
 		return nil, fmt.Errorf("encode event types of %s: %w", d.ID, err)
@@ -56,6 +65,14 @@ func DecodeDestination(ctx context.Context, k *Keyring, d *sluice.Destination, c
 		return err
 	}
 	d.URL, d.Secret = string(url), string(secret)
+	d.PreviousSecret, d.PreviousSecretUntil = "", time.Time{}
+	if c.PreviousSecret != nil && c.PreviousSecretUntil != nil {
+		prev, err := k.Open(ctx, d.TenantID, c.PreviousSecret, "destinations.previous_secret", d.ID)
+		if err != nil {
+			return err
+		}
+		d.PreviousSecret, d.PreviousSecretUntil = string(prev), fromMS(*c.PreviousSecretUntil)
+	}
 	if err := json.Unmarshal([]byte(c.EventTypes), &d.EventTypes); err != nil {
 		return fmt.Errorf("decode event types of %s: %w", d.ID, err)
 	}

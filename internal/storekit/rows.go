@@ -39,7 +39,8 @@ func (r *SourceRow) Decode(ctx context.Context, k *Keyring) (*sluice.Source, err
 // DestinationColumnList names the destinations table's columns in the
 // order of DestinationRow.Targets.
 const DestinationColumnList = `id, tenant_id, name, url, event_types, source_ids, fields,
-	rate_limit_per_second, secret, enabled, disabled_reason, created_at, updated_at`
+	rate_limit_per_second, secret, previous_secret, previous_secret_until, enabled, disabled_reason,
+	created_at, updated_at`
 
 // DestinationRow is a destinations row as scanned, alone or as part of a
 // wider row.
@@ -53,7 +54,8 @@ type DestinationRow struct {
 func (r *DestinationRow) Targets() []any {
 	d, c := &r.destination, &r.columns
 	return []any{&d.ID, &d.TenantID, &d.Name, &c.URL, &c.EventTypes, &c.SourceIDs, &c.Fields,
-		&d.RateLimitPerSecond, &c.Secret, &d.Enabled, &d.DisabledReason, &r.created, &r.updated}
+		&d.RateLimitPerSecond, &c.Secret, &c.PreviousSecret, &c.PreviousSecretUntil, &d.Enabled, &d.DisabledReason,
+		&r.created, &r.updated}
 }
 
 // Decode opens the sealed columns and decodes the lists.

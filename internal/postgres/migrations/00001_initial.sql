@@ -53,6 +53,8 @@ CREATE TABLE destinations (
     fields                TEXT,           -- JSON array; NULL: the whole body
     rate_limit_per_second INTEGER NOT NULL DEFAULT 0,
     secret                BYTEA NOT NULL, -- sealed
+    previous_secret       BYTEA,          -- sealed; signs too until previous_secret_until
+    previous_secret_until BIGINT,
     enabled               BOOLEAN NOT NULL,
     disabled_reason       TEXT NOT NULL DEFAULT '',
     created_at            BIGINT NOT NULL,

@@ -30,6 +30,8 @@ CREATE TABLE destinations (
     fields                TEXT,          -- JSON array; NULL: the whole body
     rate_limit_per_second INTEGER NOT NULL DEFAULT 0,
     secret                BLOB NOT NULL, -- sealed
+    previous_secret       BLOB,          -- sealed; signs too until previous_secret_until
+    previous_secret_until INTEGER,
     enabled               INTEGER NOT NULL,
     disabled_reason       TEXT NOT NULL DEFAULT '',
     created_at            INTEGER NOT NULL,

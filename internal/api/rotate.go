@@ -1,0 +1,57 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/signature"
+)
+
+// Bounds of a rotation's grace period.
+const (
+	defaultGracePeriod = 24 * time.Hour
+	maxGracePeriod     = 30 * 24 * time.Hour
+)
+
+// rotateSecret serves POST /v1/destinations/{id}/rotate-secret
+// {"grace_period": "24h"}: a new secret signs from now on, and the old one
+// signs beside it until the grace period ends, so receivers can switch
+// without dropping a delivery. "0s" ends the old secret at once.
+func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	var in struct {
+		GracePeriod *string `json:"grace_period"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &in); err != nil {
+			return err
+		}
+	}
+	grace := defaultGracePeriod
+	if in.GracePeriod != nil {
+		d, err := time.ParseDuration(*in.GracePeriod)
+		if err != nil || d < 0 || d > maxGracePeriod {
+			return sluice.Errorf(sluice.EINVALID, "grace_period: must be a duration from 0s to %s, such as 24h", maxGracePeriod)
+		}
+		grace = d
+	}
+	ctx := r.Context()
+	d, err := h.store.Destination(ctx, key.TenantID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	d.PreviousSecret, d.PreviousSecretUntil = "", time.Time{}
+	if grace > 0 {
+		d.PreviousSecret, d.PreviousSecretUntil = d.Secret, h.now().Add(grace)
+	}
+	d.Secret = signature.NewSecret()
+	if err := h.store.UpdateDestination(ctx, d); err != nil {
+		return err
+	}
+	if err := h.store.RecordAudit(ctx, &sluice.AuditEntry{TenantID: key.TenantID, ActorKeyID: key.ID,
+		Action: "destination.secret_rotate", ResourceID: d.ID}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"secret": d.Secret})
+	return nil
+}
