@@ -22,10 +22,10 @@ type Destination struct {
 	// the grace period of a rotation. Empty when there is none.
 	PreviousSecret      string
 	PreviousSecretUntil time.Time
-	Enabled            bool
-	DisabledReason     string // set when !Enabled: DisabledManual, DisabledGone, DisabledFailing
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	Enabled             bool
+	DisabledReason      string // set when !Enabled: DisabledManual, DisabledGone, DisabledFailing
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
 }
 
 // Reasons a destination is disabled.
