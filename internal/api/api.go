@@ -12,11 +12,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/safehttp"
 )
 
 // Config configures a Handler. New fills in the defaults.
@@ -40,6 +42,10 @@ type Config struct {
 	// AllowedDestinationCIDRs are private ranges destinations may use anyway;
 	// a host in one may also use plain http.
 	AllowedDestinationCIDRs []netip.Prefix
+	// Resolver looks up a destination's host name when the destination is
+	// created or its URL changed, for the SSRF check. Default
+	// net.DefaultResolver.
+	Resolver safehttp.Resolver
 	// TrustedProxies are the peers whose X-Forwarded-For names the client,
 	// for source IP allowlists.
 	TrustedProxies []netip.Prefix
@@ -84,6 +90,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.PayloadRetention <= 0 {
 		cfg.PayloadRetention = DefaultPayloadRetention
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
 	}
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -11,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/safehttp"
 	"github.com/sluicehq/sluice/internal/signature"
 )
 
@@ -122,11 +125,14 @@ func (h *Handler) apply(in *destinationInput, d *sluice.Destination) error {
 	return nil
 }
 
-// checkDestinationURL applies the SPEC's URL rules that need no DNS: an
-// absolute https URL without credentials; http only when private
-// destinations are allowed or the host is an address in an allowed range.
-// (The address checks, at creation and at connect time, belong to the
-// SSRF-safe client.)
+// checkDestinationURL applies the SPEC's URL rules: an absolute https URL
+// without credentials; http only when private destinations are allowed or
+// the host is an address in an allowed range; and a host that is not, and
+// does not resolve to, a loopback, private, metadata or other non-public
+// address unless private destinations are allowed or the address is in an
+// allowed range. A name that does not resolve yet is accepted: the delivery
+// dialer checks the address again on every connection (DNS rebinding).
+// EINVALID names the rule broken, never echoing the URL.
 func (h *Handler) checkDestinationURL(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
@@ -139,16 +145,36 @@ func (h *Handler) checkDestinationURL(raw string) error {
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "https":
-		return nil
 	case "http":
-		if h.cfg.AllowPrivateDestinations || h.inAllowedCIDRs(u.Hostname()) {
-			return nil
+		if !h.cfg.AllowPrivateDestinations && !h.inAllowedCIDRs(u.Hostname()) {
+			return sluice.Errorf(sluice.EINVALID,
+				"url: must use https (http only with --allow-private-destinations or a host in --allowed-destination-cidrs)")
 		}
-		return sluice.Errorf(sluice.EINVALID,
-			"url: must use https (http only with --allow-private-destinations or a host in --allowed-destination-cidrs)")
 	default:
 		return sluice.Errorf(sluice.EINVALID, "url: must be an absolute https URL")
 	}
+	if h.cfg.AllowPrivateDestinations {
+		return nil
+	}
+	// The lookup is bounded on its own: a slow resolver answers as a name
+	// that does not resolve yet, which is accepted.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	policy := safehttp.Policy{Allowed: h.cfg.AllowedDestinationCIDRs}
+	err = policy.CheckHost(ctx, h.cfg.Resolver, u.Hostname())
+	var blocked *safehttp.BlockedError
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &blocked):
+		return sluice.Errorf(sluice.EINVALID, "url: host is not a public address")
+	}
+	verb := "resolves to"
+	if _, perr := netip.ParseAddr(u.Hostname()); perr == nil {
+		verb = "is"
+	}
+	return sluice.Errorf(sluice.EINVALID,
+		"url: host %s a non-public address (%s); allow its range with --allowed-destination-cidrs", verb, blocked.Class)
 }
 
 // inAllowedCIDRs reports whether host is an IP address in an allowed range.

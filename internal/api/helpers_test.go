@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/safehttp"
 	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/sqlite"
 	"github.com/sluicehq/sluice/internal/testlog"
@@ -42,6 +43,9 @@ type setupOptions struct {
 	// address is in allowedCIDRs, as production does.
 	strictURLs   bool
 	allowedCIDRs []netip.Prefix
+	// resolver answers the destination host checks of strictURLs; default
+	// fakeResolver{}, where no name resolves (tests never ask real DNS).
+	resolver safehttp.Resolver
 	// trustedProxies are believed about X-Forwarded-For.
 	trustedProxies []netip.Prefix
 	// now is the API's clock (rate limits, timestamps); default time.Now.
@@ -84,10 +88,14 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 	}
 	cfg := api.Config{Store: store, Logger: logger, MaxPayloadBytes: o.maxPayloadBytes,
 		FirstDelay: schedule[0], AllowPrivateDestinations: !o.strictURLs, AllowedDestinationCIDRs: o.allowedCIDRs,
-		TrustedProxies: o.trustedProxies, Now: o.now, DetectEmails: !o.noDetectEmails}
+		TrustedProxies: o.trustedProxies, Now: o.now, DetectEmails: !o.noDetectEmails, Resolver: o.resolver}
+	if cfg.Resolver == nil {
+		cfg.Resolver = fakeResolver{}
+	}
 	if !o.noDispatcher {
 		d, err := deliver.New(deliver.Config{Store: store, Logger: logger, RetrySchedule: schedule,
-			Timeout: 2 * time.Second, Lease: 5 * time.Second, PollInterval: 50 * time.Millisecond})
+			Timeout: 2 * time.Second, Lease: 5 * time.Second, PollInterval: 50 * time.Millisecond,
+			Policy: safehttp.Policy{AllowPrivate: true}})
 		if err != nil {
 			t.Fatal(err)
 		}

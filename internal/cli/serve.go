@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/deliver"
 	"github.com/sluicehq/sluice/internal/retention"
+	"github.com/sluicehq/sluice/internal/safehttp"
 )
 
 // drainTimeout bounds how long a shutdown waits for requests in flight; the
@@ -139,6 +140,10 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		RetrySchedule: s.cfg.RetrySchedule,
 		Timeout:       s.cfg.DeliveryTimeout,
 		Lease:         s.cfg.DeliveryLease,
+		Policy: safehttp.Policy{
+			AllowPrivate: s.cfg.AllowPrivateDestinations,
+			Allowed:      s.cfg.AllowedDestinationCIDRs,
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/safehttp"
 )
 
 // Error classes recorded in Attempt.Error. They say what went wrong without
@@ -16,6 +18,7 @@ import (
 const (
 	ErrClassTimeout    = "timeout"     // no complete response within the delivery timeout
 	ErrClassConnect    = "connect"     // DNS lookup, dial or connection refused
+	ErrClassBlocked    = "blocked"     // the address dialed is not allowed (SSRF guard)
 	ErrClassTLS        = "tls"         // handshake or certificate verification failed
 	ErrClassRedirect   = "redirect"    // a 3xx response; redirects are not followed
 	ErrClassHTTPStatus = "http_status" // any other non-2xx response
@@ -24,15 +27,16 @@ const (
 )
 
 // newClient returns the HTTP client deliveries use by default. It is the one
-// place the transport is built, so the SSRF-checking dialer (internal/safehttp)
-// replaces DialContext here.
-func newClient(timeout time.Duration, perHost int) *http.Client {
+// place the transport is built: its dialer checks every address it connects
+// to against policy, after DNS resolution, so a destination whose name
+// resolves to a private address at delivery time (DNS rebinding) is refused.
+func newClient(timeout time.Duration, perHost int, policy safehttp.Policy) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	transport := &http.Transport{
 		// No proxy from the environment: a proxy would see every payload and
 		// defeat the connect-time address check.
 		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
+		DialContext:           policy.DialContext(dialer),
 		ForceAttemptHTTP2:     true,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:   timeout,
@@ -55,6 +59,8 @@ func classifyError(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return ErrClassTimeout
+	case errors.Is(err, safehttp.ErrBlocked):
+		return ErrClassBlocked
 	case isTLSError(err):
 		return ErrClassTLS
 	case isConnectError(err):

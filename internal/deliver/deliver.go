@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/safehttp"
 )
 
 // Defaults for the zero values of Config.
@@ -58,9 +59,14 @@ type Config struct {
 	// PollInterval is how often to look for due work when nothing wakes the
 	// dispatcher. Default DefaultPollInterval.
 	PollInterval time.Duration
+	// Policy is the SSRF guard of the default client: which addresses
+	// deliveries may connect to, checked on the address actually dialed.
+	// The zero Policy refuses loopback, private, link-local, metadata and
+	// the other non-public ranges. It does not apply to a given Client.
+	Policy safehttp.Policy
 	// Client sends the deliveries. Default: a client with keep-alive pools,
-	// no proxy and TLS 1.2 or later. Redirects are never followed, whatever
-	// the given client's CheckRedirect says.
+	// no proxy, TLS 1.2 or later and a dialer enforcing Policy. Redirects
+	// are never followed, whatever the given client's CheckRedirect says.
 	Client *http.Client
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -104,7 +110,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.PollInterval = DefaultPollInterval
 	}
 	if c.Client == nil {
-		c.Client = newClient(c.Timeout, c.PerDestination)
+		c.Client = newClient(c.Timeout, c.PerDestination, c.Policy)
 	} else {
 		client := *c.Client
 		client.CheckRedirect = noRedirects

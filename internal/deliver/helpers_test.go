@@ -115,6 +115,8 @@ func (b *testBundle) start(t *testing.T, cfg deliver.Config) *deliver.Dispatcher
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 20 * time.Millisecond
 	}
+	// The test servers listen on loopback.
+	cfg.Policy.AllowPrivate = true
 	d, err := deliver.New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -1,0 +1,206 @@
+// Package safehttp keeps outgoing requests away from addresses a webhook
+// must not reach: loopback, private networks, link-local, cloud metadata
+// endpoints and the other ranges that are not the public internet. The check
+// runs where the connection is made, on the address actually dialed, so a
+// name that resolved to a public address when it was checked and to a
+// private one later (DNS rebinding) is still refused.
+package safehttp
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// ErrBlocked is wrapped by every error for an address the policy refuses.
+var ErrBlocked = errors.New("safehttp: address not allowed")
+
+// BlockedError says which class of address was refused. Its text names the
+// class only, never the address or the URL it came from.
+type BlockedError struct {
+	// Class is one of "loopback", "private", "link-local", "CGNAT",
+	// "multicast", "unspecified", "documentation", "metadata", "reserved".
+	Class string
+}
+
+func (e *BlockedError) Error() string { return "safehttp: " + e.Class + " address not allowed" }
+
+// Is makes errors.Is(err, ErrBlocked) true for every BlockedError.
+func (e *BlockedError) Is(target error) bool { return target == ErrBlocked }
+
+// blockedRange is a range of addresses and the class reported for it.
+type blockedRange struct {
+	prefix netip.Prefix
+	class  string
+}
+
+// blocked lists the ranges refused by default. The first match names the
+// class, so more specific entries (metadata) come before their enclosing
+// range. IPv4-mapped IPv6 addresses are unmapped and NAT64 addresses have
+// their embedded IPv4 address extracted before this table is consulted.
+var blocked = []blockedRange{
+	// Cloud metadata endpoints first: they sit inside link-local and ULA.
+	{netip.MustParsePrefix("169.254.169.254/32"), "metadata"}, // AWS, GCP, Azure, OpenStack, …
+	{netip.MustParsePrefix("fd00:ec2::254/128"), "metadata"},  // AWS over IPv6
+
+	// IPv4.
+	{netip.MustParsePrefix("0.0.0.0/8"), "unspecified"},         // "this network"; 0.0.0.0 reaches the local host on Linux
+	{netip.MustParsePrefix("10.0.0.0/8"), "private"},            // RFC 1918
+	{netip.MustParsePrefix("100.64.0.0/10"), "CGNAT"},           // RFC 6598 shared address space
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},          // RFC 1122
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},     // RFC 3927
+	{netip.MustParsePrefix("172.16.0.0/12"), "private"},         // RFC 1918
+	{netip.MustParsePrefix("192.0.0.0/24"), "reserved"},         // RFC 6890 IETF protocol assignments
+	{netip.MustParsePrefix("192.0.2.0/24"), "documentation"},    // RFC 5737 TEST-NET-1
+	{netip.MustParsePrefix("192.168.0.0/16"), "private"},        // RFC 1918
+	{netip.MustParsePrefix("198.18.0.0/15"), "reserved"},        // RFC 2544 benchmarking
+	{netip.MustParsePrefix("198.51.100.0/24"), "documentation"}, // RFC 5737 TEST-NET-2
+	{netip.MustParsePrefix("203.0.113.0/24"), "documentation"},  // RFC 5737 TEST-NET-3
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},         // RFC 5771
+	{netip.MustParsePrefix("255.255.255.255/32"), "reserved"},   // limited broadcast (also in 240/4)
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},          // RFC 1112 future use
+
+	// IPv6.
+	{netip.MustParsePrefix("::/128"), "unspecified"},
+	{netip.MustParsePrefix("::1/128"), "loopback"},
+	{netip.MustParsePrefix("fc00::/7"), "private"},            // RFC 4193 unique local
+	{netip.MustParsePrefix("fe80::/10"), "link-local"},        // RFC 4291
+	{netip.MustParsePrefix("ff00::/8"), "multicast"},          // RFC 4291
+	{netip.MustParsePrefix("2001:db8::/32"), "documentation"}, // RFC 3849
+}
+
+// nat64 is the well-known NAT64 prefix (RFC 6052): its last 32 bits are an
+// IPv4 address the translator connects to, so that address is what counts.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// Policy decides which addresses outgoing connections may reach. The zero
+// Policy refuses every range in the blocked table.
+type Policy struct {
+	// AllowPrivate lifts every check, metadata addresses included: it is
+	// for development and tests, where destinations run on loopback or a
+	// private network (--allow-private-destinations).
+	AllowPrivate bool
+	// Allowed are ranges that may be reached although they are blocked
+	// (--allowed-destination-cidrs). A range lifts the check for the
+	// addresses inside it only, whatever their class.
+	Allowed []netip.Prefix
+}
+
+// Check returns nil if addr may be reached and a *BlockedError (wrapping
+// ErrBlocked) naming the address's class if not. An IPv4-mapped IPv6 address
+// is judged as its IPv4 address, a NAT64 address as its embedded IPv4
+// address.
+func (p Policy) Check(addr netip.Addr) error {
+	if p.AllowPrivate {
+		return nil
+	}
+	if !addr.IsValid() {
+		return &BlockedError{Class: "unspecified"}
+	}
+	addr = addr.WithZone("").Unmap()
+	target := addr
+	if nat64.Contains(addr) {
+		b := addr.As16()
+		target = netip.AddrFrom4([4]byte(b[12:16]))
+	}
+	class := classify(target)
+	if class == "" {
+		return nil
+	}
+	inAllowed := func(pr netip.Prefix) bool { return pr.Contains(addr) || pr.Contains(target) }
+	if slices.ContainsFunc(p.Allowed, inAllowed) {
+		return nil
+	}
+	return &BlockedError{Class: class}
+}
+
+// classify returns the class of the first blocked range holding addr, or ""
+// for an address on the public internet.
+func classify(addr netip.Addr) string {
+	for _, r := range blocked {
+		if r.prefix.Contains(addr) {
+			return r.class
+		}
+	}
+	return ""
+}
+
+// Resolver looks up a host's addresses. *net.Resolver satisfies it.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// CheckHost is the check at configuration time, before any connection: an
+// IP literal is checked as it is; "localhost" and names under ".localhost"
+// are loopback without asking DNS; any other name is resolved with r, and
+// the host is refused if any of its addresses is. A name that does not
+// resolve (yet) is accepted: DialContext checks again on every connection,
+// so accepting it opens nothing. The error is a *BlockedError.
+func (p Policy) CheckHost(ctx context.Context, r Resolver, host string) error {
+	if p.AllowPrivate {
+		return nil
+	}
+	host = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), ".")
+	if addr, err := netip.ParseAddr(host); err == nil {
+		return p.Check(addr)
+	}
+	if lower := strings.ToLower(host); lower == "localhost" || strings.HasSuffix(lower, ".localhost") {
+		return p.Check(netip.IPv6Loopback())
+	}
+	addrs, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil
+	}
+	for _, addr := range addrs {
+		if err := p.Check(addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DialContext returns a dial function for http.Transport that connects like
+// base but refuses, with an error wrapping ErrBlocked, any address the
+// policy does not allow. The check runs in the dialer's control hook, which
+// sees the IP address and port of each socket about to connect, after name
+// resolution: there is no gap between checking and connecting for DNS
+// rebinding to use. base's own control hook, if any, still runs after the
+// check. A nil base is a zero net.Dialer.
+func (p Policy) DialContext(base *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{}
+	if base != nil {
+		*d = *base
+	}
+	control, controlContext := d.Control, d.ControlContext
+	d.Control = nil
+	d.ControlContext = func(ctx context.Context, network, address string, c syscall.RawConn) error {
+		if err := p.checkDialed(address); err != nil {
+			return err
+		}
+		switch {
+		case controlContext != nil:
+			return controlContext(ctx, network, address, c)
+		case control != nil:
+			return control(network, address, c)
+		}
+		return nil
+	}
+	return d.DialContext
+}
+
+// checkDialed checks the "ip:port" the dialer is connecting to. Anything
+// that is not an IP address and port is refused: fail closed.
+func (p Policy) checkDialed(address string) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		if p.AllowPrivate {
+			return nil
+		}
+		return &BlockedError{Class: "reserved"}
+	}
+	return p.Check(ap.Addr())
+}
