@@ -88,6 +88,12 @@ type Store interface {
 	// when its payload has expired or was erased.
 	Replay(ctx context.Context, tenantID, eventID, destinationID string, firstDelay time.Duration) ([]*Delivery, error)
 
+	// Recover gives each exhausted delivery of the destination created in
+	// [since, until) whose payload is still retained a new pending delivery,
+	// due after firstDelay, and returns how many it made. ENOTFOUND for a
+	// destination that is not the tenant's.
+	Recover(ctx context.Context, tenantID, destinationID string, since, until time.Time, firstDelay time.Duration) (int, error)
+
 	// PurgeExpiredPayloads deletes up to limit payloads whose expiry is at
 	// or before now (their events become payload_state "expired" and their
 	// pending deliveries "expired") and returns how many it deleted.

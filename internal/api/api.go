@@ -126,6 +126,7 @@ func (h *Handler) routes() {
 	h.route("DELETE /v1/destinations/{id}", adminOnly, h.deleteDestination)
 	h.route("GET /v1/destinations/{id}/secret", adminOnly, h.getDestinationSecret)
 	h.route("POST /v1/destinations/{id}/rotate-secret", adminOnly, h.rotateSecret)
+	h.route("POST /v1/destinations/{id}/recover", adminOnly, h.recoverDestination)
 
 	h.route("POST /v1/events", adminOnly, h.publishEvent)
 	h.route("GET /v1/events", anyRole, h.listEvents)

@@ -245,3 +245,52 @@ func (s *Store) PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) 
 	})
 	return n, err
 }
+
+// Recover re-queues the destination's exhausted deliveries in a window as
+// new deliveries, leaving the exhausted ones as they were.
+func (s *Store) Recover(ctx context.Context, tenantID, destinationID string, since, until time.Time, firstDelay time.Duration) (int, error) {
+	n := 0
+	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		n = 0
+		var enabled bool
+		if err := tx.QueryRow(ctx, `SELECT enabled FROM destinations WHERE id = $1 AND tenant_id = $2 FOR KEY SHARE`,
+			destinationID, tenantID).Scan(&enabled); err != nil {
+			return notFound(err, "destination")
+		}
+		now := s.now()
+		// The events' locks keep an erasure from slipping in between the
+		// check of their payloads and the new deliveries.
+		rows, err := tx.Query(ctx, `SELECT e.id FROM events e
+			JOIN event_payloads p ON p.event_id = e.id
+			WHERE e.tenant_id = $1 AND e.payload_state = 'retained' AND p.expires_at > $5
+				AND e.id IN (SELECT d.event_id FROM deliveries d WHERE d.destination_id = $2 AND d.tenant_id = $1
+					AND d.status = 'exhausted' AND d.created_at >= $3 AND d.created_at < $4)
+			ORDER BY e.id FOR NO KEY UPDATE OF e`,
+			tenantID, destinationID, ms(since), ms(until), ms(now))
+		if err != nil {
+			return fmt.Errorf("find exhausted deliveries: %w", err)
+		}
+		eventIDs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("find exhausted deliveries: %w", err)
+		}
+		for _, eventID := range eventIDs {
+			if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
+				attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7)`,
+				sluice.NewID(sluice.PrefixDelivery), tenantID, eventID, destinationID, ms(now.Add(firstDelay)), ms(now), ms(now)); err != nil {
+				return fmt.Errorf("insert delivery: %w", err)
+			}
+		}
+		if err := refreshEventStatus(ctx, tx, eventIDs); err != nil {
+			return err
+		}
+		if enabled && len(eventIDs) > 0 {
+			if err := s.notifyWork(ctx, tx); err != nil {
+				return err
+			}
+		}
+		n = len(eventIDs)
+		return s.audit(ctx, tx, tenantID, "destination.recover", destinationID)
+	})
+	return n, err
+}

@@ -243,3 +243,45 @@ func (s *Store) PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) 
 	})
 	return n, err
 }
+
+// Recover re-queues the destination's exhausted deliveries in a window as
+// new deliveries, leaving the exhausted ones as they were.
+func (s *Store) Recover(ctx context.Context, tenantID, destinationID string, since, until time.Time, firstDelay time.Duration) (int, error) {
+	n := 0
+	err := s.write(ctx, func(ctx context.Context, tx querier) error {
+		n = 0
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM destinations WHERE id = ? AND tenant_id = ?`,
+			destinationID, tenantID).Scan(&one); err != nil {
+			return notFound(err, "destination")
+		}
+		now := s.now()
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT d.event_id FROM deliveries d
+			JOIN events e ON e.id = d.event_id
+			JOIN event_payloads p ON p.event_id = d.event_id
+			WHERE d.destination_id = ? AND d.tenant_id = ? AND d.status = 'exhausted'
+				AND d.created_at >= ? AND d.created_at < ?
+				AND e.payload_state = 'retained' AND p.expires_at > ?`,
+			destinationID, tenantID, ms(since), ms(until), ms(now))
+		if err != nil {
+			return fmt.Errorf("find exhausted deliveries: %w", err)
+		}
+		eventIDs, err := collectStrings(rows)
+		if err != nil {
+			return fmt.Errorf("find exhausted deliveries: %w", err)
+		}
+		for _, eventID := range eventIDs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
+				attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
+				sluice.NewID(sluice.PrefixDelivery), tenantID, eventID, destinationID, ms(now.Add(firstDelay)), ms(now), ms(now)); err != nil {
+				return fmt.Errorf("insert delivery: %w", err)
+			}
+			if err := refreshEventStatus(ctx, tx, eventID); err != nil {
+				return err
+			}
+		}
+		n = len(eventIDs)
+		return s.audit(ctx, tx, tenantID, "destination.recover", destinationID)
+	})
+	return n, err
+}

@@ -73,6 +73,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"EraseSubjectExpired", testEraseSubjectExpired},
 		{"SubjectPayloadsExpiry", testSubjectPayloadsExpiry},
 		{"Replay", testReplay},
+		{"Recover", testRecover},
 		{"PurgeExpiredPayloads", testPurgeExpiredPayloads},
 		{"PurgeMetadata", testPurgeMetadata},
 		{"SealingRoundTrip", testSealingRoundTrip},
