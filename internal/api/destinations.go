@@ -19,6 +19,9 @@ import (
 
 // Limits on a destination's configuration.
 const (
+	// lookupTimeout bounds the DNS lookup of a destination's host.
+	lookupTimeout = 5 * time.Second
+
 	maxURLLen      = 2048
 	maxEventTypes  = 100
 	maxSourceIDs   = 100
@@ -73,7 +76,7 @@ type destinationInput struct {
 
 // apply validates in and sets its fields on d: EINVALID naming the first
 // field that is wrong.
-func (h *Handler) apply(in *destinationInput, d *sluice.Destination) error {
+func (h *Handler) apply(ctx context.Context, in *destinationInput, d *sluice.Destination) error {
 	if len(in.Fields) > 0 {
 		fields, err := fieldAllowlist(in.Fields)
 		if err != nil {
@@ -93,7 +96,7 @@ func (h *Handler) apply(in *destinationInput, d *sluice.Destination) error {
 		d.Name = *in.Name
 	}
 	if in.URL != nil {
-		if err := h.checkDestinationURL(*in.URL); err != nil {
+		if err := h.checkDestinationURL(ctx, *in.URL); err != nil {
 			return err
 		}
 		d.URL = *in.URL
@@ -133,7 +136,7 @@ func (h *Handler) apply(in *destinationInput, d *sluice.Destination) error {
 // allowed range. A name that does not resolve yet is accepted: the delivery
 // dialer checks the address again on every connection (DNS rebinding).
 // EINVALID names the rule broken, never echoing the URL.
-func (h *Handler) checkDestinationURL(raw string) error {
+func (h *Handler) checkDestinationURL(ctx context.Context, raw string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case len(raw) > maxURLLen:
@@ -156,9 +159,9 @@ func (h *Handler) checkDestinationURL(raw string) error {
 	if h.cfg.AllowPrivateDestinations {
 		return nil
 	}
-	// The lookup is bounded on its own: a slow resolver answers as a name
-	// that does not resolve yet, which is accepted.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// The lookup is bounded, and ends with the request: a slow resolver
+	// answers as a name that does not resolve yet, which is accepted.
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
 	policy := safehttp.Policy{Allowed: h.cfg.AllowedDestinationCIDRs}
 	err = policy.CheckHost(ctx, h.cfg.Resolver, u.Hostname())
@@ -226,7 +229,7 @@ func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, key 
 	}
 	d := &sluice.Destination{ID: sluice.NewID(sluice.PrefixDestination), TenantID: key.TenantID,
 		EventTypes: []string{"*"}, Enabled: true}
-	if err := h.apply(&in, d); err != nil {
+	if err := h.apply(r.Context(), &in, d); err != nil {
 		return err
 	}
 	if d.Secret == "" {
@@ -281,7 +284,7 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request, key 
 		return err
 	}
 	wasEnabled := d.Enabled
-	if err := h.apply(&in, d); err != nil {
+	if err := h.apply(r.Context(), &in, d); err != nil {
 		return err
 	}
 	if err := h.store.UpdateDestination(r.Context(), d); err != nil {
