@@ -10,20 +10,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/storekit"
 )
 
-const eventColumns = `id, tenant_id, type, direction, source_id, status, payload_state, received_at`
-
-func scanEvent(row scanner) (*sluice.Event, error) {
-	var e sluice.Event
-	var direction string
-	var received int64
-	if err := row.Scan(&e.ID, &e.TenantID, &e.Type, &direction, &e.SourceID, &e.Status, &e.PayloadState, &received); err != nil {
-		return nil, err
-	}
-	e.Direction, e.ReceivedAt = sluice.Direction(direction), fromMS(received)
-	return &e, nil
-}
+const eventColumns = storekit.EventColumnList
 
 // CreateEvent stores an event, its payload and one pending delivery per
 // matching destination in one transaction, each due after firstDelay. If
@@ -31,22 +21,9 @@ func scanEvent(row scanner) (*sluice.Event, error) {
 // first event with duplicate true. Listening processes are told of the new
 // deliveries when the transaction commits.
 func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay time.Duration) (*sluice.Event, bool, error) {
-	e := in.Event
-	body, headers, err := s.keys.SealPayload(ctx, e.TenantID, e.ID, &in.Payload)
+	sealed, err := s.keys.SealEvent(ctx, in)
 	if err != nil {
 		return nil, false, err
-	}
-	hashes, err := s.keys.SubjectHashes(ctx, e.TenantID, in.Subjects)
-	if err != nil {
-		return nil, false, err
-	}
-	var dedup *string
-	if in.DedupKey != "" {
-		digest, err := s.keys.DedupDigest(ctx, e.TenantID, in.DedupKey)
-		if err != nil {
-			return nil, false, err
-		}
-		dedup = &digest
 	}
 	var (
 		out       *sluice.Event
@@ -55,8 +32,8 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	err = s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		out, duplicate = nil, false
 		e := in.Event
-		if dedup != nil {
-			first, err := s.eventByDedup(ctx, tx, e.TenantID, *dedup)
+		if sealed.Dedup != nil {
+			first, err := s.eventByDedup(ctx, tx, e.TenantID, *sealed.Dedup)
 			if err != nil || first != nil {
 				out, duplicate = first, first != nil
 				return err
@@ -83,12 +60,12 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		tag, err := tx.Exec(ctx, `INSERT INTO events (`+eventColumns+`, dedup_key)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
-			e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), dedup)
+			e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), sealed.Dedup)
 		if err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
-			first, err := s.eventByDedup(ctx, tx, e.TenantID, *dedup)
+			first, err := s.eventByDedup(ctx, tx, e.TenantID, *sealed.Dedup)
 			if err == nil && first == nil {
 				err = errors.New("find duplicate: the conflicting event is gone")
 			}
@@ -97,10 +74,10 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6)`,
-			e.ID, e.TenantID, in.Payload.ContentType, headers, body, ms(in.Payload.ExpiresAt)); err != nil {
+			e.ID, e.TenantID, in.Payload.ContentType, sealed.Headers, sealed.Body, ms(in.Payload.ExpiresAt)); err != nil {
 			return fmt.Errorf("insert payload: %w", err)
 		}
-		for _, h := range hashes {
+		for _, h := range sealed.SubjectHashes {
 			if _, err := tx.Exec(ctx, `INSERT INTO subject_index (tenant_id, hash, event_id) VALUES ($1, $2, $3)
 				ON CONFLICT DO NOTHING`, e.TenantID, h, e.ID); err != nil {
 				return fmt.Errorf("index subject: %w", err)
@@ -130,7 +107,7 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 
 // eventByDedup returns the tenant's event with the dedup digest, or nil.
 func (s *Store) eventByDedup(ctx context.Context, tx querier, tenantID, digest string) (*sluice.Event, error) {
-	e, err := scanEvent(tx.QueryRow(ctx,
+	e, err := storekit.ScanEvent(tx.QueryRow(ctx,
 		`SELECT `+eventColumns+` FROM events WHERE tenant_id = $1 AND dedup_key = $2`, tenantID, digest))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -143,7 +120,7 @@ func (s *Store) eventByDedup(ctx context.Context, tx querier, tenantID, digest s
 
 // Event returns an event's metadata or ENOTFOUND.
 func (s *Store) Event(ctx context.Context, tenantID, id string) (*sluice.Event, error) {
-	e, err := scanEvent(s.pool.QueryRow(ctx,
+	e, err := storekit.ScanEvent(s.pool.QueryRow(ctx,
 		`SELECT `+eventColumns+` FROM events WHERE id = $1 AND tenant_id = $2`, id, tenantID))
 	if err != nil {
 		return nil, notFound(err, "event")
@@ -163,7 +140,7 @@ func (s *Store) Events(ctx context.Context, tenantID string, f sluice.EventFilte
 			args = append(args, c.value)
 		}
 	}
-	return listPage(ctx, s.pool, "events", query, args, f.Page, scanEvent, asIs, func(e *sluice.Event) string { return e.ID })
+	return listPage(ctx, s.pool, "events", query, args, f.Page, storekit.ScanEvent, asIs, func(e *sluice.Event) string { return e.ID })
 }
 
 // Payload returns an event's payload: ENOTFOUND for an unknown event, EGONE

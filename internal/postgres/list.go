@@ -6,10 +6,11 @@ import (
 	"strconv"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/storekit"
 )
 
 // scanner is a row to scan: pgx.Row or pgx.Rows.
-type scanner interface{ Scan(dest ...any) error }
+type scanner = storekit.Scanner
 
 // arg returns the placeholder of the next argument after args.
 func arg(args []any) string { return "$" + strconv.Itoa(len(args)+1) }

@@ -8,39 +8,16 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/storekit"
 )
 
-const eventColumns = `id, tenant_id, type, direction, source_id, status, payload_state, received_at`
-
-func scanEvent(row scanner) (*sluice.Event, error) {
-	var e sluice.Event
-	var direction string
-	var received int64
-	if err := row.Scan(&e.ID, &e.TenantID, &e.Type, &direction, &e.SourceID, &e.Status, &e.PayloadState, &received); err != nil {
-		return nil, err
-	}
-	e.Direction, e.ReceivedAt = sluice.Direction(direction), fromMS(received)
-	return &e, nil
-}
+const eventColumns = storekit.EventColumnList
 
 // CreateEvent stores an event, its payload and its deliveries together.
 func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay time.Duration) (*sluice.Event, bool, error) {
-	e := in.Event
-	body, headers, err := s.keys.SealPayload(ctx, e.TenantID, e.ID, &in.Payload)
+	sealed, err := s.keys.SealEvent(ctx, in)
 	if err != nil {
 		return nil, false, err
-	}
-	hashes, err := s.keys.SubjectHashes(ctx, e.TenantID, in.Subjects)
-	if err != nil {
-		return nil, false, err
-	}
-	var dedup sql.NullString
-	if in.DedupKey != "" {
-		digest, err := s.keys.DedupDigest(ctx, e.TenantID, in.DedupKey)
-		if err != nil {
-			return nil, false, err
-		}
-		dedup = sql.NullString{String: digest, Valid: true}
 	}
 	var (
 		out       *sluice.Event
@@ -49,9 +26,9 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	err = s.write(ctx, func(ctx context.Context, tx querier) error {
 		out, duplicate = nil, false
 		e := in.Event
-		if dedup.Valid {
-			first, err := scanEvent(tx.QueryRowContext(ctx,
-				`SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND dedup_key = ?`, e.TenantID, dedup.String))
+		if sealed.Dedup != nil {
+			first, err := storekit.ScanEvent(tx.QueryRowContext(ctx,
+				`SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND dedup_key = ?`, e.TenantID, *sealed.Dedup))
 			if err == nil {
 				out, duplicate = first, true
 				return nil
@@ -76,15 +53,15 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 			e.Status = sluice.EventPending
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO events (`+eventColumns+`, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), dedup); err != nil {
+			e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), sealed.Dedup); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?)`,
-			e.ID, e.TenantID, in.Payload.ContentType, headers, body, ms(in.Payload.ExpiresAt)); err != nil {
+			e.ID, e.TenantID, in.Payload.ContentType, sealed.Headers, sealed.Body, ms(in.Payload.ExpiresAt)); err != nil {
 			return fmt.Errorf("insert payload: %w", err)
 		}
-		for _, h := range hashes {
+		for _, h := range sealed.SubjectHashes {
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO subject_index (tenant_id, hash, event_id) VALUES (?, ?, ?)`,
 				e.TenantID, h, e.ID); err != nil {
 				return fmt.Errorf("index subject: %w", err)
@@ -109,7 +86,7 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 
 // Event returns an event's metadata or ENOTFOUND.
 func (s *Store) Event(ctx context.Context, tenantID, id string) (*sluice.Event, error) {
-	e, err := scanEvent(s.readDB.QueryRowContext(ctx,
+	e, err := storekit.ScanEvent(s.readDB.QueryRowContext(ctx,
 		`SELECT `+eventColumns+` FROM events WHERE id = ? AND tenant_id = ?`, id, tenantID))
 	if err != nil {
 		return nil, notFound(err, "event")
@@ -129,7 +106,7 @@ func (s *Store) Events(ctx context.Context, tenantID string, f sluice.EventFilte
 			args = append(args, c.value)
 		}
 	}
-	return listPage(ctx, s.readDB, "events", query, args, f.Page, scanEvent, func(e *sluice.Event) string { return e.ID })
+	return listPage(ctx, s.readDB, "events", query, args, f.Page, storekit.ScanEvent, func(e *sluice.Event) string { return e.ID })
 }
 
 // Payload returns an event's payload: ENOTFOUND for an unknown event, EGONE

@@ -5,10 +5,11 @@ import (
 	"fmt"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/storekit"
 )
 
 // scanner is a row to scan: *sql.Row or *sql.Rows.
-type scanner interface{ Scan(...any) error }
+type scanner = storekit.Scanner
 
 // listPage runs query, a SELECT whose WHERE clause takes args, for one page
 // of rows newest first: it adds the cursor condition, the order and a limit
