@@ -76,8 +76,9 @@ func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 		return sluice.Errorf(sluice.EINVALID, "body: could not be read")
 	}
 	if err := inbound.Verify(&src.Verification, r.Header, body, now); err != nil {
-		log.InfoContext(ctx, "ingest refused", slog.String("reason", reasonClass(err)))
-		return sluice.Errorf(sluice.EUNAUTHORIZED, "verification failed: %v", reasonText(err))
+		class, text := verifyReason(err)
+		log.InfoContext(ctx, "ingest refused", slog.String("reason", class))
+		return sluice.Errorf(sluice.EUNAUTHORIZED, "verification failed: %s", text)
 	}
 
 	msg := inbound.NewMessage(r.Header, body)
@@ -159,29 +160,25 @@ func keepHeader(name string) bool {
 	return strings.HasPrefix(lower, "x-") || strings.HasPrefix(lower, "webhook-") || strings.HasPrefix(lower, "svix-")
 }
 
-// reasonClass names why verification failed, for the log.
-func reasonClass(err error) string {
-	switch {
-	case errors.Is(err, inbound.ErrMissing):
-		return "missing"
-	case errors.Is(err, inbound.ErrMalformed):
-		return "malformed"
-	case errors.Is(err, inbound.ErrStale):
-		return "stale"
-	case errors.Is(err, inbound.ErrMismatch):
-		return "mismatch"
-	default:
-		return "other"
-	}
+// verifyReasons are the classes a verification failure falls into.
+var verifyReasons = []struct {
+	err   error
+	class string
+}{
+	{inbound.ErrMissing, "missing"},
+	{inbound.ErrMalformed, "malformed"},
+	{inbound.ErrStale, "stale"},
+	{inbound.ErrMismatch, "mismatch"},
 }
 
-// reasonText is the user-facing reason: the class's own text, which holds
-// no header value or secret.
-func reasonText(err error) string {
-	for _, known := range []error{inbound.ErrMissing, inbound.ErrMalformed, inbound.ErrStale, inbound.ErrMismatch} {
-		if errors.Is(err, known) {
-			return known.Error()
+// verifyReason returns why verification failed: the class for the log and
+// the class's own text for the sender, neither holding a header value or a
+// secret.
+func verifyReason(err error) (class, text string) {
+	for _, r := range verifyReasons {
+		if errors.Is(err, r.err) {
+			return r.class, r.err.Error()
 		}
 	}
-	return "the request does not verify"
+	return "other", "the request does not verify"
 }
