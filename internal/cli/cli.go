@@ -1,4 +1,4 @@
-// Package cli implements sluice's subcommands: serve, send, keys, bench and version.
+// Package cli implements sluice's subcommands: serve, verify, send, keys, bench and version.
 package cli
 
 import (
@@ -14,6 +14,7 @@ const usage = `usage: sluice <command> [flags]
 
 commands:
   serve     run the gateway (sluice serve -h lists its flags)
+  verify    check a Standard Webhooks signature over the body on stdin (sluice verify -h)
   send      post a signed test webhook to a source (sluice send -h)
   keys      rotate the master key: sluice keys rotate --new-master-key …
   bench     load-test a gateway and print throughput and latency
@@ -31,6 +32,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		err = Serve(ctx, rest, stdout, stderr)
+	case "verify":
+		err = Verify(rest, os.Stdin, stdout, stderr)
 	case "keys":
 		err = Keys(ctx, rest, stdout, stderr)
 	case "send":
@@ -50,6 +53,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0 // help was asked for and printed
+	case errors.Is(err, errNotVerified):
+		return 1 // the reason is printed already
 	default:
 		fmt.Fprintf(stderr, "sluice: %v\n", err)
 		return 1
