@@ -26,6 +26,19 @@ type Destination struct {
 	DisabledReason      string // set when !Enabled: DisabledManual, DisabledGone, DisabledFailing
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+
+	// Health, kept by the store as attempts are recorded (see Health);
+	// UpdateDestination does not write it.
+
+	// Failures counts the failed attempts since the last success.
+	Failures int
+	// FailingSince is when the first of those failures started; zero
+	// after a success.
+	FailingSince time.Time
+	// PausedUntil is set while the circuit breaker is open: no delivery
+	// starts before it, and after it one probe goes alone until an attempt
+	// succeeds. Zero when the circuit is closed.
+	PausedUntil time.Time
 }
 
 // Reasons a destination is disabled.
@@ -53,10 +66,14 @@ func (d *Destination) SigningSecrets(t time.Time) []string {
 
 // State returns the destination's derived state.
 func (d *Destination) State() string {
-	if !d.Enabled {
+	switch {
+	case !d.Enabled:
 		return StateDisabled
+	case !d.PausedUntil.IsZero():
+		return StatePaused
+	default:
+		return StateActive
 	}
-	return StateActive
 }
 
 // Matches reports whether an event of eventType from sourceID (empty for a

@@ -83,6 +83,10 @@ type Delivery struct {
 	NextAttemptAt time.Time // zero unless pending
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	// Recovers is set on a delivery made by Recover, or by Replay to a
+	// destination where the event's delivery was exhausted: its success is
+	// announced as sluice.delivery.recovered.
+	Recovers bool
 }
 
 // Attempt outcomes.

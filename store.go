@@ -172,4 +172,56 @@ type AttemptResult struct {
 	// DisableDestination, when set, disables the destination with this reason
 	// (DisabledGone after a 410).
 	DisableDestination string
+	// CountsForHealth says whether the attempt moves the destination's
+	// health (Destination.Failures and the circuit breaker). An attempt
+	// that failed for its payload's sake, not the destination's, does not.
+	CountsForHealth bool
+	// Health is how the store moves the destination's health for this
+	// attempt; the zero value never pauses or disables.
+	Health Health
+	// Notices are operational events stored with the attempt, in its
+	// transaction, such as sluice.delivery.exhausted.
+	Notices []*NewEvent
+
+	// Disabled is set by RecordAttempt to the reason when this attempt
+	// disabled the destination (a 410, or Health.DisableAfter). The store
+	// then also published sluice.destination.disabled.
+	Disabled string
+	// NoticesStored is set by RecordAttempt when it stored notices, or the
+	// destination.disabled one, with deliveries that may be due now.
+	NoticesStored bool
+}
+
+// Health is the circuit breaker's policy, applied by the store to a
+// destination as each of its attempts is recorded, atomically with the
+// other attempts recorded at the same time.
+//
+// After OpenAfter consecutive failed attempts the circuit opens: the
+// destination is paused for Pause. When the pause ends one delivery goes
+// as a probe; its failure pauses the destination again for twice the last
+// pause (at most MaxPause), its success closes the circuit. Failures of
+// attempts that started before the circuit last opened do not lengthen the
+// pause. A destination whose failures began DisableAfter or longer ago, with
+// no success since, is disabled (DisabledFailing) at its next failure.
+type Health struct {
+	OpenAfter    int           // 0: never pause
+	Pause        time.Duration // the first pause
+	MaxPause     time.Duration // the longest pause
+	DisableAfter time.Duration // 0: never disable
+	// NoticeRetention is how long the payload of the
+	// sluice.destination.disabled notice is kept.
+	NoticeRetention time.Duration
+}
+
+// PauseAfter returns the pause that follows the given pause; the first
+// pause follows a zero one. A zero MaxPause sets no limit.
+func (h Health) PauseAfter(last time.Duration) time.Duration {
+	next := h.Pause
+	if last > 0 {
+		next = 2 * last
+	}
+	if h.MaxPause > 0 {
+		next = min(next, h.MaxPause)
+	}
+	return next
 }

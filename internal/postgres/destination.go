@@ -21,7 +21,7 @@ func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) er
 		return err
 	}
 	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO destinations (`+destinationColumns+`)
+		_, err := tx.Exec(ctx, `INSERT INTO destinations (`+storekit.DestinationInsertColumnList+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 			d.ID, d.TenantID, d.Name, c.URL, c.EventTypes, c.SourceIDs, c.Fields,
 			d.RateLimitPerSecond, c.Secret, c.PreviousSecret, c.PreviousSecretUntil, d.Enabled, d.DisabledReason, ms(now), ms(now))
@@ -73,8 +73,9 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 	}
 	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var wasEnabled bool
-		err := tx.QueryRow(ctx, `SELECT enabled FROM destinations WHERE id = $1 AND tenant_id = $2 FOR NO KEY UPDATE`,
-			d.ID, d.TenantID).Scan(&wasEnabled)
+		var oldRate int
+		err := tx.QueryRow(ctx, `SELECT enabled, rate_limit_per_second FROM destinations
+			WHERE id = $1 AND tenant_id = $2 FOR NO KEY UPDATE`, d.ID, d.TenantID).Scan(&wasEnabled, &oldRate)
 		if err != nil {
 			return notFound(err, "destination")
 		}
@@ -86,7 +87,20 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 			c.PreviousSecretUntil, d.Enabled, d.DisabledReason, ms(d.UpdatedAt), d.ID, d.TenantID); err != nil {
 			return fmt.Errorf("update destination: %w", err)
 		}
-		if d.Enabled && !wasEnabled {
+		enabling := d.Enabled && !wasEnabled
+		if enabling {
+			// Switched back on: its old failures no longer count.
+			if _, err := tx.Exec(ctx, `UPDATE destinations SET failures = 0, failing_since = NULL, paused_at = NULL,
+				pause_ms = 0, paused_until = NULL WHERE id = $1`, d.ID); err != nil {
+				return fmt.Errorf("reset destination health: %w", err)
+			}
+		}
+		if enabling || oldRate != d.RateLimitPerSecond {
+			if err := resetRateLimit(ctx, tx, d.ID); err != nil {
+				return err
+			}
+		}
+		if enabling {
 			if err := s.notifyWork(ctx, tx); err != nil {
 				return err
 			}

@@ -1,8 +1,8 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,13 +14,22 @@ import (
 	"github.com/sluicehq/sluice/internal/storekit"
 )
 
+// maxClaimPasses bounds how often one ClaimDue looks again for work after
+// the rate limiter or the circuit breaker held some of its candidates back.
+const maxClaimPasses = 4
+
 // ClaimDue leases up to r.Limit due pending deliveries of enabled
-// destinations, earliest first, for r.Lease.
+// destinations, earliest first, for r.Lease, passing them through their
+// destinations' rate limits and circuit breakers (storekit.PlanClaims):
+// deliveries over a rate limit are rescheduled to their own later start,
+// and a paused destination gets one probe.
 //
 // Several processes claim at once: FOR UPDATE SKIP LOCKED makes each pass
 // over the rows another is claiming instead of waiting for them, and a row
 // that another claim changed before this one locked it is checked again
-// against the WHERE clause, so no delivery is claimed twice. A claim moves
+// against the WHERE clause, so no delivery is claimed twice. The gates of
+// rate-limited and paused destinations are read under a row lock, so
+// processes share one rate limit and one probe. A claim moves
 // next_attempt_at to the end of the lease, so the deliveries of a process
 // that died simply come due again for the others when the lease ends;
 // lease_until and claimed_by mark the claim until its attempt is recorded.
@@ -28,48 +37,30 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 	if r.Limit <= 0 {
 		return nil, nil
 	}
-	skip := r.SkipDestinations
-	if skip == nil {
-		skip = []string{} // = ANY(NULL) would be NULL, and skip everything
-	}
 	var claims []*sluice.Claim
 	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		claims = nil
-		leaseUntil := ms(r.Now.Add(r.Lease))
-		rows, err := tx.Query(ctx, `WITH due AS (
-				SELECT d.id, d.next_attempt_at FROM deliveries d JOIN destinations t ON t.id = d.destination_id
-				WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND t.enabled
-					AND NOT (d.destination_id = ANY($2))
-				ORDER BY d.next_attempt_at LIMIT $3
-				FOR UPDATE OF d SKIP LOCKED)
-			UPDATE deliveries SET next_attempt_at = $4, lease_until = $4, claimed_by = $5, updated_at = $1
-			FROM due WHERE deliveries.id = due.id
-			RETURNING deliveries.id, due.next_attempt_at`,
-			ms(r.Now), skip, r.Limit, leaseUntil, s.claimant)
-		if err != nil {
-			return fmt.Errorf("claim deliveries: %w", err)
+		leaseUntil := r.Now.Add(r.Lease)
+		var ids []string
+		for pass := 0; pass < maxClaimPasses && len(ids) < r.Limit; pass++ {
+			want := r.Limit - len(ids)
+			candidates, gates, err := claimCandidates(ctx, tx, r, want)
+			if err != nil {
+				return err
+			}
+			plan := storekit.PlanClaims(r.Now, leaseUntil, candidates, gates)
+			if err := s.applyPlan(ctx, tx, plan, gates, r.Now, leaseUntil); err != nil {
+				return err
+			}
+			ids = append(ids, plan.Claim...)
+			if len(candidates) < want || len(plan.Claim) == len(candidates) {
+				break // no more due work, or none was held back
+			}
 		}
-		type claimed struct {
-			id  string
-			due int64
-		}
-		due, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
-			var c claimed
-			err := row.Scan(&c.id, &c.due)
-			return c, err
-		})
-		if err != nil {
-			return fmt.Errorf("claim deliveries: %w", err)
-		}
-		if len(due) == 0 {
+		if len(ids) == 0 {
 			return nil
 		}
-		// Earliest first, as they were due before the claim moved them.
-		slices.SortFunc(due, func(a, b claimed) int { return cmp.Or(cmp.Compare(a.due, b.due), strings.Compare(a.id, b.id)) })
-		ids := make([]string, len(due))
-		for i, c := range due {
-			ids[i] = c.id
-		}
+		var err error
 		claims, err = s.loadClaims(ctx, tx, ids, r.Now)
 		return err
 	})
@@ -77,6 +68,116 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 		return nil, err
 	}
 	return claims, nil
+}
+
+// claimCandidates locks up to limit due deliveries, earliest first, and
+// then the gates of their destinations that have one, in id order so two
+// claims cannot deadlock. It returns the candidates in due order.
+func claimCandidates(ctx context.Context, tx pgx.Tx, r sluice.ClaimRequest, limit int) ([]storekit.ClaimCandidate, map[string]*storekit.Gate, error) {
+	skip := r.SkipDestinations
+	if skip == nil {
+		skip = []string{} // = ANY(NULL) would be NULL, and skip everything
+	}
+	type candidate struct {
+		storekit.ClaimCandidate
+		gated bool
+	}
+	rows, err := tx.Query(ctx, `SELECT d.id, d.destination_id, d.rate_slot,
+			t.rate_limit_per_second > 0 OR t.paused_until IS NOT NULL
+		FROM deliveries d JOIN destinations t ON t.id = d.destination_id
+		WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND t.enabled
+			AND (t.paused_until IS NULL OR t.paused_until <= $1)
+			AND NOT (d.destination_id = ANY($2))
+		ORDER BY d.next_attempt_at LIMIT $3
+		FOR UPDATE OF d SKIP LOCKED`, ms(r.Now), skip, limit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (candidate, error) {
+		var c candidate
+		err := row.Scan(&c.ID, &c.DestinationID, &c.RateSlot, &c.gated)
+		return c, err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	candidates := make([]storekit.ClaimCandidate, len(found))
+	var gated []string
+	for i, c := range found {
+		candidates[i] = c.ClaimCandidate
+		if c.gated && !slices.Contains(gated, c.DestinationID) {
+			gated = append(gated, c.DestinationID)
+		}
+	}
+	gates := make(map[string]*storekit.Gate, len(gated))
+	if len(gated) == 0 {
+		return candidates, gates, nil
+	}
+	slices.Sort(gated)
+	rows, err = tx.Query(ctx, `SELECT id, rate_limit_per_second, rate_next_at, rate_epoch, paused_until FROM destinations
+		WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, gated)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read destination gates: %w", err)
+	}
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var id string
+		var g storekit.Gate
+		var rateNext, paused *int64
+		if err := row.Scan(&id, &g.RatePerSecond, &rateNext, &g.RateEpoch, &paused); err != nil {
+			return struct{}{}, err
+		}
+		if rateNext != nil {
+			g.RateNextAt = *rateNext
+		}
+		g.PausedUntil = fromNullMS(paused)
+		if g.Limited() {
+			gates[id] = &g
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read destination gates: %w", err)
+	}
+	return candidates, gates, nil
+}
+
+// applyPlan leases the plan's claims, reschedules the deliveries the rate
+// limiter moved, and stores the gates it changed.
+func (s *Store) applyPlan(ctx context.Context, tx pgx.Tx, plan storekit.ClaimPlan, gates map[string]*storekit.Gate, now, leaseUntil time.Time) error {
+	if len(plan.Claim) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET next_attempt_at = $1, lease_until = $1, claimed_by = $2,
+			rate_slot = 0, updated_at = $3 WHERE id = ANY($4)`,
+			ms(leaseUntil), s.claimant, ms(now), plan.Claim); err != nil {
+			return fmt.Errorf("lease deliveries: %w", err)
+		}
+	}
+	if len(plan.Reschedule) > 0 {
+		ids := make([]string, len(plan.Reschedule))
+		starts := make([]int64, len(plan.Reschedule))
+		epochs := make([]int64, len(plan.Reschedule))
+		for i, res := range plan.Reschedule {
+			ids[i], starts[i], epochs[i] = res.ID, storekit.CeilMS(res.At), res.Epoch
+		}
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET next_attempt_at = r.start, rate_slot = r.epoch, updated_at = $1
+			FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS r(id, start, epoch) WHERE deliveries.id = r.id`,
+			ms(now), ids, starts, epochs); err != nil {
+			return fmt.Errorf("reschedule deliveries: %w", err)
+		}
+	}
+	for id, g := range gates {
+		if !g.Changed {
+			continue
+		}
+		var rateNext *int64
+		if g.RateNextAt != 0 {
+			rateNext = &g.RateNextAt
+		}
+		if _, err := tx.Exec(ctx, `UPDATE destinations SET rate_next_at = $1, paused_until = $2 WHERE id = $3`,
+			rateNext, nullMS(g.PausedUntil), id); err != nil {
+			return fmt.Errorf("update destination gate: %w", err)
+		}
+	}
+	return nil
 }
 
 // claimRow is a claimed delivery as scanned, before its sealed columns
@@ -96,7 +197,7 @@ type claimRow struct {
 // sent: it becomes expired instead of a claim.
 func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now time.Time) ([]*sluice.Claim, error) {
 	raw, err := queryAll(ctx, tx, "claims", `SELECT d.id, d.tenant_id, d.event_id, d.destination_id, d.attempts,
-		d.next_attempt_at, d.created_at, d.updated_at, e.type, p.body, p.content_type, `+prefixed("t.", destinationColumns)+`
+		d.next_attempt_at, d.created_at, d.updated_at, d.recovers, e.type, p.body, p.content_type, `+prefixed("t.", destinationColumns)+`
 		FROM deliveries d
 		JOIN events e ON e.id = d.event_id
 		JOIN destinations t ON t.id = d.destination_id
@@ -105,7 +206,7 @@ func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now ti
 		r := &claimRow{}
 		c := &r.c
 		return r, row.Scan(append([]any{&c.Delivery.ID, &c.Delivery.TenantID, &c.Delivery.EventID,
-			&c.Delivery.DestinationID, &c.Delivery.Attempts, &r.next, &r.created, &r.updated, &c.EventType,
+			&c.Delivery.DestinationID, &c.Delivery.Attempts, &r.next, &r.created, &r.updated, &c.Delivery.Recovers, &c.EventType,
 			&r.body, &r.contentType}, r.dest.Targets()...)...)
 	}, asIs)
 	if err != nil {
@@ -166,12 +267,19 @@ func prefixed(prefix, columns string) string {
 	return strings.Join(parts, ", ")
 }
 
-// RecordAttempt stores an attempt and moves its delivery on as r says.
-// ECONFLICT if the delivery is no longer pending at r.Attempt.Number-1
-// attempts: its lease ended and another worker took it.
+// RecordAttempt stores an attempt, moves its delivery on as r says, moves
+// its destination's health on (storekit.NextHealth), and stores the
+// attempt's notices, all in one transaction. ECONFLICT if the delivery is
+// no longer pending at r.Attempt.Number-1 attempts: its lease ended and
+// another worker took it.
 func (s *Store) RecordAttempt(ctx context.Context, r *sluice.AttemptResult) error {
 	a := r.Attempt
+	notices, disabledNotice, err := s.keys.SealNotices(ctx, r)
+	if err != nil {
+		return err
+	}
 	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		r.Disabled, r.NoticesStored = "", false
 		now := s.now()
 		tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3,
 			lease_until = NULL, claimed_by = NULL, updated_at = $4
@@ -194,18 +302,111 @@ func (s *Store) RecordAttempt(ctx context.Context, r *sluice.AttemptResult) erro
 				return err
 			}
 		}
-		if r.DisableDestination != "" {
-			tag, err := tx.Exec(ctx, `UPDATE destinations SET enabled = false, disabled_reason = $1, updated_at = $2
-				WHERE id = $3 AND tenant_id = $4 AND enabled`, r.DisableDestination, ms(now), a.DestinationID, a.TenantID)
+		disabled, err := s.recordHealth(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		if disabled != "" {
+			r.Disabled = disabled
+			notices = append(notices, *disabledNotice)
+		}
+		for _, n := range notices {
+			e := n.Event.Event
+			wake, _, err := s.insertEvent(ctx, tx, &e, n.Event, n.Sealed, 0)
 			if err != nil {
-				return fmt.Errorf("disable destination: %w", err)
+				return fmt.Errorf("publish %s: %w", e.Type, err)
 			}
-			if tag.RowsAffected() > 0 {
-				return s.audit(ctx, tx, a.TenantID, "destination.disable", a.DestinationID)
-			}
+			r.NoticesStored = r.NoticesStored || wake
+		}
+		if r.NoticesStored {
+			return s.notifyWork(ctx, tx)
 		}
 		return nil
 	})
+}
+
+// recordHealth moves the attempt's destination's health on, audits the
+// circuit opening and closing and the destination being disabled, and
+// returns the reason when it disabled the destination.
+//
+// A successful attempt to a healthy destination, the common case, only
+// reads: FOR NO KEY UPDATE is taken only when something will change.
+func (s *Store) recordHealth(ctx context.Context, tx pgx.Tx, r *sluice.AttemptResult) (string, error) {
+	a := &r.Attempt
+	lock := " FOR NO KEY UPDATE"
+	if a.Outcome == sluice.AttemptSucceeded && r.DisableDestination == "" {
+		lock = ""
+	}
+	var (
+		h                                   storekit.DestinationHealth
+		failingSince, pausedAt, pausedUntil *int64
+		pauseMS                             int64
+	)
+	read := func(lock string) error {
+		return tx.QueryRow(ctx, `SELECT enabled, failures, failing_since, paused_at, pause_ms, paused_until
+			FROM destinations WHERE id = $1 AND tenant_id = $2`+lock, a.DestinationID, a.TenantID).
+			Scan(&h.Enabled, &h.Failures, &failingSince, &pausedAt, &pauseMS, &pausedUntil)
+	}
+	err := read(lock)
+	if err == nil && lock == "" && (h.Failures > 0 || pausedUntil != nil) {
+		err = read(" FOR NO KEY UPDATE") // the success resets a failing destination
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil // deleted while the attempt was under way
+	}
+	if err != nil {
+		return "", fmt.Errorf("read destination health: %w", err)
+	}
+	h.FailingSince, h.PausedAt, h.PausedUntil = fromNullMS(failingSince), fromNullMS(pausedAt), fromNullMS(pausedUntil)
+	h.Pause = time.Duration(pauseMS) * time.Millisecond
+	next, change := storekit.NextHealth(h, r)
+	if change.Changed {
+		if _, err := tx.Exec(ctx, `UPDATE destinations SET failures = $1, failing_since = $2, paused_at = $3,
+			pause_ms = $4, paused_until = $5 WHERE id = $6`, next.Failures, nullMS(next.FailingSince), nullMS(next.PausedAt),
+			next.Pause.Milliseconds(), nullMS(next.PausedUntil), a.DestinationID); err != nil {
+			return "", fmt.Errorf("update destination health: %w", err)
+		}
+	}
+	if change.Closed {
+		// Starts reserved before the pause have passed: the deliveries
+		// waiting take fresh ones, evenly spaced from now.
+		if err := resetRateLimit(ctx, tx, a.DestinationID); err != nil {
+			return "", err
+		}
+	}
+	for _, ev := range []struct {
+		happened bool
+		action   string
+	}{{change.Opened, "destination.pause"}, {change.Closed, "destination.resume"}} {
+		if ev.happened {
+			if err := s.audit(ctx, tx, a.TenantID, ev.action, a.DestinationID); err != nil {
+				return "", err
+			}
+		}
+	}
+	if change.Disable == "" {
+		return "", nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE destinations SET enabled = false, disabled_reason = $1, updated_at = $2 WHERE id = $3`,
+		change.Disable, ms(s.now()), a.DestinationID); err != nil {
+		return "", fmt.Errorf("disable destination: %w", err)
+	}
+	if err := s.audit(ctx, tx, a.TenantID, "destination.disable", a.DestinationID); err != nil {
+		return "", err
+	}
+	return change.Disable, nil
+}
+
+// resetRateLimit forgets the destination's rate limiter state: the next
+// start is free, and the starts reserved so far are void. It writes only
+// the destination row, which its callers hold already, so it cannot
+// deadlock with a claim holding the destination's deliveries.
+func resetRateLimit(ctx context.Context, tx pgx.Tx, destinationID string) error {
+	if _, err := tx.Exec(ctx, `UPDATE destinations SET rate_next_at = NULL, rate_epoch = rate_epoch + 1
+		WHERE id = $1`, destinationID); err != nil {
+		return fmt.Errorf("reset rate limit: %w", err)
+	}
+	return nil
 }
 
 // nextAttempt is the stored next_attempt_at: NULL unless still pending.

@@ -39,32 +39,11 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 				return err
 			}
 		}
-		dests, err := s.tenantRoutes(ctx, tx, e.TenantID)
+		matchedEnabled, inserted, err := s.insertEvent(ctx, tx, &e, in, sealed, firstDelay)
 		if err != nil {
 			return err
 		}
-		now := s.now()
-		var matched []*sluice.Destination
-		for _, d := range dests {
-			if d.Matches(e.Type, e.SourceID) {
-				matched = append(matched, d)
-			}
-		}
-		e.Status, e.PayloadState = sluice.EventUnrouted, sluice.PayloadRetained
-		if len(matched) > 0 {
-			e.Status = sluice.EventPending
-		}
-		// Two processes may take the same new key at once: the unique index
-		// decides, the loser waits for the winner's commit and returns its
-		// event.
-		tag, err := tx.Exec(ctx, `INSERT INTO events (`+eventColumns+`, dedup_key)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
-			e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), sealed.Dedup)
-		if err != nil {
-			return fmt.Errorf("insert event: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
+		if !inserted {
 			first, err := s.eventByDedup(ctx, tx, e.TenantID, *sealed.Dedup)
 			if err == nil && first == nil {
 				err = errors.New("find duplicate: the conflicting event is gone")
@@ -72,26 +51,7 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 			out, duplicate = first, first != nil
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`,
-			e.ID, e.TenantID, in.Payload.ContentType, sealed.Headers, sealed.Body, ms(in.Payload.ExpiresAt)); err != nil {
-			return fmt.Errorf("insert payload: %w", err)
-		}
-		for _, h := range sealed.SubjectHashes {
-			if _, err := tx.Exec(ctx, `INSERT INTO subject_index (tenant_id, hash, event_id) VALUES ($1, $2, $3)
-				ON CONFLICT DO NOTHING`, e.TenantID, h, e.ID); err != nil {
-				return fmt.Errorf("index subject: %w", err)
-			}
-		}
-		due := ms(now.Add(firstDelay))
-		for _, d := range matched {
-			if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
-				attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7)`,
-				sluice.NewID(sluice.PrefixDelivery), e.TenantID, e.ID, d.ID, due, ms(now), ms(now)); err != nil {
-				return fmt.Errorf("insert delivery: %w", err)
-			}
-		}
-		if slices.ContainsFunc(matched, func(d *sluice.Destination) bool { return d.Enabled }) {
+		if matchedEnabled {
 			if err := s.notifyWork(ctx, tx); err != nil {
 				return err
 			}
@@ -103,6 +63,63 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		return nil, false, err
 	}
 	return out, duplicate, nil
+}
+
+// insertEvent writes a new event with its payload, subject links and one
+// pending delivery per matching destination, due after firstDelay, inside
+// a write. It sets e's status and payload state. It reports whether an
+// enabled destination matched, and false for inserted, having written
+// nothing, when the event's dedup key is taken.
+func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, e *sluice.Event, in *sluice.NewEvent,
+	sealed *storekit.SealedEvent, firstDelay time.Duration) (matchedEnabled, inserted bool, err error) {
+	dests, err := s.tenantRoutes(ctx, tx, e.TenantID)
+	if err != nil {
+		return false, false, err
+	}
+	now := s.now()
+	var matched []*sluice.Destination
+	for _, d := range dests {
+		if d.Matches(e.Type, e.SourceID) {
+			matched = append(matched, d)
+		}
+	}
+	e.Status, e.PayloadState = sluice.EventUnrouted, sluice.PayloadRetained
+	if len(matched) > 0 {
+		e.Status = sluice.EventPending
+	}
+	// Two processes may take the same new key at once: the unique index
+	// decides, the loser waits for the winner's commit and returns its
+	// event.
+	tag, err := tx.Exec(ctx, `INSERT INTO events (`+eventColumns+`, dedup_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
+		e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), sealed.Dedup)
+	if err != nil {
+		return false, false, fmt.Errorf("insert event: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, false, nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		e.ID, e.TenantID, in.Payload.ContentType, sealed.Headers, sealed.Body, ms(in.Payload.ExpiresAt)); err != nil {
+		return false, false, fmt.Errorf("insert payload: %w", err)
+	}
+	for _, h := range sealed.SubjectHashes {
+		if _, err := tx.Exec(ctx, `INSERT INTO subject_index (tenant_id, hash, event_id) VALUES ($1, $2, $3)
+			ON CONFLICT DO NOTHING`, e.TenantID, h, e.ID); err != nil {
+			return false, false, fmt.Errorf("index subject: %w", err)
+		}
+	}
+	due := ms(now.Add(firstDelay))
+	for _, d := range matched {
+		if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
+			attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7)`,
+			sluice.NewID(sluice.PrefixDelivery), e.TenantID, e.ID, d.ID, due, ms(now), ms(now)); err != nil {
+			return false, false, fmt.Errorf("insert delivery: %w", err)
+		}
+	}
+	return slices.ContainsFunc(matched, func(d *sluice.Destination) bool { return d.Enabled }), true, nil
 }
 
 // eventByDedup returns the tenant's event with the dedup digest, or nil.

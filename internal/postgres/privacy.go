@@ -179,9 +179,14 @@ func (s *Store) Replay(ctx context.Context, tenantID, eventID, destinationID str
 			d := &sluice.Delivery{ID: sluice.NewID(sluice.PrefixDelivery), TenantID: tenantID, EventID: eventID,
 				DestinationID: t.ID, Status: sluice.DeliveryPending, NextAttemptAt: now.Add(firstDelay),
 				CreatedAt: now, UpdatedAt: now}
+			// A replay to where the event was exhausted recovers it.
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries
+				WHERE event_id = $1 AND destination_id = $2 AND status = 'exhausted')`, eventID, t.ID).Scan(&d.Recovers); err != nil {
+				return fmt.Errorf("find exhausted delivery: %w", err)
+			}
 			if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
-				attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7)`,
-				d.ID, tenantID, eventID, t.ID, ms(d.NextAttemptAt), ms(now), ms(now)); err != nil {
+				attempts, next_attempt_at, recovers, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $8)`,
+				d.ID, tenantID, eventID, t.ID, ms(d.NextAttemptAt), d.Recovers, ms(now), ms(now)); err != nil {
 				return fmt.Errorf("insert delivery: %w", err)
 			}
 			out = append(out, d)
@@ -276,7 +281,7 @@ func (s *Store) Recover(ctx context.Context, tenantID, destinationID string, sin
 		}
 		for _, eventID := range eventIDs {
 			if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
-				attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7)`,
+				attempts, next_attempt_at, recovers, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, true, $6, $7)`,
 				sluice.NewID(sluice.PrefixDelivery), tenantID, eventID, destinationID, ms(now.Add(firstDelay)), ms(now), ms(now)); err != nil {
 				return fmt.Errorf("insert delivery: %w", err)
 			}

@@ -21,7 +21,7 @@ func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) er
 	}
 	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		delete(s.routes, d.TenantID)
-		_, err := tx.ExecContext(ctx, `INSERT INTO destinations (`+destinationColumns+`)
+		_, err := tx.ExecContext(ctx, `INSERT INTO destinations (`+storekit.DestinationInsertColumnList+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			d.ID, d.TenantID, d.Name, c.URL, c.EventTypes, c.SourceIDs, c.Fields,
 			d.RateLimitPerSecond, c.Secret, c.PreviousSecret, c.PreviousSecretUntil, d.Enabled, d.DisabledReason, ms(now), ms(now))
@@ -68,6 +68,12 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 	}
 	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		delete(s.routes, d.TenantID)
+		var wasEnabled bool
+		var oldRate int
+		if err := tx.QueryRowContext(ctx, `SELECT enabled, rate_limit_per_second FROM destinations WHERE id = ? AND tenant_id = ?`,
+			d.ID, d.TenantID).Scan(&wasEnabled, &oldRate); err != nil {
+			return notFound(err, "destination")
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE destinations SET name = ?, url = ?, event_types = ?, source_ids = ?,
 			fields = ?, rate_limit_per_second = ?, secret = ?, previous_secret = ?, previous_secret_until = ?,
 			enabled = ?, disabled_reason = ?, updated_at = ?
@@ -79,6 +85,19 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return sluice.Errorf(sluice.ENOTFOUND, "destination not found")
+		}
+		enabling := d.Enabled && !wasEnabled
+		if enabling {
+			// Switched back on: its old failures no longer count.
+			if _, err := tx.ExecContext(ctx, `UPDATE destinations SET failures = 0, failing_since = NULL, paused_at = NULL,
+				pause_ms = 0, paused_until = NULL WHERE id = ?`, d.ID); err != nil {
+				return fmt.Errorf("reset destination health: %w", err)
+			}
+		}
+		if enabling || oldRate != d.RateLimitPerSecond {
+			if err := resetRateLimit(ctx, tx, d.ID); err != nil {
+				return err
+			}
 		}
 		return s.audit(ctx, tx, d.TenantID, "destination.update", d.ID)
 	})

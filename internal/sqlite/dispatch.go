@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,7 +12,14 @@ import (
 	"github.com/sluicehq/sluice/internal/storekit"
 )
 
-// ClaimDue leases due pending deliveries of enabled destinations.
+// maxClaimPasses bounds how often one ClaimDue looks again for work after
+// the rate limiter or the circuit breaker held some of its candidates back.
+const maxClaimPasses = 4
+
+// ClaimDue leases due pending deliveries of enabled destinations, passing
+// them through their destinations' rate limits and circuit breakers
+// (storekit.PlanClaims): deliveries over a rate limit are rescheduled to
+// their own later start, and a paused destination gets one probe.
 //
 // A claim moves next_attempt_at to the end of the lease, so a delivery whose
 // dispatcher died simply becomes due again when the lease ends; lease_until
@@ -22,31 +30,28 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 	}
 	var claims []*sluice.Claim
 	err := s.write(ctx, func(ctx context.Context, tx querier) error {
-		claims = claims[:0]
-		leaseUntil := ms(r.Now.Add(r.Lease))
-		q := `UPDATE deliveries SET next_attempt_at = ?, lease_until = ?, updated_at = ?
-			WHERE id IN (SELECT d.id FROM deliveries d JOIN destinations t ON t.id = d.destination_id
-				WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND t.enabled = 1`
-		args := []any{leaseUntil, leaseUntil, ms(r.Now), ms(r.Now)}
-		if len(r.SkipDestinations) > 0 {
-			q += ` AND d.destination_id NOT IN (?` + strings.Repeat(`, ?`, len(r.SkipDestinations)-1) + `)`
-			for _, id := range r.SkipDestinations {
-				args = append(args, id)
+		leaseUntil := r.Now.Add(r.Lease)
+		var ids []string
+		for pass := 0; pass < maxClaimPasses && len(ids) < r.Limit; pass++ {
+			want := r.Limit - len(ids)
+			candidates, gates, err := claimCandidates(ctx, tx, r, want)
+			if err != nil {
+				return err
+			}
+			plan := storekit.PlanClaims(r.Now, leaseUntil, candidates, gates)
+			if err := s.applyPlan(ctx, tx, plan, gates, r.Now, leaseUntil); err != nil {
+				return err
+			}
+			ids = append(ids, plan.Claim...)
+			if len(candidates) < want || len(plan.Claim) == len(candidates) {
+				break // no more due work, or none was held back
 			}
 		}
-		q += ` ORDER BY d.next_attempt_at LIMIT ?) RETURNING id`
-		args = append(args, r.Limit)
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("claim deliveries: %w", err)
-		}
-		ids, err := collectStrings(rows)
-		if err != nil {
-			return fmt.Errorf("claim deliveries: %w", err)
-		}
 		if len(ids) == 0 {
+			claims = nil
 			return nil
 		}
+		var err error
 		claims, err = s.loadClaims(ctx, tx, ids, r.Now)
 		return err
 	})
@@ -54,6 +59,74 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 		return nil, err
 	}
 	return claims, nil
+}
+
+// claimCandidates returns up to limit due deliveries, earliest first, and
+// the gates of their destinations that have one.
+func claimCandidates(ctx context.Context, tx querier, r sluice.ClaimRequest, limit int) ([]storekit.ClaimCandidate, map[string]*storekit.Gate, error) {
+	q := `SELECT d.id, d.destination_id, d.rate_slot, t.rate_limit_per_second, t.rate_next_at, t.rate_epoch, t.paused_until
+		FROM deliveries d JOIN destinations t ON t.id = d.destination_id
+		WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND t.enabled = 1
+			AND (t.paused_until IS NULL OR t.paused_until <= ?1)`
+	args := []any{ms(r.Now)}
+	if len(r.SkipDestinations) > 0 {
+		q += ` AND d.destination_id NOT IN (` + placeholders(len(r.SkipDestinations)) + `)`
+		args = append(args, anys(r.SkipDestinations)...)
+	}
+	q += ` ORDER BY d.next_attempt_at LIMIT ?`
+	args = append(args, limit)
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	defer rows.Close()
+	var candidates []storekit.ClaimCandidate
+	gates := make(map[string]*storekit.Gate)
+	for rows.Next() {
+		var c storekit.ClaimCandidate
+		var g storekit.Gate
+		var rateNext, paused sql.NullInt64
+		if err := rows.Scan(&c.ID, &c.DestinationID, &c.RateSlot, &g.RatePerSecond, &rateNext, &g.RateEpoch, &paused); err != nil {
+			return nil, nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+		g.RateNextAt, g.PausedUntil = rateNext.Int64, fromNullMS(paused)
+		if _, seen := gates[c.DestinationID]; !seen && g.Limited() {
+			gates[c.DestinationID] = &g
+		}
+		candidates = append(candidates, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	return candidates, gates, nil
+}
+
+// applyPlan leases the plan's claims, reschedules the deliveries the rate
+// limiter moved, and stores the gates it changed.
+func (s *Store) applyPlan(ctx context.Context, tx querier, plan storekit.ClaimPlan, gates map[string]*storekit.Gate, now, leaseUntil time.Time) error {
+	if len(plan.Claim) > 0 {
+		args := append([]any{ms(leaseUntil), ms(now)}, anys(plan.Claim)...)
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?1, lease_until = ?1, rate_slot = 0,
+			updated_at = ?2 WHERE id IN (`+placeholders(len(plan.Claim))+`)`, args...); err != nil {
+			return fmt.Errorf("lease deliveries: %w", err)
+		}
+	}
+	for _, res := range plan.Reschedule {
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, rate_slot = ?, updated_at = ? WHERE id = ?`,
+			storekit.CeilMS(res.At), res.Epoch, ms(now), res.ID); err != nil {
+			return fmt.Errorf("reschedule delivery: %w", err)
+		}
+	}
+	for id, g := range gates {
+		if !g.Changed {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE destinations SET rate_next_at = ?, paused_until = ? WHERE id = ?`,
+			sql.NullInt64{Int64: g.RateNextAt, Valid: g.RateNextAt != 0}, nullMS(g.PausedUntil), id); err != nil {
+			return fmt.Errorf("update destination gate: %w", err)
+		}
+	}
+	return nil
 }
 
 // loadClaims reads what the dispatcher needs for claimed deliveries. One whose
@@ -66,7 +139,7 @@ func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now ti
 		args = append(args, id)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.tenant_id, d.event_id, d.destination_id, d.attempts,
-		d.next_attempt_at, d.created_at, d.updated_at, e.type, p.body, p.content_type, `+prefixed("t.", destinationColumns)+`
+		d.next_attempt_at, d.created_at, d.updated_at, d.recovers, e.type, p.body, p.content_type, `+prefixed("t.", destinationColumns)+`
 		FROM deliveries d
 		JOIN events e ON e.id = d.event_id
 		JOIN destinations t ON t.id = d.destination_id
@@ -86,7 +159,7 @@ func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now ti
 		var contentType sql.NullString
 		var dest storekit.DestinationRow
 		scan := append([]any{&c.Delivery.ID, &c.Delivery.TenantID, &c.Delivery.EventID, &c.Delivery.DestinationID,
-			&c.Delivery.Attempts, &next, &created, &updated, &c.EventType, &body, &contentType}, dest.Targets()...)
+			&c.Delivery.Attempts, &next, &created, &updated, &c.Delivery.Recovers, &c.EventType, &body, &contentType}, dest.Targets()...)
 		if err := rows.Scan(scan...); err != nil {
 			return nil, fmt.Errorf("scan claim: %w", err)
 		}
@@ -135,10 +208,17 @@ func prefixed(prefix, columns string) string {
 	return strings.Join(parts, ", ")
 }
 
-// RecordAttempt stores an attempt and moves its delivery on.
+// RecordAttempt stores an attempt, moves its delivery on, moves its
+// destination's health on (storekit.NextHealth), and stores the attempt's
+// notices, all in one transaction.
 func (s *Store) RecordAttempt(ctx context.Context, r *sluice.AttemptResult) error {
 	a := r.Attempt
+	notices, disabledNotice, err := s.keys.SealNotices(ctx, r)
+	if err != nil {
+		return err
+	}
 	return s.write(ctx, func(ctx context.Context, tx querier) error {
+		r.Disabled, r.NoticesStored = "", false
 		now := s.now()
 		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?,
 			lease_until = NULL, updated_at = ?
@@ -161,19 +241,95 @@ func (s *Store) RecordAttempt(ctx context.Context, r *sluice.AttemptResult) erro
 				return err
 			}
 		}
-		if r.DisableDestination != "" {
-			delete(s.routes, a.TenantID)
-			res, err := tx.ExecContext(ctx, `UPDATE destinations SET enabled = 0, disabled_reason = ?, updated_at = ?
-				WHERE id = ? AND tenant_id = ? AND enabled = 1`, r.DisableDestination, ms(now), a.DestinationID, a.TenantID)
+		disabled, err := s.recordHealth(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		if disabled != "" {
+			r.Disabled = disabled
+			notices = append(notices, *disabledNotice)
+		}
+		for _, n := range notices {
+			e := n.Event.Event
+			wake, err := s.insertEvent(ctx, tx, &e, n.Event, n.Sealed, 0)
 			if err != nil {
-				return fmt.Errorf("disable destination: %w", err)
+				return fmt.Errorf("publish %s: %w", e.Type, err)
 			}
-			if n, _ := res.RowsAffected(); n > 0 {
-				return s.audit(ctx, tx, a.TenantID, "destination.disable", a.DestinationID)
-			}
+			r.NoticesStored = r.NoticesStored || wake
 		}
 		return nil
 	})
+}
+
+// recordHealth moves the attempt's destination's health on, audits the
+// circuit opening and closing and the destination being disabled, and
+// returns the reason when it disabled the destination.
+func (s *Store) recordHealth(ctx context.Context, tx querier, r *sluice.AttemptResult) (string, error) {
+	a := &r.Attempt
+	var (
+		h                                   storekit.DestinationHealth
+		failingSince, pausedAt, pausedUntil sql.NullInt64
+		pauseMS                             int64
+	)
+	err := tx.QueryRowContext(ctx, `SELECT enabled, failures, failing_since, paused_at, pause_ms, paused_until
+		FROM destinations WHERE id = ? AND tenant_id = ?`, a.DestinationID, a.TenantID).
+		Scan(&h.Enabled, &h.Failures, &failingSince, &pausedAt, &pauseMS, &pausedUntil)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil // deleted while the attempt was under way
+	}
+	if err != nil {
+		return "", fmt.Errorf("read destination health: %w", err)
+	}
+	h.FailingSince, h.PausedAt, h.PausedUntil = fromNullMS(failingSince), fromNullMS(pausedAt), fromNullMS(pausedUntil)
+	h.Pause = time.Duration(pauseMS) * time.Millisecond
+	next, change := storekit.NextHealth(h, r)
+	now := ms(s.now())
+	if change.Changed {
+		if _, err := tx.ExecContext(ctx, `UPDATE destinations SET failures = ?, failing_since = ?, paused_at = ?,
+			pause_ms = ?, paused_until = ? WHERE id = ?`, next.Failures, nullMS(next.FailingSince), nullMS(next.PausedAt),
+			next.Pause.Milliseconds(), nullMS(next.PausedUntil), a.DestinationID); err != nil {
+			return "", fmt.Errorf("update destination health: %w", err)
+		}
+	}
+	if change.Closed {
+		// Starts reserved before the pause have passed: the deliveries
+		// waiting take fresh ones, evenly spaced from now.
+		if err := resetRateLimit(ctx, tx, a.DestinationID); err != nil {
+			return "", err
+		}
+	}
+	for _, ev := range []struct {
+		happened bool
+		action   string
+	}{{change.Opened, "destination.pause"}, {change.Closed, "destination.resume"}} {
+		if ev.happened {
+			if err := s.audit(ctx, tx, a.TenantID, ev.action, a.DestinationID); err != nil {
+				return "", err
+			}
+		}
+	}
+	if change.Disable == "" {
+		return "", nil
+	}
+	delete(s.routes, a.TenantID)
+	if _, err := tx.ExecContext(ctx, `UPDATE destinations SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ?`,
+		change.Disable, now, a.DestinationID); err != nil {
+		return "", fmt.Errorf("disable destination: %w", err)
+	}
+	if err := s.audit(ctx, tx, a.TenantID, "destination.disable", a.DestinationID); err != nil {
+		return "", err
+	}
+	return change.Disable, nil
+}
+
+// resetRateLimit forgets the destination's rate limiter state: the next
+// start is free, and the starts reserved so far are void.
+func resetRateLimit(ctx context.Context, tx querier, destinationID string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE destinations SET rate_next_at = NULL, rate_epoch = rate_epoch + 1
+		WHERE id = ?`, destinationID); err != nil {
+		return fmt.Errorf("reset rate limit: %w", err)
+	}
+	return nil
 }
 
 // nextAttempt is the stored next_attempt_at: NULL unless still pending.

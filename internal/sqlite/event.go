@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -37,43 +38,8 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 				return fmt.Errorf("find duplicate: %w", err)
 			}
 		}
-		dests, err := s.tenantRoutes(ctx, tx, e.TenantID)
-		if err != nil {
+		if _, err := s.insertEvent(ctx, tx, &e, in, sealed, firstDelay); err != nil {
 			return err
-		}
-		now := s.now()
-		var matched []*sluice.Destination
-		for _, d := range dests {
-			if d.Matches(e.Type, e.SourceID) {
-				matched = append(matched, d)
-			}
-		}
-		e.Status, e.PayloadState = sluice.EventUnrouted, sluice.PayloadRetained
-		if len(matched) > 0 {
-			e.Status = sluice.EventPending
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (`+eventColumns+`, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), sealed.Dedup); err != nil {
-			return fmt.Errorf("insert event: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			e.ID, e.TenantID, in.Payload.ContentType, sealed.Headers, sealed.Body, ms(in.Payload.ExpiresAt)); err != nil {
-			return fmt.Errorf("insert payload: %w", err)
-		}
-		for _, h := range sealed.SubjectHashes {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO subject_index (tenant_id, hash, event_id) VALUES (?, ?, ?)`,
-				e.TenantID, h, e.ID); err != nil {
-				return fmt.Errorf("index subject: %w", err)
-			}
-		}
-		due := ms(now.Add(firstDelay))
-		for _, d := range matched {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
-				attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
-				sluice.NewID(sluice.PrefixDelivery), e.TenantID, e.ID, d.ID, due, ms(now), ms(now)); err != nil {
-				return fmt.Errorf("insert delivery: %w", err)
-			}
 		}
 		out = &e
 		return nil
@@ -82,6 +48,53 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		return nil, false, err
 	}
 	return out, duplicate, nil
+}
+
+// insertEvent writes a new event with its payload, subject links and one
+// pending delivery per matching destination, due after firstDelay, inside
+// a write. It sets e's status and payload state, and reports whether an
+// enabled destination matched.
+func (s *Store) insertEvent(ctx context.Context, tx querier, e *sluice.Event, in *sluice.NewEvent,
+	sealed *storekit.SealedEvent, firstDelay time.Duration) (bool, error) {
+	dests, err := s.tenantRoutes(ctx, tx, e.TenantID)
+	if err != nil {
+		return false, err
+	}
+	now := s.now()
+	var matched []*sluice.Destination
+	for _, d := range dests {
+		if d.Matches(e.Type, e.SourceID) {
+			matched = append(matched, d)
+		}
+	}
+	e.Status, e.PayloadState = sluice.EventUnrouted, sluice.PayloadRetained
+	if len(matched) > 0 {
+		e.Status = sluice.EventPending
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO events (`+eventColumns+`, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), sealed.Dedup); err != nil {
+		return false, fmt.Errorf("insert event: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		e.ID, e.TenantID, in.Payload.ContentType, sealed.Headers, sealed.Body, ms(in.Payload.ExpiresAt)); err != nil {
+		return false, fmt.Errorf("insert payload: %w", err)
+	}
+	for _, h := range sealed.SubjectHashes {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO subject_index (tenant_id, hash, event_id) VALUES (?, ?, ?)`,
+			e.TenantID, h, e.ID); err != nil {
+			return false, fmt.Errorf("index subject: %w", err)
+		}
+	}
+	due := ms(now.Add(firstDelay))
+	for _, d := range matched {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
+		attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
+			sluice.NewID(sluice.PrefixDelivery), e.TenantID, e.ID, d.ID, due, ms(now), ms(now)); err != nil {
+			return false, fmt.Errorf("insert delivery: %w", err)
+		}
+	}
+	return slices.ContainsFunc(matched, func(d *sluice.Destination) bool { return d.Enabled }), nil
 }
 
 // Event returns an event's metadata or ENOTFOUND.

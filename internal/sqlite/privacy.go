@@ -190,9 +190,14 @@ func (s *Store) Replay(ctx context.Context, tenantID, eventID, destinationID str
 			d := &sluice.Delivery{ID: sluice.NewID(sluice.PrefixDelivery), TenantID: tenantID, EventID: eventID,
 				DestinationID: destID, Status: sluice.DeliveryPending, NextAttemptAt: now.Add(firstDelay),
 				CreatedAt: now, UpdatedAt: now}
+			// A replay to where the event was exhausted recovers it.
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries
+				WHERE event_id = ? AND destination_id = ? AND status = 'exhausted')`, eventID, destID).Scan(&d.Recovers); err != nil {
+				return fmt.Errorf("find exhausted delivery: %w", err)
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
-				attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
-				d.ID, tenantID, eventID, destID, ms(d.NextAttemptAt), ms(now), ms(now)); err != nil {
+				attempts, next_attempt_at, recovers, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`,
+				d.ID, tenantID, eventID, destID, ms(d.NextAttemptAt), d.Recovers, ms(now), ms(now)); err != nil {
 				return fmt.Errorf("insert delivery: %w", err)
 			}
 			out = append(out, d)
@@ -272,7 +277,7 @@ func (s *Store) Recover(ctx context.Context, tenantID, destinationID string, sin
 		}
 		for _, eventID := range eventIDs {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
-				attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
+				attempts, next_attempt_at, recovers, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, 1, ?, ?)`,
 				sluice.NewID(sluice.PrefixDelivery), tenantID, eventID, destinationID, ms(now.Add(firstDelay)), ms(now), ms(now)); err != nil {
 				return fmt.Errorf("insert delivery: %w", err)
 			}

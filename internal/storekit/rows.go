@@ -36,18 +36,24 @@ func (r *SourceRow) Decode(ctx context.Context, k *Keyring) (*sluice.Source, err
 	return &s, nil
 }
 
-// DestinationColumnList names the destinations table's columns in the
-// order of DestinationRow.Targets.
-const DestinationColumnList = `id, tenant_id, name, url, event_types, source_ids, fields,
+// DestinationInsertColumnList names the destinations table's columns that
+// CreateDestination writes, in the order of DestinationRow.Targets.
+const DestinationInsertColumnList = `id, tenant_id, name, url, event_types, source_ids, fields,
 	rate_limit_per_second, secret, previous_secret, previous_secret_until, enabled, disabled_reason,
 	created_at, updated_at`
+
+// DestinationColumnList names the destinations table's columns in the
+// order of DestinationRow.Targets: those written on insert, then the
+// health that recorded attempts keep.
+const DestinationColumnList = DestinationInsertColumnList + `, failures, failing_since, paused_until`
 
 // DestinationRow is a destinations row as scanned, alone or as part of a
 // wider row.
 type DestinationRow struct {
-	destination      sluice.Destination
-	columns          DestinationColumns
-	created, updated int64 // Unix milliseconds
+	destination               sluice.Destination
+	columns                   DestinationColumns
+	created, updated          int64  // Unix milliseconds
+	failingSince, pausedUntil *int64 // Unix milliseconds; nil (NULL) when not failing, not paused
 }
 
 // Targets returns scan targets in DestinationColumnList order.
@@ -55,7 +61,7 @@ func (r *DestinationRow) Targets() []any {
 	d, c := &r.destination, &r.columns
 	return []any{&d.ID, &d.TenantID, &d.Name, &c.URL, &c.EventTypes, &c.SourceIDs, &c.Fields,
 		&d.RateLimitPerSecond, &c.Secret, &c.PreviousSecret, &c.PreviousSecretUntil, &d.Enabled, &d.DisabledReason,
-		&r.created, &r.updated}
+		&r.created, &r.updated, &d.Failures, &r.failingSince, &r.pausedUntil}
 }
 
 // Decode opens the sealed columns and decodes the lists.
@@ -65,7 +71,15 @@ func (r *DestinationRow) Decode(ctx context.Context, k *Keyring) (*sluice.Destin
 		return nil, err
 	}
 	d.CreatedAt, d.UpdatedAt = fromMS(r.created), fromMS(r.updated)
+	d.FailingSince, d.PausedUntil = fromNullMS(r.failingSince), fromNullMS(r.pausedUntil)
 	return &d, nil
 }
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func fromNullMS(v *int64) time.Time {
+	if v == nil {
+		return time.Time{}
+	}
+	return fromMS(*v)
+}

@@ -1,0 +1,118 @@
+package storekit
+
+import (
+	"time"
+)
+
+// ClaimCandidate is a due pending delivery that ClaimDue may take.
+type ClaimCandidate struct {
+	ID            string
+	DestinationID string
+	// RateSlot is the rate limiter epoch in which the delivery's due time
+	// was reserved as its start; 0 for none. A reservation of the gate's
+	// current epoch is kept: the delivery takes no other start.
+	RateSlot int64
+}
+
+// Gate is what holds a destination's deliveries back: its rate limit and
+// its circuit breaker, as stored, read under the claim's lock. A
+// destination with neither has no Gate.
+type Gate struct {
+	RatePerSecond int
+	// RateNextAt is the earliest start the rate limiter has left, in Unix
+	// microseconds (a GCRA theoretical arrival time); 0 if none was taken.
+	RateNextAt int64
+	// RateEpoch numbers the limiter's resets; reservations of an older
+	// epoch are void.
+	RateEpoch int64
+	// PausedUntil is set while the circuit is open. ClaimDue only sees
+	// deliveries of destinations whose pause has ended: one goes as the
+	// probe, and the pause is extended to the probe's lease end.
+	PausedUntil time.Time
+	// Changed is set by PlanClaims when the store must write the gate back.
+	Changed bool
+}
+
+// Limited reports whether the gate holds anything back.
+func (g *Gate) Limited() bool { return g.RatePerSecond > 0 || !g.PausedUntil.IsZero() }
+
+// Reservation is a delivery the rate limiter moved to a later start.
+type Reservation struct {
+	ID    string
+	At    time.Time
+	Epoch int64 // the gate's RateEpoch, stored as the delivery's rate_slot
+}
+
+// ClaimPlan is what one pass of ClaimDue does with its candidates.
+type ClaimPlan struct {
+	Claim      []string      // lease these, in candidate order
+	Reschedule []Reservation // make these due later, with rate_slot set
+	// Held counts candidates neither claimed nor rescheduled: further
+	// deliveries of a destination whose probe this pass claimed.
+	Held int
+}
+
+// PlanClaims decides, for candidates in due order, which to claim now at
+// now, with leases ending at leaseUntil, and which the rate limiter moves
+// to a later start. gates holds the Gate of every candidate's destination
+// that has one; PlanClaims updates them and marks those to store.
+//
+// The rate limiter spaces starts evenly, 1/N s apart, with no burst: a
+// delivery without a reserved start takes the next free one, and goes now
+// if that start is now, or else is rescheduled to it and keeps it. Every
+// delivery therefore waits once, in order, and a backlog costs one write per
+// delivery rather than one per delivery per pass.
+func PlanClaims(now, leaseUntil time.Time, candidates []ClaimCandidate, gates map[string]*Gate) ClaimPlan {
+	var plan ClaimPlan
+	nowMicros := now.UnixMicro()
+	probed := make(map[string]bool)
+	for _, c := range candidates {
+		g := gates[c.DestinationID]
+		if g == nil {
+			plan.Claim = append(plan.Claim, c.ID)
+			continue
+		}
+		if !g.PausedUntil.IsZero() {
+			if probed[c.DestinationID] || g.PausedUntil.After(now) {
+				plan.Held++
+				continue
+			}
+			// The pause is over: this delivery probes alone, and the
+			// others wait for its outcome (or for its lease to end).
+			probed[c.DestinationID] = true
+			g.PausedUntil, g.Changed = leaseUntil, true
+			if g.RatePerSecond > 0 {
+				g.RateNextAt = max(g.RateNextAt, nowMicros) + interval(g.RatePerSecond)
+			}
+			plan.Claim = append(plan.Claim, c.ID)
+			continue
+		}
+		if g.RatePerSecond == 0 || c.RateSlot == g.RateEpoch {
+			plan.Claim = append(plan.Claim, c.ID)
+			continue
+		}
+		start := max(g.RateNextAt, nowMicros)
+		g.RateNextAt, g.Changed = start+interval(g.RatePerSecond), true
+		if start <= nowMicros {
+			plan.Claim = append(plan.Claim, c.ID)
+			continue
+		}
+		plan.Reschedule = append(plan.Reschedule, Reservation{ID: c.ID, At: time.UnixMicro(start), Epoch: g.RateEpoch})
+	}
+	return plan
+}
+
+// interval is the spacing of starts at perSecond a second, in microseconds.
+func interval(perSecond int) int64 {
+	return max(1, int64(time.Second/time.Microsecond)/int64(perSecond))
+}
+
+// CeilMS is t in Unix milliseconds, rounded up, so a start stored at
+// millisecond precision is never earlier than reserved.
+func CeilMS(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if t.Sub(time.UnixMilli(ms)) > 0 {
+		ms++
+	}
+	return ms
+}

@@ -1,0 +1,61 @@
+package sluice
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Types of the operational events Sluice publishes about itself. They go
+// to the destinations that name them (or "sluice.*"); "*" does not match
+// them. Their payloads carry ids and types only, never payload content.
+const (
+	NoticeDestinationDisabled = "sluice.destination.disabled"
+	NoticeDeliveryExhausted   = "sluice.delivery.exhausted"
+	NoticeDeliveryRecovered   = "sluice.delivery.recovered"
+)
+
+// IsNotice reports whether eventType is one of Sluice's operational event
+// types. No notice is published about the delivery of a notice, so a
+// failing alert destination cannot feed itself.
+func IsNotice(eventType string) bool {
+	return strings.HasPrefix(eventType, OperationalPrefix)
+}
+
+// DeliveryNotice is the payload of sluice.delivery.exhausted and
+// sluice.delivery.recovered.
+type DeliveryNotice struct {
+	EventID       string    `json:"event_id"`
+	EventType     string    `json:"event_type"`
+	DestinationID string    `json:"destination_id"`
+	DeliveryID    string    `json:"delivery_id"`
+	Attempts      int       `json:"attempts"`
+	At            time.Time `json:"at"`
+}
+
+// DestinationNotice is the payload of sluice.destination.disabled.
+type DestinationNotice struct {
+	DestinationID string    `json:"destination_id"`
+	Reason        string    `json:"reason"`
+	At            time.Time `json:"at"`
+}
+
+// NewNotice returns an operational event of eventType for the tenant,
+// published at at, whose JSON payload is kept for retention.
+func NewNotice(tenantID, eventType string, payload any, at time.Time, retention time.Duration) (*NewEvent, error) {
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s notice: %w", eventType, err)
+	}
+	return &NewEvent{
+		Event: Event{
+			ID:         NewID(PrefixEvent),
+			TenantID:   tenantID,
+			Type:       eventType,
+			Direction:  Outbound,
+			ReceivedAt: at,
+		},
+		Payload: Payload{Body: body, ContentType: "application/json", ExpiresAt: at.Add(retention)},
+	}, nil
+}
