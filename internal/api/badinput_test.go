@@ -239,7 +239,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "fields empty", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "fields": []string{}}, status: 400},
 		{name: "fields bad path", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "fields": []string{"data..amount"}}, status: 400},
 		{name: "fields not a list", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "fields": "id"}, status: 400},
-		{name: "rate limit refused for now", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "rate_limit_per_second": 50}, status: 400},
+		{name: "negative rate limit", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "rate_limit_per_second": -1}, status: 400},
+		{name: "huge rate limit", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "rate_limit_per_second": 1 << 40}, status: 400},
+		{name: "fractional rate limit", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "rate_limit_per_second": 2.5}, status: 400},
 		{name: "name too long", method: "POST", path: destinations, token: op, body: map[string]any{"url": "https://example.com/h", "name": long(201)}, status: 400},
 		// A PATCH whose first field is good and whose second is bad changes
 		// neither.
@@ -248,7 +250,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "patch url with credentials", method: "PATCH", path: destinations + "/" + dst.ID, token: op, body: map[string]any{"url": "https://ada:" + urlPassword + "@example.com/h"}, status: 400, secrets: []string{urlPassword}},
 		{name: "patch secret", method: "PATCH", path: destinations + "/" + dst.ID, token: op, body: map[string]any{"secret": badSecret}, status: 400, secrets: []string{badSecret}},
 		{name: "patch fields with a space", method: "PATCH", path: destinations + "/" + dst.ID, token: op, body: map[string]any{"fields": []string{"data amount"}}, status: 400},
-		{name: "patch rate limit", method: "PATCH", path: destinations + "/" + dst.ID, token: op, body: map[string]any{"rate_limit_per_second": 5}, status: 400},
+		{name: "patch negative rate limit", method: "PATCH", path: destinations + "/" + dst.ID, token: op, body: map[string]any{"rate_limit_per_second": -5}, status: 400},
 
 		// Bad values on keys and tenants.
 		{name: "key role unknown", method: "POST", path: "/v1/keys", token: op, body: map[string]any{"name": "k", "role": "owner"}, status: 400},

@@ -26,6 +26,9 @@ const (
 	maxEventTypes  = 100
 	maxSourceIDs   = 100
 	maxSourceIDLen = 64
+	// maxDestinationRatePerSec keeps the rate limiter's spacing (1/N s,
+	// kept in microseconds) exact.
+	maxDestinationRatePerSec = 1_000_000
 )
 
 // destinationJSON is a destination as the API shows it. The secret appears
@@ -84,10 +87,11 @@ func (h *Handler) apply(ctx context.Context, in *destinationInput, d *sluice.Des
 		}
 		d.Fields = fields
 	}
-	// Rate limits are enforced by the dispatcher only from the release that
-	// brings them; accepting one before that would promise what is not done.
-	if in.RateLimitPerSecond != nil && *in.RateLimitPerSecond != 0 {
-		return sluice.Errorf(sluice.EINVALID, "rate_limit_per_second: rate limits are not supported by this version yet")
+	if in.RateLimitPerSecond != nil {
+		if n := *in.RateLimitPerSecond; n < 0 || n > maxDestinationRatePerSec {
+			return sluice.Errorf(sluice.EINVALID, "rate_limit_per_second: must be 0 (unlimited) to %d", maxDestinationRatePerSec)
+		}
+		d.RateLimitPerSecond = *in.RateLimitPerSecond
 	}
 	if in.Name != nil {
 		if err := checkName("name", *in.Name, false); err != nil {

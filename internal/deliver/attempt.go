@@ -108,28 +108,66 @@ func (d *Dispatcher) result(c *sluice.Claim, resp response, at, end time.Time) *
 		Duration:      end.Sub(at),
 		Error:         resp.errClass,
 		At:            at,
-	}}
+	},
+		// A payload that cannot be minimized says nothing about the
+		// destination's health.
+		CountsForHealth: resp.errClass != ErrClassFields,
+		Health:          d.cfg.Health,
+	}
 	switch {
 	case resp.errClass == "":
 		r.Attempt.Outcome, r.Status = sluice.AttemptSucceeded, sluice.DeliverySucceeded
-		return r
 	case resp.status == http.StatusGone:
 		r.Status, r.DisableDestination = sluice.DeliveryExhausted, sluice.DisabledGone
-		return r
 	case resp.errClass == ErrClassFields:
 		r.Status = sluice.DeliveryExhausted // the same payload will never minimize
-		return r
-	}
-	delay, ok := NextDelay(d.cfg.RetrySchedule, r.Attempt.Number, nil)
-	switch {
-	case !ok:
-		r.Status = sluice.DeliveryExhausted
-	case resp.hasRetry:
-		r.Status, r.NextAttemptAt = sluice.DeliveryPending, end.Add(resp.retryAfter)
 	default:
-		r.Status, r.NextAttemptAt = sluice.DeliveryPending, end.Add(delay)
+		delay, ok := NextDelay(d.cfg.RetrySchedule, r.Attempt.Number, nil)
+		switch {
+		case !ok:
+			r.Status = sluice.DeliveryExhausted
+		case resp.hasRetry:
+			r.Status, r.NextAttemptAt = sluice.DeliveryPending, end.Add(resp.retryAfter)
+		default:
+			r.Status, r.NextAttemptAt = sluice.DeliveryPending, end.Add(delay)
+		}
 	}
+	r.Notices = d.notices(c, r, end)
 	return r
+}
+
+// notices returns the operational events an attempt's result announces:
+// sluice.delivery.exhausted when the delivery ends failed, and
+// sluice.delivery.recovered when a delivery re-sending an exhausted one
+// succeeds. Deliveries of operational events announce nothing, so a
+// failing alert destination cannot feed itself.
+func (d *Dispatcher) notices(c *sluice.Claim, r *sluice.AttemptResult, at time.Time) []*sluice.NewEvent {
+	var eventType string
+	switch {
+	case sluice.IsNotice(c.EventType):
+		return nil
+	case r.Status == sluice.DeliveryExhausted:
+		eventType = sluice.NoticeDeliveryExhausted
+	case r.Status == sluice.DeliverySucceeded && c.Delivery.Recovers:
+		eventType = sluice.NoticeDeliveryRecovered
+	default:
+		return nil
+	}
+	at = at.UTC()
+	n, err := sluice.NewNotice(c.Delivery.TenantID, eventType, sluice.DeliveryNotice{
+		EventID:       c.Delivery.EventID,
+		EventType:     c.EventType,
+		DestinationID: c.Delivery.DestinationID,
+		DeliveryID:    c.Delivery.ID,
+		Attempts:      r.Attempt.Number,
+		At:            at,
+	}, at, d.cfg.Health.NoticeRetention)
+	if err != nil {
+		// A struct of strings, an int and a time always encodes.
+		d.logger.Error("build notice", slog.String("type", eventType), slog.Any("error", err))
+		return nil
+	}
+	return []*sluice.NewEvent{n}
 }
 
 // record stores the attempt. ECONFLICT means the lease ended before we got
@@ -169,7 +207,10 @@ func (d *Dispatcher) record(c *sluice.Claim, r *sluice.AttemptResult) {
 	case sluice.DeliveryExhausted:
 		log.Warn("delivery exhausted")
 	}
-	if r.DisableDestination != "" {
-		log.Warn("destination disabled", slog.String("reason", r.DisableDestination))
+	if r.Disabled != "" {
+		log.Warn("destination disabled", slog.String("reason", r.Disabled))
+	}
+	if r.NoticesStored {
+		d.Wake() // the notices' deliveries are due now
 	}
 }

@@ -145,6 +145,14 @@ func (d *Dispatcher) startAttempts(claims []*sluice.Claim) {
 		d.perDest[c.Delivery.DestinationID]++
 	}
 	d.mu.Unlock()
+	// A rate-limited destination's next delivery, if it has one waiting,
+	// is due one interval after this start: look for it then.
+	now := d.now()
+	for _, c := range claims {
+		if n := c.Destination.RateLimitPerSecond; n > 0 {
+			d.wakeAt(now.Add(time.Second / time.Duration(n)))
+		}
+	}
 	d.workers.Add(len(claims))
 	for _, c := range claims {
 		go func() {

@@ -4,7 +4,13 @@
 //
 // Concurrency is bounded twice: Workers attempts in all, and PerDestination
 // attempts to any one destination, so a slow or hanging destination holds at
-// most PerDestination workers and the others keep flowing.
+// most PerDestination workers and the others keep flowing. A destination's
+// rate limit and circuit breaker are kept by the store, across processes:
+// the deliveries they hold back are never claimed, so they take no worker.
+//
+// Recording an attempt also publishes the operational events it calls for
+// (sluice.delivery.exhausted, sluice.delivery.recovered, and, from the store,
+// sluice.destination.disabled) in the same transaction.
 package deliver
 
 import (
@@ -68,8 +74,24 @@ type Config struct {
 	// no proxy, TLS 1.2 or later and a dialer enforcing Policy. Redirects
 	// are never followed, whatever the given client's CheckRedirect says.
 	Client *http.Client
+	// Health is the circuit breaker and auto-disable policy the store
+	// applies as attempts are recorded. Zero fields take DefaultHealth's.
+	Health sluice.Health
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+}
+
+// DefaultHealth is the health policy of SPEC §3: the circuit opens after
+// 10 consecutive failed attempts, pausing the destination for a minute,
+// then twice as long after each failed probe up to an hour; a destination
+// failing with no success for 5 days is disabled. Notices are kept for
+// the default payload retention.
+var DefaultHealth = sluice.Health{
+	OpenAfter:       10,
+	Pause:           time.Minute,
+	MaxPause:        time.Hour,
+	DisableAfter:    5 * 24 * time.Hour,
+	NoticeRetention: 720 * time.Hour,
 }
 
 // withDefaults validates c and returns a copy with the defaults filled in.
@@ -119,7 +141,26 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.Health = withDefaultHealth(c.Health)
 	return c, nil
+}
+
+// withDefaultHealth fills h's zero fields from DefaultHealth.
+func withDefaultHealth(h sluice.Health) sluice.Health {
+	pick := func(v, def time.Duration) time.Duration {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	if h.OpenAfter == 0 {
+		h.OpenAfter = DefaultHealth.OpenAfter
+	}
+	h.Pause = pick(h.Pause, DefaultHealth.Pause)
+	h.MaxPause = pick(h.MaxPause, DefaultHealth.MaxPause)
+	h.DisableAfter = pick(h.DisableAfter, DefaultHealth.DisableAfter)
+	h.NoticeRetention = pick(h.NoticeRetention, DefaultHealth.NoticeRetention)
+	return h
 }
 
 // Dispatcher claims due deliveries and attempts them. Create it with New,

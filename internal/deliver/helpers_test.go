@@ -89,7 +89,7 @@ func (b *testBundle) event(t *testing.T, eventType string, body []byte, contentT
 			Direction:  sluice.Outbound,
 			ReceivedAt: now,
 		},
-		Payload: sluice.Payload{Body: body, ContentType: contentType, ExpiresAt: now.Add(time.Hour)},
+		Payload: sluice.Payload{Body: body, ContentType: contentType, ExpiresAt: now.Add(30 * 24 * time.Hour)},
 	}, 0)
 	if err != nil {
 		t.Fatalf("create event: %v", err)

@@ -87,9 +87,10 @@ func claimCandidates(ctx context.Context, tx pgx.Tx, r sluice.ClaimRequest, limi
 		FROM deliveries d JOIN destinations t ON t.id = d.destination_id
 		WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND t.enabled
 			AND (t.paused_until IS NULL OR t.paused_until <= $1)
+			AND (t.rate_hold_until IS NULL OR t.rate_hold_until <= $4)
 			AND NOT (d.destination_id = ANY($2))
 		ORDER BY d.next_attempt_at LIMIT $3
-		FOR UPDATE OF d SKIP LOCKED`, ms(r.Now), skip, limit)
+		FOR UPDATE OF d SKIP LOCKED`, ms(r.Now), skip, limit, r.Now.UnixMicro())
 	if err != nil {
 		return nil, nil, fmt.Errorf("claim deliveries: %w", err)
 	}
@@ -114,7 +115,8 @@ func claimCandidates(ctx context.Context, tx pgx.Tx, r sluice.ClaimRequest, limi
 		return candidates, gates, nil
 	}
 	slices.Sort(gated)
-	rows, err = tx.Query(ctx, `SELECT id, rate_limit_per_second, rate_next_at, rate_epoch, paused_until FROM destinations
+	rows, err = tx.Query(ctx, `SELECT id, rate_limit_per_second, rate_next_at, rate_hold_until, rate_epoch, paused_until
+		FROM destinations
 		WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, gated)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read destination gates: %w", err)
@@ -122,13 +124,11 @@ func claimCandidates(ctx context.Context, tx pgx.Tx, r sluice.ClaimRequest, limi
 	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
 		var id string
 		var g storekit.Gate
-		var rateNext, paused *int64
-		if err := row.Scan(&id, &g.RatePerSecond, &rateNext, &g.RateEpoch, &paused); err != nil {
+		var rateNext, rateHold, paused *int64
+		if err := row.Scan(&id, &g.RatePerSecond, &rateNext, &rateHold, &g.RateEpoch, &paused); err != nil {
 			return struct{}{}, err
 		}
-		if rateNext != nil {
-			g.RateNextAt = *rateNext
-		}
+		g.RateNextAt, g.RateHoldUntil = fromNullMicros(rateNext), fromNullMicros(rateHold)
 		g.PausedUntil = fromNullMS(paused)
 		if g.Limited() {
 			gates[id] = &g
@@ -168,12 +168,8 @@ func (s *Store) applyPlan(ctx context.Context, tx pgx.Tx, plan storekit.ClaimPla
 		if !g.Changed {
 			continue
 		}
-		var rateNext *int64
-		if g.RateNextAt != 0 {
-			rateNext = &g.RateNextAt
-		}
-		if _, err := tx.Exec(ctx, `UPDATE destinations SET rate_next_at = $1, paused_until = $2 WHERE id = $3`,
-			rateNext, nullMS(g.PausedUntil), id); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE destinations SET rate_next_at = $1, rate_hold_until = $2, paused_until = $3
+			WHERE id = $4`, nullMicros(g.RateNextAt), nullMicros(g.RateHoldUntil), nullMS(g.PausedUntil), id); err != nil {
 			return fmt.Errorf("update destination gate: %w", err)
 		}
 	}
@@ -439,4 +435,19 @@ func (s *Store) ReleaseClaims(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// nullMicros stores a zero time in Unix microseconds as NULL.
+func nullMicros(v int64) *int64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func fromNullMicros(v *int64) int64 {
+	if v == nil {
+		return 0
+	}
+	return *v
 }

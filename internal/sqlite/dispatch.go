@@ -64,11 +64,13 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 // claimCandidates returns up to limit due deliveries, earliest first, and
 // the gates of their destinations that have one.
 func claimCandidates(ctx context.Context, tx querier, r sluice.ClaimRequest, limit int) ([]storekit.ClaimCandidate, map[string]*storekit.Gate, error) {
-	q := `SELECT d.id, d.destination_id, d.rate_slot, t.rate_limit_per_second, t.rate_next_at, t.rate_epoch, t.paused_until
+	q := `SELECT d.id, d.destination_id, d.rate_slot, t.rate_limit_per_second, t.rate_next_at, t.rate_hold_until,
+			t.rate_epoch, t.paused_until
 		FROM deliveries d JOIN destinations t ON t.id = d.destination_id
 		WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND t.enabled = 1
-			AND (t.paused_until IS NULL OR t.paused_until <= ?1)`
-	args := []any{ms(r.Now)}
+			AND (t.paused_until IS NULL OR t.paused_until <= ?1)
+			AND (t.rate_hold_until IS NULL OR t.rate_hold_until <= ?2)`
+	args := []any{ms(r.Now), r.Now.UnixMicro()}
 	if len(r.SkipDestinations) > 0 {
 		q += ` AND d.destination_id NOT IN (` + placeholders(len(r.SkipDestinations)) + `)`
 		args = append(args, anys(r.SkipDestinations)...)
@@ -85,11 +87,12 @@ func claimCandidates(ctx context.Context, tx querier, r sluice.ClaimRequest, lim
 	for rows.Next() {
 		var c storekit.ClaimCandidate
 		var g storekit.Gate
-		var rateNext, paused sql.NullInt64
-		if err := rows.Scan(&c.ID, &c.DestinationID, &c.RateSlot, &g.RatePerSecond, &rateNext, &g.RateEpoch, &paused); err != nil {
+		var rateNext, rateHold, paused sql.NullInt64
+		if err := rows.Scan(&c.ID, &c.DestinationID, &c.RateSlot, &g.RatePerSecond, &rateNext, &rateHold,
+			&g.RateEpoch, &paused); err != nil {
 			return nil, nil, fmt.Errorf("claim deliveries: %w", err)
 		}
-		g.RateNextAt, g.PausedUntil = rateNext.Int64, fromNullMS(paused)
+		g.RateNextAt, g.RateHoldUntil, g.PausedUntil = rateNext.Int64, rateHold.Int64, fromNullMS(paused)
 		if _, seen := gates[c.DestinationID]; !seen && g.Limited() {
 			gates[c.DestinationID] = &g
 		}
@@ -121,8 +124,8 @@ func (s *Store) applyPlan(ctx context.Context, tx querier, plan storekit.ClaimPl
 		if !g.Changed {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE destinations SET rate_next_at = ?, paused_until = ? WHERE id = ?`,
-			sql.NullInt64{Int64: g.RateNextAt, Valid: g.RateNextAt != 0}, nullMS(g.PausedUntil), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE destinations SET rate_next_at = ?, rate_hold_until = ?, paused_until = ?
+			WHERE id = ?`, nullMicros(g.RateNextAt), nullMicros(g.RateHoldUntil), nullMS(g.PausedUntil), id); err != nil {
 			return fmt.Errorf("update destination gate: %w", err)
 		}
 	}
@@ -352,3 +355,6 @@ func (s *Store) ReleaseClaims(ctx context.Context) error {
 		return nil
 	})
 }
+
+// nullMicros stores a zero time in Unix microseconds as NULL.
+func nullMicros(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: v != 0} }

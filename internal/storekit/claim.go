@@ -22,6 +22,10 @@ type Gate struct {
 	// RateNextAt is the earliest start the rate limiter has left, in Unix
 	// microseconds (a GCRA theoretical arrival time); 0 if none was taken.
 	RateNextAt int64
+	// RateHoldUntil is one interval after the last start, in Unix
+	// microseconds: no delivery starts before it, even one whose reserved
+	// start has passed, so a claim that comes late never bursts.
+	RateHoldUntil int64
 	// RateEpoch numbers the limiter's resets; reservations of an older
 	// epoch are void.
 	RateEpoch int64
@@ -48,7 +52,8 @@ type ClaimPlan struct {
 	Claim      []string      // lease these, in candidate order
 	Reschedule []Reservation // make these due later, with rate_slot set
 	// Held counts candidates neither claimed nor rescheduled: further
-	// deliveries of a destination whose probe this pass claimed.
+	// deliveries of a destination whose probe this pass claimed, or of a
+	// rate-limited destination that just started one.
 	Held int
 }
 
@@ -57,11 +62,13 @@ type ClaimPlan struct {
 // to a later start. gates holds the Gate of every candidate's destination
 // that has one; PlanClaims updates them and marks those to store.
 //
-// The rate limiter spaces starts evenly, 1/N s apart, with no burst: a
-// delivery without a reserved start takes the next free one, and goes now
-// if that start is now, or else is rescheduled to it and keeps it. Every
-// delivery therefore waits once, in order, and a backlog costs one write per
-// delivery rather than one per delivery per pass.
+// The rate limiter spaces starts evenly, at least 1/N s apart, with no
+// burst: a delivery without a reserved start takes the next free one, and
+// goes now if that start is now, or else is rescheduled to it and keeps it.
+// Every delivery therefore waits once, in order, and a backlog costs one
+// write per delivery rather than one per delivery per pass. A reserved
+// start that passed while claims were late does not let two deliveries go
+// together: each start holds the next back by one interval.
 func PlanClaims(now, leaseUntil time.Time, candidates []ClaimCandidate, gates map[string]*Gate) ClaimPlan {
 	var plan ClaimPlan
 	nowMicros := now.UnixMicro()
@@ -82,22 +89,28 @@ func PlanClaims(now, leaseUntil time.Time, candidates []ClaimCandidate, gates ma
 			probed[c.DestinationID] = true
 			g.PausedUntil, g.Changed = leaseUntil, true
 			if g.RatePerSecond > 0 {
-				g.RateNextAt = max(g.RateNextAt, nowMicros) + interval(g.RatePerSecond)
+				g.RateHoldUntil = nowMicros + interval(g.RatePerSecond)
 			}
 			plan.Claim = append(plan.Claim, c.ID)
 			continue
 		}
-		if g.RatePerSecond == 0 || c.RateSlot == g.RateEpoch {
+		if g.RatePerSecond == 0 {
 			plan.Claim = append(plan.Claim, c.ID)
 			continue
 		}
-		start := max(g.RateNextAt, nowMicros)
-		g.RateNextAt, g.Changed = start+interval(g.RatePerSecond), true
-		if start <= nowMicros {
-			plan.Claim = append(plan.Claim, c.ID)
+		if c.RateSlot != g.RateEpoch {
+			start := max(g.RateNextAt, g.RateHoldUntil, nowMicros)
+			g.RateNextAt, g.Changed = start+interval(g.RatePerSecond), true
+			if start > nowMicros {
+				plan.Reschedule = append(plan.Reschedule, Reservation{ID: c.ID, At: time.UnixMicro(start), Epoch: g.RateEpoch})
+				continue
+			}
+		} else if nowMicros < g.RateHoldUntil {
+			plan.Held++ // its start came, but another delivery just started
 			continue
 		}
-		plan.Reschedule = append(plan.Reschedule, Reservation{ID: c.ID, At: time.UnixMicro(start), Epoch: g.RateEpoch})
+		g.RateHoldUntil, g.Changed = nowMicros+interval(g.RatePerSecond), true
+		plan.Claim = append(plan.Claim, c.ID)
 	}
 	return plan
 }

@@ -103,14 +103,20 @@ func testClaimRateLimit(t *testing.T, b *bundle) {
 	if got := b.claim(t, 10); len(got) != 1 || got[0].Delivery.DestinationID != limited.ID {
 		t.Fatalf("at +100ms claimed %d, want the one reserved delivery", len(got))
 	}
-	// Late claims keep the reservations: the two now due go, and no more.
+	// A claim that comes late finds two reserved starts passed, yet starts
+	// only one: the next waits an interval after it, so there is no burst.
 	b.clock.Advance(200 * time.Millisecond)
-	if got := b.claim(t, 10); len(got) != 2 {
-		t.Fatalf("at +300ms claimed %d, want the 2 due reservations", len(got))
+	for i := range 3 {
+		if got := b.claim(t, 10); len(got) != 1 || got[0].Delivery.DestinationID != limited.ID {
+			t.Fatalf("at +%dms claimed %d, want 1", 300+100*i, len(got))
+		}
+		if got := b.claim(t, 10); len(got) != 0 {
+			t.Fatalf("at +%dms claimed %d more within the interval", 300+100*i, len(got))
+		}
+		b.clock.Advance(100 * time.Millisecond)
 	}
-	b.clock.Advance(100 * time.Millisecond)
-	if got := b.claim(t, 10); len(got) != 1 {
-		t.Fatalf("at +400ms claimed %d, want the last one", len(got))
+	if got := b.claim(t, 10); len(got) != 0 {
+		t.Fatalf("claimed %d after all 5 went", len(got))
 	}
 }
 

@@ -2,14 +2,17 @@
 -- Destination health, moved by every recorded attempt (sluice.Health):
 -- failures since the last success and when they began; the circuit
 -- breaker's pause (when it began, how long, until when); and the rate
--- limiter's next free start (rate_next_at, a GCRA theoretical arrival time,
--- in Unix microseconds) and its epoch, which a reset of the limiter bumps.
+-- limiter's state, in Unix microseconds: rate_next_at, the next start not
+-- yet reserved (a GCRA theoretical arrival time); rate_hold_until, one
+-- interval after the last start, before which nothing starts; and
+-- rate_epoch, which a reset of the limiter bumps.
 ALTER TABLE destinations ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE destinations ADD COLUMN failing_since BIGINT;
 ALTER TABLE destinations ADD COLUMN paused_at BIGINT;
 ALTER TABLE destinations ADD COLUMN pause_ms BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE destinations ADD COLUMN paused_until BIGINT;
 ALTER TABLE destinations ADD COLUMN rate_next_at BIGINT;
+ALTER TABLE destinations ADD COLUMN rate_hold_until BIGINT;
 ALTER TABLE destinations ADD COLUMN rate_epoch BIGINT NOT NULL DEFAULT 1;
 -- rate_slot: the destination's rate_epoch when the rate limiter reserved
 -- next_attempt_at for this delivery, which then goes when due without
@@ -23,6 +26,7 @@ ALTER TABLE deliveries ADD COLUMN recovers BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE deliveries DROP COLUMN recovers;
 ALTER TABLE deliveries DROP COLUMN rate_slot;
 ALTER TABLE destinations DROP COLUMN rate_epoch;
+ALTER TABLE destinations DROP COLUMN rate_hold_until;
 ALTER TABLE destinations DROP COLUMN rate_next_at;
 ALTER TABLE destinations DROP COLUMN paused_until;
 ALTER TABLE destinations DROP COLUMN pause_ms;
