@@ -1,42 +1,47 @@
 package api_test
 
 import (
-	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
-
-	"github.com/sluicehq/sluice/internal/api"
-	"github.com/sluicehq/sluice/internal/sqlite"
+	"time"
 )
 
-// /healthz needs no token and answers 200 while the store answers.
-func TestHealthz(t *testing.T) {
+// rate_limit_per_second is stored and shown, and 0 lifts it; a destination
+// whose circuit opened after 10 failed attempts shows "state": "paused".
+func TestDestinationRateLimitAndPausedState(t *testing.T) {
 	t.Parallel()
-	b := setupWith(t, setupOptions{noDispatcher: true})
-	var body struct{ Status string }
-	b.do(t, "GET", "/healthz", "", nil).want(t, http.StatusOK, &body)
-	if body.Status != "ok" {
-		t.Errorf("healthz status %q, want ok", body.Status)
+	b := setup(t)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(down.Close)
+	d := b.destination(t, b.operator, map[string]any{"url": down.URL, "rate_limit_per_second": 50})
+	if d.RateLimitPerSecond == nil || *d.RateLimitPerSecond != 50 || d.State != "active" {
+		t.Fatalf("created = %+v", d)
 	}
-}
+	var got destination
+	b.do(t, "PATCH", "/v1/destinations/"+d.ID, b.operator, map[string]any{"rate_limit_per_second": 0}).
+		want(t, http.StatusOK, &got)
+	if got.RateLimitPerSecond != nil {
+		t.Fatalf("rate limit after setting 0 = %d, want none", *got.RateLimitPerSecond)
+	}
 
-// /healthz answers 503 when the store does not answer.
-func TestHealthzStoreDown(t *testing.T) {
-	t.Parallel()
-	store, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "sluice.db"),
-		Master: newMaster(t)})
-	if err != nil {
-		t.Fatal(err)
+	for range 4 { // 3 attempts each: 12 failures
+		b.publish(t, b.operator, map[string]any{"type": "x.y", "payload": map[string]any{}})
 	}
-	if err := store.Close(); err != nil {
-		t.Fatal(err)
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for got.State != "paused" {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("destination state %q after 10 s of failures, want paused", got.State)
+		}
+		b.do(t, "GET", "/v1/destinations/"+d.ID, b.operator, nil).want(t, http.StatusOK, &got)
 	}
-	rec := httptest.NewRecorder()
-	api.New(api.Config{Store: store, Logger: slog.New(slog.DiscardHandler)}).ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("healthz with a closed store: %d, want 503", rec.Code)
+	if !got.Enabled || got.DisabledReason != "" {
+		t.Fatalf("a paused destination is still enabled: %+v", got)
 	}
 }

@@ -144,6 +144,8 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 			AllowPrivate: s.cfg.AllowPrivateDestinations,
 			Allowed:      s.cfg.AllowedDestinationCIDRs,
 		},
+		// Notices are payloads like any other.
+		Health: sluice.Health{NoticeRetention: s.cfg.PayloadRetention},
 	})
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)

@@ -40,8 +40,9 @@ type blockedRange struct {
 
 // blocked lists the ranges refused by default. The first match names the
 // class, so more specific entries (metadata) come before their enclosing
-// range. IPv4-mapped IPv6 addresses are unmapped and NAT64 addresses have
-// their embedded IPv4 address extracted before this table is consulted.
+// range. IPv4-mapped IPv6 addresses are unmapped, and NAT64, 6to4 and
+// Teredo addresses have their embedded IPv4 address extracted, before this
+// table is consulted.
 var blocked = []blockedRange{
 	// Cloud metadata endpoints first: they sit inside link-local and ULA.
 	{netip.MustParsePrefix("169.254.169.254/32"), "metadata"}, // AWS, GCP, Azure, OpenStack, …
@@ -73,9 +74,34 @@ var blocked = []blockedRange{
 	{netip.MustParsePrefix("2001:db8::/32"), "documentation"}, // RFC 3849
 }
 
-// nat64 is the well-known NAT64 prefix (RFC 6052): its last 32 bits are an
-// IPv4 address the translator connects to, so that address is what counts.
-var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+// Prefixes of IPv6 addresses that stand for an IPv4 address: a connection
+// to one reaches that IPv4 address through a translator or relay, so that
+// address is what counts.
+var (
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")   // RFC 6052 well-known: the last 32 bits
+	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48") // RFC 8215 local use, RFC 6052 /48 layout
+	sixToFour  = netip.MustParsePrefix("2002::/16")      // RFC 3056: bits 16 to 47
+	teredo     = netip.MustParsePrefix("2001::/32")      // RFC 4380: the client, inverted, in the last 32 bits
+)
+
+// embeddedIPv4 returns the IPv4 address an IPv6 address of a translation
+// or tunnelling prefix stands for, and addr itself for any other address.
+func embeddedIPv4(addr netip.Addr) netip.Addr {
+	b := addr.As16()
+	switch {
+	case !addr.Is6():
+		return addr
+	case nat64.Contains(addr):
+		return netip.AddrFrom4([4]byte(b[12:16]))
+	case nat64Local.Contains(addr):
+		return netip.AddrFrom4([4]byte{b[6], b[7], b[9], b[10]}) // byte 8 is the reserved "u" octet
+	case sixToFour.Contains(addr):
+		return netip.AddrFrom4([4]byte(b[2:6]))
+	case teredo.Contains(addr):
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})
+	}
+	return addr
+}
 
 // Policy decides which addresses outgoing connections may reach. The zero
 // Policy refuses every range in the blocked table.
@@ -92,8 +118,8 @@ type Policy struct {
 
 // Check returns nil if addr may be reached and a *BlockedError (wrapping
 // ErrBlocked) naming the address's class if not. An IPv4-mapped IPv6 address
-// is judged as its IPv4 address, a NAT64 address as its embedded IPv4
-// address.
+// is judged as its IPv4 address; a NAT64, 6to4 or Teredo address as the
+// IPv4 address it embeds.
 func (p Policy) Check(addr netip.Addr) error {
 	if p.AllowPrivate {
 		return nil
@@ -102,11 +128,7 @@ func (p Policy) Check(addr netip.Addr) error {
 		return &BlockedError{Class: "unspecified"}
 	}
 	addr = addr.WithZone("").Unmap()
-	target := addr
-	if nat64.Contains(addr) {
-		b := addr.As16()
-		target = netip.AddrFrom4([4]byte(b[12:16]))
-	}
+	target := embeddedIPv4(addr)
 	class := classify(target)
 	if class == "" {
 		return nil

@@ -52,7 +52,15 @@ func TestCheck(t *testing.T) {
 		{"::ffff:169.254.169.254", "metadata"},
 		{"64:ff9b::7f00:1", "loopback"}, // NAT64 of 127.0.0.1
 		{"64:ff9b::a9fe:a9fe", "metadata"},
-		{"64:ff9b::5db8:d822", ""}, // NAT64 of 93.184.216.34
+		{"64:ff9b::5db8:d822", ""},                           // NAT64 of 93.184.216.34
+		{"64:ff9b:1:7f00:0:100::", "loopback"},               // local-use NAT64 of 127.0.0.1
+		{"64:ff9b:1:a9fe:a9:fe00::", "metadata"},             // local-use NAT64 of 169.254.169.254
+		{"64:ff9b:1:5db8:d8:2200::", ""},                     // local-use NAT64 of 93.184.216.34
+		{"2002:7f00:1::1", "loopback"},                       // 6to4 of 127.0.0.1
+		{"2002:a00:1::", "private"},                          // 6to4 of 10.0.0.1
+		{"2002:5db8:d822::1", ""},                            // 6to4 of 93.184.216.34
+		{"2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"}, // Teredo, client 127.0.0.1
+		{"2001:0:4136:e378:8000:63bf:a201:6ddd", ""},         // Teredo, client 93.254.146.34
 		{"93.184.216.34", ""},
 		{"8.8.8.8", ""},
 		{"172.32.0.1", ""},
