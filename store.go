@@ -148,9 +148,14 @@ type ClaimRequest struct {
 	Now   time.Time
 	Limit int
 	Lease time.Duration
-	// SkipDestinations are destinations that already have as many attempts in
-	// flight as they may, so one slow destination cannot take every worker.
-	SkipDestinations []string
+	// PerDestination caps how many deliveries of one destination this claim
+	// may take, so one slow destination cannot take every worker; 0: no cap
+	// but Limit.
+	PerDestination int
+	// Room overrides PerDestination for destinations that already have
+	// attempts in flight: the attempts each may still start. A destination
+	// with no room is skipped.
+	Room map[string]int
 }
 
 // Claim is a leased delivery with everything needed to attempt it.

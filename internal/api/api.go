@@ -74,6 +74,7 @@ type Handler struct {
 	mux    *http.ServeMux
 
 	sourceLimits keyedLimiter // requests a second per source
+	keys         keyCache     // recently authenticated keys
 }
 
 // New returns a Handler serving every route of the API. It panics if

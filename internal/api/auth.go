@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice"
 )
@@ -45,9 +46,15 @@ func (h *Handler) authenticate(r *http.Request) (*sluice.APIKey, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return nil, sluice.Errorf(sluice.EUNAUTHORIZED, "an Authorization: Bearer <token> header is required")
 	}
-	key, err := h.store.KeyByTokenHash(r.Context(), sluice.HashToken(strings.TrimSpace(token)))
+	hash := sluice.HashToken(strings.TrimSpace(token))
+	now := time.Now()
+	if key, ok := h.keys.get(hash, now); ok {
+		return key, nil
+	}
+	key, err := h.store.KeyByTokenHash(r.Context(), hash)
 	switch sluice.ErrorCode(err) {
 	case "":
+		h.keys.put(hash, key, now)
 		return key, nil
 	case sluice.ENOTFOUND:
 		return nil, sluice.Errorf(sluice.EUNAUTHORIZED, "the bearer token is not valid")

@@ -87,6 +87,7 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, key *sluice.
 
 // deleteKey serves DELETE /v1/keys/{id}.
 func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	defer h.keys.forget() // even on failure: the key may be gone anyway
 	if err := h.store.DeleteAPIKey(r.Context(), key.TenantID, r.PathValue("id")); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -38,94 +37,49 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	}
 }
 
-// claimBatch claims as much due work as there is room for and starts it. It
-// reports whether a batch came back full, so more work is probably due.
-//
-// No destination may end up with more than PerDestination attempts in
-// flight, yet the store only knows which destinations to skip, not how many
-// each may take. So every destination left in a request has room for the
-// whole batch: first a batch as large as the free workers allow, skipping
-// destinations without that much room; then, if that did not fill up and it
-// skipped destinations that have some room, a batch sized to the fullest of
-// those.
+// claimBatch claims as much due work as there are free workers for and
+// starts it, giving each destination no more than its free slots
+// (PerDestination less its attempts in flight). It reports whether the
+// batch came back full, so more work is probably due.
 func (d *Dispatcher) claimBatch(ctx context.Context) bool {
-	limit, skip := d.firstBatchSize()
+	limit, room := d.batchSize()
 	if limit == 0 {
 		return false
 	}
-	if n, ok := d.claimAndStart(ctx, limit, skip); !ok || n == limit {
-		return ok
-	}
-	limit, skip = d.topUpBatchSize(skip)
-	if limit == 0 {
+	claims, err := d.claim(ctx, limit, room)
+	if err != nil {
+		d.logger.Error("claim deliveries", slog.Any("error", err))
 		return false
 	}
-	n, ok := d.claimAndStart(ctx, limit, skip)
-	return ok && n == limit
+	d.startAttempts(claims)
+	return len(claims) == limit
 }
 
-// firstBatchSize returns the free workers, at most PerDestination, and the
-// destinations with less room than that. A zero limit means no free worker.
-func (d *Dispatcher) firstBatchSize() (int, []string) {
+// batchSize returns the free workers and the room of every destination
+// with attempts in flight. A zero limit means no free worker.
+func (d *Dispatcher) batchSize() (int, map[string]int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	limit := min(d.cfg.Workers-d.running, d.cfg.PerDestination)
+	limit := d.cfg.Workers - d.running
 	if limit <= 0 {
 		return 0, nil
 	}
-	var skip []string
+	room := make(map[string]int, len(d.perDest))
 	for id, n := range d.perDest {
-		if d.cfg.PerDestination-n < limit {
-			skip = append(skip, id)
-		}
+		room[id] = d.cfg.PerDestination - n
 	}
-	return limit, skip
+	return limit, room
 }
 
-// topUpBatchSize sizes a second claim after a first one came back short
-// having skipped the destinations in skipped: it skips only full
-// destinations and takes no more than the fullest of the others has room
-// for. A zero limit means there is no point: no free worker, or no skipped
-// destination with room.
-func (d *Dispatcher) topUpBatchSize(skipped []string) (int, []string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	limit := min(d.cfg.Workers-d.running, d.cfg.PerDestination)
-	if limit <= 0 || !slices.ContainsFunc(skipped, func(id string) bool { return d.perDest[id] < d.cfg.PerDestination }) {
-		return 0, nil
-	}
-	var skip []string
-	fullest := 0
-	for id, n := range d.perDest {
-		if n >= d.cfg.PerDestination {
-			skip = append(skip, id)
-		} else {
-			fullest = max(fullest, n)
-		}
-	}
-	return min(limit, d.cfg.PerDestination-fullest), skip
-}
-
-// claimAndStart claims up to limit deliveries and starts an attempt for
-// each. It returns how many it claimed, and false if the store failed.
-func (d *Dispatcher) claimAndStart(ctx context.Context, limit int, skip []string) (int, bool) {
-	claims, err := d.claim(ctx, limit, skip)
-	if err != nil {
-		d.logger.Error("claim deliveries", slog.Any("error", err))
-		return 0, false
-	}
-	d.startAttempts(claims)
-	return len(claims), true
-}
-
-func (d *Dispatcher) claim(ctx context.Context, limit int, skip []string) ([]*sluice.Claim, error) {
+func (d *Dispatcher) claim(ctx context.Context, limit int, room map[string]int) ([]*sluice.Claim, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	claims, err := d.store.ClaimDue(ctx, sluice.ClaimRequest{
-		Now:              d.now(),
-		Limit:            limit,
-		Lease:            d.cfg.Lease,
-		SkipDestinations: skip,
+		Now:            d.now(),
+		Limit:          limit,
+		Lease:          d.cfg.Lease,
+		PerDestination: d.cfg.PerDestination,
+		Room:           room,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,15 +15,12 @@ import (
 	"github.com/sluicehq/sluice/internal/storekit"
 )
 
-// maxClaimPasses bounds how often one ClaimDue looks again for work after
-// the rate limiter or the circuit breaker held some of its candidates back.
-const maxClaimPasses = 4
-
 // ClaimDue leases up to r.Limit due pending deliveries of enabled
-// destinations, earliest first, for r.Lease, passing them through their
-// destinations' rate limits and circuit breakers (storekit.PlanClaims):
-// deliveries over a rate limit are rescheduled to their own later start,
-// and a paused destination gets one probe.
+// destinations, earliest first and within each destination's room, for
+// r.Lease, passing them through their destinations' rate limits and circuit
+// breakers (storekit.ClaimPasses): deliveries over a rate limit are
+// rescheduled to their own later start, and a paused destination gets one
+// probe.
 //
 // Several processes claim at once: FOR UPDATE SKIP LOCKED makes each pass
 // over the rows another is claiming instead of waiting for them, and a row
@@ -39,28 +37,18 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 	}
 	var claims []*sluice.Claim
 	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		claims = nil
 		leaseUntil := r.Now.Add(r.Lease)
-		var ids []string
-		for pass := 0; pass < maxClaimPasses && len(ids) < r.Limit; pass++ {
-			want := r.Limit - len(ids)
-			candidates, gates, err := claimCandidates(ctx, tx, r, want)
-			if err != nil {
-				return err
-			}
-			plan := storekit.PlanClaims(r.Now, leaseUntil, candidates, gates)
-			if err := s.applyPlan(ctx, tx, plan, gates, r.Now, leaseUntil); err != nil {
-				return err
-			}
-			ids = append(ids, plan.Claim...)
-			if len(candidates) < want || len(plan.Claim) == len(candidates) {
-				break // no more due work, or none was held back
-			}
+		ids, err := storekit.ClaimPasses(r,
+			func(skip []string, want int) ([]storekit.ClaimCandidate, map[string]*storekit.Gate, error) {
+				return claimCandidates(ctx, tx, r.Now, skip, want)
+			},
+			func(plan storekit.ClaimPlan, gates map[string]*storekit.Gate) error {
+				return s.applyPlan(ctx, tx, plan, gates, r.Now, leaseUntil)
+			})
+		if err != nil || len(ids) == 0 {
+			claims = nil
+			return err
 		}
-		if len(ids) == 0 {
-			return nil
-		}
-		var err error
 		claims, err = s.loadClaims(ctx, tx, ids, r.Now)
 		return err
 	})
@@ -70,37 +58,41 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 	return claims, nil
 }
 
-// claimCandidates locks up to limit due deliveries, earliest first, and
-// then the gates of their destinations that have one, in id order so two
-// claims cannot deadlock. It returns the candidates in due order.
-func claimCandidates(ctx context.Context, tx pgx.Tx, r sluice.ClaimRequest, limit int) ([]storekit.ClaimCandidate, map[string]*storekit.Gate, error) {
-	skip := r.SkipDestinations
-	if skip == nil {
-		skip = []string{} // = ANY(NULL) would be NULL, and skip everything
-	}
-	type candidate struct {
-		storekit.ClaimCandidate
-		gated bool
-	}
-	rows, err := tx.Query(ctx, `SELECT d.id, d.destination_id, d.rate_slot,
-			t.rate_limit_per_second > 0 OR t.paused_until IS NOT NULL
-		FROM deliveries d JOIN destinations t ON t.id = d.destination_id
-		WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND t.enabled
-			AND (t.paused_until IS NULL OR t.paused_until <= $1)
-			AND (t.rate_hold_until IS NULL OR t.rate_hold_until <= $4)
-			AND NOT (d.destination_id = ANY($2))
-		ORDER BY d.next_attempt_at LIMIT $3
-		FOR UPDATE OF d SKIP LOCKED`, ms(r.Now), skip, limit, r.Now.UnixMicro())
-	if err != nil {
-		return nil, nil, fmt.Errorf("claim deliveries: %w", err)
-	}
-	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (candidate, error) {
-		var c candidate
-		err := row.Scan(&c.ID, &c.DestinationID, &c.RateSlot, &c.gated)
-		return c, err
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("claim deliveries: %w", err)
+// claimCandidates locks up to limit due deliveries, earliest first, of
+// destinations not in skip, and then the gates of their destinations that
+// have one, in id order so two claims cannot deadlock. It returns the
+// candidates in due order.
+//
+// With nothing to skip it reads the head of the due index. Otherwise the
+// head may be a long backlog of skipped destinations, which a scan would
+// have to step over, so it first finds up to limit other destinations with
+// due work and then reads each one's earliest through its own index: the
+// cost follows the number of destinations, never the backlog.
+func claimCandidates(ctx context.Context, tx pgx.Tx, now time.Time, skip []string, limit int) ([]storekit.ClaimCandidate, map[string]*storekit.Gate, error) {
+	var found []gatedCandidate
+	if len(skip) == 0 {
+		var err error
+		if found, err = dueCandidates(ctx, tx, now, "", limit); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		dests, err := queryStrings(ctx, tx, `SELECT t.id FROM destinations t
+			WHERE t.enabled AND `+gateOpen+` AND NOT (t.id = ANY($3))
+				AND EXISTS (SELECT 1 FROM deliveries d
+					WHERE d.destination_id = t.id AND d.status = 'pending' AND d.next_attempt_at <= $1)
+			LIMIT $4`, ms(now), now.UnixMicro(), skip, limit)
+		if err != nil {
+			return nil, nil, fmt.Errorf("find destinations with due work: %w", err)
+		}
+		for _, id := range dests {
+			c, err := dueCandidates(ctx, tx, now, id, limit)
+			if err != nil {
+				return nil, nil, err
+			}
+			found = append(found, c...)
+		}
+		slices.SortStableFunc(found, func(a, b gatedCandidate) int { return cmp.Compare(a.Due, b.Due) })
+		found = found[:min(limit, len(found))]
 	}
 	candidates := make([]storekit.ClaimCandidate, len(found))
 	var gated []string
@@ -115,7 +107,7 @@ func claimCandidates(ctx context.Context, tx pgx.Tx, r sluice.ClaimRequest, limi
 		return candidates, gates, nil
 	}
 	slices.Sort(gated)
-	rows, err = tx.Query(ctx, `SELECT id, rate_limit_per_second, rate_next_at, rate_hold_until, rate_epoch, paused_until
+	rows, err := tx.Query(ctx, `SELECT id, rate_limit_per_second, rate_next_at, rate_hold_until, rate_epoch, paused_until
 		FROM destinations
 		WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, gated)
 	if err != nil {
@@ -139,6 +131,47 @@ func claimCandidates(ctx context.Context, tx pgx.Tx, r sluice.ClaimRequest, limi
 		return nil, nil, fmt.Errorf("read destination gates: %w", err)
 	}
 	return candidates, gates, nil
+}
+
+// gateOpen is the condition on destinations t whose gates let a delivery
+// start at $1 (Unix milliseconds) and $2 (Unix microseconds).
+const gateOpen = `(t.paused_until IS NULL OR t.paused_until <= $1)
+	AND (t.rate_hold_until IS NULL OR t.rate_hold_until <= $2)`
+
+// gatedCandidate is a candidate and whether its destination has a gate.
+type gatedCandidate struct {
+	storekit.ClaimCandidate
+	gated bool
+}
+
+// dueCandidates locks up to limit due deliveries, earliest first, of the
+// destination, or of every destination when it is empty, skipping those
+// another claim holds.
+func dueCandidates(ctx context.Context, tx pgx.Tx, now time.Time, destinationID string, limit int) ([]gatedCandidate, error) {
+	// Two texts, not one with an optional condition, so each has its own
+	// plan: the due index, or the destination's.
+	where, args := "", []any{ms(now), now.UnixMicro(), limit}
+	if destinationID != "" {
+		where, args = " AND d.destination_id = $4", append(args, destinationID)
+	}
+	rows, err := tx.Query(ctx, `SELECT d.id, d.destination_id, d.next_attempt_at, d.rate_slot,
+			t.rate_limit_per_second > 0 OR t.paused_until IS NOT NULL
+		FROM deliveries d JOIN destinations t ON t.id = d.destination_id
+		WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND t.enabled AND `+gateOpen+where+`
+		ORDER BY d.next_attempt_at LIMIT $3
+		FOR UPDATE OF d SKIP LOCKED`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gatedCandidate, error) {
+		var c gatedCandidate
+		err := row.Scan(&c.ID, &c.DestinationID, &c.Due, &c.RateSlot, &c.gated)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	return found, nil
 }
 
 // applyPlan leases the plan's claims, reschedules the deliveries the rate

@@ -12,14 +12,11 @@ import (
 	"github.com/sluicehq/sluice/internal/storekit"
 )
 
-// maxClaimPasses bounds how often one ClaimDue looks again for work after
-// the rate limiter or the circuit breaker held some of its candidates back.
-const maxClaimPasses = 4
-
-// ClaimDue leases due pending deliveries of enabled destinations, passing
-// them through their destinations' rate limits and circuit breakers
-// (storekit.PlanClaims): deliveries over a rate limit are rescheduled to
-// their own later start, and a paused destination gets one probe.
+// ClaimDue leases due pending deliveries of enabled destinations, within
+// each destination's room, passing them through their destinations' rate
+// limits and circuit breakers (storekit.ClaimPasses): deliveries over a rate
+// limit are rescheduled to their own later start, and a paused destination
+// gets one probe.
 //
 // A claim moves next_attempt_at to the end of the lease, so a delivery whose
 // dispatcher died simply becomes due again when the lease ends; lease_until
@@ -31,27 +28,17 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 	var claims []*sluice.Claim
 	err := s.write(ctx, func(ctx context.Context, tx querier) error {
 		leaseUntil := r.Now.Add(r.Lease)
-		var ids []string
-		for pass := 0; pass < maxClaimPasses && len(ids) < r.Limit; pass++ {
-			want := r.Limit - len(ids)
-			candidates, gates, err := claimCandidates(ctx, tx, r, want)
-			if err != nil {
-				return err
-			}
-			plan := storekit.PlanClaims(r.Now, leaseUntil, candidates, gates)
-			if err := s.applyPlan(ctx, tx, plan, gates, r.Now, leaseUntil); err != nil {
-				return err
-			}
-			ids = append(ids, plan.Claim...)
-			if len(candidates) < want || len(plan.Claim) == len(candidates) {
-				break // no more due work, or none was held back
-			}
-		}
-		if len(ids) == 0 {
+		ids, err := storekit.ClaimPasses(r,
+			func(skip []string, want int) ([]storekit.ClaimCandidate, map[string]*storekit.Gate, error) {
+				return claimCandidates(ctx, tx, r.Now, skip, want)
+			},
+			func(plan storekit.ClaimPlan, gates map[string]*storekit.Gate) error {
+				return s.applyPlan(ctx, tx, plan, gates, r.Now, leaseUntil)
+			})
+		if err != nil || len(ids) == 0 {
 			claims = nil
-			return nil
+			return err
 		}
-		var err error
 		claims, err = s.loadClaims(ctx, tx, ids, r.Now)
 		return err
 	})
@@ -61,36 +48,77 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 	return claims, nil
 }
 
-// claimCandidates returns up to limit due deliveries, earliest first, and
-// the gates of their destinations that have one.
-func claimCandidates(ctx context.Context, tx querier, r sluice.ClaimRequest, limit int) ([]storekit.ClaimCandidate, map[string]*storekit.Gate, error) {
-	q := `SELECT d.id, d.destination_id, d.rate_slot, t.rate_limit_per_second, t.rate_next_at, t.rate_hold_until,
-			t.rate_epoch, t.paused_until
-		FROM deliveries d JOIN destinations t ON t.id = d.destination_id
-		WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND t.enabled = 1
-			AND (t.paused_until IS NULL OR t.paused_until <= ?1)
-			AND (t.rate_hold_until IS NULL OR t.rate_hold_until <= ?2)`
-	args := []any{ms(r.Now), r.Now.UnixMicro()}
-	if len(r.SkipDestinations) > 0 {
-		q += ` AND d.destination_id NOT IN (` + placeholders(len(r.SkipDestinations)) + `)`
-		args = append(args, anys(r.SkipDestinations)...)
+// claimCandidates returns up to limit due deliveries, earliest first, of
+// destinations not in skip, and the gates of their destinations that have
+// one.
+//
+// With nothing to skip it reads the head of the due index. Otherwise the
+// head may be a long backlog of skipped destinations, which a scan would
+// have to step over, so it first finds up to limit other destinations with
+// due work and then reads each one's earliest, through its own index: the
+// cost follows the number of destinations, never the backlog.
+func claimCandidates(ctx context.Context, tx querier, now time.Time, skip []string, limit int) ([]storekit.ClaimCandidate, map[string]*storekit.Gate, error) {
+	gates := make(map[string]*storekit.Gate)
+	if len(skip) == 0 {
+		c, err := dueCandidates(ctx, tx, now, "", limit, gates)
+		return c, gates, err
 	}
-	q += ` ORDER BY d.next_attempt_at LIMIT ?`
-	args = append(args, limit)
-	rows, err := tx.QueryContext(ctx, q, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT t.id FROM destinations t
+		WHERE t.enabled = 1 AND `+gateOpen+` AND t.id NOT IN (`+placeholders(len(skip))+`)
+			AND EXISTS (SELECT 1 FROM deliveries d INDEXED BY deliveries_destination_due
+				WHERE d.destination_id = t.id AND d.status = 'pending' AND d.next_attempt_at <= ?1)
+		LIMIT ?`, append(append([]any{ms(now), now.UnixMicro()}, anys(skip)...), limit)...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("claim deliveries: %w", err)
+		return nil, nil, fmt.Errorf("find destinations with due work: %w", err)
+	}
+	dests, err := collectStrings(rows)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find destinations with due work: %w", err)
+	}
+	lists := make([][]storekit.ClaimCandidate, 0, len(dests))
+	for _, id := range dests {
+		c, err := dueCandidates(ctx, tx, now, id, limit, gates)
+		if err != nil {
+			return nil, nil, err
+		}
+		lists = append(lists, c)
+	}
+	return storekit.EarliestDue(lists, limit), gates, nil
+}
+
+// gateOpen is the condition on destinations t whose gates let a delivery
+// start at ?1 (Unix milliseconds) and ?2 (Unix microseconds).
+const gateOpen = `(t.paused_until IS NULL OR t.paused_until <= ?1)
+	AND (t.rate_hold_until IS NULL OR t.rate_hold_until <= ?2)`
+
+// dueCandidates reads up to limit due deliveries, earliest first, of the
+// destination, or of every destination when it is empty, and adds their
+// destinations' gates to gates.
+func dueCandidates(ctx context.Context, tx querier, now time.Time, destinationID string, limit int,
+	gates map[string]*storekit.Gate) ([]storekit.ClaimCandidate, error) {
+	index, where := "deliveries_due", ""
+	args := []any{ms(now), now.UnixMicro()}
+	if destinationID != "" {
+		index, where = "deliveries_destination_due", " AND d.destination_id = ?"
+		args = append(args, destinationID)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.destination_id, d.next_attempt_at, d.rate_slot,
+			t.rate_limit_per_second, t.rate_next_at, t.rate_hold_until, t.rate_epoch, t.paused_until
+		FROM deliveries d INDEXED BY `+index+` JOIN destinations t ON t.id = d.destination_id
+		WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND t.enabled = 1 AND `+gateOpen+where+`
+		ORDER BY d.next_attempt_at LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	defer rows.Close()
 	var candidates []storekit.ClaimCandidate
-	gates := make(map[string]*storekit.Gate)
 	for rows.Next() {
 		var c storekit.ClaimCandidate
 		var g storekit.Gate
 		var rateNext, rateHold, paused sql.NullInt64
-		if err := rows.Scan(&c.ID, &c.DestinationID, &c.RateSlot, &g.RatePerSecond, &rateNext, &rateHold,
+		if err := rows.Scan(&c.ID, &c.DestinationID, &c.Due, &c.RateSlot, &g.RatePerSecond, &rateNext, &rateHold,
 			&g.RateEpoch, &paused); err != nil {
-			return nil, nil, fmt.Errorf("claim deliveries: %w", err)
+			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}
 		g.RateNextAt, g.RateHoldUntil, g.PausedUntil = rateNext.Int64, rateHold.Int64, fromNullMS(paused)
 		if _, seen := gates[c.DestinationID]; !seen && g.Limited() {
@@ -99,9 +127,9 @@ func claimCandidates(ctx context.Context, tx querier, r sluice.ClaimRequest, lim
 		candidates = append(candidates, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("claim deliveries: %w", err)
+		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	return candidates, gates, nil
+	return candidates, nil
 }
 
 // applyPlan leases the plan's claims, reschedules the deliveries the rate

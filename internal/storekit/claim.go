@@ -1,13 +1,18 @@
 package storekit
 
 import (
+	"cmp"
+	"slices"
 	"time"
+
+	"github.com/sluicehq/sluice"
 )
 
 // ClaimCandidate is a due pending delivery that ClaimDue may take.
 type ClaimCandidate struct {
 	ID            string
 	DestinationID string
+	Due           int64 // next_attempt_at, Unix milliseconds
 	// RateSlot is the rate limiter epoch in which the delivery's due time
 	// was reserved as its start; 0 for none. A reservation of the gate's
 	// current epoch is kept: the delivery takes no other start.
@@ -128,4 +133,82 @@ func CeilMS(t time.Time) int64 {
 		ms++
 	}
 	return ms
+}
+
+// maxClaimPasses bounds how often one claim looks again for work after the
+// rate limiter, the circuit breaker or a destination's room held some of its
+// candidates back.
+const maxClaimPasses = 4
+
+// ClaimPasses runs a store's ClaimDue inside its transaction and returns the
+// ids to load as claims, in due order. fetch returns up to want due
+// candidates, earliest first, skipping the destinations in skip, with the
+// gates of their destinations; apply writes a plan. Destinations that run
+// out of room join skip, so a pass never sees their deliveries again and
+// the scan of the due index stays as short as the claim.
+func ClaimPasses(r sluice.ClaimRequest,
+	fetch func(skip []string, want int) ([]ClaimCandidate, map[string]*Gate, error),
+	apply func(plan ClaimPlan, gates map[string]*Gate) error) ([]string, error) {
+	room := make(map[string]int, len(r.Room))
+	var skip []string
+	for id, n := range r.Room {
+		if n <= 0 {
+			skip = append(skip, id)
+			continue
+		}
+		room[id] = n
+	}
+	leaseUntil := r.Now.Add(r.Lease)
+	var ids []string
+	for pass := 0; pass < maxClaimPasses && len(ids) < r.Limit; pass++ {
+		want := r.Limit - len(ids)
+		candidates, gates, err := fetch(skip, want)
+		if err != nil {
+			return nil, err
+		}
+		// Keep no more of a destination than its room; the plan may still
+		// leave some of those unclaimed (rescheduled or held).
+		kept := make([]ClaimCandidate, 0, len(candidates))
+		destOf := make(map[string]string, len(candidates))
+		taken := make(map[string]int)
+		for _, c := range candidates {
+			if _, seen := room[c.DestinationID]; !seen && r.PerDestination > 0 {
+				room[c.DestinationID] = r.PerDestination
+			}
+			if n, capped := room[c.DestinationID]; capped && taken[c.DestinationID] >= n {
+				continue
+			}
+			taken[c.DestinationID]++
+			kept = append(kept, c)
+			destOf[c.ID] = c.DestinationID
+		}
+		plan := PlanClaims(r.Now, leaseUntil, kept, gates)
+		if err := apply(plan, gates); err != nil {
+			return nil, err
+		}
+		ids = append(ids, plan.Claim...)
+		for _, id := range plan.Claim {
+			dest := destOf[id]
+			if n, capped := room[dest]; capped {
+				if room[dest] = n - 1; n == 1 {
+					skip = append(skip, dest)
+				}
+			}
+		}
+		if len(candidates) < want || len(plan.Claim) == len(candidates) {
+			break // no more due work, or none was held back
+		}
+	}
+	return ids, nil
+}
+
+// EarliestDue merges per-destination candidate lists, each earliest first,
+// into the limit earliest overall.
+func EarliestDue(lists [][]ClaimCandidate, limit int) []ClaimCandidate {
+	var all []ClaimCandidate
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	slices.SortStableFunc(all, func(a, b ClaimCandidate) int { return cmp.Compare(a.Due, b.Due) })
+	return all[:min(limit, len(all))]
 }

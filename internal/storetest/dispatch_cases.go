@@ -98,6 +98,32 @@ func testClaimSkipsDestinations(t *testing.T, b *bundle) {
 	}
 }
 
+// A destination with room for 2 gives 2 of its due deliveries to a claim,
+// which fills up from the others even though the capped one's are due first.
+func testClaimRoom(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	capped := b.destination(t, ctx, ten.ID, "capped.*")
+	free := b.destination(t, ctx, ten.ID, "free.*")
+	for range 20 {
+		b.event(t, ctx, ten.ID, "capped.x")
+	}
+	for range 3 {
+		b.event(t, ctx, ten.ID, "free.x")
+	}
+	claims, err := b.store.ClaimDue(b.ctx, sluice.ClaimRequest{Now: b.clock.Now(), Limit: 8,
+		Lease: 30 * time.Second, Room: map[string]int{capped.ID: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, c := range claims {
+		got[c.Delivery.DestinationID]++
+	}
+	if got[capped.ID] != 2 || got[free.ID] != 3 {
+		t.Fatalf("claimed %v, want 2 of the capped destination and the other's 3", got)
+	}
+}
+
 func testClaimExpiredPayload(t *testing.T, b *bundle) {
 	ten, ctx := b.tenant(t, "a")
 	b.destination(t, ctx, ten.ID, "*")

@@ -61,6 +61,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ClaimDue", testClaimDue},
 		{"ClaimLease", testClaimLease},
 		{"ClaimSkipsDestinations", testClaimSkipsDestinations},
+		{"ClaimRoom", testClaimRoom},
 		{"ClaimExpiredPayload", testClaimExpiredPayload},
 		{"RecordAttempt", testRecordAttempt},
 		{"RecordAttemptDisables", testRecordAttemptDisables},
@@ -148,8 +149,12 @@ func (b *bundle) newEvent(tenantID, typ, dedup string) *sluice.NewEvent {
 // claim claims up to limit deliveries due at the clock's time.
 func (b *bundle) claim(t *testing.T, limit int, skip ...string) []*sluice.Claim {
 	t.Helper()
+	room := make(map[string]int, len(skip))
+	for _, id := range skip {
+		room[id] = 0
+	}
 	claims, err := b.store.ClaimDue(b.ctx, sluice.ClaimRequest{Now: b.clock.Now(), Limit: limit,
-		Lease: 30 * time.Second, SkipDestinations: skip})
+		Lease: 30 * time.Second, Room: room})
 	if err != nil {
 		t.Fatalf("ClaimDue: %v", err)
 	}
