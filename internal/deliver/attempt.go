@@ -28,13 +28,18 @@ type response struct {
 	hasRetry   bool
 }
 
-// deliver makes one attempt of a claimed delivery and records it.
+// deliver makes one attempt of a claimed delivery and records it. The
+// worker and destination slot are freed as soon as the response is in:
+// recording waits for a commit, and a slot held through it would cap a
+// destination's throughput at PerDestination commits in flight. The lease
+// keeps the delivery from being claimed again until it is recorded, and
+// Stop still waits for the recording.
 func (d *Dispatcher) deliver(c *sluice.Claim) {
 	at := d.now()
 	resp := d.send(c, at)
 	end := d.now()
-	r := d.result(c, resp, at, end)
-	d.record(c, r)
+	d.finished(c.Delivery.DestinationID)
+	d.record(c, d.result(c, resp, at, end))
 }
 
 // send POSTs the claim's body to its destination, signed for the attempt

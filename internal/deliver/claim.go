@@ -111,7 +111,6 @@ func (d *Dispatcher) startAttempts(claims []*sluice.Claim) {
 	for _, c := range claims {
 		go func() {
 			defer d.workers.Done()
-			defer d.finished(c.Delivery.DestinationID)
 			d.deliver(c)
 		}()
 	}

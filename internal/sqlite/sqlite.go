@@ -243,6 +243,12 @@ func (s *Store) runWriter() {
 // commit runs a batch of writes in one transaction. Each write's function
 // runs with its caller's context values but never its cancellation: an
 // interrupted statement would roll back the whole shared transaction.
+//
+// The batch first runs as it is: when every write succeeds, the common
+// case, that is all. When one fails, its partial changes cannot be undone
+// alone, so the transaction is rolled back and the batch runs again with
+// each write in a savepoint, which costs two statements a write. A write's
+// function may therefore run twice; it must keep no state but its results.
 func (s *Store) commit(batch []*writeOp) {
 	ctx := context.Background()
 	errs := make([]error, len(batch))
@@ -254,21 +260,29 @@ func (s *Store) commit(batch []*writeOp) {
 		}
 		live++
 	}
-	finish := func(shared error) {
-		for i, op := range batch {
-			if shared != nil && errs[i] == nil {
-				errs[i] = shared
-			}
-			op.done <- errs[i]
+	var shared error
+	if live > 0 {
+		var again bool
+		if again, shared = s.runBatch(ctx, batch, errs, live, false); again {
+			_, shared = s.runBatch(ctx, batch, errs, live, true)
 		}
 	}
-	if live == 0 {
-		finish(nil)
-		return
+	for i, op := range batch {
+		if shared != nil && errs[i] == nil {
+			errs[i] = shared
+		}
+		op.done <- errs[i]
 	}
+}
+
+// runBatch runs the live writes of batch (those without an error in errs)
+// in one transaction and commits it, recording each write's error in errs.
+// Without savepoints, a failure among several writes rolls everything back
+// and asks to run again (with savepoints). The error returned is one every
+// write shares, such as a failed commit.
+func (s *Store) runBatch(ctx context.Context, batch []*writeOp, errs []error, live int, savepoints bool) (again bool, shared error) {
 	if _, err := s.stmts.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		finish(fmt.Errorf("begin: %w", err))
-		return
+		return false, fmt.Errorf("begin: %w", err)
 	}
 	ok := 0
 	for i, op := range batch {
@@ -276,40 +290,41 @@ func (s *Store) commit(batch []*writeOp) {
 			continue
 		}
 		opCtx := context.WithoutCancel(op.ctx)
-		if live == 1 {
-			errs[i] = op.fn(opCtx, s.stmts)
-			if errs[i] == nil {
+		if !savepoints {
+			if errs[i] = op.fn(opCtx, s.stmts); errs[i] == nil {
 				ok++
+				continue
 			}
-			continue
+			if live == 1 {
+				break
+			}
+			s.rollback(ctx)
+			errs[i] = nil // it runs again, in its savepoint
+			return true, nil
 		}
 		if _, err := s.stmts.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 			errs[i] = fmt.Errorf("savepoint: %w", err)
 			continue
 		}
-		errs[i] = op.fn(opCtx, s.stmts)
-		if errs[i] != nil {
+		if errs[i] = op.fn(opCtx, s.stmts); errs[i] != nil {
 			_, _ = s.stmts.ExecContext(ctx, "ROLLBACK TO w")
 		} else {
 			ok++
 		}
 		if _, err := s.stmts.ExecContext(ctx, "RELEASE w"); err != nil {
 			s.rollback(ctx)
-			finish(fmt.Errorf("release savepoint: %w", err))
-			return
+			return false, fmt.Errorf("release savepoint: %w", err)
 		}
 	}
 	if ok == 0 {
 		s.rollback(ctx)
-		finish(nil)
-		return
+		return false, nil
 	}
 	if _, err := s.stmts.ExecContext(ctx, "COMMIT"); err != nil {
 		s.rollback(ctx)
-		finish(fmt.Errorf("commit: %w", err))
-		return
+		return false, fmt.Errorf("commit: %w", err)
 	}
-	finish(nil)
+	return false, nil
 }
 
 func (s *Store) rollback(ctx context.Context) {

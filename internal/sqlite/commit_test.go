@@ -1,0 +1,72 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/sluicehq/sluice/internal/seal"
+)
+
+// A write that fails after changing rows leaves no trace, and the writes
+// sharing its batch commit all the same, whichever position it has.
+func TestCommitIsolatesAFailedWrite(t *testing.T) {
+	for _, failing := range []int{0, 1, 2} {
+		ctx := context.Background()
+		master, err := seal.NewMaster(seal.GenerateKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "sluice.db"), Master: master})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs := map[string]int{}
+		op := func(name string, fail bool) *writeOp {
+			return &writeOp{ctx: ctx, done: make(chan error, 1), fn: func(ctx context.Context, tx querier) error {
+				runs[name]++
+				if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, 'x')`, "test."+name); err != nil {
+					return err
+				}
+				if fail {
+					return errors.New("failed after writing")
+				}
+				return nil
+			}}
+		}
+		names := []string{"a", "b", "c"}
+		batch := make([]*writeOp, len(names))
+		for i, n := range names {
+			batch[i] = op(n, i == failing)
+		}
+		// The writer goroutine is idle: no write was queued on this store.
+		s.commit(batch)
+		for i, o := range batch {
+			if err := <-o.done; (err != nil) != (i == failing) {
+				t.Fatalf("failing write %d: write %d returned %v", failing, i, err)
+			}
+		}
+		rows, err := s.readDB.QueryContext(ctx, `SELECT name FROM settings WHERE name LIKE 'test.%' ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := collectStrings(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := slices.Delete(slices.Clone([]string{"test.a", "test.b", "test.c"}), failing, failing+1)
+		if !slices.Equal(got, want) {
+			t.Fatalf("failing write %d: committed %v, want %v", failing, got, want)
+		}
+		// The batch ran once as it was, and once more in savepoints from
+		// the write that failed on (earlier writes ran again too).
+		if runs[names[failing]] != 2 {
+			t.Fatalf("failing write %d ran %d times, want 2", failing, runs[names[failing]])
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
