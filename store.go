@@ -115,6 +115,10 @@ type Store interface {
 	// can still be in flight. A store shared by processes never ends
 	// another live process's lease.
 	ReleaseClaims(ctx context.Context) error
+	// ReturnClaims gives back claims this store holds that were never
+	// attempted: each delivery is due again now. Ids no longer claimed are
+	// ignored.
+	ReturnClaims(ctx context.Context, deliveryIDs []string) error
 
 	// AuditLog lists a tenant's audit entries, newest first.
 	AuditLog(ctx context.Context, tenantID string, page Page) ([]*AuditEntry, string, error)

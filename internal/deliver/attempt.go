@@ -28,18 +28,37 @@ type response struct {
 	hasRetry   bool
 }
 
-// deliver makes one attempt of a claimed delivery and records it. The
-// worker and destination slot are freed as soon as the response is in:
-// recording waits for a commit, and a slot held through it would cap a
-// destination's throughput at PerDestination commits in flight. The lease
-// keeps the delivery from being claimed again until it is recorded, and
-// Stop still waits for the recording.
+// deliver makes one attempt of a claimed delivery and has it recorded.
+//
+// A success is recorded in the background: recording waits for a commit,
+// and a worker held through it would cap a destination's throughput at
+// PerDestination commits in flight. The lease keeps the delivery from being
+// claimed again until it is recorded, and Stop waits for the recording.
+//
+// A failure is recorded before the worker moves on, and the destination's
+// queued claims are given back to the store: the circuit breaker, which
+// the store keeps, then decides whether they go, instead of a queue
+// filled before the destination began to fail.
 func (d *Dispatcher) deliver(c *sluice.Claim) {
 	at := d.now()
 	resp := d.send(c, at)
-	end := d.now()
-	d.finished(c.Delivery.DestinationID)
-	d.record(c, d.result(c, resp, at, end))
+	r := d.result(c, resp, at, d.now())
+	if r.Attempt.Outcome == sluice.AttemptFailed {
+		d.record(c, r)
+		d.returnQueued(c.Delivery.DestinationID)
+		return
+	}
+	d.mu.Lock()
+	d.recording++
+	d.mu.Unlock()
+	d.workers.Add(1)
+	go func() {
+		defer d.workers.Done()
+		d.record(c, r)
+		d.mu.Lock()
+		d.recording--
+		d.mu.Unlock()
+	}()
 }
 
 // send POSTs the claim's body to its destination, signed for the attempt

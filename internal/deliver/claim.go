@@ -37,11 +37,32 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	}
 }
 
-// claimBatch claims as much due work as there are free workers for and
-// starts it, giving each destination no more than its free slots
-// (PerDestination less its attempts in flight). It reports whether the
-// batch came back full, so more work is probably due.
+// prefetch is how many claims, beyond the free workers, the dispatcher
+// holds ready for the workers: a worker that finishes takes the next
+// delivery to its destination from its queue instead of waiting a claim's
+// round trip through the store, which is what bounded a busy destination's
+// throughput. It is also the per-destination queue: a destination may hold
+// PerDestination attempts in flight and as many queued.
+const prefetchFactor = 1
+
+// maxRecordingFactor bounds the attempts waiting to be recorded, as a
+// multiple of Workers: when the store falls behind, claiming stops until it
+// catches up, so leases never run out while attempts wait to be recorded.
+const maxRecordingFactor = 4
+
+// queuedClaim is a claimed delivery waiting for a worker.
+type queuedClaim struct {
+	claim    *sluice.Claim
+	leaseEnd time.Time
+}
+
+// claimBatch first hands queued claims to free workers, then claims as
+// much due work as the free workers and queues have room for, and starts
+// what it can. Each destination gets no more than its room: PerDestination
+// in flight and as many queued. It reports whether the batch came back
+// full, so more work is probably due.
 func (d *Dispatcher) claimBatch(ctx context.Context) bool {
+	d.startAll(d.takeQueued())
 	limit, room := d.batchSize()
 	if limit == 0 {
 		return false
@@ -51,22 +72,27 @@ func (d *Dispatcher) claimBatch(ctx context.Context) bool {
 		d.logger.Error("claim deliveries", slog.Any("error", err))
 		return false
 	}
-	d.startAttempts(claims)
+	d.startAll(d.place(claims))
 	return len(claims) == limit
 }
 
-// batchSize returns the free workers and the room of every destination
-// with attempts in flight. A zero limit means no free worker.
+// batchSize returns how many deliveries to claim, and the room of every
+// destination with attempts in flight or queued. A zero limit means no room
+// anywhere, or a store behind with its recording.
 func (d *Dispatcher) batchSize() (int, map[string]int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	limit := d.cfg.Workers - d.running
-	if limit <= 0 {
+	limit := (1+prefetchFactor)*d.cfg.Workers - d.running - d.nQueued
+	if limit <= 0 || d.recording >= maxRecordingFactor*d.cfg.Workers {
 		return 0, nil
 	}
-	room := make(map[string]int, len(d.perDest))
+	perDest := (1 + prefetchFactor) * d.cfg.PerDestination
+	room := make(map[string]int, len(d.perDest)+len(d.queued))
 	for id, n := range d.perDest {
-		room[id] = d.cfg.PerDestination - n
+		room[id] = perDest - n - len(d.queued[id])
+	}
+	for id, q := range d.queued {
+		room[id] = perDest - d.perDest[id] - len(q)
 	}
 	return limit, room
 }
@@ -78,7 +104,7 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, room map[string]int) 
 		Now:            d.now(),
 		Limit:          limit,
 		Lease:          d.cfg.Lease,
-		PerDestination: d.cfg.PerDestination,
+		PerDestination: (1 + prefetchFactor) * d.cfg.PerDestination,
 		Room:           room,
 	})
 	if err != nil {
@@ -87,18 +113,113 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, room map[string]int) 
 	return claims, nil
 }
 
-// startAttempts runs each claim in its own worker. The claim loop calls it,
+// place takes a worker slot for each claim that can start now and queues
+// the others, returning those to start.
+func (d *Dispatcher) place(claims []*sluice.Claim) []*sluice.Claim {
+	if len(claims) == 0 {
+		return nil
+	}
+	leaseEnd := d.now().Add(d.cfg.Lease)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var start []*sluice.Claim
+	for _, c := range claims {
+		dest := c.Delivery.DestinationID
+		if len(d.queued[dest]) == 0 && d.hasSlot(dest) {
+			d.takeSlot(dest)
+			start = append(start, c)
+			continue
+		}
+		d.queued[dest] = append(d.queued[dest], queuedClaim{claim: c, leaseEnd: leaseEnd})
+		d.nQueued++
+	}
+	return start
+}
+
+// takeQueued gives free workers the queued claims of destinations with a
+// free slot, and returns them to start.
+func (d *Dispatcher) takeQueued() []*sluice.Claim {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var start []*sluice.Claim
+	for dest := range d.queued {
+		for d.hasSlot(dest) {
+			c := d.popQueued(dest)
+			if c == nil {
+				break
+			}
+			d.takeSlot(dest)
+			start = append(start, c)
+		}
+	}
+	return start
+}
+
+// hasSlot reports whether a worker and a slot of the destination are free.
+// Call it with d.mu held.
+func (d *Dispatcher) hasSlot(dest string) bool {
+	return d.running < d.cfg.Workers && d.perDest[dest] < d.cfg.PerDestination
+}
+
+// takeSlot counts an attempt starting. Call it with d.mu held.
+func (d *Dispatcher) takeSlot(dest string) {
+	d.running++
+	d.perDest[dest]++
+}
+
+// popQueued returns the destination's next queued claim with enough lease
+// left for an attempt, or nil. A claim without enough lease is dropped: it
+// comes due again when its lease ends. Call it with d.mu held.
+func (d *Dispatcher) popQueued(dest string) *sluice.Claim {
+	latest := d.now().Add(d.cfg.Timeout)
+	for q := d.queued[dest]; len(q) > 0; q = d.queued[dest] {
+		next := q[0]
+		if len(q) == 1 {
+			delete(d.queued, dest)
+		} else {
+			d.queued[dest] = q[1:]
+		}
+		d.nQueued--
+		if next.leaseEnd.After(latest) {
+			return next.claim
+		}
+	}
+	return nil
+}
+
+// returnQueued gives the claims queued for the destination, or for every
+// destination when it is empty, back to the store, due at once.
+func (d *Dispatcher) returnQueued(dest string) {
+	d.mu.Lock()
+	var ids []string
+	for id, q := range d.queued {
+		if dest != "" && id != dest {
+			continue
+		}
+		for _, qc := range q {
+			ids = append(ids, qc.claim.Delivery.ID)
+		}
+		d.nQueued -= len(q)
+		delete(d.queued, id)
+	}
+	d.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := d.store.ReturnClaims(ctx, ids); err != nil {
+		// They come due anyway when their leases end.
+		d.logger.Error("return queued claims", slog.Int("claims", len(ids)), slog.Any("error", err))
+	}
+}
+
+// startAll runs each claim in a worker of its own. The claim loop calls it,
 // so workers are only added before loopDone closes and Stop's Wait is sound.
-func (d *Dispatcher) startAttempts(claims []*sluice.Claim) {
+func (d *Dispatcher) startAll(claims []*sluice.Claim) {
 	if len(claims) == 0 {
 		return
 	}
-	d.mu.Lock()
-	d.running += len(claims)
-	for _, c := range claims {
-		d.perDest[c.Delivery.DestinationID]++
-	}
-	d.mu.Unlock()
 	// A rate-limited destination's next delivery, if it has one waiting,
 	// is due one interval after this start: look for it then.
 	now := d.now()
@@ -109,23 +230,42 @@ func (d *Dispatcher) startAttempts(claims []*sluice.Claim) {
 	}
 	d.workers.Add(len(claims))
 	for _, c := range claims {
-		go func() {
-			defer d.workers.Done()
-			d.deliver(c)
-		}()
+		go d.work(c)
 	}
 }
 
-// finished frees an attempt's worker and destination slot and wakes the
-// loop, which may have held work back for want of them.
-func (d *Dispatcher) finished(destinationID string) {
+// work attempts c and then, while its destination has queued claims, the
+// next one in the same worker.
+func (d *Dispatcher) work(c *sluice.Claim) {
+	defer d.workers.Done()
+	for c != nil {
+		d.deliver(c)
+		c = d.next(c.Delivery.DestinationID)
+	}
+}
+
+// next frees the worker and destination slot of a finished attempt and
+// returns the destination's next queued claim to run in them, or nil; then
+// it wakes the loop, which may have held work back for want of a worker.
+func (d *Dispatcher) next(dest string) *sluice.Claim {
 	d.mu.Lock()
 	d.running--
-	if d.perDest[destinationID]--; d.perDest[destinationID] <= 0 {
-		delete(d.perDest, destinationID)
+	if d.perDest[dest]--; d.perDest[dest] <= 0 {
+		delete(d.perDest, dest)
+	}
+	var c *sluice.Claim
+	select {
+	case <-d.stopping:
+	default:
+		if c = d.popQueued(dest); c != nil {
+			d.takeSlot(dest)
+		}
 	}
 	d.mu.Unlock()
-	d.Wake()
+	if c == nil {
+		d.Wake()
+	}
+	return c
 }
 
 // wakeAt makes the loop look for work at t, when a retry this dispatcher

@@ -173,14 +173,17 @@ type Dispatcher struct {
 
 	wake chan struct{} // buffered 1: a pending wake-up for the claim loop
 
-	mu       sync.Mutex
-	started  bool
-	stopping chan struct{}  // closed by Stop: claim no more
-	loopDone chan struct{}  // closed when the claim loop has returned
-	running  int            // attempts in flight
-	perDest  map[string]int // attempts in flight by destination id
-	timer    *time.Timer    // wakes the loop when a retry we scheduled is due
-	timerAt  time.Time      // when timer fires; zero when it is not armed
+	mu        sync.Mutex
+	started   bool
+	stopping  chan struct{}            // closed by Stop: claim no more
+	loopDone  chan struct{}            // closed when the claim loop has returned
+	running   int                      // attempts in flight
+	perDest   map[string]int           // attempts in flight by destination id
+	queued    map[string][]queuedClaim // claims waiting for a worker, by destination id
+	nQueued   int                      // claims in queued
+	recording int                      // attempts made and not yet recorded
+	timer     *time.Timer              // wakes the loop when a retry we scheduled is due
+	timerAt   time.Time                // when timer fires; zero when it is not armed
 
 	workers sync.WaitGroup
 }
@@ -201,6 +204,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		stopping: make(chan struct{}),
 		loopDone: make(chan struct{}),
 		perDest:  make(map[string]int),
+		queued:   make(map[string][]queuedClaim),
 	}, nil
 }
 
@@ -229,7 +233,8 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 
 // Stop stops claiming, waits for the attempts in flight to finish and be
 // recorded (each is bounded by Config.Timeout), and returns. It is safe to
-// call more than once, and before Start.
+// call more than once, and before Start. Claims still queued for a worker
+// are not attempted: they are given back to the store, due at once.
 func (d *Dispatcher) Stop() {
 	d.mu.Lock()
 	started := d.started
@@ -247,6 +252,7 @@ func (d *Dispatcher) Stop() {
 	}
 	<-d.loopDone
 	d.workers.Wait()
+	d.returnQueued("")
 }
 
 // Wake tells the dispatcher that work may be due now, such as a delivery

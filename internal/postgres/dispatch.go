@@ -446,6 +446,24 @@ func nextAttempt(r *sluice.AttemptResult) *int64 {
 	return nullMS(r.NextAttemptAt)
 }
 
+// ReturnClaims makes deliveries this Store claimed and never attempted due
+// now.
+func (s *Store) ReturnClaims(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		now := ms(s.now())
+		_, err := tx.Exec(ctx, `UPDATE deliveries SET next_attempt_at = $1, lease_until = NULL, claimed_by = NULL,
+			updated_at = $1 WHERE status = 'pending' AND lease_until IS NOT NULL AND claimed_by = $2 AND id = ANY($3)`,
+			now, s.claimant, ids)
+		if err != nil {
+			return fmt.Errorf("return claims: %w", err)
+		}
+		return nil
+	})
+}
+
 // ReleaseClaims ends the leases this Store took, making their deliveries
 // due now, and clears the marks of leases that have ended anyway.
 //

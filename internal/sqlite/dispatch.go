@@ -371,6 +371,23 @@ func nextAttempt(r *sluice.AttemptResult) sql.NullInt64 {
 	return nullMS(r.NextAttemptAt)
 }
 
+// ReturnClaims makes claimed deliveries that were never attempted due now.
+func (s *Store) ReturnClaims(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(ctx context.Context, tx querier) error {
+		now := ms(s.now())
+		_, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?1, lease_until = NULL, updated_at = ?1
+			WHERE status = 'pending' AND lease_until IS NOT NULL AND id IN (`+placeholders(len(ids))+`)`,
+			append([]any{now}, anys(ids)...)...)
+		if err != nil {
+			return fmt.Errorf("return claims: %w", err)
+		}
+		return nil
+	})
+}
+
 // ReleaseClaims ends every lease now.
 func (s *Store) ReleaseClaims(ctx context.Context) error {
 	return s.write(ctx, func(ctx context.Context, tx querier) error {

@@ -276,6 +276,32 @@ func testReleaseClaims(t *testing.T, b *bundle) {
 	}
 }
 
+// ReturnClaims makes exactly the claims given due again at once.
+func testReturnClaims(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	b.destination(t, ctx, ten.ID, "*")
+	for range 3 {
+		b.event(t, ctx, ten.ID, "x.y")
+	}
+	claims := b.claim(t, 10)
+	if len(claims) != 3 {
+		t.Fatalf("claimed %d, want 3", len(claims))
+	}
+	recordSuccess(t, b, claims[0])
+	ids := []string{claims[0].Delivery.ID, claims[1].Delivery.ID}
+	if err := b.store.ReturnClaims(b.ctx, ids); err != nil {
+		t.Fatalf("ReturnClaims: %v", err)
+	}
+	again := b.claim(t, 10)
+	if len(again) != 1 || again[0].Delivery.ID != claims[1].Delivery.ID || again[0].Delivery.Attempts != 0 {
+		t.Fatalf("after returning claimed %v, want only the returned, unattempted one", claimedIDs(again))
+	}
+	ds, err := b.store.Deliveries(b.ctx, ten.ID, claims[0].Delivery.EventID)
+	if err != nil || ds[0].Status != sluice.DeliverySucceeded {
+		t.Fatalf("the recorded delivery changed: %+v, %v", ds, err)
+	}
+}
+
 func testAudit(t *testing.T, b *bundle) {
 	ten, ctx := b.tenant(t, "a")
 	other, _ := b.tenant(t, "b")

@@ -71,6 +71,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"NoticesAndRecovers", testNoticesAndRecovers},
 		{"DeleteDestinationCancels", testDeleteDestinationCancels},
 		{"ReleaseClaims", testReleaseClaims},
+		{"ReturnClaims", testReturnClaims},
 		{"Audit", testAudit},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"ErasePayload", testErasePayload},
