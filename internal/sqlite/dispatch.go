@@ -25,7 +25,7 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 	if r.Limit <= 0 {
 		return nil, nil
 	}
-	var claims []*sluice.Claim
+	var sealed []*sealedClaim
 	err := s.write(ctx, func(ctx context.Context, tx querier) error {
 		leaseUntil := r.Now.Add(r.Lease)
 		ids, err := storekit.ClaimPasses(r,
@@ -36,16 +36,16 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 				return s.applyPlan(ctx, tx, plan, gates, r.Now, leaseUntil)
 			})
 		if err != nil || len(ids) == 0 {
-			claims = nil
+			sealed = nil
 			return err
 		}
-		claims, err = s.loadClaims(ctx, tx, ids, r.Now)
+		sealed, err = s.readClaims(ctx, tx, ids, r.Now)
 		return err
 	})
-	if err != nil {
+	if err != nil || len(sealed) == 0 {
 		return nil, err
 	}
-	return claims, nil
+	return s.openClaims(ctx, sealed)
 }
 
 // claimCandidates returns up to limit due deliveries, earliest first, of
@@ -160,71 +160,105 @@ func (s *Store) applyPlan(ctx context.Context, tx querier, plan storekit.ClaimPl
 	return nil
 }
 
-// loadClaims reads what the dispatcher needs for claimed deliveries. One whose
-// payload is gone or past its expiry cannot be sent: it becomes expired
-// instead of a claim.
-func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now time.Time) ([]*sluice.Claim, error) {
-	args := make([]any, 0, len(ids)+1)
-	args = append(args, ms(now))
-	for _, id := range ids {
-		args = append(args, id)
-	}
+// sealedClaim is a claimed delivery as read inside the claim's write, its
+// payload and destination still sealed: they are opened after the commit,
+// off the writer goroutine, which every write waits for.
+type sealedClaim struct {
+	claim sluice.Claim
+	body  []byte
+	dest  storekit.DestinationRow
+}
+
+// readClaims reads what the dispatcher needs for claimed deliveries, in
+// due order. One whose payload is gone or past its expiry cannot be sent:
+// it becomes expired instead of a claim.
+func (s *Store) readClaims(ctx context.Context, tx querier, ids []string, now time.Time) ([]*sealedClaim, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.tenant_id, d.event_id, d.destination_id, d.attempts,
 		d.next_attempt_at, d.created_at, d.updated_at, d.recovers, e.type, p.body, p.content_type, `+prefixed("t.", destinationColumns)+`
 		FROM deliveries d
 		JOIN events e ON e.id = d.event_id
 		JOIN destinations t ON t.id = d.destination_id
 		LEFT JOIN event_payloads p ON p.event_id = d.event_id AND e.payload_state = 'retained' AND p.expires_at > ?
-		WHERE d.id IN (?`+strings.Repeat(`, ?`, len(ids)-1)+`) ORDER BY d.next_attempt_at`, args...)
+		WHERE d.id IN (`+placeholders(len(ids))+`) ORDER BY d.next_attempt_at`, append([]any{ms(now)}, anys(ids)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("load claims: %w", err)
 	}
 	defer rows.Close()
-	claims := make([]*sluice.Claim, 0, len(ids))
-	var expired []*sluice.Claim
+	claims := make([]*sealedClaim, 0, len(ids))
+	var gone []string
 	for rows.Next() {
-		c := &sluice.Claim{}
+		sc := &sealedClaim{}
+		c := &sc.claim
 		var next sql.NullInt64
 		var created, updated int64
-		var body []byte
 		var contentType sql.NullString
-		var dest storekit.DestinationRow
 		scan := append([]any{&c.Delivery.ID, &c.Delivery.TenantID, &c.Delivery.EventID, &c.Delivery.DestinationID,
-			&c.Delivery.Attempts, &next, &created, &updated, &c.Delivery.Recovers, &c.EventType, &body, &contentType}, dest.Targets()...)
+			&c.Delivery.Attempts, &next, &created, &updated, &c.Delivery.Recovers, &c.EventType, &sc.body, &contentType},
+			sc.dest.Targets()...)
 		if err := rows.Scan(scan...); err != nil {
 			return nil, fmt.Errorf("scan claim: %w", err)
 		}
-		d, err := dest.Decode(ctx, s.keys)
-		if err != nil {
-			return nil, err
+		if sc.body == nil {
+			gone = append(gone, c.Delivery.ID)
+			continue
 		}
-		c.Destination = *d
 		c.Delivery.Status = sluice.DeliveryPending
 		c.Delivery.NextAttemptAt, c.Delivery.CreatedAt, c.Delivery.UpdatedAt = fromNullMS(next), fromMS(created), fromMS(updated)
-		if body == nil {
-			expired = append(expired, c)
-			continue
-		}
-		if c.Body, _, err = s.keys.OpenPayload(ctx, c.Delivery.TenantID, c.Delivery.EventID, body, nil); err != nil {
-			// A payload that fails its integrity check cannot be sent; it
-			// ends like a payload that is gone.
-			s.logger.Error("payload failed its integrity check", "event_id", c.Delivery.EventID, "error", err)
-			expired = append(expired, c)
-			continue
-		}
 		c.ContentType = contentType.String
-		claims = append(claims, c)
+		claims = append(claims, sc)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load claims: %w", err)
 	}
 	rows.Close()
-	for _, c := range expired {
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'expired', next_attempt_at = NULL,
-			lease_until = NULL, updated_at = ? WHERE id = ?`, ms(s.now()), c.Delivery.ID); err != nil {
-			return nil, fmt.Errorf("expire delivery: %w", err)
+	if err := s.expireDeliveries(ctx, tx, gone); err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// expireDeliveries ends claimed deliveries whose payload cannot be sent.
+func (s *Store) expireDeliveries(ctx context.Context, tx querier, ids []string) error {
+	for _, id := range ids {
+		var eventID string
+		if err := tx.QueryRowContext(ctx, `UPDATE deliveries SET status = 'expired', next_attempt_at = NULL,
+			lease_until = NULL, updated_at = ? WHERE id = ? AND status = 'pending' RETURNING event_id`,
+			ms(s.now()), id).Scan(&eventID); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			return fmt.Errorf("expire delivery: %w", err)
 		}
-		if err := refreshEventStatus(ctx, tx, c.Delivery.EventID); err != nil {
+		if err := refreshEventStatus(ctx, tx, eventID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openClaims opens the sealed claims. A payload that fails its integrity
+// check cannot be sent: it ends like a payload that is gone, in a write of
+// its own.
+func (s *Store) openClaims(ctx context.Context, sealed []*sealedClaim) ([]*sluice.Claim, error) {
+	claims := make([]*sluice.Claim, 0, len(sealed))
+	var broken []string
+	for _, sc := range sealed {
+		c := &sc.claim
+		d, err := sc.dest.Decode(ctx, s.keys)
+		if err != nil {
+			return nil, err
+		}
+		c.Destination = *d
+		if c.Body, _, err = s.keys.OpenPayload(ctx, c.Delivery.TenantID, c.Delivery.EventID, sc.body, nil); err != nil {
+			s.logger.Error("payload failed its integrity check", "event_id", c.Delivery.EventID, "error", err)
+			broken = append(broken, c.Delivery.ID)
+			continue
+		}
+		claims = append(claims, c)
+	}
+	if len(broken) > 0 {
+		err := s.write(ctx, func(ctx context.Context, tx querier) error { return s.expireDeliveries(ctx, tx, broken) })
+		if err != nil {
 			return nil, err
 		}
 	}
