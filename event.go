@@ -61,6 +61,18 @@ type NewEvent struct {
 	// Subjects are the normalised data subjects the event is about; the
 	// store indexes their keyed hashes so an erasure finds the event.
 	Subjects []Subject
+
+	// Claim, when set, has CreateEvent create the deliveries it may already
+	// claimed for Claim.Lease, as ClaimDue would claim them (see
+	// ClaimedAtBirth), and return them in Claims: the dispatcher of the
+	// process that stored the event sends them without a claim's round
+	// trip through the store.
+	Claim *ClaimRequest
+	// Claims is set by CreateEvent: the deliveries it created claimed.
+	Claims []*Claim
+	// Unclaimed is set by CreateEvent when it also made deliveries, to
+	// enabled destinations, that a dispatcher must claim.
+	Unclaimed bool
 }
 
 // Delivery statuses.

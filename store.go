@@ -55,9 +55,10 @@ type Store interface {
 	DeleteSource(ctx context.Context, tenantID, id string) error
 
 	// CreateEvent stores an event, its payload and one pending delivery per
-	// matching destination in one transaction, each due after firstDelay. If
-	// DedupKey was seen before in the tenant it stores nothing and returns the
-	// first event with duplicate true.
+	// matching destination in one transaction, each due after firstDelay,
+	// those it may claimed for e.Claim (returned in e.Claims). If DedupKey
+	// was seen before in the tenant it stores nothing and returns the first
+	// event with duplicate true.
 	CreateEvent(ctx context.Context, e *NewEvent, firstDelay time.Duration) (ev *Event, duplicate bool, err error)
 	// Event returns an event's metadata or ENOTFOUND.
 	Event(ctx context.Context, tenantID, id string) (*Event, error)
@@ -160,6 +161,29 @@ type ClaimRequest struct {
 	// attempts in flight: the attempts each may still start. A destination
 	// with no room is skipped.
 	Room map[string]int
+}
+
+// ClaimedAtBirth reports whether a new delivery to d, due after firstDelay,
+// may be created claimed under r, given how many r already took by
+// destination: only one due at once, to an enabled destination with no
+// rate limit and a closed circuit (those gates are ClaimDue's to pass),
+// within r's Limit, PerDestination and Room.
+func ClaimedAtBirth(r *ClaimRequest, d *Destination, firstDelay time.Duration, taken map[string]int) bool {
+	if r == nil || firstDelay > 0 || !d.Enabled || d.RateLimitPerSecond > 0 || !d.PausedUntil.IsZero() {
+		return false
+	}
+	total := 0
+	for _, n := range taken {
+		total += n
+	}
+	room, ok := r.Room[d.ID]
+	if !ok {
+		room = r.PerDestination
+		if room == 0 {
+			room = r.Limit
+		}
+	}
+	return total < r.Limit && taken[d.ID] < room
 }
 
 // Claim is a leased delivery with everything needed to attempt it.

@@ -52,6 +52,10 @@ type Config struct {
 	// DetectEmails indexes every email address found in a JSON payload as a
 	// subject of its event.
 	DetectEmails bool
+	// Offers, when set, takes the deliveries of new events created already
+	// claimed (*deliver.Dispatcher implements it), so they go without a
+	// claim's round trip through the store.
+	Offers Offerer
 	// Wake is called when deliveries may have become due now: an event was
 	// stored, or a destination was enabled. Default: nothing.
 	Wake func()
@@ -64,6 +68,16 @@ const (
 	DefaultMaxPayloadBytes  = 1 << 20
 	DefaultPayloadRetention = 720 * time.Hour
 )
+
+// Offerer takes deliveries created claimed for it: see
+// sluice.NewEvent.Claim.
+type Offerer interface {
+	// OfferRequest returns the request to create claimed deliveries
+	// under, or nil for none.
+	OfferRequest() *sluice.ClaimRequest
+	// Offer takes the deliveries created claimed.
+	Offer(claims []*sluice.Claim)
+}
 
 // Handler serves the API. Create it with New.
 type Handler struct {

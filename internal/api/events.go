@@ -120,8 +120,17 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 // createEvent stores an event with its payload and deliveries, due after
 // the first delay, and wakes the dispatcher when it has deliveries.
 func (h *Handler) createEvent(ctx context.Context, ne *sluice.NewEvent) (*sluice.Event, bool, error) {
+	if h.cfg.Offers != nil {
+		ne.Claim = h.cfg.Offers.OfferRequest()
+	}
 	ev, duplicate, err := h.store.CreateEvent(ctx, ne, h.cfg.FirstDelay)
-	if err == nil && !duplicate && ev.Status == sluice.EventPending {
+	if err != nil || duplicate {
+		return ev, duplicate, err
+	}
+	if len(ne.Claims) > 0 {
+		h.cfg.Offers.Offer(ne.Claims)
+	}
+	if ne.Unclaimed {
 		h.cfg.Wake()
 	}
 	return ev, duplicate, err

@@ -103,7 +103,7 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 			t.Fatal(err)
 		}
 		t.Cleanup(d.Stop)
-		cfg.Wake = d.Wake
+		cfg.Wake, cfg.Offers = d.Wake, d
 	}
 	srv := httptest.NewServer(api.New(cfg))
 	t.Cleanup(srv.Close)

@@ -180,6 +180,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		TrustedProxies:           s.cfg.TrustedProxies,
 		DetectEmails:             s.cfg.DetectEmails,
 		Wake:                     s.dispatcher.Wake,
+		Offers:                   s.dispatcher,
 	})
 	s.http = &http.Server{
 		Handler:           handler,

@@ -113,15 +113,62 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, room map[string]int) 
 	return claims, nil
 }
 
+// OfferRequest returns the claim request under which a new event's
+// deliveries may be created already claimed for this dispatcher
+// (sluice.NewEvent.Claim), sized to the room it has now; nil when it has
+// none or is stopping. Pass what the store claimed to Offer.
+func (d *Dispatcher) OfferRequest() *sluice.ClaimRequest {
+	select {
+	case <-d.stopping:
+		return nil
+	default:
+	}
+	limit, room := d.batchSize()
+	if limit == 0 {
+		return nil
+	}
+	return &sluice.ClaimRequest{
+		Now:            d.now(),
+		Limit:          limit,
+		Lease:          d.cfg.Lease,
+		PerDestination: (1 + prefetchFactor) * d.cfg.PerDestination,
+		Room:           room,
+	}
+}
+
+// Offer takes deliveries created claimed under OfferRequest: it starts
+// those it has workers for and queues the rest. Once stopping it gives them
+// back to the store instead.
+func (d *Dispatcher) Offer(claims []*sluice.Claim) {
+	if len(claims) == 0 {
+		return
+	}
+	d.mu.Lock()
+	select {
+	case <-d.stopping:
+		d.mu.Unlock()
+		d.returnClaims(claims)
+		return
+	default:
+	}
+	start := d.placeLocked(claims)
+	// Added under mu, before Stop can close stopping: Stop's Wait is sound.
+	d.workers.Add(len(start))
+	d.mu.Unlock()
+	d.run(start)
+}
+
 // place takes a worker slot for each claim that can start now and queues
 // the others, returning those to start.
 func (d *Dispatcher) place(claims []*sluice.Claim) []*sluice.Claim {
-	if len(claims) == 0 {
-		return nil
-	}
-	leaseEnd := d.now().Add(d.cfg.Lease)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.placeLocked(claims)
+}
+
+// placeLocked is place with d.mu held.
+func (d *Dispatcher) placeLocked(claims []*sluice.Claim) []*sluice.Claim {
+	leaseEnd := d.now().Add(d.cfg.Lease)
 	var start []*sluice.Claim
 	for _, c := range claims {
 		dest := c.Delivery.DestinationID
@@ -203,6 +250,19 @@ func (d *Dispatcher) returnQueued(dest string) {
 		delete(d.queued, id)
 	}
 	d.mu.Unlock()
+	d.returnIDs(ids)
+}
+
+// returnClaims gives claims never attempted back to the store.
+func (d *Dispatcher) returnClaims(claims []*sluice.Claim) {
+	ids := make([]string, len(claims))
+	for i, c := range claims {
+		ids[i] = c.Delivery.ID
+	}
+	d.returnIDs(ids)
+}
+
+func (d *Dispatcher) returnIDs(ids []string) {
 	if len(ids) == 0 {
 		return
 	}
@@ -210,16 +270,19 @@ func (d *Dispatcher) returnQueued(dest string) {
 	defer cancel()
 	if err := d.store.ReturnClaims(ctx, ids); err != nil {
 		// They come due anyway when their leases end.
-		d.logger.Error("return queued claims", slog.Int("claims", len(ids)), slog.Any("error", err))
+		d.logger.Error("return claims", slog.Int("claims", len(ids)), slog.Any("error", err))
 	}
 }
 
 // startAll runs each claim in a worker of its own. The claim loop calls it,
 // so workers are only added before loopDone closes and Stop's Wait is sound.
 func (d *Dispatcher) startAll(claims []*sluice.Claim) {
-	if len(claims) == 0 {
-		return
-	}
+	d.workers.Add(len(claims))
+	d.run(claims)
+}
+
+// run starts a worker for each claim, already counted in d.workers.
+func (d *Dispatcher) run(claims []*sluice.Claim) {
 	// A rate-limited destination's next delivery, if it has one waiting,
 	// is due one interval after this start: look for it then.
 	now := d.now()
@@ -228,7 +291,6 @@ func (d *Dispatcher) startAll(claims []*sluice.Claim) {
 			d.wakeAt(now.Add(time.Second / time.Duration(n)))
 		}
 	}
-	d.workers.Add(len(claims))
 	for _, c := range claims {
 		go d.work(c)
 	}

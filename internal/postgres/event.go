@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,7 +38,7 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 				return err
 			}
 		}
-		matchedEnabled, inserted, err := s.insertEvent(ctx, tx, &e, in, sealed, firstDelay)
+		wake, inserted, err := s.insertEvent(ctx, tx, &e, in, sealed, firstDelay)
 		if err != nil {
 			return err
 		}
@@ -51,7 +50,7 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 			out, duplicate = first, first != nil
 			return err
 		}
-		if matchedEnabled {
+		if wake {
 			if err := s.notifyWork(ctx, tx); err != nil {
 				return err
 			}
@@ -66,12 +65,13 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 }
 
 // insertEvent writes a new event with its payload, subject links and one
-// pending delivery per matching destination, due after firstDelay, inside
-// a write. It sets e's status and payload state. It reports whether an
-// enabled destination matched, and false for inserted, having written
-// nothing, when the event's dedup key is taken.
+// pending delivery per matching destination, due after firstDelay, those it
+// may claimed for in.Claim (see sluice.ClaimedAtBirth), inside a write. It
+// sets e's status and payload state and in.Claims. It reports whether it
+// made deliveries for dispatchers to claim, and false for inserted, having
+// written nothing, when the event's dedup key is taken.
 func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, e *sluice.Event, in *sluice.NewEvent,
-	sealed *storekit.SealedEvent, firstDelay time.Duration) (matchedEnabled, inserted bool, err error) {
+	sealed *storekit.SealedEvent, firstDelay time.Duration) (wake, inserted bool, err error) {
 	dests, err := s.tenantRoutes(ctx, tx, e.TenantID)
 	if err != nil {
 		return false, false, err
@@ -112,14 +112,30 @@ func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, e *sluice.Event, in 
 		}
 	}
 	due := ms(now.Add(firstDelay))
+	in.Claims, in.Unclaimed = nil, false
+	taken := map[string]int{}
 	for _, d := range matched {
+		id := sluice.NewID(sluice.PrefixDelivery)
+		if !sluice.ClaimedAtBirth(in.Claim, d, firstDelay, taken) {
+			if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
+				attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7)`,
+				id, e.TenantID, e.ID, d.ID, due, ms(now), ms(now)); err != nil {
+				return false, false, fmt.Errorf("insert delivery: %w", err)
+			}
+			in.Unclaimed = in.Unclaimed || d.Enabled
+			continue
+		}
+		leaseEnd := ms(in.Claim.Now.Add(in.Claim.Lease))
 		if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
-			attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7)`,
-			sluice.NewID(sluice.PrefixDelivery), e.TenantID, e.ID, d.ID, due, ms(now), ms(now)); err != nil {
+			attempts, next_attempt_at, lease_until, claimed_by, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $6, $7, $7)`,
+			id, e.TenantID, e.ID, d.ID, leaseEnd, s.claimant, ms(now)); err != nil {
 			return false, false, fmt.Errorf("insert delivery: %w", err)
 		}
+		taken[d.ID]++
+		in.Claims = append(in.Claims, storekit.NewClaim(id, e, d, in.Payload, now))
 	}
-	return slices.ContainsFunc(matched, func(d *sluice.Destination) bool { return d.Enabled }), true, nil
+	return in.Unclaimed, true, nil
 }
 
 // eventByDedup returns the tenant's event with the dedup digest, or nil.

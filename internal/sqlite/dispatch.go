@@ -356,6 +356,11 @@ func (s *Store) recordHealth(ctx context.Context, tx querier, r *sluice.AttemptR
 			return "", fmt.Errorf("update destination health: %w", err)
 		}
 	}
+	if change.Opened || change.Closed {
+		// New events must see the circuit: the cached routes decide which
+		// of their deliveries are created claimed.
+		delete(s.routes, a.TenantID)
+	}
 	if change.Closed {
 		// Starts reserved before the pause have passed: the deliveries
 		// waiting take fresh ones, evenly spaced from now.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -51,9 +50,10 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 }
 
 // insertEvent writes a new event with its payload, subject links and one
-// pending delivery per matching destination, due after firstDelay, inside
-// a write. It sets e's status and payload state, and reports whether an
-// enabled destination matched.
+// pending delivery per matching destination, due after firstDelay, those it
+// may claimed for in.Claim (see sluice.ClaimedAtBirth), inside a write. It
+// sets e's status and payload state and in.Claims, and reports whether it
+// made deliveries for the dispatcher to claim.
 func (s *Store) insertEvent(ctx context.Context, tx querier, e *sluice.Event, in *sluice.NewEvent,
 	sealed *storekit.SealedEvent, firstDelay time.Duration) (bool, error) {
 	dests, err := s.tenantRoutes(ctx, tx, e.TenantID)
@@ -87,14 +87,29 @@ func (s *Store) insertEvent(ctx context.Context, tx querier, e *sluice.Event, in
 		}
 	}
 	due := ms(now.Add(firstDelay))
+	in.Claims, in.Unclaimed = nil, false
+	taken := map[string]int{}
 	for _, d := range matched {
+		id := sluice.NewID(sluice.PrefixDelivery)
+		if !sluice.ClaimedAtBirth(in.Claim, d, firstDelay, taken) {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
+				attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
+				id, e.TenantID, e.ID, d.ID, due, ms(now), ms(now)); err != nil {
+				return false, fmt.Errorf("insert delivery: %w", err)
+			}
+			in.Unclaimed = in.Unclaimed || d.Enabled
+			continue
+		}
+		leaseEnd := ms(in.Claim.Now.Add(in.Claim.Lease))
 		if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
-		attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
-			sluice.NewID(sluice.PrefixDelivery), e.TenantID, e.ID, d.ID, due, ms(now), ms(now)); err != nil {
+			attempts, next_attempt_at, lease_until, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`,
+			id, e.TenantID, e.ID, d.ID, leaseEnd, leaseEnd, ms(now), ms(now)); err != nil {
 			return false, fmt.Errorf("insert delivery: %w", err)
 		}
+		taken[d.ID]++
+		in.Claims = append(in.Claims, storekit.NewClaim(id, e, d, in.Payload, now))
 	}
-	return slices.ContainsFunc(matched, func(d *sluice.Destination) bool { return d.Enabled }), nil
+	return in.Unclaimed, nil
 }
 
 // Event returns an event's metadata or ENOTFOUND.

@@ -212,3 +212,17 @@ func EarliestDue(lists [][]ClaimCandidate, limit int) []ClaimCandidate {
 	slices.SortStableFunc(all, func(a, b ClaimCandidate) int { return cmp.Compare(a.Due, b.Due) })
 	return all[:min(limit, len(all))]
 }
+
+// NewClaim is the claim of a delivery created claimed: everything the
+// dispatcher needs, from the event being stored and the destination it was
+// routed by, without reading anything back.
+func NewClaim(deliveryID string, e *sluice.Event, d *sluice.Destination, p sluice.Payload, now time.Time) *sluice.Claim {
+	return &sluice.Claim{
+		Delivery: sluice.Delivery{ID: deliveryID, TenantID: e.TenantID, EventID: e.ID, DestinationID: d.ID,
+			Status: sluice.DeliveryPending, CreatedAt: now, UpdatedAt: now},
+		EventType:   e.Type,
+		Destination: *d,
+		Body:        p.Body,
+		ContentType: p.ContentType,
+	}
+}

@@ -378,3 +378,41 @@ func testConcurrentWrites(t *testing.T, b *bundle) {
 		}
 	}
 }
+
+// CreateEvent with a claim request creates the deliveries it may already
+// claimed and returns them ready to send; the others (a rate-limited
+// destination, one over its room) are made due for ClaimDue as usual.
+func testCreateEventClaimed(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	plain := b.destination(t, ctx, ten.ID, "*")
+	full := b.destination(t, ctx, ten.ID, "*")
+	limited := b.destination(t, ctx, ten.ID, "*")
+	limited.RateLimitPerSecond = 5
+	if err := b.store.UpdateDestination(ctx, limited); err != nil {
+		t.Fatal(err)
+	}
+	ne := b.newEvent(ten.ID, "x.y", "")
+	ne.Claim = &sluice.ClaimRequest{Now: b.clock.Now(), Limit: 10, Lease: 30 * time.Second,
+		PerDestination: 4, Room: map[string]int{full.ID: 0}}
+	if _, _, err := b.store.CreateEvent(ctx, ne, 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(ne.Claims) != 1 || !ne.Unclaimed {
+		t.Fatalf("created %d claimed, unclaimed %v; want 1 claimed and some unclaimed", len(ne.Claims), ne.Unclaimed)
+	}
+	c := ne.Claims[0]
+	if c.Delivery.DestinationID != plain.ID || c.Delivery.EventID != ne.Event.ID || string(c.Body) != `{"n":1}` ||
+		c.EventType != "x.y" || c.Destination.Secret != plain.Secret || c.Delivery.Attempts != 0 {
+		t.Fatalf("claim = %+v", c)
+	}
+	// The claimed one is leased; the other two are due.
+	got := claimedIDs(b.claim(t, 10))
+	if len(got) != 2 || slices.Contains(got, c.Delivery.ID) {
+		t.Fatalf("ClaimDue took %v, want the 2 unclaimed deliveries only", got)
+	}
+	recordSuccess(t, b, c)
+	ds, err := b.store.Deliveries(b.ctx, ten.ID, ne.Event.ID)
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("deliveries = %d, %v", len(ds), err)
+	}
+}

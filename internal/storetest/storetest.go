@@ -62,6 +62,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ClaimLease", testClaimLease},
 		{"ClaimSkipsDestinations", testClaimSkipsDestinations},
 		{"ClaimRoom", testClaimRoom},
+		{"CreateEventClaimed", testCreateEventClaimed},
 		{"ClaimExpiredPayload", testClaimExpiredPayload},
 		{"RecordAttempt", testRecordAttempt},
 		{"RecordAttemptDisables", testRecordAttemptDisables},
