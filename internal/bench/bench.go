@@ -1,7 +1,10 @@
 // Package bench is the load-test engine behind `sluice bench`: it drives a
-// running Sluice over its HTTP API and measures publish throughput, the
-// latency of the publish acknowledgement, and the end-to-end latency from
-// publishing an event to its delivery at a loopback receiver.
+// running Sluice over HTTP in one of three scenarios (publish, ingest, e2e),
+// closed loop or open loop, and measures accepted events a second, the
+// latency of the acknowledgement, and, where deliveries are awaited, the
+// end-to-end latency from sending an event to its delivery at a loopback
+// receiver. The same load first runs against a bare net/http handler, the
+// baseline Sluice's figures are read against.
 package bench
 
 import (
@@ -10,60 +13,96 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+)
+
+// Scenario names what a run sends and what it waits for.
+type Scenario string
+
+// The scenarios.
+const (
+	// ScenarioPublish posts events to POST /v1/events and measures their
+	// acknowledgement only; deliveries happen but are not awaited.
+	ScenarioPublish Scenario = "publish"
+	// ScenarioIngest posts Stripe-signed webhooks to POST /in/{source_id}
+	// and waits for their delivery, as a provider's traffic would flow.
+	ScenarioIngest Scenario = "ingest"
+	// ScenarioE2E posts events to POST /v1/events and waits until every
+	// accepted event is delivered.
+	ScenarioE2E Scenario = "e2e"
+)
+
+// awaitsDelivery reports whether the scenario waits for deliveries.
+func (s Scenario) awaitsDelivery() bool { return s != ScenarioPublish }
+
+// Defaults and limits of Options.
+const (
+	defaultEvents       = 10000
+	defaultConcurrency  = 64
+	defaultPayloadBytes = 1024
+	defaultTimeout      = 2 * time.Minute
+
+	// maxPayloadBytes is far above any gateway's body limit; beyond it the
+	// bodies in flight would exhaust the bench's memory first.
+	maxPayloadBytes = 16 << 20
+	// defaultMaxInFlight bounds open-loop requests in flight: enough for a
+	// slow gateway to show its latency, few enough for one process's
+	// sockets and memory.
+	defaultMaxInFlight = 4096
+	// maxSchedule bounds an open-loop run; a longer one is surely a typo.
+	maxSchedule = 24 * time.Hour
 )
 
 // Options configure a Run. Zero values take the defaults named below.
 type Options struct {
-	URL          string        // Sluice base URL, e.g. http://127.0.0.1:8080; required
-	Token        string        // admin token
-	Events       int           // events to publish; default 10000
-	Concurrency  int           // closed-loop publishers; default 64
-	PayloadBytes int           // approximate size of each JSON payload; default 1024
-	Timeout      time.Duration // how long to wait for all deliveries after publishing; default 2m
-	ReceiverAddr string        // where the loopback receiver listens; default "127.0.0.1:0"
-	Progress     io.Writer     // optional: a progress line about once a second
+	URL      string   // Sluice base URL, e.g. http://127.0.0.1:8080; required
+	Token    string   // admin token
+	Scenario Scenario // publish, ingest or e2e; default e2e
+
+	Events int // events to send; default 10000
+	// Concurrency is the number of closed-loop senders, each sending its
+	// next event when the last is answered; default 64. Not with Rate.
+	Concurrency int
+	// Rate, when set, makes the load open loop: events start on a fixed
+	// schedule of Rate a second, whatever the answers do.
+	Rate float64
+	// MaxInFlight bounds open-loop requests in flight; default 4096.
+	MaxInFlight  int
+	PayloadBytes int           // size of each JSON payload; default 1024
+	Timeout      time.Duration // how long to wait for deliveries after sending; default 2m
+
+	// SkipBaseline leaves out the run against the bare net/http handler.
+	SkipBaseline bool
+	// Gateway describes the gateway for the report, e.g. "in process,
+	// embedded store"; default "remote". It must not hold credentials.
+	Gateway string
+	// InProcess says the gateway runs in this process, so the peak RSS
+	// measured is the gateway's as well as the bench's.
+	InProcess bool
+
+	ReceiverAddr string    // where the loopback receiver listens; default "127.0.0.1:0"
+	Progress     io.Writer // optional: a progress line about once a second
 }
 
-// Result is what a Run measured.
-type Result struct {
-	Published int // publish requests completed: Accepted + Errors
-	Accepted  int // answered 2xx with an event id
-	Errors    int // failed publish requests, by class in ErrorsByClass
-	Delivered int // accepted events that reached the receiver
-	// Duplicates counts repeated deliveries of an event (at-least-once
-	// delivery allows them; receivers dedupe on webhook-id).
-	Duplicates int
+// openLoop reports whether the load follows a schedule rather than the
+// answers.
+func (o *Options) openLoop() bool { return o.Rate > 0 }
 
-	PublishDuration time.Duration // first publish sent to last answered
-	E2EDuration     time.Duration // first publish sent to last delivery arrived
-	AcceptedPerSec  float64
-	DeliveredPerSec float64
-
-	AckLatency Percentiles // publish request sent to its 2xx read
-	E2ELatency Percentiles // publish request sent to the event's first arrival
-
-	// ErrorsByClass counts failed publishes: "http_<status>", "timeout",
-	// "connect" or "other".
-	ErrorsByClass map[string]int
-}
-
-// Run benchmarks the gateway at o.URL. It starts a loopback receiver,
+// Run benchmarks the gateway at o.URL. It starts a loopback receiver and
 // creates a destination for bench.* events pointing at it (the gateway must
-// allow private destinations), publishes o.Events events from o.Concurrency
-// publishers, waits up to o.Timeout for every accepted event to arrive, and
-// deletes the destination again.
+// allow private destinations) and, for the ingest scenario, a Stripe source.
+// Unless o.SkipBaseline, it then sends the load to a bare net/http handler
+// on loopback; then it sends the same load to the gateway and, unless the
+// scenario is publish, waits up to o.Timeout for every accepted event to
+// arrive. It deletes what it created before returning.
 //
-// It fails without a Result when the options are invalid, the receiver
-// cannot listen, the destination cannot be created, or ctx ends. When some
-// accepted events have not arrived by the timeout it returns the Result
-// together with an error saying how many are missing.
-func Run(ctx context.Context, o Options) (*Result, error) {
+// It fails without a Report when the options are invalid, the receiver or
+// the baseline cannot listen, the destination or source cannot be created,
+// or ctx ends. When some accepted events have not arrived by the timeout it
+// returns the Report together with an error saying how many are missing.
+func Run(ctx context.Context, o Options) (*Report, error) {
 	o, err := o.withDefaults()
 	if err != nil {
 		return nil, err
@@ -74,43 +113,67 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
 	defer rcv.close()
-	api := newAPIClient(o.URL, o.Token, o.Concurrency)
-	defer api.close()
-
-	dstID, err := api.createDestination(ctx, rcv.url())
+	gw, err := setUpGateway(ctx, o, rcv.url())
 	if err != nil {
-		return nil, fmt.Errorf("create destination: %w", err)
+		return nil, err
 	}
-	defer func() {
-		// Clean up even when ctx was cancelled, but not forever.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := api.deleteDestination(dctx, dstID); err != nil && o.Progress != nil {
-			fmt.Fprintf(o.Progress, "could not delete bench destination %s: %v\n", dstID, err)
+	defer gw.tearDown(ctx, o.Progress)
+
+	rep := &Report{Options: o, RSSScope: rssScope(o.InProcess)}
+	if !o.SkipBaseline {
+		if rep.Baseline, err = runBaseline(ctx, o, gw.work); err != nil {
+			return nil, err
 		}
-	}()
-
-	var c counters
-	stopProgress := startProgress(o.Progress, time.Second, func() string {
-		return fmt.Sprintf("published %d/%d  delivered %d  errors %d",
-			c.published.Load(), o.Events, tr.delivered(), c.errors.Load())
-	})
-	pub := publishAll(ctx, api, o, tr, &c)
-	if err := ctx.Err(); err != nil {
-		stopProgress()
+	}
+	rep.Sluice, err = runSluice(ctx, o, gw, tr)
+	if rep.Sluice == nil {
 		return nil, err
 	}
-	waitErr := tr.waitDelivered(ctx, pub.accepted, o.Timeout)
-	stopProgress()
-	if err := ctx.Err(); err != nil {
+	return rep, err
+}
+
+// runSluice sends the load to the gateway and waits for its deliveries as
+// the scenario asks.
+func runSluice(ctx context.Context, o Options, gw *gateway, tr *tracker) (*Result, error) {
+	if !o.Scenario.awaitsDelivery() {
+		tr = nil
+	}
+	p := newPhase("sluice", o, gw.api, gw.work, tr)
+	stop := p.startProgress()
+	begin, sched, err := p.drive(ctx)
+	if err == nil && tr != nil {
+		err = tr.waitDelivered(ctx, p.out.acceptedCount(), o.Timeout)
+	}
+	stop()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	res := p.result(begin, sched)
+	if errors.Is(err, errWaitTimeout) {
+		d := res.Delivery
+		return res, fmt.Errorf("%d of %d accepted events not delivered within %s", res.Accepted-d.Delivered, res.Accepted, o.Timeout)
+	}
+	return res, err
+}
+
+// runBaseline sends the load, the same requests as to the gateway, to a
+// bare handler on loopback.
+func runBaseline(ctx context.Context, o Options, work *workload) (*Result, error) {
+	b, err := startBaseline()
+	if err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	defer b.close()
+	c := newClient(b.url(), "", o.connections())
+	defer c.close()
+	p := newPhase("baseline", o, c, work, nil)
+	stop := p.startProgress()
+	begin, sched, err := p.drive(ctx)
+	stop()
+	if err != nil {
 		return nil, err
 	}
-
-	res := pub.result(tr)
-	if errors.Is(waitErr, errWaitTimeout) {
-		return res, fmt.Errorf("%d of %d accepted events not delivered within %s", res.Accepted-res.Delivered, res.Accepted, o.Timeout)
-	}
-	return res, waitErr
+	return p.result(begin, sched), nil
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -118,145 +181,56 @@ func (o Options) withDefaults() (Options, error) {
 	if o.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return o, fmt.Errorf("URL %q: want the gateway's base URL, e.g. http://127.0.0.1:8080", o.URL)
 	}
-	if o.Events < 0 || o.Concurrency < 0 || o.PayloadBytes < 0 || o.Timeout < 0 {
-		return o, errors.New("events, concurrency, payload bytes and timeout must not be negative")
+	if err := o.CheckLoad(); err != nil {
+		return o, err
 	}
-	o.Events = cmp.Or(o.Events, 10000)
-	o.Concurrency = min(cmp.Or(o.Concurrency, 64), o.Events)
-	o.PayloadBytes = cmp.Or(o.PayloadBytes, 1024)
-	o.Timeout = cmp.Or(o.Timeout, 2*time.Minute)
+	o.Scenario = cmp.Or(o.Scenario, ScenarioE2E)
+	o.Events = cmp.Or(o.Events, defaultEvents)
+	if !o.openLoop() {
+		o.Concurrency = min(cmp.Or(o.Concurrency, defaultConcurrency), o.Events)
+		o.MaxInFlight = 0
+	} else {
+		o.MaxInFlight = cmp.Or(o.MaxInFlight, defaultMaxInFlight)
+	}
+	o.PayloadBytes = cmp.Or(o.PayloadBytes, defaultPayloadBytes)
+	o.Timeout = cmp.Or(o.Timeout, defaultTimeout)
+	o.Gateway = cmp.Or(o.Gateway, "remote")
 	o.ReceiverAddr = cmp.Or(o.ReceiverAddr, "127.0.0.1:0")
 	return o, nil
 }
 
-// counters are the live figures the progress line shows.
-type counters struct {
-	published atomic.Int64
-	errors    atomic.Int64
+// CheckLoad reports what is wrong with the options other than the URL, as
+// Run would, so that a caller can check them before it starts the gateway
+// it will point them at.
+func (o Options) CheckLoad() error {
+	switch o.Scenario {
+	case "", ScenarioPublish, ScenarioIngest, ScenarioE2E:
+	default:
+		return fmt.Errorf("scenario %q: want publish, ingest or e2e", o.Scenario)
+	}
+	if o.Events < 0 || o.Concurrency < 0 || o.PayloadBytes < 0 || o.Timeout < 0 || o.MaxInFlight < 0 {
+		return errors.New("events, concurrency, max in flight, payload bytes and timeout must not be negative")
+	}
+	if o.Rate < 0 || math.IsNaN(o.Rate) || math.IsInf(o.Rate, 0) {
+		return errors.New("rate must be a positive number of events a second")
+	}
+	if o.Rate > 0 && o.Concurrency > 0 {
+		return errors.New("choose concurrency (closed loop) or rate (open loop), not both")
+	}
+	if o.Rate > 0 && float64(cmp.Or(o.Events, defaultEvents))/o.Rate > maxSchedule.Seconds() {
+		return fmt.Errorf("events at this rate would take longer than %s", maxSchedule)
+	}
+	if o.PayloadBytes > maxPayloadBytes {
+		return fmt.Errorf("payload bytes must be at most %d", maxPayloadBytes)
+	}
+	return nil
 }
 
-// publishResult is what the publishers measured.
-type publishResult struct {
-	published, accepted int
-	acks                []time.Duration
-	errors              map[string]int
-	start, end          time.Time
-}
-
-// publishAll runs o.Concurrency closed-loop publishers until o.Events
-// events were sent or ctx ends.
-func publishAll(ctx context.Context, api *apiClient, o Options, tr *tracker, c *counters) *publishResult {
-	res := &publishResult{errors: map[string]int{}, acks: make([]time.Duration, 0, o.Events)}
-	var (
-		wg  sync.WaitGroup
-		mu  sync.Mutex // guards res while the publishers merge into it
-		seq atomic.Int64
-	)
-	filler := strings.Repeat("x", max(o.PayloadBytes-len(`{"seq":00000,"filler":""}`), 0))
-	res.start = time.Now()
-	for range o.Concurrency {
-		wg.Go(func() {
-			var acks []time.Duration
-			errs := map[string]int{}
-			for {
-				n := seq.Add(1)
-				if n > int64(o.Events) || ctx.Err() != nil {
-					break
-				}
-				body := eventBody(n, filler)
-				start := time.Now()
-				id, class := api.publish(ctx, body)
-				if ctx.Err() != nil {
-					break // cancelled, not a gateway error
-				}
-				c.published.Add(1)
-				if class != "" {
-					c.errors.Add(1)
-					errs[class]++
-					continue
-				}
-				acks = append(acks, time.Since(start))
-				tr.accept(id, start)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			res.acks = append(res.acks, acks...)
-			res.accepted += len(acks)
-			for k, v := range errs {
-				res.errors[k] += v
-				res.published += v
-			}
-			res.published += len(acks)
-		})
+// connections is how many connections the load may keep open: one per
+// request that can be in flight, so none is closed and redialled.
+func (o *Options) connections() int {
+	if o.openLoop() {
+		return o.MaxInFlight
 	}
-	wg.Wait()
-	res.end = time.Now()
-	return res
-}
-
-// eventBody is the publish request for event number n, its payload about
-// len(filler) + 25 bytes of JSON.
-func eventBody(n int64, filler string) []byte {
-	b := make([]byte, 0, len(filler)+80)
-	b = append(b, `{"type":"bench.event","payload":{"seq":`...)
-	b = strconv.AppendInt(b, n, 10)
-	b = append(b, `,"filler":"`...)
-	b = append(b, filler...)
-	return append(b, `"}}`...)
-}
-
-// result combines the publishers' figures with the tracker's.
-func (p *publishResult) result(tr *tracker) *Result {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	r := &Result{
-		Published:       p.published,
-		Accepted:        p.accepted,
-		Errors:          p.published - p.accepted,
-		Delivered:       tr.matched,
-		Duplicates:      tr.duplicates,
-		PublishDuration: p.end.Sub(p.start),
-		AckLatency:      percentiles(p.acks),
-		E2ELatency:      percentiles(tr.e2e),
-		ErrorsByClass:   p.errors,
-	}
-	if r.Delivered > 0 {
-		r.E2EDuration = tr.lastArrival.Sub(p.start)
-	}
-	r.AcceptedPerSec = perSecond(r.Accepted, r.PublishDuration)
-	r.DeliveredPerSec = perSecond(r.Delivered, r.E2EDuration)
-	return r
-}
-
-func perSecond(n int, d time.Duration) float64 {
-	if d <= 0 {
-		return 0
-	}
-	return float64(n) / d.Seconds()
-}
-
-// startProgress writes line() to w every interval until the returned stop
-// is called; stop waits for the writer to finish. A nil w writes nothing.
-func startProgress(w io.Writer, interval time.Duration, line func() string) (stop func()) {
-	if w == nil {
-		return func() {}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				fmt.Fprintln(w, line())
-			case <-done:
-				return
-			}
-		}
-	})
-	return func() {
-		close(done)
-		wg.Wait()
-	}
+	return o.Concurrency
 }

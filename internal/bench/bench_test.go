@@ -10,211 +10,261 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/testlog"
 )
 
-// fakeGateway is just enough of Sluice's API for the engine: destinations
-// are created and deleted, and every published event is delivered to the
-// one destination from a goroutine. It tests the engine, not Sluice.
-type fakeGateway struct {
-	t         *testing.T
-	failEvery int // answer 500 to every failEvery-th event
-	dropEvery int // accept but never deliver every dropEvery-th event
-	dupEvery  int // deliver every dupEvery-th event twice
-	onPublish func(n int)
-	// lenient ignores failed deliveries: the receiver is gone once Run ends early.
-	lenient bool
-
-	mu      sync.Mutex
-	n       int
-	dstURL  string
-	deleted []string
-	wg      sync.WaitGroup
-	client  *http.Client
-}
-
-func startFakeGateway(t *testing.T, g *fakeGateway) *httptest.Server {
-	t.Helper()
-	g.t = t
-	g.client = &http.Client{Timeout: 10 * time.Second}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/destinations", g.createDestination)
-	mux.HandleFunc("DELETE /v1/destinations/{id}", func(w http.ResponseWriter, r *http.Request) {
-		g.mu.Lock()
-		g.deleted = append(g.deleted, r.PathValue("id"))
-		g.mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("POST /v1/events", g.publish)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		srv.Close()
-		g.wg.Wait()
-	})
-	return srv
-}
-
-func (g *fakeGateway) authorized(w http.ResponseWriter, r *http.Request) bool {
-	if r.Header.Get("Authorization") != "Bearer tok" {
-		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprint(w, `{"error":{"code":"unauthorized","message":"bad token"}}`)
-		return false
-	}
-	return true
-}
-
-func (g *fakeGateway) createDestination(w http.ResponseWriter, r *http.Request) {
-	if !g.authorized(w, r) {
-		return
-	}
-	var d struct {
-		Name       string   `json:"name"`
-		URL        string   `json:"url"`
-		EventTypes []string `json:"event_types"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&d); err != nil || d.Name != "bench" ||
-		!strings.HasPrefix(d.URL, "http://127.0.0.1:") || len(d.EventTypes) != 1 || d.EventTypes[0] != "bench.*" {
-		g.t.Errorf("create destination: %+v, %v", d, err)
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	g.mu.Lock()
-	g.dstURL = d.URL
-	g.mu.Unlock()
-	w.WriteHeader(http.StatusCreated)
-	fmt.Fprint(w, `{"id":"dst_bench","name":"bench"}`)
-}
-
-func (g *fakeGateway) publish(w http.ResponseWriter, r *http.Request) {
-	if !g.authorized(w, r) {
-		return
-	}
-	var e struct {
-		Type    string          `json:"type"`
-		Payload json.RawMessage `json:"payload"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&e); err != nil || e.Type != "bench.event" || len(e.Payload) < 100 {
-		g.t.Errorf("publish: type %q, %d payload bytes, %v", e.Type, len(e.Payload), err)
-	}
-	g.mu.Lock()
-	g.n++
-	n, dst := g.n, g.dstURL
-	g.mu.Unlock()
-	if g.onPublish != nil {
-		g.onPublish(n)
-	}
-	if g.failEvery > 0 && n%g.failEvery == 0 {
-		w.WriteHeader(http.StatusInternalServerError)
-		return
-	}
-	id := fmt.Sprintf("evt_%06d", n)
-	times := 1
-	if g.dropEvery > 0 && n%g.dropEvery == 0 {
-		times = 0
-	}
-	if g.dupEvery > 0 && n%g.dupEvery == 0 {
-		times = 2
-	}
-	if n%2 == 0 {
-		// Deliver before answering: the receiver sees the id first.
-		g.deliver(dst, id, e.Payload, times)
-	} else {
-		g.wg.Go(func() { g.deliver(dst, id, e.Payload, times) })
-	}
-	w.WriteHeader(http.StatusAccepted)
-	fmt.Fprintf(w, `{"id":%q}`, id)
-}
-
-func (g *fakeGateway) deliver(url, id string, body []byte, times int) {
-	for range times {
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("webhook-id", id)
-		resp, err := g.client.Do(req)
-		if err != nil {
-			if !g.lenient {
-				g.t.Errorf("deliver %s: %v", id, err)
-			}
-			return
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			g.t.Errorf("deliver %s: status %d", id, resp.StatusCode)
-		}
-	}
-}
-
 func TestRunCountsAndLatencies(t *testing.T) {
 	t.Parallel()
 	g := &fakeGateway{failEvery: 10, dupEvery: 7}
 	srv := startFakeGateway(t, g)
 	var progress testlog.Buffer
-	res, err := Run(context.Background(), Options{
+	rep, err := Run(context.Background(), Options{
 		URL: srv.URL, Token: "tok", Events: 300, Concurrency: 16, PayloadBytes: 512,
-		Timeout: 30 * time.Second, Progress: &progress,
+		Timeout: 30 * time.Second, SkipBaseline: true, Progress: &progress,
 	})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if res.Published != 300 || res.Errors != 30 || res.Accepted != 270 || res.Delivered != 270 {
-		t.Errorf("published %d, errors %d, accepted %d, delivered %d; want 300, 30, 270, 270",
-			res.Published, res.Errors, res.Accepted, res.Delivered)
+	if rep.Baseline != nil {
+		t.Errorf("baseline measured although skipped: %+v", rep.Baseline)
+	}
+	res, d := rep.Sluice, rep.Sluice.Delivery
+	if res.Sent != 300 || res.Errors != 30 || res.Accepted != 270 || d == nil || d.Delivered != 270 {
+		t.Fatalf("sent %d, errors %d, accepted %d, delivery %+v; want 300, 30, 270, 270 delivered",
+			res.Sent, res.Errors, res.Accepted, d)
 	}
 	if got := res.ErrorsByClass; len(got) != 1 || got["http_500"] != 30 {
 		t.Errorf("ErrorsByClass = %v, want http_500: 30", got)
 	}
 	// Every 7th of the accepted events was delivered twice.
-	if want := 300/7 - 300/70; res.Duplicates != want {
-		t.Errorf("Duplicates = %d, want %d", res.Duplicates, want)
+	if want := 300/7 - 300/70; d.Duplicates != want {
+		t.Errorf("Duplicates = %d, want %d", d.Duplicates, want)
 	}
-	for name, p := range map[string]Percentiles{"ack": res.AckLatency, "e2e": res.E2ELatency} {
+	for name, p := range map[string]Percentiles{"ack": res.AckLatency, "e2e": d.Latency} {
 		if p.P50 <= 0 || p.P50 > p.P95 || p.P95 > p.P99 || p.P99 > p.Max {
 			t.Errorf("%s percentiles not ordered: %+v", name, p)
 		}
 	}
-	if res.PublishDuration <= 0 || res.E2EDuration <= 0 || res.AcceptedPerSec <= 0 || res.DeliveredPerSec <= 0 {
-		t.Errorf("durations and rates must be positive: %+v", res)
+	if res.Duration <= 0 || d.Duration <= 0 || res.AcceptedPerSec <= 0 || d.PerSec <= 0 {
+		t.Errorf("durations and rates must be positive: %+v, %+v", res, d)
+	}
+	if res.Schedule != nil {
+		t.Errorf("closed loop has a schedule: %+v", res.Schedule)
+	}
+	if _, ok := rep.AcceptedRatio(); ok {
+		t.Errorf("a ratio to a baseline that was skipped")
 	}
 	g.mu.Lock()
 	if len(g.deleted) != 1 || g.deleted[0] != "dst_bench" {
-		t.Errorf("deleted destinations %v, want [dst_bench]", g.deleted)
+		t.Errorf("deleted %v, want [dst_bench]", g.deleted)
 	}
 	g.mu.Unlock()
 
 	var table strings.Builder
-	res.WriteTable(&table)
+	rep.WriteTable(&table)
 	out := table.String()
 	for _, want := range []string{
-		"published", "300", "accepted", "270", "delivered", "http_500", "30",
+		"scenario    e2e: POST /v1/events", "closed loop: 16 senders, 300 events, 512-byte payloads",
+		"sent", "300", "accepted", "270", "delivered", "http_500", "30",
 		formatDuration(res.AckLatency.P50), formatDuration(res.AckLatency.P99),
-		formatDuration(res.E2ELatency.P95), formatDuration(res.E2ELatency.Max),
-		formatRate(res.AcceptedPerSec), formatRate(res.DeliveredPerSec),
+		formatDuration(d.Latency.P95), formatDuration(d.Latency.Max),
+		formatRate(res.AcceptedPerSec), formatRate(d.PerSec),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "baseline") {
+		t.Errorf("table mentions a baseline that was skipped:\n%s", out)
+	}
 	t.Logf("\n%s", out)
+}
+
+// The ingest scenario creates a Stripe source, signs every webhook so the
+// real verifier accepts it, matches deliveries by the event_id the ingest
+// answer names, and sends the baseline the same signed requests.
+func TestRunIngest(t *testing.T) {
+	t.Parallel()
+	g := &fakeGateway{}
+	srv := startFakeGateway(t, g)
+	rep, err := Run(context.Background(), Options{
+		URL: srv.URL, Token: "tok", Scenario: ScenarioIngest, Events: 120, Concurrency: 8, PayloadBytes: 300,
+		Timeout: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// The fake gateway numbers every event it sees: the baseline's went elsewhere.
+	g.mu.Lock()
+	if g.n != 120 {
+		t.Errorf("gateway saw %d events, want 120", g.n)
+	}
+	if len(g.deleted) != 2 || g.deleted[0] != "src_bench" || g.deleted[1] != "dst_bench" {
+		t.Errorf("deleted %v, want [src_bench dst_bench]", g.deleted)
+	}
+	g.mu.Unlock()
+	s, b := rep.Sluice, rep.Baseline
+	if s.Accepted != 120 || s.Errors != 0 || s.Delivery == nil || s.Delivery.Delivered != 120 {
+		t.Errorf("sluice: accepted %d, errors %d, delivery %+v; want 120 accepted and delivered", s.Accepted, s.Errors, s.Delivery)
+	}
+	if b == nil || b.Accepted != 120 || b.Errors != 0 || b.AcceptedPerSec <= 0 || b.Delivery != nil {
+		t.Fatalf("baseline %+v, want 120 accepted, no deliveries", b)
+	}
+	for name, ratio := range map[string]func() (float64, bool){"accepted": rep.AcceptedRatio, "delivered": rep.DeliveredRatio} {
+		if x, ok := ratio(); !ok || x <= 0 {
+			t.Errorf("%s ratio = %v, %v; want a positive ratio", name, x, ok)
+		}
+	}
+}
+
+// The publish scenario measures acknowledgements and leaves deliveries
+// alone: no delivery figures, no delivered ratio.
+func TestRunPublishDoesNotAwaitDeliveries(t *testing.T) {
+	t.Parallel()
+	g := &fakeGateway{dropEvery: 1} // nothing is ever delivered
+	srv := startFakeGateway(t, g)
+	rep, err := Run(context.Background(), Options{
+		URL: srv.URL, Token: "tok", Scenario: ScenarioPublish, Events: 50, Concurrency: 4, Timeout: time.Hour,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if rep.Sluice.Accepted != 50 || rep.Sluice.Delivery != nil {
+		t.Errorf("accepted %d, delivery %+v; want 50 and no delivery figures", rep.Sluice.Accepted, rep.Sluice.Delivery)
+	}
+	if _, ok := rep.DeliveredRatio(); ok {
+		t.Errorf("a delivered ratio without deliveries")
+	}
+	if x, ok := rep.AcceptedRatio(); !ok || x <= 0 {
+		t.Errorf("accepted ratio = %v, %v; want a positive ratio", x, ok)
+	}
+	var table strings.Builder
+	rep.WriteTable(&table)
+	if !strings.Contains(table.String(), "not awaited (publish scenario)") || strings.Contains(table.String(), "end to end") {
+		t.Errorf("table does not say deliveries were not awaited:\n%s", table.String())
+	}
+}
+
+// An open-loop run starts every event, on both servers, and says how it
+// kept to its schedule. Whether it kept up depends on the machine, so it is
+// not asserted.
+func TestRunOpenLoop(t *testing.T) {
+	t.Parallel()
+	srv := startFakeGateway(t, &fakeGateway{})
+	rep, err := Run(context.Background(), Options{
+		URL: srv.URL, Token: "tok", Events: 100, Rate: 2000, Timeout: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for name, res := range map[string]*Result{"sluice": rep.Sluice, "baseline": rep.Baseline} {
+		if res == nil || res.Schedule == nil {
+			t.Fatalf("%s: no schedule: %+v", name, res)
+		}
+		if s := res.Schedule; s.Started != 100 || s.Rate != 2000 || s.MaxInFlight != defaultMaxInFlight || res.Accepted != 100 {
+			t.Errorf("%s: accepted %d, schedule %+v; want 100 started at 2000/s, at most %d in flight",
+				name, res.Accepted, s, defaultMaxInFlight)
+		}
+	}
+	if d := rep.Sluice.Delivery; d == nil || d.Delivered != 100 {
+		t.Errorf("delivery %+v, want 100 delivered", d)
+	}
+	var table strings.Builder
+	rep.WriteTable(&table)
+	if !strings.Contains(table.String(), "open loop: 2,000 ev/s, at most 4096 in flight") ||
+		!strings.Contains(table.String(), "schedule") {
+		t.Errorf("table does not describe the open loop:\n%s", table.String())
+	}
+}
+
+// --json gives one object holding the options, both servers' figures and
+// the ratios.
+func TestRunWriteJSON(t *testing.T) {
+	t.Parallel()
+	srv := startFakeGateway(t, &fakeGateway{failEvery: 25})
+	rep, err := Run(context.Background(), Options{
+		URL: srv.URL, Token: "tok", Events: 100, Concurrency: 4, PayloadBytes: 256, Timeout: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(buf.Bytes(), []byte("\n")); n != 1 {
+		t.Errorf("JSON output has %d lines, want 1", n)
+	}
+	var doc struct {
+		Scenario string
+		Gateway  string
+		Options  struct {
+			Load         string
+			Events       int
+			Concurrency  int
+			PayloadBytes int  `json:"payload_bytes"`
+			Baseline     bool `json:"baseline"`
+		}
+		Sluice, Baseline struct {
+			Sent, Accepted, Errors int
+			ErrorsByClass          map[string]int     `json:"errors_by_class"`
+			AcceptedPerSec         float64            `json:"accepted_per_sec"`
+			AckLatencyMS           map[string]float64 `json:"ack_latency_ms"`
+			Delivered              *int
+			DeliveredPerSec        *float64           `json:"delivered_per_sec"`
+			E2ELatencyMS           map[string]float64 `json:"e2e_latency_ms"`
+			Schedule               *json.RawMessage
+		}
+		Ratios struct {
+			AcceptedVsBaseline  *float64 `json:"accepted_vs_baseline"`
+			DeliveredVsBaseline *float64 `json:"delivered_vs_baseline"`
+		}
+		PeakRSSScope string `json:"peak_rss_scope"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("decode %s: %v", buf.String(), err)
+	}
+	o, s, b := doc.Options, doc.Sluice, doc.Baseline
+	if doc.Scenario != "e2e" || doc.Gateway != "remote" || o.Load != "closed" || o.Events != 100 || o.Concurrency != 4 ||
+		o.PayloadBytes != 256 || !o.Baseline || doc.PeakRSSScope != "bench process only; gateway n/a" {
+		t.Errorf("scenario and options: %s", buf.String())
+	}
+	if s.Sent != 100 || s.Accepted != 96 || s.Errors != 4 || s.ErrorsByClass["http_500"] != 4 || s.AcceptedPerSec <= 0 ||
+		s.AckLatencyMS["p99"] <= 0 || s.Delivered == nil || *s.Delivered != 96 || s.DeliveredPerSec == nil ||
+		s.E2ELatencyMS["max"] <= 0 || s.Schedule != nil {
+		t.Errorf("sluice figures: %s", buf.String())
+	}
+	if b.Sent != 100 || b.Accepted != 100 || b.Errors != 0 || b.AcceptedPerSec <= 0 || b.AckLatencyMS["p50"] <= 0 ||
+		b.Delivered != nil || b.E2ELatencyMS != nil {
+		t.Errorf("baseline figures: %s", buf.String())
+	}
+	r := doc.Ratios
+	if r.AcceptedVsBaseline == nil || *r.AcceptedVsBaseline <= 0 || r.DeliveredVsBaseline == nil || *r.DeliveredVsBaseline <= 0 {
+		t.Errorf("ratios: %s", buf.String())
+	}
+	if want := s.AcceptedPerSec / b.AcceptedPerSec; r.AcceptedVsBaseline != nil && *r.AcceptedVsBaseline != want {
+		t.Errorf("accepted ratio %v, want %v", *r.AcceptedVsBaseline, want)
+	}
 }
 
 func TestRunReportsMissingDeliveries(t *testing.T) {
 	t.Parallel()
-	g := &fakeGateway{dropEvery: 5}
+	g := &fakeGateway{dropEvery: 5, deliverFirst: true}
 	srv := startFakeGateway(t, g)
-	res, err := Run(context.Background(), Options{
-		URL: srv.URL, Token: "tok", Events: 50, Concurrency: 4, Timeout: 200 * time.Millisecond,
+	rep, err := Run(context.Background(), Options{
+		URL: srv.URL, Token: "tok", Events: 50, Concurrency: 4, Timeout: 200 * time.Millisecond, SkipBaseline: true,
 	})
 	if err == nil || !strings.Contains(err.Error(), "10 of 50 accepted events not delivered") {
 		t.Fatalf("Run error = %v, want 10 of 50 missing", err)
 	}
-	if res == nil || res.Accepted != 50 || res.Delivered != 40 {
-		t.Fatalf("result %+v, want 50 accepted and 40 delivered", res)
+	if rep == nil || rep.Sluice.Accepted != 50 || rep.Sluice.Delivery.Delivered != 40 {
+		t.Fatalf("report %+v, want 50 accepted and 40 delivered", rep)
 	}
 	var table strings.Builder
-	res.WriteTable(&table)
+	rep.WriteTable(&table)
 	if !strings.Contains(table.String(), "missing") {
 		t.Errorf("table does not show missing deliveries:\n%s", table.String())
 	}
@@ -222,25 +272,29 @@ func TestRunReportsMissingDeliveries(t *testing.T) {
 
 func TestRunStopsWhenCancelled(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	g := &fakeGateway{lenient: true, onPublish: func(n int) {
-		if n == 20 {
-			cancel()
+	for _, o := range []Options{{Concurrency: 4}, {Rate: 1e6, MaxInFlight: 8}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		g := &fakeGateway{onPublish: func(n int) {
+			if n == 20 {
+				cancel()
+			}
+		}}
+		srv := startFakeGateway(t, g)
+		o.URL, o.Token, o.Events, o.SkipBaseline = srv.URL, "tok", 100000, true
+		rep, err := Run(ctx, o)
+		if !errors.Is(err, context.Canceled) || rep != nil {
+			t.Fatalf("rate %v: Run = %v, %v; want context.Canceled", o.Rate, rep, err)
 		}
-	}}
-	srv := startFakeGateway(t, g)
-	res, err := Run(ctx, Options{URL: srv.URL, Token: "tok", Events: 100000, Concurrency: 4})
-	if !errors.Is(err, context.Canceled) || res != nil {
-		t.Fatalf("Run = %v, %v; want context.Canceled", res, err)
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.n > 100 {
-		t.Errorf("%d events published after cancelling at 20", g.n)
-	}
-	if len(g.deleted) != 1 {
-		t.Errorf("deleted destinations %v, want the bench destination deleted after cancelling", g.deleted)
+		g.mu.Lock()
+		// An open loop has up to MaxInFlight requests under way when cancelled.
+		if g.n > 100+o.MaxInFlight {
+			t.Errorf("rate %v: %d events published after cancelling at 20", o.Rate, g.n)
+		}
+		if len(g.deleted) != 1 {
+			t.Errorf("rate %v: deleted %v, want the bench destination deleted after cancelling", o.Rate, g.deleted)
+		}
+		g.mu.Unlock()
 	}
 }
 
@@ -255,13 +309,18 @@ func TestRunSetupErrors(t *testing.T) {
 		{"no URL", Options{Token: "tok"}, "base URL"},
 		{"bad token", Options{URL: srv.URL, Token: "nope", Events: 1}, "create destination: HTTP 401 unauthorized: bad token"},
 		{"negative events", Options{URL: srv.URL, Events: -1}, "negative"},
+		{"unknown scenario", Options{URL: srv.URL, Scenario: "soak"}, `scenario "soak": want publish, ingest or e2e`},
+		{"rate and concurrency", Options{URL: srv.URL, Rate: 100, Concurrency: 8}, "not both"},
+		{"negative rate", Options{URL: srv.URL, Rate: -1}, "rate must be a positive"},
+		{"endless schedule", Options{URL: srv.URL, Rate: 0.001, Events: 1000}, "longer than 24h"},
+		{"huge payload", Options{URL: srv.URL, PayloadBytes: 1 << 30}, "payload bytes must be at most"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			res, err := Run(context.Background(), tt.o)
-			if err == nil || !strings.Contains(err.Error(), tt.want) || res != nil {
-				t.Fatalf("Run = %v, %v; want no result and an error containing %q", res, err, tt.want)
+			rep, err := Run(context.Background(), tt.o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || rep != nil {
+				t.Fatalf("Run = %v, %v; want no report and an error containing %q", rep, err, tt.want)
 			}
 		})
 	}
@@ -282,12 +341,12 @@ func TestClassify(t *testing.T) {
 	defer slow.Close()
 	defer close(release)
 
-	if _, class := newAPIClient(closed, "", 1).publish(context.Background(), []byte("{}")); class != "connect" {
+	if _, class := newClient(closed, "", 1).send(context.Background(), "/v1/events", nil, []byte("{}")); class != "connect" {
 		t.Errorf("closed port: class %q, want connect", class)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, class := newAPIClient(slow.URL, "", 1).publish(ctx, []byte("{}")); class != "timeout" {
+	if _, class := newClient(slow.URL, "", 1).send(ctx, "/v1/events", nil, []byte("{}")); class != "timeout" {
 		t.Errorf("slow server: class %q, want timeout", class)
 	}
 	if got := classify(fmt.Errorf("boom")); got != "other" {

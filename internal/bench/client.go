@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,19 +15,22 @@ import (
 	"time"
 )
 
-// requestTimeout bounds one API request; a slower answer counts as a
-// "timeout" error.
+// requestTimeout bounds one request; a slower answer counts as a "timeout"
+// error.
 const requestTimeout = 30 * time.Second
 
-// apiClient calls the gateway's JSON API with a bearer token over
-// keep-alive connections, one per publisher.
-type apiClient struct {
+// client sends requests to one base URL over keep-alive connections. The
+// baseline and the gateway get clients with the same settings, so the
+// difference between their figures is the server's.
+type client struct {
 	base  string
-	token string
+	token string // admin token for the API calls that set the run up
 	http  *http.Client
 }
 
-func newAPIClient(base, token string, conns int) *apiClient {
+// newClient keeps up to conns idle connections: one per request that can
+// be in flight, so none is closed and dialled again between requests.
+func newClient(base, token string, conns int) *client {
 	transport := &http.Transport{
 		Proxy:               nil, // a benchmark measures the gateway, not a proxy
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -36,18 +40,18 @@ func newAPIClient(base, token string, conns int) *apiClient {
 		TLSHandshakeTimeout: 10 * time.Second,
 		DisableCompression:  true,
 	}
-	return &apiClient{
+	return &client{
 		base:  strings.TrimRight(base, "/"),
 		token: token,
 		http:  &http.Client{Transport: transport, Timeout: requestTimeout},
 	}
 }
 
-func (c *apiClient) close() { c.http.CloseIdleConnections() }
+func (c *client) close() { c.http.CloseIdleConnections() }
 
 // do sends one request and returns the status and at most 64 KiB of the
 // response body, read to the end so the connection is reused.
-func (c *apiClient) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+func (c *client) do(ctx context.Context, method, path string, header http.Header, body []byte) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -56,11 +60,8 @@ func (c *apiClient) do(ctx context.Context, method, path string, body []byte) (i
 	if err != nil {
 		return 0, nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if header != nil {
+		req.Header = header
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -72,32 +73,44 @@ func (c *apiClient) do(ctx context.Context, method, path string, body []byte) (i
 	return resp.StatusCode, data, err
 }
 
-// createDestination registers the receiver for bench.* events and returns
-// the destination's id.
-func (c *apiClient) createDestination(ctx context.Context, url string) (string, error) {
-	body, _ := json.Marshal(map[string]any{"name": "bench", "url": url, "event_types": []string{"bench.*"}})
-	status, resp, err := c.do(ctx, http.MethodPost, "/v1/destinations", body)
+// admin sends an API call with the admin token and returns its answer,
+// failing unless the status is want.
+func (c *client) admin(ctx context.Context, method, path string, body any, want int) ([]byte, error) {
+	h := http.Header{"Authorization": {"Bearer " + c.token}}
+	var data []byte
+	if body != nil {
+		data, _ = json.Marshal(body)
+		h.Set("Content-Type", "application/json")
+	}
+	status, resp, err := c.do(ctx, method, path, h, data)
+	if err != nil {
+		return nil, err
+	}
+	if status != want {
+		return nil, apiError(status, resp)
+	}
+	return resp, nil
+}
+
+// create posts body to path, expecting 201 Created, and returns the new
+// resource's id.
+func (c *client) create(ctx context.Context, path string, body any) (string, error) {
+	resp, err := c.admin(ctx, http.MethodPost, path, body, http.StatusCreated)
 	if err != nil {
 		return "", err
 	}
-	if status != http.StatusCreated {
-		err := apiError(status, resp)
-		if status == http.StatusBadRequest {
-			err = fmt.Errorf("%w (the gateway must allow private destinations: --allow-private-destinations)", err)
-		}
-		return "", err
-	}
-	var d struct {
+	var r struct {
 		ID string `json:"id"`
 	}
-	if err := json.Unmarshal(resp, &d); err != nil || d.ID == "" {
-		return "", fmt.Errorf("HTTP %d without a destination id", status)
+	if err := json.Unmarshal(resp, &r); err != nil || r.ID == "" {
+		return "", errors.New("HTTP 201 without an id")
 	}
-	return d.ID, nil
+	return r.ID, nil
 }
 
-func (c *apiClient) deleteDestination(ctx context.Context, id string) error {
-	status, resp, err := c.do(ctx, http.MethodDelete, "/v1/destinations/"+id, nil)
+// remove deletes the resource at path.
+func (c *client) remove(ctx context.Context, path string) error {
+	status, resp, err := c.do(ctx, http.MethodDelete, path, http.Header{"Authorization": {"Bearer " + c.token}}, nil)
 	if err != nil {
 		return err
 	}
@@ -107,10 +120,12 @@ func (c *apiClient) deleteDestination(ctx context.Context, id string) error {
 	return nil
 }
 
-// publish posts one event and returns its id, or the class of the failure:
-// "http_<status>", "timeout", "connect" or "other".
-func (c *apiClient) publish(ctx context.Context, body []byte) (id, errClass string) {
-	status, resp, err := c.do(ctx, http.MethodPost, "/v1/events", body)
+// send posts one event and returns the id the answer names, or the class
+// of the failure: "http_<status>", "timeout", "connect" or "other". The
+// publish answer names the id "id" and the ingest answer "event_id"; either
+// will do, so the baseline's one answer serves every scenario.
+func (c *client) send(ctx context.Context, path string, header http.Header, body []byte) (id, errClass string) {
+	status, resp, err := c.do(ctx, http.MethodPost, path, header, body)
 	if err != nil {
 		return "", classify(err)
 	}
@@ -118,12 +133,13 @@ func (c *apiClient) publish(ctx context.Context, body []byte) (id, errClass stri
 		return "", "http_" + strconv.Itoa(status)
 	}
 	var e struct {
-		ID string `json:"id"`
+		ID      string `json:"id"`
+		EventID string `json:"event_id"`
 	}
-	if err := json.Unmarshal(resp, &e); err != nil || e.ID == "" {
+	if err := json.Unmarshal(resp, &e); err != nil || cmp.Or(e.EventID, e.ID) == "" {
 		return "", "other"
 	}
-	return e.ID, ""
+	return cmp.Or(e.EventID, e.ID), ""
 }
 
 // classify names the class of a transport error.
@@ -140,8 +156,20 @@ func classify(err error) string {
 	return "other"
 }
 
-// apiError describes an unexpected answer using the API's error shape when
-// the body has it.
+// httpError is an unexpected answer to an API call.
+type httpError struct {
+	status        int
+	code, message string // from the API's error shape, when the body has it
+}
+
+func (e *httpError) Error() string {
+	if e.code == "" {
+		return fmt.Sprintf("HTTP %d", e.status)
+	}
+	return fmt.Sprintf("HTTP %d %s: %s", e.status, e.code, e.message)
+}
+
+// apiError describes an unexpected answer.
 func apiError(status int, body []byte) error {
 	var e struct {
 		Error struct {
@@ -149,8 +177,6 @@ func apiError(status int, body []byte) error {
 			Message string `json:"message"`
 		} `json:"error"`
 	}
-	if json.Unmarshal(body, &e) == nil && e.Error.Code != "" {
-		return fmt.Errorf("HTTP %d %s: %s", status, e.Error.Code, e.Error.Message)
-	}
-	return fmt.Errorf("HTTP %d", status)
+	_ = json.Unmarshal(body, &e)
+	return &httpError{status: status, code: e.Error.Code, message: e.Error.Message}
 }

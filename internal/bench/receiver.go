@@ -82,6 +82,18 @@ func (t *tracker) delivered() int {
 	return t.matched
 }
 
+// delivery is what the tracker measured of events sent from begin on.
+func (t *tracker) delivery(begin time.Time) *Delivery {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := &Delivery{Delivered: t.matched, Duplicates: t.duplicates, Latency: percentiles(t.e2e)}
+	if t.matched > 0 {
+		d.Duration = t.lastArrival.Sub(begin)
+	}
+	d.PerSec = perSecond(d.Delivered, d.Duration)
+	return d
+}
+
 var errWaitTimeout = errors.New("timed out waiting for deliveries")
 
 // waitDelivered blocks until want accepted events have arrived, the timeout

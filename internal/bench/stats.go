@@ -2,10 +2,9 @@ package bench
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"slices"
-	"text/tabwriter"
+	"strconv"
 	"time"
 )
 
@@ -34,49 +33,6 @@ func nearestRank(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(rank, 1), len(sorted))-1]
 }
 
-// WriteTable writes a human summary of r: counts, throughput, latency
-// percentiles and errors by class.
-func (r *Result) WriteTable(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "published\t%d\tevents in %s\n", r.Published, formatDuration(r.PublishDuration))
-	fmt.Fprintf(tw, "accepted\t%d\t%s events/s\n", r.Accepted, formatRate(r.AcceptedPerSec))
-	fmt.Fprintf(tw, "errors\t%d\n", r.Errors)
-	fmt.Fprintf(tw, "delivered\t%d\t%s events/s end to end, last after %s\n", r.Delivered, formatRate(r.DeliveredPerSec), formatDuration(r.E2EDuration))
-	fmt.Fprintf(tw, "duplicates\t%d\n", r.Duplicates)
-	if missing := r.Accepted - r.Delivered; missing > 0 {
-		fmt.Fprintf(tw, "missing\t%d\taccepted but not delivered in time\n", missing)
-	}
-	tw.Flush()
-
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "latency\tp50\tp95\tp99\tmax\n")
-	for _, row := range []struct {
-		name string
-		p    Percentiles
-	}{{"ack", r.AckLatency}, {"end to end", r.E2ELatency}} {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", row.name,
-			formatDuration(row.p.P50), formatDuration(row.p.P95), formatDuration(row.p.P99), formatDuration(row.p.Max))
-	}
-	tw.Flush()
-
-	if len(r.ErrorsByClass) == 0 {
-		return
-	}
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "error class\tcount\n")
-	classes := make([]string, 0, len(r.ErrorsByClass))
-	for c := range r.ErrorsByClass {
-		classes = append(classes, c)
-	}
-	slices.Sort(classes)
-	for _, c := range classes {
-		fmt.Fprintf(tw, "%s\t%d\n", c, r.ErrorsByClass[c])
-	}
-	tw.Flush()
-}
-
 // formatDuration prints a latency with about three significant digits.
 func formatDuration(d time.Duration) string {
 	switch {
@@ -89,4 +45,27 @@ func formatDuration(d time.Duration) string {
 	}
 }
 
-func formatRate(r float64) string { return fmt.Sprintf("%.0f", r) }
+// formatRate prints events a second rounded to a whole number, its
+// thousands separated by commas.
+func formatRate(r float64) string {
+	digits := strconv.FormatInt(int64(math.Round(r)), 10)
+	out := make([]byte, 0, len(digits)+len(digits)/3)
+	for i := range len(digits) {
+		if i > 0 && (len(digits)-i)%3 == 0 && digits[i-1] != '-' {
+			out = append(out, ',')
+		}
+		out = append(out, digits[i])
+	}
+	return string(out)
+}
+
+// formatRatio prints a ratio to the baseline, such as "0.21×".
+func formatRatio(r float64) string { return fmt.Sprintf("%.2f×", r) }
+
+// formatBytes prints a memory size in MiB, or "n/a" when unknown.
+func formatBytes(n int64) string {
+	if n <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}

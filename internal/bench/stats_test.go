@@ -51,12 +51,59 @@ func TestFormatDuration(t *testing.T) {
 	}
 }
 
+func TestFormatRate(t *testing.T) {
+	t.Parallel()
+	for r, want := range map[float64]string{
+		0: "0", 999.4: "999", 999.5: "1,000", 26700: "26,700", 1234567.8: "1,234,568",
+	} {
+		if got := formatRate(r); got != want {
+			t.Errorf("formatRate(%v) = %q, want %q", r, got, want)
+		}
+	}
+}
+
 func TestWriteTableWithoutErrors(t *testing.T) {
 	t.Parallel()
-	r := &Result{Published: 10, Accepted: 10, Delivered: 10, ErrorsByClass: map[string]int{}}
+	o, err := Options{URL: "http://127.0.0.1:1", Events: 10}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Report{Options: o, Sluice: &Result{Sent: 10, Accepted: 10, Delivery: &Delivery{Delivered: 10}, ErrorsByClass: map[string]int{}}}
 	var b strings.Builder
 	r.WriteTable(&b)
 	if strings.Contains(b.String(), "error class") || strings.Contains(b.String(), "missing") {
 		t.Errorf("table of a clean run shows errors:\n%s", b.String())
+	}
+}
+
+// Sluice's rates read as ratios of the baseline's accepted rate, and the
+// errors of both are tabled side by side.
+func TestWriteTableAgainstBaseline(t *testing.T) {
+	t.Parallel()
+	o, err := Options{URL: "http://127.0.0.1:1", Events: 100}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Report{
+		Options: o,
+		Sluice: &Result{Sent: 100, Accepted: 99, Errors: 1, ErrorsByClass: map[string]int{"timeout": 1}, AcceptedPerSec: 5600,
+			Delivery: &Delivery{Delivered: 99, PerSec: 2670}},
+		Baseline: &Result{Sent: 100, Accepted: 98, Errors: 2, ErrorsByClass: map[string]int{"connect": 2}, AcceptedPerSec: 26700},
+		RSSScope: rssScope(true),
+	}
+	var b strings.Builder
+	r.WriteTable(&b)
+	out := b.String()
+	for _, want := range []string{
+		"5,600 ev/s (0.21× baseline 26,700)",
+		"2,670 ev/s end to end (0.10× baseline 26,700)",
+		"error class  baseline  sluice",
+		"connect      2         0",
+		"timeout      0         1",
+		"(bench process with the in-process gateway)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
 	}
 }

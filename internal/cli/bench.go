@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,46 +20,124 @@ import (
 	"github.com/sluicehq/sluice/internal/seal"
 )
 
-// Bench load-tests a gateway: the one at --url, or one it starts in process
-// on a temporary data directory with default settings.
+// Bench load-tests a gateway, the one at --url or one it starts in process
+// on a temporary data directory with default settings, after the same load
+// against a bare net/http handler for a baseline. It prints a table, or one
+// JSON object with --json, on stdout and progress on stderr. It fails when
+// the options are wrong, the run cannot be set up, or accepted events were
+// not delivered in time (after printing what it measured).
 func Bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o bench.Options
-	fs.StringVar(&o.URL, "url", "", "base URL of a running Sluice (default: start one in process)")
-	fs.StringVar(&o.Token, "token", "", "admin token of the running Sluice (default: $SLUICE_ADMIN_TOKEN)")
-	fs.IntVar(&o.Events, "events", 10000, "events to publish")
-	fs.IntVar(&o.Concurrency, "concurrency", 64, "concurrent publishers")
-	fs.IntVar(&o.PayloadBytes, "payload-bytes", 1024, "approximate size of each JSON payload")
-	fs.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "how long to wait for deliveries after publishing")
-	database := fs.String("database", "", "PostgreSQL `URL` for the in-process gateway: it works in a schema of its own, dropped afterwards (default: the embedded store)")
-	if err := fs.Parse(args); err != nil {
+	f, err := parseBenchFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	if o.Token == "" {
-		o.Token = os.Getenv("SLUICE_ADMIN_TOKEN")
-	}
+	o := f.options
 	o.Progress = stderr
 	if o.URL == "" {
-		srv, token, cleanup, err := startBenchServer(ctx, *database)
+		srv, token, cleanup, err := startBenchServer(ctx, f.database)
 		if err != nil {
 			return err
 		}
 		defer cleanup()
-		o.URL, o.Token = srv.URL(), token
-		store := "embedded store, temporary data dir"
-		if *database != "" {
-			store = "PostgreSQL, temporary schema"
+		o.URL, o.Token, o.InProcess = srv.URL(), token, true
+		o.Gateway = "in process, embedded store in a temporary data dir"
+		if f.database != "" {
+			o.Gateway = "in process, PostgreSQL in a temporary schema"
 		}
-		fmt.Fprintf(stdout, "in-process Sluice on %s (%s)\n", srv.Addr(), store)
-	} else if o.Token == "" {
-		return fmt.Errorf("--token (or SLUICE_ADMIN_TOKEN) is required with --url")
+		fmt.Fprintf(stderr, "gateway on %s: %s\n", srv.Addr(), o.Gateway)
 	}
-	res, err := bench.Run(ctx, o)
+	rep, err := bench.Run(ctx, o)
+	if rep != nil {
+		// A run that timed out waiting for deliveries still shows what it
+		// measured, the missing deliveries among it.
+		if werr := writeBenchReport(stdout, rep, f.json); werr != nil {
+			return werr
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	res.WriteTable(stdout)
+	return nil
+}
+
+// benchFlags are the parsed flags of `sluice bench`.
+type benchFlags struct {
+	options  bench.Options
+	database string // PostgreSQL URL for the in-process gateway
+	json     bool
+}
+
+// parseBenchFlags parses and checks the flags, before any gateway starts.
+func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		f        benchFlags
+		o        = &f.options
+		scenario string
+	)
+	fs.StringVar(&o.URL, "url", "", "base URL of a running Sluice (default: start one in process)")
+	fs.StringVar(&o.Token, "token", "", "admin token of the running Sluice (default: $SLUICE_ADMIN_TOKEN)")
+	fs.StringVar(&scenario, "scenario", string(bench.ScenarioE2E), "publish (POST /v1/events, deliveries not awaited), ingest (Stripe-signed POST /in/{source_id}, deliveries awaited) or e2e (POST /v1/events, deliveries awaited)")
+	fs.IntVar(&o.Events, "events", 10000, "events to send")
+	fs.IntVar(&o.Concurrency, "concurrency", 64, "closed loop: concurrent senders, each sending when its last event is answered")
+	fs.Float64Var(&o.Rate, "rate", 0, "open loop: events a second, started on a fixed schedule whatever the answers (instead of --concurrency)")
+	fs.IntVar(&o.MaxInFlight, "max-in-flight", 4096, "open loop: at most this many requests in flight")
+	fs.IntVar(&o.PayloadBytes, "payload-bytes", 1024, "size of each JSON payload")
+	fs.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "how long to wait for deliveries after sending")
+	baseline := fs.Bool("baseline", true, "first run the same load against a bare net/http handler on loopback, the ceiling Sluice's figures are compared with")
+	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of the table")
+	fs.StringVar(&f.database, "database", "", "PostgreSQL `URL` for the in-process gateway: it works in a schema of its own, dropped afterwards (default: the embedded store)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o.Scenario, o.SkipBaseline = bench.Scenario(scenario), !*baseline
+	if o.Token == "" {
+		o.Token = os.Getenv("SLUICE_ADMIN_TOKEN")
+	}
+	switch {
+	case o.URL != "" && f.database != "":
+		return nil, errors.New("--database is for the in-process gateway; it cannot be used with --url")
+	case o.URL != "" && o.Token == "":
+		return nil, errors.New("--token (or SLUICE_ADMIN_TOKEN) is required with --url")
+	}
+	if err := loadShape(fs, o); err != nil {
+		return nil, err
+	}
+	if err := o.CheckLoad(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// loadShape checks that --concurrency and --rate were not both given and
+// makes --rate replace the default concurrency.
+func loadShape(fs *flag.FlagSet, o *bench.Options) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	switch {
+	case given["rate"] && given["concurrency"]:
+		return errors.New("--concurrency (closed loop) and --rate (open loop) exclude each other")
+	case given["max-in-flight"] && !given["rate"]:
+		return errors.New("--max-in-flight bounds an open loop: give --rate too")
+	case given["rate"] && !(o.Rate > 0):
+		return errors.New("--rate must be a positive number of events a second")
+	}
+	if given["rate"] {
+		o.Concurrency = 0
+	}
+	return nil
+}
+
+// writeBenchReport prints the report as a table or as JSON.
+func writeBenchReport(w io.Writer, rep *bench.Report, asJSON bool) error {
+	if asJSON {
+		return rep.WriteJSON(w)
+	}
+	rep.WriteTable(w)
 	return nil
 }
 

@@ -1,0 +1,113 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// benchJSON is the part of `sluice bench --json` these tests read.
+type benchJSON struct {
+	Scenario string `json:"scenario"`
+	Options  struct {
+		Load   string `json:"load"`
+		Events int    `json:"events"`
+	} `json:"options"`
+	Sluice   benchResultJSON  `json:"sluice"`
+	Baseline *benchResultJSON `json:"baseline"`
+	Ratios   struct {
+		AcceptedVsBaseline  *float64 `json:"accepted_vs_baseline"`
+		DeliveredVsBaseline *float64 `json:"delivered_vs_baseline"`
+	} `json:"ratios"`
+}
+
+type benchResultJSON struct {
+	Sent            int                `json:"sent"`
+	Accepted        int                `json:"accepted"`
+	Errors          int                `json:"errors"`
+	AcceptedPerSec  float64            `json:"accepted_per_sec"`
+	AckLatencyMS    map[string]float64 `json:"ack_latency_ms"`
+	Delivered       *int               `json:"delivered"`
+	DeliveredPerSec *float64           `json:"delivered_per_sec"`
+	E2ELatencyMS    map[string]float64 `json:"e2e_latency_ms"`
+}
+
+// `sluice bench --json` runs each scenario against an in-process gateway,
+// after the same load against the bare baseline, and prints one JSON
+// object: every event accepted and, where the scenario awaits them,
+// delivered, with the baseline's figures and the ratios to them.
+func TestBenchScenariosJSON(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, scenario string
+		load           []string // the load's flags
+		delivers       bool     // the scenario awaits deliveries
+	}{
+		{"publish", "publish", []string{"--concurrency", "8"}, false},
+		{"ingest", "ingest", []string{"--concurrency", "8"}, true},
+		{"e2e", "e2e", []string{"--concurrency", "8"}, true},
+		{"e2e open loop", "e2e", []string{"--rate", "1000"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"bench", "--scenario", tt.scenario, "--events", "200", "--timeout", "60s", "--json"}, tt.load...)
+			doc := runBenchJSON(t, args...)
+			s, b := doc.Sluice, doc.Baseline
+			wantLoad := "closed"
+			if tt.load[0] == "--rate" {
+				wantLoad = "open"
+			}
+			if doc.Scenario != tt.scenario || doc.Options.Load != wantLoad || doc.Options.Events != 200 {
+				t.Errorf("scenario %q, load %q, events %d; want %q, %q, 200",
+					doc.Scenario, doc.Options.Load, doc.Options.Events, tt.scenario, wantLoad)
+			}
+			if s.Sent != 200 || s.Accepted != 200 || s.Errors != 0 || s.AcceptedPerSec <= 0 || s.AckLatencyMS["p50"] <= 0 {
+				t.Errorf("sluice: sent %d, accepted %d, errors %d, %v/s, ack %v; want 200 accepted, no errors",
+					s.Sent, s.Accepted, s.Errors, s.AcceptedPerSec, s.AckLatencyMS)
+			}
+			if b == nil || b.Sent != 200 || b.Accepted != 200 || b.Errors != 0 || b.AcceptedPerSec <= 0 || b.AckLatencyMS["p99"] <= 0 {
+				t.Errorf("baseline %+v, want 200 accepted, no errors", b)
+			}
+			if r := doc.Ratios.AcceptedVsBaseline; r == nil || *r <= 0 {
+				t.Errorf("accepted ratio %v, want a positive one", r)
+			}
+			if !tt.delivers {
+				if s.Delivered != nil || doc.Ratios.DeliveredVsBaseline != nil {
+					t.Errorf("publish scenario reports deliveries: %v, ratio %v", s.Delivered, doc.Ratios.DeliveredVsBaseline)
+				}
+				return
+			}
+			if s.Delivered == nil || *s.Delivered != 200 || s.DeliveredPerSec == nil || *s.DeliveredPerSec <= 0 || s.E2ELatencyMS["max"] <= 0 {
+				t.Errorf("delivered %v at %v/s, end to end %v; want all 200", s.Delivered, s.DeliveredPerSec, s.E2ELatencyMS)
+			}
+			if r := doc.Ratios.DeliveredVsBaseline; r == nil || *r <= 0 {
+				t.Errorf("delivered ratio %v, want a positive one", r)
+			}
+		})
+	}
+}
+
+// runBenchJSON runs sluice with args and decodes its standard output, which
+// must be exactly one JSON object.
+func runBenchJSON(t *testing.T, args ...string) benchJSON {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = os.Environ()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sluice %v: %v\n%s", args, err, stderr.String())
+	}
+	var doc benchJSON
+	dec := json.NewDecoder(&stdout)
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("decode bench output: %v\n%s", err, stdout.String())
+	}
+	if dec.More() {
+		t.Errorf("more than one JSON value on stdout:\n%s", stdout.String())
+	}
+	return doc
+}

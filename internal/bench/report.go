@@ -1,0 +1,74 @@
+package bench
+
+import "time"
+
+// Report is what a Run measured: the gateway's figures and, unless skipped,
+// the baseline's under the same load.
+type Report struct {
+	Options  Options // as run, defaults filled in
+	Sluice   *Result
+	Baseline *Result // nil with Options.SkipBaseline
+	RSSScope string  // whose memory the peak RSS figures are
+}
+
+// Result is what one phase of a run measured against one server.
+type Result struct {
+	Sent     int // requests answered or failed: Accepted + Errors
+	Accepted int // answered 2xx with an event id
+	Errors   int // failed requests, by class in ErrorsByClass
+	// ErrorsByClass counts failed requests: "http_<status>", "timeout",
+	// "connect", "sign" or "other".
+	ErrorsByClass map[string]int
+
+	Duration       time.Duration // load began to the last answer
+	AcceptedPerSec float64
+	// AckLatency runs from a request's start to its answer; in an open loop
+	// it starts when the request was due, which may be before it was sent.
+	AckLatency Percentiles
+
+	// Delivery is nil where deliveries are not awaited: the baseline and
+	// the publish scenario.
+	Delivery *Delivery
+	// Schedule is how an open-loop run kept to its rate; nil in a closed
+	// loop.
+	Schedule *Schedule
+	// PeakRSS is the process's peak resident set size during the phase in
+	// bytes (the process's peak so far where the kernel cannot reset it);
+	// 0 when unknown.
+	PeakRSS int64
+}
+
+// Delivery is what the receiver saw of the accepted events.
+type Delivery struct {
+	Delivered int // accepted events that arrived
+	// Duplicates counts repeated deliveries of an event (at-least-once
+	// delivery allows them; receivers dedupe on webhook-id).
+	Duplicates int
+	Duration   time.Duration // load began to the last event's first arrival
+	PerSec     float64
+	Latency    Percentiles // request start (or due time) to the event's first arrival
+}
+
+// AcceptedRatio is Sluice's accepted events a second as a share of the
+// baseline's; false without a baseline that accepted any.
+func (r *Report) AcceptedRatio() (float64, bool) {
+	return r.ratio(r.Sluice.AcceptedPerSec)
+}
+
+// DeliveredRatio is Sluice's delivered events a second as a share of the
+// baseline's accepted events a second (the baseline delivers nothing; what
+// it accepts is the most HTTP can carry); false without a baseline or
+// without awaited deliveries.
+func (r *Report) DeliveredRatio() (float64, bool) {
+	if r.Sluice.Delivery == nil {
+		return 0, false
+	}
+	return r.ratio(r.Sluice.Delivery.PerSec)
+}
+
+func (r *Report) ratio(perSec float64) (float64, bool) {
+	if r.Baseline == nil || r.Baseline.AcceptedPerSec <= 0 {
+		return 0, false
+	}
+	return perSec / r.Baseline.AcceptedPerSec, true
+}

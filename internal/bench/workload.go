@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/inbound"
+)
+
+// workload builds the requests of a scenario: the same bytes go to the
+// baseline and to the gateway, so both pay the same to receive them.
+type workload struct {
+	path  string // request path: /v1/events or /in/{source_id}
+	token string // bearer token sent with each request; empty for ingest
+	// verify, for ingest, is the source's rule each body is signed with,
+	// as the provider would sign it.
+	verify *sluice.Verification
+	size   int    // payload bytes
+	filler string // at least size bytes of padding, sliced per event
+}
+
+// Payload framing. The filler pads each payload to its size; the event
+// number lies between before and after.
+const (
+	publishBefore = `{"seq":`
+	publishAfter  = `,"filler":"`
+	// Stripe's default paths find the type at "type" and the id, which the
+	// gateway deduplicates on, at "id"; each event's id is its own.
+	ingestBefore = `{"type":"bench.event","id":"evt_bench_`
+	ingestAfter  = `","filler":"`
+	payloadEnd   = `"}`
+)
+
+// newPublishWorkload posts events of type bench.event with the admin token.
+func newPublishWorkload(token string, size int) *workload {
+	return &workload{path: "/v1/events", token: token, size: size, filler: strings.Repeat("x", size)}
+}
+
+// newIngestWorkload posts webhooks to the source, signed with its rule.
+func newIngestWorkload(sourceID string, v *sluice.Verification, size int) *workload {
+	return &workload{path: "/in/" + sourceID, verify: v, size: size, filler: strings.Repeat("x", size)}
+}
+
+// request returns the body and headers of event n sent at now. Signing
+// happens here, per send, so a long open-loop run never sends a signature
+// older than the gateway's tolerance.
+func (w *workload) request(n int64, now time.Time) ([]byte, http.Header, error) {
+	h := http.Header{"Content-Type": {"application/json"}}
+	if w.token != "" {
+		h.Set("Authorization", "Bearer "+w.token)
+	}
+	if w.verify == nil {
+		b := make([]byte, 0, w.size+64)
+		b = append(b, `{"type":"bench.event","payload":`...)
+		b = w.appendPayload(b, publishBefore, publishAfter, n)
+		return append(b, '}'), h, nil
+	}
+	body := w.appendPayload(make([]byte, 0, w.size+64), ingestBefore, ingestAfter, n)
+	signed, err := inbound.Sign(w.verify, body, "", now)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range signed {
+		h[k] = v
+	}
+	return body, h, nil
+}
+
+// appendPayload appends a JSON object of exactly w.size bytes, or as few as
+// its fields take when they alone are longer.
+func (w *workload) appendPayload(b []byte, before, after string, n int64) []byte {
+	start := len(b)
+	b = append(b, before...)
+	b = strconv.AppendInt(b, n, 10)
+	b = append(b, after...)
+	pad := w.size - (len(b) - start) - len(payloadEnd)
+	b = append(b, w.filler[:max(pad, 0)]...)
+	return append(b, payloadEnd...)
+}
