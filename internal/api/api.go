@@ -88,7 +88,8 @@ type Handler struct {
 	mux    *http.ServeMux
 
 	sourceLimits keyedLimiter // requests a second per source
-	keys         keyCache     // recently authenticated keys
+	keys         ttlCache[*sluice.APIKey] // recently authenticated keys, by token hash
+	sources      ttlCache[*sluice.Source] // recently used ingest sources, by id
 }
 
 // New returns a Handler serving every route of the API. It panics if

@@ -48,13 +48,13 @@ func (h *Handler) authenticate(r *http.Request) (*sluice.APIKey, error) {
 	}
 	hash := sluice.HashToken(strings.TrimSpace(token))
 	now := time.Now()
-	if key, ok := h.keys.get(hash, now); ok {
+	if key, ok := h.keys.get(string(hash), now); ok {
 		return key, nil
 	}
 	key, err := h.store.KeyByTokenHash(r.Context(), hash)
 	switch sluice.ErrorCode(err) {
 	case "":
-		h.keys.put(hash, key, now)
+		h.keys.put(string(hash), key, now)
 		return key, nil
 	case sluice.ENOTFOUND:
 		return nil, sluice.Errorf(sluice.EUNAUTHORIZED, "the bearer token is not valid")

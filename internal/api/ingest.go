@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/inbound"
@@ -43,7 +45,7 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	src, err := h.store.IngestSource(ctx, r.PathValue("source_id"))
+	src, err := h.ingestSource(ctx, r.PathValue("source_id"))
 	if err == nil && !src.Enabled {
 		err = sluice.Errorf(sluice.ENOTFOUND, "source not found")
 	}
@@ -181,4 +183,19 @@ func verifyReason(err error) (class, text string) {
 		}
 	}
 	return "other", "the request does not verify"
+}
+
+// ingestSource returns the source of an ingest request, from the cache if
+// it was used within the last second.
+func (h *Handler) ingestSource(ctx context.Context, id string) (*sluice.Source, error) {
+	now := time.Now()
+	if src, ok := h.sources.get(id, now); ok {
+		return src, nil
+	}
+	src, err := h.store.IngestSource(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	h.sources.put(id, src, now)
+	return src, nil
 }

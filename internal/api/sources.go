@@ -296,6 +296,7 @@ func (h *Handler) updateSource(w http.ResponseWriter, r *http.Request, key *slui
 	if err := in.apply(s); err != nil {
 		return err
 	}
+	defer h.sources.forget()
 	if err := h.store.UpdateSource(r.Context(), s); err != nil {
 		return err
 	}
@@ -305,6 +306,7 @@ func (h *Handler) updateSource(w http.ResponseWriter, r *http.Request, key *slui
 
 // deleteSource serves DELETE /v1/sources/{id}. The source's events stay.
 func (h *Handler) deleteSource(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	defer h.sources.forget()
 	if err := h.store.DeleteSource(r.Context(), key.TenantID, r.PathValue("id")); err != nil {
 		return err
 	}
