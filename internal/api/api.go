@@ -87,7 +87,7 @@ type Handler struct {
 	now    func() time.Time
 	mux    *http.ServeMux
 
-	sourceLimits keyedLimiter // requests a second per source
+	sourceLimits keyedLimiter             // requests a second per source
 	keys         ttlCache[*sluice.APIKey] // recently authenticated keys, by token hash
 	sources      ttlCache[*sluice.Source] // recently used ingest sources, by id
 }
