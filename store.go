@@ -121,6 +121,10 @@ type Store interface {
 	// ignored.
 	ReturnClaims(ctx context.Context, deliveryIDs []string) error
 
+	// QueueStats counts pending deliveries and destinations by state,
+	// across tenants, at now: for metrics.
+	QueueStats(ctx context.Context, now time.Time) (*QueueStats, error)
+
 	// AuditLog lists a tenant's audit entries, newest first.
 	AuditLog(ctx context.Context, tenantID string, page Page) ([]*AuditEntry, string, error)
 	// RecordAudit appends an entry that is not part of a change the store
@@ -257,4 +261,13 @@ func (h Health) PauseAfter(last time.Duration) time.Duration {
 		next = min(next, h.MaxPause)
 	}
 	return next
+}
+
+// QueueStats is the state of the delivery queue at one time.
+type QueueStats struct {
+	Due       int // pending, due, not claimed
+	Scheduled int // pending, due later (a retry, a first delay, a rate-limited start)
+	InFlight  int // claimed: being attempted, or queued in a dispatcher
+	// Destinations counts destinations by State.
+	Destinations map[string]int
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/safehttp"
 )
 
@@ -56,6 +57,9 @@ type Config struct {
 	// claimed (*deliver.Dispatcher implements it), so they go without a
 	// claim's round trip through the store.
 	Offers Offerer
+	// Metrics, when set, counts received events, their acknowledgement
+	// latency and erasures, and is served at GET /metrics.
+	Metrics *metrics.Metrics
 	// Wake is called when deliveries may have become due now: an event was
 	// stored, or a destination was enabled. Default: nothing.
 	Wake func()
@@ -123,12 +127,15 @@ func New(cfg Config) *Handler {
 
 func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /healthz", h.healthz)
+	if h.cfg.Metrics != nil {
+		h.mux.Handle("GET /metrics", h.cfg.Metrics.Handler())
+	}
 
 	h.route("POST /v1/tenants", operatorOnly, h.createTenant)
 	h.route("POST /v1/keys", adminOnly, h.createKey)
 	h.route("DELETE /v1/keys/{id}", adminOnly, h.deleteKey)
 
-	h.mux.HandleFunc("POST /in/{source_id}", h.ingest)
+	h.mux.HandleFunc("POST /in/{source_id}", h.observe(metrics.ViaIngest, h.ingest))
 	h.route("POST /v1/sources", adminOnly, h.createSource)
 	h.route("GET /v1/sources", anyRole, h.listSources)
 	h.route("GET /v1/sources/{id}", anyRole, h.getSource)
@@ -144,7 +151,7 @@ func (h *Handler) routes() {
 	h.route("POST /v1/destinations/{id}/rotate-secret", adminOnly, h.rotateSecret)
 	h.route("POST /v1/destinations/{id}/recover", adminOnly, h.recoverDestination)
 
-	h.route("POST /v1/events", adminOnly, h.publishEvent)
+	h.mux.HandleFunc("POST /v1/events", h.observe(metrics.ViaPublish, h.handler(adminOnly, h.publishEvent)))
 	h.route("GET /v1/events", anyRole, h.listEvents)
 	h.route("GET /v1/events/{id}", anyRole, h.getEvent)
 	h.route("GET /v1/events/{id}/deliveries", anyRole, h.listDeliveries)

@@ -24,7 +24,12 @@ type apiFunc func(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) er
 // route registers fn behind bearer authentication and the access check. The
 // request's context carries the key as the Actor of any change it makes.
 func (h *Handler) route(pattern string, need access, fn apiFunc) {
-	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	h.mux.HandleFunc(pattern, h.handler(need, fn))
+}
+
+// handler is the HTTP handler of fn: see route.
+func (h *Handler) handler(need access, fn apiFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		key, err := h.authenticate(r)
 		if err == nil {
 			err = authorize(key, need)
@@ -36,7 +41,7 @@ func (h *Handler) route(pattern string, need access, fn apiFunc) {
 		if err != nil {
 			h.writeError(w, r, err)
 		}
-	})
+	}
 }
 
 // authenticate finds the key of the request's bearer token: EUNAUTHORIZED

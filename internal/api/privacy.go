@@ -78,6 +78,7 @@ func (h *Handler) eraseSubject(w http.ResponseWriter, r *http.Request, key *slui
 	if err != nil {
 		return err
 	}
+	h.cfg.Metrics.Erased()
 	writeJSON(w, http.StatusOK, erasureJSON{ID: e.ID, EventsMatched: e.EventsMatched, PayloadsErased: e.PayloadsErased,
 		CompletedAt: e.CompletedAt})
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/retention"
 	"github.com/sluicehq/sluice/internal/safehttp"
 )
@@ -64,6 +65,7 @@ type Server struct {
 	stopListen context.CancelFunc // ends the store's work notifications; nil without them
 	dispatcher *deliver.Dispatcher
 	retention  *retention.Service
+	metrics    *metrics.Metrics
 	http       *http.Server
 	listener   net.Listener
 	serveErr   chan error
@@ -134,7 +136,9 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 	if err := s.store.ReleaseClaims(ctx); err != nil {
 		return fmt.Errorf("release claims: %w", err)
 	}
+	s.metrics = metrics.New(s.store, s.logger)
 	s.dispatcher, err = deliver.New(deliver.Config{
+		Metrics:       s.metrics,
 		Store:         s.store,
 		Logger:        s.logger,
 		RetrySchedule: s.cfg.RetrySchedule,
@@ -159,6 +163,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		Interval:          s.cfg.RetentionInterval,
 		MetadataRetention: s.cfg.MetadataRetention,
 		Logger:            s.logger,
+		OnPass:            func(p retention.Pass) { s.metrics.Purged(p.Payloads, p.Events) },
 	})
 	if err != nil {
 		s.dispatcher.Stop()
@@ -181,6 +186,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		DetectEmails:             s.cfg.DetectEmails,
 		Wake:                     s.dispatcher.Wake,
 		Offers:                   s.dispatcher,
+		Metrics:                  s.metrics,
 	})
 	s.http = &http.Server{
 		Handler:           handler,

@@ -222,6 +222,7 @@ func (d *Dispatcher) record(c *sluice.Claim, r *sluice.AttemptResult) {
 		log.Error("record attempt", slog.Any("error", err))
 		return
 	}
+	d.cfg.Metrics.Attempt(r, c.Delivery.CreatedAt)
 	switch r.Status {
 	case sluice.DeliverySucceeded:
 		log.Debug("delivery succeeded")

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/safehttp"
 )
 
@@ -74,6 +75,8 @@ type Config struct {
 	// no proxy, TLS 1.2 or later and a dialer enforcing Policy. Redirects
 	// are never followed, whatever the given client's CheckRedirect says.
 	Client *http.Client
+	// Metrics, when set, counts recorded attempts and ended deliveries.
+	Metrics *metrics.Metrics
 	// Health is the circuit breaker and auto-disable policy the store
 	// applies as attempts are recorded. Zero fields take DefaultHealth's.
 	Health sluice.Health

@@ -502,3 +502,32 @@ func fromNullMicros(v *int64) int64 {
 	}
 	return *v
 }
+
+// QueueStats counts pending deliveries and destinations by state.
+func (s *Store) QueueStats(ctx context.Context, now time.Time) (*sluice.QueueStats, error) {
+	q := &sluice.QueueStats{Destinations: map[string]int{}}
+	err := s.pool.QueryRow(ctx, `SELECT
+			COUNT(*) FILTER (WHERE lease_until > $1),
+			COUNT(*) FILTER (WHERE (lease_until IS NULL OR lease_until <= $1) AND next_attempt_at <= $1),
+			COUNT(*) FILTER (WHERE (lease_until IS NULL OR lease_until <= $1) AND next_attempt_at > $1)
+		FROM deliveries WHERE status = 'pending'`, ms(now)).Scan(&q.InFlight, &q.Due, &q.Scheduled)
+	if err != nil {
+		return nil, fmt.Errorf("count deliveries: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT CASE WHEN NOT enabled THEN 'disabled'
+		WHEN paused_until IS NOT NULL THEN 'paused' ELSE 'active' END, COUNT(*) FROM destinations GROUP BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("count destinations: %w", err)
+	}
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		var state string
+		var n int
+		err := row.Scan(&state, &n)
+		q.Destinations[state] = n
+		return struct{}{}, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count destinations: %w", err)
+	}
+	return q, nil
+}

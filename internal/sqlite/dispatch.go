@@ -442,3 +442,31 @@ func (s *Store) ReleaseClaims(ctx context.Context) error {
 
 // nullMicros stores a zero time in Unix microseconds as NULL.
 func nullMicros(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: v != 0} }
+
+// QueueStats counts pending deliveries and destinations by state.
+func (s *Store) QueueStats(ctx context.Context, now time.Time) (*sluice.QueueStats, error) {
+	q := &sluice.QueueStats{Destinations: map[string]int{}}
+	err := s.readDB.QueryRowContext(ctx, `SELECT
+			COALESCE(SUM(lease_until > ?1), 0),
+			COALESCE(SUM((lease_until IS NULL OR lease_until <= ?1) AND next_attempt_at <= ?1), 0),
+			COALESCE(SUM((lease_until IS NULL OR lease_until <= ?1) AND next_attempt_at > ?1), 0)
+		FROM deliveries WHERE status = 'pending'`, ms(now)).Scan(&q.InFlight, &q.Due, &q.Scheduled)
+	if err != nil {
+		return nil, fmt.Errorf("count deliveries: %w", err)
+	}
+	rows, err := s.readDB.QueryContext(ctx, `SELECT CASE WHEN enabled = 0 THEN 'disabled'
+		WHEN paused_until IS NOT NULL THEN 'paused' ELSE 'active' END, COUNT(*) FROM destinations GROUP BY 1`)
+	if err != nil {
+		return nil, fmt.Errorf("count destinations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, fmt.Errorf("count destinations: %w", err)
+		}
+		q.Destinations[state] = n
+	}
+	return q, rows.Err()
+}

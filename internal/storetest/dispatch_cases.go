@@ -416,3 +416,35 @@ func testCreateEventClaimed(t *testing.T, b *bundle) {
 		t.Fatalf("deliveries = %d, %v", len(ds), err)
 	}
 }
+
+// QueueStats counts pending deliveries as due, scheduled or in flight, and
+// destinations by state, across tenants.
+func testQueueStats(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	other, ctxB := b.tenant(t, "b")
+	b.destination(t, ctx, ten.ID, "*")
+	off := b.destination(t, ctxB, other.ID, "*")
+	off.Enabled, off.DisabledReason = false, sluice.DisabledManual
+	if err := b.store.UpdateDestination(ctxB, off); err != nil {
+		t.Fatal(err)
+	}
+	b.event(t, ctx, ten.ID, "x.y")
+	b.event(t, ctx, ten.ID, "x.y")
+	if _, _, err := b.store.CreateEvent(ctx, b.newEvent(ten.ID, "x.y", ""), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	b.event(t, ctxB, other.ID, "x.y") // waits for its disabled destination: due
+	if got := b.claim(t, 1); len(got) != 1 {
+		t.Fatalf("claimed %d, want 1", len(got))
+	}
+	q, err := b.store.QueueStats(b.ctx, b.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Due != 2 || q.Scheduled != 1 || q.InFlight != 1 {
+		t.Fatalf("queue = due %d, scheduled %d, in flight %d; want 2, 1, 1", q.Due, q.Scheduled, q.InFlight)
+	}
+	if q.Destinations[sluice.StateActive] != 1 || q.Destinations[sluice.StateDisabled] != 1 || len(q.Destinations) != 2 {
+		t.Fatalf("destinations by state = %v", q.Destinations)
+	}
+}

@@ -63,6 +63,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ClaimSkipsDestinations", testClaimSkipsDestinations},
 		{"ClaimRoom", testClaimRoom},
 		{"CreateEventClaimed", testCreateEventClaimed},
+		{"QueueStats", testQueueStats},
 		{"ClaimExpiredPayload", testClaimExpiredPayload},
 		{"RecordAttempt", testRecordAttempt},
 		{"RecordAttemptDisables", testRecordAttemptDisables},
