@@ -73,6 +73,32 @@ type NewEvent struct {
 	// Unclaimed is set by CreateEvent when it also made deliveries, to
 	// enabled destinations, that a dispatcher must claim.
 	Unclaimed bool
+
+	// Observations are facts about the event's shape for the store to
+	// keep if it has not yet (see Observation); the caller may leave out
+	// those it knows the store has. One of kind ObservedType must lead
+	// any others.
+	Observations []Observation
+	// Drift is set by CreateEvent: the field paths it observed for the
+	// first time for a source and event type seen before.
+	Drift []string
+}
+
+// Kinds of Observation.
+const (
+	ObservedType    = "type"    // the event type was seen; Name is empty
+	ObservedField   = "field"   // a JSON field path of its payloads
+	ObservedSubject = "subject" // a subject type indexed for it
+)
+
+// Observation is one fact about the shape of a source's events of one
+// type: never a value.
+type Observation struct {
+	SourceID  string // empty for published events
+	EventType string
+	Kind      string
+	Name      string
+	FirstSeen time.Time
 }
 
 // Delivery statuses.

@@ -16,6 +16,24 @@ const (
 	NoticeDeliveryRecovered   = "sluice.delivery.recovered"
 )
 
+// Anomaly notices: sluice.anomaly.<kind>.
+const (
+	NoticeAnomalyPrefix = "sluice.anomaly."
+	AnomalySchemaDrift  = "schema_drift"
+	AnomalyBurst        = "burst"
+	AnomalyAuthFailures = "auth_failures"
+)
+
+// AnomalyNotice is the payload of sluice.anomaly.* events: ids, types and
+// a description of the pattern, never payload content.
+type AnomalyNotice struct {
+	SourceID  string    `json:"source_id"`
+	EventType string    `json:"event_type"`
+	Kind      string    `json:"kind"`
+	Detail    string    `json:"detail"`
+	At        time.Time `json:"at"`
+}
+
 // IsNotice reports whether eventType is one of Sluice's operational event
 // types. No notice is published about the delivery of a notice, so a
 // failing alert destination cannot feed itself.

@@ -121,6 +121,10 @@ type Store interface {
 	// ignored.
 	ReturnClaims(ctx context.Context, deliveryIDs []string) error
 
+	// Observations lists what the tenant's events have been seen to carry,
+	// by source and event type (see Observation).
+	Observations(ctx context.Context, tenantID string) ([]*Observation, error)
+
 	// QueueStats counts pending deliveries and destinations by state,
 	// across tenants, at now: for metrics.
 	QueueStats(ctx context.Context, now time.Time) (*QueueStats, error)

@@ -94,6 +94,7 @@ type Handler struct {
 	sourceLimits keyedLimiter             // requests a second per source
 	keys         ttlCache[*sluice.APIKey] // recently authenticated keys, by token hash
 	sources      ttlCache[*sluice.Source] // recently used ingest sources, by id
+	observed     knownObservations        // event shapes the store has
 }
 
 // New returns a Handler serving every route of the API. It panics if
@@ -162,6 +163,7 @@ func (h *Handler) routes() {
 	h.route("POST /v1/erasures", adminOnly, h.eraseSubject)
 	h.route("GET /v1/subjects/export", adminOnly, h.exportSubject)
 	h.route("GET /v1/audit", anyRole, h.listAudit)
+	h.route("GET /v1/datamap", anyRole, h.getDataMap)
 
 	// Anything else, including a known path with the wrong method, gets the
 	// API's error shape rather than the mux's plain text.

@@ -123,10 +123,13 @@ func (h *Handler) createEvent(ctx context.Context, ne *sluice.NewEvent) (*sluice
 	if h.cfg.Offers != nil {
 		ne.Claim = h.cfg.Offers.OfferRequest()
 	}
+	ne.Observations = h.observed.unknown(ne.Event.TenantID, observations(ne))
 	ev, duplicate, err := h.store.CreateEvent(ctx, ne, h.cfg.FirstDelay)
 	if err != nil || duplicate {
 		return ev, duplicate, err
 	}
+	h.observed.stored(ne.Event.TenantID, ne.Observations)
+	h.reportDrift(ctx, ne)
 	if len(ne.Claims) > 0 {
 		h.cfg.Offers.Offer(ne.Claims)
 	}

@@ -55,6 +55,9 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 				return err
 			}
 		}
+		if err := observe(ctx, tx, in); err != nil {
+			return err
+		}
 		out = &e
 		return nil
 	})
@@ -273,4 +276,42 @@ func refreshEventStatus(ctx context.Context, tx querier, eventIDs []string) erro
 		return fmt.Errorf("refresh event status: %w", err)
 	}
 	return nil
+}
+
+// observe stores the event's observations it has not yet, and sets
+// in.Drift to the field paths new for a source and type seen before.
+func observe(ctx context.Context, tx pgx.Tx, in *sluice.NewEvent) error {
+	in.Drift = nil
+	typeSeenBefore := false
+	for i, o := range in.Observations {
+		var inserted int
+		err := tx.QueryRow(ctx, `INSERT INTO observations (tenant_id, source_id, event_type, kind, name, first_seen)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1`,
+			in.Event.TenantID, o.SourceID, o.EventType, o.Kind, o.Name, ms(in.Event.ReceivedAt)).Scan(&inserted)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("observe: %w", err)
+		}
+		isNew := err == nil
+		switch {
+		case i == 0 && o.Kind == sluice.ObservedType:
+			typeSeenBefore = !isNew
+		case isNew && typeSeenBefore && o.Kind == sluice.ObservedField:
+			in.Drift = append(in.Drift, o.Name)
+		}
+	}
+	return nil
+}
+
+// Observations lists the tenant's observations, by source, type, kind and
+// name.
+func (s *Store) Observations(ctx context.Context, tenantID string) ([]*sluice.Observation, error) {
+	return queryAll(ctx, s.pool, "observations", `SELECT source_id, event_type, kind, name, first_seen
+		FROM observations WHERE tenant_id = $1 ORDER BY source_id, event_type, kind, name`, []any{tenantID},
+		func(row scanner) (*sluice.Observation, error) {
+			o := &sluice.Observation{}
+			var first int64
+			err := row.Scan(&o.SourceID, &o.EventType, &o.Kind, &o.Name, &first)
+			o.FirstSeen = fromMS(first)
+			return o, err
+		}, asIs)
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -187,4 +188,54 @@ func testPayload(t *testing.T, b *bundle) {
 	b.clock.Advance(time.Hour)
 	_, err = b.store.Payload(b.ctx, ten.ID, e.ID)
 	wantCode(t, "Payload after expiry", err, sluice.EGONE)
+}
+
+// Observations are kept once each; a field path new for a source and type
+// seen before is drift, one of a type seen for the first time is not.
+func testObservations(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	other, ctxB := b.tenant(t, "b")
+	obs := func(source string, fields ...string) []sluice.Observation {
+		out := []sluice.Observation{{SourceID: source, EventType: "order.paid", Kind: sluice.ObservedType}}
+		for _, f := range fields {
+			out = append(out, sluice.Observation{SourceID: source, EventType: "order.paid", Kind: sluice.ObservedField, Name: f})
+		}
+		return out
+	}
+	create := func(ctx context.Context, tenantID string, o []sluice.Observation) []string {
+		t.Helper()
+		ne := b.newEvent(tenantID, "order.paid", "")
+		ne.Observations = o
+		if _, _, err := b.store.CreateEvent(ctx, ne, 0); err != nil {
+			t.Fatal(err)
+		}
+		return ne.Drift
+	}
+	if drift := create(ctx, ten.ID, obs("", "id", "amount")); drift != nil {
+		t.Fatalf("a first event drifted: %v", drift)
+	}
+	if drift := create(ctx, ten.ID, obs("", "id", "amount", "card.number")); !slices.Equal(drift, []string{"card.number"}) {
+		t.Fatalf("drift = %v, want the new path", drift)
+	}
+	if drift := create(ctx, ten.ID, obs("", "card.number")); drift != nil {
+		t.Fatalf("a known path drifted again: %v", drift)
+	}
+	if drift := create(ctx, ten.ID, obs("src_x", "id", "other")); drift != nil {
+		t.Fatalf("another source's first event drifted: %v", drift)
+	}
+	if drift := create(ctxB, other.ID, obs("", "id")); drift != nil {
+		t.Fatalf("another tenant's first event drifted: %v", drift)
+	}
+	got, err := b.store.Observations(b.ctx, ten.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range got {
+		names = append(names, o.SourceID+"/"+o.Kind+"/"+o.Name)
+	}
+	want := []string{"/field/amount", "/field/card.number", "/field/id", "/type/", "src_x/field/id", "src_x/field/other", "src_x/type/"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("observations = %v, want %v", names, want)
+	}
 }

@@ -1,0 +1,129 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"slices"
+
+	"github.com/sluicehq/sluice"
+)
+
+// publishedSourceName names, in the data map, the events published through
+// the API, which come from no source: they are listed with an empty id.
+const publishedSourceName = "published through the API"
+
+// Shapes of GET /v1/datamap (SPEC: Operations).
+type (
+	dataMap struct {
+		Sources      []dataMapSource      `json:"sources"`
+		Destinations []dataMapDestination `json:"destinations"`
+	}
+	dataMapSource struct {
+		ID           string        `json:"id"`
+		Name         string        `json:"name"`
+		EventTypes   []string      `json:"event_types"`
+		SubjectTypes []string      `json:"subject_types"`
+		Flows        []dataMapFlow `json:"flows"`
+	}
+	dataMapFlow struct {
+		EventType     string   `json:"event_type"`
+		DestinationID string   `json:"destination_id"`
+		Fields        []string `json:"fields"` // null: the whole payload
+	}
+	dataMapDestination struct {
+		ID         string   `json:"id"`
+		Name       string   `json:"name"`
+		EventTypes []string `json:"event_types"`
+		Fields     []string `json:"fields"`
+	}
+)
+
+// getDataMap serves GET /v1/datamap: for each source, the event types seen,
+// the subject types indexed, and which destination each type flows to with
+// which fields. It is built from configuration and from observed types and
+// paths, never from payload values.
+func (h *Handler) getDataMap(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	m, err := h.dataMap(r.Context(), key.TenantID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, m)
+	return nil
+}
+
+func (h *Handler) dataMap(ctx context.Context, tenantID string) (*dataMap, error) {
+	sources, err := allPages(func(p sluice.Page) ([]*sluice.Source, string, error) { return h.store.Sources(ctx, tenantID, p) })
+	if err != nil {
+		return nil, err
+	}
+	dests, err := allPages(func(p sluice.Page) ([]*sluice.Destination, string, error) {
+		return h.store.Destinations(ctx, tenantID, p)
+	})
+	if err != nil {
+		return nil, err
+	}
+	obs, err := h.store.Observations(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	m := &dataMap{Sources: []dataMapSource{}, Destinations: []dataMapDestination{}}
+	for _, d := range dests {
+		m.Destinations = append(m.Destinations, dataMapDestination{ID: d.ID, Name: d.Name, EventTypes: d.EventTypes, Fields: d.Fields})
+	}
+	bySource := map[string]*dataMapSource{}
+	entry := func(id, name string) *dataMapSource {
+		s := &dataMapSource{ID: id, Name: name, EventTypes: []string{}, SubjectTypes: []string{}, Flows: []dataMapFlow{}}
+		bySource[id] = s
+		return s
+	}
+	order := []string{}
+	for _, s := range sources {
+		entry(s.ID, s.Name)
+		order = append(order, s.ID)
+	}
+	for _, o := range obs {
+		s := bySource[o.SourceID]
+		if s == nil {
+			if o.SourceID != "" {
+				continue // a deleted source: its events stay, its flows are gone
+			}
+			s = entry("", publishedSourceName)
+			order = append(order, "")
+		}
+		switch o.Kind {
+		case sluice.ObservedType:
+			s.EventTypes = append(s.EventTypes, o.EventType)
+			for _, d := range dests {
+				if d.Matches(o.EventType, o.SourceID) {
+					s.Flows = append(s.Flows, dataMapFlow{EventType: o.EventType, DestinationID: d.ID, Fields: d.Fields})
+				}
+			}
+		case sluice.ObservedSubject:
+			if !slices.Contains(s.SubjectTypes, o.Name) {
+				s.SubjectTypes = append(s.SubjectTypes, o.Name)
+			}
+		}
+	}
+	for _, id := range order {
+		slices.Sort(bySource[id].SubjectTypes)
+		m.Sources = append(m.Sources, *bySource[id])
+	}
+	return m, nil
+}
+
+// allPages reads every page of a list.
+func allPages[T any](list func(sluice.Page) ([]T, string, error)) ([]T, error) {
+	var all []T
+	page := sluice.Page{Limit: 500}
+	for {
+		items, next, err := list(page)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		page.Cursor = next
+	}
+}

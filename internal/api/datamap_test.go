@@ -1,0 +1,141 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/sluicehq/sluice"
+)
+
+// The data map shows, for each source and for published events, the event
+// types seen, the subject types indexed and which destination gets each
+// type with which fields, and never a payload value.
+func TestDataMap(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rcv := newReceiver(t)
+	src := b.source(t, b.operator, map[string]any{"name": "shop", "verification": map[string]string{"type": "none"}})
+	minimal := b.destination(t, b.operator, map[string]any{"name": "analytics", "url": rcv.srv.URL, "fields": []string{"id", "amount"}})
+	orders := b.destination(t, b.operator, map[string]any{"name": "fulfilment", "url": rcv.srv.URL, "event_types": []string{"order.*"}})
+	b.destination(t, b.operator, map[string]any{"name": "alerts", "url": rcv.srv.URL, "event_types": []string{"sluice.*"}})
+
+	b.ingest(t, src.ID, []byte(`{"type":"order.paid","id":"ord_1","amount":4200,"customer":{"email":"ada@example.com"}}`), nil).
+		want(t, http.StatusAccepted, nil)
+	b.publish(t, b.operator, map[string]any{"type": "user.created", "payload": map[string]any{"name": "Ada Lovelace"},
+		"subjects": []map[string]string{{"type": "user_id", "value": "u_8271"}}})
+
+	res := b.do(t, "GET", "/v1/datamap", b.operator, nil)
+	var m struct {
+		Sources []struct {
+			ID           string   `json:"id"`
+			Name         string   `json:"name"`
+			EventTypes   []string `json:"event_types"`
+			SubjectTypes []string `json:"subject_types"`
+			Flows        []struct {
+				EventType     string   `json:"event_type"`
+				DestinationID string   `json:"destination_id"`
+				Fields        []string `json:"fields"`
+			} `json:"flows"`
+		} `json:"sources"`
+		Destinations []struct {
+			ID     string   `json:"id"`
+			Fields []string `json:"fields"`
+		} `json:"destinations"`
+	}
+	res.want(t, http.StatusOK, &m)
+	for _, value := range []string{"ada@example.com", "Ada Lovelace", "4200", "ord_1", "u_8271"} {
+		if strings.Contains(string(res.body), value) {
+			t.Errorf("the data map holds the payload value %q", value)
+		}
+	}
+	if len(m.Sources) != 2 || len(m.Destinations) != 3 {
+		t.Fatalf("data map has %d sources and %d destinations, want 2 and 3: %s", len(m.Sources), len(m.Destinations), res.body)
+	}
+	bySource := map[string]int{}
+	for i, s := range m.Sources {
+		bySource[s.ID] = i
+	}
+	shop, published := m.Sources[bySource[src.ID]], m.Sources[bySource[""]]
+	if shop.Name != "shop" || !slices.Equal(shop.EventTypes, []string{"order.paid"}) || !slices.Equal(shop.SubjectTypes, []string{"email"}) {
+		t.Errorf("shop = %+v", shop)
+	}
+	if len(shop.Flows) != 2 {
+		t.Fatalf("shop flows = %+v, want order.paid to analytics (2 fields) and fulfilment (all)", shop.Flows)
+	}
+	for _, f := range shop.Flows {
+		switch f.DestinationID {
+		case minimal.ID:
+			if !slices.Equal(f.Fields, []string{"id", "amount"}) {
+				t.Errorf("analytics flow fields = %v", f.Fields)
+			}
+		case orders.ID:
+			if f.Fields != nil {
+				t.Errorf("fulfilment flow fields = %v, want null (the whole payload)", f.Fields)
+			}
+		default:
+			t.Errorf("unexpected flow %+v", f)
+		}
+	}
+	if published.Name == "" || !slices.Equal(published.EventTypes, []string{"user.created"}) ||
+		!slices.Equal(published.SubjectTypes, []string{"user_id"}) || len(published.Flows) != 1 ||
+		published.Flows[0].DestinationID != minimal.ID {
+		t.Errorf("published = %+v", published)
+	}
+}
+
+// A field path never seen before for a source's event type is announced as
+// sluice.anomaly.schema_drift, signed, naming the path and no value; a
+// type's first event is not drift.
+func TestSchemaDriftAlert(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	alerts := newReceiver(t)
+	src := b.source(t, b.operator, map[string]any{"name": "shop", "verification": map[string]string{"type": "none"}})
+	dest := b.destination(t, b.operator, map[string]any{"url": alerts.srv.URL, "event_types": []string{"sluice.anomaly.*"}})
+
+	for _, body := range []string{
+		`{"type":"order.paid","id":"1","amount":1}`,
+		`{"type":"order.paid","id":"2","amount":2}`,
+		`{"type":"order.paid","id":"3","amount":3,"card":{"number":"4242424242424242"}}`,
+	} {
+		b.ingest(t, src.ID, []byte(body), nil).want(t, http.StatusAccepted, nil)
+	}
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for len(alerts.got()) == 0 {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("no schema drift alert arrived")
+		}
+	}
+	got := alerts.got()
+	if len(got) != 1 {
+		t.Fatalf("got %d alerts, want 1", len(got))
+	}
+	wh, err := standardwebhooks.NewWebhook(dest.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wh.Verify(got[0].body, got[0].header); err != nil {
+		t.Fatalf("alert signature: %v", err)
+	}
+	var a sluice.AnomalyNotice
+	if err := json.Unmarshal(got[0].body, &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.SourceID != src.ID || a.EventType != "order.paid" || a.Kind != sluice.AnomalySchemaDrift ||
+		!strings.Contains(a.Detail, "card.number") || a.At.IsZero() {
+		t.Fatalf("alert = %+v", a)
+	}
+	if strings.Contains(string(got[0].body), "4242") {
+		t.Fatal("the alert holds a payload value")
+	}
+}
