@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/anomaly"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/safehttp"
 )
@@ -57,6 +58,9 @@ type Config struct {
 	// claimed (*deliver.Dispatcher implements it), so they go without a
 	// claim's round trip through the store.
 	Offers Offerer
+	// Anomalies watches received events for bursts and sources for
+	// verification failures; nil uses a Detector with its defaults.
+	Anomalies *anomaly.Detector
 	// Metrics, when set, counts received events, their acknowledgement
 	// latency and erasures, and is served at GET /metrics.
 	Metrics *metrics.Metrics
@@ -117,6 +121,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}
+	}
+	if cfg.Anomalies == nil {
+		cfg.Anomalies = &anomaly.Detector{}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -11,6 +11,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/anomaly"
 )
 
 // The data map shows, for each source and for published events, the event
@@ -137,5 +138,70 @@ func TestSchemaDriftAlert(t *testing.T) {
 	}
 	if strings.Contains(string(got[0].body), "4242") {
 		t.Fatal("the alert holds a payload value")
+	}
+}
+
+// A steady rate raises nothing; a burst far above it raises one
+// sluice.anomaly.burst, and verification failures piling up on a source one
+// sluice.anomaly.auth_failures, both signed, naming ids and types only.
+func TestBurstAndAuthFailureAlerts(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Now()}
+	b := setupWith(t, setupOptions{now: clock.Now, anomalies: &anomaly.Detector{Window: time.Second, Factor: 5,
+		MinBurst: 20, Warmup: 3, AuthFailures: 5, Cooldown: time.Hour}})
+	alerts := newReceiver(t)
+	dest := b.destination(t, b.operator, map[string]any{"url": alerts.srv.URL, "event_types": []string{"sluice.anomaly.*"}})
+	signed := b.source(t, b.operator, map[string]any{"name": "stripe",
+		"verification": map[string]string{"type": "stripe", "secret": "whsec_alerts_test"}})
+
+	for range 5 { // a steady 4 a second
+		for range 4 {
+			b.publish(t, b.operator, map[string]any{"type": "order.paid", "payload": map[string]any{}})
+		}
+		clock.Advance(time.Second)
+	}
+	if got := alerts.got(); len(got) != 0 {
+		t.Fatalf("a steady rate raised %d alerts", len(got))
+	}
+	for range 40 {
+		b.publish(t, b.operator, map[string]any{"type": "order.paid", "payload": map[string]any{}})
+	}
+	for range 6 {
+		b.ingest(t, signed.ID, []byte(`{"type":"x","id":"1"}`), nil).want(t, http.StatusUnauthorized, nil)
+	}
+
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for len(alerts.got()) < 2 {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("%d alerts arrived, want 2", len(alerts.got()))
+		}
+	}
+	wh, err := standardwebhooks.NewWebhook(dest.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]sluice.AnomalyNotice{}
+	for _, h := range alerts.got() {
+		if err := wh.Verify(h.body, h.header); err != nil {
+			t.Fatalf("alert signature: %v", err)
+		}
+		var a sluice.AnomalyNotice
+		if err := json.Unmarshal(h.body, &a); err != nil {
+			t.Fatal(err)
+		}
+		kinds[a.Kind] = a
+	}
+	if a := kinds[sluice.AnomalyBurst]; a.SourceID != "" || a.EventType != "order.paid" || a.Detail == "" {
+		t.Errorf("burst alert = %+v", a)
+	}
+	if a := kinds[sluice.AnomalyAuthFailures]; a.SourceID != signed.ID || a.Detail == "" {
+		t.Errorf("auth failures alert = %+v", a)
+	}
+	if len(kinds) != 2 || len(alerts.got()) != 2 {
+		t.Errorf("alerts = %v, want one of each", kinds)
 	}
 }

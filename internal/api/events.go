@@ -130,6 +130,11 @@ func (h *Handler) createEvent(ctx context.Context, ne *sluice.NewEvent) (*sluice
 	}
 	h.observed.stored(ne.Event.TenantID, ne.Observations)
 	h.reportDrift(ctx, ne)
+	e := &ne.Event
+	if burst, detail := h.cfg.Anomalies.Event(e.TenantID, e.SourceID, e.Type, h.now()); burst {
+		h.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,
+			Kind: sluice.AnomalyBurst, Detail: detail})
+	}
 	if len(ne.Claims) > 0 {
 		h.cfg.Offers.Offer(ne.Claims)
 	}

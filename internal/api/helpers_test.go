@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/anomaly"
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/deliver"
 	"github.com/sluicehq/sluice/internal/safehttp"
@@ -52,6 +53,8 @@ type setupOptions struct {
 	now func() time.Time
 	// noDetectEmails turns off indexing the email addresses in payloads.
 	noDetectEmails bool
+	// anomalies replaces the default anomaly detector.
+	anomalies *anomaly.Detector
 }
 
 func setup(t *testing.T) *testBundle { return setupWith(t, setupOptions{}) }
@@ -88,7 +91,8 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 	}
 	cfg := api.Config{Store: store, Logger: logger, MaxPayloadBytes: o.maxPayloadBytes,
 		FirstDelay: schedule[0], AllowPrivateDestinations: !o.strictURLs, AllowedDestinationCIDRs: o.allowedCIDRs,
-		TrustedProxies: o.trustedProxies, Now: o.now, DetectEmails: !o.noDetectEmails, Resolver: o.resolver}
+		TrustedProxies: o.trustedProxies, Now: o.now, DetectEmails: !o.noDetectEmails, Resolver: o.resolver,
+		Anomalies: o.anomalies}
 	if cfg.Resolver == nil {
 		cfg.Resolver = fakeResolver{}
 	}

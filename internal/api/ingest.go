@@ -80,6 +80,10 @@ func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 	if err := inbound.Verify(&src.Verification, r.Header, body, now); err != nil {
 		class, text := verifyReason(err)
 		log.InfoContext(ctx, "ingest refused", slog.String("reason", class))
+		if alert, detail := h.cfg.Anomalies.AuthFailure(src.TenantID, src.ID, now); alert {
+			h.publishAnomaly(ctx, src.TenantID, sluice.AnomalyNotice{SourceID: src.ID,
+				Kind: sluice.AnomalyAuthFailures, Detail: detail})
+		}
 		return sluice.Errorf(sluice.EUNAUTHORIZED, "verification failed: %s", text)
 	}
 
