@@ -37,12 +37,12 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	}
 }
 
-// prefetch is how many claims, beyond the free workers, the dispatcher
-// holds ready for the workers: a worker that finishes takes the next
-// delivery to its destination from its queue instead of waiting a claim's
-// round trip through the store, which is what bounded a busy destination's
-// throughput. It is also the per-destination queue: a destination may hold
-// PerDestination attempts in flight and as many queued.
+// prefetchFactor sizes the claims held ready beyond the workers, as a
+// multiple of Workers (and, per destination, of PerDestination): a worker
+// that finishes takes the next delivery to its destination from a queue
+// instead of waiting for a claim's round trip through the store, which is
+// what bounded a busy destination's throughput. With 1, a destination may
+// have PerDestination attempts in flight and as many claims queued.
 const prefetchFactor = 1
 
 // maxRecordingFactor bounds the attempts waiting to be recorded, as a

@@ -8,6 +8,11 @@
 // rate limit and circuit breaker are kept by the store, across processes:
 // the deliveries they hold back are never claimed, so they take no worker.
 //
+// Claims beyond the free workers wait in per-destination queues, so a
+// finishing worker starts its destination's next delivery at once; the
+// deliveries of new events arrive already claimed (Offer). Successes are
+// recorded in the background, failures before the worker moves on.
+//
 // Recording an attempt also publishes the operational events it calls for
 // (sluice.delivery.exhausted, sluice.delivery.recovered, and, from the store,
 // sluice.destination.disabled) in the same transaction.
