@@ -244,28 +244,19 @@ func refreshEventStatus(ctx context.Context, tx querier, eventID string) error {
 	return nil
 }
 
-// observe stores the event's observations it has not yet, and sets
-// in.Drift to the field paths new for a source and type seen before.
+// observe stores the event's observations it has not yet (see
+// storekit.Observe).
 func (s *Store) observe(ctx context.Context, tx querier, in *sluice.NewEvent) error {
-	in.Drift = nil
-	typeSeenBefore := false
-	for i, o := range in.Observations {
-		var inserted int
+	return storekit.Observe(in, func(o sluice.Observation) (bool, error) {
+		var one int
 		err := tx.QueryRowContext(ctx, `INSERT INTO observations (tenant_id, source_id, event_type, kind, name, first_seen)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1`,
-			in.Event.TenantID, o.SourceID, o.EventType, o.Kind, o.Name, ms(in.Event.ReceivedAt)).Scan(&inserted)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("observe: %w", err)
+			in.Event.TenantID, o.SourceID, o.EventType, o.Kind, o.Name, ms(in.Event.ReceivedAt)).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
 		}
-		isNew := err == nil
-		switch {
-		case i == 0 && o.Kind == sluice.ObservedType:
-			typeSeenBefore = !isNew
-		case isNew && typeSeenBefore && o.Kind == sluice.ObservedField:
-			in.Drift = append(in.Drift, o.Name)
-		}
-	}
-	return nil
+		return err == nil, err
+	})
 }
 
 // Observations lists the tenant's observations, by source, type, kind and
