@@ -368,14 +368,9 @@ func (s *Store) recordHealth(ctx context.Context, tx querier, r *sluice.AttemptR
 			return "", err
 		}
 	}
-	for _, ev := range []struct {
-		happened bool
-		action   string
-	}{{change.Opened, "destination.pause"}, {change.Closed, "destination.resume"}} {
-		if ev.happened {
-			if err := s.audit(ctx, tx, a.TenantID, ev.action, a.DestinationID); err != nil {
-				return "", err
-			}
+	for _, action := range change.AuditActions() {
+		if err := s.audit(ctx, tx, a.TenantID, action, a.DestinationID); err != nil {
+			return "", err
 		}
 	}
 	if change.Disable == "" {

@@ -26,6 +26,18 @@ type HealthChange struct {
 	Disable string // the destination is now disabled with this reason
 }
 
+// AuditActions names the audit entries of the circuit's change:
+// destination.pause when it opened, destination.resume when it closed.
+func (c HealthChange) AuditActions() []string {
+	switch {
+	case c.Opened:
+		return []string{"destination.pause"}
+	case c.Closed:
+		return []string{"destination.resume"}
+	}
+	return nil
+}
+
 // NextHealth moves a destination's health h on by the attempt r records,
 // as r.Health says (see sluice.Health).
 func NextHealth(h DestinationHealth, r *sluice.AttemptResult) (DestinationHealth, HealthChange) {
