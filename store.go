@@ -148,6 +148,24 @@ type Page struct {
 	Cursor string
 }
 
+// ListAll reads every page of a list, such as Store.Sources, from the
+// first.
+func ListAll[T any](list func(Page) ([]T, string, error)) ([]T, error) {
+	var all []T
+	page := Page{Limit: 500}
+	for {
+		items, next, err := list(page)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		page.Cursor = next
+	}
+}
+
 // EventFilter selects events; empty fields match everything.
 type EventFilter struct {
 	Page

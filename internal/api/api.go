@@ -133,6 +133,12 @@ func New(cfg Config) *Handler {
 	return h
 }
 
+// Handle serves pattern with handler beside the API, such as the
+// dashboard at /ui/. Call it before serving.
+func (h *Handler) Handle(pattern string, handler http.Handler) {
+	h.mux.Handle(pattern, handler)
+}
+
 func (h *Handler) routes() {
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	if h.cfg.Metrics != nil {

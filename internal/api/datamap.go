@@ -52,11 +52,11 @@ func (h *Handler) getDataMap(w http.ResponseWriter, r *http.Request, key *sluice
 }
 
 func (h *Handler) dataMap(ctx context.Context, tenantID string) (*dataMap, error) {
-	sources, err := allPages(func(p sluice.Page) ([]*sluice.Source, string, error) { return h.store.Sources(ctx, tenantID, p) })
+	sources, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Source, string, error) { return h.store.Sources(ctx, tenantID, p) })
 	if err != nil {
 		return nil, err
 	}
-	dests, err := allPages(func(p sluice.Page) ([]*sluice.Destination, string, error) {
+	dests, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Destination, string, error) {
 		return h.store.Destinations(ctx, tenantID, p)
 	})
 	if err != nil {
@@ -109,21 +109,4 @@ func (h *Handler) dataMap(ctx context.Context, tenantID string) (*dataMap, error
 		m.Sources = append(m.Sources, *bySource[id])
 	}
 	return m, nil
-}
-
-// allPages reads every page of a list.
-func allPages[T any](list func(sluice.Page) ([]T, string, error)) ([]T, error) {
-	var all []T
-	page := sluice.Page{Limit: 500}
-	for {
-		items, next, err := list(page)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, items...)
-		if next == "" {
-			return all, nil
-		}
-		page.Cursor = next
-	}
 }

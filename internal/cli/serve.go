@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/retention"
 	"github.com/sluicehq/sluice/internal/safehttp"
+	"github.com/sluicehq/sluice/internal/ui"
 )
 
 // drainTimeout bounds how long a shutdown waits for requests in flight; the
@@ -188,6 +189,14 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		Offers:                   s.dispatcher,
 		Metrics:                  s.metrics,
 	})
+	handler.Handle("/ui/", ui.New(ui.Config{
+		Store:             s.store,
+		API:               handler,
+		Logger:            s.logger,
+		PayloadRetention:  s.cfg.PayloadRetention,
+		MetadataRetention: s.cfg.MetadataRetention,
+		RetentionInterval: s.cfg.RetentionInterval,
+	}))
 	s.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: s.timeouts.readHeader,

@@ -1,0 +1,399 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice"
+)
+
+// loginPage shows the sign-in form, with a fresh double-submit CSRF token.
+func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
+	if h.sessions.get(r, h.cfg.Now()) != nil {
+		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+		return
+	}
+	token := randomToken()
+	setCookie(w, r, loginCookie, token, 600)
+	h.render(w, r, nil, http.StatusOK, "login.html", loginView{CSRF: token})
+}
+
+type loginView struct {
+	CSRF  string
+	Error string
+}
+
+// login signs in with an API token: the session keeps the token in memory
+// and the browser gets only the session's random id.
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(loginCookie)
+	if err != nil || !sameToken(r.PostFormValue("csrf"), c.Value) {
+		h.render(w, r, nil, http.StatusForbidden, "login.html", loginView{CSRF: h.freshLogin(w, r),
+			Error: "The sign-in form expired. Try again."})
+		return
+	}
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	key, err := h.cfg.Store.KeyByTokenHash(r.Context(), sluice.HashToken(token))
+	if token == "" || err != nil {
+		if err != nil && sluice.ErrorCode(err) != sluice.ENOTFOUND {
+			h.cfg.Logger.Error("ui: sign in", slog.Any("error", err))
+		}
+		h.render(w, r, nil, http.StatusUnauthorized, "login.html", loginView{CSRF: h.freshLogin(w, r),
+			Error: "That token is not valid."})
+		return
+	}
+	id, _ := h.sessions.create(token, key, h.cfg.Now())
+	setCookie(w, r, loginCookie, "", -1)
+	setCookie(w, r, sessionCookie, id, int(sessionTTL.Seconds()))
+	h.cfg.Logger.Info("ui: signed in", slog.String("key_id", key.ID))
+	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+}
+
+func (h *Handler) freshLogin(w http.ResponseWriter, r *http.Request) string {
+	token := randomToken()
+	setCookie(w, r, loginCookie, token, 600)
+	return token
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *session) {
+	h.sessions.end(r)
+	setCookie(w, r, sessionCookie, "", -1)
+	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+}
+
+// fail shows an error page for a store failure, logging only its id-free
+// error.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	h.cfg.Logger.Error("ui: page", slog.String("path", r.URL.Path), slog.Any("error", err))
+	h.render(w, r, s, http.StatusInternalServerError, "error.html", errorView{Message: "Something went wrong reading the store."})
+}
+
+// back redirects after a form with a one-line outcome.
+func back(w http.ResponseWriter, r *http.Request, to, flash string) {
+	http.Redirect(w, r, to+"?flash="+url.QueryEscape(flash), http.StatusSeeOther)
+}
+
+type overviewView struct {
+	Sources, Destinations int
+	ByState               map[string]int
+	Failing               []*sluice.Destination
+	Recent                []*sluice.Event
+	PerSecond             float64
+	Delivered, Failed     int
+	SuccessRate           string
+	Retention, NextPurge  time.Duration
+}
+
+// overview shows the recent flow: the rate and outcome of the latest
+// events, destinations by state and those failing, and retention.
+func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx, tenant := r.Context(), s.key.TenantID
+	v := overviewView{ByState: map[string]int{}, Retention: h.cfg.PayloadRetention, NextPurge: h.cfg.RetentionInterval}
+	srcs, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Source, string, error) { return h.cfg.Store.Sources(ctx, tenant, p) })
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	dests, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Destination, string, error) {
+		return h.cfg.Store.Destinations(ctx, tenant, p)
+	})
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	v.Sources, v.Destinations = len(srcs), len(dests)
+	for _, d := range dests {
+		v.ByState[d.State()]++
+		if d.State() != sluice.StateActive || d.Failures > 0 {
+			v.Failing = append(v.Failing, d)
+		}
+	}
+	events, _, err := h.cfg.Store.Events(ctx, tenant, sluice.EventFilter{Page: sluice.Page{Limit: 200}})
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	for _, e := range events {
+		switch e.Status {
+		case sluice.EventDelivered:
+			v.Delivered++
+		case sluice.EventFailed:
+			v.Failed++
+		}
+	}
+	if n := len(events); n > 1 {
+		if span := events[0].ReceivedAt.Sub(events[n-1].ReceivedAt); span > 0 {
+			v.PerSecond = float64(n-1) / span.Seconds()
+		}
+	}
+	if ended := v.Delivered + v.Failed; ended > 0 {
+		v.SuccessRate = fmt.Sprintf("%.1f%%", 100*float64(v.Delivered)/float64(ended))
+	}
+	v.Recent = events[:min(len(events), 10)]
+	h.render(w, r, s, http.StatusOK, "overview.html", v)
+}
+
+func (h *Handler) sourcesPage(w http.ResponseWriter, r *http.Request, s *session) {
+	srcs, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Source, string, error) {
+		return h.cfg.Store.Sources(r.Context(), s.key.TenantID, p)
+	})
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	h.render(w, r, s, http.StatusOK, "sources.html", srcs)
+}
+
+func (h *Handler) destinationsPage(w http.ResponseWriter, r *http.Request, s *session) {
+	dests, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Destination, string, error) {
+		return h.cfg.Store.Destinations(r.Context(), s.key.TenantID, p)
+	})
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	h.render(w, r, s, http.StatusOK, "destinations.html", dests)
+}
+
+// createDestination creates a destination through the API from the form.
+func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, s *session) {
+	body := map[string]any{"name": r.PostFormValue("name"), "url": r.PostFormValue("url")}
+	if types := splitList(r.PostFormValue("event_types")); len(types) > 0 {
+		body["event_types"] = types
+	}
+	if fields := splitList(r.PostFormValue("fields")); len(fields) > 0 {
+		body["fields"] = fields
+	}
+	var created struct{ ID string }
+	if status, msg := h.callAPI(r, s, http.MethodPost, "/v1/destinations", body, &created); status != http.StatusCreated {
+		back(w, r, "/ui/destinations", "Not created: "+msg)
+		return
+	}
+	back(w, r, "/ui/destinations", "Created destination "+created.ID+".")
+}
+
+// switchDestination is the kill switch: it enables or disables a
+// destination through the API.
+func (h *Handler) switchDestination(w http.ResponseWriter, r *http.Request, s *session) {
+	id, enable := r.PathValue("id"), r.PostFormValue("enabled") == "true"
+	if status, msg := h.callAPI(r, s, http.MethodPatch, "/v1/destinations/"+url.PathEscape(id),
+		map[string]any{"enabled": enable}, nil); status != http.StatusOK {
+		back(w, r, "/ui/destinations", "Not changed: "+msg)
+		return
+	}
+	state := "disabled"
+	if enable {
+		state = "enabled"
+	}
+	back(w, r, "/ui/destinations", "Destination "+id+" "+state+".")
+}
+
+type eventsView struct {
+	Filter sluice.EventFilter
+	Events []*sluice.Event
+	Next   string
+}
+
+func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request, s *session) {
+	q := r.URL.Query()
+	f := sluice.EventFilter{Page: sluice.Page{Limit: 50, Cursor: q.Get("cursor")}, Type: q.Get("type"),
+		SourceID: q.Get("source_id"), Status: q.Get("status")}
+	events, next, err := h.cfg.Store.Events(r.Context(), s.key.TenantID, f)
+	if err != nil && sluice.ErrorCode(err) == sluice.EINVALID {
+		h.render(w, r, s, http.StatusBadRequest, "error.html", errorView{Message: "That filter is not valid."})
+		return
+	}
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	h.render(w, r, s, http.StatusOK, "events.html", eventsView{Filter: f, Events: events, Next: next})
+}
+
+type eventView struct {
+	Event      *sluice.Event
+	Deliveries []*sluice.Delivery
+	Attempts   []*sluice.Attempt
+	Payload    string // shown only after an explicit, audited request
+	Shown      bool
+}
+
+func (h *Handler) eventView(r *http.Request, s *session) (*eventView, error) {
+	ctx, tenant, id := r.Context(), s.key.TenantID, r.PathValue("id")
+	ev, err := h.cfg.Store.Event(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	v := &eventView{Event: ev}
+	if v.Deliveries, err = h.cfg.Store.Deliveries(ctx, tenant, id); err != nil {
+		return nil, err
+	}
+	if v.Attempts, err = h.cfg.Store.Attempts(ctx, tenant, id); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (h *Handler) eventPage(w http.ResponseWriter, r *http.Request, s *session) {
+	v, err := h.eventView(r, s)
+	switch {
+	case sluice.ErrorCode(err) == sluice.ENOTFOUND:
+		h.render(w, r, s, http.StatusNotFound, "error.html", errorView{Message: "There is no such event."})
+	case err != nil:
+		h.fail(w, r, s, err)
+	default:
+		h.render(w, r, s, http.StatusOK, "event.html", v)
+	}
+}
+
+// revealPayload shows an event's payload on an explicit request, read
+// through the API, which audits the read and gives viewers none.
+func (h *Handler) revealPayload(w http.ResponseWriter, r *http.Request, s *session) {
+	v, err := h.eventView(r, s)
+	if err != nil {
+		h.eventPage(w, r, s)
+		return
+	}
+	var got struct {
+		Payload      json.RawMessage `json:"payload"`
+		PayloadError string          `json:"payload_error"`
+	}
+	status, msg := h.callAPI(r, s, http.MethodGet, "/v1/events/"+url.PathEscape(v.Event.ID), nil, &got)
+	switch {
+	case status != http.StatusOK:
+		v.Payload = "The payload could not be read: " + msg
+	case got.PayloadError != "":
+		v.Payload = "The payload failed its integrity check."
+	case len(got.Payload) == 0 || string(got.Payload) == "null":
+		v.Payload = "No payload is shown: it is " + v.Event.PayloadState + ", or your key may not read payloads."
+	default:
+		var pretty strings.Builder
+		enc := json.NewEncoder(&pretty)
+		enc.SetIndent("", "  ")
+		var any json.RawMessage = got.Payload
+		if err := enc.Encode(any); err != nil {
+			v.Payload = string(got.Payload)
+		} else {
+			v.Payload = pretty.String()
+		}
+		v.Shown = true
+	}
+	h.render(w, r, s, http.StatusOK, "event.html", v)
+}
+
+type dataMapView struct {
+	Sources []struct {
+		ID           string   `json:"id"`
+		Name         string   `json:"name"`
+		EventTypes   []string `json:"event_types"`
+		SubjectTypes []string `json:"subject_types"`
+		Flows        []struct {
+			EventType     string   `json:"event_type"`
+			DestinationID string   `json:"destination_id"`
+			Fields        []string `json:"fields"`
+		} `json:"flows"`
+	} `json:"sources"`
+	Destinations []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	} `json:"destinations"`
+}
+
+// DestinationName names a destination of the map by its id.
+func (m dataMapView) DestinationName(id string) string {
+	for _, d := range m.Destinations {
+		if d.ID == id {
+			return d.Name
+		}
+	}
+	return ""
+}
+
+func (h *Handler) dataMapPage(w http.ResponseWriter, r *http.Request, s *session) {
+	var m dataMapView
+	if status, msg := h.callAPI(r, s, http.MethodGet, "/v1/datamap", nil, &m); status != http.StatusOK {
+		h.render(w, r, s, status, "error.html", errorView{Message: "The data map could not be read: " + msg})
+		return
+	}
+	h.render(w, r, s, http.StatusOK, "datamap.html", m)
+}
+
+type privacyView struct {
+	PayloadRetention, MetadataRetention, RetentionInterval time.Duration
+	Audit                                                  []*sluice.AuditEntry
+	Erasure                                                *erasureResult
+}
+
+type erasureResult struct {
+	ID             string `json:"id"`
+	EventsMatched  int    `json:"events_matched"`
+	PayloadsErased int    `json:"payloads_erased"`
+}
+
+func (h *Handler) privacyView(r *http.Request, s *session) (*privacyView, error) {
+	audit, _, err := h.cfg.Store.AuditLog(r.Context(), s.key.TenantID, sluice.Page{Limit: 50})
+	if err != nil {
+		return nil, err
+	}
+	return &privacyView{PayloadRetention: h.cfg.PayloadRetention, MetadataRetention: h.cfg.MetadataRetention,
+		RetentionInterval: h.cfg.RetentionInterval, Audit: audit}, nil
+}
+
+func (h *Handler) privacyPage(w http.ResponseWriter, r *http.Request, s *session) {
+	v, err := h.privacyView(r, s)
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	h.render(w, r, s, http.StatusOK, "privacy.html", v)
+}
+
+// erase runs an erasure through the API and shows its result. The subject's
+// value is sent to the API only, never shown back or logged.
+func (h *Handler) erase(w http.ResponseWriter, r *http.Request, s *session) {
+	var res erasureResult
+	status, msg := h.callAPI(r, s, http.MethodPost, "/v1/erasures", map[string]any{"subject": map[string]string{
+		"type": r.PostFormValue("type"), "value": r.PostFormValue("value")}}, &res)
+	if status != http.StatusOK {
+		back(w, r, "/ui/privacy", "Not erased: "+msg)
+		return
+	}
+	v, err := h.privacyView(r, s)
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	v.Erasure = &res
+	h.render(w, r, s, http.StatusOK, "privacy.html", v)
+}
+
+// export downloads, through the API (which audits it), every retained
+// payload about a subject, as the API's JSON.
+func (h *Handler) export(w http.ResponseWriter, r *http.Request, s *session) {
+	q := url.Values{"type": {r.PostFormValue("type")}, "value": {r.PostFormValue("value")}}
+	var out json.RawMessage
+	status, msg := h.callAPI(r, s, http.MethodGet, "/v1/subjects/export?"+q.Encode(), nil, &out)
+	if status != http.StatusOK {
+		back(w, r, "/ui/privacy", "Not exported: "+msg)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", `attachment; filename="subject-export.json"`)
+	_, _ = w.Write(out)
+}
+
+// splitList reads a comma-separated form field.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
