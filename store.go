@@ -125,6 +125,10 @@ type Store interface {
 	// by source and event type (see Observation).
 	Observations(ctx context.Context, tenantID string) ([]*Observation, error)
 
+	// RetainedPayloads counts the tenant's retained payloads and returns
+	// the earliest time one expires (zero when none is retained).
+	RetainedPayloads(ctx context.Context, tenantID string) (count int, nextExpiry time.Time, err error)
+
 	// QueueStats counts pending deliveries and destinations by state,
 	// across tenants, at now: for metrics.
 	QueueStats(ctx context.Context, now time.Time) (*QueueStats, error)
@@ -172,6 +176,8 @@ type EventFilter struct {
 	Type     string
 	SourceID string
 	Status   string
+	// Since and Until bound the time received: [Since, Until).
+	Since, Until time.Time
 }
 
 // ClaimRequest asks ClaimDue for work.

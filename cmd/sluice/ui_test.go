@@ -129,7 +129,9 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	var payload, state, erased string
 	err = chromedp.Run(ctx,
-		chromedp.Navigate(p.url+"/ui/events"),
+		chromedp.Navigate(p.url+"/ui/events?since=2999-01-01T00:00"),
+		chromedp.WaitVisible(`//p[contains(., "No events match")]`),
+		chromedp.Navigate(p.url+"/ui/events?type=invoice.paid"),
 		chromedp.WaitVisible(`a[href="/ui/events/`+pub.ID+`"]`, chromedp.ByQuery),
 		shot(dir, "events", &png),
 		chromedp.Click(`a[href="/ui/events/`+pub.ID+`"]`, chromedp.ByQuery),
@@ -219,14 +221,35 @@ func TestDashboardSessionAndCSRF(t *testing.T) {
 		t.Fatalf("without a session: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 
-	// Sign in without the login form's token: refused.
+	// A sign-in posted from another site is refused, with or without a
+	// form token; a wrong form token is refused too.
+	for _, c := range []struct{ origin, body string }{
+		{"https://evil.example", "token=" + token},
+		{"https://evil.example", "token=" + token + "&csrf=forged"},
+		{"", "token=" + token + "&csrf=forged"},
+	} {
+		req, _ := http.NewRequest("POST", p.url+"/ui/login", strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+		}
+		res, err = noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden || cookieNamed(res, "sluice_session") != nil {
+			t.Fatalf("sign in from %q with %q: %d", c.origin, c.body, res.StatusCode)
+		}
+	}
+	// A client that is no browser may post the token field alone (SPEC §6).
 	res, err = noRedirect.PostForm(p.url+"/ui/login", map[string][]string{"token": {token}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if res.StatusCode != http.StatusForbidden {
-		t.Fatalf("sign in without the form's CSRF token: %d", res.StatusCode)
+	if res.StatusCode != http.StatusSeeOther || cookieNamed(res, "sluice_session") == nil {
+		t.Fatalf("sign in with the token field alone: %d", res.StatusCode)
 	}
 
 	// Properly: take the form's token and cookie.

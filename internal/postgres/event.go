@@ -176,7 +176,27 @@ func (s *Store) Events(ctx context.Context, tenantID string, f sluice.EventFilte
 			args = append(args, c.value)
 		}
 	}
+	if !f.Since.IsZero() {
+		query += ` AND received_at >= ` + arg(args)
+		args = append(args, ms(f.Since))
+	}
+	if !f.Until.IsZero() {
+		query += ` AND received_at < ` + arg(args)
+		args = append(args, ms(f.Until))
+	}
 	return listPage(ctx, s.pool, "events", query, args, f.Page, storekit.ScanEvent, asIs, func(e *sluice.Event) string { return e.ID })
+}
+
+// RetainedPayloads counts the tenant's retained payloads and finds the
+// earliest expiry.
+func (s *Store) RetainedPayloads(ctx context.Context, tenantID string) (int, time.Time, error) {
+	var n int
+	var next *int64
+	if err := s.pool.QueryRow(ctx, `SELECT COUNT(*), MIN(expires_at) FROM event_payloads WHERE tenant_id = $1`,
+		tenantID).Scan(&n, &next); err != nil {
+		return 0, time.Time{}, fmt.Errorf("count payloads: %w", err)
+	}
+	return n, fromNullMS(next), nil
 }
 
 // Payload returns an event's payload: ENOTFOUND for an unknown event, EGONE

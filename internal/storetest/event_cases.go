@@ -239,3 +239,38 @@ func testObservations(t *testing.T, b *bundle) {
 		t.Fatalf("observations = %v, want %v", names, want)
 	}
 }
+
+// Events can be bounded by time received; RetainedPayloads counts a
+// tenant's payloads and finds the next to expire.
+func testEventTimesAndRetained(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	other, ctxB := b.tenant(t, "b")
+	first := b.event(t, ctx, ten.ID, "x.y")
+	b.clock.Advance(time.Minute)
+	second := b.newEvent(ten.ID, "x.y", "")
+	second.Payload.ExpiresAt = b.clock.Now().Add(10 * time.Minute) // sooner than the first's hour
+	if _, _, err := b.store.CreateEvent(ctx, second, 0); err != nil {
+		t.Fatal(err)
+	}
+	b.event(t, ctxB, other.ID, "x.y")
+
+	got, _, err := b.store.Events(b.ctx, ten.ID, sluice.EventFilter{Since: b.clock.Now().Add(-time.Second)})
+	if err != nil || len(got) != 1 || got[0].ID != second.Event.ID {
+		t.Fatalf("events since a second ago = %v, %v", got, err)
+	}
+	got, _, err = b.store.Events(b.ctx, ten.ID, sluice.EventFilter{Until: b.clock.Now().Add(-time.Second)})
+	if err != nil || len(got) != 1 || got[0].ID != first.ID {
+		t.Fatalf("events until a second ago = %v, %v", got, err)
+	}
+
+	n, next, err := b.store.RetainedPayloads(b.ctx, ten.ID)
+	if err != nil || n != 2 || !next.Equal(second.Payload.ExpiresAt.Truncate(time.Millisecond)) {
+		t.Fatalf("retained = %d, next %v, %v; want 2, %v", n, next, err, second.Payload.ExpiresAt)
+	}
+	if err := b.store.ErasePayload(ctx, ten.ID, second.Event.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := b.store.RetainedPayloads(b.ctx, ten.ID); err != nil || n != 1 {
+		t.Fatalf("after an erasure retained = %d, %v", n, err)
+	}
+}

@@ -56,6 +56,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"CreateEventRoutes", testCreateEventRoutes},
 		{"CreateEventDedup", testCreateEventDedup},
 		{"Observations", testObservations},
+		{"EventTimesAndRetained", testEventTimesAndRetained},
 		{"EventsList", testEventsList},
 		{"EventIsolation", testEventIsolation},
 		{"Payload", testPayload},

@@ -28,11 +28,11 @@ type loginView struct {
 	Error string
 }
 
-// login signs in with an API token: the session keeps the token in memory
-// and the browser gets only the session's random id.
+// login signs in with an API token (SPEC §6: POST /ui/login with the form
+// field token): the session keeps the token in memory and the browser gets
+// only the session's random id.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie(loginCookie)
-	if err != nil || !sameToken(r.PostFormValue("csrf"), c.Value) {
+	if !loginFormGenuine(r) {
 		h.render(w, r, nil, http.StatusForbidden, "login.html", loginView{CSRF: h.freshLogin(w, r),
 			Error: "The sign-in form expired. Try again."})
 		return
@@ -52,6 +52,26 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	setCookie(w, r, sessionCookie, id, int(sessionTTL.Seconds()))
 	h.cfg.Logger.Info("ui: signed in", slog.String("key_id", key.ID))
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+}
+
+// loginFormGenuine guards sign-in against cross-site requests. The form
+// carries a token matching its cookie (double submit); a browser posting
+// from another site also gives itself away by its Origin header. A client
+// that is no browser (no Origin, no form token) may post the token field
+// alone, as SPEC §6 allows.
+func loginFormGenuine(r *http.Request) bool {
+	if origin := r.Header.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || u.Host != r.Host {
+			return false
+		}
+	}
+	field := r.PostFormValue("csrf")
+	if field == "" {
+		return r.Header.Get("Origin") == "" && r.Header.Get("Sec-Fetch-Site") == ""
+	}
+	c, err := r.Cookie(loginCookie)
+	return err == nil && sameToken(field, c.Value)
 }
 
 func (h *Handler) freshLogin(w http.ResponseWriter, r *http.Request) string {
@@ -87,6 +107,8 @@ type overviewView struct {
 	Delivered, Failed     int
 	SuccessRate           string
 	Retention, NextPurge  time.Duration
+	Payloads              int       // retained
+	NextExpiry            time.Time // when the next payload expires
 }
 
 // overview shows the recent flow: the rate and outcome of the latest
@@ -103,6 +125,10 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		return h.cfg.Store.Destinations(ctx, tenant, p)
 	})
 	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	if v.Payloads, v.NextExpiry, err = h.cfg.Store.RetainedPayloads(ctx, tenant); err != nil {
 		h.fail(w, r, s, err)
 		return
 	}
@@ -194,15 +220,34 @@ func (h *Handler) switchDestination(w http.ResponseWriter, r *http.Request, s *s
 }
 
 type eventsView struct {
-	Filter sluice.EventFilter
-	Events []*sluice.Event
-	Next   string
+	Filter       sluice.EventFilter
+	Since, Until string // as the form gave them
+	Events       []*sluice.Event
+	Next         string
 }
+
+// timeInput is the layout of a datetime-local input, read as UTC.
+const timeInput = "2006-01-02T15:04"
 
 func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
+	v := eventsView{Since: q.Get("since"), Until: q.Get("until")}
 	f := sluice.EventFilter{Page: sluice.Page{Limit: 50, Cursor: q.Get("cursor")}, Type: q.Get("type"),
 		SourceID: q.Get("source_id"), Status: q.Get("status")}
+	for _, b := range []struct {
+		text string
+		to   *time.Time
+	}{{v.Since, &f.Since}, {v.Until, &f.Until}} {
+		if b.text == "" {
+			continue
+		}
+		t, err := time.Parse(timeInput, b.text)
+		if err != nil {
+			h.render(w, r, s, http.StatusBadRequest, "error.html", errorView{Message: "A time filter is not a date and time."})
+			return
+		}
+		*b.to = t
+	}
 	events, next, err := h.cfg.Store.Events(r.Context(), s.key.TenantID, f)
 	if err != nil && sluice.ErrorCode(err) == sluice.EINVALID {
 		h.render(w, r, s, http.StatusBadRequest, "error.html", errorView{Message: "That filter is not valid."})
@@ -212,7 +257,8 @@ func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request, s *session)
 		h.fail(w, r, s, err)
 		return
 	}
-	h.render(w, r, s, http.StatusOK, "events.html", eventsView{Filter: f, Events: events, Next: next})
+	v.Filter, v.Events, v.Next = f, events, next
+	h.render(w, r, s, http.StatusOK, "events.html", v)
 }
 
 type eventView struct {
