@@ -12,25 +12,26 @@ import (
 // the API, which come from no source: they are listed with an empty id.
 const publishedSourceName = "published through the API"
 
-// Shapes of GET /v1/datamap (SPEC: Operations).
+// Shapes of GET /v1/datamap (SPEC: Operations), exported for the dashboard,
+// which shows the same map.
 type (
-	dataMap struct {
-		Sources      []dataMapSource      `json:"sources"`
-		Destinations []dataMapDestination `json:"destinations"`
+	DataMap struct {
+		Sources      []DataMapSource      `json:"sources"`
+		Destinations []DataMapDestination `json:"destinations"`
 	}
-	dataMapSource struct {
+	DataMapSource struct {
 		ID           string        `json:"id"`
 		Name         string        `json:"name"`
 		EventTypes   []string      `json:"event_types"`
 		SubjectTypes []string      `json:"subject_types"`
-		Flows        []dataMapFlow `json:"flows"`
+		Flows        []DataMapFlow `json:"flows"`
 	}
-	dataMapFlow struct {
+	DataMapFlow struct {
 		EventType     string   `json:"event_type"`
 		DestinationID string   `json:"destination_id"`
 		Fields        []string `json:"fields"` // null: the whole payload
 	}
-	dataMapDestination struct {
+	DataMapDestination struct {
 		ID         string   `json:"id"`
 		Name       string   `json:"name"`
 		EventTypes []string `json:"event_types"`
@@ -51,7 +52,7 @@ func (h *Handler) getDataMap(w http.ResponseWriter, r *http.Request, key *sluice
 	return nil
 }
 
-func (h *Handler) dataMap(ctx context.Context, tenantID string) (*dataMap, error) {
+func (h *Handler) dataMap(ctx context.Context, tenantID string) (*DataMap, error) {
 	sources, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Source, string, error) { return h.store.Sources(ctx, tenantID, p) })
 	if err != nil {
 		return nil, err
@@ -66,13 +67,13 @@ func (h *Handler) dataMap(ctx context.Context, tenantID string) (*dataMap, error
 	if err != nil {
 		return nil, err
 	}
-	m := &dataMap{Sources: []dataMapSource{}, Destinations: []dataMapDestination{}}
+	m := &DataMap{Sources: []DataMapSource{}, Destinations: []DataMapDestination{}}
 	for _, d := range dests {
-		m.Destinations = append(m.Destinations, dataMapDestination{ID: d.ID, Name: d.Name, EventTypes: d.EventTypes, Fields: d.Fields})
+		m.Destinations = append(m.Destinations, DataMapDestination{ID: d.ID, Name: d.Name, EventTypes: d.EventTypes, Fields: d.Fields})
 	}
-	bySource := map[string]*dataMapSource{}
-	entry := func(id, name string) *dataMapSource {
-		s := &dataMapSource{ID: id, Name: name, EventTypes: []string{}, SubjectTypes: []string{}, Flows: []dataMapFlow{}}
+	bySource := map[string]*DataMapSource{}
+	entry := func(id, name string) *DataMapSource {
+		s := &DataMapSource{ID: id, Name: name, EventTypes: []string{}, SubjectTypes: []string{}, Flows: []DataMapFlow{}}
 		bySource[id] = s
 		return s
 	}
@@ -95,7 +96,7 @@ func (h *Handler) dataMap(ctx context.Context, tenantID string) (*dataMap, error
 			s.EventTypes = append(s.EventTypes, o.EventType)
 			for _, d := range dests {
 				if d.Matches(o.EventType, o.SourceID) {
-					s.Flows = append(s.Flows, dataMapFlow{EventType: o.EventType, DestinationID: d.ID, Fields: d.Fields})
+					s.Flows = append(s.Flows, DataMapFlow{EventType: o.EventType, DestinationID: d.ID, Fields: d.Fields})
 				}
 			}
 		case sluice.ObservedSubject:

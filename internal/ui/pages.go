@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/api"
 )
 
 // loginPage shows the sign-in form, with a fresh double-submit CSRF token.
@@ -332,23 +333,8 @@ func (h *Handler) revealPayload(w http.ResponseWriter, r *http.Request, s *sessi
 	h.render(w, r, s, http.StatusOK, "event.html", v)
 }
 
-type dataMapView struct {
-	Sources []struct {
-		ID           string   `json:"id"`
-		Name         string   `json:"name"`
-		EventTypes   []string `json:"event_types"`
-		SubjectTypes []string `json:"subject_types"`
-		Flows        []struct {
-			EventType     string   `json:"event_type"`
-			DestinationID string   `json:"destination_id"`
-			Fields        []string `json:"fields"`
-		} `json:"flows"`
-	} `json:"sources"`
-	Destinations []struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-	} `json:"destinations"`
-}
+// dataMapView is the API's data map, with names for its destinations.
+type dataMapView struct{ api.DataMap }
 
 // DestinationName names a destination of the map by its id.
 func (m dataMapView) DestinationName(id string) string {
