@@ -52,14 +52,11 @@ type Reservation struct {
 	Epoch int64 // the gate's RateEpoch, stored as the delivery's rate_slot
 }
 
-// ClaimPlan is what one pass of ClaimDue does with its candidates.
+// ClaimPlan is what one pass of ClaimDue does with its candidates. Those
+// neither claimed nor rescheduled are held: still due, for a later pass.
 type ClaimPlan struct {
 	Claim      []string      // lease these, in candidate order
 	Reschedule []Reservation // make these due later, with rate_slot set
-	// Held counts candidates neither claimed nor rescheduled: further
-	// deliveries of a destination whose probe this pass claimed, or of a
-	// rate-limited destination that just started one.
-	Held int
 }
 
 // PlanClaims decides, for candidates in due order, which to claim now at
@@ -86,8 +83,7 @@ func PlanClaims(now, leaseUntil time.Time, candidates []ClaimCandidate, gates ma
 		}
 		if !g.PausedUntil.IsZero() {
 			if probed[c.DestinationID] || g.PausedUntil.After(now) {
-				plan.Held++
-				continue
+				continue // held: its probe is out, or the pause is not over
 			}
 			// The pause is over: this delivery probes alone, and the
 			// others wait for its outcome (or for its lease to end).
@@ -111,8 +107,7 @@ func PlanClaims(now, leaseUntil time.Time, candidates []ClaimCandidate, gates ma
 				continue
 			}
 		} else if nowMicros < g.RateHoldUntil {
-			plan.Held++ // its start came, but another delivery just started
-			continue
+			continue // held: its start came, but another delivery just started
 		}
 		g.RateHoldUntil, g.Changed = nowMicros+interval(g.RatePerSecond), true
 		plan.Claim = append(plan.Claim, c.ID)
