@@ -20,11 +20,14 @@ const maxKnownObservations = 100_000
 // so an event whose shape is known costs no extra writes.
 type knownObservations struct {
 	mu   sync.Mutex
-	keys map[string]bool
+	keys map[observationKey]bool
 }
 
-func observationKey(tenantID string, o sluice.Observation) string {
-	return strings.Join([]string{tenantID, o.SourceID, o.EventType, o.Kind, o.Name}, "\x00")
+// observationKey identifies an observation of a tenant; a struct of
+// strings, so a lookup on every event allocates nothing.
+type observationKey struct {
+	tenantID string
+	sluice.Observation
 }
 
 // unknown returns the observations of an event the cache does not hold,
@@ -34,11 +37,11 @@ func (k *knownObservations) unknown(tenantID string, all []sluice.Observation) [
 	defer k.mu.Unlock()
 	var out []sluice.Observation
 	for _, o := range all[1:] {
-		if !k.keys[observationKey(tenantID, o)] {
+		if !k.keys[observationKey{tenantID, o}] {
 			out = append(out, o)
 		}
 	}
-	if len(out) == 0 && k.keys[observationKey(tenantID, all[0])] {
+	if len(out) == 0 && k.keys[observationKey{tenantID, all[0]}] {
 		return nil
 	}
 	return append([]sluice.Observation{all[0]}, out...)
@@ -49,10 +52,10 @@ func (k *knownObservations) stored(tenantID string, obs []sluice.Observation) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.keys == nil || len(k.keys)+len(obs) > maxKnownObservations {
-		k.keys = make(map[string]bool)
+		k.keys = make(map[observationKey]bool)
 	}
 	for _, o := range obs {
-		k.keys[observationKey(tenantID, o)] = true
+		k.keys[observationKey{tenantID, o}] = true
 	}
 }
 
