@@ -2,9 +2,12 @@ package main_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -110,4 +113,28 @@ func runBenchJSON(t *testing.T, args ...string) benchJSON {
 		t.Errorf("more than one JSON value on stdout:\n%s", stdout.String())
 	}
 	return doc
+}
+
+// `sluice bench --cpuprofile` writes a gzipped pprof profile of the run
+// against Sluice.
+func TestBenchCPUProfile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	doc := runBenchJSON(t, "bench", "--scenario", "publish", "--events", "200", "--concurrency", "8",
+		"--baseline=false", "--json", "--cpuprofile", path)
+	if doc.Sluice.Accepted != 200 {
+		t.Errorf("accepted %d, want 200", doc.Sluice.Accepted)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("profile is not gzipped, as pprof writes it: %v", err)
+	}
+	if n, err := io.Copy(io.Discard, zr); err != nil || n == 0 {
+		t.Errorf("profile: %d bytes, %v; want a non-empty profile", n, err)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"runtime/pprof"
 	"time"
 )
 
@@ -84,6 +85,9 @@ type Options struct {
 
 	ReceiverAddr string    // where the loopback receiver listens; default "127.0.0.1:0"
 	Progress     io.Writer // optional: a progress line about once a second
+	// CPUProfile, when set, receives a pprof CPU profile of this process
+	// taken while the load goes to Sluice (the baseline left out).
+	CPUProfile io.Writer
 }
 
 // openLoop reports whether the load follows a schedule rather than the
@@ -138,6 +142,11 @@ func runSluice(ctx context.Context, o Options, gw *gateway, tr *tracker) (*Resul
 	if !o.Scenario.awaitsDelivery() {
 		tr = nil
 	}
+	if o.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
 	p := newPhase("sluice", o, gw.api, gw.work, tr)
 	stop := p.startProgress()
 	begin, sched, err := p.drive(ctx)
@@ -145,6 +154,9 @@ func runSluice(ctx context.Context, o Options, gw *gateway, tr *tracker) (*Resul
 		err = tr.waitDelivered(ctx, p.out.acceptedCount(), o.Timeout)
 	}
 	stop()
+	if o.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}

@@ -33,6 +33,14 @@ func Bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	o := f.options
 	o.Progress = stderr
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		o.CPUProfile = pf
+	}
 	if o.URL == "" {
 		srv, token, cleanup, err := startBenchServer(ctx, f.database)
 		if err != nil {
@@ -62,9 +70,10 @@ func Bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // benchFlags are the parsed flags of `sluice bench`.
 type benchFlags struct {
-	options  bench.Options
-	database string // PostgreSQL URL for the in-process gateway
-	json     bool
+	options    bench.Options
+	database   string // PostgreSQL URL for the in-process gateway
+	json       bool
+	cpuProfile string // file for a CPU profile of the Sluice phase
 }
 
 // parseBenchFlags parses and checks the flags, before any gateway starts.
@@ -87,6 +96,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "how long to wait for deliveries after sending")
 	baseline := fs.Bool("baseline", true, "first run the same load against a bare net/http handler on loopback, the ceiling Sluice's figures are compared with")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of the table")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of this process, taken while the load goes to Sluice, to `file`")
 	fs.StringVar(&f.database, "database", "", "PostgreSQL `URL` for the in-process gateway: it works in a schema of its own, dropped afterwards (default: the embedded store)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
