@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/seal"
 )
@@ -68,5 +69,62 @@ func TestCommitIsolatesAFailedWrite(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The writer waits for more writes to share a commit only after a busy
+// commit, and never past a full batch.
+func TestCollectLingersOnlyAfterABusyCommit(t *testing.T) {
+	s := &Store{ops: make(chan *writeOp), quit: make(chan struct{}), linger: time.Hour}
+	send := func(n int) {
+		for range n {
+			go func() { s.ops <- &writeOp{} }()
+		}
+	}
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
+	collect := func(last int) []*writeOp {
+		t.Helper()
+		done := make(chan []*writeOp, 1)
+		go func() {
+			batch, ok := s.collect(make([]*writeOp, last, maxBatch), wait)
+			if !ok {
+				batch = nil
+			}
+			done <- batch
+		}()
+		select {
+		case batch := <-done:
+			return batch
+		case <-time.After(30 * time.Second):
+			t.Fatalf("collect after a commit of %d writes is still waiting", last)
+			return nil
+		}
+	}
+
+	// After a commit of fewer than lingerAfter writes the next write goes
+	// at once, with no wait (linger is an hour).
+	send(1)
+	if got := collect(lingerAfter - 1); len(got) != 1 {
+		t.Fatalf("collected %d writes, want 1", len(got))
+	}
+	// After a busy one, a full batch ends the wait.
+	send(maxBatch)
+	if got := collect(lingerAfter); len(got) != maxBatch {
+		t.Fatalf("collected %d writes, want a full batch of %d", len(got), maxBatch)
+	}
+	// Otherwise it waits the whole linger for more.
+	s.linger = 20 * time.Millisecond
+	send(1)
+	start := time.Now()
+	if got := collect(maxBatch); len(got) != 1 {
+		t.Fatalf("collected %d writes, want 1", len(got))
+	}
+	if waited := time.Since(start); waited < s.linger {
+		t.Errorf("a write after a busy commit waited %s, want at least the linger, %s", waited, s.linger)
+	}
+	close(s.quit)
+	if got := collect(0); got != nil {
+		t.Errorf("collect on a closing store returned %d writes", len(got))
 	}
 }

@@ -9,6 +9,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -36,6 +37,18 @@ var migrations embed.FS
 // latency stays bounded under load.
 const maxBatch = 256
 
+// A commit costs about as much CPU (WAL frames, fsync) for one write as for
+// fifty, so under load the writer waits a little for more writes to share
+// it: up to linger, once the last commit carried at least lingerAfter
+// writes. A lone write, the common case under light load, never waits.
+// Measured with `sluice bench`: 500µs took e2e from about 7,200 to 8,100
+// delivered events a second; 300µs gave 7,800, and 1ms lengthened
+// acknowledgements more than it raised throughput.
+const (
+	linger      = 500 * time.Microsecond
+	lingerAfter = 4
+)
+
 // Config configures a Store.
 type Config struct {
 	// Path is the database file. Required.
@@ -48,6 +61,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives ids and outcomes only; default slog.Default().
 	Logger *slog.Logger
+
+	linger time.Duration // tests only; default linger
 }
 
 // Store implements sluice.Store on SQLite.
@@ -61,6 +76,7 @@ type Store struct {
 	stmts   *stmtCache // conn, preparing each statement once; the writer's querier
 
 	ops        chan *writeOp
+	linger     time.Duration // see linger
 	quit       chan struct{}
 	writerDone chan struct{}
 
@@ -97,6 +113,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		now:        func() time.Time { return clock().UTC().Truncate(time.Millisecond) },
 		logger:     cfg.Logger,
 		ops:        make(chan *writeOp),
+		linger:     cmp.Or(cfg.linger, linger),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		routes:     make(map[string][]*sluice.Destination),
@@ -220,24 +237,58 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx queri
 func (s *Store) runWriter() {
 	defer close(s.writerDone)
 	batch := make([]*writeOp, 0, maxBatch)
+	wait := time.NewTimer(s.linger)
+	wait.Stop()
 	for {
-		select {
-		case op := <-s.ops:
-			batch = append(batch[:0], op)
-		case <-s.quit:
+		var ok bool
+		if batch, ok = s.collect(batch, wait); !ok {
 			return
 		}
-	fill:
-		for len(batch) < maxBatch {
+		s.commit(batch)
+	}
+}
+
+// collect waits for the next write and returns the batch of writes to
+// commit with it, reusing batch's array, which holds the last commit's
+// writes; false once the store is closing. After a commit of at least
+// lingerAfter writes it waits up to s.linger for more.
+func (s *Store) collect(batch []*writeOp, wait *time.Timer) ([]*writeOp, bool) {
+	busy := len(batch) >= lingerAfter
+	select {
+	case op := <-s.ops:
+		batch = append(batch[:0], op)
+	case <-s.quit:
+		return nil, false
+	}
+	if !busy {
+		return s.gather(batch, nil), true
+	}
+	wait.Reset(s.linger)
+	defer wait.Stop()
+	return s.gather(batch, wait.C), true
+}
+
+// gather adds queued writes to batch until it is full or, with until nil,
+// none is waiting, or else until until fires.
+func (s *Store) gather(batch []*writeOp, until <-chan time.Time) []*writeOp {
+	for len(batch) < maxBatch {
+		if until == nil {
 			select {
 			case op := <-s.ops:
 				batch = append(batch, op)
 			default:
-				break fill
+				return batch
 			}
+			continue
 		}
-		s.commit(batch)
+		select {
+		case op := <-s.ops:
+			batch = append(batch, op)
+		case <-until:
+			return batch
+		}
 	}
+	return batch
 }
 
 // commit runs a batch of writes in one transaction. Each write's function
