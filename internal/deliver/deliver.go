@@ -189,6 +189,7 @@ type Dispatcher struct {
 	perDest   map[string]int           // attempts in flight by destination id
 	queued    map[string][]queuedClaim // claims waiting for a worker, by destination id
 	nQueued   int                      // claims in queued
+	queuedLen int                      // bytes of the bodies in queued
 	recording int                      // attempts made and not yet recorded
 	timer     *time.Timer              // wakes the loop when a retry we scheduled is due
 	timerAt   time.Time                // when timer fires; zero when it is not armed
