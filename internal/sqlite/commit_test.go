@@ -73,9 +73,10 @@ func TestCommitIsolatesAFailedWrite(t *testing.T) {
 }
 
 // The writer waits for more writes to share a commit only after a busy
-// commit, and never past a full batch.
+// commit, and only while they keep coming: never past a full batch, a gap
+// of lingerGap with none, or linger in all.
 func TestCollectLingersOnlyAfterABusyCommit(t *testing.T) {
-	s := &Store{ops: make(chan *writeOp), quit: make(chan struct{}), linger: time.Hour}
+	s := &Store{ops: make(chan *writeOp), quit: make(chan struct{})}
 	send := func(n int) {
 		for range n {
 			go func() { s.ops <- &writeOp{} }()
@@ -83,9 +84,10 @@ func TestCollectLingersOnlyAfterABusyCommit(t *testing.T) {
 	}
 	wait := time.NewTimer(time.Hour)
 	wait.Stop()
-	collect := func(last int) []*writeOp {
+	collect := func(last int) ([]*writeOp, time.Duration) {
 		t.Helper()
 		done := make(chan []*writeOp, 1)
+		start := time.Now()
 		go func() {
 			batch, ok := s.collect(make([]*writeOp, last, maxBatch), wait)
 			if !ok {
@@ -95,36 +97,40 @@ func TestCollectLingersOnlyAfterABusyCommit(t *testing.T) {
 		}()
 		select {
 		case batch := <-done:
-			return batch
+			return batch, time.Since(start)
 		case <-time.After(30 * time.Second):
 			t.Fatalf("collect after a commit of %d writes is still waiting", last)
-			return nil
+			return nil, 0
 		}
 	}
+	const short = 20 * time.Millisecond
 
 	// After a commit of fewer than lingerAfter writes the next write goes
-	// at once, with no wait (linger is an hour).
+	// at once, with no wait (the waits are an hour).
+	s.linger, s.lingerGap = time.Hour, time.Hour
 	send(1)
-	if got := collect(lingerAfter - 1); len(got) != 1 {
+	if got, _ := collect(lingerAfter - 1); len(got) != 1 {
 		t.Fatalf("collected %d writes, want 1", len(got))
 	}
 	// After a busy one, a full batch ends the wait.
 	send(maxBatch)
-	if got := collect(lingerAfter); len(got) != maxBatch {
+	if got, _ := collect(lingerAfter); len(got) != maxBatch {
 		t.Fatalf("collected %d writes, want a full batch of %d", len(got), maxBatch)
 	}
-	// Otherwise it waits the whole linger for more.
-	s.linger = 20 * time.Millisecond
+	// So does a gap with no write.
+	s.lingerGap = short
 	send(1)
-	start := time.Now()
-	if got := collect(maxBatch); len(got) != 1 {
-		t.Fatalf("collected %d writes, want 1", len(got))
+	if got, waited := collect(maxBatch); len(got) != 1 || waited < short {
+		t.Errorf("collected %d writes in %s, want 1 after the gap, %s", len(got), waited, short)
 	}
-	if waited := time.Since(start); waited < s.linger {
-		t.Errorf("a write after a busy commit waited %s, want at least the linger, %s", waited, s.linger)
+	// And the linger's end.
+	s.linger, s.lingerGap = short, time.Hour
+	send(1)
+	if got, waited := collect(maxBatch); len(got) != 1 || waited < short {
+		t.Errorf("collected %d writes in %s, want 1 after the linger, %s", len(got), waited, short)
 	}
 	close(s.quit)
-	if got := collect(0); got != nil {
+	if got, _ := collect(0); got != nil {
 		t.Errorf("collect on a closing store returned %d writes", len(got))
 	}
 }

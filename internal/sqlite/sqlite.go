@@ -46,6 +46,7 @@ const maxBatch = 256
 // acknowledgements more than it raised throughput.
 const (
 	linger      = 500 * time.Microsecond
+	lingerGap   = 100 * time.Microsecond
 	lingerAfter = 4
 )
 
@@ -62,7 +63,7 @@ type Config struct {
 	// Logger receives ids and outcomes only; default slog.Default().
 	Logger *slog.Logger
 
-	linger time.Duration // tests only; default linger
+	linger, lingerGap time.Duration // tests only; default linger, lingerGap
 }
 
 // Store implements sluice.Store on SQLite.
@@ -77,6 +78,7 @@ type Store struct {
 
 	ops        chan *writeOp
 	linger     time.Duration // see linger
+	lingerGap  time.Duration // see lingerGap
 	quit       chan struct{}
 	writerDone chan struct{}
 
@@ -114,6 +116,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		logger:     cfg.Logger,
 		ops:        make(chan *writeOp),
 		linger:     cmp.Or(cfg.linger, linger),
+		lingerGap:  cmp.Or(cfg.lingerGap, lingerGap),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		routes:     make(map[string][]*sluice.Destination),
@@ -260,31 +263,42 @@ func (s *Store) collect(batch []*writeOp, wait *time.Timer) ([]*writeOp, bool) {
 	case <-s.quit:
 		return nil, false
 	}
+	batch = s.gather(batch)
 	if !busy {
-		return s.gather(batch, nil), true
+		return batch, true
 	}
-	wait.Reset(s.linger)
-	defer wait.Stop()
-	return s.gather(batch, wait.C), true
+	return s.lingerFor(batch, wait), true
 }
 
-// gather adds queued writes to batch until it is full or, with until nil,
-// none is waiting, or else until until fires.
-func (s *Store) gather(batch []*writeOp, until <-chan time.Time) []*writeOp {
+// gather adds the writes already waiting to batch, until it is full.
+func (s *Store) gather(batch []*writeOp) []*writeOp {
 	for len(batch) < maxBatch {
-		if until == nil {
-			select {
-			case op := <-s.ops:
-				batch = append(batch, op)
-			default:
-				return batch
-			}
-			continue
-		}
 		select {
 		case op := <-s.ops:
 			batch = append(batch, op)
-		case <-until:
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// lingerFor adds writes to batch as they come, for up to s.linger, until it
+// is full or none has come for s.lingerGap: once every caller is waiting
+// on this commit, waiting longer only adds latency.
+func (s *Store) lingerFor(batch []*writeOp, wait *time.Timer) []*writeOp {
+	defer wait.Stop()
+	deadline := time.Now().Add(s.linger)
+	for len(batch) < maxBatch {
+		gap := min(s.lingerGap, time.Until(deadline))
+		if gap <= 0 {
+			return batch
+		}
+		wait.Reset(gap)
+		select {
+		case op := <-s.ops:
+			batch = append(batch, op)
+		case <-wait.C:
 			return batch
 		}
 	}
