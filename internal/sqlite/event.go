@@ -251,12 +251,15 @@ func (s *Store) Attempts(ctx context.Context, tenantID, eventID string) ([]*slui
 
 // refreshEventStatus recomputes an event's status from its deliveries.
 func refreshEventStatus(ctx context.Context, tx querier, eventID string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE events SET status = CASE
-		WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1 AND status = 'pending') THEN 'pending'
-		WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1 AND status = 'exhausted') THEN 'failed'
-		WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1 AND status = 'succeeded') THEN 'delivered'
-		WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1) THEN 'cancelled'
+	// One pass over the event's deliveries; an aggregate without rows
+	// still yields one row, with a zero count.
+	_, err := tx.ExecContext(ctx, `UPDATE events SET status = (SELECT CASE
+		WHEN SUM(status = 'pending') > 0 THEN 'pending'
+		WHEN SUM(status = 'exhausted') > 0 THEN 'failed'
+		WHEN SUM(status = 'succeeded') > 0 THEN 'delivered'
+		WHEN COUNT(*) > 0 THEN 'cancelled'
 		ELSE 'unrouted' END
+		FROM deliveries WHERE event_id = ?1)
 		WHERE id = ?1`, eventID)
 	if err != nil {
 		return fmt.Errorf("refresh event status: %w", err)

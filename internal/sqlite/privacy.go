@@ -191,7 +191,8 @@ func (s *Store) Replay(ctx context.Context, tenantID, eventID, destinationID str
 				DestinationID: destID, Status: sluice.DeliveryPending, NextAttemptAt: now.Add(firstDelay),
 				CreatedAt: now, UpdatedAt: now}
 			// A replay to where the event was exhausted recovers it.
-			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries
+			// By event: a destination may have a long list of exhausted deliveries.
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_event
 				WHERE event_id = ? AND destination_id = ? AND status = 'exhausted')`, eventID, destID).Scan(&d.Recovers); err != nil {
 				return fmt.Errorf("find exhausted delivery: %w", err)
 			}
