@@ -68,6 +68,7 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 	}
 	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		delete(s.routes, d.TenantID)
+		delete(s.healthy, d.ID)
 		var wasEnabled bool
 		var oldRate int
 		if err := tx.QueryRowContext(ctx, `SELECT enabled, rate_limit_per_second FROM destinations WHERE id = ? AND tenant_id = ?`,
@@ -107,6 +108,7 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 func (s *Store) DeleteDestination(ctx context.Context, tenantID, id string) error {
 	return s.write(ctx, func(ctx context.Context, tx querier) error {
 		delete(s.routes, tenantID)
+		delete(s.healthy, id)
 		res, err := tx.ExecContext(ctx, `DELETE FROM destinations WHERE id = ? AND tenant_id = ?`, id, tenantID)
 		if err != nil {
 			return fmt.Errorf("delete destination: %w", err)

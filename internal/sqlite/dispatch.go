@@ -152,6 +152,7 @@ func (s *Store) applyPlan(ctx context.Context, tx querier, plan storekit.ClaimPl
 		if !g.Changed {
 			continue
 		}
+		delete(s.healthy, id)
 		if _, err := tx.ExecContext(ctx, `UPDATE destinations SET rate_next_at = ?, rate_hold_until = ?, paused_until = ?
 			WHERE id = ?`, nullMicros(g.RateNextAt), nullMicros(g.RateHoldUntil), nullMS(g.PausedUntil), id); err != nil {
 			return fmt.Errorf("update destination gate: %w", err)
@@ -331,6 +332,9 @@ func (s *Store) RecordAttempt(ctx context.Context, r *sluice.AttemptResult) erro
 // returns the reason when it disabled the destination.
 func (s *Store) recordHealth(ctx context.Context, tx querier, r *sluice.AttemptResult) (string, error) {
 	a := &r.Attempt
+	if r.DisableDestination == "" && (!r.CountsForHealth || a.Outcome == sluice.AttemptSucceeded && s.healthy[a.DestinationID]) {
+		return "", nil // storekit.NextHealth would change nothing
+	}
 	var (
 		h                                   storekit.DestinationHealth
 		failingSince, pausedAt, pausedUntil sql.NullInt64
@@ -349,6 +353,11 @@ func (s *Store) recordHealth(ctx context.Context, tx querier, r *sluice.AttemptR
 	h.Pause = time.Duration(pauseMS) * time.Millisecond
 	next, change := storekit.NextHealth(h, r)
 	now := ms(s.now())
+	if h.Failures == 0 && h.PausedUntil.IsZero() && !change.Changed && change.Disable == "" {
+		s.healthy[a.DestinationID] = true
+	} else {
+		delete(s.healthy, a.DestinationID)
+	}
 	if change.Changed {
 		if _, err := tx.ExecContext(ctx, `UPDATE destinations SET failures = ?, failing_since = ?, paused_at = ?,
 			pause_ms = ?, paused_until = ? WHERE id = ?`, next.Failures, nullMS(next.FailingSince), nullMS(next.PausedAt),

@@ -86,6 +86,12 @@ type Store struct {
 	// the writer goroutine touches it; destination writes drop the tenant's
 	// entry, and a failed commit drops everything.
 	routes map[string][]*sluice.Destination
+	// healthy holds the destinations whose health, when the writer last
+	// read it, had no failures and no pause: a success recorded for one
+	// changes nothing, so recordHealth skips reading it. Only the writer
+	// touches it. An entry is added only from a read that changed nothing,
+	// and dropped by any write to the destination; a rollback drops all.
+	healthy map[string]bool
 
 	lock *os.File          // held while the store is open; nil where unsupported
 	keys *storekit.Keyring // seals and opens under the tenants' data keys
@@ -120,6 +126,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		routes:     make(map[string][]*sluice.Destination),
+		healthy:    make(map[string]bool),
 	}
 	if s.lock, err = lockFile(cfg.Path + ".lock"); err != nil {
 		return nil, err
@@ -394,6 +401,7 @@ func (s *Store) runBatch(ctx context.Context, batch []*writeOp, errs []error, li
 
 func (s *Store) rollback(ctx context.Context) {
 	clear(s.routes)
+	clear(s.healthy)
 	if _, err := s.stmts.ExecContext(ctx, "ROLLBACK"); err != nil {
 		s.logger.Error("sqlite rollback failed", "error", err)
 	}
