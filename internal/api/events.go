@@ -80,7 +80,7 @@ type published struct {
 // idempotency key.
 func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
 	var in publishInput
-	if err := decodeJSON(r, &in); err != nil {
+	if err := decodePublish(r, &in); err != nil {
 		return err
 	}
 	if err := in.check(); err != nil {

@@ -62,7 +62,12 @@ func pageFrom(r *http.Request) (sluice.Page, error) {
 // silently ignored setting. Errors are EINVALID naming the field, or
 // ETOOLARGE for a body over the limit.
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	return decodeJSONFrom(r.Body, v)
+}
+
+// decodeJSONFrom is decodeJSON reading from body.
+func decodeJSONFrom(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)
