@@ -111,6 +111,12 @@ type Store interface {
 	// ECONFLICT if the delivery is no longer pending at r.Attempt.Number-1
 	// attempts (its lease ended and another worker took it).
 	RecordAttempt(ctx context.Context, r *AttemptResult) error
+	// RecordAttempts records several attempts, each as RecordAttempt
+	// would, in one transaction: one commit for them all. It returns an
+	// error for each, in order: ECONFLICT for one whose delivery is no
+	// longer claimed at its attempt, which leaves the others to be
+	// recorded; any other failure fails them all.
+	RecordAttempts(ctx context.Context, rs []*AttemptResult) []error
 	// ReleaseClaims ends the leases this store holds, and those already
 	// past their end: at the start of a process nothing it claimed before
 	// can still be in flight. A store shared by processes never ends

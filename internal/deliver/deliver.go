@@ -191,6 +191,8 @@ type Dispatcher struct {
 	nQueued   int                      // claims in queued
 	queuedLen int                      // bytes of the bodies in queued
 	recording int                      // attempts made and not yet recorded
+	successes []recording              // successful attempts waiting for recordSuccesses
+	recorders int                      // recordSuccesses goroutines running
 	timer     *time.Timer              // wakes the loop when a retry we scheduled is due
 	timerAt   time.Time                // when timer fires; zero when it is not armed
 

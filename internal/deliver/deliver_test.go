@@ -2,7 +2,12 @@ package deliver_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/sqlite"
 )
 
 // A delivery that fails twice and then succeeds: every request verifies with
@@ -166,5 +172,63 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := deliver.New(deliver.Config{Store: b.store, RetrySchedule: []time.Duration{0}}); err != nil {
 		t.Errorf("New with defaults: %v", err)
+	}
+}
+
+// recordingStore is the bundle's store, noting how many attempts each
+// RecordAttempts call records; the first call waits for release.
+type recordingStore struct {
+	*sqlite.Store
+	release chan struct{}
+	mu      sync.Mutex
+	sizes   []int
+}
+
+func (s *recordingStore) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) []error {
+	s.mu.Lock()
+	first := len(s.sizes) == 0
+	s.sizes = append(s.sizes, len(rs))
+	s.mu.Unlock()
+	if first {
+		<-s.release
+	}
+	return s.Store.RecordAttempts(ctx, rs)
+}
+
+func (s *recordingStore) recorded() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sizes)
+}
+
+// Successes made while the store records others are recorded together, in
+// one RecordAttempts, and every one of them is recorded.
+func TestSuccessesAreRecordedInBatches(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rcv := newReceiver(t, http.StatusOK)
+	b.destination(t, rcv.URL)
+	const n = 20
+	var events []*sluice.Event
+	for range n {
+		events = append(events, b.event(t, "x.y", []byte(`{}`), ""))
+	}
+	store := &recordingStore{Store: b.store, release: make(chan struct{})}
+	b.start(t, deliver.Config{Store: store, Workers: n, PerDestination: n})
+	// Every delivery is sent while the first recording waits.
+	waitFor(t, 10*time.Second, func() bool { return len(rcv.received()) == n },
+		func() string { return fmt.Sprintf("%d of %d deliveries arrived", len(rcv.received()), n) })
+	close(store.release)
+	for _, e := range events {
+		b.waitDelivery(t, e.ID, sluice.DeliverySucceeded, 10*time.Second)
+	}
+	sizes := store.recorded()
+	total, most := 0, 0
+	for _, size := range sizes {
+		total += size
+		most = max(most, size)
+	}
+	if total != n || len(sizes) >= n || most < 2 {
+		t.Errorf("RecordAttempts calls recorded %v attempts; want %d in all, in batches", sizes, n)
 	}
 }

@@ -97,11 +97,13 @@ func (b *testBundle) event(t *testing.T, eventType string, body []byte, contentT
 	return e
 }
 
-// start runs a dispatcher on the bundle's store with short test defaults for
-// the fields cfg leaves zero, stopped at cleanup.
+// start runs a dispatcher, on the bundle's store unless cfg names one, with
+// short test defaults for the fields cfg leaves zero, stopped at cleanup.
 func (b *testBundle) start(t *testing.T, cfg deliver.Config) *deliver.Dispatcher {
 	t.Helper()
-	cfg.Store = b.store
+	if cfg.Store == nil {
+		cfg.Store = b.store
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if cfg.RetrySchedule == nil {
 		cfg.RetrySchedule = []time.Duration{0}

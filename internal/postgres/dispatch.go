@@ -296,62 +296,116 @@ func prefixed(prefix, columns string) string {
 	return strings.Join(parts, ", ")
 }
 
-// RecordAttempt stores an attempt, moves its delivery on as r says, moves
-// its destination's health on (storekit.NextHealth), and stores the
-// attempt's notices, all in one transaction. ECONFLICT if the delivery is
-// no longer pending at r.Attempt.Number-1 attempts: its lease ended and
-// another worker took it.
+// RecordAttempt stores an attempt and moves its delivery on: one
+// RecordAttempts.
 func (s *Store) RecordAttempt(ctx context.Context, r *sluice.AttemptResult) error {
-	a := r.Attempt
-	notices, disabledNotice, err := s.keys.SealNotices(ctx, r)
-	if err != nil {
-		return err
+	return s.RecordAttempts(ctx, []*sluice.AttemptResult{r})[0]
+}
+
+// RecordAttempts records the attempts in one transaction, each with its
+// health change and notices, in the order of their destinations and
+// deliveries so that concurrent batches lock rows in the same order. A
+// result whose delivery is no longer claimed at its attempt fails with
+// ECONFLICT before it changes anything, so the others go on; any other
+// failure fails the transaction, and so every result.
+func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) []error {
+	errs := make([]error, len(rs))
+	sealed := make([]sealedNotices, len(rs))
+	for i, r := range rs {
+		sealed[i].notices, sealed[i].disabled, errs[i] = s.keys.SealNotices(ctx, r)
 	}
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		r.Disabled, r.NoticesStored = "", false
-		now := s.now()
-		tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3,
-			lease_until = NULL, claimed_by = NULL, updated_at = $4
-			WHERE id = $5 AND tenant_id = $6 AND status = 'pending' AND attempts = $7`,
-			r.Status, a.Number, nextAttempt(r), ms(now), a.DeliveryID, a.TenantID, a.Number-1)
-		if err != nil {
-			return fmt.Errorf("update delivery: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return sluice.Errorf(sluice.ECONFLICT, "delivery %s is no longer claimed at attempt %d", a.DeliveryID, a.Number)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO attempts (id, tenant_id, delivery_id, event_id, destination_id,
-			attempt, outcome, http_status, duration_ms, error, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			a.ID, a.TenantID, a.DeliveryID, a.EventID, a.DestinationID, a.Number, a.Outcome, a.HTTPStatus,
-			a.Duration.Milliseconds(), a.Error, ms(a.At)); err != nil {
-			return fmt.Errorf("insert attempt: %w", err)
-		}
-		if r.Status != sluice.DeliveryPending {
-			if err := refreshEventStatus(ctx, tx, []string{a.EventID}); err != nil {
+	sealErrs := slices.Clone(errs)
+	order := make([]int, len(rs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		a, b := &rs[i].Attempt, &rs[j].Attempt
+		return cmp.Or(strings.Compare(a.DestinationID, b.DestinationID), strings.Compare(a.DeliveryID, b.DeliveryID))
+	})
+	wake := false
+	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		copy(errs, sealErrs) // the write may run again after a deadlock
+		wake = false
+		for _, i := range order {
+			if errs[i] != nil {
+				continue
+			}
+			err := s.recordAttempt(ctx, tx, rs[i], sealed[i])
+			if err != nil && sluice.ErrorCode(err) != sluice.ECONFLICT {
 				return err
 			}
+			errs[i] = err
+			wake = wake || rs[i].NoticesStored
 		}
-		disabled, err := s.recordHealth(ctx, tx, r)
-		if err != nil {
-			return err
-		}
-		if disabled != "" {
-			r.Disabled = disabled
-			notices = append(notices, *disabledNotice)
-		}
-		for _, n := range notices {
-			e := n.Event.Event
-			wake, _, err := s.insertEvent(ctx, tx, &e, n.Event, n.Sealed, 0)
-			if err != nil {
-				return fmt.Errorf("publish %s: %w", e.Type, err)
-			}
-			r.NoticesStored = r.NoticesStored || wake
-		}
-		if r.NoticesStored {
+		if wake {
 			return s.notifyWork(ctx, tx)
 		}
 		return nil
 	})
+	if err != nil {
+		for i := range errs {
+			if errs[i] == nil || sluice.ErrorCode(errs[i]) == sluice.ECONFLICT {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
+}
+
+// sealedNotices are the notices recording an attempt may store, sealed
+// before the transaction (storekit.Keyring.SealNotices).
+type sealedNotices struct {
+	notices  []storekit.Notice
+	disabled *storekit.Notice
+}
+
+// recordAttempt records one attempt inside a transaction. It returns
+// ECONFLICT, having changed nothing, when the delivery is no longer
+// claimed at the attempt.
+func (s *Store) recordAttempt(ctx context.Context, tx pgx.Tx, r *sluice.AttemptResult, sealed sealedNotices) error {
+	a := r.Attempt
+	r.Disabled, r.NoticesStored = "", false
+	now := s.now()
+	tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3,
+		lease_until = NULL, claimed_by = NULL, updated_at = $4
+		WHERE id = $5 AND tenant_id = $6 AND status = 'pending' AND attempts = $7`,
+		r.Status, a.Number, nextAttempt(r), ms(now), a.DeliveryID, a.TenantID, a.Number-1)
+	if err != nil {
+		return fmt.Errorf("update delivery: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return sluice.Errorf(sluice.ECONFLICT, "delivery %s is no longer claimed at attempt %d", a.DeliveryID, a.Number)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO attempts (id, tenant_id, delivery_id, event_id, destination_id,
+		attempt, outcome, http_status, duration_ms, error, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		a.ID, a.TenantID, a.DeliveryID, a.EventID, a.DestinationID, a.Number, a.Outcome, a.HTTPStatus,
+		a.Duration.Milliseconds(), a.Error, ms(a.At)); err != nil {
+		return fmt.Errorf("insert attempt: %w", err)
+	}
+	if r.Status != sluice.DeliveryPending {
+		if err := refreshEventStatus(ctx, tx, []string{a.EventID}); err != nil {
+			return err
+		}
+	}
+	disabled, err := s.recordHealth(ctx, tx, r)
+	if err != nil {
+		return err
+	}
+	notices := sealed.notices
+	if disabled != "" {
+		r.Disabled = disabled
+		notices = append(slices.Clip(notices), *sealed.disabled)
+	}
+	for _, n := range notices {
+		e := n.Event.Event
+		wake, _, err := s.insertEvent(ctx, tx, &e, n.Event, n.Sealed, 0)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", e.Type, err)
+		}
+		r.NoticesStored = r.NoticesStored || wake
+	}
+	return nil
 }
 
 // recordHealth moves the attempt's destination's health on, audits the

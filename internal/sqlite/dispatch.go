@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -274,57 +275,100 @@ func prefixed(prefix, columns string) string {
 	return strings.Join(parts, ", ")
 }
 
-// RecordAttempt stores an attempt, moves its delivery on, moves its
-// destination's health on (storekit.NextHealth), and stores the attempt's
-// notices, all in one transaction.
+// RecordAttempt stores an attempt and moves its delivery on: one
+// RecordAttempts.
 func (s *Store) RecordAttempt(ctx context.Context, r *sluice.AttemptResult) error {
-	a := r.Attempt
-	notices, disabledNotice, err := s.keys.SealNotices(ctx, r)
-	if err != nil {
-		return err
+	return s.RecordAttempts(ctx, []*sluice.AttemptResult{r})[0]
+}
+
+// RecordAttempts records the attempts in one write, each with its health
+// change and notices. A result whose delivery is no longer claimed at its
+// attempt fails with ECONFLICT before it changes anything, so the others
+// go on; any other failure fails the write, and so every result.
+func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) []error {
+	errs := make([]error, len(rs))
+	sealed := make([]sealedNotices, len(rs))
+	for i, r := range rs {
+		sealed[i].notices, sealed[i].disabled, errs[i] = s.keys.SealNotices(ctx, r)
 	}
-	return s.write(ctx, func(ctx context.Context, tx querier) error {
-		r.Disabled, r.NoticesStored = "", false
-		now := s.now()
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?,
-			lease_until = NULL, updated_at = ?
-			WHERE id = ? AND tenant_id = ? AND status = 'pending' AND attempts = ?`,
-			r.Status, a.Number, nextAttempt(r), ms(now), a.DeliveryID, a.TenantID, a.Number-1)
-		if err != nil {
-			return fmt.Errorf("update delivery: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return sluice.Errorf(sluice.ECONFLICT, "delivery %s is no longer claimed at attempt %d", a.DeliveryID, a.Number)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (id, tenant_id, delivery_id, event_id, destination_id,
-			attempt, outcome, http_status, duration_ms, error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.ID, a.TenantID, a.DeliveryID, a.EventID, a.DestinationID, a.Number, a.Outcome, a.HTTPStatus,
-			a.Duration.Milliseconds(), a.Error, ms(a.At)); err != nil {
-			return fmt.Errorf("insert attempt: %w", err)
-		}
-		if r.Status != sluice.DeliveryPending {
-			if err := refreshEventStatus(ctx, tx, a.EventID); err != nil {
+	sealErrs := slices.Clone(errs)
+	err := s.write(ctx, func(ctx context.Context, tx querier) error {
+		copy(errs, sealErrs) // the write may run twice
+		for i, r := range rs {
+			if errs[i] != nil {
+				continue
+			}
+			err := s.recordAttempt(ctx, tx, r, sealed[i])
+			if err != nil && sluice.ErrorCode(err) != sluice.ECONFLICT {
 				return err
 			}
-		}
-		disabled, err := s.recordHealth(ctx, tx, r)
-		if err != nil {
-			return err
-		}
-		if disabled != "" {
-			r.Disabled = disabled
-			notices = append(notices, *disabledNotice)
-		}
-		for _, n := range notices {
-			e := n.Event.Event
-			wake, err := s.insertEvent(ctx, tx, &e, n.Event, n.Sealed, 0)
-			if err != nil {
-				return fmt.Errorf("publish %s: %w", e.Type, err)
-			}
-			r.NoticesStored = r.NoticesStored || wake
+			errs[i] = err
 		}
 		return nil
 	})
+	if err != nil {
+		for i := range errs {
+			if errs[i] == nil || sluice.ErrorCode(errs[i]) == sluice.ECONFLICT {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
+}
+
+// sealedNotices are the notices recording an attempt may store, sealed
+// before the write (storekit.Keyring.SealNotices).
+type sealedNotices struct {
+	notices  []storekit.Notice
+	disabled *storekit.Notice
+}
+
+// recordAttempt records one attempt inside a write. It returns ECONFLICT,
+// having changed nothing, when the delivery is no longer claimed at the
+// attempt.
+func (s *Store) recordAttempt(ctx context.Context, tx querier, r *sluice.AttemptResult, sealed sealedNotices) error {
+	a := r.Attempt
+	r.Disabled, r.NoticesStored = "", false
+	now := s.now()
+	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?,
+		lease_until = NULL, updated_at = ?
+		WHERE id = ? AND tenant_id = ? AND status = 'pending' AND attempts = ?`,
+		r.Status, a.Number, nextAttempt(r), ms(now), a.DeliveryID, a.TenantID, a.Number-1)
+	if err != nil {
+		return fmt.Errorf("update delivery: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return sluice.Errorf(sluice.ECONFLICT, "delivery %s is no longer claimed at attempt %d", a.DeliveryID, a.Number)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (id, tenant_id, delivery_id, event_id, destination_id,
+		attempt, outcome, http_status, duration_ms, error, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.TenantID, a.DeliveryID, a.EventID, a.DestinationID, a.Number, a.Outcome, a.HTTPStatus,
+		a.Duration.Milliseconds(), a.Error, ms(a.At)); err != nil {
+		return fmt.Errorf("insert attempt: %w", err)
+	}
+	if r.Status != sluice.DeliveryPending {
+		if err := refreshEventStatus(ctx, tx, a.EventID); err != nil {
+			return err
+		}
+	}
+	disabled, err := s.recordHealth(ctx, tx, r)
+	if err != nil {
+		return err
+	}
+	notices := sealed.notices
+	if disabled != "" {
+		r.Disabled = disabled
+		notices = append(slices.Clip(notices), *sealed.disabled)
+	}
+	for _, n := range notices {
+		e := n.Event.Event
+		wake, err := s.insertEvent(ctx, tx, &e, n.Event, n.Sealed, 0)
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", e.Type, err)
+		}
+		r.NoticesStored = r.NoticesStored || wake
+	}
+	return nil
 }
 
 // recordHealth moves the attempt's destination's health on, audits the

@@ -216,6 +216,50 @@ func testRecordAttempt(t *testing.T, b *bundle) {
 	}
 }
 
+// Attempts recorded together each count as if recorded alone; one whose
+// delivery is no longer claimed fails alone.
+func testRecordAttempts(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	b.destination(t, ctx, ten.ID, "*")
+	var events []*sluice.Event
+	for range 3 {
+		events = append(events, b.event(t, ctx, ten.ID, "x.y"))
+	}
+	claims := b.claim(t, 3)
+	if len(claims) != 3 {
+		t.Fatalf("claimed %d, want 3", len(claims))
+	}
+	rs := make([]*sluice.AttemptResult, len(claims))
+	for i, c := range claims {
+		rs[i] = &sluice.AttemptResult{Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: ten.ID,
+			DeliveryID: c.Delivery.ID, EventID: c.Delivery.EventID, DestinationID: c.Delivery.DestinationID, Number: 1,
+			Outcome: sluice.AttemptSucceeded, HTTPStatus: 200, At: b.clock.Now()}, Status: sluice.DeliverySucceeded,
+			CountsForHealth: true}
+	}
+	rs[1].Attempt.Number = 2 // a stale claim's view of the delivery
+	errs := b.store.RecordAttempts(b.ctx, rs)
+	if len(errs) != 3 || errs[0] != nil || errs[2] != nil {
+		t.Fatalf("RecordAttempts = %v, want nil for the first and last", errs)
+	}
+	wantCode(t, "RecordAttempts of a stale attempt", errs[1], sluice.ECONFLICT)
+	for i, c := range claims {
+		want := sluice.EventDelivered
+		if i == 1 {
+			want = sluice.EventPending
+		}
+		if got, err := b.store.Event(b.ctx, ten.ID, c.Delivery.EventID); err != nil || got.Status != want {
+			t.Errorf("event %d: status %v, %v; want %s", i, got, err, want)
+		}
+		as, err := b.store.Attempts(b.ctx, ten.ID, c.Delivery.EventID)
+		if wantN := map[bool]int{true: 0, false: 1}[i == 1]; err != nil || len(as) != wantN {
+			t.Errorf("event %d: %d attempts, %v; want %d", i, len(as), err, wantN)
+		}
+	}
+	if errs := b.store.RecordAttempts(b.ctx, nil); len(errs) != 0 {
+		t.Errorf("RecordAttempts(nil) = %v, want no errors", errs)
+	}
+}
+
 func testRecordAttemptDisables(t *testing.T, b *bundle) {
 	ten, ctx := b.tenant(t, "a")
 	d := b.destination(t, ctx, ten.ID, "*")

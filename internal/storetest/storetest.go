@@ -68,6 +68,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"QueueStats", testQueueStats},
 		{"ClaimExpiredPayload", testClaimExpiredPayload},
 		{"RecordAttempt", testRecordAttempt},
+		{"RecordAttempts", testRecordAttempts},
 		{"RecordAttemptDisables", testRecordAttemptDisables},
 		{"ClaimRateLimit", testClaimRateLimit},
 		{"CircuitBreaker", testCircuitBreaker},
