@@ -323,10 +323,10 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) 
 		a, b := &rs[i].Attempt, &rs[j].Attempt
 		return cmp.Or(strings.Compare(a.DestinationID, b.DestinationID), strings.Compare(a.DeliveryID, b.DeliveryID))
 	})
-	wake := false
 	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		copy(errs, sealErrs) // the write may run again after a deadlock
-		wake = false
+		wake := false
+		var ended []string // events with a delivery that ended
 		for _, i := range order {
 			if errs[i] != nil {
 				continue
@@ -336,7 +336,17 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) 
 				return err
 			}
 			errs[i] = err
+			if err == nil && rs[i].Status != sluice.DeliveryPending {
+				ended = append(ended, rs[i].Attempt.EventID)
+			}
 			wake = wake || rs[i].NoticesStored
+		}
+		// The events are locked last, all at once: another process
+		// recording the same events' other deliveries then waits for this
+		// commit only, not for the whole batch.
+		slices.Sort(ended)
+		if err := refreshEventStatus(ctx, tx, slices.Compact(ended)); err != nil {
+			return err
 		}
 		if wake {
 			return s.notifyWork(ctx, tx)
@@ -360,8 +370,9 @@ type sealedNotices struct {
 	disabled *storekit.Notice
 }
 
-// recordAttempt records one attempt inside a transaction. It returns
-// ECONFLICT, having changed nothing, when the delivery is no longer
+// recordAttempt records one attempt inside a transaction, all but its
+// event's status, which RecordAttempts refreshes for the whole batch. It
+// returns ECONFLICT, having changed nothing, when the delivery is no longer
 // claimed at the attempt.
 func (s *Store) recordAttempt(ctx context.Context, tx pgx.Tx, r *sluice.AttemptResult, sealed sealedNotices) error {
 	a := r.Attempt
@@ -382,11 +393,6 @@ func (s *Store) recordAttempt(ctx context.Context, tx pgx.Tx, r *sluice.AttemptR
 		a.ID, a.TenantID, a.DeliveryID, a.EventID, a.DestinationID, a.Number, a.Outcome, a.HTTPStatus,
 		a.Duration.Milliseconds(), a.Error, ms(a.At)); err != nil {
 		return fmt.Errorf("insert attempt: %w", err)
-	}
-	if r.Status != sluice.DeliveryPending {
-		if err := refreshEventStatus(ctx, tx, []string{a.EventID}); err != nil {
-			return err
-		}
 	}
 	disabled, err := s.recordHealth(ctx, tx, r)
 	if err != nil {
