@@ -309,37 +309,22 @@ func (s *Store) RecordAttempt(ctx context.Context, r *sluice.AttemptResult) erro
 // ECONFLICT before it changes anything, so the others go on; any other
 // failure fails the transaction, and so every result.
 func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) []error {
-	errs := make([]error, len(rs))
-	sealed := make([]sealedNotices, len(rs))
-	for i, r := range rs {
-		sealed[i].notices, sealed[i].disabled, errs[i] = s.keys.SealNotices(ctx, r)
-	}
-	sealErrs := slices.Clone(errs)
-	order := make([]int, len(rs))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(i, j int) int {
-		a, b := &rs[i].Attempt, &rs[j].Attempt
-		return cmp.Or(strings.Compare(a.DestinationID, b.DestinationID), strings.Compare(a.DeliveryID, b.DeliveryID))
-	})
+	b := storekit.NewAttemptBatch(ctx, s.keys, rs)
 	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		copy(errs, sealErrs) // the write may run again after a deadlock
 		wake := false
 		var ended []string // events with a delivery that ended
-		for _, i := range order {
-			if errs[i] != nil {
-				continue
-			}
-			err := s.recordAttempt(ctx, tx, rs[i], sealed[i])
-			if err != nil && sluice.ErrorCode(err) != sluice.ECONFLICT {
+		err := b.Run(func(r *sluice.AttemptResult, n storekit.SealedNotices) error {
+			if err := s.recordAttempt(ctx, tx, r, n); err != nil {
 				return err
 			}
-			errs[i] = err
-			if err == nil && rs[i].Status != sluice.DeliveryPending {
-				ended = append(ended, rs[i].Attempt.EventID)
+			if r.Status != sluice.DeliveryPending {
+				ended = append(ended, r.Attempt.EventID)
 			}
-			wake = wake || rs[i].NoticesStored
+			wake = wake || r.NoticesStored
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		// The events are locked last, all at once: another process
 		// recording the same events' other deliveries then waits for this
@@ -353,28 +338,14 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) 
 		}
 		return nil
 	})
-	if err != nil {
-		for i := range errs {
-			if errs[i] == nil || sluice.ErrorCode(errs[i]) == sluice.ECONFLICT {
-				errs[i] = err
-			}
-		}
-	}
-	return errs
-}
-
-// sealedNotices are the notices recording an attempt may store, sealed
-// before the transaction (storekit.Keyring.SealNotices).
-type sealedNotices struct {
-	notices  []storekit.Notice
-	disabled *storekit.Notice
+	return b.Errors(err)
 }
 
 // recordAttempt records one attempt inside a transaction, all but its
 // event's status, which RecordAttempts refreshes for the whole batch. It
 // returns ECONFLICT, having changed nothing, when the delivery is no longer
 // claimed at the attempt.
-func (s *Store) recordAttempt(ctx context.Context, tx pgx.Tx, r *sluice.AttemptResult, sealed sealedNotices) error {
+func (s *Store) recordAttempt(ctx context.Context, tx pgx.Tx, r *sluice.AttemptResult, sealed storekit.SealedNotices) error {
 	a := r.Attempt
 	r.Disabled, r.NoticesStored = "", false
 	now := s.now()
@@ -398,12 +369,8 @@ func (s *Store) recordAttempt(ctx context.Context, tx pgx.Tx, r *sluice.AttemptR
 	if err != nil {
 		return err
 	}
-	notices := sealed.notices
-	if disabled != "" {
-		r.Disabled = disabled
-		notices = append(slices.Clip(notices), *sealed.disabled)
-	}
-	for _, n := range notices {
+	r.Disabled = disabled
+	for _, n := range sealed.For(disabled != "") {
 		e := n.Event.Event
 		wake, _, err := s.insertEvent(ctx, tx, &e, n.Event, n.Sealed, 0)
 		if err != nil {

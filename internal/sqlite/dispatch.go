@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -286,47 +285,19 @@ func (s *Store) RecordAttempt(ctx context.Context, r *sluice.AttemptResult) erro
 // attempt fails with ECONFLICT before it changes anything, so the others
 // go on; any other failure fails the write, and so every result.
 func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) []error {
-	errs := make([]error, len(rs))
-	sealed := make([]sealedNotices, len(rs))
-	for i, r := range rs {
-		sealed[i].notices, sealed[i].disabled, errs[i] = s.keys.SealNotices(ctx, r)
-	}
-	sealErrs := slices.Clone(errs)
+	b := storekit.NewAttemptBatch(ctx, s.keys, rs)
 	err := s.write(ctx, func(ctx context.Context, tx querier) error {
-		copy(errs, sealErrs) // the write may run twice
-		for i, r := range rs {
-			if errs[i] != nil {
-				continue
-			}
-			err := s.recordAttempt(ctx, tx, r, sealed[i])
-			if err != nil && sluice.ErrorCode(err) != sluice.ECONFLICT {
-				return err
-			}
-			errs[i] = err
-		}
-		return nil
+		return b.Run(func(r *sluice.AttemptResult, n storekit.SealedNotices) error {
+			return s.recordAttempt(ctx, tx, r, n)
+		})
 	})
-	if err != nil {
-		for i := range errs {
-			if errs[i] == nil || sluice.ErrorCode(errs[i]) == sluice.ECONFLICT {
-				errs[i] = err
-			}
-		}
-	}
-	return errs
-}
-
-// sealedNotices are the notices recording an attempt may store, sealed
-// before the write (storekit.Keyring.SealNotices).
-type sealedNotices struct {
-	notices  []storekit.Notice
-	disabled *storekit.Notice
+	return b.Errors(err)
 }
 
 // recordAttempt records one attempt inside a write. It returns ECONFLICT,
 // having changed nothing, when the delivery is no longer claimed at the
 // attempt.
-func (s *Store) recordAttempt(ctx context.Context, tx querier, r *sluice.AttemptResult, sealed sealedNotices) error {
+func (s *Store) recordAttempt(ctx context.Context, tx querier, r *sluice.AttemptResult, sealed storekit.SealedNotices) error {
 	a := r.Attempt
 	r.Disabled, r.NoticesStored = "", false
 	now := s.now()
@@ -355,12 +326,8 @@ func (s *Store) recordAttempt(ctx context.Context, tx querier, r *sluice.Attempt
 	if err != nil {
 		return err
 	}
-	notices := sealed.notices
-	if disabled != "" {
-		r.Disabled = disabled
-		notices = append(slices.Clip(notices), *sealed.disabled)
-	}
-	for _, n := range notices {
+	r.Disabled = disabled
+	for _, n := range sealed.For(disabled != "") {
 		e := n.Event.Event
 		wake, err := s.insertEvent(ctx, tx, &e, n.Event, n.Sealed, 0)
 		if err != nil {
