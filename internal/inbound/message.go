@@ -11,15 +11,22 @@ import (
 )
 
 // Message is a received webhook prepared for lookups by path. Its body is
-// parsed as JSON at most once, on the first JSON lookup, so a source whose
-// paths are all headers never parses it. It is safe for concurrent use.
+// checked to be JSON at most once, on the first JSON lookup, so a source
+// whose paths are all headers never reads it. Lookups then walk the body's
+// bytes along the path; only a body the walk cannot take is decoded, once,
+// into a tree. It is safe for concurrent use.
 type Message struct {
 	header http.Header
 	body   []byte
 
-	once   sync.Once
-	root   any  // the body decoded with json.Number for numbers
-	isJSON bool // whether the body is exactly one JSON value
+	once    sync.Once
+	isJSON  bool     // whether the body is exactly one JSON value
+	scanned bool     // whether jsonscan validated it, so lookups may walk it
+	members []member // when scanned and the body is an object, its members
+
+	treeOnce sync.Once
+	root     any  // the body decoded with json.Number for numbers
+	rootOK   bool // whether decoding it succeeded
 }
 
 // NewMessage returns a Message over a request's headers and raw body. It
@@ -51,11 +58,24 @@ func (m *Message) Lookup(path string) (value string, ok bool) {
 	if path == "" {
 		return "", false
 	}
-	m.once.Do(m.parse)
+	m.once.Do(m.check)
 	if !m.isJSON {
 		return "", false
 	}
-	cur := m.root
+	if m.scanned {
+		if value, ok, walked := m.walk(path); walked {
+			return value, ok
+		}
+	}
+	m.treeOnce.Do(m.parse)
+	if !m.rootOK {
+		return "", false
+	}
+	return lookupTree(m.root, path)
+}
+
+// lookupTree is Lookup on the decoded body.
+func lookupTree(cur any, path string) (value string, ok bool) {
 	for seg := range strings.SplitSeq(path, ".") {
 		if seg == "" {
 			return "", false
@@ -109,5 +129,5 @@ func (m *Message) parse() {
 	if _, err := dec.Token(); err != io.EOF {
 		return
 	}
-	m.root, m.isJSON = root, true
+	m.root, m.rootOK = root, true
 }
