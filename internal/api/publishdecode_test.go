@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/sluicehq/sluice/internal/testpayload"
 )
 
 // noLimit is a body limit of none.
@@ -168,49 +170,13 @@ func FuzzPublishDecode(f *testing.F) {
 	})
 }
 
-// webhookPayload is a payload of 1 KiB, shaped like a provider's
-// webhook.
-const webhookPayload = `{
-  "id": "evt_1PqR2sT3uV4wX5yZ",
-  "object": "event",
-  "api_version": "2024-06-20",
-  "created": 1718900000,
-  "livemode": false,
-  "data": {
-    "object": {
-      "id": "in_1PqR2sT3uV4wX5yZabcdef",
-      "object": "invoice",
-      "amount_due": 4200,
-      "amount_paid": 4200,
-      "currency": "eur",
-      "customer": "cus_Q1r2S3t4U5v6",
-      "customer_email": "ada.lovelace@example.com",
-      "customer_name": "Ada Lovelace",
-      "description": "Subscription renewal \u2014 Pro plan",
-      "lines": {
-        "data": [
-          {"id": "il_1", "amount": 3500, "description": "Pro plan (monthly)", "quantity": 1, "tax_rates": []},
-          {"id": "il_2", "amount": 700, "description": "Extra seat", "quantity": 2, "unit_amount_decimal": "350.00"}
-        ],
-        "has_more": false,
-        "total_count": 2
-      },
-      "paid": true,
-      "status": "paid",
-      "tax": 0.0,
-      "total": 4200
-    }
-  },
-  "request": {"id": "req_Aa1Bb2Cc3Dd4", "idempotency_key": "7f9c2ba4-e88f-4a3c-b1d2-0c4d5e6f7a8b"}
-}`
-
 // resettableBody is a request body that can be read again.
 type resettableBody struct{ bytes.Reader }
 
 func (*resettableBody) Close() error { return nil }
 
 func BenchmarkPublishDecode1KiB(b *testing.B) {
-	body := []byte(`{"type":"invoice.paid","idempotency_key":"evt_1PqR2sT3uV4wX5yZ","payload":` + webhookPayload +
+	body := []byte(`{"type":"invoice.paid","idempotency_key":"evt_1PqR2sT3uV4wX5yZ","payload":` + testpayload.StripeEvent +
 		`,"subjects":[{"type":"email","value":"ada.lovelace@example.com"}]}`)
 	if !json.Valid(body) {
 		b.Fatal("the body is not valid JSON")
