@@ -31,10 +31,11 @@ type response struct {
 
 // deliver makes one attempt of a claimed delivery and has it recorded.
 //
-// A success is recorded in the background: recording waits for a commit,
-// and a worker held through it would cap a destination's throughput at
-// PerDestination commits in flight. The lease keeps the delivery from being
-// claimed again until it is recorded, and Stop waits for the recording.
+// A success is recorded in the background, with others (recordSuccesses):
+// recording waits for a commit, and a worker held through it would cap a
+// destination's throughput at PerDestination commits in flight. The lease
+// keeps the delivery from being claimed again until it is recorded, and
+// Stop waits for the recording.
 //
 // A failure is recorded before the worker moves on, and the destination's
 // queued claims are given back to the store: the circuit breaker, which
@@ -55,14 +56,12 @@ func (d *Dispatcher) deliver(c *sluice.Claim) {
 	start := d.recorders < maxRecorders
 	if start {
 		d.recorders++
+		// Added while this worker is counted, so Stop's Wait is sound.
+		d.workers.Add(1)
 	}
-	// Added while this worker is counted, so Stop's Wait is sound.
-	d.workers.Add(1)
 	d.mu.Unlock()
 	if start {
 		go d.recordSuccesses()
-	} else {
-		d.workers.Done()
 	}
 }
 
