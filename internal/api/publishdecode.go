@@ -173,7 +173,3 @@ func plainSubjects(tok []byte) ([]subjectInput, bool) {
 	}
 	return subjects, true
 }
-
-// maxFastDepth is how deeply the fast pass lets arrays and objects nest:
-// deeper bodies are left to encoding/json.
-const maxFastDepth = jsonscan.MaxDepth

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/sluicehq/sluice/internal/jsonscan"
 	"github.com/sluicehq/sluice/internal/testpayload"
 )
 
@@ -85,7 +86,7 @@ var publishDecodeCases = []struct {
 	{name: "invalid UTF-8", body: "{\"type\":\"a.\xff\",\"payload\":\"\xfe\xff\",\"idempotency_key\":\"\xc3\"}", fast: true},
 	{name: "empty subjects", body: `{"type":"a","payload":1,"subjects":[]}`, fast: true},
 	{name: "case-folded subject keys", body: `{"type":"a","payload":1,"subjects":[{"TYPE":"email","Value":"x"},null]}`, fast: true},
-	{name: "nested payload", body: nested(maxFastDepth - 1), fast: true},
+	{name: "nested payload", body: nested(jsonscan.MaxDepth - 1), fast: true},
 	{name: "within the limit", body: `{"type":"a","payload":1}`, limit: 24, fast: true},
 
 	{name: "null subjects", body: `{"type":"a","payload":1,"subjects":null}`},
@@ -95,7 +96,7 @@ var publishDecodeCases = []struct {
 	{name: "unicode-folded key", body: `{"type":"a","payload":1,"ſubjects":[]}`},
 	{name: "escaped key", body: `{"typ\u0065":"a","payload":1}`},
 	{name: "duplicate keys", body: `{"type":"a","payload":1,"type":"b","payload":[2],"subjects":[{"type":"x"}],"subjects":[]}`},
-	{name: "deeper than the fast pass goes", body: nested(maxFastDepth + 1)},
+	{name: "deeper than the fast pass goes", body: nested(jsonscan.MaxDepth + 1)},
 	{name: "as deep as encoding/json goes", body: nested(10000)},
 
 	{name: "empty", body: ``, err: "invalid: body: a JSON object is required"},
