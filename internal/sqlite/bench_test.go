@@ -75,7 +75,7 @@ func BenchmarkCreateEvent(b *testing.B) {
 // API does when the dispatcher has room, and its successful attempt
 // recorded, from parallel callers sharing commits.
 func BenchmarkDeliveryCycle(b *testing.B) {
-	s, ten, dests := benchStore(b, 1)
+	s, ten, _ := benchStore(b, 1)
 	body := []byte(`{"filler":"` + strings.Repeat("x", 1000) + `"}`)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -83,34 +83,55 @@ func BenchmarkDeliveryCycle(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			now := time.Now()
-			in := &sluice.NewEvent{
-				Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: ten.ID, Type: "bench.event",
-					Direction: sluice.Outbound, ReceivedAt: now},
-				Payload: sluice.Payload{Body: body, ContentType: "application/json", ExpiresAt: now.Add(time.Hour)},
-				Claim:   &sluice.ClaimRequest{Now: now, Limit: 1, Lease: time.Minute},
+			c, err := storeClaimed(ctx, s, ten.ID, body)
+			if err == nil {
+				err = s.RecordAttempt(ctx, attemptResult(c, sluice.AttemptSucceeded))
 			}
-			if _, _, err := s.CreateEvent(ctx, in, 0); err != nil {
-				b.Error(err)
-				return
-			}
-			if len(in.Claims) != 1 {
-				b.Errorf("%d deliveries created claimed, want 1", len(in.Claims))
-				return
-			}
-			d := in.Claims[0].Delivery
-			err := s.RecordAttempt(ctx, &sluice.AttemptResult{
-				Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: ten.ID, DeliveryID: d.ID,
-					EventID: d.EventID, DestinationID: dests[0].ID, Number: 1, Outcome: sluice.AttemptSucceeded,
-					HTTPStatus: 200, Duration: time.Millisecond, At: time.Now()},
-				Status: sluice.DeliverySucceeded,
-			})
 			if err != nil {
 				b.Error(err)
 				return
 			}
 		}
 	})
+}
+
+// storeClaimed stores an event of body whose one delivery is created
+// claimed, as the API stores events when the dispatcher has room, and
+// returns the claim. The tenant must have one destination, for every type.
+func storeClaimed(ctx context.Context, s *Store, tenantID string, body []byte) (*sluice.Claim, error) {
+	now := time.Now()
+	in := &sluice.NewEvent{
+		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: tenantID, Type: "bench.event",
+			Direction: sluice.Outbound, ReceivedAt: now},
+		Payload: sluice.Payload{Body: body, ContentType: "application/json", ExpiresAt: now.Add(time.Hour)},
+		Claim:   &sluice.ClaimRequest{Now: now, Limit: 1, Lease: time.Minute},
+	}
+	if _, _, err := s.CreateEvent(ctx, in, 0); err != nil {
+		return nil, err
+	}
+	if len(in.Claims) != 1 {
+		return nil, fmt.Errorf("%d deliveries created claimed, want 1", len(in.Claims))
+	}
+	return in.Claims[0], nil
+}
+
+// attemptResult is the first attempt of c with the outcome, counting for
+// its destination's health: a success ends the delivery, a failure
+// schedules a retry in an hour.
+func attemptResult(c *sluice.Claim, outcome string) *sluice.AttemptResult {
+	now := time.Now()
+	d := c.Delivery
+	r := &sluice.AttemptResult{
+		Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: d.TenantID, DeliveryID: d.ID,
+			EventID: d.EventID, DestinationID: d.DestinationID, Number: 1, Outcome: outcome,
+			HTTPStatus: 200, Duration: time.Millisecond, At: now},
+		Status: sluice.DeliverySucceeded, CountsForHealth: true, Health: sluice.Health{OpenAfter: 10},
+	}
+	if outcome != sluice.AttemptSucceeded {
+		r.Status, r.NextAttemptAt = sluice.DeliveryPending, now.Add(time.Hour)
+		r.Attempt.HTTPStatus, r.Attempt.Error = 500, "http_status"
+	}
+	return r
 }
 
 // BenchmarkClaimDue claims batches of 64 from backlogs of due deliveries

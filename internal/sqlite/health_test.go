@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice"
 )
@@ -17,26 +16,11 @@ func TestHealthyDestinationSkipsTheHealthRead(t *testing.T) {
 	ctx := context.Background()
 	record := func(outcome string) {
 		t.Helper()
-		now := time.Now()
-		in := &sluice.NewEvent{
-			Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: ten.ID, Type: "a.b",
-				Direction: sluice.Outbound, ReceivedAt: now},
-			Payload: sluice.Payload{Body: []byte(`{}`), ContentType: "application/json", ExpiresAt: now.Add(time.Hour)},
-			Claim:   &sluice.ClaimRequest{Now: now, Limit: 1, Lease: time.Minute},
+		c, err := storeClaimed(ctx, s, ten.ID, []byte(`{}`))
+		if err == nil {
+			err = s.RecordAttempt(ctx, attemptResult(c, outcome))
 		}
-		if _, _, err := s.CreateEvent(ctx, in, 0); err != nil || len(in.Claims) != 1 {
-			t.Fatalf("CreateEvent: %d claims, %v", len(in.Claims), err)
-		}
-		dl := in.Claims[0].Delivery
-		r := &sluice.AttemptResult{
-			Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: ten.ID, DeliveryID: dl.ID,
-				EventID: dl.EventID, DestinationID: d.ID, Number: 1, Outcome: outcome, At: now},
-			Status: sluice.DeliverySucceeded, CountsForHealth: true, Health: sluice.Health{OpenAfter: 10},
-		}
-		if outcome != sluice.AttemptSucceeded {
-			r.Status, r.NextAttemptAt, r.Attempt.Error = sluice.DeliveryPending, now.Add(time.Hour), "http_status"
-		}
-		if err := s.RecordAttempt(ctx, r); err != nil {
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
