@@ -109,7 +109,7 @@ func claimCandidates(ctx context.Context, tx pgx.Tx, now time.Time, skip []strin
 	slices.Sort(gated)
 	rows, err := tx.Query(ctx, `SELECT id, rate_limit_per_second, rate_next_at, rate_hold_until, rate_epoch, paused_until
 		FROM destinations
-		WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, gated)
+		WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, planEach, gated)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read destination gates: %w", err)
 	}
@@ -180,7 +180,7 @@ func (s *Store) applyPlan(ctx context.Context, tx pgx.Tx, plan storekit.ClaimPla
 	if len(plan.Claim) > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE deliveries SET next_attempt_at = $1, lease_until = $1, claimed_by = $2,
 			rate_slot = 0, updated_at = $3 WHERE id = ANY($4)`,
-			ms(leaseUntil), s.claimant, ms(now), plan.Claim); err != nil {
+			planEach, ms(leaseUntil), s.claimant, ms(now), plan.Claim); err != nil {
 			return fmt.Errorf("lease deliveries: %w", err)
 		}
 	}
@@ -193,7 +193,7 @@ func (s *Store) applyPlan(ctx context.Context, tx pgx.Tx, plan storekit.ClaimPla
 		}
 		if _, err := tx.Exec(ctx, `UPDATE deliveries SET next_attempt_at = r.start, rate_slot = r.epoch, updated_at = $1
 			FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS r(id, start, epoch) WHERE deliveries.id = r.id`,
-			ms(now), ids, starts, epochs); err != nil {
+			planEach, ms(now), ids, starts, epochs); err != nil {
 			return fmt.Errorf("reschedule deliveries: %w", err)
 		}
 	}
@@ -231,7 +231,7 @@ func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now ti
 		JOIN events e ON e.id = d.event_id
 		JOIN destinations t ON t.id = d.destination_id
 		LEFT JOIN event_payloads p ON p.event_id = d.event_id AND e.payload_state = 'retained' AND p.expires_at > $1
-		WHERE d.id = ANY($2)`, []any{ms(now), ids}, func(row scanner) (*claimRow, error) {
+		WHERE d.id = ANY($2)`, []any{planEach, ms(now), ids}, func(row scanner) (*claimRow, error) {
 		r := &claimRow{}
 		c := &r.c
 		return r, row.Scan(append([]any{&c.Delivery.ID, &c.Delivery.TenantID, &c.Delivery.EventID,
@@ -278,7 +278,7 @@ func (s *Store) loadClaims(ctx context.Context, tx querier, ids []string, now ti
 	}
 	if len(expiredIDs) > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'expired', next_attempt_at = NULL,
-			lease_until = NULL, claimed_by = NULL, updated_at = $1 WHERE id = ANY($2)`, ms(s.now()), expiredIDs); err != nil {
+			lease_until = NULL, claimed_by = NULL, updated_at = $1 WHERE id = ANY($2)`, planEach, ms(s.now()), expiredIDs); err != nil {
 			return nil, fmt.Errorf("expire deliveries: %w", err)
 		}
 		if err := refreshEventStatus(ctx, tx, expiredEvents); err != nil {
@@ -478,7 +478,7 @@ func (s *Store) ReturnClaims(ctx context.Context, ids []string) error {
 		now := ms(s.now())
 		_, err := tx.Exec(ctx, `UPDATE deliveries SET next_attempt_at = $1, lease_until = NULL, claimed_by = NULL,
 			updated_at = $1 WHERE status = 'pending' AND lease_until IS NOT NULL AND claimed_by = $2 AND id = ANY($3)`,
-			now, s.claimant, ids)
+			planEach, now, s.claimant, ids)
 		if err != nil {
 			return fmt.Errorf("return claims: %w", err)
 		}

@@ -289,20 +289,28 @@ func (s *Store) Attempts(ctx context.Context, tenantID, eventID string) ([]*slui
 // every delivery change committed by a transaction that held an event's
 // lock before, so two attempts of one event recorded at once cannot both
 // leave it "pending".
+//
+// Both statements are planned for their arguments at each run (see
+// planEach), and the status is one aggregate of the event's deliveries, so
+// the only way to find them is the deliveries_event index.
 func refreshEventStatus(ctx context.Context, tx querier, eventIDs []string) error {
 	if len(eventIDs) == 0 {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, eventIDs); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM events WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`,
+		planEach, eventIDs); err != nil {
 		return fmt.Errorf("lock events: %w", err)
 	}
-	_, err := tx.Exec(ctx, `UPDATE events e SET status = CASE
-		WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending') THEN 'pending'
-		WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'exhausted') THEN 'failed'
-		WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'succeeded') THEN 'delivered'
-		WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) THEN 'cancelled'
+	// An aggregate over no rows still yields one row: bool_or is NULL and
+	// the count 0.
+	_, err := tx.Exec(ctx, `UPDATE events e SET status = (SELECT CASE
+		WHEN bool_or(d.status = 'pending') THEN 'pending'
+		WHEN bool_or(d.status = 'exhausted') THEN 'failed'
+		WHEN bool_or(d.status = 'succeeded') THEN 'delivered'
+		WHEN count(*) > 0 THEN 'cancelled'
 		ELSE 'unrouted' END
-		WHERE e.id = ANY($1)`, eventIDs)
+		FROM deliveries d WHERE d.event_id = e.id)
+		WHERE e.id = ANY($1)`, planEach, eventIDs)
 	if err != nil {
 		return fmt.Errorf("refresh event status: %w", err)
 	}

@@ -246,6 +246,19 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// planEach, given as a statement's first argument, has PostgreSQL plan it
+// for its arguments each time it runs instead of reusing a generic plan.
+//
+// pgx prepares every statement, and after five runs PostgreSQL may keep one
+// generic plan for the connection's life. A generic plan made while a table
+// was small, which is every plan of a new database, scans the whole table;
+// and a table that grows faster than autovacuum analyzes it keeps that plan.
+// Statements that select rows by an array of ids suffered most: an
+// attempt's recording read every event of the table, and slowed as it grew.
+// A plan made for the arguments is costed with the table's size at that
+// moment. Planning costs little next to the statements that need it.
+const planEach = pgx.QueryExecModeExec
+
 // maxTxTries bounds how often a write is retried after PostgreSQL aborted
 // it to break a deadlock or a serialization conflict.
 const maxTxTries = 4

@@ -21,19 +21,19 @@ func (s *Store) endPayloads(ctx context.Context, tx querier, eventIDs []string, 
 	if len(eventIDs) == 0 {
 		return 0, nil
 	}
-	tag, err := tx.Exec(ctx, `DELETE FROM event_payloads WHERE event_id = ANY($1)`, eventIDs)
+	tag, err := tx.Exec(ctx, `DELETE FROM event_payloads WHERE event_id = ANY($1)`, planEach, eventIDs)
 	if err != nil {
 		return 0, fmt.Errorf("delete payloads: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = $1, next_attempt_at = NULL, lease_until = NULL,
 		claimed_by = NULL, updated_at = $2 WHERE event_id = ANY($3) AND status = 'pending'`,
-		deliveryStatus, ms(s.now()), eventIDs); err != nil {
+		planEach, deliveryStatus, ms(s.now()), eventIDs); err != nil {
 		return 0, fmt.Errorf("end deliveries: %w", err)
 	}
 	// Only a retained payload changes state: one that already expired or
 	// was erased keeps saying so.
 	if _, err := tx.Exec(ctx, `UPDATE events SET payload_state = $1 WHERE id = ANY($2) AND payload_state = 'retained'`,
-		state, eventIDs); err != nil {
+		planEach, state, eventIDs); err != nil {
 		return 0, fmt.Errorf("mark payloads %s: %w", state, err)
 	}
 	if err := refreshEventStatus(ctx, tx, eventIDs); err != nil {
