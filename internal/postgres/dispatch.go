@@ -345,27 +345,46 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) 
 // event's status, which RecordAttempts refreshes for the whole batch. It
 // returns ECONFLICT, having changed nothing, when the delivery is no longer
 // claimed at the attempt.
+//
+// The delivery's update, the attempt's insert and the read of the
+// destination's health go in one round trip. The insert takes its row from
+// the update, so a delivery no longer claimed gets no attempt.
 func (s *Store) recordAttempt(ctx context.Context, tx pgx.Tx, r *sluice.AttemptResult, sealed storekit.SealedNotices) error {
 	a := r.Attempt
 	r.Disabled, r.NoticesStored = "", false
 	now := s.now()
-	tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3,
-		lease_until = NULL, claimed_by = NULL, updated_at = $4
-		WHERE id = $5 AND tenant_id = $6 AND status = 'pending' AND attempts = $7`,
-		r.Status, a.Number, nextAttempt(r), ms(now), a.DeliveryID, a.TenantID, a.Number-1)
+	lock := " FOR NO KEY UPDATE"
+	if a.Outcome == sluice.AttemptSucceeded && r.DisableDestination == "" {
+		lock = "" // a success to a healthy destination, the common case, only reads
+	}
+	b := &pgx.Batch{}
+	b.Queue(`WITH d AS (UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3,
+			lease_until = NULL, claimed_by = NULL, updated_at = $4
+			WHERE id = $5 AND tenant_id = $6 AND status = 'pending' AND attempts = $7 RETURNING id)
+		INSERT INTO attempts (id, tenant_id, delivery_id, event_id, destination_id,
+			attempt, outcome, http_status, duration_ms, error, at)
+		SELECT $8::text, $6::text, d.id, $9::text, $10::text, $2::integer, $11::text, $12::integer, $13::bigint, $14::text, $15::bigint
+		FROM d`,
+		r.Status, a.Number, nextAttempt(r), ms(now), a.DeliveryID, a.TenantID, a.Number-1,
+		a.ID, a.EventID, a.DestinationID, a.Outcome, a.HTTPStatus, a.Duration.Milliseconds(), a.Error, ms(a.At))
+	b.Queue(healthQuery+lock, a.DestinationID, a.TenantID)
+	results := tx.SendBatch(ctx, b)
+	tag, err := results.Exec()
+	var h healthRow
+	var readErr error
+	if err == nil {
+		readErr = h.scan(results.QueryRow())
+	}
+	if cerr := results.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
-		return fmt.Errorf("update delivery: %w", err)
+		return fmt.Errorf("record attempt: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return sluice.Errorf(sluice.ECONFLICT, "delivery %s is no longer claimed at attempt %d", a.DeliveryID, a.Number)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO attempts (id, tenant_id, delivery_id, event_id, destination_id,
-		attempt, outcome, http_status, duration_ms, error, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		a.ID, a.TenantID, a.DeliveryID, a.EventID, a.DestinationID, a.Number, a.Outcome, a.HTTPStatus,
-		a.Duration.Milliseconds(), a.Error, ms(a.At)); err != nil {
-		return fmt.Errorf("insert attempt: %w", err)
-	}
-	disabled, err := s.recordHealth(ctx, tx, r)
+	disabled, err := s.recordHealth(ctx, tx, r, h, lock != "", readErr)
 	if err != nil {
 		return err
 	}
@@ -381,31 +400,35 @@ func (s *Store) recordAttempt(ctx context.Context, tx pgx.Tx, r *sluice.AttemptR
 	return nil
 }
 
-// recordHealth moves the attempt's destination's health on, audits the
-// circuit opening and closing and the destination being disabled, and
-// returns the reason when it disabled the destination.
+// healthQuery reads a destination's health: healthRow's columns.
+const healthQuery = `SELECT enabled, failures, failing_since, paused_at, pause_ms, paused_until
+	FROM destinations WHERE id = $1 AND tenant_id = $2`
+
+// healthRow is a destination's health as read by healthQuery.
+type healthRow struct {
+	h                                   storekit.DestinationHealth
+	failingSince, pausedAt, pausedUntil *int64
+	pauseMS                             int64
+}
+
+func (r *healthRow) scan(row pgx.Row) error {
+	return row.Scan(&r.h.Enabled, &r.h.Failures, &r.failingSince, &r.pausedAt, &r.pauseMS, &r.pausedUntil)
+}
+
+// recordHealth moves the attempt's destination's health on from row, read
+// with the attempt (locked when locked is set; readErr is the read's
+// error), audits the circuit opening and closing and the destination
+// being disabled, and returns the reason when it disabled the destination.
 //
 // A successful attempt to a healthy destination, the common case, only
-// reads: FOR NO KEY UPDATE is taken only when something will change.
-func (s *Store) recordHealth(ctx context.Context, tx pgx.Tx, r *sluice.AttemptResult) (string, error) {
+// reads: the row is read again, FOR NO KEY UPDATE, only when something
+// will change.
+func (s *Store) recordHealth(ctx context.Context, tx pgx.Tx, r *sluice.AttemptResult, row healthRow, locked bool, readErr error) (string, error) {
 	a := &r.Attempt
-	lock := " FOR NO KEY UPDATE"
-	if a.Outcome == sluice.AttemptSucceeded && r.DisableDestination == "" {
-		lock = ""
-	}
-	var (
-		h                                   storekit.DestinationHealth
-		failingSince, pausedAt, pausedUntil *int64
-		pauseMS                             int64
-	)
-	read := func(lock string) error {
-		return tx.QueryRow(ctx, `SELECT enabled, failures, failing_since, paused_at, pause_ms, paused_until
-			FROM destinations WHERE id = $1 AND tenant_id = $2`+lock, a.DestinationID, a.TenantID).
-			Scan(&h.Enabled, &h.Failures, &failingSince, &pausedAt, &pauseMS, &pausedUntil)
-	}
-	err := read(lock)
-	if err == nil && lock == "" && (h.Failures > 0 || pausedUntil != nil) {
-		err = read(" FOR NO KEY UPDATE") // the success resets a failing destination
+	err := readErr
+	if err == nil && !locked && (row.h.Failures > 0 || row.pausedUntil != nil) {
+		// the success resets a failing destination
+		err = row.scan(tx.QueryRow(ctx, healthQuery+" FOR NO KEY UPDATE", a.DestinationID, a.TenantID))
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil // deleted while the attempt was under way
@@ -413,8 +436,9 @@ func (s *Store) recordHealth(ctx context.Context, tx pgx.Tx, r *sluice.AttemptRe
 	if err != nil {
 		return "", fmt.Errorf("read destination health: %w", err)
 	}
-	h.FailingSince, h.PausedAt, h.PausedUntil = fromNullMS(failingSince), fromNullMS(pausedAt), fromNullMS(pausedUntil)
-	h.Pause = time.Duration(pauseMS) * time.Millisecond
+	h := row.h
+	h.FailingSince, h.PausedAt, h.PausedUntil = fromNullMS(row.failingSince), fromNullMS(row.pausedAt), fromNullMS(row.pausedUntil)
+	h.Pause = time.Duration(row.pauseMS) * time.Millisecond
 	next, change := storekit.NextHealth(h, r)
 	if change.Changed {
 		if _, err := tx.Exec(ctx, `UPDATE destinations SET failures = $1, failing_since = $2, paused_at = $3,
