@@ -142,7 +142,14 @@ func (s *Store) DeleteDestination(ctx context.Context, tenantID, id string) erro
 // processes change destinations too. It shares the rows' key lock, so a
 // destination cannot be deleted while an event is routed to it.
 func (s *Store) tenantRoutes(ctx context.Context, tx querier, tenantID string) ([]*sluice.Destination, error) {
-	return queryAll(ctx, tx, "destinations",
-		`SELECT `+destinationColumns+` FROM destinations WHERE tenant_id = $1 ORDER BY id FOR KEY SHARE`,
-		[]any{tenantID}, scanDestinationRow, s.decodeDestination)
+	rows, err := tx.Query(ctx, routesQuery, tenantID)
+	return s.routes(ctx, rows, err)
+}
+
+// routesQuery reads a tenant's destinations for routing: $1 is the tenant.
+const routesQuery = `SELECT ` + destinationColumns + ` FROM destinations WHERE tenant_id = $1 ORDER BY id FOR KEY SHARE`
+
+// routes collects routesQuery's rows; err is the query's.
+func (s *Store) routes(ctx context.Context, rows pgx.Rows, err error) ([]*sluice.Destination, error) {
+	return collectAll(ctx, rows, err, "destinations", scanDestinationRow, s.decodeDestination)
 }

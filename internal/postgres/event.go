@@ -24,6 +24,10 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	if err != nil {
 		return nil, false, err
 	}
+	if sealed.Dedup == nil && len(in.Observations) == 0 {
+		e, err := s.createEventPipelined(ctx, in, sealed, firstDelay)
+		return e, false, err
+	}
 	var (
 		out       *sluice.Event
 		duplicate bool
@@ -85,6 +89,20 @@ func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, e *sluice.Event, in 
 	if err != nil {
 		return false, false, err
 	}
+	b := s.eventRows(e, in, sealed, firstDelay, dests)
+	inserted, err = readEventRows(tx.SendBatch(ctx, b), b.Len())
+	if err != nil || !inserted {
+		return false, false, err
+	}
+	return in.Unclaimed, true, nil
+}
+
+// eventRows queues the statements insertEvent sends, given the tenant's
+// routes: the event's first, then those that write only if it was
+// inserted. It sets e's status and payload state, and in.Claims and
+// in.Unclaimed as if the event will be inserted.
+func (s *Store) eventRows(e *sluice.Event, in *sluice.NewEvent, sealed *storekit.SealedEvent,
+	firstDelay time.Duration, dests []*sluice.Destination) *pgx.Batch {
 	now := s.now()
 	var matched []*sluice.Destination
 	for _, d := range dests {
@@ -130,26 +148,92 @@ func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, e *sluice.Event, in 
 		taken[d.ID]++
 		in.Claims = append(in.Claims, storekit.NewClaim(id, e, d, in.Payload, now))
 	}
-	results := tx.SendBatch(ctx, b)
+	return b
+}
+
+// readEventRows reads the results of eventRows' first n statements and
+// closes results. It reports false for inserted when the event's dedup
+// key was taken, and nothing was written.
+func readEventRows(results pgx.BatchResults, n int) (inserted bool, err error) {
+	defer func() {
+		if cerr := results.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("insert event rows: %w", cerr)
+		}
+	}()
 	tag, err := results.Exec()
 	if err != nil {
-		results.Close()
-		return false, false, fmt.Errorf("insert event: %w", err)
+		return false, fmt.Errorf("insert event: %w", err)
 	}
-	for range b.Len() - 1 {
+	for range n - 1 {
 		if _, err := results.Exec(); err != nil {
-			results.Close()
-			return false, false, fmt.Errorf("insert event rows: %w", err)
+			return false, fmt.Errorf("insert event rows: %w", err)
 		}
 	}
-	if err := results.Close(); err != nil {
-		return false, false, fmt.Errorf("insert event rows: %w", err)
+	return tag.RowsAffected() > 0, nil
+}
+
+// createEventPipelined is CreateEvent's transaction for an event with no
+// dedup key and no observations to store, the common publish, in two round
+// trips instead of four: BEGIN goes with the read of the routes, and the
+// rows with COMMIT. The routes' rows stay locked to the end, as in
+// insertEvent.
+func (s *Store) createEventPipelined(ctx context.Context, in *sluice.NewEvent, sealed *storekit.SealedEvent,
+	firstDelay time.Duration) (*sluice.Event, error) {
+	for try := 1; ; try++ {
+		e, err := s.createEventOnce(ctx, in, sealed, firstDelay)
+		if err == nil || try == maxTxTries || !retryable(err) || ctx.Err() != nil {
+			return e, err
+		}
+		s.logger.Debug("postgres write retried", "try", try, "error", err)
 	}
-	if tag.RowsAffected() == 0 {
-		in.Claims, in.Unclaimed = nil, false
-		return false, false, nil
+}
+
+func (s *Store) createEventOnce(ctx context.Context, in *sluice.NewEvent, sealed *storekit.SealedEvent,
+	firstDelay time.Duration) (_ *sluice.Event, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return in.Unclaimed, true, nil
+	defer conn.Release()
+	defer func() {
+		// A failed statement leaves the transaction open and aborted.
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	e := in.Event
+	head := &pgx.Batch{}
+	head.Queue("BEGIN")
+	head.Queue(routesQuery, e.TenantID)
+	results := conn.SendBatch(ctx, head)
+	if _, err := results.Exec(); err != nil {
+		results.Close()
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	rows, err := results.Query()
+	dests, err := s.routes(ctx, rows, err)
+	if cerr := results.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	b := s.eventRows(&e, in, sealed, firstDelay, dests)
+	n := b.Len()
+	if in.Unclaimed {
+		b.Queue(`SELECT pg_notify($1, '')`, s.channel)
+	}
+	b.Queue("COMMIT")
+	results = conn.SendBatch(ctx, b)
+	inserted, err := readEventRows(results, b.Len())
+	if err != nil {
+		return nil, err
+	}
+	if !inserted {
+		// No dedup key, so no conflict: nothing else skips the insert.
+		return nil, fmt.Errorf("insert event: no row written for %d statements", n)
+	}
+	return &e, nil
 }
 
 // eventByDedup returns the tenant's event with the dedup digest, or nil.

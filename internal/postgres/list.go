@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/storekit"
 )
@@ -47,6 +48,12 @@ func listPage[R, T any](ctx context.Context, q querier, what, query string, args
 func queryAll[R, T any](ctx context.Context, q querier, what, query string, args []any,
 	scan func(scanner) (R, error), finish func(context.Context, R) (T, error)) ([]T, error) {
 	rows, err := q.Query(ctx, query, args...)
+	return collectAll(ctx, rows, err, what, scan, finish)
+}
+
+// collectAll is queryAll for rows already asked for: err is the query's.
+func collectAll[R, T any](ctx context.Context, rows pgx.Rows, err error, what string,
+	scan func(scanner) (R, error), finish func(context.Context, R) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", what, err)
 	}

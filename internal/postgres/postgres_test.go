@@ -417,3 +417,49 @@ func TestOneOperatorKey(t *testing.T) {
 		}
 	}
 }
+
+// A publish's rows go in one pipelined transaction with its COMMIT. When a
+// statement fails, nothing of the event is written, and the pool's one
+// connection is left out of the failed transaction for the next publish.
+func TestCreateEventFailureWritesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := storetest.NewClock()
+	cfg := config(t, newSchema(t), newMaster(t), clock.Now)
+	cfg.URL = strings.Replace(cfg.URL, "pool_max_conns=4", "pool_max_conns=1", 1)
+	s, err := postgres.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	tenantID := tenantWithDestination(t, s)
+	newEvent := func(id string, body string) *sluice.NewEvent {
+		return &sluice.NewEvent{
+			Event: sluice.Event{ID: id, TenantID: tenantID, Type: "x.y", Direction: sluice.Outbound, ReceivedAt: clock.Now()},
+			Payload: sluice.Payload{Body: []byte(body), ContentType: "application/json",
+				ExpiresAt: clock.Now().Add(time.Hour)},
+		}
+	}
+	id := sluice.NewID(sluice.PrefixEvent)
+	if _, _, err := s.CreateEvent(ctx, newEvent(id, `{"n":1}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateEvent(ctx, newEvent(id, `{"n":2}`), 0); err == nil {
+		t.Fatal("CreateEvent of a taken event id succeeded")
+	}
+	p, err := s.Payload(ctx, tenantID, id)
+	if err != nil || string(p.Body) != `{"n":1}` {
+		t.Fatalf("payload after the failed publish = %q, %v; want the first", p.Body, err)
+	}
+	deliveries, err := s.Deliveries(ctx, tenantID, id)
+	if err != nil || len(deliveries) != 1 {
+		t.Fatalf("deliveries of the event = %d, %v; want the first publish's one", len(deliveries), err)
+	}
+	next := sluice.NewID(sluice.PrefixEvent)
+	if _, _, err := s.CreateEvent(ctx, newEvent(next, `{"n":3}`), 0); err != nil {
+		t.Fatalf("CreateEvent after a failed one: %v", err)
+	}
+	if e, err := s.Event(ctx, tenantID, next); err != nil || e.Status != sluice.EventPending {
+		t.Fatalf("event after a failed one = %+v, %v; want pending", e, err)
+	}
+}
