@@ -12,34 +12,47 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"os/signal"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/cli"
 	"github.com/sluicehq/sluice/internal/testlog"
 )
 
+// binary is the sluice command the tests run: this test binary itself,
+// which runs as sluice when asSluice is set in its environment. So it is
+// built from the code under test, and Go's test cache, which keys on the
+// test binary, never serves a result of other code (as it did when the
+// tests built the command with `go build`, which the cache does not see).
 var binary string
 
+// asSluice, set to 1 in the environment, makes the test binary the sluice
+// command, as main.go's main is.
+const asSluice = "SLUICE_TEST_BINARY_IS_SLUICE"
+
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sluice-bin-")
-	if err != nil {
+	if os.Getenv(asSluice) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	var err error
+	if binary, err = os.Executable(); err != nil {
+		fmt.Fprintln(os.Stderr, "find the test binary:", err)
+		os.Exit(1)
+	}
+	// Every command the tests start inherits it.
+	if err := os.Setenv(asSluice, "1"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "sluice")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build sluice:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // proc is a running sluice serve.
