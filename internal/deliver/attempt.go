@@ -46,8 +46,20 @@ func (d *Dispatcher) deliver(c *sluice.Claim) {
 	resp := d.send(c, at)
 	r := d.result(c, resp, at, d.now())
 	if r.Attempt.Outcome == sluice.AttemptFailed {
+		dest := c.Delivery.DestinationID
+		d.mu.Lock()
+		d.failing[dest]++
+		if d.suspect != nil {
+			d.suspect[dest] = true
+		}
+		d.mu.Unlock()
 		d.record(c, r)
-		d.returnQueued(c.Delivery.DestinationID)
+		d.returnQueued(dest)
+		d.mu.Lock()
+		if d.failing[dest]--; d.failing[dest] == 0 {
+			delete(d.failing, dest)
+		}
+		d.mu.Unlock()
 		return
 	}
 	d.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -72,19 +73,46 @@ type queuedClaim struct {
 // what it can. Each destination gets no more than its room: PerDestination
 // in flight and as many queued. It reports whether the batch came back
 // full, so more work is probably due.
+//
+// A failed attempt's recording may pause its destination (the circuit
+// breaker) after the store has read it unpaused for this claim, and then
+// give the destination's queued claims back before this one is queued. So
+// the claims of a destination with a failure being recorded at any time
+// during the claim go back to the store too, for it to decide again.
 func (d *Dispatcher) claimBatch(ctx context.Context) bool {
 	d.startAll(d.takeQueued())
 	limit, room := d.batchSize()
 	if limit == 0 {
 		return false
 	}
+	d.mu.Lock()
+	d.suspect = make(map[string]bool, len(d.failing))
+	for dest := range d.failing {
+		d.suspect[dest] = true
+	}
+	d.mu.Unlock()
 	claims, err := d.claim(ctx, limit, room)
+	d.mu.Lock()
+	suspect := d.suspect
+	d.suspect = nil
+	d.mu.Unlock()
 	if err != nil {
 		d.logger.Error("claim deliveries", slog.Any("error", err))
 		return false
 	}
+	var back []*sluice.Claim
+	claims = slices.DeleteFunc(claims, func(c *sluice.Claim) bool {
+		if suspect[c.Delivery.DestinationID] {
+			back = append(back, c)
+			return true
+		}
+		return false
+	})
+	d.returnClaims(back)
 	d.startAll(d.place(claims))
-	return len(claims) == limit
+	// With claims given back, the failure's worker wakes the loop when it
+	// is done; claiming again before would only take them again.
+	return len(back) == 0 && len(claims) == limit
 }
 
 // batchSize returns how many deliveries to claim, and the room of every

@@ -195,6 +195,11 @@ type Dispatcher struct {
 	recorders int                      // recordSuccesses goroutines running
 	timer     *time.Timer              // wakes the loop when a retry we scheduled is due
 	timerAt   time.Time                // when timer fires; zero when it is not armed
+	// failing counts the failed attempts being recorded, by destination.
+	// While the claim loop claims, suspect holds the destinations with a
+	// failure recorded meanwhile (see claimBatch); it is nil otherwise.
+	failing map[string]int
+	suspect map[string]bool
 
 	workers sync.WaitGroup
 }
@@ -215,6 +220,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		stopping: make(chan struct{}),
 		loopDone: make(chan struct{}),
 		perDest:  make(map[string]int),
+		failing:  make(map[string]int),
 		queued:   make(map[string][]queuedClaim),
 	}, nil
 }
