@@ -22,7 +22,7 @@ func BenchmarkClaimDue(b *testing.B) {
 		b.Run(fmt.Sprint("backlog=", backlog), func(b *testing.B) {
 			schema := newSchema(b)
 			s := mustOpen(b, schema, newMaster(b), time.Now)
-			tenantID, dests := benchTenant(b, s, 8)
+			tenantID, dests := tenantWithDestinations(b, s, 8)
 			start := time.Now()
 			fillBacklog(b, s, schema, tenantID, dests, backlog, start)
 			benchClaims(b, s, start, sluice.ClaimRequest{Limit: 64, Lease: time.Second, PerDestination: 16})
@@ -38,7 +38,7 @@ func BenchmarkClaimDueBusyHead(b *testing.B) {
 		b.Run(fmt.Sprint("backlog=", backlog), func(b *testing.B) {
 			schema := newSchema(b)
 			s := mustOpen(b, schema, newMaster(b), time.Now)
-			tenantID, dests := benchTenant(b, s, 2)
+			tenantID, dests := tenantWithDestinations(b, s, 2)
 			start := time.Now()
 			fillBacklog(b, s, schema, tenantID, dests[:1], backlog, start.Add(-time.Minute))
 			fillBacklog(b, s, schema, tenantID, dests[1:], 10_000, start)
@@ -64,29 +64,6 @@ func benchClaims(b *testing.B, s *postgres.Store, start time.Time, req sluice.Cl
 		claimed += len(claims)
 	}
 	b.ReportMetric(float64(claimed)/float64(b.N), "claims/op")
-}
-
-// benchTenant creates a tenant with n enabled catch-all destinations and
-// returns their ids.
-func benchTenant(b *testing.B, s *postgres.Store, n int) (string, []string) {
-	b.Helper()
-	ctx := context.Background()
-	ten := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "bench"}
-	if err := s.CreateTenant(ctx, ten, &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Role: sluice.RoleAdmin,
-		TokenHash: sluice.HashToken(sluice.NewToken())}); err != nil {
-		b.Fatal(err)
-	}
-	ids := make([]string, n)
-	for i := range ids {
-		d := &sluice.Destination{ID: sluice.NewID(sluice.PrefixDestination), TenantID: ten.ID, Name: fmt.Sprint("d", i),
-			URL: "https://example.com/hook", EventTypes: []string{"*"},
-			Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Enabled: true}
-		if err := s.CreateDestination(ctx, d); err != nil {
-			b.Fatal(err)
-		}
-		ids[i] = d.ID
-	}
-	return ten.ID, ids
 }
 
 // fillBacklog inserts n pending deliveries of one event, spread over the

@@ -106,18 +106,31 @@ func TestConformance(t *testing.T) {
 // destination and returns the tenant's id.
 func tenantWithDestination(t *testing.T, s sluice.Store) string {
 	t.Helper()
+	tenantID, _ := tenantWithDestinations(t, s, 1)
+	return tenantID
+}
+
+// tenantWithDestinations creates a tenant with n enabled catch-all
+// destinations and returns the ids of the tenant and the destinations.
+func tenantWithDestinations(tb testing.TB, s sluice.Store, n int) (string, []string) {
+	tb.Helper()
 	ctx := context.Background()
 	ten := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "t"}
 	if err := s.CreateTenant(ctx, ten, &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Role: sluice.RoleAdmin,
 		TokenHash: sluice.HashToken(sluice.NewToken())}); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	d := &sluice.Destination{ID: sluice.NewID(sluice.PrefixDestination), TenantID: ten.ID, URL: "https://a.example.com/x",
-		EventTypes: []string{"*"}, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Enabled: true}
-	if err := s.CreateDestination(ctx, d); err != nil {
-		t.Fatal(err)
+	ids := make([]string, n)
+	for i := range ids {
+		d := &sluice.Destination{ID: sluice.NewID(sluice.PrefixDestination), TenantID: ten.ID, Name: fmt.Sprint("d", i),
+			URL: "https://a.example.com/x", EventTypes: []string{"*"},
+			Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Enabled: true}
+		if err := s.CreateDestination(ctx, d); err != nil {
+			tb.Fatal(err)
+		}
+		ids[i] = d.ID
 	}
-	return ten.ID
+	return ten.ID, ids
 }
 
 func publish(t *testing.T, s sluice.Store, tenantID string, now time.Time) {
