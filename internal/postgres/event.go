@@ -178,18 +178,16 @@ func readEventRows(results pgx.BatchResults, n int) (inserted bool, err error) {
 // rows with COMMIT. The routes' rows stay locked to the end, as in
 // insertEvent.
 func (s *Store) createEventPipelined(ctx context.Context, in *sluice.NewEvent, sealed *storekit.SealedEvent,
-	firstDelay time.Duration) (*sluice.Event, error) {
-	for try := 1; ; try++ {
-		e, err := s.createEventOnce(ctx, in, sealed, firstDelay)
-		if err == nil || try == maxTxTries || !retryable(err) || ctx.Err() != nil {
-			return e, err
-		}
-		s.logger.Debug("postgres write retried", "try", try, "error", err)
-	}
+	firstDelay time.Duration) (e *sluice.Event, err error) {
+	err = s.retry(ctx, func() error {
+		e, err = s.createEventOnce(ctx, in, sealed, firstDelay)
+		return err
+	})
+	return e, err
 }
 
 func (s *Store) createEventOnce(ctx context.Context, in *sluice.NewEvent, sealed *storekit.SealedEvent,
-	firstDelay time.Duration) (_ *sluice.Event, err error) {
+	firstDelay time.Duration) (*sluice.Event, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
@@ -201,6 +199,9 @@ func (s *Store) createEventOnce(ctx context.Context, in *sluice.NewEvent, sealed
 			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
+	// Keys the routes' sealed columns need are read on this connection,
+	// as in a write (see keyLoader).
+	ctx = context.WithValue(ctx, txKey{}, querier(conn))
 	e := in.Event
 	head := &pgx.Batch{}
 	head.Queue("BEGIN")
@@ -219,19 +220,17 @@ func (s *Store) createEventOnce(ctx context.Context, in *sluice.NewEvent, sealed
 		return nil, err
 	}
 	b := s.eventRows(&e, in, sealed, firstDelay, dests)
-	n := b.Len()
 	if in.Unclaimed {
 		b.Queue(`SELECT pg_notify($1, '')`, s.channel)
 	}
 	b.Queue("COMMIT")
-	results = conn.SendBatch(ctx, b)
-	inserted, err := readEventRows(results, b.Len())
+	inserted, err := readEventRows(conn.SendBatch(ctx, b), b.Len())
 	if err != nil {
 		return nil, err
 	}
 	if !inserted {
-		// No dedup key, so no conflict: nothing else skips the insert.
-		return nil, fmt.Errorf("insert event: no row written for %d statements", n)
+		// Without a dedup key nothing lets the insert do nothing.
+		return nil, errors.New("insert event: no row written")
 	}
 	return &e, nil
 }

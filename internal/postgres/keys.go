@@ -87,8 +87,8 @@ type keyLoader struct{ pool *pgxpool.Pool }
 
 // on returns what to read keys on in ctx.
 func (l keyLoader) on(ctx context.Context) querier {
-	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
-		return tx
+	if q, ok := ctx.Value(txKey{}).(querier); ok {
+		return q
 	}
 	return l.pool
 }

@@ -271,8 +271,14 @@ const maxTxTries = 4
 // orders; PostgreSQL then aborts one, which is run again from the start,
 // so fn must reset whatever it sets outside itself.
 func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.retry(ctx, func() error { return s.writeOnce(ctx, fn) })
+}
+
+// retry runs a transaction with once until it is not aborted to break a
+// deadlock or a serialization conflict, at most maxTxTries times.
+func (s *Store) retry(ctx context.Context, once func() error) error {
 	for try := 1; ; try++ {
-		err := s.writeOnce(ctx, fn)
+		err := once()
 		if err == nil || try == maxTxTries || !retryable(err) || ctx.Err() != nil {
 			return err
 		}
@@ -286,7 +292,7 @@ func (s *Store) writeOnce(ctx context.Context, fn func(ctx context.Context, tx p
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }() // a no-op after Commit
-	if err := fn(context.WithValue(ctx, txKey{}, tx), tx); err != nil {
+	if err := fn(context.WithValue(ctx, txKey{}, querier(tx)), tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -295,7 +301,8 @@ func (s *Store) writeOnce(ctx context.Context, fn func(ctx context.Context, tx p
 	return nil
 }
 
-// txKey is the context key of the transaction a write runs in.
+// txKey is the context key of the connection a write's transaction runs
+// on, a querier.
 type txKey struct{}
 
 // SQLSTATEs of errors worth retrying and of a unique violation.
