@@ -46,20 +46,7 @@ func (d *Dispatcher) deliver(c *sluice.Claim) {
 	resp := d.send(c, at)
 	r := d.result(c, resp, at, d.now())
 	if r.Attempt.Outcome == sluice.AttemptFailed {
-		dest := c.Delivery.DestinationID
-		d.mu.Lock()
-		d.failing[dest]++
-		if d.suspect != nil {
-			d.suspect[dest] = true
-		}
-		d.mu.Unlock()
-		d.record(c, r)
-		d.returnQueued(dest)
-		d.mu.Lock()
-		if d.failing[dest]--; d.failing[dest] == 0 {
-			delete(d.failing, dest)
-		}
-		d.mu.Unlock()
+		d.recordFailure(c, r)
 		return
 	}
 	d.mu.Lock()
@@ -75,6 +62,27 @@ func (d *Dispatcher) deliver(c *sluice.Claim) {
 	if start {
 		go d.recordSuccesses()
 	}
+}
+
+// recordFailure records a failed attempt, which may pause its destination,
+// and then gives the destination's queued claims back to the store. While
+// it does, the destination counts in failing, so claims made meanwhile go
+// back too (see claimBatch).
+func (d *Dispatcher) recordFailure(c *sluice.Claim, r *sluice.AttemptResult) {
+	dest := c.Delivery.DestinationID
+	d.mu.Lock()
+	d.failing[dest]++
+	if d.suspect != nil {
+		d.suspect[dest] = true
+	}
+	d.mu.Unlock()
+	d.record(c, r)
+	d.returnQueued(dest)
+	d.mu.Lock()
+	if d.failing[dest]--; d.failing[dest] == 0 {
+		delete(d.failing, dest)
+	}
+	d.mu.Unlock()
 }
 
 // maxRecordBatch bounds the successes recorded in one RecordAttempts.
