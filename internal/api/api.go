@@ -81,10 +81,9 @@ const (
 // sluice.NewEvent.Claim.
 type Offerer interface {
 	// OfferRequest returns the request to create claimed deliveries
-	// under, or nil for none.
-	OfferRequest() *sluice.ClaimRequest
-	// Offer takes the deliveries created claimed.
-	Offer(claims []*sluice.Claim)
+	// under, and the function that takes those the store created; nils
+	// for none.
+	OfferRequest() (*sluice.ClaimRequest, func(claims []*sluice.Claim))
 }
 
 // Handler serves the API. Create it with New.

@@ -120,8 +120,9 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 // createEvent stores an event with its payload and deliveries, due after
 // the first delay, and wakes the dispatcher when it has deliveries.
 func (h *Handler) createEvent(ctx context.Context, ne *sluice.NewEvent) (*sluice.Event, bool, error) {
+	var offer func([]*sluice.Claim)
 	if h.cfg.Offers != nil {
-		ne.Claim = h.cfg.Offers.OfferRequest()
+		ne.Claim, offer = h.cfg.Offers.OfferRequest()
 	}
 	ne.Observations = h.observed.unknown(ne.Event.TenantID, observations(ne))
 	ev, duplicate, err := h.store.CreateEvent(ctx, ne, h.cfg.FirstDelay)
@@ -136,7 +137,7 @@ func (h *Handler) createEvent(ctx context.Context, ne *sluice.NewEvent) (*sluice
 			Kind: sluice.AnomalyBurst, Detail: detail})
 	}
 	if len(ne.Claims) > 0 {
-		h.cfg.Offers.Offer(ne.Claims)
+		offer(ne.Claims)
 	}
 	if ne.Unclaimed {
 		h.cfg.Wake()

@@ -65,16 +65,13 @@ func (d *Dispatcher) deliver(c *sluice.Claim) {
 }
 
 // recordFailure records a failed attempt, which may pause its destination,
-// and then gives the destination's queued claims back to the store. While
-// it does, the destination counts in failing, so claims made meanwhile go
-// back too (see claimBatch).
+// and then gives the destination's queued claims back to the store. Claims
+// made while it does go back too (see placeSince).
 func (d *Dispatcher) recordFailure(c *sluice.Claim, r *sluice.AttemptResult) {
 	dest := c.Delivery.DestinationID
 	d.mu.Lock()
 	d.failing[dest]++
-	if d.suspect != nil {
-		d.suspect[dest] = true
-	}
+	d.noteFailure(dest)
 	d.mu.Unlock()
 	d.record(c, r)
 	d.returnQueued(dest)
@@ -82,7 +79,30 @@ func (d *Dispatcher) recordFailure(c *sluice.Claim, r *sluice.AttemptResult) {
 	if d.failing[dest]--; d.failing[dest] == 0 {
 		delete(d.failing, dest)
 	}
+	d.noteFailure(dest)
 	d.mu.Unlock()
+}
+
+// maxLastFail bounds lastFail. Past it the map is emptied, and the claims
+// begun before then are all given back (failedSince): that costs them a
+// claim's round trip, never a delivery during a pause.
+const maxLastFail = 4096
+
+// noteFailure marks the start or the end of a failed attempt's recording
+// for dest. Call it with d.mu held.
+func (d *Dispatcher) noteFailure(dest string) {
+	d.failSeq++
+	if len(d.lastFail) >= maxLastFail {
+		clear(d.lastFail)
+		d.forgotten = d.failSeq - 1
+	}
+	d.lastFail[dest] = d.failSeq
+}
+
+// failedSince reports whether a failed attempt of dest was being recorded
+// at any time since failSeq was seq. Call it with d.mu held.
+func (d *Dispatcher) failedSince(dest string, seq uint64) bool {
+	return d.failing[dest] > 0 || d.lastFail[dest] > seq || seq < d.forgotten
 }
 
 // maxRecordBatch bounds the successes recorded in one RecordAttempts.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -73,46 +72,31 @@ type queuedClaim struct {
 // what it can. Each destination gets no more than its room: PerDestination
 // in flight and as many queued. It reports whether the batch came back
 // full, so more work is probably due.
-//
-// A failed attempt's recording may pause its destination (the circuit
-// breaker) after the store has read it unpaused for this claim, and then
-// give the destination's queued claims back before this one is queued. So
-// the claims of a destination with a failure being recorded at any time
-// during the claim go back to the store too, for it to decide again.
 func (d *Dispatcher) claimBatch(ctx context.Context) bool {
 	d.startAll(d.takeQueued())
 	limit, room := d.batchSize()
 	if limit == 0 {
 		return false
 	}
-	d.mu.Lock()
-	d.suspect = make(map[string]bool, len(d.failing))
-	for dest := range d.failing {
-		d.suspect[dest] = true
-	}
-	d.mu.Unlock()
+	seq := d.failures()
 	claims, err := d.claim(ctx, limit, room)
-	d.mu.Lock()
-	suspect := d.suspect
-	d.suspect = nil
-	d.mu.Unlock()
 	if err != nil {
 		d.logger.Error("claim deliveries", slog.Any("error", err))
 		return false
 	}
-	var back []*sluice.Claim
-	claims = slices.DeleteFunc(claims, func(c *sluice.Claim) bool {
-		if suspect[c.Delivery.DestinationID] {
-			back = append(back, c)
-			return true
-		}
-		return false
-	})
+	start, back := d.placeSince(claims, seq)
 	d.returnClaims(back)
-	d.startAll(d.place(claims))
+	d.startAll(start)
 	// With claims given back, the failure's worker wakes the loop when it
 	// is done; claiming again before would only take them again.
 	return len(back) == 0 && len(claims) == limit
+}
+
+// failures returns failSeq, to pass to placeSince once claimed.
+func (d *Dispatcher) failures() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.failSeq
 }
 
 // batchSize returns how many deliveries to claim, and the room of every
@@ -154,31 +138,34 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, room map[string]int) 
 
 // OfferRequest returns the claim request under which a new event's
 // deliveries may be created already claimed for this dispatcher
-// (sluice.NewEvent.Claim), sized to the room it has now; nil when it has
-// none or is stopping. Pass what the store claimed to Offer.
-func (d *Dispatcher) OfferRequest() *sluice.ClaimRequest {
+// (sluice.NewEvent.Claim), sized to the room it has now, and the function
+// to pass what the store claimed under it; nils when it has no room or is
+// stopping. That function starts the deliveries it has workers for and
+// queues the rest; once stopping it gives them back to the store instead.
+func (d *Dispatcher) OfferRequest() (*sluice.ClaimRequest, func([]*sluice.Claim)) {
 	select {
 	case <-d.stopping:
-		return nil
+		return nil, nil
 	default:
 	}
 	limit, room := d.batchSize()
 	if limit == 0 {
-		return nil
+		return nil, nil
 	}
-	return &sluice.ClaimRequest{
+	seq := d.failures()
+	r := &sluice.ClaimRequest{
 		Now:            d.now(),
 		Limit:          limit,
 		Lease:          d.cfg.Lease,
 		PerDestination: (1 + prefetchFactor) * d.cfg.PerDestination,
 		Room:           room,
 	}
+	return r, func(claims []*sluice.Claim) { d.offer(claims, seq) }
 }
 
-// Offer takes deliveries created claimed under OfferRequest: it starts
-// those it has workers for and queues the rest. Once stopping it gives them
-// back to the store instead.
-func (d *Dispatcher) Offer(claims []*sluice.Claim) {
+// offer takes deliveries created claimed under a request made when failSeq
+// was seq.
+func (d *Dispatcher) offer(claims []*sluice.Claim, seq uint64) {
 	if len(claims) == 0 {
 		return
 	}
@@ -190,37 +177,48 @@ func (d *Dispatcher) Offer(claims []*sluice.Claim) {
 		return
 	default:
 	}
-	start := d.placeLocked(claims)
+	start, back := d.placeSinceLocked(claims, seq)
 	// Added under mu, before Stop can close stopping: Stop's Wait is sound.
 	d.workers.Add(len(start))
 	d.mu.Unlock()
 	d.run(start)
+	if len(back) > 0 {
+		d.returnClaims(back)
+		d.Wake()
+	}
 }
 
-// place takes a worker slot for each claim that can start now and queues
-// the others, returning those to start.
-func (d *Dispatcher) place(claims []*sluice.Claim) []*sluice.Claim {
+// placeSince takes a worker slot for each claim that can start now and
+// queues the others, returning those to start. The claims were made when
+// failSeq was seq: those of a destination with a failed attempt recorded
+// since are returned as back, to be given back to the store. That
+// recording may have paused the destination after the store read it
+// unpaused for these claims, and given its queued claims back before these
+// were queued; the store decides again with the pause committed.
+func (d *Dispatcher) placeSince(claims []*sluice.Claim, seq uint64) (start, back []*sluice.Claim) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.placeLocked(claims)
+	return d.placeSinceLocked(claims, seq)
 }
 
-// placeLocked is place with d.mu held.
-func (d *Dispatcher) placeLocked(claims []*sluice.Claim) []*sluice.Claim {
+// placeSinceLocked is placeSince with d.mu held.
+func (d *Dispatcher) placeSinceLocked(claims []*sluice.Claim, seq uint64) (start, back []*sluice.Claim) {
 	leaseEnd := d.now().Add(d.cfg.Lease)
-	var start []*sluice.Claim
 	for _, c := range claims {
 		dest := c.Delivery.DestinationID
-		if len(d.queued[dest]) == 0 && d.hasSlot(dest) {
+		switch {
+		case d.failedSince(dest, seq):
+			back = append(back, c)
+		case len(d.queued[dest]) == 0 && d.hasSlot(dest):
 			d.takeSlot(dest)
 			start = append(start, c)
-			continue
+		default:
+			d.queued[dest] = append(d.queued[dest], queuedClaim{claim: c, leaseEnd: leaseEnd})
+			d.nQueued++
+			d.queuedLen += len(c.Body)
 		}
-		d.queued[dest] = append(d.queued[dest], queuedClaim{claim: c, leaseEnd: leaseEnd})
-		d.nQueued++
-		d.queuedLen += len(c.Body)
 	}
-	return start
+	return start, back
 }
 
 // takeQueued gives free workers the queued claims of destinations with a

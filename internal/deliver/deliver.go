@@ -196,10 +196,14 @@ type Dispatcher struct {
 	timer     *time.Timer              // wakes the loop when a retry we scheduled is due
 	timerAt   time.Time                // when timer fires; zero when it is not armed
 	// failing counts the failed attempts being recorded, by destination.
-	// While the claim loop claims, suspect holds the destinations with a
-	// failure recorded meanwhile (see claimBatch); it is nil otherwise.
-	failing map[string]int
-	suspect map[string]bool
+	// failSeq counts the starts and ends of those recordings, and lastFail
+	// holds each destination's latest, so a claim can tell whether one
+	// overlapped it (failedSince). lastFail is emptied when it grows past
+	// maxLastFail, at failSeq forgotten.
+	failing   map[string]int
+	failSeq   uint64
+	lastFail  map[string]uint64
+	forgotten uint64
 
 	workers sync.WaitGroup
 }
@@ -221,6 +225,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		loopDone: make(chan struct{}),
 		perDest:  make(map[string]int),
 		failing:  make(map[string]int),
+		lastFail: make(map[string]uint64),
 		queued:   make(map[string][]queuedClaim),
 	}, nil
 }

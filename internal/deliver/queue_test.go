@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -24,13 +25,15 @@ func TestQueuedPayloadBytesAreBounded(t *testing.T) {
 		return &sluice.Claim{Delivery: sluice.Delivery{ID: sluice.NewID(sluice.PrefixDelivery), DestinationID: "dst_a"}, Body: body}
 	}
 	place := func(n int) int {
-		d.mu.Lock()
-		defer d.mu.Unlock()
 		claims := make([]*sluice.Claim, n)
 		for i := range claims {
 			claims[i] = claim()
 		}
-		return len(d.placeLocked(claims))
+		start, back := d.placeSince(claims, d.failures())
+		if len(back) > 0 {
+			t.Fatalf("%d claims given back with no failure recorded", len(back))
+		}
+		return len(start)
 	}
 	if started := place(3); started != 1 {
 		t.Fatalf("%d of 3 claims started, want 1 (PerDestination)", started)
@@ -42,8 +45,8 @@ func TestQueuedPayloadBytesAreBounded(t *testing.T) {
 	if limit, _ := d.batchSize(); limit != 0 {
 		t.Errorf("with %d payload bytes queued (bound %d), batchSize = %d; want 0", d.queuedLen, maxQueuedBytes, limit)
 	}
-	if r := d.OfferRequest(); r != nil {
-		t.Errorf("with the queues full, OfferRequest = %+v; want nil", r)
+	if r, offer := d.OfferRequest(); r != nil || offer != nil {
+		t.Errorf("with the queues full, OfferRequest = %+v and an offer function; want nils", r)
 	}
 	d.mu.Lock()
 	popped := d.popQueued("dst_a")
@@ -53,5 +56,35 @@ func TestQueuedPayloadBytesAreBounded(t *testing.T) {
 	}
 	if limit, _ := d.batchSize(); limit == 0 || d.queuedLen != 2*len(body) {
 		t.Errorf("after a queued claim started: batchSize = %d with %d bytes queued; want room and %d", limit, d.queuedLen, 2*len(body))
+	}
+}
+
+// The failures remembered for placeSince are bounded. Once forgotten, a
+// claim begun before then is judged to overlap a failure, whatever its
+// destination; one begun after is judged on what followed.
+func TestFailuresRememberedAreBounded(t *testing.T) {
+	d, err := New(Config{Store: unusedStore{}, RetrySchedule: []time.Duration{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	before := d.failSeq
+	for i := range maxLastFail + 1 {
+		d.noteFailure("dst_" + strconv.Itoa(i))
+	}
+	if len(d.lastFail) > maxLastFail {
+		t.Fatalf("%d destinations remembered, bound %d", len(d.lastFail), maxLastFail)
+	}
+	if !d.failedSince("dst_quiet", before) {
+		t.Error("a claim begun before failures were forgotten is not given back")
+	}
+	after := d.failSeq
+	if d.failedSince("dst_quiet", after) {
+		t.Error("a claim begun after the last failure is given back")
+	}
+	d.noteFailure("dst_late")
+	if !d.failedSince("dst_late", after) || d.failedSince("dst_quiet", after) {
+		t.Error("after forgetting, a new failure is not judged by its destination alone")
 	}
 }
