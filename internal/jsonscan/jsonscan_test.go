@@ -3,6 +3,7 @@ package jsonscan_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -48,6 +49,17 @@ func checkValid(t *testing.T, data []byte) {
 	}
 	if !got {
 		return
+	}
+	var strs []string
+	for tok := range jsonscan.Strings(data) {
+		s, ok := jsonscan.DecodeString(tok)
+		if !ok {
+			t.Fatalf("Strings(%q) yields %q, not a string token", data, tok)
+		}
+		strs = append(strs, s)
+	}
+	if want := tokenStrings(t, data); !slices.Equal(strs, want) {
+		t.Fatalf("Strings(%q) yields %q; encoding/json's tokens hold %q", data, strs, want)
 	}
 	switch trimmed[0] {
 	case '{':
@@ -101,6 +113,27 @@ func checkValid(t *testing.T, data []byte) {
 	}
 }
 
+// tokenStrings returns the strings, keys included, of valid JSON text
+// as encoding/json's tokenizer reads them.
+func tokenStrings(t *testing.T, data []byte) []string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var out []string
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("decoding valid %q: %v", data, err)
+		}
+		if s, ok := tok.(string); ok {
+			out = append(out, s)
+		}
+	}
+}
+
 // tooDeep reports whether data nests deeper than MaxDepth, counting the
 // brackets outside strings.
 func tooDeep(data []byte) bool {
@@ -131,6 +164,8 @@ func TestIteratorsOnInvalidText(t *testing.T) {
 			}
 			for range jsonscan.Elements(d) {
 			}
+			for range jsonscan.Strings(d) {
+			}
 		}
 	}
 }
@@ -145,6 +180,8 @@ func FuzzValid(f *testing.F) {
 		for range jsonscan.Members(data) {
 		}
 		for range jsonscan.Elements(data) {
+		}
+		for range jsonscan.Strings(data) {
 		}
 	})
 }

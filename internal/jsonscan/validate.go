@@ -1,6 +1,7 @@
 // Package jsonscan checks and walks JSON text in place, without decoding it
 // into values: a one-pass validator with the grammar of encoding/json, and
-// iterators over the members and elements of text it has validated.
+// iterators over the members, elements and strings of text it has
+// validated.
 package jsonscan
 
 // MaxDepth is how deeply Valid and Object let arrays and objects nest.

@@ -1,6 +1,9 @@
 package jsonscan
 
-import "iter"
+import (
+	"bytes"
+	"iter"
+)
 
 // The iterators below read JSON text that Valid or Object has accepted,
 // skipping values by their brackets and quotes alone rather than checking
@@ -19,6 +22,24 @@ func Members(obj []byte) iter.Seq2[[]byte, []byte] {
 // in order. Bytes after the array are ignored.
 func Elements(arr []byte) iter.Seq[[]byte] {
 	return func(yield func(value []byte) bool) { elements(arr, yield) }
+}
+
+// Strings yields every string token in data, quotes included: each key
+// and each string value, at any depth, in order. In valid text every quote
+// outside a string opens one, so it only looks for quotes.
+func Strings(data []byte) iter.Seq[[]byte] {
+	return func(yield func(tok []byte) bool) {
+		for i := 0; ; {
+			j := bytes.IndexByte(data[i:], '"')
+			if j < 0 {
+				return
+			}
+			start := i + j
+			if i = stringEnd(data, start); !yield(data[start:i]) {
+				return
+			}
+		}
+	}
 }
 
 func members(d []byte, yield func(key, value []byte) bool) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/internal/jsonscan"
 )
 
 // defaultMaxEmails is how many addresses Emails returns when its max is 0 or
@@ -33,10 +35,12 @@ const maxDepth = 10000
 // white space included): arbitrary bytes are not scanned, and an invalid
 // body yields nothing rather than a guess from part of it.
 //
-// The body is read as a token stream, so deep or large bodies build no tree;
-// numbers, booleans and nulls are skipped. Strings are scanned after JSON
-// decoding, so "ada\u0040example.com" is an address. An address may sit
-// anywhere in a string ("contact: Ada <Ada@Example.com>, thanks" yields
+// The body is validated in one pass, and then only its strings that hold
+// an '@' are decoded; it builds no tree, however deep or large. A body
+// nested deeper than jsonscan checks is read as encoding/json's token
+// stream instead. Strings are scanned after JSON decoding, so
+// "ada\u0040example.com" is an address. An address may sit anywhere in a
+// string ("contact: Ada <Ada@Example.com>, thanks" yields
 // "ada@example.com"). The grammar is deliberately narrower than RFC 5322:
 //
 //   - local part: [A-Za-z0-9._%+-], 1 to 64 bytes, no leading, trailing or
@@ -52,7 +56,7 @@ const maxDepth = 10000
 //     an address nobody wrote.
 //
 // Scanning a string is linear in its length and allocates only for the
-// addresses it returns; the decoder allocates once per token.
+// addresses it returns and the strings it decodes.
 func Emails(body []byte, max int) []string {
 	if max <= 0 {
 		max = defaultMaxEmails
@@ -60,10 +64,34 @@ func Emails(body []byte, max int) []string {
 	// Most bodies hold no address: a decoded string can only contain '@' if
 	// the body has one or escapes one, and without either the answer is nil
 	// whether or not the body is JSON.
-	if bytes.IndexByte(body, '@') < 0 && !bytes.Contains(body, []byte(`\u0040`)) {
+	if !mayHoldAt(body) {
 		return nil
 	}
 	c := collector{max: max}
+	if !jsonscan.Valid(body) {
+		return c.fromTokens(body)
+	}
+	for tok := range jsonscan.Strings(body) {
+		if len(c.out) == c.max {
+			break
+		}
+		if mayHoldAt(tok) {
+			s, _ := jsonscan.DecodeString(tok)
+			c.scan(s)
+		}
+	}
+	return c.out
+}
+
+// mayHoldAt reports whether JSON text has an '@', as it is or escaped.
+func mayHoldAt(b []byte) bool {
+	return bytes.IndexByte(b, '@') >= 0 || bytes.Contains(b, []byte(`\u0040`))
+}
+
+// fromTokens is Emails for a body jsonscan refuses: not JSON, or nested
+// deeper than it checks. It reads the body as encoding/json's token stream,
+// so that such a body is JSON exactly when json.Valid says so.
+func (c *collector) fromTokens(body []byte) []string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	// Numbers are skipped, but decoding them as float64 would reject valid
 	// JSON such as 1e400.
