@@ -308,13 +308,20 @@ func (s *Store) RecordAttempt(ctx context.Context, r *sluice.AttemptResult) erro
 // result whose delivery is no longer claimed at its attempt fails with
 // ECONFLICT before it changes anything, so the others go on; any other
 // failure fails the transaction, and so every result.
+//
+// The successes' own statements go first, all in one round trip
+// (sendSuccesses); each is then finished in order with the rest.
 func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) []error {
 	b := storekit.NewAttemptBatch(ctx, s.keys, rs)
 	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		sent, err := s.sendSuccesses(ctx, tx, b)
+		if err != nil {
+			return err
+		}
 		wake := false
 		var ended []string // events with a delivery that ended
-		err := b.Run(func(r *sluice.AttemptResult, n storekit.SealedNotices) error {
-			if err := s.recordAttempt(ctx, tx, r, n); err != nil {
+		err = b.Run(func(r *sluice.AttemptResult, n storekit.SealedNotices) error {
+			if err := s.recordAttempt(ctx, tx, r, n, sent[r]); err != nil {
 				return err
 			}
 			if r.Status != sluice.DeliveryPending {
@@ -341,23 +348,66 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) 
 	return b.Errors(err)
 }
 
-// recordAttempt records one attempt inside a transaction, all but its
-// event's status, which RecordAttempts refreshes for the whole batch. It
-// returns ECONFLICT, having changed nothing, when the delivery is no longer
-// claimed at the attempt.
-//
-// The delivery's update, the attempt's insert and the read of the
-// destination's health go in one round trip. The insert takes its row from
-// the update, so a delivery no longer claimed gets no attempt.
-func (s *Store) recordAttempt(ctx context.Context, tx pgx.Tx, r *sluice.AttemptResult, sealed storekit.SealedNotices) error {
-	a := r.Attempt
-	r.Disabled, r.NoticesStored = "", false
-	now := s.now()
-	lock := " FOR NO KEY UPDATE"
-	if a.Outcome == sluice.AttemptSucceeded && r.DisableDestination == "" {
-		lock = "" // a success to a healthy destination, the common case, only reads
+// sentAttempt is what an attempt's own statements (queueAttempt) returned.
+type sentAttempt struct {
+	recorded bool // false: the delivery is no longer claimed at the attempt
+	health   healthRow
+	readErr  error // the health read's
+}
+
+// locksHealth reports whether recording r reads its destination's health
+// locked, because the attempt will change it. A success to a healthy
+// destination, the common case, only reads it.
+func locksHealth(r *sluice.AttemptResult) bool {
+	return r.Attempt.Outcome != sluice.AttemptSucceeded || r.DisableDestination != ""
+}
+
+// sendSuccesses sends the own statements of every success in the batch
+// that reads its destination's health unlocked, in the batch's order, in
+// one round trip, and returns what each returned. The delivery rows they
+// lock are each this batch's alone, and the destinations they read they
+// do not lock, so sending them ahead of the rest keeps the order in which
+// the batch locks what others may share.
+func (s *Store) sendSuccesses(ctx context.Context, tx pgx.Tx, b *storekit.AttemptBatch) (map[*sluice.AttemptResult]*sentAttempt, error) {
+	var rs []*sluice.AttemptResult
+	for r := range b.Each() {
+		if !locksHealth(r) {
+			rs = append(rs, r)
+		}
 	}
-	b := &pgx.Batch{}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	batch := &pgx.Batch{}
+	now := ms(s.now())
+	for _, r := range rs {
+		queueAttempt(batch, r, now, false)
+	}
+	results := tx.SendBatch(ctx, batch)
+	sent := make(map[*sluice.AttemptResult]*sentAttempt, len(rs))
+	var err error
+	for _, r := range rs {
+		var a *sentAttempt
+		if a, err = readAttempt(results); err != nil {
+			break
+		}
+		sent[r] = a
+	}
+	if cerr := results.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record attempts: %w", err)
+	}
+	return sent, nil
+}
+
+// queueAttempt queues an attempt's own statements: the delivery's update,
+// the attempt's insert, which takes its row from the update so that a
+// delivery no longer claimed gets no attempt, and the read of the
+// destination's health, locked when locked is set.
+func queueAttempt(b *pgx.Batch, r *sluice.AttemptResult, now int64, locked bool) {
+	a := r.Attempt
 	b.Queue(`WITH d AS (UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3,
 			lease_until = NULL, claimed_by = NULL, updated_at = $4
 			WHERE id = $5 AND tenant_id = $6 AND status = 'pending' AND attempts = $7 RETURNING id)
@@ -365,26 +415,53 @@ func (s *Store) recordAttempt(ctx context.Context, tx pgx.Tx, r *sluice.AttemptR
 			attempt, outcome, http_status, duration_ms, error, at)
 		SELECT $8::text, $6::text, d.id, $9::text, $10::text, $2::integer, $11::text, $12::integer, $13::bigint, $14::text, $15::bigint
 		FROM d`,
-		r.Status, a.Number, nextAttempt(r), ms(now), a.DeliveryID, a.TenantID, a.Number-1,
+		r.Status, a.Number, nextAttempt(r), now, a.DeliveryID, a.TenantID, a.Number-1,
 		a.ID, a.EventID, a.DestinationID, a.Outcome, a.HTTPStatus, a.Duration.Milliseconds(), a.Error, ms(a.At))
-	b.Queue(healthQuery+lock, a.DestinationID, a.TenantID)
-	results := tx.SendBatch(ctx, b)
+	health := healthQuery
+	if locked {
+		health += " FOR NO KEY UPDATE"
+	}
+	b.Queue(health, a.DestinationID, a.TenantID)
+}
+
+// readAttempt reads the results of the statements queueAttempt queued.
+func readAttempt(results pgx.BatchResults) (*sentAttempt, error) {
 	tag, err := results.Exec()
-	var h healthRow
-	var readErr error
-	if err == nil {
-		readErr = h.scan(results.QueryRow())
-	}
-	if cerr := results.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		return fmt.Errorf("record attempt: %w", err)
+		return nil, err
 	}
-	if tag.RowsAffected() == 0 {
+	a := &sentAttempt{recorded: tag.RowsAffected() > 0}
+	a.readErr = a.health.scan(results.QueryRow())
+	return a, nil
+}
+
+// recordAttempt records one attempt inside a transaction, all but its
+// event's status, which RecordAttempts refreshes for the whole batch. It
+// returns ECONFLICT, having changed nothing, when the delivery is no longer
+// claimed at the attempt. sent holds what the attempt's own statements
+// returned when they were sent ahead (sendSuccesses); when it is nil they
+// go now, in one round trip.
+func (s *Store) recordAttempt(ctx context.Context, tx pgx.Tx, r *sluice.AttemptResult, sealed storekit.SealedNotices, sent *sentAttempt) error {
+	a := r.Attempt
+	r.Disabled, r.NoticesStored = "", false
+	locked := locksHealth(r)
+	if sent == nil {
+		b := &pgx.Batch{}
+		queueAttempt(b, r, ms(s.now()), locked)
+		results := tx.SendBatch(ctx, b)
+		var err error
+		sent, err = readAttempt(results)
+		if cerr := results.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("record attempt: %w", err)
+		}
+	}
+	if !sent.recorded {
 		return sluice.Errorf(sluice.ECONFLICT, "delivery %s is no longer claimed at attempt %d", a.DeliveryID, a.Number)
 	}
-	disabled, err := s.recordHealth(ctx, tx, r, h, lock != "", readErr)
+	disabled, err := s.recordHealth(ctx, tx, r, sent.health, locked, sent.readErr)
 	if err != nil {
 		return err
 	}

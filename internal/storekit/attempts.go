@@ -3,6 +3,7 @@ package storekit
 import (
 	"cmp"
 	"context"
+	"iter"
 	"slices"
 	"strings"
 
@@ -78,6 +79,19 @@ func (b *AttemptBatch) Run(record func(r *sluice.AttemptResult, n SealedNotices)
 		b.errs[i] = err
 	}
 	return nil
+}
+
+// Each yields the results Run records, those not failed before the
+// transaction, with their notices, in Run's order: a store can send their
+// statements ahead of Run.
+func (b *AttemptBatch) Each() iter.Seq2[*sluice.AttemptResult, SealedNotices] {
+	return func(yield func(*sluice.AttemptResult, SealedNotices) bool) {
+		for _, i := range b.order {
+			if b.sealErrs[i] == nil && !yield(b.results[i], b.notices[i]) {
+				return
+			}
+		}
+	}
 }
 
 // Errors returns the error of each result, in the order given, given the

@@ -260,6 +260,64 @@ func testRecordAttempts(t *testing.T, b *bundle) {
 	}
 }
 
+// In one batch, successes and failures move their destinations' health as
+// if recorded alone: a success to a healthy destination, a failure, and a
+// success that resets a failing destination.
+func testRecordAttemptsHealth(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	healthy := b.destination(t, ctx, ten.ID, "a.*")
+	failing := b.destination(t, ctx, ten.ID, "b.*")
+	recovering := b.destination(t, ctx, ten.ID, "c.*")
+	result := func(c *sluice.Claim, ok bool) *sluice.AttemptResult {
+		r := &sluice.AttemptResult{Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: ten.ID,
+			DeliveryID: c.Delivery.ID, EventID: c.Delivery.EventID, DestinationID: c.Delivery.DestinationID,
+			Number: c.Delivery.Attempts + 1, At: b.clock.Now()}, CountsForHealth: true}
+		if ok {
+			r.Attempt.Outcome, r.Attempt.HTTPStatus, r.Status = sluice.AttemptSucceeded, 200, sluice.DeliverySucceeded
+		} else {
+			r.Attempt.Outcome, r.Attempt.HTTPStatus, r.Attempt.Error = sluice.AttemptFailed, 500, "http_status"
+			r.Status, r.NextAttemptAt = sluice.DeliveryPending, b.clock.Now().Add(time.Hour)
+		}
+		return r
+	}
+	b.event(t, ctx, ten.ID, "c.x")
+	first := b.claim(t, 1)
+	if len(first) != 1 {
+		t.Fatalf("claimed %d, want 1", len(first))
+	}
+	if err := b.store.RecordAttempt(b.ctx, result(first[0], false)); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.reload(t, recovering); got.Failures != 1 {
+		t.Fatalf("after a failure, %d failures; want 1", got.Failures)
+	}
+
+	for _, typ := range []string{"a.x", "b.x", "c.x"} {
+		b.event(t, ctx, ten.ID, typ)
+	}
+	claims := b.claim(t, 3)
+	if len(claims) != 3 {
+		t.Fatalf("claimed %d, want 3", len(claims))
+	}
+	rs := make([]*sluice.AttemptResult, len(claims))
+	for i, c := range claims {
+		rs[i] = result(c, c.Delivery.DestinationID != failing.ID)
+	}
+	if errs := b.store.RecordAttempts(b.ctx, rs); slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
+		t.Fatalf("RecordAttempts = %v", errs)
+	}
+	for d, want := range map[*sluice.Destination]int{healthy: 0, failing: 1, recovering: 0} {
+		if got := b.reload(t, d); got.Failures != want {
+			t.Errorf("destination %s: %d failures after the batch, want %d", d.Name, got.Failures, want)
+		}
+	}
+	for _, c := range claims {
+		if as, err := b.store.Attempts(b.ctx, ten.ID, c.Delivery.EventID); err != nil || len(as) != 1 {
+			t.Errorf("event of %s: %d attempts, %v; want 1", c.Delivery.DestinationID, len(as), err)
+		}
+	}
+}
+
 func testRecordAttemptDisables(t *testing.T, b *bundle) {
 	ten, ctx := b.tenant(t, "a")
 	d := b.destination(t, ctx, ten.ID, "*")

@@ -69,6 +69,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ClaimExpiredPayload", testClaimExpiredPayload},
 		{"RecordAttempt", testRecordAttempt},
 		{"RecordAttempts", testRecordAttempts},
+		{"RecordAttemptsHealth", testRecordAttemptsHealth},
 		{"RecordAttemptDisables", testRecordAttemptDisables},
 		{"ClaimRateLimit", testClaimRateLimit},
 		{"CircuitBreaker", testCircuitBreaker},
