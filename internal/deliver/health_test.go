@@ -158,13 +158,15 @@ func TestAutoDisableAfterFiveDays(t *testing.T) {
 	alerts := newReceiver(t, http.StatusOK)
 	dest := b.destination(t, down.URL)
 	alertDest := b.destination(t, alerts.URL, sluice.NoticeDestinationDisabled)
-	b.event(t, "x.y", []byte(`{}`), "")
+	ev := b.event(t, "x.y", []byte(`{}`), "")
 	clock := &fakeClock{now: time.Now()}
 	d := b.start(t, deliver.Config{RetrySchedule: []time.Duration{0, 48 * time.Hour, 48 * time.Hour, 48 * time.Hour},
 		Now: clock.Now})
 
 	for want := 1; want <= 2; want++ {
-		waitFor(t, 5*time.Second, func() bool { return len(down.received()) == want },
+		// Recorded, not only received: the clock moves only once the
+		// retry is scheduled from the time of the attempt.
+		waitFor(t, 5*time.Second, func() bool { return len(b.attempts(t, ev.ID)) == want },
 			func() string { return "attempt did not happen" })
 		if got := b.reload(t, dest); !got.Enabled {
 			t.Fatalf("disabled after %d attempts over %d days", want, 3*(want-1))
