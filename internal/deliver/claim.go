@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -370,11 +371,19 @@ func (d *Dispatcher) next(dest string) *sluice.Claim {
 	return c
 }
 
+// maxWakes bounds the wake-up times held. Past it a later time is dropped:
+// the poll, at most PollInterval after it, finds its work instead.
+const maxWakes = 1024
+
 // wakeAt makes the loop look for work at t, when a retry this dispatcher
-// scheduled becomes due, instead of waiting for the next poll after it.
+// scheduled or a rate-limited destination's next start becomes due,
+// instead of waiting for the next poll after it. Every such time is kept,
+// not only the earliest: a destination limited to 4 a second must not
+// wait for the poll because another's start, 50 ms away, armed the timer
+// first.
 func (d *Dispatcher) wakeAt(t time.Time) {
-	delay := t.Sub(d.now())
-	if delay >= d.cfg.PollInterval {
+	now := d.now()
+	if t.Sub(now) >= d.cfg.PollInterval {
 		return // the ticker finds it in time
 	}
 	d.mu.Lock()
@@ -384,10 +393,26 @@ func (d *Dispatcher) wakeAt(t time.Time) {
 		return
 	default:
 	}
-	if d.timerAt.After(d.now()) && !t.Before(d.timerAt) {
-		return // an earlier wake-up is already armed
+	i, found := slices.BinarySearchFunc(d.wakes, t, time.Time.Compare)
+	if found || (i == len(d.wakes) && len(d.wakes) >= maxWakes) {
+		return
 	}
-	d.timerAt = t
+	if len(d.wakes) >= maxWakes {
+		d.wakes = d.wakes[:len(d.wakes)-1] // the latest gives way to an earlier one
+	}
+	d.wakes = slices.Insert(d.wakes, i, t)
+	if i == 0 {
+		d.armLocked(now)
+	}
+}
+
+// armLocked sets the timer for the earliest wake-up time, if any. Call it
+// with d.mu held.
+func (d *Dispatcher) armLocked(now time.Time) {
+	if len(d.wakes) == 0 {
+		return
+	}
+	delay := d.wakes[0].Sub(now)
 	if d.timer == nil {
 		d.timer = time.AfterFunc(delay, d.timerFired)
 		return
@@ -395,12 +420,22 @@ func (d *Dispatcher) wakeAt(t time.Time) {
 	d.timer.Reset(delay)
 }
 
-// timerFired runs when the wake-up timer fires. A timer reset to a later
-// time after it fired keeps its new time.
+// timerFired runs when the wake-up timer fires: it drops the times that
+// have come, and the earliest in any case (it is what the timer was set
+// for, whatever the dispatcher's clock says), arms the timer for the next
+// one and wakes the loop.
 func (d *Dispatcher) timerFired() {
 	d.mu.Lock()
-	if !d.timerAt.After(d.now()) {
-		d.timerAt = time.Time{}
+	now := d.now()
+	n := min(1, len(d.wakes))
+	for n < len(d.wakes) && !d.wakes[n].After(now) {
+		n++
+	}
+	d.wakes = slices.Delete(d.wakes, 0, n)
+	select {
+	case <-d.stopping:
+	default:
+		d.armLocked(now)
 	}
 	d.mu.Unlock()
 	d.Wake()

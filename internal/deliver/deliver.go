@@ -193,8 +193,8 @@ type Dispatcher struct {
 	recording int                      // attempts made and not yet recorded
 	successes []recording              // successful attempts waiting for recordSuccesses
 	recorders int                      // recordSuccesses goroutines running
-	timer     *time.Timer              // wakes the loop when a retry we scheduled is due
-	timerAt   time.Time                // when timer fires; zero when it is not armed
+	timer     *time.Timer              // fires at wakes[0]
+	wakes     []time.Time              // when to look for work before the next poll, earliest first (wakeAt)
 	// failing counts the failed attempts being recorded, by destination.
 	// failSeq counts the starts and ends of those recordings, and lastFail
 	// holds each destination's latest, so a claim can tell whether one

@@ -130,6 +130,32 @@ func TestCircuitBreakerPausesAndResumes(t *testing.T) {
 	}
 }
 
+// Each rate-limited destination's next start wakes the dispatcher, not
+// only the soonest of them: a destination limited to 4 a second gets its
+// deliveries at that pace although a faster one's start, due sooner, set
+// the wake-up timer, and the poll is too slow to make up for it.
+func TestRateLimitedStartsWakeTheDispatcherEach(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	slow, fast := newReceiver(t, 200), newReceiver(t, 200)
+	b.setRateLimit(t, b.destination(t, slow.URL, "slow.*"), 4)
+	b.setRateLimit(t, b.destination(t, fast.URL, "fast.*"), 20)
+	for range 3 {
+		b.event(t, "slow.tick", []byte(`{}`), "")
+	}
+	b.event(t, "fast.tick", []byte(`{}`), "")
+	const poll = time.Minute
+	b.start(t, deliver.Config{PollInterval: poll})
+
+	// 3 at 4 a second take half a second; without a wake-up for each start
+	// the second would wait for the poll.
+	waitFor(t, 10*time.Second, func() bool { return len(slow.received()) == 3 },
+		func() string { return "the slower destination's deliveries waited for the poll" })
+	if n := len(fast.received()); n != 1 {
+		t.Errorf("the faster destination got %d requests, want 1", n)
+	}
+}
+
 // fakeClock is a clock the test moves.
 type fakeClock struct {
 	mu  sync.Mutex

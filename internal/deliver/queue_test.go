@@ -88,3 +88,27 @@ func TestFailuresRememberedAreBounded(t *testing.T) {
 		t.Error("after forgetting, a new failure is not judged by its destination alone")
 	}
 }
+
+// The wake-up times held are bounded: past maxWakes the latest give way.
+func TestWakesAreBounded(t *testing.T) {
+	now := time.Now()
+	d, err := New(Config{Store: unusedStore{}, RetrySchedule: []time.Duration{0}, PollInterval: time.Hour,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	for i := maxWakes + 10; i > 0; i-- {
+		d.wakeAt(now.Add(time.Minute + time.Duration(i)*time.Millisecond))
+	}
+	d.wakeAt(now.Add(2 * time.Hour)) // past the poll: left to it
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.wakes) != maxWakes {
+		t.Fatalf("%d wake-up times held, want %d", len(d.wakes), maxWakes)
+	}
+	if first, last := d.wakes[0], d.wakes[len(d.wakes)-1]; !first.Equal(now.Add(time.Minute+time.Millisecond)) ||
+		!last.Equal(now.Add(time.Minute+maxWakes*time.Millisecond)) {
+		t.Errorf("wake-up times held run from %s to %s; want the earliest %d", first.Sub(now), last.Sub(now), maxWakes)
+	}
+}
