@@ -3,12 +3,12 @@ package jsonscan_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/jsonscan"
+	"github.com/sluicehq/sluice/internal/testpayload"
 )
 
 var validCases = []string{
@@ -58,8 +58,12 @@ func checkValid(t *testing.T, data []byte) {
 		}
 		strs = append(strs, s)
 	}
-	if want := tokenStrings(t, data); !slices.Equal(strs, want) {
-		t.Fatalf("Strings(%q) yields %q; encoding/json's tokens hold %q", data, strs, want)
+	wantStrs, err := testpayload.Strings(data)
+	if err != nil {
+		t.Fatalf("encoding/json cannot read valid %q: %v", data, err)
+	}
+	if !slices.Equal(strs, wantStrs) {
+		t.Fatalf("Strings(%q) yields %q; encoding/json's tokens hold %q", data, strs, wantStrs)
 	}
 	switch trimmed[0] {
 	case '{':
@@ -109,27 +113,6 @@ func checkValid(t *testing.T, data []byte) {
 		}
 		if s, ok := jsonscan.DecodeString(bytes.TrimRight(trimmed, " \t\r\n")); !ok || s != want {
 			t.Fatalf("DecodeString(%q) = %q, %v; want %q", data, s, ok, want)
-		}
-	}
-}
-
-// tokenStrings returns the strings, keys included, of valid JSON text
-// as encoding/json's tokenizer reads them.
-func tokenStrings(t *testing.T, data []byte) []string {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var out []string
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("decoding valid %q: %v", data, err)
-		}
-		if s, ok := tok.(string); ok {
-			out = append(out, s)
 		}
 	}
 }

@@ -3,13 +3,13 @@ package subject_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/internal/subject"
+	"github.com/sluicehq/sluice/internal/testpayload"
 )
 
 var (
@@ -105,7 +105,10 @@ func FuzzEmails(f *testing.F) {
 			}
 			return
 		}
-		texts := decodedStrings(t, body)
+		texts, err := testpayload.Strings(body)
+		if err != nil {
+			t.Fatalf("decoding valid JSON %q: %v", body, err)
+		}
 		for _, addr := range got {
 			if !containsFold(texts, addr) {
 				t.Fatalf("Emails(%q) returned %q, which is in no string or key", body, addr)
@@ -121,27 +124,6 @@ func FuzzEmails(f *testing.F) {
 			}
 		}
 	})
-}
-
-// decodedStrings returns every string value and key of a valid JSON body,
-// from the token stream so that repeated keys are all kept.
-func decodedStrings(t *testing.T, body []byte) []string {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var out []string
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("decoding valid JSON %q: %v", body, err)
-		}
-		if s, ok := tok.(string); ok {
-			out = append(out, s)
-		}
-	}
 }
 
 func containsFold(texts []string, addr string) bool {

@@ -1,5 +1,33 @@
-// Package testpayload holds payloads shared by tests and benchmarks.
+// Package testpayload holds payloads shared by tests and benchmarks, and
+// the reference reading of JSON that the scanners are checked against.
 package testpayload
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+)
+
+// Strings returns every string in JSON text, keys included and repeated
+// keys all kept, in order, as encoding/json's tokenizer reads them; an
+// error if the text is not JSON.
+func Strings(data []byte) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // a number such as 1e400 is JSON, but no float64
+	var out []string
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := tok.(string); ok {
+			out = append(out, s)
+		}
+	}
+}
 
 // StripeEvent is a webhook of about 1 KiB shaped like a Stripe event:
 // nested objects, an array, numbers, booleans, an escape and an email.
