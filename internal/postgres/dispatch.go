@@ -367,7 +367,9 @@ func locksHealth(r *sluice.AttemptResult) bool {
 // one round trip, and returns what each returned. The delivery rows they
 // lock are each this batch's alone, and the destinations they read they
 // do not lock, so sending them ahead of the rest keeps the order in which
-// the batch locks what others may share.
+// the batch locks what others may share. (A delivery claimed again after
+// its lease ended is the exception: its two recordings wait for each
+// other, and a deadlock, should one come of it, is retried by write.)
 func (s *Store) sendSuccesses(ctx context.Context, tx pgx.Tx, b *storekit.AttemptBatch) (map[*sluice.AttemptResult]*sentAttempt, error) {
 	var rs []*sluice.AttemptResult
 	for r := range b.Each() {
