@@ -69,12 +69,6 @@ func checkEventType(t string) error {
 	return nil
 }
 
-// published is the answer to POST /v1/events.
-type published struct {
-	ID        string `json:"id"`
-	Duplicate bool   `json:"duplicate,omitempty"`
-}
-
 // publishEvent serves POST /v1/events: 202 once the event, its payload and
 // its deliveries are committed; 200 with duplicate for a repeated
 // idempotency key.
@@ -110,10 +104,10 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 		return err
 	}
 	if duplicate {
-		writeJSON(w, http.StatusOK, published{ID: ev.ID, Duplicate: true})
+		writeStored(w, "id", ev.ID, true)
 		return nil
 	}
-	writeJSON(w, http.StatusAccepted, published{ID: ev.ID})
+	writeStored(w, "id", ev.ID, false)
 	return nil
 }
 

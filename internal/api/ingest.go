@@ -26,12 +26,6 @@ const sourceDedupPrefix = "source:"
 // dedup key; a longer one is hashed.
 const maxProviderIDLen = 200
 
-// ingested is the answer to POST /in/{source_id}.
-type ingested struct {
-	EventID   string `json:"event_id"`
-	Duplicate bool   `json:"duplicate,omitempty"`
-}
-
 // ingest serves POST /in/{source_id}: a provider's webhook, authenticated by
 // its source's verification rule rather than a bearer token. The checks run
 // cheapest first: the source (404), the sender's address (403), the rate
@@ -108,10 +102,10 @@ func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if duplicate {
-		writeJSON(w, http.StatusOK, ingested{EventID: ev.ID, Duplicate: true})
+		writeStored(w, "event_id", ev.ID, true)
 		return nil
 	}
-	writeJSON(w, http.StatusAccepted, ingested{EventID: ev.ID})
+	writeStored(w, "event_id", ev.ID, false)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sluicehq/sluice"
 )
@@ -19,6 +20,41 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // this is an API, not a page: payloads come back as they went in
 	_ = enc.Encode(v)        // a failed write means the client went away
+}
+
+// writeStored answers a publish (field "id") or an ingest ("event_id") of
+// the event id: 202, or 200 with "duplicate": true for a repeat. It writes
+// what writeJSON would, by hand, as these answers are on the hot path; an
+// id it would have to escape, which Sluice never makes, goes through
+// writeJSON.
+func writeStored(w http.ResponseWriter, field, id string, duplicate bool) {
+	status := http.StatusAccepted
+	if duplicate {
+		status = http.StatusOK
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			v := map[string]any{field: id}
+			if duplicate {
+				v["duplicate"] = true
+			}
+			writeJSON(w, status, v)
+			return
+		}
+	}
+	b := make([]byte, 0, 64)
+	b = append(b, `{"`...)
+	b = append(b, field...)
+	b = append(b, `":"`...)
+	b = append(b, id...)
+	b = append(b, '"')
+	if duplicate {
+		b = append(b, `,"duplicate":true`...)
+	}
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b) // a failed write means the client went away
 }
 
 // list is the SPEC's list shape. NextCursor is null on the last page.
