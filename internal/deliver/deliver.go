@@ -10,7 +10,7 @@
 //
 // Claims beyond the free workers wait in per-destination queues, so a
 // finishing worker starts its destination's next delivery at once; the
-// deliveries of new events arrive already claimed (Offer). Successes are
+// deliveries of new events arrive already claimed (OfferRequest). Successes are
 // recorded in the background, failures before the worker moves on.
 //
 // Recording an attempt also publishes the operational events it calls for

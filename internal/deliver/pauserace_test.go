@@ -61,7 +61,7 @@ func (s *gatedStore) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sl
 // dispatcher's clock, held at the store's gate.
 type pauseRace struct {
 	*testBundle
-	store *gatedStore
+	gate  *gatedStore // the bundle's store, gated
 	recv  *receiver
 	dest  *sluice.Destination
 	clock *fakeClock
@@ -75,12 +75,12 @@ type pauseRace struct {
 func newPauseRace(t *testing.T) *pauseRace {
 	t.Helper()
 	b := setup(t)
-	p := &pauseRace{testBundle: b, store: newGatedStore(b.store),
+	p := &pauseRace{testBundle: b, gate: newGatedStore(b.store),
 		recv: newReceiver(t, http.StatusInternalServerError, http.StatusOK)}
 	p.dest = b.destination(t, p.recv.URL)
 	// Ahead of the events' creation times, so they are due on this clock.
 	p.clock = &fakeClock{now: time.Now().Add(time.Minute)}
-	p.d = b.start(t, deliver.Config{Store: p.store, Now: p.clock.Now, PerDestination: 2,
+	p.d = b.start(t, deliver.Config{Store: p.gate, Now: p.clock.Now, PerDestination: 2,
 		RetrySchedule: []time.Duration{0, time.Hour},
 		Health:        sluice.Health{OpenAfter: 1, Pause: time.Hour, MaxPause: time.Hour}})
 	p.request, p.offer = p.d.OfferRequest()
@@ -89,7 +89,7 @@ func newPauseRace(t *testing.T) *pauseRace {
 	}
 	b.event(t, "x.y", []byte(`{}`), "")
 	p.d.Wake()
-	<-p.store.failureHeld
+	<-p.gate.failureHeld
 	return p
 }
 
@@ -97,7 +97,7 @@ func newPauseRace(t *testing.T) *pauseRace {
 // destination is paused.
 func (p *pauseRace) recordFailure(t *testing.T) {
 	t.Helper()
-	close(p.store.failureGo)
+	close(p.gate.failureGo)
 	waitFor(t, 5*time.Second, func() bool { return p.reload(t, p.dest).State() == sluice.StatePaused },
 		func() string { return "the failure did not pause the destination" })
 }
@@ -105,7 +105,7 @@ func (p *pauseRace) recordFailure(t *testing.T) {
 // inFlight counts the deliveries claimed, in a worker or a queue.
 func (p *pauseRace) inFlight(t *testing.T) int {
 	t.Helper()
-	qs, err := p.testBundle.store.QueueStats(p.ctx, p.clock.Now())
+	qs, err := p.store.QueueStats(p.ctx, p.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestOfferedClaimsWaitOutAPauseRecordedMeanwhile(t *testing.T) {
 		Payload: sluice.Payload{Body: []byte(`{}`), ExpiresAt: now.Add(30 * 24 * time.Hour)},
 		Claim:   p.request,
 	}
-	if _, _, err := p.testBundle.store.CreateEvent(p.ctx, ne, 0); err != nil {
+	if _, _, err := p.store.CreateEvent(p.ctx, ne, 0); err != nil {
 		t.Fatal(err)
 	}
 	if len(ne.Claims) != 1 {
@@ -166,13 +166,13 @@ func TestOfferedClaimsWaitOutAPauseRecordedMeanwhile(t *testing.T) {
 func TestClaimedDeliveriesWaitOutAPauseRecordedMeanwhile(t *testing.T) {
 	t.Parallel()
 	p := newPauseRace(t)
-	p.store.claimArmed.Store(true)
+	p.gate.claimArmed.Store(true)
 	ev := p.event(t, "x.y", []byte(`{}`), "")
 	p.d.Wake()
-	<-p.store.claimHeld
+	<-p.gate.claimHeld
 	p.recordFailure(t)
 
-	close(p.store.claimGo)
+	close(p.gate.claimGo)
 	waitFor(t, 5*time.Second, func() bool { return p.inFlight(t) == 0 },
 		func() string { return "the claim was not given back" })
 	p.sentAfterPause(t, ev.ID)
