@@ -75,11 +75,10 @@ type queuedClaim struct {
 // full, so more work is probably due.
 func (d *Dispatcher) claimBatch(ctx context.Context) bool {
 	d.startAll(d.takeQueued())
-	limit, room := d.batchSize()
+	limit, room, seq := d.batchSize()
 	if limit == 0 {
 		return false
 	}
-	seq := d.failures()
 	claims, err := d.claim(ctx, limit, room)
 	if err != nil {
 		d.logger.Error("claim deliveries", slog.Any("error", err))
@@ -93,32 +92,26 @@ func (d *Dispatcher) claimBatch(ctx context.Context) bool {
 	return len(back) == 0 && len(claims) == limit
 }
 
-// failures returns failSeq, to pass to placeSince once claimed.
-func (d *Dispatcher) failures() uint64 {
+// batchSize returns how many deliveries to claim, the room of every
+// destination with attempts in flight or queued, and failSeq, to pass to
+// placeSince with what is claimed. A zero limit means no room anywhere, or
+// a store behind with its recording.
+func (d *Dispatcher) batchSize() (limit int, room map[string]int, seq uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.failSeq
-}
-
-// batchSize returns how many deliveries to claim, and the room of every
-// destination with attempts in flight or queued. A zero limit means no room
-// anywhere, or a store behind with its recording.
-func (d *Dispatcher) batchSize() (int, map[string]int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	limit := (1+prefetchFactor)*d.cfg.Workers - d.running - d.nQueued
+	limit = (1+prefetchFactor)*d.cfg.Workers - d.running - d.nQueued
 	if limit <= 0 || d.queuedLen >= maxQueuedBytes || d.recording >= maxRecordingFactor*d.cfg.Workers {
-		return 0, nil
+		return 0, nil, d.failSeq
 	}
 	perDest := (1 + prefetchFactor) * d.cfg.PerDestination
-	room := make(map[string]int, len(d.perDest)+len(d.queued))
+	room = make(map[string]int, len(d.perDest)+len(d.queued))
 	for id, n := range d.perDest {
 		room[id] = perDest - n - len(d.queued[id])
 	}
 	for id, q := range d.queued {
 		room[id] = perDest - d.perDest[id] - len(q)
 	}
-	return limit, room
+	return limit, room, d.failSeq
 }
 
 func (d *Dispatcher) claim(ctx context.Context, limit int, room map[string]int) ([]*sluice.Claim, error) {
@@ -149,11 +142,10 @@ func (d *Dispatcher) OfferRequest() (*sluice.ClaimRequest, func([]*sluice.Claim)
 		return nil, nil
 	default:
 	}
-	limit, room := d.batchSize()
+	limit, room, seq := d.batchSize()
 	if limit == 0 {
 		return nil, nil
 	}
-	seq := d.failures()
 	r := &sluice.ClaimRequest{
 		Now:            d.now(),
 		Limit:          limit,

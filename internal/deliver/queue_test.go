@@ -29,7 +29,7 @@ func TestQueuedPayloadBytesAreBounded(t *testing.T) {
 		for i := range claims {
 			claims[i] = claim()
 		}
-		start, back := d.placeSince(claims, d.failures())
+		start, back := d.placeSince(claims, 0) // no failure was ever recorded
 		if len(back) > 0 {
 			t.Fatalf("%d claims given back with no failure recorded", len(back))
 		}
@@ -38,11 +38,11 @@ func TestQueuedPayloadBytesAreBounded(t *testing.T) {
 	if started := place(3); started != 1 {
 		t.Fatalf("%d of 3 claims started, want 1 (PerDestination)", started)
 	}
-	if limit, _ := d.batchSize(); limit == 0 {
+	if limit, _, _ := d.batchSize(); limit == 0 {
 		t.Fatalf("with two payloads queued, batchSize = 0; want room")
 	}
 	place(1)
-	if limit, _ := d.batchSize(); limit != 0 {
+	if limit, _, _ := d.batchSize(); limit != 0 {
 		t.Errorf("with %d payload bytes queued (bound %d), batchSize = %d; want 0", d.queuedLen, maxQueuedBytes, limit)
 	}
 	if r, offer := d.OfferRequest(); r != nil || offer != nil {
@@ -54,7 +54,7 @@ func TestQueuedPayloadBytesAreBounded(t *testing.T) {
 	if popped == nil {
 		t.Fatal("popQueued returned nothing")
 	}
-	if limit, _ := d.batchSize(); limit == 0 || d.queuedLen != 2*len(body) {
+	if limit, _, _ := d.batchSize(); limit == 0 || d.queuedLen != 2*len(body) {
 		t.Errorf("after a queued claim started: batchSize = %d with %d bytes queued; want room and %d", limit, d.queuedLen, 2*len(body))
 	}
 }
