@@ -24,9 +24,8 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	if err != nil {
 		return nil, false, err
 	}
-	if sealed.Dedup == nil && len(in.Observations) == 0 {
-		e, err := s.createEventPipelined(ctx, in, sealed, firstDelay)
-		return e, false, err
+	if len(in.Observations) == 0 {
+		return s.createEventPipelined(ctx, in, sealed, firstDelay)
 	}
 	var (
 		out       *sluice.Event
@@ -35,13 +34,6 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	err = s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		out, duplicate = nil, false
 		e := in.Event
-		if sealed.Dedup != nil {
-			first, err := s.eventByDedup(ctx, tx, e.TenantID, *sealed.Dedup)
-			if err != nil || first != nil {
-				out, duplicate = first, first != nil
-				return err
-			}
-		}
 		wake, inserted, err := s.insertEvent(ctx, tx, &e, in, sealed, firstDelay)
 		if err != nil {
 			return err
@@ -92,6 +84,7 @@ func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, e *sluice.Event, in 
 	b := s.eventRows(e, in, sealed, firstDelay, dests)
 	inserted, err = readEventRows(tx.SendBatch(ctx, b), b.Len())
 	if err != nil || !inserted {
+		in.Claims, in.Unclaimed = nil, false // eventRows set them for an event that is not there
 		return false, false, err
 	}
 	return in.Unclaimed, true, nil
@@ -173,24 +166,26 @@ func readEventRows(results pgx.BatchResults, n int) (inserted bool, err error) {
 }
 
 // createEventPipelined is CreateEvent's transaction for an event with no
-// dedup key and no observations to store, the common publish, in two round
-// trips instead of four: BEGIN goes with the read of the routes, and the
-// rows with COMMIT. The routes' rows stay locked to the end, as in
-// insertEvent.
+// observations to store, the common publish and ingest, in two round trips
+// instead of four: BEGIN goes with the read of the routes, and the rows
+// with COMMIT. The routes' rows stay locked to the end, as in insertEvent.
+// A dedup key is checked by the event's insert (see insertEvent); only
+// when it is taken does a third round trip, after the commit, read the
+// event that holds it.
 func (s *Store) createEventPipelined(ctx context.Context, in *sluice.NewEvent, sealed *storekit.SealedEvent,
-	firstDelay time.Duration) (e *sluice.Event, err error) {
+	firstDelay time.Duration) (e *sluice.Event, duplicate bool, err error) {
 	err = s.retry(ctx, func() error {
-		e, err = s.createEventOnce(ctx, in, sealed, firstDelay)
+		e, duplicate, err = s.createEventOnce(ctx, in, sealed, firstDelay)
 		return err
 	})
-	return e, err
+	return e, duplicate, err
 }
 
 func (s *Store) createEventOnce(ctx context.Context, in *sluice.NewEvent, sealed *storekit.SealedEvent,
-	firstDelay time.Duration) (*sluice.Event, error) {
+	firstDelay time.Duration) (*sluice.Event, bool, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, false, fmt.Errorf("begin: %w", err)
 	}
 	defer conn.Release()
 	defer func() {
@@ -209,7 +204,7 @@ func (s *Store) createEventOnce(ctx context.Context, in *sluice.NewEvent, sealed
 	results := conn.SendBatch(ctx, head)
 	if _, err := results.Exec(); err != nil {
 		results.Close()
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, false, fmt.Errorf("begin: %w", err)
 	}
 	rows, err := results.Query()
 	dests, err := s.routes(ctx, rows, err)
@@ -217,7 +212,7 @@ func (s *Store) createEventOnce(ctx context.Context, in *sluice.NewEvent, sealed
 		err = cerr
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	b := s.eventRows(&e, in, sealed, firstDelay, dests)
 	if in.Unclaimed {
@@ -226,13 +221,22 @@ func (s *Store) createEventOnce(ctx context.Context, in *sluice.NewEvent, sealed
 	b.Queue("COMMIT")
 	inserted, err := readEventRows(conn.SendBatch(ctx, b), b.Len())
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if !inserted {
+	if inserted {
+		return &e, false, nil
+	}
+	in.Claims, in.Unclaimed = nil, false // eventRows set them for an event that is not there
+	if sealed.Dedup == nil {
 		// Without a dedup key nothing lets the insert do nothing.
-		return nil, errors.New("insert event: no row written")
+		return nil, false, errors.New("insert event: no row written")
 	}
-	return &e, nil
+	// The insert did nothing once the event holding the key had committed.
+	first, err := s.eventByDedup(ctx, conn, e.TenantID, *sealed.Dedup)
+	if err == nil && first == nil {
+		err = errors.New("find duplicate: the conflicting event is gone")
+	}
+	return first, first != nil, err
 }
 
 // eventByDedup returns the tenant's event with the dedup digest, or nil.

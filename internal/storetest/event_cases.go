@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,6 +101,64 @@ func testCreateEventDedup(t *testing.T, b *bundle) {
 	}
 	list, _, _ := b.store.Events(b.ctx, ten.ID, sluice.EventFilter{})
 	if len(list) != 1 {
+		t.Fatalf("tenant has %d events, want 1", len(list))
+	}
+}
+
+// The same dedup key sent many times at once, as a provider retrying a
+// webhook while the first delivery of it is still being stored, makes one
+// event: every caller gets it back, and only its creator gets deliveries
+// created claimed.
+func testCreateEventDedupConcurrent(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	b.destination(t, ctx, ten.ID, "*")
+	const callers = 16
+	type result struct {
+		id     string
+		dup    bool
+		claims int
+		err    error
+	}
+	results := make([]result, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			ne := b.newEvent(ten.ID, "a.b", "in:src_1:evt_1")
+			ne.Claim = &sluice.ClaimRequest{Now: b.clock.Now(), Limit: 10, Lease: 30 * time.Second, PerDestination: 4}
+			if i%2 == 1 { // a store may take another path for an event with observations to store
+				ne.Observations = []sluice.Observation{{EventType: "a.b", Kind: sluice.ObservedType}}
+			}
+			e, dup, err := b.store.CreateEvent(ctx, ne, 0)
+			results[i] = result{dup: dup, claims: len(ne.Claims), err: err}
+			if e != nil {
+				results[i].id = e.ID
+			}
+		})
+	}
+	wg.Wait()
+	var created []result
+	for _, r := range results {
+		if r.err != nil {
+			t.Fatalf("CreateEvent: %v", r.err)
+		}
+		if !r.dup {
+			created = append(created, r)
+		} else if r.claims != 0 {
+			t.Errorf("a duplicate came back with %d claims", r.claims)
+		}
+	}
+	if len(created) != 1 || created[0].claims != 1 {
+		t.Fatalf("%d callers created the event (claims %v), want 1 with 1 claim", len(created), created)
+	}
+	for _, r := range results {
+		if r.id != created[0].id {
+			t.Fatalf("a caller got event %q, want the created %q", r.id, created[0].id)
+		}
+	}
+	if ds, err := b.store.Deliveries(b.ctx, ten.ID, created[0].id); err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries = %d, %v; want 1", len(ds), err)
+	}
+	if list, _, _ := b.store.Events(b.ctx, ten.ID, sluice.EventFilter{}); len(list) != 1 {
 		t.Fatalf("tenant has %d events, want 1", len(list))
 	}
 }

@@ -55,6 +55,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"InboundRouting", testInboundRouting},
 		{"CreateEventRoutes", testCreateEventRoutes},
 		{"CreateEventDedup", testCreateEventDedup},
+		{"CreateEventDedupConcurrent", testCreateEventDedupConcurrent},
 		{"Observations", testObservations},
 		{"EventTimesAndRetained", testEventTimesAndRetained},
 		{"EventsList", testEventsList},
