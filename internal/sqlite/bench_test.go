@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,11 +47,21 @@ func benchStore(b testing.TB, destinations int) (*Store, *sluice.Tenant, []*slui
 }
 
 // BenchmarkCreateEvent stores 1 KiB events from parallel callers, as the
-// API does: the group commit's write path, sealing included.
+// API does: the group commit's write path, sealing included. With a dedup
+// key, as every ingested webhook has, each event also takes a place in the
+// unique index of its tenant's keys.
 func BenchmarkCreateEvent(b *testing.B) {
+	b.Run("published", func(b *testing.B) { benchCreateEvent(b, "") })
+	b.Run("dedup", func(b *testing.B) { benchCreateEvent(b, "in:src_bench:") })
+}
+
+// benchCreateEvent stores events, each with a dedup key of its own made of
+// keyPrefix and a counter, or none when keyPrefix is empty.
+func benchCreateEvent(b *testing.B, keyPrefix string) {
 	s, ten, _ := benchStore(b, 1)
 	body := []byte(`{"filler":"` + strings.Repeat("x", 1000) + `"}`)
 	ctx := context.Background()
+	var n atomic.Int64
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.SetParallelism(32) // many requests wait on each commit
@@ -57,13 +69,17 @@ func BenchmarkCreateEvent(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			now := time.Now()
-			_, _, err := s.CreateEvent(ctx, &sluice.NewEvent{
+			ne := &sluice.NewEvent{
 				Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: ten.ID, Type: "bench.event",
 					Direction: sluice.Outbound, ReceivedAt: now},
 				Payload: sluice.Payload{Body: body, ContentType: "application/json", ExpiresAt: now.Add(time.Hour)},
-			}, 0)
-			if err != nil {
-				b.Error(err)
+			}
+			if keyPrefix != "" {
+				ne.DedupKey = keyPrefix + strconv.FormatInt(n.Add(1), 10)
+			}
+			_, dup, err := s.CreateEvent(ctx, ne, 0)
+			if err != nil || dup {
+				b.Errorf("CreateEvent = duplicate %v, %v", dup, err)
 				return
 			}
 		}

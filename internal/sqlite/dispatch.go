@@ -329,7 +329,7 @@ func (s *Store) recordAttempt(ctx context.Context, tx querier, r *sluice.Attempt
 	r.Disabled = disabled
 	for _, n := range sealed.For(disabled != "") {
 		e := n.Event.Event
-		wake, err := s.insertEvent(ctx, tx, &e, n.Event, n.Sealed, 0)
+		wake, _, err := s.insertEvent(ctx, tx, &e, n.Event, n.Sealed, 0) // notices carry no dedup key
 		if err != nil {
 			return fmt.Errorf("publish %s: %w", e.Type, err)
 		}

@@ -26,19 +26,18 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	err = s.write(ctx, func(ctx context.Context, tx querier) error {
 		out, duplicate = nil, false
 		e := in.Event
-		if sealed.Dedup != nil {
+		_, inserted, err := s.insertEvent(ctx, tx, &e, in, sealed, firstDelay)
+		if err != nil {
+			return err
+		}
+		if !inserted {
 			first, err := storekit.ScanEvent(tx.QueryRowContext(ctx,
 				`SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND dedup_key = ?`, e.TenantID, *sealed.Dedup))
-			if err == nil {
-				out, duplicate = first, true
-				return nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
+			if err != nil {
 				return fmt.Errorf("find duplicate: %w", err)
 			}
-		}
-		if _, err := s.insertEvent(ctx, tx, &e, in, sealed, firstDelay); err != nil {
-			return err
+			out, duplicate = first, true
+			return nil
 		}
 		if err := s.observe(ctx, tx, in); err != nil {
 			return err
@@ -55,13 +54,19 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 // insertEvent writes a new event with its payload, subject links and one
 // pending delivery per matching destination, due after firstDelay, those it
 // may claimed for in.Claim (see sluice.ClaimedAtBirth), inside a write. It
-// sets e's status and payload state and in.Claims, and reports whether it
-// made deliveries for the dispatcher to claim.
+// sets e's status and payload state and in.Claims. It reports whether it
+// made deliveries for the dispatcher to claim, and false for inserted,
+// having written nothing, when the event's dedup key is taken.
+//
+// The dedup key is checked by the insert itself, against the unique index
+// it has to search anyway: a key seen before costs a lookup afterwards, a
+// new one (nearly every ingested webhook) none.
 func (s *Store) insertEvent(ctx context.Context, tx querier, e *sluice.Event, in *sluice.NewEvent,
-	sealed *storekit.SealedEvent, firstDelay time.Duration) (bool, error) {
+	sealed *storekit.SealedEvent, firstDelay time.Duration) (wake, inserted bool, err error) {
+	in.Claims, in.Unclaimed = nil, false
 	dests, err := s.tenantRoutes(ctx, tx, e.TenantID)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	now := s.now()
 	var matched []*sluice.Destination
@@ -74,23 +79,27 @@ func (s *Store) insertEvent(ctx context.Context, tx querier, e *sluice.Event, in
 	if len(matched) > 0 {
 		e.Status = sluice.EventPending
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO events (`+eventColumns+`, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), sealed.Dedup); err != nil {
-		return false, fmt.Errorf("insert event: %w", err)
+	res, err := tx.ExecContext(ctx, `INSERT INTO events (`+eventColumns+`, dedup_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
+		e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, e.Status, e.PayloadState, ms(e.ReceivedAt), sealed.Dedup)
+	if err != nil {
+		return false, false, fmt.Errorf("insert event: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, false, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?)`,
 		e.ID, e.TenantID, in.Payload.ContentType, sealed.Headers, sealed.Body, ms(in.Payload.ExpiresAt)); err != nil {
-		return false, fmt.Errorf("insert payload: %w", err)
+		return false, false, fmt.Errorf("insert payload: %w", err)
 	}
 	for _, h := range sealed.SubjectHashes {
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO subject_index (tenant_id, hash, event_id) VALUES (?, ?, ?)`,
 			e.TenantID, h, e.ID); err != nil {
-			return false, fmt.Errorf("index subject: %w", err)
+			return false, false, fmt.Errorf("index subject: %w", err)
 		}
 	}
 	due := ms(now.Add(firstDelay))
-	in.Claims, in.Unclaimed = nil, false
 	taken := map[string]int{}
 	for _, d := range matched {
 		id := sluice.NewID(sluice.PrefixDelivery)
@@ -98,7 +107,7 @@ func (s *Store) insertEvent(ctx context.Context, tx querier, e *sluice.Event, in
 			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
 				attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
 				id, e.TenantID, e.ID, d.ID, due, ms(now), ms(now)); err != nil {
-				return false, fmt.Errorf("insert delivery: %w", err)
+				return false, false, fmt.Errorf("insert delivery: %w", err)
 			}
 			in.Unclaimed = in.Unclaimed || d.Enabled
 			continue
@@ -107,12 +116,12 @@ func (s *Store) insertEvent(ctx context.Context, tx querier, e *sluice.Event, in
 		if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status,
 			attempts, next_attempt_at, lease_until, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`,
 			id, e.TenantID, e.ID, d.ID, leaseEnd, leaseEnd, ms(now), ms(now)); err != nil {
-			return false, fmt.Errorf("insert delivery: %w", err)
+			return false, false, fmt.Errorf("insert delivery: %w", err)
 		}
 		taken[d.ID]++
 		in.Claims = append(in.Claims, storekit.NewClaim(id, e, d, in.Payload, now))
 	}
-	return in.Unclaimed, nil
+	return in.Unclaimed, true, nil
 }
 
 // Event returns an event's metadata or ENOTFOUND.
