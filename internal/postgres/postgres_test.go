@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/postgres"
@@ -474,5 +475,58 @@ func TestCreateEventFailureWritesNothing(t *testing.T) {
 	}
 	if e, err := s.Event(ctx, tenantID, next); err != nil || e.Status != sluice.EventPending {
 		t.Fatalf("event after a failed one = %+v, %v; want pending", e, err)
+	}
+}
+
+// TemporarySchema, which `sluice bench --database` uses, takes the URL Open
+// takes, the pool's parameters included: the URL it returns opens pools
+// of that size whose connections work in the new schema, and drop removes
+// the schema.
+func TestTemporarySchemaTakesPoolParameters(t *testing.T) {
+	base := databaseURL(t)
+	ctx := context.Background()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "t_" + hex.EncodeToString(b[:])
+	url, drop, err := postgres.TemporarySchema(ctx, base+poolSize(base), name)
+	if err != nil {
+		t.Fatalf("TemporarySchema: %v", err)
+	}
+	dropped := false
+	t.Cleanup(func() {
+		if !dropped {
+			drop()
+		}
+	})
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatalf("open a pool on the returned URL: %v", err)
+	}
+	var searchPath string
+	err = pool.QueryRow(ctx, `SHOW search_path`).Scan(&searchPath)
+	maxConns := pool.Config().MaxConns
+	pool.Close()
+	if err != nil || searchPath != name || maxConns != 4 {
+		t.Fatalf("search_path %q (%v), pool size %d; want %q and 4", searchPath, err, maxConns, name)
+	}
+	schemaCount := func() int {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := schemaCount(); n != 1 {
+		t.Fatalf("%d schemas named %s after TemporarySchema, want 1", n, name)
+	}
+	drop()
+	dropped = true
+	if n := schemaCount(); n != 0 {
+		t.Fatalf("%d schemas named %s after drop, want 0", n, name)
 	}
 }

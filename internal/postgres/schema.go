@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // TemporarySchema creates the schema name in the database at dbURL and
@@ -19,7 +21,15 @@ func TemporarySchema(ctx context.Context, dbURL, name string) (string, func(), e
 	if err != nil {
 		return "", nil, fmt.Errorf("parse database URL: %w", err) // url's error names no password
 	}
-	conn, err := pgx.Connect(ctx, dbURL)
+	// Parsed as Open parses it, so that the pool's own parameters
+	// (pool_max_conns and the like), which are no server settings, are
+	// accepted and left out of this connection's.
+	pcfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return "", nil, errors.New("parse database URL: not a valid PostgreSQL connection string") // the parse error quotes it
+	}
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, pcfg.ConnConfig.Copy()) }
+	conn, err := connect(ctx)
 	if err != nil {
 		return "", nil, fmt.Errorf("connect: %w", err)
 	}
@@ -34,7 +44,7 @@ func TemporarySchema(ctx context.Context, dbURL, name string) (string, func(), e
 	drop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if conn, err := pgx.Connect(ctx, dbURL); err == nil {
+		if conn, err := connect(ctx); err == nil {
 			_, _ = conn.Exec(ctx, `DROP SCHEMA `+ident+` CASCADE`)
 			conn.Close(ctx)
 		}
