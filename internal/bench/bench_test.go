@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -217,6 +218,8 @@ func TestRunWriteJSON(t *testing.T) {
 			DeliveredPerSec        *float64           `json:"delivered_per_sec"`
 			E2ELatencyMS           map[string]float64 `json:"e2e_latency_ms"`
 			Schedule               *json.RawMessage
+			CPUMS                  *float64 `json:"cpu_ms"`
+			CPUUSPerEvent          *float64 `json:"cpu_us_per_event"`
 		}
 		Ratios struct {
 			AcceptedVsBaseline  *float64 `json:"accepted_vs_baseline"`
@@ -240,6 +243,29 @@ func TestRunWriteJSON(t *testing.T) {
 	if b.Sent != 100 || b.Accepted != 100 || b.Errors != 0 || b.AcceptedPerSec <= 0 || b.AckLatencyMS["p50"] <= 0 ||
 		b.Delivered != nil || b.E2ELatencyMS != nil {
 		t.Errorf("baseline figures: %s", buf.String())
+	}
+	// Each phase's CPU time, shared among its delivered (Sluice) or
+	// accepted (baseline) events, to within the rounding of both figures;
+	// where processCPU cannot read it (not Unix), both are null.
+	cpuKnown := processCPU() > 0
+	for _, c := range []struct {
+		name   string
+		ms, us *float64
+		events int
+	}{{"sluice", s.CPUMS, s.CPUUSPerEvent, 96}, {"baseline", b.CPUMS, b.CPUUSPerEvent, 100}} {
+		if !cpuKnown {
+			if c.ms != nil || c.us != nil {
+				t.Errorf("%s CPU given where it is unknown: %s", c.name, buf.String())
+			}
+			continue
+		}
+		if c.ms == nil || c.us == nil || *c.ms <= 0 {
+			t.Errorf("%s CPU: %s", c.name, buf.String())
+			continue
+		}
+		if diff := math.Abs(*c.us*float64(c.events) - *c.ms*1000); diff > float64(c.events)+1 {
+			t.Errorf("%s: %v µs an event for %d events, but %v ms in all", c.name, *c.us, c.events, *c.ms)
+		}
 	}
 	r := doc.Ratios
 	if r.AcceptedVsBaseline == nil || *r.AcceptedVsBaseline <= 0 || r.DeliveredVsBaseline == nil || *r.DeliveredVsBaseline <= 0 {

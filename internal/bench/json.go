@@ -47,6 +47,10 @@ type resultJSON struct {
 
 	Schedule     *scheduleJSON `json:"schedule"` // null in a closed loop
 	PeakRSSBytes *int64        `json:"peak_rss_bytes"`
+	// The CPU time of the peak RSS's process (peak_rss_scope), in all and
+	// per event carried through; null where unknown.
+	CPUMS         *float64 `json:"cpu_ms"`
+	CPUUSPerEvent *float64 `json:"cpu_us_per_event"`
 }
 
 type percentilesJSON struct {
@@ -119,6 +123,14 @@ func (r *Result) json() resultJSON {
 	}
 	if r.PeakRSS > 0 {
 		out.PeakRSSBytes = &r.PeakRSS
+	}
+	if r.CPU > 0 {
+		cpu := ms(r.CPU)
+		out.CPUMS = &cpu
+	}
+	if per, ok := r.CPUPerEvent(); ok {
+		us := float64(per.Nanoseconds()) / 1000
+		out.CPUUSPerEvent = &us
 	}
 	return out
 }

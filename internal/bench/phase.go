@@ -19,6 +19,7 @@ type phase struct {
 	work *workload
 	tr   *tracker // nil: deliveries are not matched
 	out  outcomes
+	cpu  time.Duration // processCPU when the load began
 }
 
 func newPhase(name string, o Options, c *client, work *workload, tr *tracker) *phase {
@@ -30,6 +31,7 @@ func newPhase(name string, o Options, c *client, work *workload, tr *tracker) *p
 // load began, and for an open loop how it kept to its schedule.
 func (p *phase) drive(ctx context.Context) (begin time.Time, sched *Schedule, err error) {
 	resetPeakRSS()
+	p.cpu = processCPU()
 	if p.o.openLoop() {
 		begin, sched = (&openLoop{rate: p.o.Rate, events: p.o.Events, maxInFlight: p.o.MaxInFlight}).run(ctx, p.send)
 	} else {
@@ -89,6 +91,9 @@ func (p *phase) result(begin time.Time, sched *Schedule) *Result {
 		AckLatency:    percentiles(out.acks),
 		Schedule:      sched,
 		PeakRSS:       peakRSS(),
+	}
+	if p.cpu > 0 {
+		r.CPU = processCPU() - p.cpu
 	}
 	if !out.lastAnswer.IsZero() {
 		r.Duration = out.lastAnswer.Sub(begin)

@@ -36,6 +36,24 @@ type Result struct {
 	// bytes (the process's peak so far where the kernel cannot reset it);
 	// 0 when unknown.
 	PeakRSS int64
+	// CPU is the CPU time, user and system, the process used from the
+	// load's start to the end of the phase (its last delivery, where
+	// deliveries are awaited); 0 when unknown. Its scope is the peak RSS's.
+	CPU time.Duration
+}
+
+// CPUPerEvent is r.CPU shared among the events the phase carried through:
+// delivered where deliveries are awaited, accepted otherwise. It is false
+// when the CPU time is unknown or no event got through.
+func (r *Result) CPUPerEvent() (time.Duration, bool) {
+	n := r.Accepted
+	if r.Delivery != nil {
+		n = r.Delivery.Delivered
+	}
+	if r.CPU <= 0 || n == 0 {
+		return 0, false
+	}
+	return r.CPU / time.Duration(n), true
 }
 
 // Delivery is what the receiver saw of the accepted events.

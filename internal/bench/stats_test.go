@@ -87,8 +87,9 @@ func TestWriteTableAgainstBaseline(t *testing.T) {
 	r := &Report{
 		Options: o,
 		Sluice: &Result{Sent: 100, Accepted: 99, Errors: 1, ErrorsByClass: map[string]int{"timeout": 1}, AcceptedPerSec: 5600,
-			Delivery: &Delivery{Delivered: 99, PerSec: 2670}},
-		Baseline: &Result{Sent: 100, Accepted: 98, Errors: 2, ErrorsByClass: map[string]int{"connect": 2}, AcceptedPerSec: 26700},
+			Delivery: &Delivery{Delivered: 99, PerSec: 2670}, CPU: 99 * 250 * time.Microsecond},
+		Baseline: &Result{Sent: 100, Accepted: 98, Errors: 2, ErrorsByClass: map[string]int{"connect": 2}, AcceptedPerSec: 26700,
+			CPU: 98 * 50 * time.Microsecond},
 		RSSScope: rssScope(true),
 	}
 	var b strings.Builder
@@ -101,9 +102,33 @@ func TestWriteTableAgainstBaseline(t *testing.T) {
 		"connect      2         0",
 		"timeout      0         1",
 		"(bench process with the in-process gateway)",
+		"cpu/event   baseline 50 µs, sluice 250 µs (bench process with the in-process gateway)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// The CPU time is shared among the events carried through: delivered where
+// deliveries are awaited, accepted otherwise; none without a CPU time or an
+// event.
+func TestCPUPerEvent(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		r    Result
+		want time.Duration
+		ok   bool
+	}{
+		{"accepted", Result{Accepted: 4, CPU: 400 * time.Microsecond}, 100 * time.Microsecond, true},
+		{"delivered", Result{Accepted: 4, Delivery: &Delivery{Delivered: 2}, CPU: 400 * time.Microsecond}, 200 * time.Microsecond, true},
+		{"unknown CPU", Result{Accepted: 4}, 0, false},
+		{"nothing accepted", Result{CPU: time.Millisecond}, 0, false},
+		{"nothing delivered", Result{Accepted: 4, Delivery: &Delivery{}, CPU: time.Millisecond}, 0, false},
+	} {
+		if got, ok := c.r.CPUPerEvent(); got != c.want || ok != c.ok {
+			t.Errorf("%s: CPUPerEvent() = %v, %v; want %v, %v", c.name, got, ok, c.want, c.ok)
 		}
 	}
 }

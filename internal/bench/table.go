@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // scenarioText says what each scenario sends and awaits.
@@ -18,7 +19,7 @@ var scenarioText = map[Scenario]string{
 
 // WriteTable writes a human summary of r: the shape of the run, each
 // server's counts and throughput with Sluice's as ratios of the baseline's,
-// latency percentiles, errors by class and peak RSS.
+// latency percentiles, errors by class, peak RSS and CPU per event.
 func (r *Report) WriteTable(w io.Writer) {
 	t := &table{w: w, countWidth: len(strconv.Itoa(r.Options.Events)) + 2}
 	r.writeShape(t)
@@ -36,6 +37,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	r.writeRSS(t)
+	r.writeCPU(t)
 }
 
 // table writes rows whose columns line up across the table's sections.
@@ -162,6 +164,29 @@ func (r *Report) writeErrors(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", c, strings.Join(counts, "\t"))
 	}
+}
+
+// writeCPU writes each phase's CPU time per event carried through, when
+// the Sluice phase's is known: a figure that drifts less with the machine's
+// other load than events a second do.
+func (r *Report) writeCPU(t *table) {
+	sluice, ok := r.Sluice.CPUPerEvent()
+	if !ok {
+		return
+	}
+	var parts []string
+	if r.Baseline != nil {
+		if base, ok := r.Baseline.CPUPerEvent(); ok {
+			parts = append(parts, "baseline "+formatMicros(base))
+		}
+	}
+	parts = append(parts, "sluice "+formatMicros(sluice))
+	t.line("cpu/event", "%s (%s)", strings.Join(parts, ", "), r.RSSScope)
+}
+
+// formatMicros writes d in whole microseconds.
+func formatMicros(d time.Duration) string {
+	return strconv.FormatInt(d.Round(time.Microsecond).Microseconds(), 10) + " µs"
 }
 
 func (r *Report) writeRSS(t *table) {
