@@ -30,6 +30,10 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		if err != nil {
 			return err
 		}
+		if !inserted && sealed.Dedup == nil {
+			// Without a dedup key nothing lets the insert do nothing.
+			return errors.New("insert event: no row written")
+		}
 		if !inserted {
 			first, err := storekit.ScanEvent(tx.QueryRowContext(ctx,
 				`SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND dedup_key = ?`, e.TenantID, *sealed.Dedup))
