@@ -167,8 +167,8 @@ func (r *Report) writeErrors(w io.Writer) {
 }
 
 // writeCPU writes each phase's CPU time per event carried through, when
-// the Sluice phase's is known: a figure that drifts less with the machine's
-// other load than events a second do.
+// the Sluice phase's is known: on cores the load shares with the servers,
+// what an event costs bounds how many a second they carry.
 func (r *Report) writeCPU(t *table) {
 	sluice, ok := r.Sluice.CPUPerEvent()
 	if !ok {
