@@ -83,8 +83,11 @@ func TestRateLimit(t *testing.T) {
 			t.Fatalf("%d requests within a second from request %d: a burst", inSecond, i)
 		}
 	}
+	// Attempts are recorded after their responses: wait for the last.
 	for _, e := range slowEvents {
-		as := b.attempts(t, e.ID)
+		var as []*sluice.Attempt
+		waitFor(t, 10*time.Second, func() bool { as = b.attempts(t, e.ID); return len(as) > 0 },
+			func() string { return "event " + e.ID + ": its attempt was never recorded" })
 		if len(as) != 1 || as[0].Outcome != sluice.AttemptSucceeded {
 			t.Fatalf("event %s: %d attempts, want 1 successful: waiting must not fail", e.ID, len(as))
 		}
