@@ -55,8 +55,10 @@ const (
 // recorded after their responses, which no request waits for) waits for a
 // foreground write to share its commit. Under light load each event would
 // otherwise cost two commits, its own and its delivery's, and a request
-// arriving during the second waited for it.
-const backgroundLinger = 2 * time.Millisecond
+// arriving during the second waited for it. The wait delays only when an
+// attempt shows; 10 ms rather than 2 ms saved a fifth of the CPU an event
+// at 200 events/s, and made no difference at 1,000.
+const backgroundLinger = 10 * time.Millisecond
 
 // Config configures a Store.
 type Config struct {
