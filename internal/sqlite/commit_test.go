@@ -2,13 +2,17 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/seal"
+	"github.com/sluicehq/sluice/internal/testlog"
 )
 
 // A write that fails after changing rows leaves no trace, and the writes
@@ -192,5 +196,54 @@ func TestCollectHoldsBackgroundWritesForAForegroundOne(t *testing.T) {
 	go func() { s.ops <- &writeOp{} }()
 	if got, _ := collect(); len(got) != 1 {
 		t.Errorf("collected %d writes, want 1", len(got))
+	}
+}
+
+// A commit that takes slowCommit or longer is logged, with the number of
+// writes and how long it and its COMMIT statement took, before the writes
+// return; faster ones are not.
+func TestSlowCommitIsLogged(t *testing.T) {
+	ctx := context.Background()
+	master, err := seal.NewMaster(seal.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testlog.Buffer
+	cfg := Config{Path: filepath.Join(t.TempDir(), "sluice.db"), Master: master,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)), slowCommit: time.Hour}
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	insert := func(name string) {
+		t.Helper()
+		if err := s.write(ctx, func(ctx context.Context, tx querier) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, 'x')`, name)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("test.fast")
+	if strings.Contains(logs.String(), "slow store commit") {
+		t.Fatalf("a commit under the threshold was logged: %s", logs.String())
+	}
+	s.slowCommit = time.Nanosecond // read by the writer only after the next write is sent
+	insert("test.slow")
+	var line struct {
+		Msg             string
+		Writes          int
+		Duration        time.Duration
+		CommitStatement time.Duration `json:"commit_statement"`
+	}
+	for l := range strings.Lines(logs.String()) {
+		if err := json.Unmarshal([]byte(l), &line); err == nil && line.Msg == "slow store commit" {
+			break
+		}
+	}
+	if line.Msg != "slow store commit" || line.Writes != 1 || line.Duration <= 0 || line.CommitStatement <= 0 ||
+		line.CommitStatement > line.Duration {
+		t.Fatalf("slow commit line %+v in %s", line, logs.String())
 	}
 }

@@ -60,6 +60,11 @@ const (
 // at 200 events/s, and made no difference at 1,000.
 const backgroundLinger = 10 * time.Millisecond
 
+// slowCommit is how long a group commit may take before the writer logs
+// it: every write waiting on it, every acknowledgement, waits as long.
+// With durable commits the disk's fsync is the usual cause.
+const slowCommit = 100 * time.Millisecond
+
 // Config configures a Store.
 type Config struct {
 	// Path is the database file. Required.
@@ -75,6 +80,7 @@ type Config struct {
 
 	linger, lingerGap time.Duration // tests only; default linger, lingerGap
 	backgroundLinger  time.Duration // tests only; default backgroundLinger
+	slowCommit        time.Duration // tests only; default slowCommit
 }
 
 // Store implements sluice.Store on SQLite.
@@ -91,6 +97,10 @@ type Store struct {
 	linger     time.Duration // see linger
 	lingerGap  time.Duration // see lingerGap
 	bgLinger   time.Duration // see backgroundLinger
+	slowCommit time.Duration // see slowCommit
+	// committed is how long the last batch's COMMIT statement took: WAL
+	// frames, fsync and any checkpoint. Only the writer touches it.
+	committed  time.Duration
 	quit       chan struct{}
 	writerDone chan struct{}
 
@@ -136,6 +146,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		linger:     cmp.Or(cfg.linger, linger),
 		lingerGap:  cmp.Or(cfg.lingerGap, lingerGap),
 		bgLinger:   cmp.Or(cfg.backgroundLinger, backgroundLinger),
+		slowCommit: cmp.Or(cfg.slowCommit, slowCommit),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		routes:     make(map[string][]*sluice.Destination),
@@ -388,11 +399,17 @@ func (s *Store) commit(batch []*writeOp) {
 		live++
 	}
 	var shared error
+	start := time.Now()
+	s.committed = 0
 	if live > 0 {
 		var again bool
 		if again, shared = s.runBatch(ctx, batch, errs, live, false); again {
 			_, shared = s.runBatch(ctx, batch, errs, live, true)
 		}
+	}
+	if took := time.Since(start); took >= s.slowCommit {
+		// Before the replies, so that the line is out when the writes return.
+		s.logger.Warn("slow store commit", "writes", len(batch), "duration", took, "commit_statement", s.committed)
 	}
 	for i, op := range batch {
 		if shared != nil && errs[i] == nil {
@@ -447,7 +464,10 @@ func (s *Store) runBatch(ctx context.Context, batch []*writeOp, errs []error, li
 		s.rollback(ctx)
 		return false, nil
 	}
-	if _, err := s.stmts.ExecContext(ctx, "COMMIT"); err != nil {
+	start := time.Now()
+	_, err := s.stmts.ExecContext(ctx, "COMMIT")
+	s.committed = time.Since(start)
+	if err != nil {
 		s.rollback(ctx)
 		return false, fmt.Errorf("commit: %w", err)
 	}
