@@ -42,7 +42,7 @@ func Bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.CPUProfile = pf
 	}
 	if o.URL == "" {
-		srv, token, cleanup, err := startBenchServer(ctx, f.database)
+		srv, token, cleanup, err := startBenchServer(ctx, f.database, stderr)
 		if err != nil {
 			return err
 		}
@@ -154,8 +154,9 @@ func writeBenchReport(w io.Writer, rep *bench.Report, asJSON bool) error {
 // startBenchServer runs Sluice in process with default settings on a
 // temporary data directory, listening on loopback, private destinations
 // allowed so the bench receiver can be reached. With a database URL it uses
-// PostgreSQL, in a schema made for the run and dropped by cleanup.
-func startBenchServer(ctx context.Context, database string) (srv *Server, token string, cleanup func(), err error) {
+// PostgreSQL, in a schema made for the run and dropped by cleanup. Its
+// warnings and errors are written to logs.
+func startBenchServer(ctx context.Context, database string, logs io.Writer) (srv *Server, token string, cleanup func(), err error) {
 	dir, err := os.MkdirTemp("", "sluice-bench-")
 	if err != nil {
 		return nil, "", nil, err
@@ -185,7 +186,10 @@ func startBenchServer(ctx context.Context, database string) (srv *Server, token 
 	}
 	cfg, err := config.Load(nil, func(k string) string { return env[k] })
 	if err == nil {
-		srv, err = Start(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard)
+		// Only warnings and errors, such as a slow store commit, join the
+		// progress on stderr: an event's own lines would slow the run.
+		logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		srv, err = Start(ctx, cfg, logger, io.Discard)
 	}
 	if err != nil {
 		cleanup()
