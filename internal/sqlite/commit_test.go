@@ -139,66 +139,6 @@ func TestCollectLingersOnlyAfterABusyCommit(t *testing.T) {
 	}
 }
 
-// Background writes wait for a foreground write to share their commit, up
-// to bgLinger, or until the batch is full; a foreground write that comes
-// ends the wait at once.
-func TestCollectHoldsBackgroundWritesForAForegroundOne(t *testing.T) {
-	s := &Store{ops: make(chan *writeOp), quit: make(chan struct{}), linger: time.Hour, lingerGap: time.Hour}
-	wait := time.NewTimer(time.Hour)
-	wait.Stop()
-	collect := func() ([]*writeOp, time.Duration) {
-		t.Helper()
-		done := make(chan []*writeOp, 1)
-		start := time.Now()
-		go func() {
-			batch, _ := s.collect(make([]*writeOp, 0, maxBatch), wait)
-			done <- batch
-		}()
-		select {
-		case batch := <-done:
-			return batch, time.Since(start)
-		case <-time.After(30 * time.Second):
-			t.Fatal("collect is still waiting")
-			return nil, 0
-		}
-	}
-	background := func() *writeOp { return &writeOp{background: true} }
-
-	// A foreground write ends the wait: sent after the background one, it
-	// is collected with it although the wait is an hour.
-	s.bgLinger = time.Hour
-	go func() {
-		s.ops <- background()
-		s.ops <- &writeOp{}
-	}()
-	got, _ := collect()
-	if len(got) != 2 || !got[0].background || got[1].background {
-		t.Fatalf("collected %d writes, want the background one and then the foreground one", len(got))
-	}
-	// So does a full batch.
-	go func() {
-		for range maxBatch {
-			s.ops <- background()
-		}
-	}()
-	if got, _ := collect(); len(got) != maxBatch {
-		t.Fatalf("collected %d writes, want a full batch of %d", len(got), maxBatch)
-	}
-	// Alone, a background write waits bgLinger, then commits.
-	const short = 20 * time.Millisecond
-	s.bgLinger = short
-	go func() { s.ops <- background() }()
-	if got, waited := collect(); len(got) != 1 || waited < short {
-		t.Errorf("collected %d writes in %s, want 1 after %s", len(got), waited, short)
-	}
-	// A foreground write alone does not wait at all.
-	s.bgLinger = time.Hour
-	go func() { s.ops <- &writeOp{} }()
-	if got, _ := collect(); len(got) != 1 {
-		t.Errorf("collected %d writes, want 1", len(got))
-	}
-}
-
 // A commit that takes slowCommit or longer is logged, with the number of
 // writes and how long it and its COMMIT statement took, before the writes
 // return; faster ones are not.

@@ -286,9 +286,7 @@ func (s *Store) RecordAttempt(ctx context.Context, r *sluice.AttemptResult) erro
 // go on; any other failure fails the write, and so every result.
 func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) []error {
 	b := storekit.NewAttemptBatch(ctx, s.keys, rs)
-	// Attempts are recorded after their responses: no request waits on
-	// them, so they may wait a little to share a commit.
-	err := s.writeBackground(ctx, func(ctx context.Context, tx querier) error {
+	err := s.write(ctx, func(ctx context.Context, tx querier) error {
 		return b.Run(func(r *sluice.AttemptResult, n storekit.SealedNotices) error {
 			return s.recordAttempt(ctx, tx, r, n)
 		})

@@ -20,7 +20,6 @@ import (
 	"net/url"
 	"os"
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -51,15 +50,6 @@ const (
 	lingerAfter = 4
 )
 
-// backgroundLinger is how long a batch of background writes only (attempts
-// recorded after their responses, which no request waits for) waits for a
-// foreground write to share its commit. Under light load each event would
-// otherwise cost two commits, its own and its delivery's, and a request
-// arriving during the second waited for it. The wait delays only when an
-// attempt shows; 10 ms rather than 2 ms saved a fifth of the CPU an event
-// at 200 events/s, and made no difference at 1,000.
-const backgroundLinger = 10 * time.Millisecond
-
 // slowCommit is how long a group commit may take before the writer logs
 // it: every write waiting on it, every acknowledgement, waits as long.
 // With durable commits the disk's fsync is the usual cause.
@@ -79,7 +69,6 @@ type Config struct {
 	Logger *slog.Logger
 
 	linger, lingerGap time.Duration // tests only; default linger, lingerGap
-	backgroundLinger  time.Duration // tests only; default backgroundLinger
 	slowCommit        time.Duration // tests only; default slowCommit
 }
 
@@ -96,7 +85,6 @@ type Store struct {
 	ops        chan *writeOp
 	linger     time.Duration // see linger
 	lingerGap  time.Duration // see lingerGap
-	bgLinger   time.Duration // see backgroundLinger
 	slowCommit time.Duration // see slowCommit
 	// committed is how long the last batch's COMMIT statement took: WAL
 	// frames, fsync and any checkpoint. Only the writer touches it.
@@ -145,7 +133,6 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		ops:        make(chan *writeOp),
 		linger:     cmp.Or(cfg.linger, linger),
 		lingerGap:  cmp.Or(cfg.lingerGap, lingerGap),
-		bgLinger:   cmp.Or(cfg.backgroundLinger, backgroundLinger),
 		slowCommit: cmp.Or(cfg.slowCommit, slowCommit),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -250,9 +237,6 @@ type writeOp struct {
 	ctx  context.Context
 	fn   func(ctx context.Context, tx querier) error
 	done chan error
-	// background marks a write no request waits on: it may wait up to
-	// backgroundLinger for a foreground write to commit with.
-	background bool
 }
 
 var errClosed = errors.New("sqlite: store closed")
@@ -260,18 +244,7 @@ var errClosed = errors.New("sqlite: store closed")
 // write runs fn inside the writer's current transaction and returns once that
 // transaction has committed (or fn's savepoint was rolled back).
 func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx querier) error) error {
-	return s.send(&writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)})
-}
-
-// writeBackground is write for a write no request waits on, which commits
-// with the next foreground write when one comes within backgroundLinger.
-func (s *Store) writeBackground(ctx context.Context, fn func(ctx context.Context, tx querier) error) error {
-	return s.send(&writeOp{ctx: ctx, fn: fn, done: make(chan error, 1), background: true})
-}
-
-// send queues op for the writer and returns its outcome once committed.
-func (s *Store) send(op *writeOp) error {
-	ctx := op.ctx
+	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.ops <- op:
 	case <-ctx.Done():
@@ -299,8 +272,7 @@ func (s *Store) runWriter() {
 // collect waits for the next write and returns the batch of writes to
 // commit with it, reusing batch's array, which holds the last commit's
 // writes; false once the store is closing. After a commit of at least
-// lingerAfter writes it waits up to s.linger for more; a batch of
-// background writes only waits up to s.bgLinger for a foreground one.
+// lingerAfter writes it waits up to s.linger for more.
 func (s *Store) collect(batch []*writeOp, wait *time.Timer) ([]*writeOp, bool) {
 	busy := len(batch) >= lingerAfter
 	select {
@@ -310,37 +282,10 @@ func (s *Store) collect(batch []*writeOp, wait *time.Timer) ([]*writeOp, bool) {
 		return nil, false
 	}
 	batch = s.gather(batch)
-	if busy {
-		batch = s.lingerFor(batch, wait)
+	if !busy {
+		return batch, true
 	}
-	if !slices.ContainsFunc(batch, isForeground) {
-		batch = s.awaitForeground(batch, wait)
-	}
-	return batch, true
-}
-
-func isForeground(op *writeOp) bool { return !op.background }
-
-// awaitForeground adds writes to a batch of background writes as they
-// come, for up to s.bgLinger, until a foreground write comes (with what
-// is waiting behind it) or the batch is full.
-func (s *Store) awaitForeground(batch []*writeOp, wait *time.Timer) []*writeOp {
-	defer wait.Stop()
-	wait.Reset(s.bgLinger)
-	for len(batch) < maxBatch {
-		select {
-		case op := <-s.ops:
-			batch = append(batch, op)
-			if !op.background {
-				return s.gather(batch)
-			}
-		case <-wait.C:
-			return batch
-		case <-s.quit:
-			return batch // committed before the writer stops
-		}
-	}
-	return batch
+	return s.lingerFor(batch, wait), true
 }
 
 // gather adds the writes already waiting to batch, until it is full.
