@@ -102,7 +102,7 @@ func TestWriteTableAgainstBaseline(t *testing.T) {
 		"connect      2         0",
 		"timeout      0         1",
 		"(bench process with the in-process gateway)",
-		"cpu/event   baseline 50 µs, sluice 250 µs (bench process with the in-process gateway)",
+		"cpu/event   baseline 50µs, sluice 250µs (bench process with the in-process gateway)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 )
 
 // scenarioText says what each scenario sends and awaits.
@@ -177,16 +176,11 @@ func (r *Report) writeCPU(t *table) {
 	var parts []string
 	if r.Baseline != nil {
 		if base, ok := r.Baseline.CPUPerEvent(); ok {
-			parts = append(parts, "baseline "+formatMicros(base))
+			parts = append(parts, "baseline "+formatDuration(base))
 		}
 	}
-	parts = append(parts, "sluice "+formatMicros(sluice))
+	parts = append(parts, "sluice "+formatDuration(sluice))
 	t.line("cpu/event", "%s (%s)", strings.Join(parts, ", "), r.RSSScope)
-}
-
-// formatMicros writes d in whole microseconds.
-func formatMicros(d time.Duration) string {
-	return strconv.FormatInt(d.Round(time.Microsecond).Microseconds(), 10) + " µs"
 }
 
 func (r *Report) writeRSS(t *table) {
