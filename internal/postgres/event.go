@@ -39,11 +39,8 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 			return err
 		}
 		if !inserted {
-			first, err := s.eventByDedup(ctx, tx, e.TenantID, *sealed.Dedup)
-			if err == nil && first == nil {
-				err = errors.New("find duplicate: the conflicting event is gone")
-			}
-			out, duplicate = first, first != nil
+			out, err = s.duplicateOf(ctx, tx, in, sealed)
+			duplicate = err == nil
 			return err
 		}
 		if wake {
@@ -68,7 +65,8 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 // may claimed for in.Claim (see sluice.ClaimedAtBirth), inside a write. It
 // sets e's status and payload state and in.Claims. It reports whether it
 // made deliveries for dispatchers to claim, and false for inserted, having
-// written nothing, when the event's dedup key is taken.
+// written nothing, when the event's dedup key is taken (duplicateOf then
+// finds the event holding it and clears in.Claims).
 //
 // The rows go in one pipelined batch, one round trip instead of one per
 // row. Two processes may take the same new key at once: the unique index
@@ -84,7 +82,6 @@ func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, e *sluice.Event, in 
 	b := s.eventRows(e, in, sealed, firstDelay, dests)
 	inserted, err = readEventRows(tx.SendBatch(ctx, b), b.Len())
 	if err != nil || !inserted {
-		in.Claims, in.Unclaimed = nil, false // eventRows set them for an event that is not there
 		return false, false, err
 	}
 	return in.Unclaimed, true, nil
@@ -226,25 +223,24 @@ func (s *Store) createEventOnce(ctx context.Context, in *sluice.NewEvent, sealed
 	if inserted {
 		return &e, false, nil
 	}
-	in.Claims, in.Unclaimed = nil, false // eventRows set them for an event that is not there
-	if sealed.Dedup == nil {
-		// Without a dedup key nothing lets the insert do nothing.
-		return nil, false, errors.New("insert event: no row written")
-	}
 	// The insert did nothing once the event holding the key had committed.
-	first, err := s.eventByDedup(ctx, conn, e.TenantID, *sealed.Dedup)
-	if err == nil && first == nil {
-		err = errors.New("find duplicate: the conflicting event is gone")
-	}
-	return first, first != nil, err
+	first, err := s.duplicateOf(ctx, conn, in, sealed)
+	return first, err == nil, err
 }
 
-// eventByDedup returns the tenant's event with the dedup digest, or nil.
-func (s *Store) eventByDedup(ctx context.Context, tx querier, tenantID, digest string) (*sluice.Event, error) {
-	e, err := storekit.ScanEvent(tx.QueryRow(ctx,
-		`SELECT `+eventColumns+` FROM events WHERE tenant_id = $1 AND dedup_key = $2`, tenantID, digest))
+// duplicateOf returns the event holding the dedup key of in, whose insert
+// wrote nothing, and clears the claims eventRows set for it. Only a taken
+// dedup key lets the insert do nothing; without one, or when the event
+// holding the key is gone since, it is an error.
+func (s *Store) duplicateOf(ctx context.Context, q querier, in *sluice.NewEvent, sealed *storekit.SealedEvent) (*sluice.Event, error) {
+	in.Claims, in.Unclaimed = nil, false
+	if sealed.Dedup == nil {
+		return nil, errors.New("insert event: no row written")
+	}
+	e, err := storekit.ScanEvent(q.QueryRow(ctx,
+		`SELECT `+eventColumns+` FROM events WHERE tenant_id = $1 AND dedup_key = $2`, in.Event.TenantID, *sealed.Dedup))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+		return nil, errors.New("find duplicate: the conflicting event is gone")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find duplicate: %w", err)
