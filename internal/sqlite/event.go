@@ -30,11 +30,11 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		if err != nil {
 			return err
 		}
-		if !inserted && sealed.Dedup == nil {
-			// Without a dedup key nothing lets the insert do nothing.
-			return errors.New("insert event: no row written")
-		}
 		if !inserted {
+			if sealed.Dedup == nil {
+				// Without a dedup key nothing lets the insert do nothing.
+				return errors.New("insert event: no row written")
+			}
 			first, err := storekit.ScanEvent(tx.QueryRowContext(ctx,
 				`SELECT `+eventColumns+` FROM events WHERE tenant_id = ? AND dedup_key = ?`, e.TenantID, *sealed.Dedup))
 			if err != nil {

@@ -86,9 +86,6 @@ type Store struct {
 	linger     time.Duration // see linger
 	lingerGap  time.Duration // see lingerGap
 	slowCommit time.Duration // see slowCommit
-	// committed is how long the last batch's COMMIT statement took: WAL
-	// frames, fsync and any checkpoint. Only the writer touches it.
-	committed  time.Duration
 	quit       chan struct{}
 	writerDone chan struct{}
 
@@ -343,18 +340,20 @@ func (s *Store) commit(batch []*writeOp) {
 		}
 		live++
 	}
-	var shared error
+	var (
+		shared    error
+		committed time.Duration // the COMMIT statement's share
+	)
 	start := time.Now()
-	s.committed = 0
 	if live > 0 {
 		var again bool
-		if again, shared = s.runBatch(ctx, batch, errs, live, false); again {
-			_, shared = s.runBatch(ctx, batch, errs, live, true)
+		if again, committed, shared = s.runBatch(ctx, batch, errs, live, false); again {
+			_, committed, shared = s.runBatch(ctx, batch, errs, live, true)
 		}
 	}
 	if took := time.Since(start); took >= s.slowCommit {
 		// Before the replies, so that the line is out when the writes return.
-		s.logger.Warn("slow store commit", "writes", len(batch), "duration", took, "commit_statement", s.committed)
+		s.logger.Warn("slow store commit", "writes", len(batch), "duration", took, "commit_statement", committed)
 	}
 	for i, op := range batch {
 		if shared != nil && errs[i] == nil {
@@ -367,11 +366,12 @@ func (s *Store) commit(batch []*writeOp) {
 // runBatch runs the live writes of batch (those without an error in errs)
 // in one transaction and commits it, recording each write's error in errs.
 // Without savepoints, a failure among several writes rolls everything back
-// and asks to run again (with savepoints). The error returned is one every
+// and asks to run again (with savepoints). It returns how long the COMMIT
+// statement took (WAL frames, fsync, any checkpoint), and the error every
 // write shares, such as a failed commit.
-func (s *Store) runBatch(ctx context.Context, batch []*writeOp, errs []error, live int, savepoints bool) (again bool, shared error) {
+func (s *Store) runBatch(ctx context.Context, batch []*writeOp, errs []error, live int, savepoints bool) (again bool, committed time.Duration, shared error) {
 	if _, err := s.stmts.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return false, fmt.Errorf("begin: %w", err)
+		return false, 0, fmt.Errorf("begin: %w", err)
 	}
 	ok := 0
 	for i, op := range batch {
@@ -389,7 +389,7 @@ func (s *Store) runBatch(ctx context.Context, batch []*writeOp, errs []error, li
 			}
 			s.rollback(ctx)
 			errs[i] = nil // it runs again, in its savepoint
-			return true, nil
+			return true, 0, nil
 		}
 		if _, err := s.stmts.ExecContext(ctx, "SAVEPOINT w"); err != nil {
 			errs[i] = fmt.Errorf("savepoint: %w", err)
@@ -402,21 +402,21 @@ func (s *Store) runBatch(ctx context.Context, batch []*writeOp, errs []error, li
 		}
 		if _, err := s.stmts.ExecContext(ctx, "RELEASE w"); err != nil {
 			s.rollback(ctx)
-			return false, fmt.Errorf("release savepoint: %w", err)
+			return false, 0, fmt.Errorf("release savepoint: %w", err)
 		}
 	}
 	if ok == 0 {
 		s.rollback(ctx)
-		return false, nil
+		return false, 0, nil
 	}
 	start := time.Now()
 	_, err := s.stmts.ExecContext(ctx, "COMMIT")
-	s.committed = time.Since(start)
+	committed = time.Since(start)
 	if err != nil {
 		s.rollback(ctx)
-		return false, fmt.Errorf("commit: %w", err)
+		return false, committed, fmt.Errorf("commit: %w", err)
 	}
-	return false, nil
+	return false, committed, nil
 }
 
 func (s *Store) rollback(ctx context.Context) {
