@@ -485,19 +485,11 @@ func TestCreateEventFailureWritesNothing(t *testing.T) {
 func TestTemporarySchemaTakesPoolParameters(t *testing.T) {
 	base := databaseURL(t)
 	ctx := context.Background()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "t_" + hex.EncodeToString(b[:])
+	name := newSchema(t) // dropped at cleanup too, should drop fail
 	url, drop, err := postgres.TemporarySchema(ctx, base+poolSize(base), name)
 	if err != nil {
 		t.Fatalf("TemporarySchema: %v", err)
 	}
-	dropped := false
-	t.Cleanup(func() {
-		if !dropped {
-			drop()
-		}
-	})
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatalf("open a pool on the returned URL: %v", err)
@@ -525,7 +517,6 @@ func TestTemporarySchemaTakesPoolParameters(t *testing.T) {
 		t.Fatalf("%d schemas named %s after TemporarySchema, want 1", n, name)
 	}
 	drop()
-	dropped = true
 	if n := schemaCount(); n != 0 {
 		t.Fatalf("%d schemas named %s after drop, want 0", n, name)
 	}
