@@ -58,6 +58,26 @@ func BenchmarkForwarderCeiling(b *testing.B) {
 	}
 }
 
+// TestForwarderDeliversEveryEvent keeps BenchmarkForwarderCeiling honest:
+// its forwarder must carry every event, or its figures would be a
+// ceiling for something less than a gateway.
+func TestForwarderDeliversEveryEvent(t *testing.T) {
+	fw := newForwarder(4)
+	srv := httptest.NewServer(fw.handler())
+	defer fw.close()
+	defer srv.Close()
+	rep, err := Run(t.Context(), Options{URL: srv.URL, Token: "tok", Scenario: ScenarioE2E, Events: 200, Concurrency: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sluice.Accepted != 200 || rep.Sluice.Delivery == nil || rep.Sluice.Delivery.Delivered != 200 {
+		t.Fatalf("forwarder: accepted %d, delivery %+v; want 200 of each", rep.Sluice.Accepted, rep.Sluice.Delivery)
+	}
+	if _, ok := rep.DeliveredRatio(); !ok {
+		t.Fatal("no delivered ratio to the baseline")
+	}
+}
+
 // median of xs, which it sorts.
 func median(xs []float64) float64 {
 	slices.Sort(xs)
