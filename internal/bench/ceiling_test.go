@@ -28,15 +28,10 @@ import (
 func BenchmarkForwarderCeiling(b *testing.B) {
 	for _, sc := range []Scenario{ScenarioPublish, ScenarioE2E} {
 		b.Run(string(sc), func(b *testing.B) {
-			fw := newForwarder(64)
-			srv := httptest.NewServer(fw.handler())
-			b.Cleanup(func() {
-				srv.Close()
-				fw.close()
-			})
+			fw, url := startForwarder(b, 64)
 			var accepted, delivered []float64
 			for b.Loop() {
-				rep, err := Run(b.Context(), Options{URL: srv.URL, Token: "tok", Scenario: sc, Events: 20000})
+				rep, err := Run(b.Context(), Options{URL: url, Token: "tok", Scenario: sc, Events: 20000})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -62,11 +57,8 @@ func BenchmarkForwarderCeiling(b *testing.B) {
 // its forwarder must carry every event, or its figures would be a
 // ceiling for something less than a gateway.
 func TestForwarderDeliversEveryEvent(t *testing.T) {
-	fw := newForwarder(4)
-	srv := httptest.NewServer(fw.handler())
-	defer fw.close()
-	defer srv.Close()
-	rep, err := Run(t.Context(), Options{URL: srv.URL, Token: "tok", Scenario: ScenarioE2E, Events: 200, Concurrency: 8})
+	_, url := startForwarder(t, 4)
+	rep, err := Run(t.Context(), Options{URL: url, Token: "tok", Scenario: ScenarioE2E, Events: 200, Concurrency: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +93,9 @@ type forward struct {
 	body []byte
 }
 
-func newForwarder(workers int) *forwarder {
+// startForwarder starts a forwarder with workers delivery workers on
+// loopback and returns it with its base URL; it stops with the test.
+func startForwarder(tb testing.TB, workers int) (*forwarder, string) {
 	fw := &forwarder{
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}},
 		queue:  make(chan forward, 1<<16),
@@ -109,7 +103,12 @@ func newForwarder(workers int) *forwarder {
 	for range workers {
 		fw.wg.Go(fw.work)
 	}
-	return fw
+	srv := httptest.NewServer(fw.handler())
+	tb.Cleanup(func() {
+		srv.Close() // waits for the handlers, the queue's only senders
+		fw.close()
+	})
+	return fw, srv.URL
 }
 
 func (fw *forwarder) handler() http.Handler {
