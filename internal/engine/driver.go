@@ -1,0 +1,378 @@
+package engine
+
+import (
+	"context"
+	"time"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Driver is a database under the engine: a transaction primitive, row
+// operations, and what only a database can do its own way (group commit,
+// row locks, notifications, advisory locks). It decides nothing: which rows
+// to write, and why, is the engine's.
+//
+// internal/sqlite and internal/postgres implement it; internal/storetest
+// runs the conformance suite on the engine over each. Errors are mapped to
+// codes by the driver: a unique violation is ECONFLICT, a missing row an
+// operation looks for is ENOTFOUND, a row that refers to one that does not
+// exist (a foreign key) is ENOTFOUND.
+//
+// Times are stored at millisecond precision. A driver has no clock: every
+// time it writes is given.
+type Driver interface {
+	// Read returns the row reads outside a transaction.
+	Read() Reader
+	// WithTx runs fn in a transaction and commits it if fn returns nil. fn
+	// may run more than once (a driver retries a transaction the database
+	// aborted, or runs it again alone after another in its group commit
+	// failed), so it must keep no state but what it returns through
+	// variables it sets afresh on each run.
+	WithTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// CreateEvent runs the transaction of one new event: it reads the
+	// tenant's routes (as Tx.Routes), has plan turn them into the event's
+	// rows and inserts them (as Tx.InsertEvent). It is given whole so that
+	// the driver can send it in as few round trips as it can. plan may run
+	// more than once, as fn of WithTx.
+	CreateEvent(ctx context.Context, tenantID string, plan func(routes []*DestinationRow) (*EventRows, error)) (*EventInserted, error)
+
+	// Listener returns how to hear of work that other processes sharing
+	// the database commit (see Tx.AnnounceWork), or nil when one process
+	// owns the database.
+	Listener() sluice.Listener
+	// Exclusive returns how to run work in one process at a time, or nil
+	// when one process owns the database.
+	Exclusive() sluice.Exclusive
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database. Listeners and exclusive runs should have
+	// ended first.
+	Close() error
+}
+
+// Reader reads rows. Every read scoped to a tenant never returns another
+// tenant's rows: ENOTFOUND, as for a row that does not exist.
+type Reader interface {
+	// OperatorKey returns the operator key; ENOTFOUND if there is none.
+	OperatorKey(ctx context.Context) (*sluice.APIKey, error)
+	// KeyByTokenHash returns the key with the token hash; ENOTFOUND.
+	KeyByTokenHash(ctx context.Context, hash []byte) (*sluice.APIKey, error)
+	// APIKey returns one of the tenant's keys; ENOTFOUND.
+	APIKey(ctx context.Context, tenantID, id string) (*sluice.APIKey, error)
+
+	// Setting returns a store-wide setting; ENOTFOUND if it is not set.
+	Setting(ctx context.Context, name string) (string, error)
+	// CountDataKeys counts the data keys of every tenant.
+	CountDataKeys(ctx context.Context) (int, error)
+	// NewestDataKey returns the tenant's newest data key, wrapped.
+	NewestDataKey(ctx context.Context, tenantID string) (id string, wrapped []byte, err error)
+	// DataKey returns the data key with the id, wrapped.
+	DataKey(ctx context.Context, id string) ([]byte, error)
+
+	// Destination returns one of the tenant's destinations.
+	Destination(ctx context.Context, tenantID, id string) (*DestinationRow, error)
+	// Destinations lists the tenant's destinations, newest first.
+	Destinations(ctx context.Context, tenantID string, page sluice.Page) ([]*DestinationRow, string, error)
+	// Source returns one of the tenant's sources.
+	Source(ctx context.Context, tenantID, id string) (*SourceRow, error)
+	// SourceByID returns a source whatever its tenant, for ingest.
+	SourceByID(ctx context.Context, id string) (*SourceRow, error)
+	// Sources lists the tenant's sources, newest first.
+	Sources(ctx context.Context, tenantID string, page sluice.Page) ([]*SourceRow, string, error)
+
+	// Event returns one of the tenant's events.
+	Event(ctx context.Context, tenantID, id string) (*sluice.Event, error)
+	// EventByDedupKey returns the tenant's event stored under the dedup
+	// key's digest.
+	EventByDedupKey(ctx context.Context, tenantID, digest string) (*sluice.Event, error)
+	// Events lists the tenant's events that pass the filter, newest first.
+	Events(ctx context.Context, tenantID string, f sluice.EventFilter) ([]*sluice.Event, string, error)
+	// Payload returns what is stored of an event's payload; its Body is
+	// nil when none is.
+	Payload(ctx context.Context, tenantID, eventID string) (*PayloadRow, error)
+	// Deliveries lists an event's deliveries, oldest first; ENOTFOUND for
+	// an event the tenant does not have.
+	Deliveries(ctx context.Context, tenantID, eventID string) ([]*sluice.Delivery, error)
+	// Attempts lists an event's attempts, oldest first; ENOTFOUND as
+	// Deliveries.
+	Attempts(ctx context.Context, tenantID, eventID string) ([]*sluice.Attempt, error)
+	// SubjectPayloads returns the payloads linked to the subject hash that
+	// are retained and expire after now, by event id.
+	SubjectPayloads(ctx context.Context, tenantID string, hash []byte, now time.Time) ([]*SubjectPayloadRow, error)
+	// Observations lists the tenant's observations by source, event type,
+	// kind and name.
+	Observations(ctx context.Context, tenantID string) ([]*sluice.Observation, error)
+	// RetainedPayloads counts the tenant's payloads and returns the
+	// earliest expiry (zero when there are none).
+	RetainedPayloads(ctx context.Context, tenantID string) (int, time.Time, error)
+	// QueueStats counts pending deliveries and destinations by state at now.
+	QueueStats(ctx context.Context, now time.Time) (*sluice.QueueStats, error)
+	// AuditLog lists the tenant's audit entries, newest first.
+	AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error)
+}
+
+// Tx is a transaction: reads that see its writes, and the writes. Writes
+// that find no row to change return ENOTFOUND.
+type Tx interface {
+	Reader
+
+	// InsertTenant stores a tenant.
+	InsertTenant(ctx context.Context, t *sluice.Tenant) error
+	// InsertAPIKey stores a key: ECONFLICT when its token, or a second
+	// operator key, is taken.
+	InsertAPIKey(ctx context.Context, k *sluice.APIKey) error
+	// SetTokenHash replaces a key's token hash and returns its tenant.
+	SetTokenHash(ctx context.Context, keyID string, hash []byte) (tenantID string, err error)
+	// DeleteAPIKey deletes a key.
+	DeleteAPIKey(ctx context.Context, id string) error
+	// InsertAudit appends an audit entry.
+	InsertAudit(ctx context.Context, e *sluice.AuditEntry) error
+
+	// ShareSetting reads a setting and keeps it from changing until the
+	// transaction ends; LockSetting reads it to change it.
+	ShareSetting(ctx context.Context, name string) (string, error)
+	LockSetting(ctx context.Context, name string) (string, error)
+	// InsertSetting stores a setting unless it is set; either way it
+	// returns the value the store holds.
+	InsertSetting(ctx context.Context, name, value string) (string, error)
+	// UpdateSetting changes a setting.
+	UpdateSetting(ctx context.Context, name, value string) error
+	// InsertDataKey stores a tenant's wrapped data key.
+	InsertDataKey(ctx context.Context, tenantID, id string, wrapped []byte, at time.Time) error
+	// LockDataKeys reads every data key, by id, to change them.
+	LockDataKeys(ctx context.Context) ([]WrappedKey, error)
+	// UpdateDataKey replaces a data key's wrapped bytes.
+	UpdateDataKey(ctx context.Context, id string, wrapped []byte) error
+	// TenantIDs lists every tenant, by id.
+	TenantIDs(ctx context.Context) ([]string, error)
+
+	// InsertSource stores a source.
+	InsertSource(ctx context.Context, s *SourceRow) error
+	// UpdateSource stores every field of a source but its times of creation.
+	UpdateSource(ctx context.Context, s *SourceRow) error
+	// DeleteSource deletes one of the tenant's sources.
+	DeleteSource(ctx context.Context, tenantID, id string) error
+
+	// InsertDestination stores a destination, its health clean.
+	InsertDestination(ctx context.Context, d *DestinationRow) error
+	// LockDestination reads one of the tenant's destinations to change it.
+	LockDestination(ctx context.Context, tenantID, id string) (*DestinationRow, error)
+	// ShareDestination reads one of the tenant's destinations and keeps it
+	// from being deleted until the transaction ends.
+	ShareDestination(ctx context.Context, tenantID, id string) (*DestinationRow, error)
+	// UpdateDestination stores a destination's configuration: every field
+	// but its health and its time of creation.
+	UpdateDestination(ctx context.Context, d *DestinationRow) error
+	// DeleteDestination deletes one of the tenant's destinations.
+	DeleteDestination(ctx context.Context, tenantID, id string) error
+	// CancelDeliveries cancels the destination's pending deliveries and
+	// returns their events, by id.
+	CancelDeliveries(ctx context.Context, destinationID string, now time.Time) (eventIDs []string, err error)
+	// Routes returns the tenant's destinations, by id, and keeps them from
+	// being deleted until the transaction ends. The rows may be the
+	// driver's own: they must not be changed.
+	Routes(ctx context.Context, tenantID string) ([]*DestinationRow, error)
+
+	// InsertEvent stores an event with everything in rows; it writes
+	// nothing when the event's dedup key is taken.
+	InsertEvent(ctx context.Context, rows *EventRows) (*EventInserted, error)
+	// InsertDeliveries stores pending, unclaimed deliveries.
+	InsertDeliveries(ctx context.Context, ds []*sluice.Delivery) error
+	// RefreshEventStatus sets each event's status from its deliveries',
+	// as sluice.EventStatusOf says.
+	RefreshEventStatus(ctx context.Context, eventIDs []string) error
+	// AnnounceWork tells the processes listening (Driver.Listener) that the
+	// transaction made work due now, when it commits.
+	AnnounceWork(ctx context.Context) error
+
+	// RecordAttempts moves each attempt's delivery on and stores the
+	// attempt, in the order given, and reads its destination's health. One
+	// whose delivery is no longer pending at the attempt's number less one
+	// changes nothing (Recorded false).
+	RecordAttempts(ctx context.Context, as []*AttemptRow, now time.Time) ([]AttemptWritten, error)
+	// LockHealth reads a destination's health to change it; nil when the
+	// destination is gone.
+	LockHealth(ctx context.Context, tenantID, destinationID string) (*DestinationHealth, error)
+	// UpdateHealth stores a destination's health.
+	UpdateHealth(ctx context.Context, destinationID string, h *DestinationHealth) error
+	// ResetDestinationHealth forgets a destination's failures and pause.
+	ResetDestinationHealth(ctx context.Context, destinationID string) error
+	// ResetRateLimit forgets a destination's rate limiter: the next start
+	// is free and the starts reserved so far are void.
+	ResetRateLimit(ctx context.Context, destinationID string) error
+	// DisableDestination switches a destination off with the reason.
+	DisableDestination(ctx context.Context, destinationID, reason string, at time.Time) error
+
+	// ClaimCandidates returns up to limit due pending deliveries at now,
+	// earliest first, of enabled destinations whose gates let them start
+	// and that are not in skip, with the gates of their destinations that
+	// have one (see Gate). A driver shared by processes locks them, passing
+	// over those another transaction holds.
+	ClaimCandidates(ctx context.Context, now time.Time, skip []string, limit int) ([]ClaimCandidate, map[string]*Gate, error)
+	// ApplyClaimPlan leases the plan's claims until leaseUntil (their
+	// next_attempt_at moves there too), reschedules its reservations and
+	// stores the gates marked Changed.
+	ApplyClaimPlan(ctx context.Context, plan ClaimPlan, gates map[string]*Gate, now, leaseUntil time.Time) error
+	// LoadClaims reads what attempting the claimed deliveries takes, in
+	// the order of ids; a delivery whose event or destination is gone is
+	// left out.
+	LoadClaims(ctx context.Context, ids []string, now time.Time) ([]*ClaimRow, error)
+	// ExpireDeliveries ends pending deliveries as expired and returns their
+	// events, by id.
+	ExpireDeliveries(ctx context.Context, ids []string, now time.Time) (eventIDs []string, err error)
+	// ReturnClaims makes claimed deliveries that this driver holds due at
+	// now, unclaimed.
+	ReturnClaims(ctx context.Context, ids []string, now time.Time) error
+	// ReleaseClaims ends every lease that cannot be an attempt in flight:
+	// this driver's own, and those already past their end.
+	ReleaseClaims(ctx context.Context, now time.Time) error
+
+	// DeleteSubjectLinks deletes the tenant's links of a subject hash and
+	// returns their events, by id.
+	DeleteSubjectLinks(ctx context.Context, tenantID string, hash []byte) (eventIDs []string, err error)
+	// EndPayloads deletes the events' payloads, sets the payload state of
+	// those still retained to state and ends their pending deliveries with
+	// status. It returns how many payloads it deleted.
+	EndPayloads(ctx context.Context, eventIDs []string, state sluice.PayloadState, status sluice.DeliveryStatus, now time.Time) (int, error)
+	// InsertErasure records an erasure.
+	InsertErasure(ctx context.Context, e *ErasureRow) error
+	// LockEvent reads one of the tenant's events, and its payload, and
+	// keeps them from changing until the transaction ends.
+	LockEvent(ctx context.Context, tenantID, id string) (*sluice.Event, *PayloadRow, error)
+	// HasExhaustedDelivery reports whether the event has an exhausted
+	// delivery to the destination.
+	HasExhaustedDelivery(ctx context.Context, eventID, destinationID string) (bool, error)
+	// LockRecoverableEvents returns, by id, the tenant's events with a
+	// delivery to the destination exhausted and created in [since, until)
+	// whose payloads are retained and expire after now, and keeps them
+	// from changing until the transaction ends.
+	LockRecoverableEvents(ctx context.Context, tenantID, destinationID string, since, until, now time.Time) ([]string, error)
+	// ExpiredPayloads returns up to limit events whose payloads expire at
+	// or before now, earliest first; a driver shared by processes locks
+	// them, passing over those another transaction holds.
+	ExpiredPayloads(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// PurgeEvents deletes up to limit events received before cutoff, with
+	// everything that hangs off them, and returns how many.
+	PurgeEvents(ctx context.Context, cutoff time.Time, limit int) (int, error)
+}
+
+// DestinationRow is a destination as stored: its URL and secrets sealed,
+// and empty in the embedded Destination.
+type DestinationRow struct {
+	sluice.Destination
+	SealedURL, SealedSecret []byte
+	SealedPreviousSecret    []byte // nil when there is none
+}
+
+// SourceRow is a source as stored: its credentials (the verification's
+// secret and password) sealed, and empty in the embedded Source.
+type SourceRow struct {
+	sluice.Source
+	SealedCredentials []byte
+}
+
+// PayloadRow is what is stored of an event's payload.
+type PayloadRow struct {
+	State       sluice.PayloadState // the event's payload state
+	ContentType string
+	// Body and Headers are sealed; Body is nil when no payload is stored,
+	// Headers when none were kept.
+	Body, Headers []byte
+	ExpiresAt     time.Time
+}
+
+// SubjectPayloadRow is a retained payload linked to a subject.
+type SubjectPayloadRow struct {
+	EventID    string
+	Type       string
+	ReceivedAt time.Time
+	Payload    PayloadRow
+}
+
+// ErasureRow is an erasure as recorded: under the subject's keyed hash.
+type ErasureRow struct {
+	sluice.Erasure
+	SubjectHash []byte
+}
+
+// WrappedKey is a data key as stored.
+type WrappedKey struct {
+	ID      string
+	Wrapped []byte
+}
+
+// EventRows are the rows of a new event.
+type EventRows struct {
+	Event sluice.Event
+	// DedupDigest is the keyed hash of the event's dedup key; "" for none.
+	DedupDigest   string
+	ContentType   string
+	Body, Headers []byte   // sealed; Headers nil when none were kept
+	ExpiresAt     time.Time
+	SubjectHashes [][]byte // distinct
+	Deliveries    []*DeliveryRow
+	// Observations are stored unless the store has them; the first one,
+	// of kind sluice.ObservedType, tells whether the type was seen before.
+	Observations []sluice.Observation
+	// Announce asks the driver to announce the work it makes due (see
+	// Tx.AnnounceWork).
+	Announce bool
+}
+
+// DeliveryRow is a new pending delivery of an event: due at NextAttemptAt,
+// and claimed until LeaseUntil when that is set.
+type DeliveryRow struct {
+	sluice.Delivery
+	LeaseUntil time.Time
+}
+
+// EventInserted is what InsertEvent wrote.
+type EventInserted struct {
+	// Inserted is false when the dedup key was taken: nothing was written.
+	Inserted bool
+	// NewObservations says, for each of EventRows.Observations, whether
+	// the store did not have it.
+	NewObservations []bool
+}
+
+// AttemptRow is an attempt to store and its delivery's new state.
+type AttemptRow struct {
+	Attempt       sluice.Attempt
+	Status        sluice.DeliveryStatus
+	NextAttemptAt time.Time // zero unless Status is pending
+	// LockHealth asks for the destination's health to be read to change
+	// (see Tx.LockHealth).
+	LockHealth bool
+}
+
+// AttemptWritten is what RecordAttempts did for one attempt.
+type AttemptWritten struct {
+	// Recorded is false when the delivery was no longer pending at the
+	// attempt: nothing was written.
+	Recorded bool
+	// Health is the destination's, nil when it is gone.
+	Health *DestinationHealth
+}
+
+// DestinationHealth is a destination's health (see Health), and its switch.
+// Zero times are stored as NULL.
+type DestinationHealth struct {
+	Enabled      bool
+	Failures     int
+	FailingSince time.Time
+	PausedAt     time.Time     // when the circuit last opened, or a probe failed
+	Pause        time.Duration // the length of that pause
+	PausedUntil  time.Time
+}
+
+// ClaimRow is a claimed delivery as stored: its payload and destination
+// still sealed.
+type ClaimRow struct {
+	Delivery    sluice.Delivery
+	EventType   string
+	Destination DestinationRow
+	ContentType string
+	// Body is the sealed payload; nil when it is gone or past its expiry.
+	Body []byte
+}

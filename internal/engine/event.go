@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice"
+)
+
+// CreateEvent stores an event, its payload and one pending delivery per
+// matching destination in one transaction, each due after firstDelay,
+// those it may claimed for in.Claim. If the dedup key was seen before in
+// the tenant it stores nothing and returns the first event as a duplicate.
+//
+// It keeps what the event shows of its shape, and afterwards publishes
+// sluice.anomaly.schema_drift for field paths new to a source's event type
+// and sluice.anomaly.burst when the type arrives far above its usual rate.
+func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay time.Duration) (*sluice.EventCreated, error) {
+	se, err := s.sealEvent(ctx, in, true)
+	if err != nil {
+		return nil, err
+	}
+	var plan *eventPlan
+	ins, err := s.driver.CreateEvent(ctx, in.Event.TenantID, func(routes []*DestinationRow) (*EventRows, error) {
+		plan, err = s.planEvent(ctx, se, routes, firstDelay)
+		if err != nil {
+			return nil, err
+		}
+		return plan.rows, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !ins.Inserted {
+		return s.duplicateOf(ctx, se)
+	}
+	e := plan.rows.Event
+	created := &sluice.EventCreated{Event: &e, Claims: plan.claims, Unclaimed: plan.unclaimed}
+	s.shapes.stored(e.TenantID, se.shapes)
+	if drift := driftOf(se.shapes, ins.NewObservations); len(drift) > 0 {
+		created.Unclaimed = s.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,
+			Kind: sluice.AnomalySchemaDrift, Detail: driftDetail(drift)}) || created.Unclaimed
+	}
+	if burst, detail := s.anomalies.Event(e.TenantID, e.SourceID, e.Type, s.now()); burst {
+		created.Unclaimed = s.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,
+			Kind: sluice.AnomalyBurst, Detail: detail}) || created.Unclaimed
+	}
+	return created, nil
+}
+
+// duplicateOf returns the event holding the dedup key of se, whose insert
+// wrote nothing. Only a taken dedup key lets the insert do nothing;
+// without one, or when the event holding the key is gone since, it is an
+// error.
+func (s *Store) duplicateOf(ctx context.Context, se *sealedEvent) (*sluice.EventCreated, error) {
+	if se.dedupDigest == "" {
+		return nil, errors.New("insert event: no row written")
+	}
+	first, err := s.read.EventByDedupKey(ctx, se.in.Event.TenantID, se.dedupDigest)
+	if sluice.ErrorCode(err) == sluice.ENOTFOUND {
+		return nil, errors.New("find duplicate: the conflicting event is gone")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find duplicate: %w", err)
+	}
+	return &sluice.EventCreated{Event: first, Duplicate: true}, nil
+}
+
+// sealedEvent is a new event made ready for its rows before the
+// transaction, so that sealing and hashing hold no writer: its payload
+// sealed, its subjects and dedup key hashed, and the observations of its
+// shape the store may not have yet.
+type sealedEvent struct {
+	in            *sluice.NewEvent
+	body, headers []byte
+	subjectHashes [][]byte
+	dedupDigest   string
+	shapes        []sluice.Observation
+}
+
+// sealEvent prepares in for its rows; with observe, its shape is observed.
+func (s *Store) sealEvent(ctx context.Context, in *sluice.NewEvent, observe bool) (*sealedEvent, error) {
+	e := &in.Event
+	se := &sealedEvent{in: in}
+	var err error
+	if se.body, se.headers, err = s.sealPayload(ctx, e.TenantID, e.ID, &in.Payload); err != nil {
+		return nil, err
+	}
+	if se.subjectHashes, err = s.subjectHashes(ctx, e.TenantID, in.Subjects); err != nil {
+		return nil, err
+	}
+	if in.DedupKey != "" {
+		if se.dedupDigest, err = s.dedupDigest(ctx, e.TenantID, in.DedupKey); err != nil {
+			return nil, err
+		}
+	}
+	if observe {
+		se.shapes = s.shapes.unknown(e.TenantID, observationsOf(in))
+	}
+	return se, nil
+}
+
+// eventPlan is what storing an event writes, given its routes.
+type eventPlan struct {
+	rows *EventRows
+	// claims are the deliveries created claimed; unclaimed says whether
+	// deliveries to enabled destinations were created for a dispatcher to
+	// claim.
+	claims    []*sluice.Claim
+	unclaimed bool
+}
+
+// planEvent routes an event: one pending delivery per destination it
+// matches, due after firstDelay, claimed at once for se.in.Claim when
+// claimedAtBirth allows. The event is pending with deliveries and
+// unrouted without.
+func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*DestinationRow, firstDelay time.Duration) (*eventPlan, error) {
+	in := se.in
+	now := s.now()
+	rows := &EventRows{Event: in.Event, DedupDigest: se.dedupDigest, ContentType: in.Payload.ContentType,
+		Body: se.body, Headers: se.headers, ExpiresAt: in.Payload.ExpiresAt, SubjectHashes: se.subjectHashes,
+		Observations: se.shapes}
+	plan := &eventPlan{rows: rows}
+	e := &rows.Event
+	var statuses []sluice.DeliveryStatus
+	taken := map[string]int{}
+	for _, d := range routes {
+		if !d.Matches(e.Type, e.SourceID) {
+			continue
+		}
+		dr := &DeliveryRow{Delivery: sluice.Delivery{ID: sluice.NewID(sluice.PrefixDelivery), TenantID: e.TenantID,
+			EventID: e.ID, DestinationID: d.ID, Status: sluice.DeliveryPending, NextAttemptAt: now.Add(firstDelay),
+			CreatedAt: now, UpdatedAt: now}}
+		rows.Deliveries = append(rows.Deliveries, dr)
+		statuses = append(statuses, dr.Status)
+		if !claimedAtBirth(in.Claim, d, firstDelay, taken) {
+			plan.unclaimed = plan.unclaimed || d.Enabled
+			continue
+		}
+		dest, err := s.openDestination(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		lease := in.Claim.Now.Add(in.Claim.Lease)
+		dr.NextAttemptAt, dr.LeaseUntil = lease, lease
+		taken[d.ID]++
+		plan.claims = append(plan.claims, &sluice.Claim{Delivery: dr.Delivery, EventType: e.Type, Destination: *dest,
+			Body: in.Payload.Body, ContentType: in.Payload.ContentType})
+	}
+	e.Status, e.PayloadState = sluice.EventStatusOf(statuses), sluice.PayloadRetained
+	rows.Announce = plan.unclaimed
+	return plan, nil
+}
+
+// claimedAtBirth reports whether a new delivery to d, due after
+// firstDelay, may be created claimed under r, given how many r already
+// took by destination: only one due at once, to an enabled destination
+// with no rate limit and a closed circuit (those gates are ClaimDue's to
+// pass), within r's Limit, PerDestination and Room.
+func claimedAtBirth(r *sluice.ClaimRequest, d *DestinationRow, firstDelay time.Duration, taken map[string]int) bool {
+	if r == nil || firstDelay > 0 || !d.Enabled || d.RateLimitPerSecond > 0 || !d.PausedUntil.IsZero() {
+		return false
+	}
+	total := 0
+	for _, n := range taken {
+		total += n
+	}
+	room, ok := r.Room[d.ID]
+	if !ok {
+		room = r.PerDestination
+		if room == 0 {
+			room = r.Limit
+		}
+	}
+	return total < r.Limit && taken[d.ID] < room
+}
+
+// insertEvent stores a sealed event inside tx, routed with the tenant's
+// routes, due after firstDelay and claimed by no one, and reports whether
+// it made deliveries due that a dispatcher must claim.
+func (s *Store) insertEvent(ctx context.Context, tx Tx, se *sealedEvent, firstDelay time.Duration) (bool, error) {
+	routes, err := tx.Routes(ctx, se.in.Event.TenantID)
+	if err != nil {
+		return false, err
+	}
+	plan, err := s.planEvent(ctx, se, routes, firstDelay)
+	if err != nil {
+		return false, err
+	}
+	if _, err := tx.InsertEvent(ctx, plan.rows); err != nil {
+		return false, err
+	}
+	return plan.unclaimed, nil
+}
+
+// Event returns an event's metadata or ENOTFOUND.
+func (s *Store) Event(ctx context.Context, tenantID, id string) (*sluice.Event, error) {
+	return s.read.Event(ctx, tenantID, id)
+}
+
+// Events lists a tenant's events, newest first.
+func (s *Store) Events(ctx context.Context, tenantID string, f sluice.EventFilter) ([]*sluice.Event, string, error) {
+	return s.read.Events(ctx, tenantID, f)
+}
+
+// Payload returns an event's payload: ENOTFOUND for an unknown event,
+// EGONE when it has expired or was erased.
+func (s *Store) Payload(ctx context.Context, tenantID, eventID string) (*sluice.Payload, error) {
+	r, err := s.read.Payload(ctx, tenantID, eventID)
+	if err != nil {
+		return nil, err
+	}
+	if !retained(r, s.now()) {
+		return nil, sluice.Errorf(sluice.EGONE, "the payload of this event has expired or was erased")
+	}
+	p := &sluice.Payload{ContentType: r.ContentType, ExpiresAt: r.ExpiresAt}
+	if p.Body, p.Headers, err = s.openPayload(ctx, tenantID, eventID, r.Body, r.Headers); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// retained reports whether a payload is still kept at now.
+func retained(r *PayloadRow, now time.Time) bool {
+	return r.State == sluice.PayloadRetained && r.Body != nil && now.Before(r.ExpiresAt)
+}
+
+// Deliveries lists an event's deliveries, oldest first.
+func (s *Store) Deliveries(ctx context.Context, tenantID, eventID string) ([]*sluice.Delivery, error) {
+	return s.read.Deliveries(ctx, tenantID, eventID)
+}
+
+// Attempts lists an event's attempts, oldest first.
+func (s *Store) Attempts(ctx context.Context, tenantID, eventID string) ([]*sluice.Attempt, error) {
+	return s.read.Attempts(ctx, tenantID, eventID)
+}
+
+// RetainedPayloads counts the tenant's retained payloads and returns the
+// earliest time one expires.
+func (s *Store) RetainedPayloads(ctx context.Context, tenantID string) (int, time.Time, error) {
+	return s.read.RetainedPayloads(ctx, tenantID)
+}
+
+// Observations lists what the tenant's events have been seen to carry.
+func (s *Store) Observations(ctx context.Context, tenantID string) ([]*sluice.Observation, error) {
+	return s.read.Observations(ctx, tenantID)
+}

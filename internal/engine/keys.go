@@ -1,0 +1,221 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/seal"
+)
+
+// fingerprintSetting names the setting holding the fingerprint of the
+// master key that wrapped the data keys.
+const fingerprintSetting = "master_key_fingerprint"
+
+// keyLoader reads data keys for the keyring through the driver.
+type keyLoader struct{ r Reader }
+
+func (l keyLoader) NewestDataKey(ctx context.Context, tenantID string) (string, []byte, error) {
+	id, wrapped, err := l.r.NewestDataKey(ctx, tenantID)
+	return id, wrapped, unknownKey(err)
+}
+
+func (l keyLoader) DataKey(ctx context.Context, id string) ([]byte, error) {
+	wrapped, err := l.r.DataKey(ctx, id)
+	return wrapped, unknownKey(err)
+}
+
+// unknownKey tells the keyring of a key the driver does not have.
+func unknownKey(err error) error {
+	if sluice.ErrorCode(err) == sluice.ENOTFOUND {
+		return fmt.Errorf("%w: %w", seal.ErrUnknownKey, err)
+	}
+	return err
+}
+
+// checkMaster makes sure the master key is the one the data keys are
+// wrapped with, recording its fingerprint in a new database. A different
+// key is refused: sealing new data under it would leave the old data
+// unreadable. Processes starting together on a new database race to
+// record theirs: the first wins and the others compare against it.
+func (s *Store) checkMaster(ctx context.Context) error {
+	master := s.keys.Master()
+	stored, err := s.read.Setting(ctx, fingerprintSetting)
+	switch {
+	case sluice.ErrorCode(err) == sluice.ENOTFOUND:
+		n, err := s.read.CountDataKeys(ctx)
+		if err != nil {
+			return fmt.Errorf("count data keys: %w", err)
+		}
+		if n > 0 {
+			return errors.New("the store has data keys but no master key fingerprint; it was not written by this version")
+		}
+		err = s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+			stored, err = tx.InsertSetting(ctx, fingerprintSetting, master.Fingerprint())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("record master key fingerprint: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("read master key fingerprint: %w", err)
+	}
+	return compareFingerprint(master, stored)
+}
+
+func compareFingerprint(master *seal.Master, stored string) error {
+	if stored != master.Fingerprint() {
+		return fmt.Errorf("%w: this key's fingerprint is %s, the data was sealed under %s",
+			seal.ErrWrongMaster, master.Fingerprint(), stored)
+	}
+	return nil
+}
+
+// CreateTenant stores a tenant, its first key and its data key together.
+// ECONFLICT if the key's token is taken, or if it is an operator key and
+// there is one already (processes bootstrapping an empty database at once).
+func (s *Store) CreateTenant(ctx context.Context, t *sluice.Tenant, k *sluice.APIKey) error {
+	now := s.now()
+	t.CreatedAt, k.CreatedAt, k.TenantID = now, now, t.ID
+	return s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		if err := tx.InsertTenant(ctx, t); err != nil {
+			return fmt.Errorf("insert tenant: %w", err)
+		}
+		if err := s.insertKey(ctx, tx, k); err != nil {
+			return err
+		}
+		// The fingerprint is shared until the commit: another process may
+		// have rotated the master key since this one started (RewrapKeys),
+		// and a key wrapped by the retired master would be unreadable to
+		// every process started after the rotation.
+		stored, err := tx.ShareSetting(ctx, fingerprintSetting)
+		if err != nil {
+			return fmt.Errorf("read master key fingerprint: %w", err)
+		}
+		if err := compareFingerprint(s.keys.Master(), stored); err != nil {
+			return err
+		}
+		id, wrapped := s.keys.NewDataKey()
+		if err := tx.InsertDataKey(ctx, t.ID, id, wrapped, now); err != nil {
+			return fmt.Errorf("insert data key: %w", err)
+		}
+		return s.audit(ctx, tx, t.ID, "tenant.create", t.ID)
+	})
+}
+
+// insertKey stores a key, saying which conflict it met.
+func (s *Store) insertKey(ctx context.Context, tx Tx, k *sluice.APIKey) error {
+	err := tx.InsertAPIKey(ctx, k)
+	switch {
+	case sluice.ErrorCode(err) == sluice.ECONFLICT && k.Operator:
+		// Two processes bootstrapping an empty database at once with the
+		// same configured token collide on the token or on the one
+		// operator key, whichever the insert meets first: either way, the
+		// other won.
+		return sluice.Errorf(sluice.ECONFLICT, "the store has an operator key already")
+	case sluice.ErrorCode(err) == sluice.ECONFLICT:
+		return sluice.Errorf(sluice.ECONFLICT, "a key with this token exists already")
+	case err != nil:
+		return fmt.Errorf("insert key: %w", err)
+	}
+	return nil
+}
+
+// OperatorKey returns the operator key; ENOTFOUND before the first start.
+func (s *Store) OperatorKey(ctx context.Context) (*sluice.APIKey, error) {
+	return s.read.OperatorKey(ctx)
+}
+
+// KeyByTokenHash finds the key for a bearer token; ENOTFOUND if none.
+func (s *Store) KeyByTokenHash(ctx context.Context, hash []byte) (*sluice.APIKey, error) {
+	return s.read.KeyByTokenHash(ctx, hash)
+}
+
+// SetTokenHash replaces a key's token hash; ENOTFOUND for an unknown key.
+func (s *Store) SetTokenHash(ctx context.Context, keyID string, hash []byte) error {
+	return s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		tenantID, err := tx.SetTokenHash(ctx, keyID, hash)
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, tenantID, "key.token_replace", keyID)
+	})
+}
+
+// CreateAPIKey stores a new key of an existing tenant: ECONFLICT if its
+// token is taken, ENOTFOUND if the tenant is not there.
+func (s *Store) CreateAPIKey(ctx context.Context, k *sluice.APIKey) error {
+	k.CreatedAt = s.now()
+	return s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		if err := s.insertKey(ctx, tx, k); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, k.TenantID, "key.create", k.ID)
+	})
+}
+
+// DeleteAPIKey removes a key: ENOTFOUND if it is not the tenant's,
+// EFORBIDDEN for the operator key.
+func (s *Store) DeleteAPIKey(ctx context.Context, tenantID, id string) error {
+	return s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		k, err := tx.APIKey(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		if k.Operator {
+			return sluice.Errorf(sluice.EFORBIDDEN, "the operator key cannot be deleted")
+		}
+		if err := tx.DeleteAPIKey(ctx, id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, tenantID, "key.delete", id)
+	})
+}
+
+// RewrapKeys wraps every data key under next instead of the master key
+// and records next's fingerprint, in one transaction, and returns how many
+// keys it rewrapped. Sealed values are not rewritten: they name their data
+// key, which is unchanged. Every process sharing the database must be
+// restarted with next afterwards; until then they refuse to create tenants.
+func (s *Store) RewrapKeys(ctx context.Context, next *seal.Master) (int, error) {
+	n := 0
+	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		n = 0
+		// The fingerprint first: it is what CreateTenant shares, so no
+		// tenant gets a key under the old master while this runs.
+		if _, err := tx.LockSetting(ctx, fingerprintSetting); err != nil {
+			return fmt.Errorf("lock fingerprint: %w", err)
+		}
+		keys, err := tx.LockDataKeys(ctx)
+		if err != nil {
+			return fmt.Errorf("read data keys: %w", err)
+		}
+		for _, k := range keys {
+			dk, err := s.keys.Master().Unwrap(k.ID, k.Wrapped)
+			if err != nil {
+				return fmt.Errorf("unwrap data key %s: %w", k.ID, err)
+			}
+			if err := tx.UpdateDataKey(ctx, k.ID, next.Wrap(dk)); err != nil {
+				return fmt.Errorf("rewrap data key %s: %w", k.ID, err)
+			}
+			n++
+		}
+		if err := tx.UpdateSetting(ctx, fingerprintSetting, next.Fingerprint()); err != nil {
+			return fmt.Errorf("record fingerprint: %w", err)
+		}
+		// Every tenant's audit trail shows the rotation, by the new key's
+		// fingerprint: never the key.
+		tenants, err := tx.TenantIDs(ctx)
+		if err != nil {
+			return fmt.Errorf("list tenants: %w", err)
+		}
+		for _, id := range tenants {
+			if err := s.audit(ctx, tx, id, "master_key.rotate", next.Fingerprint()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice"
+)
+
+// endPayloads deletes the events' payloads, marks those still retained
+// with state, ends their pending deliveries with status and refreshes the
+// events' statuses. It returns how many payloads it deleted.
+func (s *Store) endPayloads(ctx context.Context, tx Tx, eventIDs []string, state sluice.PayloadState, status sluice.DeliveryStatus) (int, error) {
+	if len(eventIDs) == 0 {
+		return 0, nil
+	}
+	n, err := tx.EndPayloads(ctx, eventIDs, state, status, s.now())
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.RefreshEventStatus(ctx, eventIDs)
+}
+
+// ErasePayload deletes one event's payload now and cancels its pending
+// deliveries; the metadata stays, payload_state "erased". ENOTFOUND for an
+// unknown event; erasing an erased payload changes nothing.
+func (s *Store) ErasePayload(ctx context.Context, tenantID, eventID string) error {
+	return s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		if _, err := tx.Event(ctx, tenantID, eventID); err != nil {
+			return err
+		}
+		if _, err := s.endPayloads(ctx, tx, []string{eventID}, sluice.PayloadErased, sluice.DeliveryCancelled); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, tenantID, "event.payload_erase", eventID)
+	})
+}
+
+// EraseSubject deletes every retained payload linked to the subject,
+// cancels those events' pending deliveries, drops the links themselves and
+// records the erasure under the subject's keyed hash. Repeating it erases
+// nothing more.
+func (s *Store) EraseSubject(ctx context.Context, tenantID string, subj sluice.Subject) (*sluice.Erasure, error) {
+	hash, err := s.subjectHash(ctx, tenantID, subj)
+	if err != nil {
+		return nil, err
+	}
+	var out *sluice.Erasure
+	err = s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		out = nil
+		eventIDs, err := tx.DeleteSubjectLinks(ctx, tenantID, hash)
+		if err != nil {
+			return fmt.Errorf("find subject: %w", err)
+		}
+		erased, err := s.endPayloads(ctx, tx, eventIDs, sluice.PayloadErased, sluice.DeliveryCancelled)
+		if err != nil {
+			return err
+		}
+		e := &ErasureRow{Erasure: sluice.Erasure{ID: sluice.NewID(sluice.PrefixErasure), TenantID: tenantID,
+			EventsMatched: len(eventIDs), PayloadsErased: erased, CompletedAt: s.now()}, SubjectHash: hash}
+		if err := tx.InsertErasure(ctx, e); err != nil {
+			return fmt.Errorf("record erasure: %w", err)
+		}
+		out = &e.Erasure
+		return s.audit(ctx, tx, tenantID, "subject.erase", e.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SubjectPayloads returns every retained payload linked to the subject,
+// oldest first. One that fails its integrity check comes back with
+// IntegrityError set and no body.
+func (s *Store) SubjectPayloads(ctx context.Context, tenantID string, subj sluice.Subject) ([]*sluice.SubjectPayload, error) {
+	hash, err := s.subjectHash(ctx, tenantID, subj)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.read.SubjectPayloads(ctx, tenantID, hash, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("export subject: %w", err)
+	}
+	out := make([]*sluice.SubjectPayload, 0, len(rows))
+	for _, r := range rows {
+		sp := &sluice.SubjectPayload{EventID: r.EventID, Type: r.Type, ReceivedAt: r.ReceivedAt,
+			Payload: sluice.Payload{ContentType: r.Payload.ContentType, ExpiresAt: r.Payload.ExpiresAt}}
+		sp.Payload.Body, sp.Payload.Headers, err = s.openPayload(ctx, tenantID, r.EventID, r.Payload.Body, r.Payload.Headers)
+		if errors.Is(err, sluice.ErrIntegrity) {
+			sp.IntegrityError = true
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, sp)
+	}
+	return out, nil
+}
+
+// Replay creates a new pending delivery of the event, due after firstDelay,
+// to the one destination named or to every destination it matches now.
+// ENOTFOUND for an unknown event or destination, EGONE when its payload has
+// expired or was erased. A replay to a destination where the event's
+// delivery was exhausted recovers it (sluice.delivery.recovered on success).
+func (s *Store) Replay(ctx context.Context, tenantID, eventID, destinationID string, firstDelay time.Duration) ([]*sluice.Delivery, error) {
+	var out []*sluice.Delivery
+	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		out = nil
+		// The event stays as it is until the commit: an erasure cannot slip
+		// in between the check below and the new deliveries.
+		e, p, err := tx.LockEvent(ctx, tenantID, eventID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if !retained(p, now) {
+			return sluice.Errorf(sluice.EGONE, "the payload of this event has expired or was erased; it cannot be replayed")
+		}
+		routes, err := tx.Routes(ctx, tenantID)
+		if err != nil {
+			return err
+		}
+		announce := false
+		for _, d := range routes {
+			if destinationID != "" && d.ID != destinationID || destinationID == "" && !d.Matches(e.Type, e.SourceID) {
+				continue
+			}
+			dl := &sluice.Delivery{ID: sluice.NewID(sluice.PrefixDelivery), TenantID: tenantID, EventID: eventID,
+				DestinationID: d.ID, Status: sluice.DeliveryPending, NextAttemptAt: now.Add(firstDelay),
+				CreatedAt: now, UpdatedAt: now}
+			if dl.Recovers, err = tx.HasExhaustedDelivery(ctx, eventID, d.ID); err != nil {
+				return fmt.Errorf("find exhausted delivery: %w", err)
+			}
+			out = append(out, dl)
+			announce = announce || d.Enabled
+		}
+		if destinationID != "" && len(out) == 0 {
+			return sluice.Errorf(sluice.ENOTFOUND, "destination not found")
+		}
+		if err := tx.InsertDeliveries(ctx, out); err != nil {
+			return fmt.Errorf("insert deliveries: %w", err)
+		}
+		if err := tx.RefreshEventStatus(ctx, []string{eventID}); err != nil {
+			return err
+		}
+		if announce {
+			if err := tx.AnnounceWork(ctx); err != nil {
+				return err
+			}
+		}
+		return s.audit(ctx, tx, tenantID, "event.replay", eventID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Recover gives each exhausted delivery of the destination created in
+// [since, until) whose payload is still retained a new pending delivery,
+// due after firstDelay, and returns how many it made. ENOTFOUND for a
+// destination that is not the tenant's.
+func (s *Store) Recover(ctx context.Context, tenantID, destinationID string, since, until time.Time, firstDelay time.Duration) (int, error) {
+	n := 0
+	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		n = 0
+		// The destination cannot be deleted meanwhile, nor the events
+		// erased: a delivery made here is cancelled with them afterwards.
+		d, err := tx.ShareDestination(ctx, tenantID, destinationID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		eventIDs, err := tx.LockRecoverableEvents(ctx, tenantID, destinationID, since, until, now)
+		if err != nil {
+			return fmt.Errorf("find exhausted deliveries: %w", err)
+		}
+		ds := make([]*sluice.Delivery, len(eventIDs))
+		for i, eventID := range eventIDs {
+			ds[i] = &sluice.Delivery{ID: sluice.NewID(sluice.PrefixDelivery), TenantID: tenantID, EventID: eventID,
+				DestinationID: destinationID, Status: sluice.DeliveryPending, NextAttemptAt: now.Add(firstDelay),
+				Recovers: true, CreatedAt: now, UpdatedAt: now}
+		}
+		if err := tx.InsertDeliveries(ctx, ds); err != nil {
+			return fmt.Errorf("insert deliveries: %w", err)
+		}
+		if err := tx.RefreshEventStatus(ctx, eventIDs); err != nil {
+			return err
+		}
+		if d.Enabled && len(eventIDs) > 0 {
+			if err := tx.AnnounceWork(ctx); err != nil {
+				return err
+			}
+		}
+		n = len(eventIDs)
+		return s.audit(ctx, tx, tenantID, "destination.recover", destinationID)
+	})
+	return n, err
+}
+
+// PurgeExpiredPayloads deletes up to limit payloads whose expiry is at or
+// before now (their events become payload_state "expired" and their
+// pending deliveries "expired") and returns how many it deleted. Purges
+// running at once in several processes take different payloads.
+func (s *Store) PurgeExpiredPayloads(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n := 0
+	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		n = 0
+		ids, err := tx.ExpiredPayloads(ctx, now, limit)
+		if err != nil {
+			return fmt.Errorf("find expired payloads: %w", err)
+		}
+		n, err = s.endPayloads(ctx, tx, ids, sluice.PayloadExpired, sluice.DeliveryExpired)
+		return err
+	})
+	return n, err
+}
+
+// PurgeMetadata deletes up to limit events received before cutoff; their
+// payloads, deliveries, attempts and subject links go with them. It
+// returns how many events it deleted.
+func (s *Store) PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n := 0
+	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		n, err = tx.PurgeEvents(ctx, cutoff, limit)
+		if err != nil {
+			return fmt.Errorf("purge metadata: %w", err)
+		}
+		return nil
+	})
+	return n, err
+}

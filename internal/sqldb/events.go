@@ -1,0 +1,361 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/engine"
+)
+
+// EventColumns are the events table's columns in ScanEvent's order.
+const EventColumns = `id, tenant_id, type, direction, source_id, status, payload_state, received_at`
+
+// ScanEvent scans a row of EventColumns.
+func ScanEvent(row Row) (*sluice.Event, error) {
+	var e sluice.Event
+	var received int64
+	if err := row.Scan(&e.ID, &e.TenantID, &e.Type, &e.Direction, &e.SourceID, &e.Status, &e.PayloadState, &received); err != nil {
+		return nil, err
+	}
+	e.ReceivedAt = FromMS(received)
+	return &e, nil
+}
+
+// Event returns one of the tenant's events.
+func (o *Ops) Event(ctx context.Context, tenantID, id string) (*sluice.Event, error) {
+	e, err := ScanEvent(o.Conn.QueryRow(ctx, `SELECT `+EventColumns+` FROM events WHERE id = $1 AND tenant_id = $2`, id, tenantID))
+	return e, notFound(err, "event")
+}
+
+// EventByDedupKey returns the tenant's event stored under the digest.
+func (o *Ops) EventByDedupKey(ctx context.Context, tenantID, digest string) (*sluice.Event, error) {
+	e, err := ScanEvent(o.Conn.QueryRow(ctx, `SELECT `+EventColumns+` FROM events WHERE tenant_id = $1 AND dedup_key = $2`,
+		tenantID, digest))
+	return e, notFound(err, "event")
+}
+
+// Events lists the tenant's events that pass the filter, newest first.
+func (o *Ops) Events(ctx context.Context, tenantID string, f sluice.EventFilter) ([]*sluice.Event, string, error) {
+	query := `SELECT ` + EventColumns + ` FROM events WHERE tenant_id = $1`
+	args := []any{tenantID}
+	for _, c := range []struct{ column, value string }{
+		{"type", f.Type}, {"source_id", f.SourceID}, {"status", string(f.Status)},
+	} {
+		if c.value != "" {
+			query += ` AND ` + c.column + ` = ` + arg(args)
+			args = append(args, c.value)
+		}
+	}
+	if !f.Since.IsZero() {
+		query += ` AND received_at >= ` + arg(args)
+		args = append(args, MS(f.Since))
+	}
+	if !f.Until.IsZero() {
+		query += ` AND received_at < ` + arg(args)
+		args = append(args, MS(f.Until))
+	}
+	return listPage(ctx, o.Conn, "events", query, args, f.Page, ScanEvent, func(e *sluice.Event) string { return e.ID })
+}
+
+// payloadScan is what is stored of a payload, as scanned from a LEFT JOIN
+// of event_payloads, so every column may be NULL.
+type payloadScan struct {
+	contentType *string
+	expires     *int64
+	p           engine.PayloadRow
+}
+
+func (s *payloadScan) targets() []any {
+	return []any{&s.contentType, &s.p.Headers, &s.p.Body, &s.expires}
+}
+
+func (s *payloadScan) row() *engine.PayloadRow {
+	p := s.p
+	if s.contentType != nil {
+		p.ContentType = *s.contentType
+	}
+	p.ExpiresAt = FromNullMS(s.expires)
+	return &p
+}
+
+// Payload returns what is stored of an event's payload; its Body is nil
+// when none is.
+func (o *Ops) Payload(ctx context.Context, tenantID, eventID string) (*engine.PayloadRow, error) {
+	var s payloadScan
+	err := o.Conn.QueryRow(ctx, `SELECT e.payload_state, p.content_type, p.headers, p.body, p.expires_at
+		FROM events e LEFT JOIN event_payloads p ON p.event_id = e.id WHERE e.id = $1 AND e.tenant_id = $2`,
+		eventID, tenantID).Scan(append([]any{&s.p.State}, s.targets()...)...)
+	if err != nil {
+		return nil, notFound(err, "event")
+	}
+	return s.row(), nil
+}
+
+// LockEvent reads one of the tenant's events and its payload, and keeps
+// them from changing until the transaction ends.
+func (o *Ops) LockEvent(ctx context.Context, tenantID, id string) (*sluice.Event, *engine.PayloadRow, error) {
+	var s payloadScan
+	var e sluice.Event
+	var received int64
+	err := o.Conn.QueryRow(ctx, `SELECT e.id, e.tenant_id, e.type, e.direction, e.source_id, e.status, e.payload_state,
+			e.received_at, p.content_type, p.headers, p.body, p.expires_at
+		FROM events e LEFT JOIN event_payloads p ON p.event_id = e.id WHERE e.id = $1 AND e.tenant_id = $2`+
+		o.lock("FOR NO KEY UPDATE OF e"), id, tenantID).Scan(append([]any{&e.ID, &e.TenantID, &e.Type, &e.Direction,
+		&e.SourceID, &e.Status, &e.PayloadState, &received}, s.targets()...)...)
+	if err != nil {
+		return nil, nil, notFound(err, "event")
+	}
+	e.ReceivedAt = FromMS(received)
+	p := s.row()
+	p.State = e.PayloadState
+	return &e, p, nil
+}
+
+// eventExists returns ENOTFOUND unless the tenant has the event.
+func (o *Ops) eventExists(ctx context.Context, tenantID, eventID string) error {
+	var one int
+	err := o.Conn.QueryRow(ctx, `SELECT 1 FROM events WHERE id = $1 AND tenant_id = $2`, eventID, tenantID).Scan(&one)
+	return notFound(err, "event")
+}
+
+// Deliveries lists an event's deliveries, oldest first.
+func (o *Ops) Deliveries(ctx context.Context, tenantID, eventID string) ([]*sluice.Delivery, error) {
+	if err := o.eventExists(ctx, tenantID, eventID); err != nil {
+		return nil, err
+	}
+	return queryAll(ctx, o.Conn, "deliveries", `SELECT id, tenant_id, event_id, destination_id, status, attempts,
+		next_attempt_at, recovers, created_at, updated_at FROM deliveries WHERE event_id = $1 AND tenant_id = $2 ORDER BY id`,
+		[]any{eventID, tenantID}, func(row Row) (*sluice.Delivery, error) {
+			var d sluice.Delivery
+			var next *int64
+			var created, updated int64
+			err := row.Scan(&d.ID, &d.TenantID, &d.EventID, &d.DestinationID, &d.Status, &d.Attempts, &next,
+				&d.Recovers, &created, &updated)
+			d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = FromNullMS(next), FromMS(created), FromMS(updated)
+			return &d, err
+		})
+}
+
+// Attempts lists an event's attempts, oldest first.
+func (o *Ops) Attempts(ctx context.Context, tenantID, eventID string) ([]*sluice.Attempt, error) {
+	if err := o.eventExists(ctx, tenantID, eventID); err != nil {
+		return nil, err
+	}
+	return queryAll(ctx, o.Conn, "attempts", `SELECT id, tenant_id, delivery_id, event_id, destination_id, attempt,
+		outcome, http_status, duration_ms, error, at FROM attempts WHERE event_id = $1 AND tenant_id = $2 ORDER BY id`,
+		[]any{eventID, tenantID}, func(row Row) (*sluice.Attempt, error) {
+			var a sluice.Attempt
+			var durationMS, at int64
+			err := row.Scan(&a.ID, &a.TenantID, &a.DeliveryID, &a.EventID, &a.DestinationID, &a.Number,
+				&a.Outcome, &a.HTTPStatus, &durationMS, &a.Error, &at)
+			a.Duration, a.At = time.Duration(durationMS)*time.Millisecond, FromMS(at)
+			return &a, err
+		})
+}
+
+// Observations lists the tenant's observations by source, event type,
+// kind and name.
+func (o *Ops) Observations(ctx context.Context, tenantID string) ([]*sluice.Observation, error) {
+	return queryAll(ctx, o.Conn, "observations", `SELECT source_id, event_type, kind, name, first_seen
+		FROM observations WHERE tenant_id = $1 ORDER BY source_id, event_type, kind, name`, []any{tenantID},
+		func(row Row) (*sluice.Observation, error) {
+			obs := &sluice.Observation{}
+			var first int64
+			err := row.Scan(&obs.SourceID, &obs.EventType, &obs.Kind, &obs.Name, &first)
+			obs.FirstSeen = FromMS(first)
+			return obs, err
+		})
+}
+
+// RetainedPayloads counts the tenant's payloads and returns the earliest
+// expiry.
+func (o *Ops) RetainedPayloads(ctx context.Context, tenantID string) (int, time.Time, error) {
+	var n int
+	var next *int64
+	if err := o.Conn.QueryRow(ctx, `SELECT COUNT(*), MIN(expires_at) FROM event_payloads WHERE tenant_id = $1`,
+		tenantID).Scan(&n, &next); err != nil {
+		return 0, time.Time{}, fmt.Errorf("count payloads: %w", err)
+	}
+	return n, FromNullMS(next), nil
+}
+
+// QueueStats counts pending deliveries and destinations by state at now.
+func (o *Ops) QueueStats(ctx context.Context, now time.Time) (*sluice.QueueStats, error) {
+	q := &sluice.QueueStats{Destinations: map[string]int{}}
+	err := o.Conn.QueryRow(ctx, `SELECT
+			COUNT(*) FILTER (WHERE lease_until > $1),
+			COUNT(*) FILTER (WHERE (lease_until IS NULL OR lease_until <= $1) AND next_attempt_at <= $1),
+			COUNT(*) FILTER (WHERE (lease_until IS NULL OR lease_until <= $1) AND next_attempt_at > $1)
+		FROM deliveries WHERE status = 'pending'`, MS(now)).Scan(&q.InFlight, &q.Due, &q.Scheduled)
+	if err != nil {
+		return nil, fmt.Errorf("count deliveries: %w", err)
+	}
+	type count struct {
+		state string
+		n     int
+	}
+	counts, err := queryAll(ctx, o.Conn, "destinations", `SELECT CASE WHEN NOT enabled THEN 'disabled'
+		WHEN paused_until IS NOT NULL THEN 'paused' ELSE 'active' END, COUNT(*) FROM destinations GROUP BY 1`, nil,
+		func(row Row) (count, error) {
+			var c count
+			err := row.Scan(&c.state, &c.n)
+			return c, err
+		})
+	for _, c := range counts {
+		q.Destinations[c.state] = c.n
+	}
+	return q, err
+}
+
+// SubjectPayloads returns the payloads linked to the subject hash that are
+// retained and expire after now, by event id.
+func (o *Ops) SubjectPayloads(ctx context.Context, tenantID string, hash []byte, now time.Time) ([]*engine.SubjectPayloadRow, error) {
+	return queryAll(ctx, o.Conn, "subject payloads", `SELECT e.id, e.type, e.received_at, p.content_type, p.headers,
+			p.body, p.expires_at
+		FROM subject_index si
+		JOIN events e ON e.id = si.event_id
+		JOIN event_payloads p ON p.event_id = e.id
+		WHERE si.tenant_id = $1 AND si.hash = $2 AND e.payload_state = 'retained' AND p.expires_at > $3
+		ORDER BY e.id`, []any{tenantID, hash, MS(now)}, func(row Row) (*engine.SubjectPayloadRow, error) {
+		r := &engine.SubjectPayloadRow{Payload: engine.PayloadRow{State: sluice.PayloadRetained}}
+		var received, expires int64
+		err := row.Scan(&r.EventID, &r.Type, &received, &r.Payload.ContentType, &r.Payload.Headers, &r.Payload.Body, &expires)
+		r.ReceivedAt, r.Payload.ExpiresAt = FromMS(received), FromMS(expires)
+		return r, err
+	})
+}
+
+// InsertEvent stores an event with everything in rows, statement by
+// statement; it writes nothing when the event's dedup key is taken. The
+// dedup key is checked by the event's insert itself, against the unique
+// index it has to search anyway: a key seen before costs a lookup
+// afterwards, a new one (nearly every ingested webhook) none.
+func (o *Ops) InsertEvent(ctx context.Context, rows *engine.EventRows) (*engine.EventInserted, error) {
+	e := &rows.Event
+	n, err := o.Conn.Exec(ctx, `INSERT INTO events (`+EventColumns+`, dedup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
+		e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, string(e.Status), string(e.PayloadState),
+		MS(e.ReceivedAt), nullText(rows.DedupDigest))
+	if err != nil {
+		return nil, fmt.Errorf("insert event: %w", err)
+	}
+	if n == 0 {
+		return &engine.EventInserted{}, nil
+	}
+	if _, err := o.Conn.Exec(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, e.ID, e.TenantID, rows.ContentType, rows.Headers, rows.Body, MS(rows.ExpiresAt)); err != nil {
+		return nil, fmt.Errorf("insert payload: %w", err)
+	}
+	for _, h := range rows.SubjectHashes {
+		if _, err := o.Conn.Exec(ctx, `INSERT INTO subject_index (tenant_id, hash, event_id) VALUES ($1, $2, $3)
+			ON CONFLICT DO NOTHING`, e.TenantID, h, e.ID); err != nil {
+			return nil, fmt.Errorf("index subject: %w", err)
+		}
+	}
+	for _, d := range rows.Deliveries {
+		if err := o.insertDelivery(ctx, &d.Delivery, d.LeaseUntil); err != nil {
+			return nil, err
+		}
+	}
+	out := &engine.EventInserted{Inserted: true, NewObservations: make([]bool, len(rows.Observations))}
+	for i, obs := range rows.Observations {
+		var one int
+		err := o.Conn.QueryRow(ctx, `INSERT INTO observations (tenant_id, source_id, event_type, kind, name, first_seen)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1`,
+			e.TenantID, obs.SourceID, obs.EventType, string(obs.Kind), obs.Name, MS(e.ReceivedAt)).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, fmt.Errorf("insert observation: %w", err)
+		default:
+			out.NewObservations[i] = true
+		}
+	}
+	return out, nil
+}
+
+// insertDelivery stores a pending delivery, claimed until leaseUntil when
+// that is set.
+func (o *Ops) insertDelivery(ctx context.Context, d *sluice.Delivery, leaseUntil time.Time) error {
+	if _, err := o.Conn.Exec(ctx, `INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status, attempts,
+		next_attempt_at, lease_until, recovers, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $8, $9)`,
+		d.ID, d.TenantID, d.EventID, d.DestinationID, MS(d.NextAttemptAt), NullMS(leaseUntil), d.Recovers,
+		MS(d.CreatedAt), MS(d.UpdatedAt)); err != nil {
+		return fmt.Errorf("insert delivery: %w", err)
+	}
+	return nil
+}
+
+// InsertDeliveries stores pending, unclaimed deliveries.
+func (o *Ops) InsertDeliveries(ctx context.Context, ds []*sluice.Delivery) error {
+	for _, d := range ds {
+		if err := o.insertDelivery(ctx, d, time.Time{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nullText stores "" as NULL.
+func nullText(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// RefreshEventStatus sets each event's status from its deliveries', as
+// sluice.EventStatusOf says: one aggregate of the event's deliveries
+// each, through their index by event. An aggregate over no rows still
+// yields one row, with zero counts.
+func (o *Ops) RefreshEventStatus(ctx context.Context, eventIDs []string) error {
+	if len(eventIDs) == 0 {
+		return nil
+	}
+	_, err := o.Conn.Exec(ctx, `UPDATE events SET status = (SELECT CASE
+		WHEN COUNT(*) FILTER (WHERE d.status = 'pending') > 0 THEN 'pending'
+		WHEN COUNT(*) FILTER (WHERE d.status = 'exhausted') > 0 THEN 'failed'
+		WHEN COUNT(*) FILTER (WHERE d.status = 'succeeded') > 0 THEN 'delivered'
+		WHEN COUNT(*) > 0 THEN 'cancelled'
+		ELSE 'unrouted' END
+		FROM deliveries d WHERE d.event_id = events.id)
+		WHERE `+o.Dialect.InList("id", 1), o.Dialect.IDs(eventIDs))
+	if err != nil {
+		return fmt.Errorf("refresh event status: %w", err)
+	}
+	return nil
+}
+
+// CancelDeliveries cancels the destination's pending deliveries and
+// returns their events, by id.
+func (o *Ops) CancelDeliveries(ctx context.Context, destinationID string, now time.Time) ([]string, error) {
+	return o.endDeliveries(ctx, "destination_id = $1", destinationID, sluice.DeliveryCancelled, now)
+}
+
+// ExpireDeliveries ends pending deliveries as expired and returns their
+// events, by id.
+func (o *Ops) ExpireDeliveries(ctx context.Context, ids []string, now time.Time) ([]string, error) {
+	return o.endDeliveries(ctx, o.Dialect.InList("id", 1), o.Dialect.IDs(ids), sluice.DeliveryExpired, now)
+}
+
+// endDeliveries ends the pending deliveries that where, with $1 as its
+// argument, selects, and returns their events, by id.
+func (o *Ops) endDeliveries(ctx context.Context, where string, arg any, status sluice.DeliveryStatus, now time.Time) ([]string, error) {
+	ids, err := QueryStrings(ctx, o.Conn, `UPDATE deliveries SET status = $2, next_attempt_at = NULL, lease_until = NULL,
+		updated_at = $3 WHERE `+where+` AND status = 'pending' RETURNING event_id`, arg, string(status), MS(now))
+	if err != nil {
+		return nil, fmt.Errorf("end deliveries: %w", err)
+	}
+	return sortedUnique(ids), nil
+}
+
+// sortedUnique sorts ids and drops repeats.
+func sortedUnique(ids []string) []string {
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}

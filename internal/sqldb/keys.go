@@ -1,0 +1,174 @@
+package sqldb
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/engine"
+)
+
+// InsertTenant stores a tenant.
+func (o *Ops) InsertTenant(ctx context.Context, t *sluice.Tenant) error {
+	_, err := o.Conn.Exec(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, t.ID, t.Name, MS(t.CreatedAt))
+	return err
+}
+
+// TenantIDs lists every tenant, by id.
+func (o *Ops) TenantIDs(ctx context.Context) ([]string, error) {
+	return QueryStrings(ctx, o.Conn, `SELECT id FROM tenants ORDER BY id`)
+}
+
+// InsertAPIKey stores a key: ECONFLICT when its token, or a second
+// operator key, is taken.
+func (o *Ops) InsertAPIKey(ctx context.Context, k *sluice.APIKey) error {
+	_, err := o.Conn.Exec(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		k.ID, k.TenantID, k.Name, string(k.Role), k.Operator, k.TokenHash, MS(k.CreatedAt))
+	return err
+}
+
+const keyColumns = `id, tenant_id, name, role, operator, token_hash, created_at`
+
+func scanKey(row Row) (*sluice.APIKey, error) {
+	var k sluice.APIKey
+	var role string
+	var created int64
+	if err := row.Scan(&k.ID, &k.TenantID, &k.Name, &role, &k.Operator, &k.TokenHash, &created); err != nil {
+		return nil, err
+	}
+	k.Role, k.CreatedAt = sluice.Role(role), FromMS(created)
+	return &k, nil
+}
+
+// OperatorKey returns the operator key; ENOTFOUND if there is none.
+func (o *Ops) OperatorKey(ctx context.Context) (*sluice.APIKey, error) {
+	k, err := scanKey(o.Conn.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE operator = $1`, true))
+	return k, notFound(err, "operator key")
+}
+
+// KeyByTokenHash returns the key with the token hash; ENOTFOUND.
+func (o *Ops) KeyByTokenHash(ctx context.Context, hash []byte) (*sluice.APIKey, error) {
+	k, err := scanKey(o.Conn.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE token_hash = $1`, hash))
+	return k, notFound(err, "key")
+}
+
+// APIKey returns one of the tenant's keys; ENOTFOUND.
+func (o *Ops) APIKey(ctx context.Context, tenantID, id string) (*sluice.APIKey, error) {
+	k, err := scanKey(o.Conn.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = $1 AND tenant_id = $2`, id, tenantID))
+	return k, notFound(err, "key")
+}
+
+// SetTokenHash replaces a key's token hash and returns its tenant.
+func (o *Ops) SetTokenHash(ctx context.Context, keyID string, hash []byte) (string, error) {
+	var tenantID string
+	err := o.Conn.QueryRow(ctx, `UPDATE api_keys SET token_hash = $1 WHERE id = $2 RETURNING tenant_id`, hash, keyID).Scan(&tenantID)
+	return tenantID, notFound(err, "key")
+}
+
+// DeleteAPIKey deletes a key.
+func (o *Ops) DeleteAPIKey(ctx context.Context, id string) error {
+	return o.execOne(ctx, "key", `DELETE FROM api_keys WHERE id = $1`, id)
+}
+
+// InsertAudit appends an audit entry.
+func (o *Ops) InsertAudit(ctx context.Context, e *sluice.AuditEntry) error {
+	_, err := o.Conn.Exec(ctx, `INSERT INTO audit_log (id, tenant_id, actor_key_id, action, resource_id, at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, e.ID, e.TenantID, e.ActorKeyID, e.Action, e.ResourceID, MS(e.At))
+	return err
+}
+
+// AuditLog lists the tenant's audit entries, newest first.
+func (o *Ops) AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error) {
+	return listPage(ctx, o.Conn, "audit",
+		`SELECT id, tenant_id, actor_key_id, action, resource_id, at FROM audit_log WHERE tenant_id = $1`,
+		[]any{tenantID}, page, func(row Row) (*sluice.AuditEntry, error) {
+			var e sluice.AuditEntry
+			var at int64
+			err := row.Scan(&e.ID, &e.TenantID, &e.ActorKeyID, &e.Action, &e.ResourceID, &at)
+			e.At = FromMS(at)
+			return &e, err
+		}, func(e *sluice.AuditEntry) string { return e.ID })
+}
+
+// Setting returns a store-wide setting; ENOTFOUND if it is not set.
+func (o *Ops) Setting(ctx context.Context, name string) (string, error) {
+	return o.setting(ctx, name, "")
+}
+
+// ShareSetting reads a setting and keeps it from changing until the
+// transaction ends.
+func (o *Ops) ShareSetting(ctx context.Context, name string) (string, error) {
+	return o.setting(ctx, name, "FOR SHARE")
+}
+
+// LockSetting reads a setting to change it.
+func (o *Ops) LockSetting(ctx context.Context, name string) (string, error) {
+	return o.setting(ctx, name, "FOR UPDATE")
+}
+
+func (o *Ops) setting(ctx context.Context, name, lock string) (string, error) {
+	var v string
+	err := o.Conn.QueryRow(ctx, `SELECT value FROM settings WHERE name = $1`+o.lock(lock), name).Scan(&v)
+	return v, notFound(err, "setting "+name)
+}
+
+// InsertSetting stores a setting unless it is set, and returns the value
+// the store holds.
+func (o *Ops) InsertSetting(ctx context.Context, name, value string) (string, error) {
+	if _, err := o.Conn.Exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
+		name, value); err != nil {
+		return "", err
+	}
+	return o.Setting(ctx, name)
+}
+
+// UpdateSetting changes a setting.
+func (o *Ops) UpdateSetting(ctx context.Context, name, value string) error {
+	return o.execOne(ctx, "setting "+name, `UPDATE settings SET value = $1 WHERE name = $2`, value, name)
+}
+
+// CountDataKeys counts the data keys of every tenant.
+func (o *Ops) CountDataKeys(ctx context.Context) (int, error) {
+	var n int
+	err := o.Conn.QueryRow(ctx, `SELECT COUNT(*) FROM data_keys`).Scan(&n)
+	return n, err
+}
+
+// InsertDataKey stores a tenant's wrapped data key.
+func (o *Ops) InsertDataKey(ctx context.Context, tenantID, id string, wrapped []byte, at time.Time) error {
+	_, err := o.Conn.Exec(ctx, `INSERT INTO data_keys (id, tenant_id, wrapped, created_at) VALUES ($1, $2, $3, $4)`,
+		id, tenantID, wrapped, MS(at))
+	return err
+}
+
+// NewestDataKey returns the tenant's newest data key, wrapped.
+func (o *Ops) NewestDataKey(ctx context.Context, tenantID string) (string, []byte, error) {
+	var id string
+	var wrapped []byte
+	err := o.Conn.QueryRow(ctx, `SELECT id, wrapped FROM data_keys WHERE tenant_id = $1
+		ORDER BY created_at DESC, id DESC LIMIT 1`, tenantID).Scan(&id, &wrapped)
+	return id, wrapped, notFound(err, "data key")
+}
+
+// DataKey returns the data key with the id, wrapped.
+func (o *Ops) DataKey(ctx context.Context, id string) ([]byte, error) {
+	var wrapped []byte
+	err := o.Conn.QueryRow(ctx, `SELECT wrapped FROM data_keys WHERE id = $1`, id).Scan(&wrapped)
+	return wrapped, notFound(err, "data key")
+}
+
+// LockDataKeys reads every data key, by id, to change them.
+func (o *Ops) LockDataKeys(ctx context.Context) ([]engine.WrappedKey, error) {
+	return queryAll(ctx, o.Conn, "data keys", `SELECT id, wrapped FROM data_keys ORDER BY id`+o.lock("FOR UPDATE"), nil,
+		func(row Row) (engine.WrappedKey, error) {
+			var k engine.WrappedKey
+			err := row.Scan(&k.ID, &k.Wrapped)
+			return k, err
+		})
+}
+
+// UpdateDataKey replaces a data key's wrapped bytes.
+func (o *Ops) UpdateDataKey(ctx context.Context, id string, wrapped []byte) error {
+	return o.execOne(ctx, fmt.Sprintf("data key %s", id), `UPDATE data_keys SET wrapped = $1 WHERE id = $2`, wrapped, id)
+}

@@ -1,0 +1,152 @@
+package sqldb
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/engine"
+)
+
+// DeleteSubjectLinks deletes the tenant's links of a subject hash and
+// returns their events, by id.
+func (o *Ops) DeleteSubjectLinks(ctx context.Context, tenantID string, hash []byte) ([]string, error) {
+	ids, err := QueryStrings(ctx, o.Conn, `DELETE FROM subject_index WHERE tenant_id = $1 AND hash = $2 RETURNING event_id`,
+		tenantID, hash)
+	return sortedUnique(ids), err
+}
+
+// EndPayloads deletes the events' payloads, ends their pending deliveries
+// with status, and sets the payload state of those still retained to
+// state (one that already expired or was erased keeps saying so). It
+// returns how many payloads it deleted. Deliveries are changed before
+// events, as claims and recorded attempts change them, so those writes
+// wait for each other instead of deadlocking.
+func (o *Ops) EndPayloads(ctx context.Context, eventIDs []string, state sluice.PayloadState, status sluice.DeliveryStatus, now time.Time) (int, error) {
+	ids := o.Dialect.IDs(eventIDs)
+	deleted, err := o.Conn.Exec(ctx, `DELETE FROM event_payloads WHERE `+o.Dialect.InList("event_id", 1), ids)
+	if err != nil {
+		return 0, fmt.Errorf("delete payloads: %w", err)
+	}
+	if _, err := o.endDeliveries(ctx, o.Dialect.InList("event_id", 1), ids, status, now); err != nil {
+		return 0, err
+	}
+	if _, err := o.Conn.Exec(ctx, `UPDATE events SET payload_state = $2 WHERE `+o.Dialect.InList("id", 1)+`
+		AND payload_state = 'retained'`, ids, string(state)); err != nil {
+		return 0, fmt.Errorf("mark payloads %s: %w", state, err)
+	}
+	return int(deleted), nil
+}
+
+// InsertErasure records an erasure.
+func (o *Ops) InsertErasure(ctx context.Context, e *engine.ErasureRow) error {
+	_, err := o.Conn.Exec(ctx, `INSERT INTO erasures (id, tenant_id, subject_hash, events_matched, payloads_erased,
+		completed_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		e.ID, e.TenantID, e.SubjectHash, e.EventsMatched, e.PayloadsErased, MS(e.CompletedAt))
+	return err
+}
+
+// HasExhaustedDelivery reports whether the event has an exhausted delivery
+// to the destination. It looks by event: a destination may have a long
+// list of exhausted deliveries.
+func (o *Ops) HasExhaustedDelivery(ctx context.Context, eventID, destinationID string) (bool, error) {
+	var found bool
+	err := o.Conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries
+		WHERE event_id = $1 AND destination_id = $2 AND status = 'exhausted')`, eventID, destinationID).Scan(&found)
+	return found, err
+}
+
+// LockRecoverableEvents returns, by id, the tenant's events with a
+// delivery to the destination exhausted and created in [since, until)
+// whose payloads are retained and expire after now, and keeps them from
+// changing until the transaction ends.
+func (o *Ops) LockRecoverableEvents(ctx context.Context, tenantID, destinationID string, since, until, now time.Time) ([]string, error) {
+	return QueryStrings(ctx, o.Conn, `SELECT e.id FROM events e
+		JOIN event_payloads p ON p.event_id = e.id
+		WHERE e.tenant_id = $1 AND e.payload_state = 'retained' AND p.expires_at > $5
+			AND e.id IN (SELECT d.event_id FROM deliveries d WHERE d.destination_id = $2 AND d.tenant_id = $1
+				AND d.status = 'exhausted' AND d.created_at >= $3 AND d.created_at < $4)
+		ORDER BY e.id`+o.lock("FOR NO KEY UPDATE OF e"),
+		tenantID, destinationID, MS(since), MS(until), MS(now))
+}
+
+// ExpiredPayloads returns up to limit events whose payloads expire at or
+// before now, earliest first, passing over those another transaction holds.
+func (o *Ops) ExpiredPayloads(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	return QueryStrings(ctx, o.Conn, `SELECT event_id FROM event_payloads WHERE expires_at <= $1
+		ORDER BY expires_at LIMIT $2`+o.lock("FOR UPDATE SKIP LOCKED"), MS(now), limit)
+}
+
+// PurgeEvents deletes up to limit events received before cutoff, with
+// everything that hangs off them, passing over those another transaction
+// holds, and returns how many it deleted.
+func (o *Ops) PurgeEvents(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	n, err := o.Conn.Exec(ctx, `DELETE FROM events WHERE id IN
+		(SELECT id FROM events WHERE received_at < $1 ORDER BY received_at LIMIT $2`+o.lock("FOR UPDATE SKIP LOCKED")+`)`,
+		MS(cutoff), limit)
+	return int(n), err
+}
+
+// LoadClaims reads what attempting the claimed deliveries takes, in the
+// order of ids; a delivery whose event or destination is gone is left
+// out, and one whose payload is gone or past its expiry at now comes
+// without a body.
+func (o *Ops) LoadClaims(ctx context.Context, ids []string, now time.Time) ([]*engine.ClaimRow, error) {
+	rows, err := queryAll(ctx, o.Conn, "claims", `SELECT d.id, d.tenant_id, d.event_id, d.destination_id, d.attempts,
+			d.next_attempt_at, d.created_at, d.updated_at, d.recovers, e.type, p.content_type, p.body, `+
+		prefixed("t.", DestinationColumns)+`
+		FROM deliveries d
+		JOIN events e ON e.id = d.event_id
+		JOIN destinations t ON t.id = d.destination_id
+		LEFT JOIN event_payloads p ON p.event_id = d.event_id AND e.payload_state = 'retained' AND p.expires_at > $1
+		WHERE `+o.Dialect.InList("d.id", 2), []any{MS(now), o.Dialect.IDs(ids)}, scanClaim)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*engine.ClaimRow, len(rows))
+	for _, r := range rows {
+		byID[r.Delivery.ID] = r
+	}
+	out := make([]*engine.ClaimRow, 0, len(rows))
+	for _, id := range ids {
+		if r := byID[id]; r != nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func scanClaim(row Row) (*engine.ClaimRow, error) {
+	r := &engine.ClaimRow{}
+	d := &r.Delivery
+	var next *int64
+	var created, updated int64
+	var contentType *string
+	var dest destinationScan
+	if err := row.Scan(append([]any{&d.ID, &d.TenantID, &d.EventID, &d.DestinationID, &d.Attempts, &next, &created,
+		&updated, &d.Recovers, &r.EventType, &contentType, &r.Body}, dest.targets()...)...); err != nil {
+		return nil, err
+	}
+	d.Status = sluice.DeliveryPending
+	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = FromNullMS(next), FromMS(created), FromMS(updated)
+	if contentType != nil {
+		r.ContentType = *contentType
+	}
+	t, err := dest.row()
+	if err != nil {
+		return nil, err
+	}
+	r.Destination = *t
+	return r, nil
+}
+
+// prefixed qualifies each of a list of columns with prefix.
+func prefixed(prefix, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, p := range parts {
+		parts[i] = prefix + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
