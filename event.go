@@ -2,6 +2,7 @@ package sluice
 
 import (
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -15,21 +16,34 @@ const (
 	Outbound Direction = "outbound"
 )
 
+// PayloadState says whether an event's payload is still kept.
+type PayloadState string
+
 // Payload states.
 const (
-	PayloadRetained = "retained"
-	PayloadExpired  = "expired"
-	PayloadErased   = "erased"
+	PayloadRetained PayloadState = "retained"
+	PayloadExpired  PayloadState = "expired" // purged at the end of its retention
+	PayloadErased   PayloadState = "erased"  // deleted on request
 )
 
-// Event statuses, summarising the event's deliveries.
+// EventStatus summarises an event's deliveries (see EventStatusOf).
+type EventStatus string
+
+// Event statuses.
 const (
-	EventPending   = "pending"   // some delivery is still pending
-	EventDelivered = "delivered" // every delivery that ended, succeeded
-	EventFailed    = "failed"    // none pending, at least one exhausted
-	EventCancelled = "cancelled" // none pending, every delivery cancelled or expired
-	EventUnrouted  = "unrouted"  // no destination matched
+	EventPending   EventStatus = "pending"   // some delivery is still pending
+	EventDelivered EventStatus = "delivered" // every delivery that ended, succeeded
+	EventFailed    EventStatus = "failed"    // none pending, at least one exhausted
+	EventCancelled EventStatus = "cancelled" // none pending, every delivery cancelled or expired
+	EventUnrouted  EventStatus = "unrouted"  // no destination matched
 )
+
+// EventStatuses lists every EventStatus, in the order EventStatusOf
+// weighs them.
+var EventStatuses = []EventStatus{EventPending, EventFailed, EventDelivered, EventCancelled, EventUnrouted}
+
+// Valid reports whether s is a known event status.
+func (s EventStatus) Valid() bool { return slices.Contains(EventStatuses, s) }
 
 // Event is an event's metadata, kept for the metadata retention. Its payload
 // is stored apart (Payload) and kept for a shorter time.
@@ -39,8 +53,8 @@ type Event struct {
 	Type         string
 	Direction    Direction
 	SourceID     string // empty for published events
-	Status       string
-	PayloadState string
+	Status       EventStatus
+	PayloadState PayloadState
 	ReceivedAt   time.Time
 }
 
@@ -63,32 +77,35 @@ type NewEvent struct {
 	Subjects []Subject
 
 	// Claim, when set, has CreateEvent create the deliveries it may already
-	// claimed for Claim.Lease, as ClaimDue would claim them (see
-	// ClaimedAtBirth), and return them in Claims: the dispatcher of the
-	// process that stored the event sends them without a claim's round
-	// trip through the store.
+	// claimed for Claim.Lease, as ClaimDue would claim them, and return
+	// them in EventCreated.Claims: the dispatcher of the process that
+	// stored the event sends them without a claim's round trip through the
+	// store.
 	Claim *ClaimRequest
-	// Claims is set by CreateEvent: the deliveries it created claimed.
-	Claims []*Claim
-	// Unclaimed is set by CreateEvent when it also made deliveries, to
-	// enabled destinations, that a dispatcher must claim.
-	Unclaimed bool
-
-	// Observations are facts about the event's shape for the store to
-	// keep if it has not yet (see Observation); the caller may leave out
-	// those it knows the store has. One of kind ObservedType must lead
-	// any others.
-	Observations []Observation
-	// Drift is set by CreateEvent: the field paths it observed for the
-	// first time for a source and event type seen before.
-	Drift []string
 }
+
+// EventCreated is what CreateEvent did.
+type EventCreated struct {
+	// Event is the event stored or, when Duplicate, the first event stored
+	// under the same dedup key.
+	Event     *Event
+	Duplicate bool
+	// Claims are the deliveries created claimed under NewEvent.Claim.
+	Claims []*Claim
+	// Unclaimed is set when deliveries to enabled destinations were
+	// created, by the event or by the notices it caused, that a
+	// dispatcher must claim.
+	Unclaimed bool
+}
+
+// ObservationKind says what an Observation tells.
+type ObservationKind string
 
 // Kinds of Observation.
 const (
-	ObservedType    = "type"    // the event type was seen; Name is empty
-	ObservedField   = "field"   // a JSON field path of its payloads
-	ObservedSubject = "subject" // a subject type indexed for it
+	ObservedType    ObservationKind = "type"    // the event type was seen; Name is empty
+	ObservedField   ObservationKind = "field"   // a JSON field path of its payloads
+	ObservedSubject ObservationKind = "subject" // a subject type indexed for it
 )
 
 // Observation is one fact about the shape of a source's events of one
@@ -96,19 +113,41 @@ const (
 type Observation struct {
 	SourceID  string // empty for published events
 	EventType string
-	Kind      string
+	Kind      ObservationKind
 	Name      string
 	FirstSeen time.Time
 }
 
+// DeliveryStatus is where a delivery is: pending until it ends in one of
+// the other statuses.
+type DeliveryStatus string
+
 // Delivery statuses.
 const (
-	DeliveryPending   = "pending"
-	DeliverySucceeded = "succeeded"
-	DeliveryExhausted = "exhausted"
-	DeliveryCancelled = "cancelled"
-	DeliveryExpired   = "expired"
+	DeliveryPending   DeliveryStatus = "pending"
+	DeliverySucceeded DeliveryStatus = "succeeded"
+	DeliveryExhausted DeliveryStatus = "exhausted" // every attempt failed
+	DeliveryCancelled DeliveryStatus = "cancelled" // its payload was erased, or its destination deleted
+	DeliveryExpired   DeliveryStatus = "expired"   // its payload's retention ended first
 )
+
+// EventStatusOf is the status of an event whose deliveries have these
+// statuses: pending while any is, else failed if any was exhausted, else
+// delivered if any succeeded, else cancelled, or unrouted without any.
+func EventStatusOf(deliveries []DeliveryStatus) EventStatus {
+	has := func(s DeliveryStatus) bool { return slices.Contains(deliveries, s) }
+	switch {
+	case has(DeliveryPending):
+		return EventPending
+	case has(DeliveryExhausted):
+		return EventFailed
+	case has(DeliverySucceeded):
+		return EventDelivered
+	case len(deliveries) > 0:
+		return EventCancelled
+	}
+	return EventUnrouted
+}
 
 // Delivery is one event going to one destination.
 type Delivery struct {
@@ -116,7 +155,7 @@ type Delivery struct {
 	TenantID      string
 	EventID       string
 	DestinationID string
-	Status        string
+	Status        DeliveryStatus
 	Attempts      int
 	NextAttemptAt time.Time // zero unless pending
 	CreatedAt     time.Time
@@ -127,10 +166,13 @@ type Delivery struct {
 	Recovers bool
 }
 
+// AttemptOutcome is whether an attempt succeeded: a 2xx answer.
+type AttemptOutcome string
+
 // Attempt outcomes.
 const (
-	AttemptSucceeded = "succeeded"
-	AttemptFailed    = "failed"
+	AttemptSucceeded AttemptOutcome = "succeeded"
+	AttemptFailed    AttemptOutcome = "failed"
 )
 
 // Attempt is one HTTP try of a delivery. It records the outcome, never the
@@ -142,7 +184,7 @@ type Attempt struct {
 	EventID       string
 	DestinationID string
 	Number        int // 1 for the first attempt
-	Outcome       string
+	Outcome       AttemptOutcome
 	HTTPStatus    int // 0 when no response arrived
 	Duration      time.Duration
 	Error         string // a class such as "timeout" or "http_status"; empty on success

@@ -1,8 +1,6 @@
 package sluice
 
 import (
-	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -57,23 +55,4 @@ type DestinationNotice struct {
 	DestinationID string    `json:"destination_id"`
 	Reason        string    `json:"reason"`
 	At            time.Time `json:"at"`
-}
-
-// NewNotice returns an operational event of eventType for the tenant,
-// published at at, whose JSON payload is kept for retention.
-func NewNotice(tenantID, eventType string, payload any, at time.Time, retention time.Duration) (*NewEvent, error) {
-	body, err := json.Marshal(payload)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s notice: %w", eventType, err)
-	}
-	return &NewEvent{
-		Event: Event{
-			ID:         NewID(PrefixEvent),
-			TenantID:   tenantID,
-			Type:       eventType,
-			Direction:  Outbound,
-			ReceivedAt: at,
-		},
-		Payload: Payload{Body: body, ContentType: "application/json", ExpiresAt: at.Add(retention)},
-	}, nil
 }

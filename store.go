@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// Store is durable storage for everything Sluice keeps. internal/sqlite
-// implements it for the embedded store; every implementation passes the
+// Store is durable storage for everything Sluice keeps, under Sluice's
+// rules. internal/engine implements it once over a database driver
+// (internal/sqlite, internal/postgres); every driver passes the
 // conformance suite in internal/storetest.
 //
 // Methods taking a tenantID never see another tenant's rows: a resource of
@@ -56,10 +57,11 @@ type Store interface {
 
 	// CreateEvent stores an event, its payload and one pending delivery per
 	// matching destination in one transaction, each due after firstDelay,
-	// those it may claimed for e.Claim (returned in e.Claims). If DedupKey
-	// was seen before in the tenant it stores nothing and returns the first
-	// event with duplicate true.
-	CreateEvent(ctx context.Context, e *NewEvent, firstDelay time.Duration) (ev *Event, duplicate bool, err error)
+	// those it may claimed for e.Claim. If DedupKey was seen before in the
+	// tenant it stores nothing and returns the first event as a duplicate.
+	// It also keeps what the event shows of its shape (Observations) and
+	// publishes the anomalies it reveals.
+	CreateEvent(ctx context.Context, e *NewEvent, firstDelay time.Duration) (*EventCreated, error)
 	// Event returns an event's metadata or ENOTFOUND.
 	Event(ctx context.Context, tenantID, id string) (*Event, error)
 	// Events lists a tenant's events, newest first.
@@ -107,16 +109,14 @@ type Store interface {
 	// destinations, earliest first, for r.Lease. A claimed delivery is not
 	// claimed again until its lease ends or its attempt is recorded.
 	ClaimDue(ctx context.Context, r ClaimRequest) ([]*Claim, error)
-	// RecordAttempt stores an attempt and moves its delivery on as r says.
-	// ECONFLICT if the delivery is no longer pending at r.Attempt.Number-1
-	// attempts (its lease ended and another worker took it).
-	RecordAttempt(ctx context.Context, r *AttemptResult) error
-	// RecordAttempts records several attempts, each as RecordAttempt
-	// would, in one transaction: one commit for them all. It returns an
-	// error for each, in order: ECONFLICT for one whose delivery is no
-	// longer claimed at its attempt, which leaves the others to be
-	// recorded; any other failure fails them all.
-	RecordAttempts(ctx context.Context, rs []*AttemptResult) []error
+	// RecordAttempts records attempts in one transaction, each moving its
+	// delivery on as it says, its destination's health (the circuit
+	// breaker) with it, and the operational events it calls for. It
+	// returns what became of each, in order: ECONFLICT for one whose
+	// delivery is no longer claimed at its attempt (its lease ended and
+	// another worker took it), which leaves the others to be recorded;
+	// any other failure fails them all.
+	RecordAttempts(ctx context.Context, rs []*AttemptResult) []AttemptRecorded
 	// ReleaseClaims ends the leases this store holds, and those already
 	// past their end: at the start of a process nothing it claimed before
 	// can still be in flight. A store shared by processes never ends
@@ -139,11 +139,24 @@ type Store interface {
 	// across tenants, at now: for metrics.
 	QueueStats(ctx context.Context, now time.Time) (*QueueStats, error)
 
+	// RecordVerificationFailure counts a request to the source that failed
+	// its verification, and publishes sluice.anomaly.auth_failures when
+	// they pile up. It reports whether that made deliveries due that a
+	// dispatcher must claim.
+	RecordVerificationFailure(ctx context.Context, src *Source) (unclaimed bool, err error)
+
 	// AuditLog lists a tenant's audit entries, newest first.
 	AuditLog(ctx context.Context, tenantID string, page Page) ([]*AuditEntry, string, error)
 	// RecordAudit appends an entry that is not part of a change the store
 	// makes itself, such as a payload read.
 	RecordAudit(ctx context.Context, e *AuditEntry) error
+
+	// Listener returns how to hear of work other processes sharing the
+	// store commit, or nil when only one process uses it.
+	Listener() Listener
+	// Exclusive returns how to run background work in one process at a
+	// time, or nil when only one process uses the store.
+	Exclusive() Exclusive
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
@@ -181,7 +194,7 @@ type EventFilter struct {
 	Page
 	Type     string
 	SourceID string
-	Status   string
+	Status   EventStatus
 	// Since and Until bound the time received: [Since, Until).
 	Since, Until time.Time
 }
@@ -201,29 +214,6 @@ type ClaimRequest struct {
 	Room map[string]int
 }
 
-// ClaimedAtBirth reports whether a new delivery to d, due after firstDelay,
-// may be created claimed under r, given how many r already took by
-// destination: only one due at once, to an enabled destination with no
-// rate limit and a closed circuit (those gates are ClaimDue's to pass),
-// within r's Limit, PerDestination and Room.
-func ClaimedAtBirth(r *ClaimRequest, d *Destination, firstDelay time.Duration, taken map[string]int) bool {
-	if r == nil || firstDelay > 0 || !d.Enabled || d.RateLimitPerSecond > 0 || !d.PausedUntil.IsZero() {
-		return false
-	}
-	total := 0
-	for _, n := range taken {
-		total += n
-	}
-	room, ok := r.Room[d.ID]
-	if !ok {
-		room = r.PerDestination
-		if room == 0 {
-			room = r.Limit
-		}
-	}
-	return total < r.Limit && taken[d.ID] < room
-}
-
 // Claim is a leased delivery with everything needed to attempt it.
 type Claim struct {
 	Delivery    Delivery
@@ -233,68 +223,39 @@ type Claim struct {
 	ContentType string
 }
 
-// AttemptResult is an attempt and what it does to its delivery.
+// AttemptResult is an attempt and what it does to its delivery: the
+// dispatcher's account of one attempt, for RecordAttempts.
 type AttemptResult struct {
 	Attempt Attempt
+	// EventType and Recovers are the claimed delivery's (Claim.EventType,
+	// Delivery.Recovers): they decide the notices the attempt calls for.
+	EventType string
+	Recovers  bool
 	// Status is the delivery's new status: DeliveryPending (retry at
 	// NextAttemptAt), DeliverySucceeded or DeliveryExhausted.
-	Status        string
+	Status        DeliveryStatus
 	NextAttemptAt time.Time
 	// DisableDestination, when set, disables the destination with this reason
 	// (DisabledGone after a 410).
 	DisableDestination string
 	// CountsForHealth says whether the attempt moves the destination's
-	// health (Destination.Failures and the circuit breaker). An attempt
-	// that failed for its payload's sake, not the destination's, does not.
+	// health (its failures and the circuit breaker). An attempt that
+	// failed for its payload's sake, not the destination's, does not.
 	CountsForHealth bool
-	// Health is how the store moves the destination's health for this
-	// attempt; the zero value never pauses or disables.
-	Health Health
-	// Notices are operational events stored with the attempt, in its
-	// transaction, such as sluice.delivery.exhausted.
-	Notices []*NewEvent
+}
 
-	// Disabled is set by RecordAttempt to the reason when this attempt
-	// disabled the destination (a 410, or Health.DisableAfter). The store
-	// then also published sluice.destination.disabled.
+// AttemptRecorded is what RecordAttempts did with one AttemptResult.
+type AttemptRecorded struct {
+	// Err is why it was not recorded: ECONFLICT when the delivery was no
+	// longer claimed at the attempt.
+	Err error
+	// Disabled is the reason when the attempt disabled its destination (a
+	// 410, or failing too long); sluice.destination.disabled was then
+	// published with it.
 	Disabled string
-	// NoticesStored is set by RecordAttempt when it stored notices, or the
-	// destination.disabled one, with deliveries that may be due now.
-	NoticesStored bool
-}
-
-// Health is the circuit breaker's policy, applied by the store to a
-// destination as each of its attempts is recorded, atomically with the
-// other attempts recorded at the same time.
-//
-// After OpenAfter consecutive failed attempts the circuit opens: the
-// destination is paused for Pause. When the pause ends one delivery goes
-// as a probe; its failure pauses the destination again for twice the last
-// pause (at most MaxPause), its success closes the circuit. Failures of
-// attempts that started before the circuit last opened do not lengthen the
-// pause. A destination whose failures began DisableAfter or longer ago, with
-// no success since, is disabled (DisabledFailing) at its next failure.
-type Health struct {
-	OpenAfter    int           // 0: never pause
-	Pause        time.Duration // the first pause
-	MaxPause     time.Duration // the longest pause
-	DisableAfter time.Duration // 0: never disable
-	// NoticeRetention is how long the payload of the
-	// sluice.destination.disabled notice is kept.
-	NoticeRetention time.Duration
-}
-
-// PauseAfter returns the pause that follows the given pause; the first
-// pause follows a zero one. A zero MaxPause sets no limit.
-func (h Health) PauseAfter(last time.Duration) time.Duration {
-	next := h.Pause
-	if last > 0 {
-		next = 2 * last
-	}
-	if h.MaxPause > 0 {
-		next = min(next, h.MaxPause)
-	}
-	return next
+	// Unclaimed is set when the notices stored with the attempt have
+	// deliveries due now that a dispatcher must claim.
+	Unclaimed bool
 }
 
 // QueueStats is the state of the delivery queue at one time.

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/cli"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"github.com/sluicehq/sluice/internal/testlog"
 )
 
@@ -227,19 +228,10 @@ func TestAdminTokenPrintedOnce(t *testing.T) {
 	// land after the listening line that startSluice waited for.
 	tokenRE := regexp.MustCompile(`sk_[A-Za-z0-9_-]{43}`)
 	var m string
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for m == "" {
-		if m = tokenRE.FindString(p.stdout.String()); m != "" {
-			break
-		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("no token printed on first start")
-		}
-	}
+	testkit.WaitFor(t, 10*time.Second, func() bool {
+		m = tokenRE.FindString(p.stdout.String())
+		return m != ""
+	}, func() string { return "no token printed on first start" })
 	if strings.Contains(p.log(), m) {
 		t.Fatalf("the admin token reached the log")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // scrape reads GET /metrics and parses it as the Prometheus text format.
@@ -139,24 +140,14 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	const events = published + ingested
 	var families map[string]*dto.MetricFamily
 	var text string
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	testkit.WaitFor(t, 30*time.Second, func() bool {
 		families, text = scrape(t, p.url)
-		done := value(families, "sluice_deliveries_total", "status", "succeeded") == events &&
+		return value(families, "sluice_deliveries_total", "status", "succeeded") == events &&
 			value(families, "sluice_deliveries_total", "status", "exhausted") == ingested &&
 			// every payload: the events and a sluice.delivery.exhausted
 			// notice for each ingested one
 			value(families, "sluice_retention_purged_total", "what", "payloads") == events+ingested
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics never showed the scenario done:\n%s", grepLines(text, "sluice_"))
-		}
-		<-tick.C
-	}
+	}, func() string { return "metrics never showed the scenario done:\n" + grepLines(text, "sluice_") })
 
 	for _, c := range []struct {
 		name   string

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // tcpProxy forwards loopback connections to a target address. cut closes
@@ -194,16 +196,16 @@ func TestDatabaseOutage(t *testing.T) {
 	logAtCut := len(p.log())
 	proxy.cut()
 	cutAt := time.Now()
-	eventually(t, 15*time.Second, "/healthz to answer 503 during the outage", func() bool {
+	testkit.WaitFor(t, 15*time.Second, func() bool {
 		return healthz(p) == http.StatusServiceUnavailable
-	})
+	}, func() string { return "waiting for /healthz to answer 503 during the outage" })
 	t.Logf("/healthz answered 503 %s after the cut", time.Since(cutAt).Round(time.Millisecond))
 	// Keep the database away until the process has noticed it everywhere:
 	// its claim loop failed a few polls and its work notifications broke.
-	eventually(t, 15*time.Second, "the dispatcher to fail claims during the outage", func() bool {
+	testkit.WaitFor(t, 15*time.Second, func() bool {
 		since := p.log()[logAtCut:]
 		return strings.Count(since, `msg="claim deliveries"`) >= 3 && strings.Contains(since, "work notifications")
-	})
+	}, func() string { return "waiting for the dispatcher to fail claims during the outage" })
 	// Publishes during the outage fail (5xx, not acknowledged); any that
 	// were acknowledged must be delivered like the others.
 	during, failedDuring := publishRoundRobin(c.token, 20, 4, target)
@@ -211,15 +213,15 @@ func TestDatabaseOutage(t *testing.T) {
 	// The held attempts end now; wait until the process failed to record
 	// one, so the outage loses a result it must make up for later.
 	close(release)
-	eventually(t, 15*time.Second, "an attempt's result to go unrecorded", func() bool {
+	testkit.WaitFor(t, 15*time.Second, func() bool {
 		return strings.Contains(p.log()[logAtCut:], `msg="record attempt"`)
-	})
+	}, func() string { return "waiting for an attempt's result to go unrecorded" })
 
 	proxy.resume()
 	resumedAt := time.Now()
-	eventually(t, 30*time.Second, "/healthz to answer 200 after the outage", func() bool {
+	testkit.WaitFor(t, 30*time.Second, func() bool {
 		return healthz(p) == http.StatusOK
-	})
+	}, func() string { return "waiting for /healthz to answer 200 after the outage" })
 	t.Logf("the outage lasted %s; /healthz answered 200 %s after the database came back",
 		resumedAt.Sub(cutAt).Round(time.Millisecond), time.Since(resumedAt).Round(time.Millisecond))
 
@@ -242,7 +244,7 @@ func TestDatabaseOutage(t *testing.T) {
 	for _, id := range all {
 		unsettled[id] = true
 	}
-	eventually(t, 30*time.Second, "every delivery recorded as succeeded", func() bool {
+	testkit.WaitFor(t, 30*time.Second, func() bool {
 		for id := range unsettled {
 			var res struct {
 				Data []struct{ Status string }
@@ -253,7 +255,7 @@ func TestDatabaseOutage(t *testing.T) {
 			}
 		}
 		return len(unsettled) == 0
-	})
+	}, func() string { return "waiting for every delivery recorded as succeeded" })
 	select {
 	case err := <-p.done:
 		t.Fatalf("sluice exited during the outage: %v\n%s", err, p.log())

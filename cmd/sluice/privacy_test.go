@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // personalData is what one privacy scenario sends through Sluice: unique
@@ -226,7 +227,7 @@ func TestLogHygiene(t *testing.T) {
 		"SLUICE_RETRY_SCHEDULE=0s,100ms,100ms,100ms")
 	ids := runPersonalDataScenario(t, p, s, d)
 	for _, id := range []string{ids.pubID, ids.inID, ids.sigID} {
-		eventually(t, 15*time.Second, "delivery of "+id+" recorded as succeeded after a retry", func() bool {
+		testkit.WaitFor(t, 15*time.Second, func() bool {
 			var ds struct {
 				Data []struct {
 					Status   string
@@ -235,7 +236,7 @@ func TestLogHygiene(t *testing.T) {
 			}
 			code := call(t, "GET", p.url+"/v1/events/"+id+"/deliveries", d.token, nil, &ds)
 			return code == http.StatusOK && len(ds.Data) == 1 && ds.Data[0].Status == "succeeded" && ds.Data[0].Attempts == 2
-		})
+		}, func() string { return "waiting for delivery of " + id + " recorded as succeeded after a retry" })
 	}
 	var secret struct{ Secret string }
 	if code := call(t, "GET", p.url+"/v1/destinations/"+ids.destID+"/secret", d.token, nil, &secret); code != http.StatusOK {
@@ -335,20 +336,20 @@ func TestRetentionEndToEnd(t *testing.T) {
 		Attempts   int
 	}
 	var ds struct{ Data []delivery }
-	eventually(t, 15*time.Second, "the delivery recorded as succeeded", func() bool {
+	testkit.WaitFor(t, 15*time.Second, func() bool {
 		ds.Data = nil
 		call(t, "GET", p.url+"/v1/events/"+id+"/deliveries", token, nil, &ds)
 		return len(ds.Data) == 1 && ds.Data[0].Status == "succeeded"
-	})
+	}, func() string { return "waiting for the delivery recorded as succeeded" })
 
 	var ev eventView
-	eventually(t, 15*time.Second, "payload_state expired", func() bool {
+	testkit.WaitFor(t, 15*time.Second, func() bool {
 		ev = getEvent(t, p, token, id)
 		return ev.PayloadState == "expired"
-	})
-	eventually(t, 15*time.Second, "the retention service to report the purge", func() bool {
+	}, func() string { return "waiting for payload_state expired" })
+	testkit.WaitFor(t, 15*time.Second, func() bool {
 		return strings.Contains(p.log(), `msg="retention purged" payloads=1`)
-	})
+	}, func() string { return "waiting for the retention service to report the purge" })
 	ev = getEvent(t, p, token, id)
 	if ev.PayloadState != "expired" || string(ev.Payload) != "null" || ev.Type != "invoice.paid" || ev.Status != "delivered" {
 		t.Fatalf("after the purge the event reads %+v", ev)

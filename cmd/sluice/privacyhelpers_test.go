@@ -107,22 +107,6 @@ func (s *sink) waitFor(t *testing.T, ids []string, timeout time.Duration) map[st
 	}
 }
 
-// eventually calls cond until it is true, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline.C:
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-	}
-}
-
 // randomHex is n random bytes in hex: unique markers.
 func randomHex(n int) string {
 	b := make([]byte, n)

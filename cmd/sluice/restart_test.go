@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // privateCluster is a PostgreSQL cluster of the test's own, made with
@@ -80,15 +82,15 @@ func TestDatabaseRestart(t *testing.T) {
 		t.Fatalf("%d of 50 publishes failed before the restart", failed)
 	}
 	pg.run(t, "pg_ctlcluster", pg.version, pg.name, "stop", "-m", "fast")
-	eventually(t, 15*time.Second, "/healthz to answer 503 while the database is down", func() bool {
+	testkit.WaitFor(t, 15*time.Second, func() bool {
 		return healthz(p) == http.StatusServiceUnavailable
-	})
+	}, func() string { return "waiting for /healthz to answer 503 while the database is down" })
 	during, refused := publishRoundRobin(c.token, 10, 2, target)
 	t.Logf("while the database was down: %d publishes acknowledged, %d refused", len(during), refused)
 	pg.run(t, "pg_ctlcluster", pg.version, pg.name, "start")
-	eventually(t, 30*time.Second, "/healthz to answer 200 after the restart", func() bool {
+	testkit.WaitFor(t, 30*time.Second, func() bool {
 		return healthz(p) == http.StatusOK
-	})
+	}, func() string { return "waiting for /healthz to answer 200 after the restart" })
 	after, failed := publishRoundRobin(c.token, 50, 4, target)
 	if failed > 0 {
 		t.Errorf("%d of 50 publishes failed after the restart", failed)

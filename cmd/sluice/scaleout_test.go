@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // startCluster starts n processes on c's schema, one after the other: the
@@ -59,13 +61,13 @@ func TestScaleOut(t *testing.T) {
 
 	// The receiver answers before the attempt is recorded and logged: wait
 	// for the log lines to catch up.
-	eventually(t, 30*time.Second, "every delivery logged as succeeded", func() bool {
+	testkit.WaitFor(t, 30*time.Second, func() bool {
 		total := 0
 		for _, p := range procs {
 			total += countSucceeded(p)
 		}
 		return total >= len(acked)
-	})
+	}, func() string { return "waiting for every delivery logged as succeeded" })
 	var shares []int
 	total := 0
 	for _, p := range procs {
@@ -249,20 +251,20 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("deliveries never reached %d", flowing)
 	}
 	front.hold()
-	eventually(t, 15*time.Second, "every process to have attempts in flight", func() bool {
+	testkit.WaitFor(t, 15*time.Second, func() bool {
 		held, _ := front.counts()
 		return held > 2*perProcess
-	})
+	}, func() string { return "waiting for every process to have attempts in flight" })
 	dead.Store(true) // publishers move on before the kill
 	killedAt := time.Now()
 	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	victim.wait(t)
-	eventually(t, 10*time.Second, "the dead process's held attempts to be abandoned", func() bool {
+	testkit.WaitFor(t, 10*time.Second, func() bool {
 		_, abandoned := front.counts()
 		return abandoned > 0
-	})
+	}, func() string { return "waiting for the dead process's held attempts to be abandoned" })
 	front.letGo()
 	held, abandoned := front.counts()
 

@@ -189,7 +189,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`//h1[text()="Overview"]`),
 		shot(dir, "overview", &png),
 	)
-	if err != nil || !strings.Contains(erased, "1 events matched") || state != sluice.PayloadErased {
+	if err != nil || !strings.Contains(erased, "1 events matched") || state != string(sluice.PayloadErased) {
 		t.Fatalf("erasure: result %q, payload state %q, %v", erased, state, err)
 	}
 

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/internal/anomaly"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/safehttp"
 )
@@ -58,9 +57,6 @@ type Config struct {
 	// claimed (*deliver.Dispatcher implements it), so they go without a
 	// claim's round trip through the store.
 	Offers Offerer
-	// Anomalies watches received events for bursts and sources for
-	// verification failures; nil uses a Detector with its defaults.
-	Anomalies *anomaly.Detector
 	// Metrics, when set, counts received events, their acknowledgement
 	// latency and erasures, and is served at GET /metrics.
 	Metrics *metrics.Metrics
@@ -97,7 +93,6 @@ type Handler struct {
 	sourceLimits keyedLimiter             // requests a second per source
 	keys         ttlCache[*sluice.APIKey] // recently authenticated keys, by token hash
 	sources      ttlCache[*sluice.Source] // recently used ingest sources, by id
-	observed     knownObservations        // event shapes the store has
 }
 
 // New returns a Handler serving every route of the API. It panics if
@@ -120,9 +115,6 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}
-	}
-	if cfg.Anomalies == nil {
-		cfg.Anomalies = &anomaly.Detector{}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -148,7 +140,7 @@ func (h *Handler) routes() {
 	h.route("POST /v1/keys", adminOnly, h.createKey)
 	h.route("DELETE /v1/keys/{id}", adminOnly, h.deleteKey)
 
-	h.mux.HandleFunc("POST /in/{source_id}", h.observe(metrics.ViaIngest, h.ingest))
+	h.mux.HandleFunc("POST /in/{source_id}", h.countReceived(metrics.ViaIngest, h.ingest))
 	h.route("POST /v1/sources", adminOnly, h.createSource)
 	h.route("GET /v1/sources", anyRole, h.listSources)
 	h.route("GET /v1/sources/{id}", anyRole, h.getSource)
@@ -164,7 +156,7 @@ func (h *Handler) routes() {
 	h.route("POST /v1/destinations/{id}/rotate-secret", adminOnly, h.rotateSecret)
 	h.route("POST /v1/destinations/{id}/recover", adminOnly, h.recoverDestination)
 
-	h.mux.HandleFunc("POST /v1/events", h.observe(metrics.ViaPublish, h.handler(adminOnly, h.publishEvent)))
+	h.mux.HandleFunc("POST /v1/events", h.countReceived(metrics.ViaPublish, h.handler(adminOnly, h.publishEvent)))
 	h.route("GET /v1/events", anyRole, h.listEvents)
 	h.route("GET /v1/events/{id}", anyRole, h.getEvent)
 	h.route("GET /v1/events/{id}/deliveries", anyRole, h.listDeliveries)

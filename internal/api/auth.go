@@ -3,7 +3,6 @@ package api
 import (
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/sluicehq/sluice"
 )
@@ -52,7 +51,7 @@ func (h *Handler) authenticate(r *http.Request) (*sluice.APIKey, error) {
 		return nil, sluice.Errorf(sluice.EUNAUTHORIZED, "an Authorization: Bearer <token> header is required")
 	}
 	hash := sluice.HashToken(strings.TrimSpace(token))
-	now := time.Now()
+	now := h.now()
 	if key, ok := h.keys.get(string(hash), now); ok {
 		return key, nil
 	}

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/anomaly"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // The data map shows, for each source and for published events, the event
@@ -107,16 +109,8 @@ func TestSchemaDriftAlert(t *testing.T) {
 	} {
 		b.ingest(t, src.ID, []byte(body), nil).want(t, http.StatusAccepted, nil)
 	}
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for len(alerts.got()) == 0 {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatal("no schema drift alert arrived")
-		}
-	}
+	testkit.WaitFor(t, 10*time.Second, func() bool { return len(alerts.got()) > 0 },
+		func() string { return "no schema drift alert arrived" })
 	got := alerts.got()
 	if len(got) != 1 {
 		t.Fatalf("got %d alerts, want 1", len(got))
@@ -146,7 +140,7 @@ func TestSchemaDriftAlert(t *testing.T) {
 // sluice.anomaly.auth_failures, both signed, naming ids and types only.
 func TestBurstAndAuthFailureAlerts(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: time.Now()}
+	clock := testkit.ClockAt(time.Now())
 	b := setupWith(t, setupOptions{now: clock.Now, anomalies: &anomaly.Detector{Window: time.Second, Factor: 5,
 		MinBurst: 20, Warmup: 3, AuthFailures: 5, Cooldown: time.Hour}})
 	alerts := newReceiver(t)
@@ -170,16 +164,8 @@ func TestBurstAndAuthFailureAlerts(t *testing.T) {
 		b.ingest(t, signed.ID, []byte(`{"type":"x","id":"1"}`), nil).want(t, http.StatusUnauthorized, nil)
 	}
 
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for len(alerts.got()) < 2 {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("%d alerts arrived, want 2", len(alerts.got()))
-		}
-	}
+	testkit.WaitFor(t, 10*time.Second, func() bool { return len(alerts.got()) >= 2 },
+		func() string { return fmt.Sprintf("%d alerts arrived, want 2", len(alerts.got())) })
 	wh, err := standardwebhooks.NewWebhook(dest.Secret)
 	if err != nil {
 		t.Fatal(err)

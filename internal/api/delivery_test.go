@@ -137,7 +137,7 @@ func TestPublishedEventIsDeliveredSigned(t *testing.T) {
 		t.Errorf("second attempt %+v, want 2 succeeded with 204", second)
 	}
 
-	var ev struct{ Status string }
+	var ev struct{ Status sluice.EventStatus }
 	b.do(t, "GET", "/v1/events/"+pub.ID, b.operator, nil).want(t, http.StatusOK, &ev)
 	if ev.Status != sluice.EventDelivered {
 		t.Errorf("event status %q, want delivered", ev.Status)
@@ -252,7 +252,7 @@ func TestEventTypeRouting(t *testing.T) {
 	// An event nobody subscribes to is stored, unrouted.
 	b.do(t, "DELETE", "/v1/destinations/"+all.ID, b.operator, nil).want(t, http.StatusNoContent, nil)
 	id := b.publish(t, b.operator, map[string]any{"type": "nobody.cares", "payload": 1})
-	var ev struct{ Status string }
+	var ev struct{ Status sluice.EventStatus }
 	b.do(t, "GET", "/v1/events/"+id, b.operator, nil).want(t, http.StatusOK, &ev)
 	if ev.Status != sluice.EventUnrouted || len(b.deliveries(t, b.operator, id)) != 0 {
 		t.Errorf("unsubscribed event: status %q, want unrouted with no deliveries", ev.Status)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -99,55 +98,44 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 	if in.IdempotencyKey != "" {
 		ne.DedupKey = publishDedupPrefix + in.IdempotencyKey
 	}
-	ev, duplicate, err := h.createEvent(r.Context(), ne)
+	created, err := h.createEvent(r.Context(), ne)
 	if err != nil {
 		return err
 	}
-	if duplicate {
-		writeStored(w, "id", ev.ID, true)
-		return nil
-	}
-	writeStored(w, "id", ev.ID, false)
+	writeStored(w, "id", created.Event.ID, created.Duplicate)
 	return nil
 }
 
 // createEvent stores an event with its payload and deliveries, due after
-// the first delay, and wakes the dispatcher when it has deliveries.
-func (h *Handler) createEvent(ctx context.Context, ne *sluice.NewEvent) (*sluice.Event, bool, error) {
+// the first delay: those created claimed go to the dispatcher of this
+// process, and it is woken for the others.
+func (h *Handler) createEvent(ctx context.Context, ne *sluice.NewEvent) (*sluice.EventCreated, error) {
 	var offer func([]*sluice.Claim)
 	if h.cfg.Offers != nil {
 		ne.Claim, offer = h.cfg.Offers.OfferRequest()
 	}
-	ne.Observations = h.observed.unknown(ne.Event.TenantID, observations(ne))
-	ev, duplicate, err := h.store.CreateEvent(ctx, ne, h.cfg.FirstDelay)
-	if err != nil || duplicate {
-		return ev, duplicate, err
+	created, err := h.store.CreateEvent(ctx, ne, h.cfg.FirstDelay)
+	if err != nil {
+		return nil, err
 	}
-	h.observed.stored(ne.Event.TenantID, ne.Observations)
-	h.reportDrift(ctx, ne)
-	e := &ne.Event
-	if burst, detail := h.cfg.Anomalies.Event(e.TenantID, e.SourceID, e.Type, h.now()); burst {
-		h.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,
-			Kind: sluice.AnomalyBurst, Detail: detail})
+	if len(created.Claims) > 0 {
+		offer(created.Claims)
 	}
-	if len(ne.Claims) > 0 {
-		offer(ne.Claims)
-	}
-	if ne.Unclaimed {
+	if created.Unclaimed {
 		h.cfg.Wake()
 	}
-	return ev, duplicate, err
+	return created, nil
 }
 
 // eventJSON is an event's metadata as the API shows it.
 type eventJSON struct {
-	ID           string           `json:"id"`
-	Type         string           `json:"type"`
-	Direction    sluice.Direction `json:"direction"`
-	SourceID     *string          `json:"source_id"`
-	Status       string           `json:"status"`
-	ReceivedAt   time.Time        `json:"received_at"`
-	PayloadState string           `json:"payload_state"`
+	ID           string              `json:"id"`
+	Type         string              `json:"type"`
+	Direction    sluice.Direction    `json:"direction"`
+	SourceID     *string             `json:"source_id"`
+	Status       sluice.EventStatus  `json:"status"`
+	ReceivedAt   time.Time           `json:"received_at"`
+	PayloadState sluice.PayloadState `json:"payload_state"`
 }
 
 func toEventJSON(e *sluice.Event) eventJSON {
@@ -167,10 +155,6 @@ type eventWithPayload struct {
 	PayloadError string          `json:"payload_error,omitempty"`
 }
 
-// eventStatuses are the values ?status= may take.
-var eventStatuses = []string{sluice.EventPending, sluice.EventDelivered, sluice.EventFailed,
-	sluice.EventCancelled, sluice.EventUnrouted}
-
 // listEvents serves GET /v1/events: metadata only.
 func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
 	page, err := pageFrom(r)
@@ -178,9 +162,10 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request, key *sluice
 		return err
 	}
 	q := r.URL.Query()
-	f := sluice.EventFilter{Page: page, Type: q.Get("type"), SourceID: q.Get("source_id"), Status: q.Get("status")}
-	if f.Status != "" && !slices.Contains(eventStatuses, f.Status) {
-		return sluice.Errorf(sluice.EINVALID, "status: must be one of %s", strings.Join(eventStatuses, ", "))
+	f := sluice.EventFilter{Page: page, Type: q.Get("type"), SourceID: q.Get("source_id"),
+		Status: sluice.EventStatus(q.Get("status"))}
+	if f.Status != "" && !f.Status.Valid() {
+		return sluice.Errorf(sluice.EINVALID, "status: must be one of %s", joinStatuses(sluice.EventStatuses))
 	}
 	events, next, err := h.store.Events(r.Context(), key.TenantID, f)
 	if err != nil {
@@ -223,6 +208,15 @@ func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request, key *sluice.A
 	return nil
 }
 
+// joinStatuses lists statuses for a message: "pending, failed, …".
+func joinStatuses(statuses []sluice.EventStatus) string {
+	names := make([]string, len(statuses))
+	for i, st := range statuses {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
+}
+
 // payloadJSON shows a stored body as JSON: itself when it is JSON, else as a
 // JSON string.
 func payloadJSON(p *sluice.Payload) json.RawMessage {
@@ -235,11 +229,11 @@ func payloadJSON(p *sluice.Payload) json.RawMessage {
 
 // deliveryJSON is one delivery of an event.
 type deliveryJSON struct {
-	ID            string     `json:"id"`
-	DestinationID string     `json:"destination_id"`
-	Status        string     `json:"status"`
-	Attempts      int        `json:"attempts"`
-	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	ID            string                `json:"id"`
+	DestinationID string                `json:"destination_id"`
+	Status        sluice.DeliveryStatus `json:"status"`
+	Attempts      int                   `json:"attempts"`
+	NextAttemptAt *time.Time            `json:"next_attempt_at"`
 }
 
 func toDeliveryJSON(d *sluice.Delivery) deliveryJSON {
@@ -262,15 +256,15 @@ func (h *Handler) listDeliveries(w http.ResponseWriter, r *http.Request, key *sl
 
 // attemptJSON is one attempt of an event's delivery: never a body.
 type attemptJSON struct {
-	ID            string    `json:"id"`
-	DeliveryID    string    `json:"delivery_id"`
-	DestinationID string    `json:"destination_id"`
-	Attempt       int       `json:"attempt"`
-	Outcome       string    `json:"outcome"`
-	HTTPStatus    *int      `json:"http_status"`
-	DurationMS    int64     `json:"duration_ms"`
-	Error         *string   `json:"error"`
-	At            time.Time `json:"at"`
+	ID            string                `json:"id"`
+	DeliveryID    string                `json:"delivery_id"`
+	DestinationID string                `json:"destination_id"`
+	Attempt       int                   `json:"attempt"`
+	Outcome       sluice.AttemptOutcome `json:"outcome"`
+	HTTPStatus    *int                  `json:"http_status"`
+	DurationMS    int64                 `json:"duration_ms"`
+	Error         *string               `json:"error"`
+	At            time.Time             `json:"at"`
 }
 
 func toAttemptJSON(a *sluice.Attempt) attemptJSON {

@@ -16,14 +16,14 @@ import (
 
 // event is GET /v1/events/{id} as the API returns it.
 type event struct {
-	ID           string          `json:"id"`
-	Type         string          `json:"type"`
-	Direction    string          `json:"direction"`
-	SourceID     *string         `json:"source_id"`
-	Status       string          `json:"status"`
-	ReceivedAt   time.Time       `json:"received_at"`
-	PayloadState string          `json:"payload_state"`
-	Payload      json.RawMessage `json:"payload"`
+	ID           string              `json:"id"`
+	Type         string              `json:"type"`
+	Direction    string              `json:"direction"`
+	SourceID     *string             `json:"source_id"`
+	Status       sluice.EventStatus  `json:"status"`
+	ReceivedAt   time.Time           `json:"received_at"`
+	PayloadState sluice.PayloadState `json:"payload_state"`
+	Payload      json.RawMessage     `json:"payload"`
 }
 
 // auditActions returns the actions of the default tenant's audit log on

@@ -1,10 +1,13 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // rate_limit_per_second is stored and shown, and 0 lifts it; a destination
@@ -30,17 +33,12 @@ func TestDestinationRateLimitAndPausedState(t *testing.T) {
 	for range 4 { // 3 attempts each: 12 failures
 		b.publish(t, b.operator, map[string]any{"type": "x.y", "payload": map[string]any{}})
 	}
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for got.State != "paused" {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("destination state %q after 10 s of failures, want paused", got.State)
-		}
+	testkit.WaitFor(t, 10*time.Second, func() bool {
 		b.do(t, "GET", "/v1/destinations/"+d.ID, b.operator, nil).want(t, http.StatusOK, &got)
-	}
+		return got.State == "paused"
+	}, func() string {
+		return fmt.Sprintf("destination state %q after 10 s of failures, want paused", got.State)
+	})
 	if !got.Enabled || got.DisabledReason != "" {
 		t.Fatalf("a paused destination is still enabled: %+v", got)
 	}

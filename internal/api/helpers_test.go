@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,7 +12,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,16 +19,17 @@ import (
 	"github.com/sluicehq/sluice/internal/anomaly"
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/safehttp"
-	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/sqlite"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"github.com/sluicehq/sluice/internal/testlog"
 )
 
 // testBundle is the API served on loopback over a real SQLite store, with a
 // running dispatcher, and the operator token of the default tenant.
 type testBundle struct {
-	store    *sqlite.Store
+	store    *engine.Store
 	dbPath   string // the store's database file, for tests that tamper with it
 	srv      *httptest.Server
 	operator string // token of the operator key (admin of the default tenant)
@@ -49,11 +50,13 @@ type setupOptions struct {
 	resolver safehttp.Resolver
 	// trustedProxies are believed about X-Forwarded-For.
 	trustedProxies []netip.Prefix
-	// now is the API's clock (rate limits, timestamps); default time.Now.
+	// now is the clock of the API (rate limits, timestamps), the store
+	// (due times, the anomaly detector's windows) and the dispatcher;
+	// default time.Now.
 	now func() time.Time
 	// noDetectEmails turns off indexing the email addresses in payloads.
 	noDetectEmails bool
-	// anomalies replaces the default anomaly detector.
+	// anomalies replaces the store's default anomaly detector.
 	anomalies *anomaly.Detector
 }
 
@@ -67,16 +70,11 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 	logs := &testlog.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dbPath := filepath.Join(t.TempDir(), "sluice.db")
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: dbPath,
-		Master: newMaster(t), Logger: logger})
+	driver, err := sqlite.Open(ctx, sqlite.Config{Path: dbPath, Logger: logger})
 	if err != nil {
-		t.Fatalf("open store: %v", err)
+		t.Fatalf("open sqlite: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := store.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
+	store := testkit.OpenStore(t, driver, testkit.StoreOptions{Now: o.now, Anomalies: o.anomalies, Logger: logger})
 	operator := sluice.NewToken()
 	ten := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "default"}
 	key := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Name: "operator", Role: sluice.RoleAdmin,
@@ -91,15 +89,14 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 	}
 	cfg := api.Config{Store: store, Logger: logger, MaxPayloadBytes: o.maxPayloadBytes,
 		FirstDelay: schedule[0], AllowPrivateDestinations: !o.strictURLs, AllowedDestinationCIDRs: o.allowedCIDRs,
-		TrustedProxies: o.trustedProxies, Now: o.now, DetectEmails: !o.noDetectEmails, Resolver: o.resolver,
-		Anomalies: o.anomalies}
+		TrustedProxies: o.trustedProxies, Now: o.now, DetectEmails: !o.noDetectEmails, Resolver: o.resolver}
 	if cfg.Resolver == nil {
 		cfg.Resolver = fakeResolver{}
 	}
 	if !o.noDispatcher {
 		d, err := deliver.New(deliver.Config{Store: store, Logger: logger, RetrySchedule: schedule,
 			Timeout: 2 * time.Second, Lease: 5 * time.Second, PollInterval: 50 * time.Millisecond,
-			Policy: safehttp.Policy{AllowPrivate: true}})
+			Policy: safehttp.Policy{AllowPrivate: true}, Now: o.now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,11 +251,11 @@ func (b *testBundle) publish(t *testing.T, token string, body map[string]any) st
 
 // delivery is a delivery as the API returns it.
 type delivery struct {
-	ID            string     `json:"id"`
-	DestinationID string     `json:"destination_id"`
-	Status        string     `json:"status"`
-	Attempts      int        `json:"attempts"`
-	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	ID            string                `json:"id"`
+	DestinationID string                `json:"destination_id"`
+	Status        sluice.DeliveryStatus `json:"status"`
+	Attempts      int                   `json:"attempts"`
+	NextAttemptAt *time.Time            `json:"next_attempt_at"`
 }
 
 func (b *testBundle) deliveries(t *testing.T, token, eventID string) []delivery {
@@ -271,20 +268,12 @@ func (b *testBundle) deliveries(t *testing.T, token, eventID string) []delivery 
 // waitDeliveries polls an event's deliveries until ok accepts them.
 func (b *testBundle) waitDeliveries(t *testing.T, token, eventID string, ok func([]delivery) bool) []delivery {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ds := b.deliveries(t, token, eventID)
-		if ok(ds) {
-			return ds
-		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("deliveries of %s never reached the wanted state: %+v", eventID, ds)
-		}
-	}
+	var ds []delivery
+	testkit.WaitFor(t, 10*time.Second, func() bool {
+		ds = b.deliveries(t, token, eventID)
+		return ok(ds)
+	}, func() string { return fmt.Sprintf("deliveries of %s never reached the wanted state: %+v", eventID, ds) })
+	return ds
 }
 
 // assertLogsClean fails if anything in secrets reached the logs.
@@ -296,32 +285,4 @@ func (b *testBundle) assertLogsClean(t *testing.T, secrets ...string) {
 			t.Errorf("the logs contain %q", s)
 		}
 	}
-}
-
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// newMaster returns a fresh master key for a test store.
-func newMaster(tb testing.TB) *seal.Master {
-	tb.Helper()
-	m, err := seal.NewMaster(seal.GenerateKey())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return m
 }

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/inbound"
@@ -74,9 +73,10 @@ func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 	if err := inbound.Verify(&src.Verification, r.Header, body, now); err != nil {
 		class, text := verifyReason(err)
 		log.InfoContext(ctx, "ingest refused", slog.String("reason", class))
-		if alert, detail := h.cfg.Anomalies.AuthFailure(src.TenantID, src.ID, now); alert {
-			h.publishAnomaly(ctx, src.TenantID, sluice.AnomalyNotice{SourceID: src.ID,
-				Kind: sluice.AnomalyAuthFailures, Detail: detail})
+		if unclaimed, err := h.store.RecordVerificationFailure(context.WithoutCancel(ctx), src); err != nil {
+			log.ErrorContext(ctx, "record verification failure", slog.Any("error", err))
+		} else if unclaimed {
+			h.cfg.Wake()
 		}
 		return sluice.Errorf(sluice.EUNAUTHORIZED, "verification failed: %s", text)
 	}
@@ -97,15 +97,11 @@ func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 	if id, ok := msg.Lookup(src.EventIDPath); ok && id != "" {
 		ne.DedupKey = dedupKey(src.ID, id)
 	}
-	ev, duplicate, err := h.createEvent(ctx, ne)
+	created, err := h.createEvent(ctx, ne)
 	if err != nil {
 		return err
 	}
-	if duplicate {
-		writeStored(w, "event_id", ev.ID, true)
-		return nil
-	}
-	writeStored(w, "event_id", ev.ID, false)
+	writeStored(w, "event_id", created.Event.ID, created.Duplicate)
 	return nil
 }
 
@@ -186,7 +182,7 @@ func verifyReason(err error) (class, text string) {
 // ingestSource returns the source of an ingest request, from the cache if
 // it was used within the last second.
 func (h *Handler) ingestSource(ctx context.Context, id string) (*sluice.Source, error) {
-	now := time.Now()
+	now := h.now()
 	if src, ok := h.sources.get(id, now); ok {
 		return src, nil
 	}

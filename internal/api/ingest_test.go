@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/signature"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // source is a source as the API returns it.
@@ -321,7 +322,7 @@ func TestIngestIPAllowlist(t *testing.T) {
 // nothing; the next second admits again.
 func TestIngestRateLimit(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: time.Now()}
+	clock := testkit.ClockAt(time.Now())
 	b := setupWith(t, setupOptions{noDispatcher: true, now: clock.Now})
 	src := b.source(t, b.operator, map[string]any{"verification": map[string]string{"type": "none"}, "rate_limit_per_second": 2})
 	body := []byte(`{"type":"a.b"}`)
@@ -343,7 +344,7 @@ func TestIngestRateLimit(t *testing.T) {
 // stores anything. A source's own retention sets its payloads' expiry.
 func TestIngestNotFoundTooLargeAndRetention(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: time.Now()}
+	clock := testkit.ClockAt(time.Now())
 	b := setupWith(t, setupOptions{noDispatcher: true, maxPayloadBytes: 1024, now: clock.Now})
 	src := b.source(t, b.operator, map[string]any{"verification": map[string]string{"type": "none"}, "payload_retention": "1h"})
 	if src.PayloadRetention == nil || *src.PayloadRetention != "1h0m0s" {

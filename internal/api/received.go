@@ -8,9 +8,9 @@ import (
 	"github.com/sluicehq/sluice/internal/metrics"
 )
 
-// observe counts each request next answers as a received event of the way
-// via, with its outcome and how long the answer took.
-func (h *Handler) observe(via string, next http.HandlerFunc) http.HandlerFunc {
+// countReceived counts each request next answers as a received event of
+// the way via, with its outcome and how long the answer took.
+func (h *Handler) countReceived(via string, next http.HandlerFunc) http.HandlerFunc {
 	if h.cfg.Metrics == nil {
 		return next
 	}

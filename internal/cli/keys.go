@@ -59,14 +59,7 @@ func Keys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rewrap, ok := store.(interface {
-		RewrapKeys(context.Context, *seal.Master) (int, error)
-	})
-	if !ok {
-		store.Close()
-		return errors.New("keys rotate: this store cannot re-wrap its keys")
-	}
-	n, err := rewrap.RewrapKeys(ctx, newMaster)
+	n, err := store.RewrapKeys(ctx, newMaster)
 	if err := errors.Join(err, store.Close()); err != nil {
 		return fmt.Errorf("rewrap data keys: %w", err)
 	}

@@ -13,10 +13,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/api"
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/retention"
 	"github.com/sluicehq/sluice/internal/safehttp"
@@ -62,7 +62,7 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type Server struct {
 	cfg        *config.Config
 	logger     *slog.Logger
-	store      sluice.Store
+	store      *engine.Store
 	stopListen context.CancelFunc // ends the store's work notifications; nil without them
 	dispatcher *deliver.Dispatcher
 	retention  *retention.Service
@@ -137,7 +137,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 	if err := s.store.ReleaseClaims(ctx); err != nil {
 		return fmt.Errorf("release claims: %w", err)
 	}
-	s.metrics = metrics.New(s.store, s.logger)
+	s.metrics = metrics.New(metrics.Config{Store: s.store, Logger: s.logger})
 	s.dispatcher, err = deliver.New(deliver.Config{
 		Metrics:       s.metrics,
 		Store:         s.store,
@@ -149,8 +149,6 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 			AllowPrivate: s.cfg.AllowPrivateDestinations,
 			Allowed:      s.cfg.AllowedDestinationCIDRs,
 		},
-		// Notices are payloads like any other.
-		Health: sluice.Health{NoticeRetention: s.cfg.PayloadRetention},
 	})
 	if err != nil {
 		return fmt.Errorf("dispatcher: %w", err)

@@ -10,64 +10,65 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/postgres"
 	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/sqlite"
 )
 
-// openStore opens the store the configuration names: PostgreSQL for
-// --database, else the embedded store in the data directory. Either
-// refuses a master key other than the one its data was sealed with.
-func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (sluice.Store, error) {
+// openStore opens the store the configuration names: the engine over
+// PostgreSQL for --database, else over the embedded store in the data
+// directory. Either refuses a master key other than the one its data was
+// sealed with.
+func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*engine.Store, error) {
 	var (
-		store sluice.Store
-		err   error
+		driver engine.Driver
+		master *seal.Master
+		err    error
 	)
 	if cfg.DatabaseURL != "" {
 		// config makes the master key required with a database: processes
 		// sharing one must share the key.
-		master, merr := seal.NewMaster(cfg.MasterKey)
-		if merr != nil {
-			return nil, fmt.Errorf("%s: %w", masterKeySetting, merr)
+		if master, err = seal.NewMaster(cfg.MasterKey); err != nil {
+			return nil, fmt.Errorf("%s: %w", masterKeySetting, err)
 		}
-		store, err = postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, Master: master, Logger: logger})
+		driver, err = postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, Logger: logger})
 	} else {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("--data-dir (SLUICE_DATA_DIR): %w", err)
 		}
-		master, merr := resolveMasterKey(cfg.MasterKey, cfg.DataDir)
-		if merr != nil {
-			return nil, merr
+		if master, err = resolveMasterKey(cfg.MasterKey, cfg.DataDir); err != nil {
+			return nil, err
 		}
-		store, err = sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.DataDir, storeFile), Master: master, Logger: logger})
-	}
-	if errors.Is(err, seal.ErrWrongMaster) {
-		return nil, fmt.Errorf("%s: %w", masterKeySetting, err)
+		driver, err = sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(cfg.DataDir, storeFile), Logger: logger})
 	}
 	if err != nil {
 		// The error never carries the database URL, which may hold a password.
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	store, err := engine.Open(ctx, engine.Config{
+		Driver: driver,
+		Master: master,
+		Logger: logger,
+		// Notices are payloads like any other.
+		NoticeRetention: cfg.PayloadRetention,
+	})
+	if err != nil {
+		driver.Close()
+		if errors.Is(err, seal.ErrWrongMaster) {
+			return nil, fmt.Errorf("%s: %w", masterKeySetting, err)
+		}
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	return store, nil
 }
 
-// workListener is a store that tells of new work other processes stored.
-type workListener interface {
-	ListenWork(ctx context.Context, wake func()) error
-}
-
-// exclusiveRunner is a store shared by processes that can make one of
-// them at a time run a piece of background work.
-type exclusiveRunner interface {
-	TryExclusive(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
-}
-
-// listenForWork wakes the dispatcher whenever any process sharing the store
-// stores work, so it need not wait for its next poll. Stores of one process
-// have nothing to tell.
+// listenForWork wakes the dispatcher whenever another process sharing the
+// store stores work, so it need not wait for its next poll. A store of one
+// process has no Listener: nothing to hear.
 func (s *Server) listenForWork(ctx context.Context) {
-	l, ok := s.store.(workListener)
-	if !ok {
+	l := s.store.Listener()
+	if l == nil {
 		return
 	}
 	listenCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -82,7 +83,7 @@ func (s *Server) listenForWork(ctx context.Context) {
 // exclusiveFor returns the store's way to run work in one process at a
 // time, or nil when it has one process anyway.
 func exclusiveFor(store sluice.Store) func(context.Context, string, func(context.Context) error) (bool, error) {
-	if x, ok := store.(exclusiveRunner); ok {
+	if x := store.Exclusive(); x != nil {
 		return x.TryExclusive
 	}
 	return nil

@@ -221,10 +221,11 @@ func (d *Dispatcher) result(c *sluice.Claim, resp response, at, end time.Time) *
 		Error:         resp.errClass,
 		At:            at,
 	},
+		EventType: c.EventType,
+		Recovers:  c.Delivery.Recovers,
 		// A payload that cannot be minimized says nothing about the
 		// destination's health.
 		CountsForHealth: resp.errClass != ErrClassFields,
-		Health:          d.cfg.Health,
 	}
 	switch {
 	case resp.errClass == "":
@@ -244,42 +245,7 @@ func (d *Dispatcher) result(c *sluice.Claim, resp response, at, end time.Time) *
 			r.Status, r.NextAttemptAt = sluice.DeliveryPending, end.Add(delay)
 		}
 	}
-	r.Notices = d.notices(c, r, end)
 	return r
-}
-
-// notices returns the operational events an attempt's result announces:
-// sluice.delivery.exhausted when the delivery ends failed, and
-// sluice.delivery.recovered when a delivery re-sending an exhausted one
-// succeeds. Deliveries of operational events announce nothing, so a
-// failing alert destination cannot feed itself.
-func (d *Dispatcher) notices(c *sluice.Claim, r *sluice.AttemptResult, at time.Time) []*sluice.NewEvent {
-	var eventType string
-	switch {
-	case sluice.IsNotice(c.EventType):
-		return nil
-	case r.Status == sluice.DeliveryExhausted:
-		eventType = sluice.NoticeDeliveryExhausted
-	case r.Status == sluice.DeliverySucceeded && c.Delivery.Recovers:
-		eventType = sluice.NoticeDeliveryRecovered
-	default:
-		return nil
-	}
-	at = at.UTC()
-	n, err := sluice.NewNotice(c.Delivery.TenantID, eventType, sluice.DeliveryNotice{
-		EventID:       c.Delivery.EventID,
-		EventType:     c.EventType,
-		DestinationID: c.Delivery.DestinationID,
-		DeliveryID:    c.Delivery.ID,
-		Attempts:      r.Attempt.Number,
-		At:            at,
-	}, at, d.cfg.Health.NoticeRetention)
-	if err != nil {
-		// A struct of strings, an int and a time always encodes.
-		d.logger.Error("build notice", slog.String("type", eventType), slog.Any("error", err))
-		return nil
-	}
-	return []*sluice.NewEvent{n}
 }
 
 // record stores one attempt (see recordAll).
@@ -295,9 +261,9 @@ func (d *Dispatcher) recordAll(batch []recording) {
 	for i, rec := range batch {
 		rs[i] = rec.result
 	}
-	errs := d.store.RecordAttempts(ctx, rs)
+	recorded := d.store.RecordAttempts(ctx, rs)
 	for i, rec := range batch {
-		d.recorded(rec.claim, rec.result, errs[i])
+		d.recorded(rec.claim, rec.result, recorded[i])
 	}
 }
 
@@ -306,8 +272,8 @@ func (d *Dispatcher) recordAll(batch []recording) {
 // now: its attempt counts, ours is dropped. Any other failure leaves the
 // delivery to be claimed again when its lease ends, so it is delivered at
 // least once.
-func (d *Dispatcher) recorded(c *sluice.Claim, r *sluice.AttemptResult, err error) {
-	switch {
+func (d *Dispatcher) recorded(c *sluice.Claim, r *sluice.AttemptResult, rec sluice.AttemptRecorded) {
+	switch err := rec.Err; {
 	case sluice.ErrorCode(err) == sluice.ECONFLICT:
 		d.logAttempt(slog.LevelDebug, "attempt dropped: delivery taken by another worker after its lease ended", c, r)
 		return
@@ -325,10 +291,10 @@ func (d *Dispatcher) recorded(c *sluice.Claim, r *sluice.AttemptResult, err erro
 	case sluice.DeliveryExhausted:
 		d.logAttempt(slog.LevelWarn, "delivery exhausted", c, r)
 	}
-	if r.Disabled != "" {
-		d.logAttempt(slog.LevelWarn, "destination disabled", c, r, slog.String("reason", r.Disabled))
+	if rec.Disabled != "" {
+		d.logAttempt(slog.LevelWarn, "destination disabled", c, r, slog.String("reason", rec.Disabled))
 	}
-	if r.NoticesStored {
+	if rec.Unclaimed {
 		d.Wake() // the notices' deliveries are due now
 	}
 }
@@ -347,7 +313,7 @@ func (d *Dispatcher) logAttempt(level slog.Level, msg string, c *sluice.Claim, r
 		slog.String("destination_id", c.Delivery.DestinationID),
 		slog.Int("attempt", r.Attempt.Number),
 		slog.Int("status", r.Attempt.HTTPStatus),
-		slog.String("outcome", r.Attempt.Outcome),
+		slog.String("outcome", string(r.Attempt.Outcome)),
 		slog.Duration("duration", r.Attempt.Duration),
 	}, extra...)
 	if r.Attempt.Error != "" {

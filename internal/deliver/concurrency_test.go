@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // blockingServer answers 200 only once release is closed (or the client
@@ -220,14 +221,14 @@ func TestAttemptAfterLostLeaseIsDropped(t *testing.T) {
 		Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: c.Delivery.TenantID,
 			DeliveryID: c.Delivery.ID, EventID: ev.ID, DestinationID: c.Delivery.DestinationID, Number: 1,
 			Outcome: sluice.AttemptFailed, HTTPStatus: 500, Error: "http_status", At: time.Now()},
-		Status: sluice.DeliveryPending, NextAttemptAt: time.Now().Add(time.Hour),
+		EventType: c.EventType, Status: sluice.DeliveryPending, NextAttemptAt: time.Now().Add(time.Hour),
 	}
-	if err := b.store.RecordAttempt(b.ctx, theirs); err != nil {
-		t.Fatalf("RecordAttempt: %v", err)
+	if err := b.store.RecordAttempts(b.ctx, []*sluice.AttemptResult{theirs})[0].Err; err != nil {
+		t.Fatalf("RecordAttempts: %v", err)
 	}
 	srv.unblock()
 
-	waitFor(t, 5*time.Second, func() bool { return strings.Contains(b.logs.String(), "attempt dropped") },
+	testkit.WaitFor(t, 5*time.Second, func() bool { return strings.Contains(b.logs.String(), "attempt dropped") },
 		func() string { return "the dispatcher did not drop its attempt:\n" + b.logs.String() })
 	as := b.attempts(t, ev.ID)
 	if len(as) != 1 || as[0].ID != theirs.Attempt.ID {

@@ -13,9 +13,9 @@
 // deliveries of new events arrive already claimed (OfferRequest). Successes are
 // recorded in the background, failures before the worker moves on.
 //
-// Recording an attempt also publishes the operational events it calls for
-// (sluice.delivery.exhausted, sluice.delivery.recovered, and, from the store,
-// sluice.destination.disabled) in the same transaction.
+// Recording an attempt also moves its destination's health (the circuit
+// breaker) and publishes the operational events it calls for: the store
+// does both, in the attempt's transaction.
 package deliver
 
 import (
@@ -46,10 +46,21 @@ const (
 // still be recorded during shutdown.
 const storeTimeout = 30 * time.Second
 
+// Store is where the dispatcher claims deliveries and records attempts;
+// sluice.Store implements it.
+type Store interface {
+	// ClaimDue leases due deliveries (see sluice.Store).
+	ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.Claim, error)
+	// RecordAttempts records attempts in one transaction (see sluice.Store).
+	RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) []sluice.AttemptRecorded
+	// ReturnClaims gives back claims never attempted.
+	ReturnClaims(ctx context.Context, deliveryIDs []string) error
+}
+
 // Config configures a Dispatcher. New fills in the defaults.
 type Config struct {
 	// Store is where deliveries are claimed and attempts recorded. Required.
-	Store sluice.Store
+	Store Store
 	// Logger receives ids, outcomes, status codes and durations only.
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -82,24 +93,8 @@ type Config struct {
 	Client *http.Client
 	// Metrics, when set, counts recorded attempts and ended deliveries.
 	Metrics *metrics.Metrics
-	// Health is the circuit breaker and auto-disable policy the store
-	// applies as attempts are recorded. Zero fields take DefaultHealth's.
-	Health sluice.Health
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
-}
-
-// DefaultHealth is the health policy of SPEC §3: the circuit opens after
-// 10 consecutive failed attempts, pausing the destination for a minute,
-// then twice as long after each failed probe up to an hour; a destination
-// failing with no success for 5 days is disabled. Notices are kept for
-// the default payload retention.
-var DefaultHealth = sluice.Health{
-	OpenAfter:       10,
-	Pause:           time.Minute,
-	MaxPause:        time.Hour,
-	DisableAfter:    5 * 24 * time.Hour,
-	NoticeRetention: 720 * time.Hour,
 }
 
 // withDefaults validates c and returns a copy with the defaults filled in.
@@ -149,33 +144,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	c.Health = withDefaultHealth(c.Health)
 	return c, nil
-}
-
-// withDefaultHealth fills h's zero fields from DefaultHealth.
-func withDefaultHealth(h sluice.Health) sluice.Health {
-	pick := func(v, def time.Duration) time.Duration {
-		if v == 0 {
-			return def
-		}
-		return v
-	}
-	if h.OpenAfter == 0 {
-		h.OpenAfter = DefaultHealth.OpenAfter
-	}
-	h.Pause = pick(h.Pause, DefaultHealth.Pause)
-	h.MaxPause = pick(h.MaxPause, DefaultHealth.MaxPause)
-	h.DisableAfter = pick(h.DisableAfter, DefaultHealth.DisableAfter)
-	h.NoticeRetention = pick(h.NoticeRetention, DefaultHealth.NoticeRetention)
-	return h
 }
 
 // Dispatcher claims due deliveries and attempts them. Create it with New,
 // run it with Start, end it with Stop.
 type Dispatcher struct {
 	cfg    Config
-	store  sluice.Store
+	store  Store
 	logger *slog.Logger
 	now    func() time.Time
 

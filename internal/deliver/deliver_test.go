@@ -16,7 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/deliver"
-	"github.com/sluicehq/sluice/internal/sqlite"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // A delivery that fails twice and then succeeds: every request verifies with
@@ -178,13 +178,13 @@ func TestNewValidates(t *testing.T) {
 // recordingStore is the bundle's store, noting how many attempts each
 // RecordAttempts call records; the first call waits for release.
 type recordingStore struct {
-	*sqlite.Store
+	deliver.Store
 	release chan struct{}
 	mu      sync.Mutex
 	sizes   []int
 }
 
-func (s *recordingStore) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) []error {
+func (s *recordingStore) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) []sluice.AttemptRecorded {
 	s.mu.Lock()
 	first := len(s.sizes) == 0
 	s.sizes = append(s.sizes, len(rs))
@@ -216,7 +216,7 @@ func TestSuccessesAreRecordedInBatches(t *testing.T) {
 	store := &recordingStore{Store: b.store, release: make(chan struct{})}
 	b.start(t, deliver.Config{Store: store, Workers: n, PerDestination: n})
 	// Every delivery is sent while the first recording waits.
-	waitFor(t, 10*time.Second, func() bool { return len(rcv.received()) == n },
+	testkit.WaitFor(t, 10*time.Second, func() bool { return len(rcv.received()) == n },
 		func() string { return fmt.Sprintf("%d of %d deliveries arrived", len(rcv.received()), n) })
 	close(store.release)
 	for _, e := range events {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,8 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // setRateLimit gives the destination a rate limit.
@@ -58,13 +59,13 @@ func TestRateLimit(t *testing.T) {
 	}
 	b.start(t, deliver.Config{})
 
-	waitFor(t, 10*time.Second, func() bool { return len(fast.received()) == 100 },
+	testkit.WaitFor(t, 10*time.Second, func() bool { return len(fast.received()) == 100 },
 		func() string { return "the unlimited destination did not get its 100" })
 	// A rate limit of 10/s cannot have let the 30th out before 2.9 s.
 	if n := len(slow.received()); n >= 30 {
 		t.Errorf("the limited destination had %d requests when the other finished: it was held up", n)
 	}
-	waitFor(t, 30*time.Second, func() bool { return len(slow.received()) == 100 },
+	testkit.WaitFor(t, 30*time.Second, func() bool { return len(slow.received()) == 100 },
 		func() string { return "the limited destination did not get its 100" })
 
 	reqs := slow.received()
@@ -86,7 +87,7 @@ func TestRateLimit(t *testing.T) {
 	// Attempts are recorded after their responses: wait for the last.
 	for _, e := range slowEvents {
 		var as []*sluice.Attempt
-		waitFor(t, 10*time.Second, func() bool { as = b.attempts(t, e.ID); return len(as) > 0 },
+		testkit.WaitFor(t, 10*time.Second, func() bool { as = b.attempts(t, e.ID); return len(as) > 0 },
 			func() string { return "event " + e.ID + ": its attempt was never recorded" })
 		if len(as) != 1 || as[0].Outcome != sluice.AttemptSucceeded {
 			t.Fatalf("event %s: %d attempts, want 1 successful: waiting must not fail", e.ID, len(as))
@@ -100,8 +101,8 @@ func TestRateLimit(t *testing.T) {
 // circuit and the rest flow. Both changes are audited.
 func TestCircuitBreakerPausesAndResumes(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
 	const pause = 300 * time.Millisecond
+	b := setupWith(t, testkit.StoreOptions{Health: engine.Health{OpenAfter: 10, Pause: pause, MaxPause: time.Second}})
 	failures := make([]int, 10)
 	for i := range failures {
 		failures[i] = http.StatusInternalServerError
@@ -112,21 +113,20 @@ func TestCircuitBreakerPausesAndResumes(t *testing.T) {
 		b.event(t, "x.y", []byte(`{}`), "")
 	}
 	retries := slices.Repeat([]time.Duration{10 * time.Millisecond}, 20)
-	b.start(t, deliver.Config{RetrySchedule: retries, PerDestination: 1,
-		Health: sluice.Health{OpenAfter: 10, Pause: pause, MaxPause: time.Second}})
+	b.start(t, deliver.Config{RetrySchedule: retries, PerDestination: 1})
 
-	waitFor(t, 5*time.Second, func() bool { return b.reload(t, dest).State() == sluice.StatePaused },
+	testkit.WaitFor(t, 5*time.Second, func() bool { return b.reload(t, dest).State() == sluice.StatePaused },
 		func() string { return "the destination did not pause" })
 	if got := b.reload(t, dest); got.Failures != 10 {
 		t.Errorf("paused after %d failures, want 10", got.Failures)
 	}
-	waitFor(t, 10*time.Second, func() bool { return len(recv.received()) == 10+12 },
+	testkit.WaitFor(t, 10*time.Second, func() bool { return len(recv.received()) == 10+12 },
 		func() string { return "the deliveries did not all go after the pause" })
 	reqs := recv.received()
 	if gap := reqs[10].at.Sub(reqs[9].at); gap < pause {
 		t.Errorf("the probe went %s after the 10th failure, within the %s pause", gap, pause)
 	}
-	waitFor(t, 5*time.Second, func() bool { return b.reload(t, dest).State() == sluice.StateActive },
+	testkit.WaitFor(t, 5*time.Second, func() bool { return b.reload(t, dest).State() == sluice.StateActive },
 		func() string { return "the destination did not resume" })
 	if !b.hasAudit(t, "destination.pause", dest.ID) || !b.hasAudit(t, "destination.resume", dest.ID) {
 		t.Error("the pause and the resume are not both in the audit log")
@@ -152,29 +152,11 @@ func TestRateLimitedStartsWakeTheDispatcherEach(t *testing.T) {
 
 	// 3 at 4 a second take half a second; without a wake-up for each start
 	// the second would wait for the poll.
-	waitFor(t, 10*time.Second, func() bool { return len(slow.received()) == 3 },
+	testkit.WaitFor(t, 10*time.Second, func() bool { return len(slow.received()) == 3 },
 		func() string { return "the slower destination's deliveries waited for the poll" })
 	if n := len(fast.received()); n != 1 {
 		t.Errorf("the faster destination got %d requests, want 1", n)
 	}
-}
-
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // A destination failing with no success for 5 days is disabled, on the
@@ -188,14 +170,14 @@ func TestAutoDisableAfterFiveDays(t *testing.T) {
 	dest := b.destination(t, down.URL)
 	alertDest := b.destination(t, alerts.URL, sluice.NoticeDestinationDisabled)
 	ev := b.event(t, "x.y", []byte(`{}`), "")
-	clock := &fakeClock{now: time.Now()}
+	clock := testkit.ClockAt(time.Now())
 	d := b.start(t, deliver.Config{RetrySchedule: []time.Duration{0, 48 * time.Hour, 48 * time.Hour, 48 * time.Hour},
 		Now: clock.Now})
 
 	for want := 1; want <= 2; want++ {
 		// Recorded, not only received: the clock moves only once the
 		// retry is scheduled from the time of the attempt.
-		waitFor(t, 5*time.Second, func() bool { return len(b.attempts(t, ev.ID)) == want },
+		testkit.WaitFor(t, 5*time.Second, func() bool { return len(b.attempts(t, ev.ID)) == want },
 			func() string { return "attempt did not happen" })
 		if got := b.reload(t, dest); !got.Enabled {
 			t.Fatalf("disabled after %d attempts over %d days", want, 3*(want-1))
@@ -203,7 +185,7 @@ func TestAutoDisableAfterFiveDays(t *testing.T) {
 		clock.Advance(3 * 24 * time.Hour) // past the retry, jitter included
 		d.Wake()
 	}
-	waitFor(t, 5*time.Second, func() bool { return !b.reload(t, dest).Enabled },
+	testkit.WaitFor(t, 5*time.Second, func() bool { return !b.reload(t, dest).Enabled },
 		func() string { return "the destination was not disabled after 6 days failing" })
 	if got := b.reload(t, dest); got.DisabledReason != sluice.DisabledFailing || got.State() != sluice.StateDisabled {
 		t.Fatalf("destination = state %q, reason %q", got.State(), got.DisabledReason)
@@ -212,7 +194,7 @@ func TestAutoDisableAfterFiveDays(t *testing.T) {
 		t.Error("no destination.disable audit entry")
 	}
 
-	waitFor(t, 5*time.Second, func() bool { return len(alerts.received()) == 1 },
+	testkit.WaitFor(t, 5*time.Second, func() bool { return len(alerts.received()) == 1 },
 		func() string { return "no sluice.destination.disabled notice arrived" })
 	r := alerts.received()[0]
 	wh, err := standardwebhooks.NewWebhook(alertDest.Secret)
@@ -246,7 +228,7 @@ func TestDeliveryNotices(t *testing.T) {
 	ev := b.event(t, "invoice.paid", []byte(`{"amount":1}`), "")
 	d := b.start(t, deliver.Config{RetrySchedule: []time.Duration{0, 10 * time.Millisecond}})
 
-	waitFor(t, 5*time.Second, func() bool { return len(alerts.received()) == 1 },
+	testkit.WaitFor(t, 5*time.Second, func() bool { return len(alerts.received()) == 1 },
 		func() string { return "no sluice.delivery.exhausted notice arrived" })
 	first := b.waitDeliveryTo(t, ev.ID, dest.ID, sluice.DeliveryExhausted)
 	checkNotice(t, alertDest.Secret, alerts.received()[0], sluice.DeliveryNotice{
@@ -256,7 +238,7 @@ func TestDeliveryNotices(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Wake()
-	waitFor(t, 5*time.Second, func() bool { return len(alerts.received()) == 2 },
+	testkit.WaitFor(t, 5*time.Second, func() bool { return len(alerts.received()) == 2 },
 		func() string { return "no sluice.delivery.recovered notice arrived" })
 	var second *sluice.Delivery
 	ds, err := b.store.Deliveries(b.ctx, b.tenant.ID, ev.ID)
@@ -281,10 +263,10 @@ func TestDeliveryNotices(t *testing.T) {
 
 // waitDeliveryTo waits for the event's delivery to the destination to
 // reach status.
-func (b *testBundle) waitDeliveryTo(t *testing.T, eventID, destinationID, status string) *sluice.Delivery {
+func (b *testBundle) waitDeliveryTo(t *testing.T, eventID, destinationID string, status sluice.DeliveryStatus) *sluice.Delivery {
 	t.Helper()
 	var found *sluice.Delivery
-	waitFor(t, 5*time.Second, func() bool {
+	testkit.WaitFor(t, 5*time.Second, func() bool {
 		ds, err := b.store.Deliveries(b.ctx, b.tenant.ID, eventID)
 		if err != nil {
 			t.Fatal(err)
@@ -296,7 +278,7 @@ func (b *testBundle) waitDeliveryTo(t *testing.T, eventID, destinationID, status
 			}
 		}
 		return false
-	}, func() string { return "no delivery reached " + status })
+	}, func() string { return "no delivery reached " + string(status) })
 	return found
 }
 

@@ -3,10 +3,10 @@ package deliver_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -14,9 +14,9 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/deliver"
-	"github.com/sluicehq/sluice/internal/seal"
+	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/signature"
-	"github.com/sluicehq/sluice/internal/sqlite"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"github.com/sluicehq/sluice/internal/testlog"
 )
 
@@ -24,27 +24,19 @@ import (
 // everything the dispatcher logged.
 type testBundle struct {
 	ctx    context.Context
-	store  *sqlite.Store
+	store  *engine.Store
 	tenant *sluice.Tenant
 	logs   *testlog.Buffer
 }
 
-func setup(t *testing.T) *testBundle {
+func setup(t *testing.T) *testBundle { return setupWith(t, testkit.StoreOptions{}) }
+
+// setupWith opens the store with the options, such as the health policy
+// it applies as attempts are recorded.
+func setupWith(t *testing.T, o testkit.StoreOptions) *testBundle {
 	t.Helper()
 	ctx := context.Background()
-	master, err := seal.NewMaster(seal.GenerateKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "sluice.db"), Master: master})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := store.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
+	store := testkit.SQLiteStore(t, o)
 	ten := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "test"}
 	key := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Name: "admin", Role: sluice.RoleAdmin,
 		TokenHash: sluice.HashToken(sluice.NewToken())}
@@ -81,7 +73,7 @@ func (b *testBundle) destination(t *testing.T, url string, eventTypes ...string)
 func (b *testBundle) event(t *testing.T, eventType string, body []byte, contentType string) *sluice.Event {
 	t.Helper()
 	now := time.Now()
-	e, _, err := b.store.CreateEvent(b.ctx, &sluice.NewEvent{
+	created, err := b.store.CreateEvent(b.ctx, &sluice.NewEvent{
 		Event: sluice.Event{
 			ID:         sluice.NewID(sluice.PrefixEvent),
 			TenantID:   b.tenant.ID,
@@ -94,7 +86,7 @@ func (b *testBundle) event(t *testing.T, eventType string, body []byte, contentT
 	if err != nil {
 		t.Fatalf("create event: %v", err)
 	}
-	return e
+	return created.Event
 }
 
 // start runs a dispatcher, on the bundle's store unless cfg names one, with
@@ -132,10 +124,10 @@ func (b *testBundle) start(t *testing.T, cfg deliver.Config) *deliver.Dispatcher
 
 // waitDelivery polls until the event's only delivery has the given status,
 // and returns it.
-func (b *testBundle) waitDelivery(t *testing.T, eventID, status string, within time.Duration) *sluice.Delivery {
+func (b *testBundle) waitDelivery(t *testing.T, eventID string, status sluice.DeliveryStatus, within time.Duration) *sluice.Delivery {
 	t.Helper()
 	var last *sluice.Delivery
-	waitFor(t, within, func() bool {
+	testkit.WaitFor(t, within, func() bool {
 		ds, err := b.store.Deliveries(b.ctx, b.tenant.ID, eventID)
 		if err != nil {
 			t.Fatalf("deliveries: %v", err)
@@ -145,7 +137,7 @@ func (b *testBundle) waitDelivery(t *testing.T, eventID, status string, within t
 		}
 		last = ds[0]
 		return last.Status == status
-	}, func() string { return "delivery status " + last.Status + ", want " + status })
+	}, func() string { return fmt.Sprintf("delivery status %s, want %s", last.Status, status) })
 	return last
 }
 
@@ -156,19 +148,6 @@ func (b *testBundle) attempts(t *testing.T, eventID string) []*sluice.Attempt {
 		t.Fatalf("attempts: %v", err)
 	}
 	return as
-}
-
-// waitFor polls cond every few milliseconds until it holds or within has
-// passed.
-func waitFor(t *testing.T, within time.Duration, cond func() bool, describe func() string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", within, describe())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // received is one request a test receiver got.

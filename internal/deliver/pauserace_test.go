@@ -10,6 +10,8 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // gatedStore is a real store with two gates a test opens when it chooses:
@@ -17,7 +19,7 @@ import (
 // reaches the store, and, once armed, the next claim that takes something
 // waits at the claim gate after the store has made it.
 type gatedStore struct {
-	sluice.Store
+	deliver.Store
 
 	failureHeld, failureGo chan struct{}
 	failureOnce            sync.Once
@@ -27,13 +29,13 @@ type gatedStore struct {
 	claimOnce          sync.Once
 }
 
-func newGatedStore(s sluice.Store) *gatedStore {
+func newGatedStore(s deliver.Store) *gatedStore {
 	return &gatedStore{Store: s,
 		failureHeld: make(chan struct{}), failureGo: make(chan struct{}),
 		claimHeld: make(chan struct{}), claimGo: make(chan struct{})}
 }
 
-func (s *gatedStore) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) []error {
+func (s *gatedStore) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) []sluice.AttemptRecorded {
 	for _, r := range rs {
 		if r.Attempt.Outcome == sluice.AttemptFailed {
 			s.failureOnce.Do(func() {
@@ -64,7 +66,7 @@ type pauseRace struct {
 	gate  *gatedStore // the bundle's store, gated
 	recv  *receiver
 	dest  *sluice.Destination
-	clock *fakeClock
+	clock *testkit.Clock
 	d     *deliver.Dispatcher
 	// offer takes what the store claimed under request, a claim request
 	// made before the failure.
@@ -74,15 +76,14 @@ type pauseRace struct {
 
 func newPauseRace(t *testing.T) *pauseRace {
 	t.Helper()
-	b := setup(t)
+	b := setupWith(t, testkit.StoreOptions{Health: engine.Health{OpenAfter: 1, Pause: time.Hour, MaxPause: time.Hour}})
 	p := &pauseRace{testBundle: b, gate: newGatedStore(b.store),
 		recv: newReceiver(t, http.StatusInternalServerError, http.StatusOK)}
 	p.dest = b.destination(t, p.recv.URL)
 	// Ahead of the events' creation times, so they are due on this clock.
-	p.clock = &fakeClock{now: time.Now().Add(time.Minute)}
+	p.clock = testkit.ClockAt(time.Now().Add(time.Minute))
 	p.d = b.start(t, deliver.Config{Store: p.gate, Now: p.clock.Now, PerDestination: 2,
-		RetrySchedule: []time.Duration{0, time.Hour},
-		Health:        sluice.Health{OpenAfter: 1, Pause: time.Hour, MaxPause: time.Hour}})
+		RetrySchedule: []time.Duration{0, time.Hour}})
 	p.request, p.offer = p.d.OfferRequest()
 	if p.request == nil {
 		t.Fatal("an idle dispatcher has no room to offer")
@@ -98,7 +99,7 @@ func newPauseRace(t *testing.T) *pauseRace {
 func (p *pauseRace) recordFailure(t *testing.T) {
 	t.Helper()
 	close(p.gate.failureGo)
-	waitFor(t, 5*time.Second, func() bool { return p.reload(t, p.dest).State() == sluice.StatePaused },
+	testkit.WaitFor(t, 5*time.Second, func() bool { return p.reload(t, p.dest).State() == sluice.StatePaused },
 		func() string { return "the failure did not pause the destination" })
 }
 
@@ -145,15 +146,16 @@ func TestOfferedClaimsWaitOutAPauseRecordedMeanwhile(t *testing.T) {
 		Payload: sluice.Payload{Body: []byte(`{}`), ExpiresAt: now.Add(30 * 24 * time.Hour)},
 		Claim:   p.request,
 	}
-	if _, _, err := p.store.CreateEvent(p.ctx, ne, 0); err != nil {
+	created, err := p.store.CreateEvent(p.ctx, ne, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ne.Claims) != 1 {
-		t.Fatalf("the store created %d deliveries claimed, want 1: the destination is not yet paused", len(ne.Claims))
+	if len(created.Claims) != 1 {
+		t.Fatalf("the store created %d deliveries claimed, want 1: the destination is not yet paused", len(created.Claims))
 	}
 	p.recordFailure(t)
 
-	p.offer(ne.Claims)
+	p.offer(created.Claims)
 	if n := p.inFlight(t); n != 0 {
 		t.Fatalf("after the offer, %d deliveries are claimed; want the offered one given back", n)
 	}
@@ -173,7 +175,7 @@ func TestClaimedDeliveriesWaitOutAPauseRecordedMeanwhile(t *testing.T) {
 	p.recordFailure(t)
 
 	close(p.gate.claimGo)
-	waitFor(t, 5*time.Second, func() bool { return p.inFlight(t) == 0 },
+	testkit.WaitFor(t, 5*time.Second, func() bool { return p.inFlight(t) == 0 },
 		func() string { return "the claim was not given back" })
 	p.sentAfterPause(t, ev.ID)
 }

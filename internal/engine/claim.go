@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -17,6 +19,13 @@ type ClaimCandidate struct {
 	// was reserved as its start; 0 for none. A reservation of the gate's
 	// current epoch is kept: the delivery takes no other start.
 	RateSlot int64
+}
+
+// CompareCandidates orders candidates as ClaimCandidates returns them:
+// earliest due first, and by id among those due at once, so that which
+// deliveries a claim takes does not depend on the database.
+func CompareCandidates(a, b ClaimCandidate) int {
+	return cmp.Or(cmp.Compare(a.Due, b.Due), strings.Compare(a.ID, b.ID))
 }
 
 // Gate is what holds a destination's deliveries back: its rate limit and

@@ -205,7 +205,7 @@ type Tx interface {
 	DisableDestination(ctx context.Context, destinationID, reason string, at time.Time) error
 
 	// ClaimCandidates returns up to limit due pending deliveries at now,
-	// earliest first, of enabled destinations whose gates let them start
+	// in CompareCandidates' order, of enabled destinations whose gates let them start
 	// and that are not in skip, with the gates of their destinations that
 	// have one (see Gate). A driver shared by processes locks them, passing
 	// over those another transaction holds.
@@ -308,7 +308,7 @@ type EventRows struct {
 	// DedupDigest is the keyed hash of the event's dedup key; "" for none.
 	DedupDigest   string
 	ContentType   string
-	Body, Headers []byte   // sealed; Headers nil when none were kept
+	Body, Headers []byte // sealed; Headers nil when none were kept
 	ExpiresAt     time.Time
 	SubjectHashes [][]byte // distinct
 	Deliveries    []*DeliveryRow

@@ -24,11 +24,12 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	}
 	var plan *eventPlan
 	ins, err := s.driver.CreateEvent(ctx, in.Event.TenantID, func(routes []*DestinationRow) (*EventRows, error) {
-		plan, err = s.planEvent(ctx, se, routes, firstDelay)
+		p, err := s.planEvent(ctx, se, routes, firstDelay)
 		if err != nil {
 			return nil, err
 		}
-		return plan.rows, nil
+		plan = p
+		return p.rows, nil
 	})
 	if err != nil {
 		return nil, err

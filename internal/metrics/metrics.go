@@ -51,9 +51,32 @@ var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25
 // statsTimeout bounds the store queries behind a scrape.
 const statsTimeout = 5 * time.Second
 
+// Store is what the metrics read at each scrape.
+type Store interface {
+	// QueueStats counts pending deliveries and destinations by state at now.
+	QueueStats(ctx context.Context, now time.Time) (*sluice.QueueStats, error)
+}
+
+// Config configures Metrics.
+type Config struct {
+	// Store is read at each scrape for the queue depth and the destinations
+	// by state. Required.
+	Store Store
+	// Logger receives the errors of those reads. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
 // New returns the metrics, with the queue depth and destinations by state
-// read from store at each scrape, and Go runtime and process metrics.
-func New(store sluice.Store, logger *slog.Logger) *Metrics {
+// read from the store at each scrape, and Go runtime and process metrics.
+func New(cfg Config) *Metrics {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -88,7 +111,7 @@ func New(store sluice.Store, logger *slog.Logger) *Metrics {
 		}),
 	}
 	m.registry.MustRegister(m.received, m.ack, m.attempts, m.deliveries, m.deliveryLatency, m.purged, m.erasures,
-		&storeCollector{store: store, logger: logger},
+		&storeCollector{store: cfg.Store, logger: cfg.Logger, now: cfg.Now},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -115,14 +138,14 @@ func (m *Metrics) Attempt(r *sluice.AttemptResult, created time.Time) {
 	if m == nil {
 		return
 	}
-	m.attempts.WithLabelValues(r.Attempt.Outcome, r.Attempt.Error).Inc()
+	m.attempts.WithLabelValues(string(r.Attempt.Outcome), r.Attempt.Error).Inc()
 	switch r.Status {
 	case sluice.DeliverySucceeded:
-		m.deliveries.WithLabelValues(r.Status).Inc()
+		m.deliveries.WithLabelValues(string(r.Status)).Inc()
 		end := r.Attempt.At.Add(r.Attempt.Duration)
 		m.deliveryLatency.Observe(max(end.Sub(created), 0).Seconds())
 	case sluice.DeliveryExhausted:
-		m.deliveries.WithLabelValues(r.Status).Inc()
+		m.deliveries.WithLabelValues(string(r.Status)).Inc()
 	}
 }
 
@@ -146,8 +169,9 @@ func (m *Metrics) Erased() {
 // storeCollector reads the queue depth and the destinations by state from
 // the store at each scrape.
 type storeCollector struct {
-	store  sluice.Store
+	store  Store
 	logger *slog.Logger
+	now    func() time.Time
 }
 
 var (
@@ -166,7 +190,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), statsTimeout)
 	defer cancel()
-	q, err := c.store.QueueStats(ctx, time.Now())
+	q, err := c.store.QueueStats(ctx, c.now())
 	if err != nil {
 		c.logger.Error("metrics: queue stats", slog.Any("error", err))
 		ch <- prometheus.NewInvalidMetric(queueDesc, err)

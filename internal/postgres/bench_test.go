@@ -9,7 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/internal/postgres"
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // BenchmarkClaimDue claims batches of 64 from backlogs of due deliveries
@@ -20,8 +21,8 @@ import (
 func BenchmarkClaimDue(b *testing.B) {
 	for _, backlog := range []int{1_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprint("backlog=", backlog), func(b *testing.B) {
-			schema := newSchema(b)
-			s := mustOpen(b, schema, newMaster(b), time.Now)
+			schema := testkit.NewSchema(b)
+			s := mustOpen(b, schema, testkit.NewMaster(b), time.Now)
 			tenantID, dests := tenantWithDestinations(b, s, 8)
 			start := time.Now()
 			fillBacklog(b, s, schema, tenantID, dests, backlog, start)
@@ -36,8 +37,8 @@ func BenchmarkClaimDue(b *testing.B) {
 func BenchmarkClaimDueBusyHead(b *testing.B) {
 	for _, backlog := range []int{1_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprint("backlog=", backlog), func(b *testing.B) {
-			schema := newSchema(b)
-			s := mustOpen(b, schema, newMaster(b), time.Now)
+			schema := testkit.NewSchema(b)
+			s := mustOpen(b, schema, testkit.NewMaster(b), time.Now)
 			tenantID, dests := tenantWithDestinations(b, s, 2)
 			start := time.Now()
 			fillBacklog(b, s, schema, tenantID, dests[:1], backlog, start.Add(-time.Minute))
@@ -49,7 +50,7 @@ func BenchmarkClaimDueBusyHead(b *testing.B) {
 
 // benchClaims runs the claim once per iteration, each one lease after the
 // last, and reports how many deliveries each claimed.
-func benchClaims(b *testing.B, s *postgres.Store, start time.Time, req sluice.ClaimRequest) {
+func benchClaims(b *testing.B, s *engine.Store, start time.Time, req sluice.ClaimRequest) {
 	ctx := context.Background()
 	req.Now = start
 	claimed := 0
@@ -72,11 +73,11 @@ func benchClaims(b *testing.B, s *postgres.Store, start time.Time, req sluice.Cl
 // table, as autovacuum does once it has grown by a tenth: without
 // statistics the planner takes a million rows for a few and reads every
 // due delivery of each destination to find the earliest 64.
-func fillBacklog(b *testing.B, s *postgres.Store, schema, tenantID string, dests []string, n int, due time.Time) {
+func fillBacklog(b *testing.B, s *engine.Store, schema, tenantID string, dests []string, n int, due time.Time) {
 	b.Helper()
 	ctx := context.Background()
 	now := time.Now()
-	ev, _, err := s.CreateEvent(ctx, &sluice.NewEvent{
+	created, err := s.CreateEvent(ctx, &sluice.NewEvent{
 		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: tenantID, Type: "backlog",
 			Direction: sluice.Outbound, ReceivedAt: now},
 		Payload: sluice.Payload{Body: []byte(`{}`), ContentType: "application/json", ExpiresAt: now.Add(24 * time.Hour)},
@@ -84,7 +85,7 @@ func fillBacklog(b *testing.B, s *postgres.Store, schema, tenantID string, dests
 	if err != nil {
 		b.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, databaseURL(b))
+	conn, err := pgx.Connect(ctx, testkit.DatabaseURL(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func fillBacklog(b *testing.B, s *postgres.Store, schema, tenantID string, dests
 		(id, tenant_id, event_id, destination_id, status, attempts, next_attempt_at, created_at, updated_at)
 		SELECT $1 || i, $2, $3, ($4::text[])[i % cardinality($4::text[]) + 1], 'pending', 0, $5::bigint + i::bigint * 1000 / $6, $7::bigint, $7::bigint
 		FROM generate_series(0, $6 - 1) AS i`,
-		"dlv_"+dests[0]+"_", tenantID, ev.ID, dests, due.UnixMilli()-1000, n, now.UnixMilli())
+		"dlv_"+dests[0]+"_", tenantID, created.Event.ID, dests, due.UnixMilli()-1000, n, now.UnixMilli())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,12 +23,12 @@ import (
 // is lost while fn runs the lock goes with it and another process may
 // start the same work; being idempotent, that costs only duplicated
 // effort. Names are scoped to Config.Schema.
-func (s *Store) TryExclusive(ctx context.Context, name string, fn func(ctx context.Context) error) (ran bool, err error) {
-	conn, err := s.pool.Acquire(ctx)
+func (d *Driver) TryExclusive(ctx context.Context, name string, fn func(ctx context.Context) error) (ran bool, err error) {
+	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return false, fmt.Errorf("exclusive %s: acquire connection: %w", name, err)
 	}
-	key := "sluice." + s.schema + "." + name
+	key := "sluice." + d.schema + "." + name
 	var locked bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, key).Scan(&locked); err != nil {
 		conn.Release()

@@ -8,8 +8,8 @@ import (
 
 // PreparedStatements returns the text of every statement prepared on the
 // store's idle connections: the ones PostgreSQL may keep a generic plan of.
-func PreparedStatements(ctx context.Context, s *Store) ([]string, error) {
-	conns := s.pool.AcquireAllIdle(ctx)
+func PreparedStatements(ctx context.Context, d *Driver) ([]string, error) {
+	conns := d.pool.AcquireAllIdle(ctx)
 	defer func() {
 		for _, c := range conns {
 			c.Release()

@@ -26,17 +26,17 @@ const (
 // notifications carry no payload. They only shorten the wait: one missed
 // while reconnecting, or lost with a database failover, is found by the
 // dispatcher's polling, which remains the fallback.
-func (s *Store) ListenWork(ctx context.Context, wake func()) error {
+func (d *Driver) ListenWork(ctx context.Context, wake func()) error {
 	backoff := listenBackoffMin
 	for {
-		listened, err := s.listenOnce(ctx, wake)
+		listened, err := d.listenOnce(ctx, wake)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if listened {
 			backoff = listenBackoffMin
 		}
-		s.logger.Warn("work notifications interrupted; polling until they resume",
+		d.logger.Warn("work notifications interrupted; polling until they resume",
 			"error", err, "retry_in", backoff.String())
 		t := time.NewTimer(backoff)
 		select {
@@ -51,8 +51,8 @@ func (s *Store) ListenWork(ctx context.Context, wake func()) error {
 
 // listenOnce listens on one connection until it fails or ctx ends, and
 // reports whether it got as far as listening.
-func (s *Store) listenOnce(ctx context.Context, wake func()) (listened bool, err error) {
-	pc, err := s.pool.Acquire(ctx)
+func (d *Driver) listenOnce(ctx context.Context, wake func()) (listened bool, err error) {
+	pc, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return false, fmt.Errorf("acquire listener connection: %w", err)
 	}
@@ -60,7 +60,7 @@ func (s *Store) listenOnce(ctx context.Context, wake func()) (listened bool, err
 	// failed half-way, must not serve queries again.
 	conn := pc.Hijack()
 	defer closeConn(conn)
-	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.channel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{d.channel}.Sanitize()); err != nil {
 		return false, fmt.Errorf("listen: %w", err)
 	}
 	wake()

@@ -8,7 +8,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/postgres"
-	"github.com/sluicehq/sluice/internal/storetest"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // A statement that selects rows by an array of ids must be planned for its
@@ -19,8 +19,9 @@ import (
 func TestIDArrayStatementsAreNotPrepared(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := storetest.NewClock()
-	s := mustOpen(t, newSchema(t), newMaster(t), clock.Now)
+	clock := testkit.NewClock()
+	d := testkit.OpenPostgres(t, testkit.NewSchema(t))
+	s := testkit.OpenStore(t, d, testkit.StoreOptions{Now: clock.Now})
 	tenantID := tenantWithDestination(t, s)
 	for range 3 {
 		publish(t, s, tenantID, clock.Now())
@@ -36,9 +37,9 @@ func TestIDArrayStatementsAreNotPrepared(t *testing.T) {
 			Outcome: sluice.AttemptSucceeded, HTTPStatus: 200, At: clock.Now()}, Status: sluice.DeliverySucceeded,
 			CountsForHealth: true}
 	}
-	for i, err := range s.RecordAttempts(ctx, rs) {
-		if err != nil {
-			t.Fatalf("RecordAttempts[%d]: %v", i, err)
+	for i, rec := range s.RecordAttempts(ctx, rs) {
+		if rec.Err != nil {
+			t.Fatalf("RecordAttempts[%d]: %v", i, rec.Err)
 		}
 	}
 	if err := s.ReleaseClaims(ctx); err != nil {
@@ -48,7 +49,7 @@ func TestIDArrayStatementsAreNotPrepared(t *testing.T) {
 		t.Fatalf("recorded event = %+v, %v; want delivered", e, err)
 	}
 
-	statements, err := postgres.PreparedStatements(ctx, s)
+	statements, err := postgres.PreparedStatements(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,91 +13,36 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/postgres"
 	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/storetest"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
-// databaseURL returns SLUICE_TEST_DATABASE_URL, skipping the test when it
-// is not set.
-func databaseURL(tb testing.TB) string {
+// mustOpen opens the engine over a driver on the schema, closed at
+// cleanup (before the schema is dropped): one process's store.
+func mustOpen(tb testing.TB, schema string, master *seal.Master, now func() time.Time) *engine.Store {
 	tb.Helper()
-	url := os.Getenv("SLUICE_TEST_DATABASE_URL")
-	if url == "" {
-		tb.Skip("SLUICE_TEST_DATABASE_URL is not set: PostgreSQL store tests skipped")
-	}
-	return url
+	return testkit.OpenStore(tb, testkit.OpenPostgres(tb, schema), testkit.StoreOptions{Master: master, Now: now})
 }
 
-// newSchema returns the name of a fresh schema for one test, dropped with
-// everything in it at cleanup. Open creates it.
-func newSchema(tb testing.TB) string {
+// open opens the engine over a driver on the schema, or returns the
+// error; the caller closes it.
+func open(tb testing.TB, schema string, master *seal.Master) (*engine.Store, error) {
 	tb.Helper()
-	url := databaseURL(tb)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_" + hex.EncodeToString(b[:])
-	tb.Cleanup(func() {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
-
-// config returns a store configuration for the schema. Pools stay small so
-// parallel tests fit within the server's connection limit.
-func config(tb testing.TB, schema string, master *seal.Master, now func() time.Time) postgres.Config {
-	tb.Helper()
-	url := databaseURL(tb)
-	return postgres.Config{URL: url + poolSize(url), Master: master, Now: now, Schema: schema}
-}
-
-func poolSize(url string) string {
-	if strings.Contains(url, "?") {
-		return "&pool_max_conns=4"
-	}
-	return "?pool_max_conns=4"
-}
-
-// mustOpen opens a store on the schema, closed at cleanup (before the
-// schema is dropped).
-func mustOpen(tb testing.TB, schema string, master *seal.Master, now func() time.Time) *postgres.Store {
-	tb.Helper()
-	s, err := postgres.Open(context.Background(), config(tb, schema, master, now))
+	d := testkit.OpenPostgres(tb, schema)
+	s, err := engine.Open(context.Background(), engine.Config{Driver: d, Master: master})
 	if err != nil {
-		tb.Fatalf("open: %v", err)
+		d.Close()
 	}
-	tb.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			tb.Errorf("close: %v", err)
-		}
-	})
-	return s
-}
-
-func newMaster(tb testing.TB) *seal.Master {
-	tb.Helper()
-	m, err := seal.NewMaster(seal.GenerateKey())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return m
+	return s, err
 }
 
 func TestConformance(t *testing.T) {
-	databaseURL(t)
+	testkit.DatabaseURL(t)
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) sluice.Store {
-		return mustOpen(t, newSchema(t), newMaster(t), clock.Now)
-	})
+	storetest.Run(t, func(t *testing.T) engine.Driver { return testkit.OpenPostgres(t, testkit.NewSchema(t)) })
 }
 
 // tenantWithDestination creates a tenant with an enabled catch-all
@@ -136,7 +78,7 @@ func tenantWithDestinations(tb testing.TB, s sluice.Store, n int) (string, []str
 
 func publish(t *testing.T, s sluice.Store, tenantID string, now time.Time) {
 	t.Helper()
-	_, _, err := s.CreateEvent(context.Background(), &sluice.NewEvent{
+	_, err := s.CreateEvent(context.Background(), &sluice.NewEvent{
 		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: tenantID, Type: "x.y",
 			Direction: sluice.Outbound, ReceivedAt: now},
 		Payload: sluice.Payload{Body: []byte(`{}`), ContentType: "application/json", ExpiresAt: now.Add(time.Hour)},
@@ -150,9 +92,9 @@ func publish(t *testing.T, s sluice.Store, tenantID string, now time.Time) {
 // once never hands out one delivery twice.
 func TestConcurrentClaimsAcrossStores(t *testing.T) {
 	t.Parallel()
-	schema := newSchema(t)
-	master, clock := newMaster(t), storetest.NewClock()
-	stores := []*postgres.Store{mustOpen(t, schema, master, clock.Now), mustOpen(t, schema, master, clock.Now)}
+	schema := testkit.NewSchema(t)
+	master, clock := testkit.NewMaster(t), testkit.NewClock()
+	stores := []*engine.Store{mustOpen(t, schema, master, clock.Now), mustOpen(t, schema, master, clock.Now)}
 	tenantID := tenantWithDestination(t, stores[0])
 	const events = 120
 	for range events {
@@ -204,12 +146,12 @@ func TestConcurrentClaimsAcrossStores(t *testing.T) {
 // may be an attempt in flight in another process.
 func TestReleaseClaimsKeepsOtherLeases(t *testing.T) {
 	t.Parallel()
-	schema := newSchema(t)
-	master, clock := newMaster(t), storetest.NewClock()
+	schema := testkit.NewSchema(t)
+	master, clock := testkit.NewMaster(t), testkit.NewClock()
 	a, b := mustOpen(t, schema, master, clock.Now), mustOpen(t, schema, master, clock.Now)
 	tenantID := tenantWithDestination(t, a)
 	publish(t, a, tenantID, clock.Now())
-	claim := func(s *postgres.Store) int {
+	claim := func(s *engine.Store) int {
 		t.Helper()
 		claims, err := s.ClaimDue(context.Background(), sluice.ClaimRequest{Now: clock.Now(), Limit: 10, Lease: time.Minute})
 		if err != nil {
@@ -247,8 +189,8 @@ func waitWake(t *testing.T, woken <-chan struct{}, what string) {
 // An event stored through one store wakes a listener on another.
 func TestListenWork(t *testing.T) {
 	t.Parallel()
-	schema := newSchema(t)
-	master, clock := newMaster(t), storetest.NewClock()
+	schema := testkit.NewSchema(t)
+	master, clock := testkit.NewMaster(t), testkit.NewClock()
 	listener, writer := mustOpen(t, schema, master, clock.Now), mustOpen(t, schema, master, clock.Now)
 	tenantID := tenantWithDestination(t, writer)
 
@@ -256,7 +198,7 @@ func TestListenWork(t *testing.T) {
 	woken := make(chan struct{}, 16)
 	done := make(chan error, 1)
 	go func() {
-		done <- listener.ListenWork(ctx, func() {
+		done <- listener.Listener().ListenWork(ctx, func() {
 			select {
 			case woken <- struct{}{}:
 			default:
@@ -270,7 +212,7 @@ func TestListenWork(t *testing.T) {
 
 	// The listening connection drops: the listener reconnects, wakes once
 	// for what it may have missed, and hears the next event again.
-	admin, err := pgx.Connect(context.Background(), databaseURL(t))
+	admin, err := pgx.Connect(context.Background(), testkit.DatabaseURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,15 +240,15 @@ func TestListenWork(t *testing.T) {
 // While one store runs exclusive work, another's attempt does not run.
 func TestTryExclusive(t *testing.T) {
 	t.Parallel()
-	schema := newSchema(t)
-	master := newMaster(t)
+	schema := testkit.NewSchema(t)
+	master := testkit.NewMaster(t)
 	a, b := mustOpen(t, schema, master, nil), mustOpen(t, schema, master, nil)
 	ctx := context.Background()
 
 	started, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		ran, err := a.TryExclusive(ctx, "purge", func(context.Context) error {
+		ran, err := a.Exclusive().TryExclusive(ctx, "purge", func(context.Context) error {
 			close(started)
 			<-release
 			return nil
@@ -323,14 +265,14 @@ func TestTryExclusive(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the first TryExclusive did not start")
 	}
-	ran, err := b.TryExclusive(ctx, "purge", func(context.Context) error {
+	ran, err := b.Exclusive().TryExclusive(ctx, "purge", func(context.Context) error {
 		t.Error("ran while another holder runs")
 		return nil
 	})
 	if err != nil || ran {
 		t.Fatalf("TryExclusive while held = %v, %v; want false, nil", ran, err)
 	}
-	if ran, err := b.TryExclusive(ctx, "other-work", func(context.Context) error { return nil }); err != nil || !ran {
+	if ran, err := b.Exclusive().TryExclusive(ctx, "other-work", func(context.Context) error { return nil }); err != nil || !ran {
 		t.Fatalf("TryExclusive of other work = %v, %v; want true", ran, err)
 	}
 	close(release)
@@ -338,11 +280,11 @@ func TestTryExclusive(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErr := errors.New("work failed")
-	ran, err = b.TryExclusive(ctx, "purge", func(context.Context) error { return wantErr })
+	ran, err = b.Exclusive().TryExclusive(ctx, "purge", func(context.Context) error { return wantErr })
 	if !ran || !errors.Is(err, wantErr) {
 		t.Fatalf("TryExclusive after release = %v, %v; want true and fn's error", ran, err)
 	}
-	if ran, err := a.TryExclusive(ctx, "purge", func(context.Context) error { return nil }); err != nil || !ran {
+	if ran, err := a.Exclusive().TryExclusive(ctx, "purge", func(context.Context) error { return nil }); err != nil || !ran {
 		t.Fatalf("TryExclusive after a failed run = %v, %v; want the lock released", ran, err)
 	}
 }
@@ -351,14 +293,14 @@ func TestTryExclusive(t *testing.T) {
 // without error.
 func TestConcurrentMigrations(t *testing.T) {
 	t.Parallel()
-	schema := newSchema(t)
-	master := newMaster(t)
+	schema := testkit.NewSchema(t)
+	master := testkit.NewMaster(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
-	stores := make([]*postgres.Store, 3)
+	stores := make([]*engine.Store, 3)
 	for i := range 3 {
 		wg.Go(func() {
-			stores[i], errs[i] = postgres.Open(context.Background(), config(t, schema, master, nil))
+			stores[i], errs[i] = open(t, schema, master)
 		})
 	}
 	wg.Wait()
@@ -377,10 +319,10 @@ func TestConcurrentMigrations(t *testing.T) {
 // audit trail.
 func TestMasterKey(t *testing.T) {
 	t.Parallel()
-	schema := newSchema(t)
+	schema := testkit.NewSchema(t)
 	ctx := context.Background()
-	oldKey, newKey := newMaster(t), newMaster(t)
-	s, err := postgres.Open(ctx, config(t, schema, oldKey, nil))
+	oldKey, newKey := testkit.NewMaster(t), testkit.NewMaster(t)
+	s, err := open(t, schema, oldKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +331,7 @@ func TestMasterKey(t *testing.T) {
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("Destinations = %v, %v", ds, err)
 	}
-	if _, err := postgres.Open(ctx, config(t, schema, newKey, nil)); !errors.Is(err, seal.ErrWrongMaster) {
+	if _, err := open(t, schema, newKey); !errors.Is(err, seal.ErrWrongMaster) {
 		t.Fatalf("Open with another key: %v, want ErrWrongMaster", err)
 	}
 	if n, err := s.RewrapKeys(ctx, newKey); err != nil || n != 1 {
@@ -403,7 +345,7 @@ func TestMasterKey(t *testing.T) {
 	}
 	s.Close()
 
-	if _, err := postgres.Open(ctx, config(t, schema, oldKey, nil)); !errors.Is(err, seal.ErrWrongMaster) {
+	if _, err := open(t, schema, oldKey); !errors.Is(err, seal.ErrWrongMaster) {
 		t.Fatalf("Open with the retired key: %v, want ErrWrongMaster", err)
 	}
 	s = mustOpen(t, schema, newKey, nil)
@@ -417,35 +359,20 @@ func TestMasterKey(t *testing.T) {
 	}
 }
 
-// Two processes bootstrapping one empty database make one operator key.
-func TestOneOperatorKey(t *testing.T) {
-	t.Parallel()
-	s := mustOpen(t, newSchema(t), newMaster(t), nil)
-	ctx := context.Background()
-	for i := range 2 {
-		err := s.CreateTenant(ctx, &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "default"},
-			&sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Role: sluice.RoleAdmin, Operator: true,
-				TokenHash: sluice.HashToken(fmt.Sprint("op", i))})
-		if want := []string{"", sluice.ECONFLICT}[i]; sluice.ErrorCode(err) != want {
-			t.Fatalf("operator %d: %v, want code %q", i, err, want)
-		}
-	}
-}
-
 // A publish's rows go in one pipelined transaction with its COMMIT. When a
 // statement fails, nothing of the event is written, and the pool's one
 // connection is left out of the failed transaction for the next publish.
 func TestCreateEventFailureWritesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := storetest.NewClock()
-	cfg := config(t, newSchema(t), newMaster(t), clock.Now)
+	clock := testkit.NewClock()
+	cfg := testkit.PostgresConfig(t, testkit.NewSchema(t))
 	cfg.URL = strings.Replace(cfg.URL, "pool_max_conns=4", "pool_max_conns=1", 1)
-	s, err := postgres.Open(ctx, cfg)
+	d, err := postgres.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := testkit.OpenStore(t, d, testkit.StoreOptions{Now: clock.Now})
 	tenantID := tenantWithDestination(t, s)
 	newEvent := func(id string, body string) *sluice.NewEvent {
 		return &sluice.NewEvent{
@@ -455,10 +382,10 @@ func TestCreateEventFailureWritesNothing(t *testing.T) {
 		}
 	}
 	id := sluice.NewID(sluice.PrefixEvent)
-	if _, _, err := s.CreateEvent(ctx, newEvent(id, `{"n":1}`), 0); err != nil {
+	if _, err := s.CreateEvent(ctx, newEvent(id, `{"n":1}`), 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.CreateEvent(ctx, newEvent(id, `{"n":2}`), 0); err == nil {
+	if _, err := s.CreateEvent(ctx, newEvent(id, `{"n":2}`), 0); err == nil {
 		t.Fatal("CreateEvent of a taken event id succeeded")
 	}
 	p, err := s.Payload(ctx, tenantID, id)
@@ -470,7 +397,7 @@ func TestCreateEventFailureWritesNothing(t *testing.T) {
 		t.Fatalf("deliveries of the event = %d, %v; want the first publish's one", len(deliveries), err)
 	}
 	next := sluice.NewID(sluice.PrefixEvent)
-	if _, _, err := s.CreateEvent(ctx, newEvent(next, `{"n":3}`), 0); err != nil {
+	if _, err := s.CreateEvent(ctx, newEvent(next, `{"n":3}`), 0); err != nil {
 		t.Fatalf("CreateEvent after a failed one: %v", err)
 	}
 	if e, err := s.Event(ctx, tenantID, next); err != nil || e.Status != sluice.EventPending {
@@ -483,10 +410,10 @@ func TestCreateEventFailureWritesNothing(t *testing.T) {
 // of that size whose connections work in the new schema, and drop removes
 // the schema.
 func TestTemporarySchemaTakesPoolParameters(t *testing.T) {
-	base := databaseURL(t)
+	base := testkit.DatabaseURL(t)
 	ctx := context.Background()
-	name := newSchema(t) // dropped at cleanup too, should drop fail
-	url, drop, err := postgres.TemporarySchema(ctx, base+poolSize(base), name)
+	name := testkit.NewSchema(t) // dropped at cleanup too, should drop fail
+	url, drop, err := postgres.TemporarySchema(ctx, testkit.PostgresConfig(t, name).URL, name)
 	if err != nil {
 		t.Fatalf("TemporarySchema: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -12,10 +11,9 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/retention"
-	"github.com/sluicehq/sluice/internal/seal"
-	"github.com/sluicehq/sluice/internal/sqlite"
-	"github.com/sluicehq/sluice/internal/storetest"
+	"github.com/sluicehq/sluice/internal/testkit"
 	"github.com/sluicehq/sluice/internal/testlog"
 )
 
@@ -46,29 +44,17 @@ func newLogger(l *testlog.Buffer) *slog.Logger {
 // bundle is a real SQLite store on a settable clock, with one tenant that
 // has one destination.
 type bundle struct {
-	store    *sqlite.Store
-	clock    *storetest.Clock
+	store    *engine.Store
+	clock    *testkit.Clock
 	tenantID string
 	ctx      context.Context
 }
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	master, err := seal.NewMaster(seal.GenerateKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := storetest.NewClock()
+	clock := testkit.NewClock()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, sqlite.Config{Master: master, Path: filepath.Join(t.TempDir(), "sluice.db"), Now: clock.Now})
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	s := testkit.SQLiteStore(t, testkit.StoreOptions{Now: clock.Now})
 	ten := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "a"}
 	key := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Name: "admin", Role: sluice.RoleAdmin,
 		TokenHash: sluice.HashToken(sluice.NewToken())}
@@ -88,7 +74,7 @@ func setup(t *testing.T) *bundle {
 func (b *bundle) event(t *testing.T, ttl time.Duration) string {
 	t.Helper()
 	now := b.clock.Now()
-	e, _, err := b.store.CreateEvent(b.ctx, &sluice.NewEvent{
+	created, err := b.store.CreateEvent(b.ctx, &sluice.NewEvent{
 		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: b.tenantID, Type: "customer.updated",
 			Direction: sluice.Outbound, ReceivedAt: now},
 		Payload:  sluice.Payload{Body: []byte(personal), ContentType: "application/json", ExpiresAt: now.Add(ttl)},
@@ -97,10 +83,10 @@ func (b *bundle) event(t *testing.T, ttl time.Duration) string {
 	if err != nil {
 		t.Fatalf("CreateEvent: %v", err)
 	}
-	return e.ID
+	return created.Event.ID
 }
 
-func (b *bundle) wantPayloadState(t *testing.T, eventID, state string) {
+func (b *bundle) wantPayloadState(t *testing.T, eventID string, state sluice.PayloadState) {
 	t.Helper()
 	e, err := b.store.Event(b.ctx, b.tenantID, eventID)
 	if err != nil {
@@ -208,7 +194,7 @@ func TestNewDefaults(t *testing.T) {
 			return 0, nil
 		},
 	}
-	clock := storetest.NewClock()
+	clock := testkit.NewClock()
 	s := newService(t, retention.Config{Store: store, Now: clock.Now})
 	if p := s.RunPass(context.Background()); p != (retention.Pass{}) {
 		t.Fatalf("RunPass with nothing due = %+v", p)

@@ -247,7 +247,7 @@ func (o *Ops) InsertDestination(ctx context.Context, r *engine.DestinationRow) e
 	if err != nil {
 		return err
 	}
-	o.changed(r.ID)
+	o.changed(r.TenantID, r.ID)
 	_, err = o.Conn.Exec(ctx, `INSERT INTO destinations (`+destinationConfigColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		append([]any{r.ID, r.TenantID}, append(args, MS(r.CreatedAt))...)...)
@@ -260,7 +260,7 @@ func (o *Ops) UpdateDestination(ctx context.Context, r *engine.DestinationRow) e
 	if err != nil {
 		return err
 	}
-	o.changed(r.ID)
+	o.changed(r.TenantID, r.ID)
 	return o.execOne(ctx, "destination", `UPDATE destinations SET name = $3, url = $4, event_types = $5,
 		source_ids = $6, fields = $7, rate_limit_per_second = $8, secret = $9, previous_secret = $10,
 		previous_secret_until = $11, enabled = $12, disabled_reason = $13, updated_at = $14
@@ -269,7 +269,7 @@ func (o *Ops) UpdateDestination(ctx context.Context, r *engine.DestinationRow) e
 
 // DeleteDestination deletes one of the tenant's destinations.
 func (o *Ops) DeleteDestination(ctx context.Context, tenantID, id string) error {
-	o.changed(id)
+	o.changed(tenantID, id)
 	return o.execOne(ctx, "destination", `DELETE FROM destinations WHERE id = $1 AND tenant_id = $2`, id, tenantID)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
@@ -51,7 +52,7 @@ func (o *Ops) LockHealth(ctx context.Context, tenantID, destinationID string) (*
 
 // UpdateHealth stores a destination's health.
 func (o *Ops) UpdateHealth(ctx context.Context, destinationID string, h *engine.DestinationHealth) error {
-	o.changed(destinationID)
+	o.changed("", destinationID)
 	_, err := o.Conn.Exec(ctx, `UPDATE destinations SET failures = $1, failing_since = $2, paused_at = $3,
 		pause_ms = $4, paused_until = $5 WHERE id = $6`, h.Failures, NullMS(h.FailingSince), NullMS(h.PausedAt),
 		h.Pause.Milliseconds(), NullMS(h.PausedUntil), destinationID)
@@ -68,7 +69,7 @@ func (o *Ops) ResetDestinationHealth(ctx context.Context, destinationID string) 
 // destination's row, which its callers hold already, so it cannot
 // deadlock with a claim holding the destination's deliveries.
 func (o *Ops) ResetRateLimit(ctx context.Context, destinationID string) error {
-	o.changed(destinationID)
+	o.changed("", destinationID)
 	_, err := o.Conn.Exec(ctx, `UPDATE destinations SET rate_next_at = NULL, rate_epoch = rate_epoch + 1
 		WHERE id = $1`, destinationID)
 	return err
@@ -76,16 +77,24 @@ func (o *Ops) ResetRateLimit(ctx context.Context, destinationID string) error {
 
 // DisableDestination switches a destination off with the reason.
 func (o *Ops) DisableDestination(ctx context.Context, destinationID, reason string, at time.Time) error {
-	o.changed(destinationID)
+	o.changed("", destinationID)
 	_, err := o.Conn.Exec(ctx, `UPDATE destinations SET enabled = $1, disabled_reason = $2, updated_at = $3 WHERE id = $4`,
 		false, reason, MS(at), destinationID)
 	return err
 }
 
-// UpdateGate stores a destination's gate: its rate limiter and its pause.
-func (o *Ops) UpdateGate(ctx context.Context, destinationID string, g *engine.Gate) error {
-	o.changed(destinationID)
-	_, err := o.Conn.Exec(ctx, `UPDATE destinations SET rate_next_at = $1, rate_hold_until = $2, paused_until = $3
-		WHERE id = $4`, NullMicros(g.RateNextAt), NullMicros(g.RateHoldUntil), NullMS(g.PausedUntil), destinationID)
-	return err
+// UpdateGates stores the gates a claim plan changed (Gate.Changed): their
+// rate limiters and pauses.
+func (o *Ops) UpdateGates(ctx context.Context, gates map[string]*engine.Gate) error {
+	for id, g := range gates {
+		if !g.Changed {
+			continue
+		}
+		o.changed("", id)
+		if _, err := o.Conn.Exec(ctx, `UPDATE destinations SET rate_next_at = $1, rate_hold_until = $2, paused_until = $3
+			WHERE id = $4`, NullMicros(g.RateNextAt), NullMicros(g.RateHoldUntil), NullMS(g.PausedUntil), id); err != nil {
+			return fmt.Errorf("update destination gate: %w", err)
+		}
+	}
+	return nil
 }

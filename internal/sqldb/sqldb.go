@@ -15,7 +15,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/sluicehq/sluice"
 )
@@ -63,9 +66,10 @@ type Ops struct {
 	Conn    Conn
 	Dialect *Dialect
 	// DestinationChanged, when set, is called with the id of each
-	// destination an operation writes, as it writes it: a driver that
-	// keeps destination rows in memory forgets them.
-	DestinationChanged func(id string)
+	// destination an operation writes, and its tenant when the operation
+	// knows it (else ""), as it writes it: a driver that keeps destination
+	// rows in memory forgets them.
+	DestinationChanged func(tenantID, id string)
 }
 
 // lock returns the lock clause for a database with row locks, else "".
@@ -77,9 +81,9 @@ func (o *Ops) lock(clause string) string {
 }
 
 // changed reports a destination written.
-func (o *Ops) changed(id string) {
+func (o *Ops) changed(tenantID, id string) {
 	if o.DestinationChanged != nil {
-		o.DestinationChanged(id)
+		o.DestinationChanged(tenantID, id)
 	}
 }
 
@@ -163,4 +167,21 @@ func Conflict(err error) error {
 // ENOTFOUND, wrapping the database's error for the log.
 func MissingReference(err error) error {
 	return fmt.Errorf("%w: %w", sluice.Errorf(sluice.ENOTFOUND, "what it refers to does not exist"), err)
+}
+
+// Migrate applies the migrations in fsys's folder "migrations" to db, in
+// the dialect given, with goose's provider options.
+func Migrate(ctx context.Context, dialect goose.Dialect, db *sql.DB, fsys fs.FS, opts ...goose.ProviderOption) error {
+	sub, err := fs.Sub(fsys, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	p, err := goose.NewProvider(dialect, db, sub, opts...)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
 }

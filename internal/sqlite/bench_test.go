@@ -11,19 +11,26 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/seal"
 )
 
-// benchStore opens a store with a tenant and destinations, for benchmarks.
-func benchStore(b testing.TB, destinations int) (*Store, *sluice.Tenant, []*sluice.Destination) {
+// benchStore opens the engine over a driver, with a tenant and
+// destinations, for benchmarks: the embedded store as Sluice runs it.
+func benchStore(b testing.TB, destinations int) (*engine.Store, *Driver, *sluice.Tenant, []*sluice.Destination) {
 	b.Helper()
 	ctx := context.Background()
 	master, err := seal.NewMaster(seal.GenerateKey())
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := Open(ctx, Config{Path: filepath.Join(b.TempDir(), "sluice.db"), Master: master})
+	d, err := Open(ctx, Config{Path: filepath.Join(b.TempDir(), "sluice.db")})
 	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := engine.Open(ctx, engine.Config{Driver: d, Master: master})
+	if err != nil {
+		d.Close()
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = s.Close() })
@@ -35,15 +42,15 @@ func benchStore(b testing.TB, destinations int) (*Store, *sluice.Tenant, []*slui
 	}
 	var dests []*sluice.Destination
 	for i := range destinations {
-		d := &sluice.Destination{ID: sluice.NewID(sluice.PrefixDestination), TenantID: ten.ID,
+		dest := &sluice.Destination{ID: sluice.NewID(sluice.PrefixDestination), TenantID: ten.ID,
 			Name: fmt.Sprint("d", i), URL: "https://example.com/hook", EventTypes: []string{"*"},
 			Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Enabled: true}
-		if err := s.CreateDestination(ctx, d); err != nil {
+		if err := s.CreateDestination(ctx, dest); err != nil {
 			b.Fatal(err)
 		}
-		dests = append(dests, d)
+		dests = append(dests, dest)
 	}
-	return s, ten, dests
+	return s, d, ten, dests
 }
 
 // BenchmarkCreateEvent stores 1 KiB events from parallel callers, as the
@@ -58,7 +65,7 @@ func BenchmarkCreateEvent(b *testing.B) {
 // benchCreateEvent stores events, each with a dedup key of its own made of
 // keyPrefix and a counter, or none when keyPrefix is empty.
 func benchCreateEvent(b *testing.B, keyPrefix string) {
-	s, ten, _ := benchStore(b, 1)
+	s, _, ten, _ := benchStore(b, 1)
 	body := []byte(`{"filler":"` + strings.Repeat("x", 1000) + `"}`)
 	ctx := context.Background()
 	var n atomic.Int64
@@ -77,9 +84,9 @@ func benchCreateEvent(b *testing.B, keyPrefix string) {
 			if keyPrefix != "" {
 				ne.DedupKey = keyPrefix + strconv.FormatInt(n.Add(1), 10)
 			}
-			_, dup, err := s.CreateEvent(ctx, ne, 0)
-			if err != nil || dup {
-				b.Errorf("CreateEvent = duplicate %v, %v", dup, err)
+			created, err := s.CreateEvent(ctx, ne, 0)
+			if err != nil || created.Duplicate {
+				b.Errorf("CreateEvent = %+v, %v", created, err)
 				return
 			}
 		}
@@ -91,7 +98,7 @@ func benchCreateEvent(b *testing.B, keyPrefix string) {
 // API does when the dispatcher has room, and its successful attempt
 // recorded, from parallel callers sharing commits.
 func BenchmarkDeliveryCycle(b *testing.B) {
-	s, ten, _ := benchStore(b, 1)
+	s, _, ten, _ := benchStore(b, 1)
 	body := []byte(`{"filler":"` + strings.Repeat("x", 1000) + `"}`)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -101,7 +108,7 @@ func BenchmarkDeliveryCycle(b *testing.B) {
 		for pb.Next() {
 			c, err := storeClaimed(ctx, s, ten.ID, body)
 			if err == nil {
-				err = s.RecordAttempt(ctx, attemptResult(c, sluice.AttemptSucceeded))
+				err = recordAttempt(ctx, s, attemptResult(c, sluice.AttemptSucceeded))
 			}
 			if err != nil {
 				b.Error(err)
@@ -114,7 +121,7 @@ func BenchmarkDeliveryCycle(b *testing.B) {
 // storeClaimed stores an event of body whose one delivery is created
 // claimed, as the API stores events when the dispatcher has room, and
 // returns the claim. The tenant must have one destination, for every type.
-func storeClaimed(ctx context.Context, s *Store, tenantID string, body []byte) (*sluice.Claim, error) {
+func storeClaimed(ctx context.Context, s *engine.Store, tenantID string, body []byte) (*sluice.Claim, error) {
 	now := time.Now()
 	in := &sluice.NewEvent{
 		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: tenantID, Type: "bench.event",
@@ -122,26 +129,32 @@ func storeClaimed(ctx context.Context, s *Store, tenantID string, body []byte) (
 		Payload: sluice.Payload{Body: body, ContentType: "application/json", ExpiresAt: now.Add(time.Hour)},
 		Claim:   &sluice.ClaimRequest{Now: now, Limit: 1, Lease: time.Minute},
 	}
-	if _, _, err := s.CreateEvent(ctx, in, 0); err != nil {
+	created, err := s.CreateEvent(ctx, in, 0)
+	if err != nil {
 		return nil, err
 	}
-	if len(in.Claims) != 1 {
-		return nil, fmt.Errorf("%d deliveries created claimed, want 1", len(in.Claims))
+	if len(created.Claims) != 1 {
+		return nil, fmt.Errorf("%d deliveries created claimed, want 1", len(created.Claims))
 	}
-	return in.Claims[0], nil
+	return created.Claims[0], nil
+}
+
+// recordAttempt records one attempt.
+func recordAttempt(ctx context.Context, s *engine.Store, r *sluice.AttemptResult) error {
+	return s.RecordAttempts(ctx, []*sluice.AttemptResult{r})[0].Err
 }
 
 // attemptResult is the first attempt of c with the outcome, counting for
 // its destination's health: a success ends the delivery, a failure
 // schedules a retry in an hour.
-func attemptResult(c *sluice.Claim, outcome string) *sluice.AttemptResult {
+func attemptResult(c *sluice.Claim, outcome sluice.AttemptOutcome) *sluice.AttemptResult {
 	now := time.Now()
 	d := c.Delivery
 	r := &sluice.AttemptResult{
 		Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: d.TenantID, DeliveryID: d.ID,
 			EventID: d.EventID, DestinationID: d.DestinationID, Number: 1, Outcome: outcome,
 			HTTPStatus: 200, Duration: time.Millisecond, At: now},
-		Status: sluice.DeliverySucceeded, CountsForHealth: true, Health: sluice.Health{OpenAfter: 10},
+		EventType: c.EventType, Status: sluice.DeliverySucceeded, CountsForHealth: true,
 	}
 	if outcome != sluice.AttemptSucceeded {
 		r.Status, r.NextAttemptAt = sluice.DeliveryPending, now.Add(time.Hour)
@@ -157,9 +170,9 @@ func attemptResult(c *sluice.Claim, outcome string) *sluice.AttemptResult {
 func BenchmarkClaimDue(b *testing.B) {
 	for _, backlog := range []int{1_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprint("backlog=", backlog), func(b *testing.B) {
-			s, ten, dests := benchStore(b, 8)
+			s, d, ten, dests := benchStore(b, 8)
 			start := time.Now()
-			fillBacklog(b, s, ten, dests, backlog, start)
+			fillBacklog(b, s, d, ten, dests, backlog, start)
 			const lease = time.Second
 			now := start
 			ctx := context.Background()
@@ -185,10 +198,10 @@ func BenchmarkClaimDue(b *testing.B) {
 func BenchmarkClaimDueBusyHead(b *testing.B) {
 	for _, backlog := range []int{1_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprint("backlog=", backlog), func(b *testing.B) {
-			s, ten, dests := benchStore(b, 2)
+			s, d, ten, dests := benchStore(b, 2)
 			start := time.Now()
-			fillBacklog(b, s, ten, dests[:1], backlog, start.Add(-time.Minute))
-			fillBacklog(b, s, ten, dests[1:], 10_000, start)
+			fillBacklog(b, s, d, ten, dests[:1], backlog, start.Add(-time.Minute))
+			fillBacklog(b, s, d, ten, dests[1:], 10_000, start)
 			const lease = time.Second
 			now := start
 			ctx := context.Background()
@@ -212,11 +225,11 @@ func BenchmarkClaimDueBusyHead(b *testing.B) {
 // fillBacklog inserts n pending deliveries of one event, spread over the
 // destinations, in one statement: due in the second before due, in the
 // order they were made, as a backlog builds up.
-func fillBacklog(b *testing.B, s *Store, ten *sluice.Tenant, dests []*sluice.Destination, n int, due time.Time) {
+func fillBacklog(b *testing.B, s *engine.Store, d *Driver, ten *sluice.Tenant, dests []*sluice.Destination, n int, due time.Time) {
 	b.Helper()
 	ctx := context.Background()
 	now := time.Now()
-	ev, _, err := s.CreateEvent(ctx, &sluice.NewEvent{
+	created, err := s.CreateEvent(ctx, &sluice.NewEvent{
 		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: ten.ID, Type: "backlog",
 			Direction: sluice.Outbound, ReceivedAt: now},
 		Payload: sluice.Payload{Body: []byte(`{}`), ContentType: "application/json", ExpiresAt: now.Add(24 * time.Hour)},
@@ -228,8 +241,9 @@ func fillBacklog(b *testing.B, s *Store, ten *sluice.Tenant, dests []*sluice.Des
 	for i, d := range dests {
 		ids[i] = "'" + d.ID + "'"
 	}
-	err = s.write(ctx, func(ctx context.Context, tx querier) error {
-		_, err := tx.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
+	ev := created.Event
+	err = d.write(ctx, func(ctx context.Context) error {
+		_, err := d.stmts.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?)
 			INSERT INTO deliveries (id, tenant_id, event_id, destination_id, status, attempts, next_attempt_at, created_at, updated_at)
 			SELECT ? || i, ?, ?, json_extract(?, '$[' || (i % ?) || ']'), 'pending', 0, ? + i * 1000 / ?, ?, ?
 			FROM n`, n, "dlv_"+dests[0].ID+"_", ten.ID, ev.ID, "["+strings.ReplaceAll(strings.Join(ids, ","), "'", `"`)+"]", len(dests),

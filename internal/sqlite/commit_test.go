@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/seal"
+	"github.com/sluicehq/sluice/internal/sqldb"
 	"github.com/sluicehq/sluice/internal/testlog"
 )
 
@@ -20,19 +20,15 @@ import (
 func TestCommitIsolatesAFailedWrite(t *testing.T) {
 	for _, failing := range []int{0, 1, 2} {
 		ctx := context.Background()
-		master, err := seal.NewMaster(seal.GenerateKey())
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "sluice.db"), Master: master})
+		s, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "sluice.db")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		runs := map[string]int{}
 		op := func(name string, fail bool) *writeOp {
-			return &writeOp{ctx: ctx, done: make(chan error, 1), fn: func(ctx context.Context, tx querier) error {
+			return &writeOp{ctx: ctx, done: make(chan error, 1), fn: func(ctx context.Context) error {
 				runs[name]++
-				if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, 'x')`, "test."+name); err != nil {
+				if _, err := s.stmts.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, 'x')`, "test."+name); err != nil {
 					return err
 				}
 				if fail {
@@ -53,11 +49,7 @@ func TestCommitIsolatesAFailedWrite(t *testing.T) {
 				t.Fatalf("failing write %d: write %d returned %v", failing, i, err)
 			}
 		}
-		rows, err := s.readDB.QueryContext(ctx, `SELECT name FROM settings WHERE name LIKE 'test.%' ORDER BY name`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := collectStrings(rows)
+		got, err := sqldb.QueryStrings(ctx, s.read.Conn, `SELECT name FROM settings WHERE name LIKE 'test.%' ORDER BY name`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +72,7 @@ func TestCommitIsolatesAFailedWrite(t *testing.T) {
 // commit, and only while they keep coming: never past a full batch, a gap
 // of lingerGap with none, or linger in all.
 func TestCollectLingersOnlyAfterABusyCommit(t *testing.T) {
-	s := &Store{ops: make(chan *writeOp), quit: make(chan struct{})}
+	s := &Driver{ops: make(chan *writeOp), quit: make(chan struct{})}
 	send := func(n int) {
 		for range n {
 			go func() { s.ops <- &writeOp{} }()
@@ -144,12 +136,8 @@ func TestCollectLingersOnlyAfterABusyCommit(t *testing.T) {
 // return; faster ones are not.
 func TestSlowCommitIsLogged(t *testing.T) {
 	ctx := context.Background()
-	master, err := seal.NewMaster(seal.GenerateKey())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs testlog.Buffer
-	cfg := Config{Path: filepath.Join(t.TempDir(), "sluice.db"), Master: master,
+	cfg := Config{Path: filepath.Join(t.TempDir(), "sluice.db"),
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)), slowCommit: time.Hour}
 	s, err := Open(ctx, cfg)
 	if err != nil {
@@ -158,8 +146,8 @@ func TestSlowCommitIsLogged(t *testing.T) {
 	defer s.Close()
 	insert := func(name string) {
 		t.Helper()
-		if err := s.write(ctx, func(ctx context.Context, tx querier) error {
-			_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, 'x')`, name)
+		if err := s.write(ctx, func(ctx context.Context) error {
+			_, err := s.stmts.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, 'x')`, name)
 			return err
 		}); err != nil {
 			t.Fatal(err)

@@ -7,28 +7,29 @@ import (
 	"github.com/sluicehq/sluice"
 )
 
-// A success for a destination last read healthy skips reading its health;
-// a failure, or any write to the destination, makes the next success read
-// it again, so a success after failures still resets them.
-func TestHealthyDestinationSkipsTheHealthRead(t *testing.T) {
-	s, ten, dests := benchStore(t, 1)
+// The writer keeps a destination's health as RecordAttempts last read it,
+// so a busy destination's successes read nothing; a failure, or any write
+// to the destination, forgets it, so a success after failures still reads
+// them and resets them.
+func TestWriterKeepsDestinationHealth(t *testing.T) {
+	s, drv, ten, dests := benchStore(t, 1)
 	d := dests[0]
 	ctx := context.Background()
-	record := func(outcome string) {
+	record := func(outcome sluice.AttemptOutcome) {
 		t.Helper()
 		c, err := storeClaimed(ctx, s, ten.ID, []byte(`{}`))
 		if err == nil {
-			err = s.RecordAttempt(ctx, attemptResult(c, outcome))
+			err = recordAttempt(ctx, s, attemptResult(c, outcome))
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	// healthy reads the writer's map on the writer goroutine.
-	healthy := func() bool {
+	// kept reads the writer's memory on the writer goroutine.
+	kept := func() bool {
 		t.Helper()
 		var ok bool
-		if err := s.write(ctx, func(context.Context, querier) error { ok = s.healthy[d.ID]; return nil }); err != nil {
+		if err := drv.write(ctx, func(context.Context) error { _, ok = drv.tx.health[d.ID]; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return ok
@@ -43,25 +44,25 @@ func TestHealthyDestinationSkipsTheHealthRead(t *testing.T) {
 	}
 
 	record(sluice.AttemptSucceeded)
-	if !healthy() {
-		t.Fatal("after a success read clean health, the destination is not known healthy")
+	if !kept() {
+		t.Fatal("after a success read its health, the destination's health is not kept")
 	}
 	record(sluice.AttemptFailed)
-	if healthy() || failures() != 1 {
-		t.Fatalf("after a failure: known healthy %v, failures %d; want false, 1", healthy(), failures())
+	if kept() || failures() != 1 {
+		t.Fatalf("after a failure: kept %v, failures %d; want false, 1", kept(), failures())
 	}
 	record(sluice.AttemptSucceeded) // reads the failure and resets it
-	if healthy() || failures() != 0 {
-		t.Fatalf("after the success that reset it: known healthy %v, failures %d; want false, 0", healthy(), failures())
+	if kept() || failures() != 0 {
+		t.Fatalf("after the success that reset it: kept %v, failures %d; want false, 0", kept(), failures())
 	}
 	record(sluice.AttemptSucceeded)
-	if !healthy() {
-		t.Fatal("a success on clean health did not mark the destination healthy")
+	if !kept() {
+		t.Fatal("a success on clean health did not keep it")
 	}
 	if err := s.UpdateDestination(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	if healthy() {
-		t.Error("an updated destination is still known healthy")
+	if kept() {
+		t.Error("an updated destination's health is still kept")
 	}
 }

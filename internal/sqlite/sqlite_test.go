@@ -7,35 +7,33 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/sqlite"
 	"github.com/sluicehq/sluice/internal/storetest"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) sluice.Store {
-		return MustOpen(t, clock)
-	})
+	storetest.Run(t, func(t *testing.T) engine.Driver { return testkit.OpenSQLite(t) })
 }
 
-// MustOpen opens a store in a fresh temporary directory, closed at cleanup.
-func MustOpen(tb testing.TB, clock *storetest.Clock) *sqlite.Store {
-	tb.Helper()
-	s, err := sqlite.Open(context.Background(), sqlite.Config{
-		Master: newMaster(tb),
-		Path:   filepath.Join(tb.TempDir(), "sluice.db"),
-		Now:    clock.Now,
-	})
+// openStore opens the engine over the database at path with the master
+// key; the caller closes it.
+func openStore(t *testing.T, path string, master *seal.Master) (*engine.Store, error) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := sqlite.Open(ctx, sqlite.Config{Path: path})
 	if err != nil {
-		tb.Fatalf("open: %v", err)
+		t.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			tb.Errorf("close: %v", err)
-		}
-	})
-	return s
+	s, err := engine.Open(ctx, engine.Config{Driver: d, Master: master})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Reopening a store keeps its data and re-runs no migration.
@@ -43,8 +41,8 @@ func TestReopen(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sluice.db")
 	ctx := context.Background()
-	master := newMaster(t)
-	s, err := sqlite.Open(ctx, sqlite.Config{Path: path, Master: master})
+	master := testkit.NewMaster(t)
+	s, err := openStore(t, path, master)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +55,7 @@ func TestReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = sqlite.Open(ctx, sqlite.Config{Path: path, Master: master})
+	s, err = openStore(t, path, master)
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
@@ -67,39 +65,28 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-// newMaster returns a fresh master key for a test store.
-func newMaster(tb testing.TB) *seal.Master {
-	tb.Helper()
-	m, err := seal.NewMaster(seal.GenerateKey())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return m
-}
-
-// A store open in one place cannot be opened again until it is closed: the
-// embedded store belongs to one process.
+// A database open in one place cannot be opened again until it is closed:
+// the embedded store belongs to one process.
 func TestOpenIsExclusive(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sluice.db")
 	ctx := context.Background()
-	master := newMaster(t)
-	s, err := sqlite.Open(ctx, sqlite.Config{Path: path, Master: master})
+	d, err := sqlite.Open(ctx, sqlite.Config{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, err := sqlite.Open(ctx, sqlite.Config{Path: path, Master: master}); err == nil {
+	if again, err := sqlite.Open(ctx, sqlite.Config{Path: path}); err == nil {
 		again.Close()
-		t.Fatal("a second Open of an open store succeeded")
+		t.Fatal("a second Open of an open database succeeded")
 	}
-	if err := s.Close(); err != nil {
+	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = sqlite.Open(ctx, sqlite.Config{Path: path, Master: master})
+	d, err = sqlite.Open(ctx, sqlite.Config{Path: path})
 	if err != nil {
 		t.Fatalf("Open after Close: %v", err)
 	}
-	s.Close()
+	d.Close()
 }
 
 // RewrapKeys moves the data keys to a new master key: afterwards the store
@@ -109,8 +96,8 @@ func TestRewrapKeys(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sluice.db")
 	ctx := context.Background()
-	oldKey, newKey := newMaster(t), newMaster(t)
-	s, err := sqlite.Open(ctx, sqlite.Config{Path: path, Master: oldKey})
+	oldKey, newKey := testkit.NewMaster(t), testkit.NewMaster(t)
+	s, err := openStore(t, path, oldKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,10 +116,10 @@ func TestRewrapKeys(t *testing.T) {
 	}
 	s.Close()
 
-	if _, err := sqlite.Open(ctx, sqlite.Config{Path: path, Master: oldKey}); !errors.Is(err, seal.ErrWrongMaster) {
+	if _, err := openStore(t, path, oldKey); !errors.Is(err, seal.ErrWrongMaster) {
 		t.Fatalf("Open with the retired key: %v, want ErrWrongMaster", err)
 	}
-	s, err = sqlite.Open(ctx, sqlite.Config{Path: path, Master: newKey})
+	s, err = openStore(t, path, newKey)
 	if err != nil {
 		t.Fatalf("Open with the new key: %v", err)
 	}

@@ -28,7 +28,7 @@ func testClaimDue(t *testing.T, b *bundle) {
 		t.Fatal(err)
 	}
 	now := b.event(t, ctx, ten.ID, "a.now")
-	later, _, err := b.store.CreateEvent(ctx, b.newEvent(ten.ID, "a.later", ""), 10*time.Second)
+	later, _, err := b.create(ctx, b.newEvent(ten.ID, "a.later", ""), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func testClaimExpiredPayload(t *testing.T, b *bundle) {
 	ten, ctx := b.tenant(t, "a")
 	b.destination(t, ctx, ten.ID, "*")
 	in := b.newEvent(ten.ID, "x.y", "")
-	e, _, err := b.store.CreateEvent(ctx, in, 2*time.Hour)
+	e, _, err := b.create(ctx, in, 2*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,19 +152,19 @@ func testRecordAttempt(t *testing.T, b *bundle) {
 	b.destination(t, ctx, ten.ID, "*")
 	e := b.event(t, ctx, ten.ID, "x.y")
 	c := b.claim(t, 1)[0]
-	attempt := func(n int, outcome string, status int) sluice.Attempt {
+	attempt := func(n int, outcome sluice.AttemptOutcome, status int) sluice.Attempt {
 		return sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: ten.ID, DeliveryID: c.Delivery.ID,
 			EventID: e.ID, DestinationID: c.Delivery.DestinationID, Number: n, Outcome: outcome,
 			HTTPStatus: status, Duration: 12 * time.Millisecond, Error: map[bool]string{true: "http_status"}[outcome == sluice.AttemptFailed],
 			At: b.clock.Now()}
 	}
 	retryAt := b.clock.Now().Add(5 * time.Second)
-	if err := b.store.RecordAttempt(b.ctx, &sluice.AttemptResult{Attempt: attempt(1, sluice.AttemptFailed, 500),
+	if err := b.record(&sluice.AttemptResult{Attempt: attempt(1, sluice.AttemptFailed, 500),
 		Status: sluice.DeliveryPending, NextAttemptAt: retryAt}); err != nil {
 		t.Fatalf("RecordAttempt(retry): %v", err)
 	}
 	// The same attempt recorded again (a second worker after a lease ended).
-	err := b.store.RecordAttempt(b.ctx, &sluice.AttemptResult{Attempt: attempt(1, sluice.AttemptFailed, 500),
+	err := b.record(&sluice.AttemptResult{Attempt: attempt(1, sluice.AttemptFailed, 500),
 		Status: sluice.DeliveryPending, NextAttemptAt: retryAt})
 	wantCode(t, "RecordAttempt of a stale claim", err, sluice.ECONFLICT)
 
@@ -180,7 +180,7 @@ func testRecordAttempt(t *testing.T, b *bundle) {
 	if c.Delivery.Attempts != 1 {
 		t.Fatalf("reclaimed with %d attempts, want 1", c.Delivery.Attempts)
 	}
-	if err := b.store.RecordAttempt(b.ctx, &sluice.AttemptResult{Attempt: attempt(2, sluice.AttemptSucceeded, 204),
+	if err := b.record(&sluice.AttemptResult{Attempt: attempt(2, sluice.AttemptSucceeded, 204),
 		Status: sluice.DeliverySucceeded}); err != nil {
 		t.Fatalf("RecordAttempt(success): %v", err)
 	}
@@ -208,7 +208,7 @@ func testRecordAttempt(t *testing.T, b *bundle) {
 	c = b.claim(t, 1)[0]
 	a := attempt(1, sluice.AttemptFailed, 0)
 	a.DeliveryID, a.EventID = c.Delivery.ID, e2.ID
-	if err := b.store.RecordAttempt(b.ctx, &sluice.AttemptResult{Attempt: a, Status: sluice.DeliveryExhausted}); err != nil {
+	if err := b.record(&sluice.AttemptResult{Attempt: a, Status: sluice.DeliveryExhausted}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := b.store.Event(b.ctx, ten.ID, e2.ID); got.Status != sluice.EventFailed {
@@ -237,11 +237,11 @@ func testRecordAttempts(t *testing.T, b *bundle) {
 			CountsForHealth: true}
 	}
 	rs[1].Attempt.Number = 2 // a stale claim's view of the delivery
-	errs := b.store.RecordAttempts(b.ctx, rs)
-	if len(errs) != 3 || errs[0] != nil || errs[2] != nil {
-		t.Fatalf("RecordAttempts = %v, want nil for the first and last", errs)
+	recs := b.store.RecordAttempts(b.ctx, rs)
+	if len(recs) != 3 || recs[0].Err != nil || recs[2].Err != nil {
+		t.Fatalf("RecordAttempts = %v, want no error for the first and last", recs)
 	}
-	wantCode(t, "RecordAttempts of a stale attempt", errs[1], sluice.ECONFLICT)
+	wantCode(t, "RecordAttempts of a stale attempt", recs[1].Err, sluice.ECONFLICT)
 	for i, c := range claims {
 		want := sluice.EventDelivered
 		if i == 1 {
@@ -255,8 +255,8 @@ func testRecordAttempts(t *testing.T, b *bundle) {
 			t.Errorf("event %d: %d attempts, %v; want %d", i, len(as), err, wantN)
 		}
 	}
-	if errs := b.store.RecordAttempts(b.ctx, nil); len(errs) != 0 {
-		t.Errorf("RecordAttempts(nil) = %v, want no errors", errs)
+	if recs := b.store.RecordAttempts(b.ctx, nil); len(recs) != 0 {
+		t.Errorf("RecordAttempts(nil) = %v, want none", recs)
 	}
 }
 
@@ -285,7 +285,7 @@ func testRecordAttemptsHealth(t *testing.T, b *bundle) {
 	if len(first) != 1 {
 		t.Fatalf("claimed %d, want 1", len(first))
 	}
-	if err := b.store.RecordAttempt(b.ctx, result(first[0], false)); err != nil {
+	if err := b.record(result(first[0], false)); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.reload(t, recovering); got.Failures != 1 {
@@ -303,8 +303,8 @@ func testRecordAttemptsHealth(t *testing.T, b *bundle) {
 	for i, c := range claims {
 		rs[i] = result(c, c.Delivery.DestinationID != failing.ID)
 	}
-	if errs := b.store.RecordAttempts(b.ctx, rs); slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
-		t.Fatalf("RecordAttempts = %v", errs)
+	if recs := b.store.RecordAttempts(b.ctx, rs); slices.ContainsFunc(recs, func(r sluice.AttemptRecorded) bool { return r.Err != nil }) {
+		t.Fatalf("RecordAttempts = %v", recs)
 	}
 	for d, want := range map[*sluice.Destination]int{healthy: 0, failing: 1, recovering: 0} {
 		if got := b.reload(t, d); got.Failures != want {
@@ -324,7 +324,7 @@ func testRecordAttemptDisables(t *testing.T, b *bundle) {
 	b.event(t, ctx, ten.ID, "x.y")
 	waiting := b.event(t, ctx, ten.ID, "x.y")
 	c := b.claim(t, 1)[0]
-	err := b.store.RecordAttempt(b.ctx, &sluice.AttemptResult{
+	err := b.record(&sluice.AttemptResult{
 		Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: ten.ID, DeliveryID: c.Delivery.ID,
 			EventID: c.Delivery.EventID, DestinationID: d.ID, Number: 1, Outcome: sluice.AttemptFailed,
 			HTTPStatus: 410, Error: "http_status", At: b.clock.Now()},
@@ -451,7 +451,7 @@ func testConcurrentWrites(t *testing.T, b *bundle) {
 			if i%10 == 0 {
 				in.Event.TenantID = "ten_missing" // violates the tenants foreign key
 			}
-			_, _, errs[i] = b.store.CreateEvent(ctx, in, 0)
+			_, _, errs[i] = b.create(ctx, in, 0)
 		})
 	}
 	wg.Wait()
@@ -496,13 +496,14 @@ func testCreateEventClaimed(t *testing.T, b *bundle) {
 	ne := b.newEvent(ten.ID, "x.y", "")
 	ne.Claim = &sluice.ClaimRequest{Now: b.clock.Now(), Limit: 10, Lease: 30 * time.Second,
 		PerDestination: 4, Room: map[string]int{full.ID: 0}}
-	if _, _, err := b.store.CreateEvent(ctx, ne, 0); err != nil {
+	created, err := b.store.CreateEvent(ctx, ne, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ne.Claims) != 1 || !ne.Unclaimed {
-		t.Fatalf("created %d claimed, unclaimed %v; want 1 claimed and some unclaimed", len(ne.Claims), ne.Unclaimed)
+	if len(created.Claims) != 1 || !created.Unclaimed {
+		t.Fatalf("created %d claimed, unclaimed %v; want 1 claimed and some unclaimed", len(created.Claims), created.Unclaimed)
 	}
-	c := ne.Claims[0]
+	c := created.Claims[0]
 	if c.Delivery.DestinationID != plain.ID || c.Delivery.EventID != ne.Event.ID || string(c.Body) != `{"n":1}` ||
 		c.EventType != "x.y" || c.Destination.Secret != plain.Secret || c.Delivery.Attempts != 0 {
 		t.Fatalf("claim = %+v", c)
@@ -532,7 +533,7 @@ func testQueueStats(t *testing.T, b *bundle) {
 	}
 	b.event(t, ctx, ten.ID, "x.y")
 	b.event(t, ctx, ten.ID, "x.y")
-	if _, _, err := b.store.CreateEvent(ctx, b.newEvent(ten.ID, "x.y", ""), time.Minute); err != nil {
+	if _, _, err := b.create(ctx, b.newEvent(ten.ID, "x.y", ""), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	b.event(t, ctxB, other.ID, "x.y") // waits for its disabled destination: due

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 	"testing"
@@ -84,18 +85,18 @@ func testCreateEventDedup(t *testing.T, b *bundle) {
 	ten, ctx := b.tenant(t, "a")
 	other, ctxB := b.tenant(t, "b")
 	b.destination(t, ctx, ten.ID, "*")
-	first, dup, err := b.store.CreateEvent(ctx, b.newEvent(ten.ID, "a.b", "pub:k1"), 0)
+	first, dup, err := b.create(ctx, b.newEvent(ten.ID, "a.b", "pub:k1"), 0)
 	if err != nil || dup {
 		t.Fatalf("first CreateEvent = %v, %v", dup, err)
 	}
-	again, dup, err := b.store.CreateEvent(ctx, b.newEvent(ten.ID, "a.b", "pub:k1"), 0)
+	again, dup, err := b.create(ctx, b.newEvent(ten.ID, "a.b", "pub:k1"), 0)
 	if err != nil || !dup || again.ID != first.ID {
 		t.Fatalf("repeat = %+v dup %v err %v, want the first event as duplicate", again, dup, err)
 	}
 	if ds, _ := b.store.Deliveries(b.ctx, ten.ID, first.ID); len(ds) != 1 {
 		t.Fatalf("duplicate added deliveries: %d", len(ds))
 	}
-	theirs, dup, err := b.store.CreateEvent(ctxB, b.newEvent(other.ID, "a.b", "pub:k1"), 0)
+	theirs, dup, err := b.create(ctxB, b.newEvent(other.ID, "a.b", "pub:k1"), 0)
 	if err != nil || dup || theirs.ID == first.ID {
 		t.Fatalf("same key in another tenant = %+v dup %v err %v, want a new event", theirs, dup, err)
 	}
@@ -125,13 +126,10 @@ func testCreateEventDedupConcurrent(t *testing.T, b *bundle) {
 		wg.Go(func() {
 			ne := b.newEvent(ten.ID, "a.b", "in:src_1:evt_1")
 			ne.Claim = &sluice.ClaimRequest{Now: b.clock.Now(), Limit: 10, Lease: 30 * time.Second, PerDestination: 4}
-			if i%2 == 1 { // a store may take another path for an event with observations to store
-				ne.Observations = []sluice.Observation{{EventType: "a.b", Kind: sluice.ObservedType}}
-			}
-			e, dup, err := b.store.CreateEvent(ctx, ne, 0)
-			results[i] = result{dup: dup, claims: len(ne.Claims), err: err}
-			if e != nil {
-				results[i].id = e.ID
+			created, err := b.store.CreateEvent(ctx, ne, 0)
+			results[i].err = err
+			if err == nil {
+				results[i].id, results[i].dup, results[i].claims = created.Event.ID, created.Duplicate, len(created.Claims)
 			}
 		})
 	}
@@ -230,7 +228,7 @@ func testPayload(t *testing.T, b *bundle) {
 	in := b.newEvent(ten.ID, "x.y", "")
 	in.Payload.Body = []byte("{\"email\":\"ada@example.com\",\n \"n\": 1}")
 	in.Payload.Headers = map[string][]string{"Content-Type": {"application/json"}}
-	e, _, err := b.store.CreateEvent(ctx, in, 0)
+	e, _, err := b.create(ctx, in, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,41 +247,57 @@ func testPayload(t *testing.T, b *bundle) {
 	wantCode(t, "Payload after expiry", err, sluice.EGONE)
 }
 
-// Observations are kept once each; a field path new for a source and type
-// seen before is drift, one of a type seen for the first time is not.
+// What events show of their shape is kept once each, never a value: their
+// types, JSON field paths and subject types, by source. A field path new
+// for a source and type seen before is drift, announced by
+// sluice.anomaly.schema_drift naming the path; one of a type seen for the
+// first time is not.
 func testObservations(t *testing.T, b *bundle) {
 	ten, ctx := b.tenant(t, "a")
 	other, ctxB := b.tenant(t, "b")
-	obs := func(source string, fields ...string) []sluice.Observation {
-		out := []sluice.Observation{{SourceID: source, EventType: "order.paid", Kind: sluice.ObservedType}}
-		for _, f := range fields {
-			out = append(out, sluice.Observation{SourceID: source, EventType: "order.paid", Kind: sluice.ObservedField, Name: f})
+	b.destination(t, ctx, ten.ID, "sluice.anomaly.*")
+	drifts := func() []string {
+		t.Helper()
+		var details []string
+		for _, e := range b.eventsOfType(t, ten.ID, sluice.NoticeAnomalyPrefix+sluice.AnomalySchemaDrift) {
+			p, err := b.store.Payload(b.ctx, ten.ID, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n sluice.AnomalyNotice
+			if err := json.Unmarshal(p.Body, &n); err != nil {
+				t.Fatal(err)
+			}
+			details = append(details, n.SourceID+"/"+n.EventType+": "+n.Detail)
 		}
-		return out
+		return details
 	}
-	create := func(ctx context.Context, tenantID string, o []sluice.Observation) []string {
+	create := func(ctx context.Context, tenantID, source, body string, subjects ...sluice.Subject) *sluice.EventCreated {
 		t.Helper()
 		ne := b.newEvent(tenantID, "order.paid", "")
-		ne.Observations = o
-		if _, _, err := b.store.CreateEvent(ctx, ne, 0); err != nil {
+		ne.Event.SourceID, ne.Payload.Body, ne.Subjects = source, []byte(body), subjects
+		created, err := b.store.CreateEvent(ctx, ne, 0)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return ne.Drift
+		return created
 	}
-	if drift := create(ctx, ten.ID, obs("", "id", "amount")); drift != nil {
-		t.Fatalf("a first event drifted: %v", drift)
+	create(ctx, ten.ID, "", `{"id":"o_1","amount":1}`, sluice.Subject{Type: "email", Value: "ada@example.com"})
+	if got := drifts(); len(got) != 0 {
+		t.Fatalf("a first event drifted: %v", got)
 	}
-	if drift := create(ctx, ten.ID, obs("", "id", "amount", "card.number")); !slices.Equal(drift, []string{"card.number"}) {
-		t.Fatalf("drift = %v, want the new path", drift)
+	if created := create(ctx, ten.ID, "", `{"id":"o_2","amount":2,"card":{"number":"4242"}}`); !created.Unclaimed {
+		t.Fatal("the drift notice's delivery is not due")
 	}
-	if drift := create(ctx, ten.ID, obs("", "card.number")); drift != nil {
-		t.Fatalf("a known path drifted again: %v", drift)
+	want := []string{"/order.paid: new field paths: card, card.number"}
+	if got := drifts(); !slices.Equal(got, want) {
+		t.Fatalf("drift = %v, want %v", got, want)
 	}
-	if drift := create(ctx, ten.ID, obs("src_x", "id", "other")); drift != nil {
-		t.Fatalf("another source's first event drifted: %v", drift)
-	}
-	if drift := create(ctxB, other.ID, obs("", "id")); drift != nil {
-		t.Fatalf("another tenant's first event drifted: %v", drift)
+	create(ctx, ten.ID, "", `{"card":{"number":"5555"}}`)
+	create(ctx, ten.ID, "src_x", `{"id":"o_3","other":true}`)
+	create(ctxB, other.ID, "", `{"id":"o_4","extra":1}`)
+	if got := drifts(); !slices.Equal(got, want) {
+		t.Fatalf("drift after a known path, another source's and another tenant's first events = %v, want %v", got, want)
 	}
 	got, err := b.store.Observations(b.ctx, ten.ID)
 	if err != nil {
@@ -291,11 +305,14 @@ func testObservations(t *testing.T, b *bundle) {
 	}
 	var names []string
 	for _, o := range got {
-		names = append(names, o.SourceID+"/"+o.Kind+"/"+o.Name)
+		if o.EventType == "order.paid" {
+			names = append(names, o.SourceID+"/"+string(o.Kind)+"/"+o.Name)
+		}
 	}
-	want := []string{"/field/amount", "/field/card.number", "/field/id", "/type/", "src_x/field/id", "src_x/field/other", "src_x/type/"}
-	if !slices.Equal(names, want) {
-		t.Fatalf("observations = %v, want %v", names, want)
+	wantNames := []string{"/field/amount", "/field/card", "/field/card.number", "/field/id", "/subject/email", "/type/",
+		"src_x/field/id", "src_x/field/other", "src_x/type/"}
+	if !slices.Equal(names, wantNames) {
+		t.Fatalf("observations = %v, want %v", names, wantNames)
 	}
 }
 
@@ -308,7 +325,7 @@ func testEventTimesAndRetained(t *testing.T, b *bundle) {
 	b.clock.Advance(time.Minute)
 	second := b.newEvent(ten.ID, "x.y", "")
 	second.Payload.ExpiresAt = b.clock.Now().Add(10 * time.Minute) // sooner than the first's hour
-	if _, _, err := b.store.CreateEvent(ctx, second, 0); err != nil {
+	if _, _, err := b.create(ctx, second, 0); err != nil {
 		t.Fatal(err)
 	}
 	b.event(t, ctxB, other.ID, "x.y")

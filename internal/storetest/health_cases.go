@@ -10,8 +10,8 @@ import (
 )
 
 // fail records a failed attempt of the claim that started at the clock's
-// time and took a millisecond, retried at once, with the health policy h.
-func fail(t *testing.T, b *bundle, c *sluice.Claim, h sluice.Health) *sluice.AttemptResult {
+// time and took a millisecond, retried at once.
+func fail(t *testing.T, b *bundle, c *sluice.Claim) sluice.AttemptRecorded {
 	t.Helper()
 	now := b.clock.Now()
 	r := &sluice.AttemptResult{
@@ -19,22 +19,23 @@ func fail(t *testing.T, b *bundle, c *sluice.Claim, h sluice.Health) *sluice.Att
 			DeliveryID: c.Delivery.ID, EventID: c.Delivery.EventID, DestinationID: c.Delivery.DestinationID,
 			Number: c.Delivery.Attempts + 1, Outcome: sluice.AttemptFailed, HTTPStatus: 500, Error: "http_status",
 			Duration: time.Millisecond, At: now},
-		Status: sluice.DeliveryPending, NextAttemptAt: now, CountsForHealth: true, Health: h}
-	if err := b.store.RecordAttempt(b.ctx, r); err != nil {
-		t.Fatalf("RecordAttempt: %v", err)
+		EventType: c.EventType, Status: sluice.DeliveryPending, NextAttemptAt: now, CountsForHealth: true}
+	rec := b.store.RecordAttempts(b.ctx, []*sluice.AttemptResult{r})[0]
+	if rec.Err != nil {
+		t.Fatalf("RecordAttempts: %v", rec.Err)
 	}
-	return r
+	return rec
 }
 
-// succeed records a successful attempt of the claim with the policy h.
-func succeed(t *testing.T, b *bundle, c *sluice.Claim, h sluice.Health) {
+// succeed records a successful attempt of the claim.
+func succeed(t *testing.T, b *bundle, c *sluice.Claim) {
 	t.Helper()
-	err := b.store.RecordAttempt(b.ctx, &sluice.AttemptResult{
+	err := b.record(&sluice.AttemptResult{
 		Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: c.Delivery.TenantID,
 			DeliveryID: c.Delivery.ID, EventID: c.Delivery.EventID, DestinationID: c.Delivery.DestinationID,
 			Number: c.Delivery.Attempts + 1, Outcome: sluice.AttemptSucceeded, HTTPStatus: 200,
 			Duration: time.Millisecond, At: b.clock.Now()},
-		Status: sluice.DeliverySucceeded, CountsForHealth: true, Health: h})
+		EventType: c.EventType, Status: sluice.DeliverySucceeded, CountsForHealth: true})
 	if err != nil {
 		t.Fatalf("RecordAttempt: %v", err)
 	}
@@ -124,7 +125,6 @@ func testClaimRateLimit(t *testing.T, b *bundle) {
 // destination's due deliveries back, lets one probe through when the pause
 // ends, doubles the pause when the probe fails, and closes on a success.
 func testCircuitBreaker(t *testing.T, b *bundle) {
-	h := sluice.Health{OpenAfter: 3, Pause: 10 * time.Second, MaxPause: 15 * time.Second}
 	ten, ctx := b.tenant(t, "a")
 	d := b.destination(t, ctx, ten.ID, "*")
 	other := b.destination(t, ctx, ten.ID, "other.*")
@@ -136,7 +136,7 @@ func testCircuitBreaker(t *testing.T, b *bundle) {
 		t.Fatalf("claimed %d, want 4", len(claims))
 	}
 	for i, c := range claims[:3] {
-		fail(t, b, c, h)
+		fail(t, b, c)
 		if got := b.reload(t, d); got.Failures != i+1 || !got.FailingSince.Equal(b.clock.Now().Truncate(time.Millisecond)) {
 			t.Fatalf("after %d failures: failures %d, failing since %v", i+1, got.Failures, got.FailingSince)
 		}
@@ -151,7 +151,7 @@ func testCircuitBreaker(t *testing.T, b *bundle) {
 	}
 	// An attempt already under way when the circuit opened counts, but
 	// does not lengthen the pause.
-	fail(t, b, claims[3], h)
+	fail(t, b, claims[3])
 	if got := b.reload(t, d); got.Failures != 4 || !got.PausedUntil.Equal(opened) {
 		t.Fatalf("after a straggler: failures %d, paused until %v (was %v)", got.Failures, got.PausedUntil, opened)
 	}
@@ -174,7 +174,7 @@ func testCircuitBreaker(t *testing.T, b *bundle) {
 	if got := b.reload(t, d); got.State() != sluice.StatePaused {
 		t.Fatalf("state during the probe = %q", got.State())
 	}
-	fail(t, b, probe[0], h)
+	fail(t, b, probe[0])
 	got = b.reload(t, d)
 	if want := b.clock.Now().Add(time.Millisecond + 15*time.Second).Truncate(time.Millisecond); !got.PausedUntil.Equal(want) {
 		t.Fatalf("after a failed probe paused until %v, want %v (the pause doubled, capped at 15s)", got.PausedUntil, want)
@@ -185,7 +185,7 @@ func testCircuitBreaker(t *testing.T, b *bundle) {
 	if len(probe) != 1 {
 		t.Fatalf("claimed %d for the second probe", len(probe))
 	}
-	succeed(t, b, probe[0], h)
+	succeed(t, b, probe[0])
 	got = b.reload(t, d)
 	if got.State() != sluice.StateActive || got.Failures != 0 || !got.FailingSince.IsZero() || !got.PausedUntil.IsZero() {
 		t.Fatalf("after a successful probe: %+v", got)
@@ -203,27 +203,26 @@ func testCircuitBreaker(t *testing.T, b *bundle) {
 // transaction, to the destinations that name it, and not to "*". Enabling
 // it again forgets the failures.
 func testAutoDisable(t *testing.T, b *bundle) {
-	h := sluice.Health{DisableAfter: 120 * time.Hour, NoticeRetention: time.Hour}
 	ten, ctx := b.tenant(t, "a")
 	d := b.destination(t, ctx, ten.ID, "*")
 	alerts := b.destination(t, ctx, ten.ID, "sluice.*")
 	e := b.newEvent(ten.ID, "x.y", "")
 	e.Payload.ExpiresAt = b.clock.Now().Add(30 * 24 * time.Hour)
-	if _, _, err := b.store.CreateEvent(ctx, e, 0); err != nil {
+	if _, _, err := b.create(ctx, e, 0); err != nil {
 		t.Fatal(err)
 	}
 	start := b.clock.Now()
-	if r := fail(t, b, b.claim(t, 1)[0], h); r.Disabled != "" || r.NoticesStored {
-		t.Fatalf("first failure disabled %q, stored notices %v", r.Disabled, r.NoticesStored)
+	if r := fail(t, b, b.claim(t, 1)[0]); r.Disabled != "" || r.Unclaimed {
+		t.Fatalf("first failure disabled %q, stored notices %v", r.Disabled, r.Unclaimed)
 	}
 	b.clock.Advance(120*time.Hour - time.Minute)
-	if r := fail(t, b, b.claim(t, 1)[0], h); r.Disabled != "" {
+	if r := fail(t, b, b.claim(t, 1)[0]); r.Disabled != "" {
 		t.Fatalf("failing for 5 days less a minute disabled it: %q", r.Disabled)
 	}
 	b.clock.Advance(time.Minute)
-	r := fail(t, b, b.claim(t, 1)[0], h)
-	if r.Disabled != sluice.DisabledFailing || !r.NoticesStored {
-		t.Fatalf("after 5 days failing: disabled %q, notices stored %v", r.Disabled, r.NoticesStored)
+	r := fail(t, b, b.claim(t, 1)[0])
+	if r.Disabled != sluice.DisabledFailing || !r.Unclaimed {
+		t.Fatalf("after 5 days failing: disabled %q, notices stored %v", r.Disabled, r.Unclaimed)
 	}
 	got := b.reload(t, d)
 	if got.Enabled || got.DisabledReason != sluice.DisabledFailing || !got.FailingSince.Equal(start.Truncate(time.Millisecond)) {
@@ -254,37 +253,61 @@ func testAutoDisable(t *testing.T, b *bundle) {
 	}
 }
 
-// Notices given with an attempt are stored with it and routed like any
-// event, except that "*" does not match them. A delivery made to recover
-// an exhausted one says so.
+// An attempt that exhausts its delivery publishes
+// sluice.delivery.exhausted with it, routed like any event except that
+// "*" does not match it, and naming ids and types only. A delivery made
+// to recover an exhausted one says so, and its success publishes
+// sluice.delivery.recovered.
 func testNoticesAndRecovers(t *testing.T, b *bundle) {
 	ten, ctx := b.tenant(t, "a")
 	d := b.destination(t, ctx, ten.ID, "*")
-	alerts := b.destination(t, ctx, ten.ID, sluice.NoticeDeliveryExhausted)
+	alerts := b.destination(t, ctx, ten.ID, sluice.NoticeDeliveryExhausted, sluice.NoticeDeliveryRecovered)
 	e := b.event(t, ctx, ten.ID, "x.y")
 	c := b.claim(t, 1)[0]
 	if c.Delivery.Recovers {
 		t.Fatal("a first delivery recovers nothing")
 	}
-	notice, err := sluice.NewNotice(ten.ID, sluice.NoticeDeliveryExhausted, sluice.DeliveryNotice{
-		EventID: e.ID, EventType: "x.y", DestinationID: d.ID, DeliveryID: c.Delivery.ID, Attempts: 1,
-		At: b.clock.Now()}, b.clock.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &sluice.AttemptResult{
+	rec := b.store.RecordAttempts(b.ctx, []*sluice.AttemptResult{{
 		Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: ten.ID, DeliveryID: c.Delivery.ID,
 			EventID: e.ID, DestinationID: d.ID, Number: 1, Outcome: sluice.AttemptFailed, HTTPStatus: 500,
 			Error: "http_status", At: b.clock.Now()},
-		Status: sluice.DeliveryExhausted, Notices: []*sluice.NewEvent{notice}}
-	if err := b.store.RecordAttempt(b.ctx, r); err != nil {
+		EventType: c.EventType, Status: sluice.DeliveryExhausted, CountsForHealth: true}})[0]
+	if rec.Err != nil || !rec.Unclaimed {
+		t.Fatalf("RecordAttempts = %+v, want the notice's delivery due", rec)
+	}
+	notices := b.eventsOfType(t, ten.ID, sluice.NoticeDeliveryExhausted)
+	if len(notices) != 1 {
+		t.Fatalf("%d exhausted notices, want 1", len(notices))
+	}
+	if got := deliveryDestinations(t, b, ten.ID, notices[0].ID); !slices.Equal(got, []string{alerts.ID}) {
+		t.Fatalf("notice delivered to %v, want only the destination naming it", got)
+	}
+	p, err := b.store.Payload(b.ctx, ten.ID, notices[0].ID)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.NoticesStored {
-		t.Fatal("NoticesStored not set")
+	var body sluice.DeliveryNotice
+	if err := json.Unmarshal(p.Body, &body); err != nil {
+		t.Fatal(err)
 	}
-	if got := deliveryDestinations(t, b, ten.ID, notice.Event.ID); !slices.Equal(got, []string{alerts.ID}) {
-		t.Fatalf("notice delivered to %v, want only the destination naming it", got)
+	if want := (sluice.DeliveryNotice{EventID: e.ID, EventType: "x.y", DestinationID: d.ID, DeliveryID: c.Delivery.ID,
+		Attempts: 1, At: b.clock.Now()}); body != want {
+		t.Fatalf("notice = %+v, want %+v", body, want)
+	}
+	// The notice's own delivery, exhausted too, announces nothing.
+	nc := b.claim(t, 1)
+	if len(nc) != 1 || nc[0].EventType != sluice.NoticeDeliveryExhausted {
+		t.Fatalf("claimed %d, want the notice", len(nc))
+	}
+	if err := b.record(&sluice.AttemptResult{
+		Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: ten.ID, DeliveryID: nc[0].Delivery.ID,
+			EventID: nc[0].Delivery.EventID, DestinationID: alerts.ID, Number: 1, Outcome: sluice.AttemptFailed,
+			HTTPStatus: 500, Error: "http_status", At: b.clock.Now()},
+		EventType: nc[0].EventType, Status: sluice.DeliveryExhausted, CountsForHealth: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.eventsOfType(t, ten.ID, sluice.NoticeDeliveryExhausted)); n != 1 {
+		t.Fatalf("%d exhausted notices after the notice's own exhaustion, want still 1", n)
 	}
 
 	if _, err := b.store.Replay(ctx, ten.ID, e.ID, "", 0); err != nil {
@@ -293,16 +316,42 @@ func testNoticesAndRecovers(t *testing.T, b *bundle) {
 	if _, err := b.store.Recover(ctx, ten.ID, d.ID, b.clock.Now().Add(-time.Hour), b.clock.Now().Add(time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
-	recovering := 0
+	var recovering []*sluice.Claim
 	for _, c := range b.claim(t, 10) {
 		switch {
 		case c.Delivery.DestinationID == d.ID && c.Delivery.Recovers:
-			recovering++
+			recovering = append(recovering, c)
 		case c.Delivery.Recovers:
 			t.Fatalf("delivery to %s recovers, but nothing was exhausted there", c.Delivery.DestinationID)
 		}
 	}
-	if recovering != 2 {
-		t.Fatalf("%d deliveries recover the exhausted one, want 2 (the replay and the recover)", recovering)
+	if len(recovering) != 2 {
+		t.Fatalf("%d deliveries recover the exhausted one, want 2 (the replay and the recover)", len(recovering))
 	}
+	rc := recovering[0]
+	if err := b.record(&sluice.AttemptResult{
+		Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: ten.ID, DeliveryID: rc.Delivery.ID,
+			EventID: e.ID, DestinationID: d.ID, Number: 1, Outcome: sluice.AttemptSucceeded, HTTPStatus: 200,
+			At: b.clock.Now()},
+		EventType: rc.EventType, Recovers: rc.Delivery.Recovers, Status: sluice.DeliverySucceeded,
+		CountsForHealth: true}); err != nil {
+		t.Fatal(err)
+	}
+	recovered := b.eventsOfType(t, ten.ID, sluice.NoticeDeliveryRecovered)
+	if len(recovered) != 1 {
+		t.Fatalf("%d recovered notices, want 1", len(recovered))
+	}
+	if got := deliveryDestinations(t, b, ten.ID, recovered[0].ID); !slices.Equal(got, []string{alerts.ID}) {
+		t.Fatalf("recovered notice delivered to %v, want the destination naming it", got)
+	}
+}
+
+// eventsOfType lists the tenant's events of the type, newest first.
+func (b *bundle) eventsOfType(t *testing.T, tenantID, typ string) []*sluice.Event {
+	t.Helper()
+	events, _, err := b.store.Events(b.ctx, tenantID, sluice.EventFilter{Type: typ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
 }

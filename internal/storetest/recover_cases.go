@@ -10,7 +10,7 @@ import (
 // recordExhausted records a failed last attempt of the claim.
 func recordExhausted(t *testing.T, b *bundle, c *sluice.Claim) {
 	t.Helper()
-	err := b.store.RecordAttempt(b.ctx, &sluice.AttemptResult{
+	err := b.record(&sluice.AttemptResult{
 		Attempt: sluice.Attempt{ID: sluice.NewID(sluice.PrefixAttempt), TenantID: c.Delivery.TenantID,
 			DeliveryID: c.Delivery.ID, EventID: c.Delivery.EventID, DestinationID: c.Delivery.DestinationID,
 			Number: c.Delivery.Attempts + 1, Outcome: sluice.AttemptFailed, HTTPStatus: 500, Error: "http_status",

@@ -126,7 +126,7 @@ func testInboundRouting(t *testing.T, b *bundle) {
 	}
 	in := b.newEvent(ten.ID, "charge.succeeded", "")
 	in.Event.Direction, in.Event.SourceID = sluice.Inbound, src.ID
-	e, _, err := b.store.CreateEvent(b.ctx, in, 0)
+	e, _, err := b.create(b.ctx, in, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,111 +1,121 @@
-// Package storetest is the conformance suite every sluice.Store passes. A
-// store's own test calls Run with a function that opens a fresh, empty store.
+// Package storetest is the conformance suite of the engine's drivers: every
+// case runs on the engine (internal/engine) over a fresh database of the
+// driver under test, so that the Store Sluice runs behaves the same on
+// each. A driver's own test calls Run with a function that opens a driver
+// on a fresh, empty database. Cases that need a capability a driver may
+// lack (hearing other processes' work, running work in one process at a
+// time) skip where the driver has none, as river's driver suite does for
+// its listener.
 package storetest
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
-// Clock is a settable clock for stores under test.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
+// OpenFunc opens a driver on a fresh, empty database. The suite closes it.
+type OpenFunc func(t *testing.T) engine.Driver
+
+// testCase is one conformance case: its function, and the policy of the
+// store it runs on (zero: the engine's defaults).
+type testCase struct {
+	name   string
+	fn     func(t *testing.T, b *bundle)
+	health engine.Health
+	// noticeRetention is how long notices' payloads are kept; 0: the
+	// engine's default.
+	noticeRetention time.Duration
 }
 
-// NewClock returns a clock at a fixed, millisecond-aligned time.
-func NewClock() *Clock {
-	return &Clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock on by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// OpenFunc opens a fresh, empty store that uses clock.Now; the store is
-// closed by the caller's t.Cleanup.
-type OpenFunc func(t *testing.T, clock *Clock) sluice.Store
-
-// Run runs the whole conformance suite against the stores open returns.
+// Run runs the whole conformance suite against the drivers open returns.
 func Run(t *testing.T, open OpenFunc) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, b *bundle)
-	}{
-		{"Tenants", testTenants},
-		{"Keys", testKeys},
-		{"Destinations", testDestinations},
-		{"DestinationIsolation", testDestinationIsolation},
-		{"Sources", testSources},
-		{"SourceIsolation", testSourceIsolation},
-		{"InboundRouting", testInboundRouting},
-		{"CreateEventRoutes", testCreateEventRoutes},
-		{"CreateEventDedup", testCreateEventDedup},
-		{"CreateEventDedupConcurrent", testCreateEventDedupConcurrent},
-		{"Observations", testObservations},
-		{"EventTimesAndRetained", testEventTimesAndRetained},
-		{"EventsList", testEventsList},
-		{"EventIsolation", testEventIsolation},
-		{"Payload", testPayload},
-		{"ClaimDue", testClaimDue},
-		{"ClaimLease", testClaimLease},
-		{"ClaimSkipsDestinations", testClaimSkipsDestinations},
-		{"ClaimRoom", testClaimRoom},
-		{"CreateEventClaimed", testCreateEventClaimed},
-		{"QueueStats", testQueueStats},
-		{"ClaimExpiredPayload", testClaimExpiredPayload},
-		{"RecordAttempt", testRecordAttempt},
-		{"RecordAttempts", testRecordAttempts},
-		{"RecordAttemptsHealth", testRecordAttemptsHealth},
-		{"RecordAttemptDisables", testRecordAttemptDisables},
-		{"ClaimRateLimit", testClaimRateLimit},
-		{"CircuitBreaker", testCircuitBreaker},
-		{"AutoDisable", testAutoDisable},
-		{"NoticesAndRecovers", testNoticesAndRecovers},
-		{"DeleteDestinationCancels", testDeleteDestinationCancels},
-		{"ReleaseClaims", testReleaseClaims},
-		{"ReturnClaims", testReturnClaims},
-		{"Audit", testAudit},
-		{"ConcurrentWrites", testConcurrentWrites},
-		{"ErasePayload", testErasePayload},
-		{"EraseSubject", testEraseSubject},
-		{"EraseSubjectExpired", testEraseSubjectExpired},
-		{"SubjectPayloadsExpiry", testSubjectPayloadsExpiry},
-		{"Replay", testReplay},
-		{"Recover", testRecover},
-		{"PurgeExpiredPayloads", testPurgeExpiredPayloads},
-		{"PurgeMetadata", testPurgeMetadata},
-		{"SealingRoundTrip", testSealingRoundTrip},
+	tests := []testCase{
+		{name: "Tenants", fn: testTenants},
+		{name: "Keys", fn: testKeys},
+		{name: "Destinations", fn: testDestinations},
+		{name: "DestinationIsolation", fn: testDestinationIsolation},
+		{name: "Sources", fn: testSources},
+		{name: "SourceIsolation", fn: testSourceIsolation},
+		{name: "InboundRouting", fn: testInboundRouting},
+		{name: "CreateEventRoutes", fn: testCreateEventRoutes},
+		{name: "CreateEventDedup", fn: testCreateEventDedup},
+		{name: "CreateEventDedupConcurrent", fn: testCreateEventDedupConcurrent},
+		{name: "Observations", fn: testObservations},
+		{name: "EventTimesAndRetained", fn: testEventTimesAndRetained},
+		{name: "EventsList", fn: testEventsList},
+		{name: "EventIsolation", fn: testEventIsolation},
+		{name: "Payload", fn: testPayload},
+		{name: "ClaimDue", fn: testClaimDue},
+		{name: "ClaimLease", fn: testClaimLease},
+		{name: "ClaimSkipsDestinations", fn: testClaimSkipsDestinations},
+		{name: "ClaimRoom", fn: testClaimRoom},
+		{name: "CreateEventClaimed", fn: testCreateEventClaimed},
+		{name: "QueueStats", fn: testQueueStats},
+		{name: "ClaimExpiredPayload", fn: testClaimExpiredPayload},
+		{name: "RecordAttempt", fn: testRecordAttempt},
+		{name: "RecordAttempts", fn: testRecordAttempts},
+		{name: "RecordAttemptsHealth", fn: testRecordAttemptsHealth},
+		{name: "RecordAttemptDisables", fn: testRecordAttemptDisables},
+		{name: "ClaimRateLimit", fn: testClaimRateLimit},
+		{name: "CircuitBreaker", fn: testCircuitBreaker,
+			health: engine.Health{OpenAfter: 3, Pause: 10 * time.Second, MaxPause: 15 * time.Second}},
+		{name: "AutoDisable", fn: testAutoDisable, health: engine.Health{DisableAfter: 120 * time.Hour},
+			noticeRetention: time.Hour},
+		{name: "NoticesAndRecovers", fn: testNoticesAndRecovers},
+		{name: "DeleteDestinationCancels", fn: testDeleteDestinationCancels},
+		{name: "ReleaseClaims", fn: testReleaseClaims},
+		{name: "ReturnClaims", fn: testReturnClaims},
+		{name: "Audit", fn: testAudit},
+		{name: "ConcurrentWrites", fn: testConcurrentWrites},
+		{name: "ErasePayload", fn: testErasePayload},
+		{name: "EraseSubject", fn: testEraseSubject},
+		{name: "EraseSubjectExpired", fn: testEraseSubjectExpired},
+		{name: "SubjectPayloadsExpiry", fn: testSubjectPayloadsExpiry},
+		{name: "Replay", fn: testReplay},
+		{name: "Recover", fn: testRecover},
+		{name: "PurgeExpiredPayloads", fn: testPurgeExpiredPayloads},
+		{name: "PurgeMetadata", fn: testPurgeMetadata},
+		{name: "SealingRoundTrip", fn: testSealingRoundTrip},
 	}
+	tests = append(tests, errorCases...)
+	tests = append(tests, capabilityCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clock := NewClock()
-			b := &bundle{store: open(t, clock), clock: clock, ctx: context.Background()}
-			tt.fn(t, b)
+			clock := testkit.NewClock()
+			d := open(t)
+			store := testkit.OpenStore(t, d, testkit.StoreOptions{Now: clock.Now, Health: tt.health,
+				NoticeRetention: tt.noticeRetention})
+			tt.fn(t, &bundle{store: store, driver: d, clock: clock, ctx: context.Background()})
 		})
 	}
 }
 
 // bundle is what every conformance test gets.
 type bundle struct {
-	store sluice.Store
-	clock *Clock
-	ctx   context.Context
+	store  *engine.Store
+	driver engine.Driver
+	clock  *testkit.Clock
+	ctx    context.Context
+}
+
+// create is CreateEvent with its result taken apart, as most cases use it.
+func (b *bundle) create(ctx context.Context, ne *sluice.NewEvent, firstDelay time.Duration) (*sluice.Event, bool, error) {
+	created, err := b.store.CreateEvent(ctx, ne, firstDelay)
+	if err != nil {
+		return nil, false, err
+	}
+	return created.Event, created.Duplicate, nil
+}
+
+// record records one attempt and returns its error.
+func (b *bundle) record(r *sluice.AttemptResult) error {
+	return b.store.RecordAttempts(b.ctx, []*sluice.AttemptResult{r})[0].Err
 }
 
 // tenant creates a tenant with an admin key and returns it and the context
@@ -136,7 +146,7 @@ func (b *bundle) destination(t *testing.T, ctx context.Context, tenantID string,
 // event publishes an event of the type, due now.
 func (b *bundle) event(t *testing.T, ctx context.Context, tenantID, typ string) *sluice.Event {
 	t.Helper()
-	e, dup, err := b.store.CreateEvent(ctx, b.newEvent(tenantID, typ, ""), 0)
+	e, dup, err := b.create(ctx, b.newEvent(tenantID, typ, ""), 0)
 	if err != nil || dup {
 		t.Fatalf("CreateEvent = dup %v, %v", dup, err)
 	}

@@ -154,7 +154,7 @@ func OpenPostgres(tb testing.TB, schema string) *postgres.Driver {
 }
 
 // StoreOptions tune the store OpenStore opens; zero fields take the
-// engine's defaults, and a fresh master key.
+// engine's defaults, a fresh master key, and a logger that discards.
 type StoreOptions struct {
 	Master          *seal.Master
 	Now             func() time.Time
@@ -169,6 +169,9 @@ func OpenStore(tb testing.TB, d engine.Driver, o StoreOptions) *engine.Store {
 	tb.Helper()
 	if o.Master == nil {
 		o.Master = NewMaster(tb)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s, err := engine.Open(context.Background(), engine.Config{Driver: d, Master: o.Master, Now: o.Now,
 		Health: o.Health, NoticeRetention: o.NoticeRetention, Anomalies: o.Anomalies, Logger: o.Logger})

@@ -234,7 +234,7 @@ func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request, s *session)
 	q := r.URL.Query()
 	v := eventsView{Since: q.Get("since"), Until: q.Get("until")}
 	f := sluice.EventFilter{Page: sluice.Page{Limit: 50, Cursor: q.Get("cursor")}, Type: q.Get("type"),
-		SourceID: q.Get("source_id"), Status: q.Get("status")}
+		SourceID: q.Get("source_id"), Status: sluice.EventStatus(q.Get("status"))}
 	for _, b := range []struct {
 		text string
 		to   *time.Time
@@ -317,7 +317,7 @@ func (h *Handler) revealPayload(w http.ResponseWriter, r *http.Request, s *sessi
 	case got.PayloadError != "":
 		v.Payload = "The payload failed its integrity check."
 	case len(got.Payload) == 0 || string(got.Payload) == "null":
-		v.Payload = "No payload is shown: it is " + v.Event.PayloadState + ", or your key may not read payloads."
+		v.Payload = "No payload is shown: it is " + string(v.Event.PayloadState) + ", or your key may not read payloads."
 	default:
 		var pretty strings.Builder
 		enc := json.NewEncoder(&pretty)

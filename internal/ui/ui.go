@@ -167,9 +167,7 @@ func parsePages() map[string]*template.Template {
 		},
 		"join": strings.Join,
 		"dur":  humanDuration,
-		"list": func() []string {
-			return []string{sluice.EventPending, sluice.EventDelivered, sluice.EventFailed, sluice.EventCancelled, sluice.EventUnrouted}
-		},
+		"list": func() []sluice.EventStatus { return sluice.EventStatuses },
 	}
 	pages := map[string]*template.Template{}
 	for name := range titles {

@@ -1,0 +1,253 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/sqldb"
+)
+
+// tx is a transaction: the shared row operations on it, and the
+// operations PostgreSQL does its own way.
+type tx struct {
+	sqldb.Ops
+	tx  pgx.Tx
+	drv *Driver
+}
+
+var _ engine.Tx = (*tx)(nil)
+
+func (d *Driver) newTx(ptx pgx.Tx) *tx {
+	return &tx{Ops: sqldb.Ops{Conn: conn{ptx}, Dialect: dialect}, tx: ptx, drv: d}
+}
+
+// AnnounceWork notifies every process listening (ListenWork) when the
+// transaction commits.
+func (t *tx) AnnounceWork(ctx context.Context) error {
+	if _, err := t.tx.Exec(ctx, `SELECT pg_notify($1, '')`, t.drv.channel); err != nil {
+		return fmt.Errorf("notify work: %w", err)
+	}
+	return nil
+}
+
+// InsertEvent stores an event with everything in rows in one round trip
+// (see eventBatch).
+func (t *tx) InsertEvent(ctx context.Context, rows *engine.EventRows) (*engine.EventInserted, error) {
+	b := t.drv.eventBatch(rows)
+	return readEventBatch(t.tx.SendBatch(ctx, b), rows)
+}
+
+// eventBatch queues the statements of a new event: the event's first,
+// then those that write only if it was inserted, and a notification of
+// the work it makes due when rows.Announce asks for one.
+//
+// Two processes may insert events with the same dedup key at once: the
+// unique index decides, the loser's event insert waits for the winner's
+// commit and does nothing, and every later statement of the batch writes
+// only if the event's row is there.
+func (d *Driver) eventBatch(rows *engine.EventRows) *pgx.Batch {
+	e := &rows.Event
+	// ifInserted ends each statement after the event's: $1 is the event id.
+	const ifInserted = ` WHERE EXISTS (SELECT 1 FROM events WHERE id = $1)`
+	b := &pgx.Batch{}
+	var dedup *string
+	if rows.DedupDigest != "" {
+		dedup = &rows.DedupDigest
+	}
+	b.Queue(`INSERT INTO events (`+sqldb.EventColumns+`, dedup_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
+		e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, string(e.Status), string(e.PayloadState),
+		sqldb.MS(e.ReceivedAt), dedup)
+	b.Queue(`INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
+		SELECT $1::text, $2::text, $3::text, $4::bytea, $5::bytea, $6::bigint`+ifInserted,
+		e.ID, e.TenantID, rows.ContentType, rows.Headers, rows.Body, sqldb.MS(rows.ExpiresAt))
+	for _, h := range rows.SubjectHashes {
+		b.Queue(`INSERT INTO subject_index (event_id, tenant_id, hash) SELECT $1::text, $2::text, $3::bytea`+ifInserted+`
+			ON CONFLICT DO NOTHING`, e.ID, e.TenantID, h)
+	}
+	for _, dl := range rows.Deliveries {
+		b.Queue(`INSERT INTO deliveries (event_id, id, tenant_id, destination_id, status, attempts, next_attempt_at,
+			lease_until, claimed_by, created_at, updated_at)
+			SELECT $1::text, $2::text, $3::text, $4::text, 'pending', 0, $5::bigint, $6::bigint, $7::text, $8::bigint, $8::bigint`+
+			ifInserted, e.ID, dl.ID, e.TenantID, dl.DestinationID, sqldb.MS(dl.NextAttemptAt), sqldb.NullMS(dl.LeaseUntil),
+			claimant(d, dl), sqldb.MS(dl.CreatedAt))
+	}
+	for _, o := range rows.Observations {
+		b.Queue(`INSERT INTO observations (tenant_id, source_id, event_type, kind, name, first_seen)
+			SELECT $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint`+ifInserted+`
+			ON CONFLICT DO NOTHING`,
+			e.ID, e.TenantID, o.SourceID, o.EventType, string(o.Kind), o.Name, sqldb.MS(e.ReceivedAt))
+	}
+	if rows.Announce {
+		b.Queue(`SELECT pg_notify($1, '')`, d.channel)
+	}
+	return b
+}
+
+// claimant is who holds a new delivery's lease: this driver when it is
+// created claimed, else no one.
+func claimant(d *Driver, dl *engine.DeliveryRow) *string {
+	if dl.LeaseUntil.IsZero() {
+		return nil
+	}
+	return &d.claimant
+}
+
+// readEventBatch reads the results of eventBatch and closes them.
+func readEventBatch(results pgx.BatchResults, rows *engine.EventRows) (_ *engine.EventInserted, err error) {
+	defer func() {
+		if cerr := results.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("insert event rows: %w", mapError(cerr))
+		}
+	}()
+	tag, err := results.Exec()
+	if err != nil {
+		return nil, fmt.Errorf("insert event: %w", mapError(err))
+	}
+	out := &engine.EventInserted{Inserted: tag.RowsAffected() > 0, NewObservations: make([]bool, len(rows.Observations))}
+	for range 1 + len(rows.SubjectHashes) + len(rows.Deliveries) {
+		if _, err := results.Exec(); err != nil {
+			return nil, fmt.Errorf("insert event rows: %w", mapError(err))
+		}
+	}
+	for i := range rows.Observations {
+		tag, err := results.Exec()
+		if err != nil {
+			return nil, fmt.Errorf("insert observation: %w", mapError(err))
+		}
+		out.NewObservations[i] = tag.RowsAffected() > 0
+	}
+	return out, nil
+}
+
+// CreateEvent runs a new event's transaction in two round trips: BEGIN
+// goes with the read of the routes, and the rows with COMMIT. The routes'
+// rows stay locked against deletion to the end. A dedup key is checked by
+// the event's insert, which does nothing when it is taken.
+func (d *Driver) CreateEvent(ctx context.Context, tenantID string,
+	plan func(routes []*engine.DestinationRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
+	var out *engine.EventInserted
+	err := d.retry(ctx, func() error {
+		var err error
+		out, err = d.createEventOnce(ctx, tenantID, plan)
+		return err
+	})
+	return out, err
+}
+
+func (d *Driver) createEventOnce(ctx context.Context, tenantID string,
+	plan func(routes []*engine.DestinationRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
+	c, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer c.Release()
+	defer func() {
+		// A failed statement leaves the transaction open and aborted.
+		if c.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	// A data key the routes' secrets need is read on this connection (see
+	// reader).
+	ctx = withConn(ctx, c)
+	head := &pgx.Batch{}
+	head.Queue("BEGIN")
+	head.Queue(d.read.RoutesQuery(), tenantID)
+	results := c.SendBatch(ctx, head)
+	if _, err := results.Exec(); err != nil {
+		results.Close()
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	rows, err := results.Query()
+	routes, err := sqldb.ScanRoutes(result{rows}, err)
+	if cerr := results.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	er, err := plan(routes)
+	if err != nil {
+		return nil, err
+	}
+	b := d.eventBatch(er)
+	b.Queue("COMMIT")
+	return readEventBatch(c.SendBatch(ctx, b), er)
+}
+
+// RefreshEventStatus locks the events first, in id order, and only then
+// reads their deliveries in a new statement: under READ COMMITTED that
+// statement sees every delivery change committed by a transaction that
+// held an event's lock before, so two attempts of one event recorded at
+// once cannot both leave it pending.
+func (t *tx) RefreshEventStatus(ctx context.Context, eventIDs []string) error {
+	if len(eventIDs) == 0 {
+		return nil
+	}
+	if _, err := t.Conn.Exec(ctx, `SELECT 1 FROM events WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`,
+		idList(eventIDs)); err != nil {
+		return fmt.Errorf("lock events: %w", err)
+	}
+	return t.Ops.RefreshEventStatus(ctx, eventIDs)
+}
+
+// RecordAttempts sends the statements of every attempt in one round trip,
+// in the order given: the delivery's update, the attempt's insert (fed by
+// the update's RETURNING, so a delivery no longer claimed gets no
+// attempt), and the read of its destination's health, locked when asked.
+// The engine gives them in the order of their destinations and
+// deliveries, so concurrent batches take those rows in the same order.
+func (t *tx) RecordAttempts(ctx context.Context, as []*engine.AttemptRow, now time.Time) ([]engine.AttemptWritten, error) {
+	b := &pgx.Batch{}
+	for _, r := range as {
+		a := &r.Attempt
+		var next *int64
+		if r.Status == sluice.DeliveryPending {
+			next = sqldb.NullMS(r.NextAttemptAt)
+		}
+		b.Queue(`WITH d AS (UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3,
+				lease_until = NULL, claimed_by = NULL, updated_at = $4
+				WHERE id = $5 AND tenant_id = $6 AND status = 'pending' AND attempts = $7 RETURNING id)
+			INSERT INTO attempts (id, tenant_id, delivery_id, event_id, destination_id,
+				attempt, outcome, http_status, duration_ms, error, at)
+			SELECT $8::text, $6::text, d.id, $9::text, $10::text, $2::integer, $11::text, $12::integer, $13::bigint,
+				$14::text, $15::bigint
+			FROM d`,
+			string(r.Status), a.Number, next, sqldb.MS(now), a.DeliveryID, a.TenantID, a.Number-1,
+			a.ID, a.EventID, a.DestinationID, string(a.Outcome), a.HTTPStatus, a.Duration.Milliseconds(), a.Error, sqldb.MS(a.At))
+		health := sqldb.HealthQuery
+		if r.LockHealth {
+			health += " FOR NO KEY UPDATE"
+		}
+		b.Queue(health, a.DestinationID, a.TenantID)
+	}
+	results := t.tx.SendBatch(ctx, b)
+	out := make([]engine.AttemptWritten, len(as))
+	var err error
+	for i := range as {
+		var tag pgconn.CommandTag
+		if tag, err = results.Exec(); err != nil {
+			break
+		}
+		var s sqldb.HealthScan
+		out[i].Recorded = tag.RowsAffected() > 0
+		if out[i].Health, err = s.Health(results.QueryRow().Scan(s.Targets()...)); err != nil {
+			break
+		}
+	}
+	if cerr := results.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, mapError(err)
+	}
+	return out, nil
+}
