@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/datamap"
 )
 
 // loginPage shows the sign-in form, with a fresh double-submit CSRF token.
@@ -334,7 +334,7 @@ func (h *Handler) revealPayload(w http.ResponseWriter, r *http.Request, s *sessi
 }
 
 // dataMapView is the API's data map, with names for its destinations.
-type dataMapView struct{ api.DataMap }
+type dataMapView struct{ datamap.Map }
 
 // DestinationName names a destination of the map by its id.
 func (m dataMapView) DestinationName(id string) string {
