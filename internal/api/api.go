@@ -89,6 +89,7 @@ type Handler struct {
 	logger *slog.Logger
 	now    func() time.Time
 	mux    *http.ServeMux
+	policy safehttp.Policy // for destination URLs, from the Config
 
 	sourceLimits keyedLimiter             // requests a second per source
 	keys         ttlCache[*sluice.APIKey] // recently authenticated keys, by token hash
@@ -119,7 +120,8 @@ func New(cfg Config) *Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, store: cfg.Store, logger: cfg.Logger, now: cfg.Now, mux: http.NewServeMux()}
+	h := &Handler{cfg: cfg, store: cfg.Store, logger: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(),
+		policy: safehttp.Policy{AllowPrivate: cfg.AllowPrivateDestinations, Allowed: cfg.AllowedDestinationCIDRs}}
 	h.routes()
 	return h
 }

@@ -72,8 +72,8 @@ func authorize(key *sluice.APIKey, need access) error {
 	switch {
 	case need == operatorOnly && !key.Operator:
 		return sluice.Errorf(sluice.EFORBIDDEN, "only the operator token may do this")
-	case need == adminOnly && key.Role != sluice.RoleAdmin:
-		return sluice.Errorf(sluice.EFORBIDDEN, "this needs an admin key; a viewer key reads metadata only")
+	case need == adminOnly:
+		return key.RequireAdmin()
 	}
 	return nil
 }

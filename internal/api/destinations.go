@@ -3,32 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"net/netip"
-	"net/url"
-	"slices"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/internal/safehttp"
 	"github.com/sluicehq/sluice/internal/signature"
-)
-
-// Limits on a destination's configuration.
-const (
-	// lookupTimeout bounds the DNS lookup of a destination's host.
-	lookupTimeout = 5 * time.Second
-
-	maxURLLen      = 2048
-	maxEventTypes  = 100
-	maxSourceIDs   = 100
-	maxSourceIDLen = 64
-	// maxDestinationRatePerSec keeps the rate limiter's spacing (1/N s,
-	// kept in microseconds) exact.
-	maxDestinationRatePerSec = 1_000_000
 )
 
 // destinationJSON is a destination as the API shows it. The secret appears
@@ -77,8 +56,10 @@ type destinationInput struct {
 	Enabled            *bool           `json:"enabled"`
 }
 
-// apply validates in and sets its fields on d: EINVALID naming the first
-// field that is wrong.
+// apply sets in's fields on d and validates the result: EINVALID naming
+// the first field that is wrong. The URL is checked only when given, as
+// the check may ask DNS; the switch alone is never refused, so a
+// destination stored under older rules can still be turned off.
 func (h *Handler) apply(ctx context.Context, in *destinationInput, d *sluice.Destination) error {
 	if len(in.Fields) > 0 {
 		fields, err := fieldAllowlist(in.Fields)
@@ -88,34 +69,29 @@ func (h *Handler) apply(ctx context.Context, in *destinationInput, d *sluice.Des
 		d.Fields = fields
 	}
 	if in.RateLimitPerSecond != nil {
-		if n := *in.RateLimitPerSecond; n < 0 || n > maxDestinationRatePerSec {
-			return sluice.Errorf(sluice.EINVALID, "rate_limit_per_second: must be 0 (unlimited) to %d", maxDestinationRatePerSec)
-		}
 		d.RateLimitPerSecond = *in.RateLimitPerSecond
 	}
 	if in.Name != nil {
-		if err := checkName("name", *in.Name, false); err != nil {
-			return err
-		}
 		d.Name = *in.Name
 	}
-	if in.URL != nil {
-		if err := h.checkDestinationURL(ctx, *in.URL); err != nil {
-			return err
-		}
-		d.URL = *in.URL
-	}
 	if in.EventTypes != nil {
-		if err := checkEventTypePatterns(*in.EventTypes); err != nil {
-			return err
-		}
 		d.EventTypes = *in.EventTypes
 	}
 	if in.SourceIDs != nil {
-		if err := checkSourceIDs(*in.SourceIDs); err != nil {
+		d.SourceIDs = *in.SourceIDs
+	}
+	configured := len(in.Fields) > 0 || in.RateLimitPerSecond != nil || in.Name != nil || in.EventTypes != nil ||
+		in.SourceIDs != nil
+	if configured {
+		if err := d.Validate(); err != nil {
 			return err
 		}
-		d.SourceIDs = *in.SourceIDs
+	}
+	if in.URL != nil {
+		if err := h.policy.CheckDestinationURL(ctx, h.cfg.Resolver, *in.URL); err != nil {
+			return err
+		}
+		d.URL = *in.URL
 	}
 	if in.Secret != nil {
 		if _, err := signature.ParseSecret(*in.Secret); err != nil {
@@ -123,101 +99,8 @@ func (h *Handler) apply(ctx context.Context, in *destinationInput, d *sluice.Des
 		}
 		d.Secret = *in.Secret
 	}
-	if in.Enabled != nil && *in.Enabled != d.Enabled {
-		d.Enabled, d.DisabledReason = *in.Enabled, ""
-		if !d.Enabled {
-			d.DisabledReason = sluice.DisabledManual
-		}
-	}
-	return nil
-}
-
-// checkDestinationURL applies the SPEC's URL rules: an absolute https URL
-// without credentials; http only when private destinations are allowed or
-// the host is an address in an allowed range; and a host that is not, and
-// does not resolve to, a loopback, private, metadata or other non-public
-// address unless private destinations are allowed or the address is in an
-// allowed range. A name that does not resolve yet is accepted: the delivery
-// dialer checks the address again on every connection (DNS rebinding).
-// EINVALID names the rule broken, never echoing the URL.
-func (h *Handler) checkDestinationURL(ctx context.Context, raw string) error {
-	u, err := url.Parse(raw)
-	switch {
-	case len(raw) > maxURLLen:
-		return sluice.Errorf(sluice.EINVALID, "url: at most %d bytes", maxURLLen)
-	case err != nil || !u.IsAbs() || u.Opaque != "" || u.Hostname() == "":
-		return sluice.Errorf(sluice.EINVALID, "url: must be an absolute https URL")
-	case u.User != nil:
-		return sluice.Errorf(sluice.EINVALID, "url: must not carry credentials")
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-	case "http":
-		if !h.cfg.AllowPrivateDestinations && !h.inAllowedCIDRs(u.Hostname()) {
-			return sluice.Errorf(sluice.EINVALID,
-				"url: must use https (http only with --allow-private-destinations or a host in --allowed-destination-cidrs)")
-		}
-	default:
-		return sluice.Errorf(sluice.EINVALID, "url: must be an absolute https URL")
-	}
-	if h.cfg.AllowPrivateDestinations {
-		return nil
-	}
-	// The lookup is bounded, and ends with the request: a slow resolver
-	// answers as a name that does not resolve yet, which is accepted.
-	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
-	defer cancel()
-	policy := safehttp.Policy{Allowed: h.cfg.AllowedDestinationCIDRs}
-	err = policy.CheckHost(ctx, h.cfg.Resolver, u.Hostname())
-	var blocked *safehttp.BlockedError
-	switch {
-	case err == nil:
-		return nil
-	case !errors.As(err, &blocked):
-		return sluice.Errorf(sluice.EINVALID, "url: host is not a public address")
-	}
-	verb := "resolves to"
-	if _, perr := netip.ParseAddr(u.Hostname()); perr == nil {
-		verb = "is"
-	}
-	return sluice.Errorf(sluice.EINVALID,
-		"url: host %s a non-public address (%s); allow its range with --allowed-destination-cidrs", verb, blocked.Class)
-}
-
-// inAllowedCIDRs reports whether host is an IP address in an allowed range.
-func (h *Handler) inAllowedCIDRs(host string) bool {
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	addr = addr.Unmap()
-	return slices.ContainsFunc(h.cfg.AllowedDestinationCIDRs, func(p netip.Prefix) bool { return p.Contains(addr) })
-}
-
-func checkEventTypePatterns(patterns []string) error {
-	switch {
-	case len(patterns) == 0:
-		return sluice.Errorf(sluice.EINVALID, `event_types: list at least one pattern ("*" for every type)`)
-	case len(patterns) > maxEventTypes:
-		return sluice.Errorf(sluice.EINVALID, "event_types: at most %d patterns", maxEventTypes)
-	}
-	for _, p := range patterns {
-		if !sluice.ValidEventTypePattern(p) {
-			return sluice.Errorf(sluice.EINVALID,
-				`event_types: each must be "*", "prefix.*" or an event type, without spaces, up to 255 bytes`)
-		}
-	}
-	return nil
-}
-
-func checkSourceIDs(ids []string) error {
-	if len(ids) > maxSourceIDs {
-		return sluice.Errorf(sluice.EINVALID, "source_ids: at most %d ids", maxSourceIDs)
-	}
-	for _, id := range ids {
-		if !strings.HasPrefix(id, sluice.PrefixSource) || len(id) > maxSourceIDLen {
-			return sluice.Errorf(sluice.EINVALID, "source_ids: each must be a source id (src_…)")
-		}
+	if in.Enabled != nil {
+		d.SetEnabled(*in.Enabled)
 	}
 	return nil
 }
@@ -325,14 +208,8 @@ func (h *Handler) getDestinationSecret(w http.ResponseWriter, r *http.Request, k
 	return nil
 }
 
-// Limits on a field allowlist.
-const (
-	maxFields       = 100
-	maxFieldPathLen = 256
-)
-
 // fieldAllowlist reads a destination's "fields": null for the whole
-// payload, else 1 to maxFields dot paths of non-empty member names.
+// payload, else a list of strings, which Destination.Validate checks.
 func fieldAllowlist(raw json.RawMessage) ([]string, error) {
 	if string(raw) == "null" {
 		return nil, nil
@@ -340,17 +217,6 @@ func fieldAllowlist(raw json.RawMessage) ([]string, error) {
 	var fields []string
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return nil, sluice.Errorf(sluice.EINVALID, "fields: must be an array of strings, or null for the whole payload")
-	}
-	switch {
-	case len(fields) == 0:
-		return nil, sluice.Errorf(sluice.EINVALID, "fields: list at least one field path, or null for the whole payload")
-	case len(fields) > maxFields:
-		return nil, sluice.Errorf(sluice.EINVALID, "fields: at most %d paths", maxFields)
-	}
-	for _, f := range fields {
-		if len(f) > maxFieldPathLen || slices.Contains(strings.Split(f, "."), "") || strings.ContainsFunc(f, unicode.IsSpace) {
-			return nil, sluice.Errorf(sluice.EINVALID, "fields: each must be a dot path such as data.amount, without spaces")
-		}
 	}
 	return fields, nil
 }

@@ -6,14 +6,12 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/sluicehq/sluice"
 )
 
 // Limits on a published event.
 const (
-	maxEventTypeLen      = 255
 	maxIdempotencyKeyLen = 255
 	maxSubjects          = 100
 )
@@ -37,7 +35,7 @@ type subjectInput struct {
 }
 
 func (in *publishInput) check() error {
-	if err := checkEventType(in.Type); err != nil {
+	if err := sluice.ValidateEventType(in.Type); err != nil {
 		return err
 	}
 	if len(in.Payload) == 0 {
@@ -48,22 +46,6 @@ func (in *publishInput) check() error {
 	}
 	if len(in.Subjects) > maxSubjects {
 		return sluice.Errorf(sluice.EINVALID, "subjects: at most %d", maxSubjects)
-	}
-	return nil
-}
-
-// checkEventType accepts a published event's type: non-empty, no spaces or
-// wildcards, and not in Sluice's own "sluice." namespace.
-func checkEventType(t string) error {
-	switch {
-	case t == "":
-		return sluice.Errorf(sluice.EINVALID, "type: required")
-	case len(t) > maxEventTypeLen:
-		return sluice.Errorf(sluice.EINVALID, "type: at most %d bytes", maxEventTypeLen)
-	case strings.ContainsFunc(t, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r == '*' }):
-		return sluice.Errorf(sluice.EINVALID, "type: must not contain spaces, control characters or *")
-	case strings.HasPrefix(t, sluice.OperationalPrefix):
-		return sluice.Errorf(sluice.EINVALID, "type: the %q prefix is reserved for Sluice's own events", sluice.OperationalPrefix)
 	}
 	return nil
 }

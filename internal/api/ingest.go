@@ -110,7 +110,7 @@ func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 // provider may not claim Sluice's own "sluice." types either).
 func inboundType(msg *inbound.Message, src *sluice.Source) string {
 	t, ok := msg.Lookup(src.EventTypePath)
-	if !ok || checkEventType(t) != nil {
+	if !ok || sluice.ValidateEventType(t) != nil {
 		return sluice.UnknownEventType
 	}
 	return t

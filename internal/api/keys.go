@@ -7,15 +7,12 @@ import (
 	"github.com/sluicehq/sluice"
 )
 
-// maxNameLen bounds the names of tenants, keys and destinations.
-const maxNameLen = 200
-
 func checkName(field, name string, required bool) error {
 	switch {
 	case required && name == "":
 		return sluice.Errorf(sluice.EINVALID, "%s: required", field)
-	case len(name) > maxNameLen:
-		return sluice.Errorf(sluice.EINVALID, "%s: at most %d bytes", field, maxNameLen)
+	case len(name) > sluice.MaxNameLen:
+		return sluice.Errorf(sluice.EINVALID, "%s: at most %d bytes", field, sluice.MaxNameLen)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -9,14 +10,8 @@ import (
 	"github.com/sluicehq/sluice/internal/subject"
 )
 
-// Limits on a source's configuration.
-const (
-	maxSubjectPaths      = 50
-	maxAllowedIPs        = 100
-	maxSourceRatePerSec  = 1_000_000
-	maxPayloadRetention  = 10 * 8760 * time.Hour
-	maxVerificationField = 1024
-)
+// maxVerificationField bounds each field of a verification rule as given.
+const maxVerificationField = 1024
 
 // sourceJSON is a source as the API shows it: never its secret or password.
 type sourceJSON struct {
@@ -102,16 +97,52 @@ type sourceInput struct {
 	Enabled            *bool              `json:"enabled"`
 }
 
-// apply validates in and sets its fields on s: EINVALID naming the first
+// apply checks in and sets its fields on s: EINVALID naming the first
 // field that is wrong. Paths left unset follow the verification type's
 // defaults, also when a PATCH changes the type.
+//
+// Source.Validate checks what in changes first, so a list that is too long
+// is refused for its length before its entries are read; then come the
+// checks of the packages that read paths, subject types and verification
+// rules. The switch alone is never refused: a source stored under older
+// rules can still be turned off.
 func (in *sourceInput) apply(s *sluice.Source) error {
 	if in.Name != nil {
-		if err := checkName("name", *in.Name, false); err != nil {
-			return err
-		}
 		s.Name = *in.Name
 	}
+	if in.SubjectPaths != nil {
+		s.SubjectPaths = nil
+		for _, p := range *in.SubjectPaths {
+			s.SubjectPaths = append(s.SubjectPaths, sluice.SubjectPath(p))
+		}
+	}
+	if in.AllowedIPs != nil {
+		s.AllowedIPs = nil
+		if n := len(*in.AllowedIPs); n > 0 {
+			s.AllowedIPs = make([]netip.Prefix, n) // counted by Validate, parsed below
+		}
+	}
+	if in.RateLimitPerSecond != nil {
+		s.RateLimitPerSecond = *in.RateLimitPerSecond
+	}
+	if in.PayloadRetention != nil {
+		s.PayloadRetention = 0
+		if *in.PayloadRetention != "" {
+			d, err := time.ParseDuration(*in.PayloadRetention)
+			if err != nil || d <= 0 { // "" is the default; "0s" is no retention at all
+				return sluice.Errorf(sluice.EINVALID, `payload_retention: must be a positive duration such as "168h"`)
+			}
+			s.PayloadRetention = d
+		}
+	}
+	configured := in.Name != nil || in.Verification != nil || in.EventTypePath != nil || in.EventIDPath != nil ||
+		in.SubjectPaths != nil || in.AllowedIPs != nil || in.RateLimitPerSecond != nil || in.PayloadRetention != nil
+	if configured {
+		if err := s.Validate(); err != nil {
+			return err
+		}
+	}
+
 	oldType, oldIDDefault := inbound.DefaultPaths(s.Verification.Type)
 	typeWasDefault := s.EventTypePath == "" || s.EventTypePath == oldType
 	idWasDefault := s.EventIDPath == "" || s.EventIDPath == oldIDDefault
@@ -144,39 +175,17 @@ func (in *sourceInput) apply(s *sluice.Source) error {
 		s.EventIDPath = p
 	}
 	if in.SubjectPaths != nil {
-		paths, err := subjectPaths(*in.SubjectPaths)
-		if err != nil {
+		if err := checkSubjectPaths(s.SubjectPaths); err != nil {
 			return err
 		}
-		s.SubjectPaths = paths
 	}
 	if in.AllowedIPs != nil {
-		if len(*in.AllowedIPs) > maxAllowedIPs {
-			return sluice.Errorf(sluice.EINVALID, "allowed_ips: at most %d", maxAllowedIPs)
-		}
-		s.AllowedIPs = nil
-		for _, ip := range *in.AllowedIPs {
+		for i, ip := range *in.AllowedIPs {
 			p, err := sluice.ParseCIDR(ip)
 			if err != nil {
 				return sluice.Errorf(sluice.EINVALID, "allowed_ips: %v", err)
 			}
-			s.AllowedIPs = append(s.AllowedIPs, p)
-		}
-	}
-	if in.RateLimitPerSecond != nil {
-		if n := *in.RateLimitPerSecond; n < 0 || n > maxSourceRatePerSec {
-			return sluice.Errorf(sluice.EINVALID, "rate_limit_per_second: must be 0 (unlimited) to %d", maxSourceRatePerSec)
-		}
-		s.RateLimitPerSecond = *in.RateLimitPerSecond
-	}
-	if in.PayloadRetention != nil {
-		s.PayloadRetention = 0
-		if *in.PayloadRetention != "" {
-			d, err := time.ParseDuration(*in.PayloadRetention)
-			if err != nil || d <= 0 || d > maxPayloadRetention {
-				return sluice.Errorf(sluice.EINVALID, `payload_retention: must be a positive duration such as "168h"`)
-			}
-			s.PayloadRetention = d
+			s.AllowedIPs[i] = p
 		}
 	}
 	if in.Enabled != nil {
@@ -221,21 +230,18 @@ func (v *verificationJSON) rule(current sluice.Verification) (sluice.Verificatio
 	return rule, nil
 }
 
-func subjectPaths(in []subjectPathJSON) ([]sluice.SubjectPath, error) {
-	if len(in) > maxSubjectPaths {
-		return nil, sluice.Errorf(sluice.EINVALID, "subject_paths: at most %d", maxSubjectPaths)
-	}
-	var out []sluice.SubjectPath
-	for _, p := range in {
+// checkSubjectPaths checks each subject path's syntax and type; their
+// number is Source.Validate's.
+func checkSubjectPaths(paths []sluice.SubjectPath) error {
+	for _, p := range paths {
 		if err := inbound.CheckPath(p.Path); err != nil {
-			return nil, sluice.Errorf(sluice.EINVALID, "subject_paths: path: %v", err)
+			return sluice.Errorf(sluice.EINVALID, "subject_paths: path: %v", err)
 		}
 		if _, err := subject.Normalize(subject.Subject{Type: p.Type, Value: "x"}); err != nil {
-			return nil, sluice.Errorf(sluice.EINVALID, "subject_paths: each type must be a word such as email or customer_id")
+			return sluice.Errorf(sluice.EINVALID, "subject_paths: each type must be a word such as email or customer_id")
 		}
-		out = append(out, sluice.SubjectPath(p))
 	}
-	return out, nil
+	return nil
 }
 
 // createSource serves POST /v1/sources.

@@ -188,9 +188,14 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		Metrics:                  s.metrics,
 	})
 	handler.Handle("/ui/", ui.New(ui.Config{
-		Store:             s.store,
-		API:               handler,
-		Logger:            s.logger,
+		Store:  s.store,
+		Logger: s.logger,
+		Policy: safehttp.Policy{
+			AllowPrivate: s.cfg.AllowPrivateDestinations,
+			Allowed:      s.cfg.AllowedDestinationCIDRs,
+		},
+		Wake:              s.dispatcher.Wake,
+		Metrics:           s.metrics,
 		PayloadRetention:  s.cfg.PayloadRetention,
 		MetadataRetention: s.cfg.MetadataRetention,
 		RetentionInterval: s.cfg.RetentionInterval,

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/internal/api"
+	"github.com/sluicehq/sluice/internal/datamap"
 )
 
 // loginPage shows the sign-in form, with a fresh double-submit CSRF token.
@@ -39,7 +38,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := strings.TrimSpace(r.PostFormValue("token"))
-	key, err := h.cfg.Store.KeyByTokenHash(r.Context(), sluice.HashToken(token))
+	hash := sluice.HashToken(token)
+	key, err := h.cfg.Store.KeyByTokenHash(r.Context(), hash)
 	if token == "" || err != nil {
 		if err != nil && sluice.ErrorCode(err) != sluice.ENOTFOUND {
 			h.cfg.Logger.Error("ui: sign in", slog.Any("error", err))
@@ -48,7 +48,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			Error: "That token is not valid."})
 		return
 	}
-	id, _ := h.sessions.create(token, key, h.cfg.Now())
+	id, _ := h.sessions.create(hash, key, h.cfg.Now())
 	setCookie(w, r, loginCookie, "", -1)
 	setCookie(w, r, sessionCookie, id, int(sessionTTL.Seconds()))
 	h.cfg.Logger.Info("ui: signed in", slog.String("key_id", key.ID))
@@ -187,39 +187,6 @@ func (h *Handler) destinationsPage(w http.ResponseWriter, r *http.Request, s *se
 	h.render(w, r, s, http.StatusOK, "destinations.html", dests)
 }
 
-// createDestination creates a destination through the API from the form.
-func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, s *session) {
-	body := map[string]any{"name": r.PostFormValue("name"), "url": r.PostFormValue("url")}
-	if types := splitList(r.PostFormValue("event_types")); len(types) > 0 {
-		body["event_types"] = types
-	}
-	if fields := splitList(r.PostFormValue("fields")); len(fields) > 0 {
-		body["fields"] = fields
-	}
-	var created struct{ ID string }
-	if status, msg := h.callAPI(r, s, http.MethodPost, "/v1/destinations", body, &created); status != http.StatusCreated {
-		back(w, r, "/ui/destinations", "Not created: "+msg)
-		return
-	}
-	back(w, r, "/ui/destinations", "Created destination "+created.ID+".")
-}
-
-// switchDestination is the kill switch: it enables or disables a
-// destination through the API.
-func (h *Handler) switchDestination(w http.ResponseWriter, r *http.Request, s *session) {
-	id, enable := r.PathValue("id"), r.PostFormValue("enabled") == "true"
-	if status, msg := h.callAPI(r, s, http.MethodPatch, "/v1/destinations/"+url.PathEscape(id),
-		map[string]any{"enabled": enable}, nil); status != http.StatusOK {
-		back(w, r, "/ui/destinations", "Not changed: "+msg)
-		return
-	}
-	state := "disabled"
-	if enable {
-		state = "enabled"
-	}
-	back(w, r, "/ui/destinations", "Destination "+id+" "+state+".")
-}
-
 type eventsView struct {
 	Filter       sluice.EventFilter
 	Since, Until string // as the form gave them
@@ -298,43 +265,8 @@ func (h *Handler) eventPage(w http.ResponseWriter, r *http.Request, s *session) 
 	}
 }
 
-// revealPayload shows an event's payload on an explicit request, read
-// through the API, which audits the read and gives viewers none.
-func (h *Handler) revealPayload(w http.ResponseWriter, r *http.Request, s *session) {
-	v, err := h.eventView(r, s)
-	if err != nil {
-		h.eventPage(w, r, s)
-		return
-	}
-	var got struct {
-		Payload      json.RawMessage `json:"payload"`
-		PayloadError string          `json:"payload_error"`
-	}
-	status, msg := h.callAPI(r, s, http.MethodGet, "/v1/events/"+url.PathEscape(v.Event.ID), nil, &got)
-	switch {
-	case status != http.StatusOK:
-		v.Payload = "The payload could not be read: " + msg
-	case got.PayloadError != "":
-		v.Payload = "The payload failed its integrity check."
-	case len(got.Payload) == 0 || string(got.Payload) == "null":
-		v.Payload = "No payload is shown: it is " + string(v.Event.PayloadState) + ", or your key may not read payloads."
-	default:
-		var pretty strings.Builder
-		enc := json.NewEncoder(&pretty)
-		enc.SetIndent("", "  ")
-		var any json.RawMessage = got.Payload
-		if err := enc.Encode(any); err != nil {
-			v.Payload = string(got.Payload)
-		} else {
-			v.Payload = pretty.String()
-		}
-		v.Shown = true
-	}
-	h.render(w, r, s, http.StatusOK, "event.html", v)
-}
-
-// dataMapView is the API's data map, with names for its destinations.
-type dataMapView struct{ api.DataMap }
+// dataMapView is the data map, with names for its destinations.
+type dataMapView struct{ datamap.Map }
 
 // DestinationName names a destination of the map by its id.
 func (m dataMapView) DestinationName(id string) string {
@@ -347,24 +279,18 @@ func (m dataMapView) DestinationName(id string) string {
 }
 
 func (h *Handler) dataMapPage(w http.ResponseWriter, r *http.Request, s *session) {
-	var m dataMapView
-	if status, msg := h.callAPI(r, s, http.MethodGet, "/v1/datamap", nil, &m); status != http.StatusOK {
-		h.render(w, r, s, status, "error.html", errorView{Message: "The data map could not be read: " + msg})
+	m, err := datamap.Build(r.Context(), h.cfg.Store, s.key.TenantID)
+	if err != nil {
+		h.fail(w, r, s, err)
 		return
 	}
-	h.render(w, r, s, http.StatusOK, "datamap.html", m)
+	h.render(w, r, s, http.StatusOK, "datamap.html", dataMapView{*m})
 }
 
 type privacyView struct {
 	PayloadRetention, MetadataRetention, RetentionInterval time.Duration
 	Audit                                                  []*sluice.AuditEntry
-	Erasure                                                *erasureResult
-}
-
-type erasureResult struct {
-	ID             string `json:"id"`
-	EventsMatched  int    `json:"events_matched"`
-	PayloadsErased int    `json:"payloads_erased"`
+	Erasure                                                *sluice.Erasure
 }
 
 func (h *Handler) privacyView(r *http.Request, s *session) (*privacyView, error) {
@@ -383,40 +309,6 @@ func (h *Handler) privacyPage(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	h.render(w, r, s, http.StatusOK, "privacy.html", v)
-}
-
-// erase runs an erasure through the API and shows its result. The subject's
-// value is sent to the API only, never shown back or logged.
-func (h *Handler) erase(w http.ResponseWriter, r *http.Request, s *session) {
-	var res erasureResult
-	status, msg := h.callAPI(r, s, http.MethodPost, "/v1/erasures", map[string]any{"subject": map[string]string{
-		"type": r.PostFormValue("type"), "value": r.PostFormValue("value")}}, &res)
-	if status != http.StatusOK {
-		back(w, r, "/ui/privacy", "Not erased: "+msg)
-		return
-	}
-	v, err := h.privacyView(r, s)
-	if err != nil {
-		h.fail(w, r, s, err)
-		return
-	}
-	v.Erasure = &res
-	h.render(w, r, s, http.StatusOK, "privacy.html", v)
-}
-
-// export downloads, through the API (which audits it), every retained
-// payload about a subject, as the API's JSON.
-func (h *Handler) export(w http.ResponseWriter, r *http.Request, s *session) {
-	q := url.Values{"type": {r.PostFormValue("type")}, "value": {r.PostFormValue("value")}}
-	var out json.RawMessage
-	status, msg := h.callAPI(r, s, http.MethodGet, "/v1/subjects/export?"+q.Encode(), nil, &out)
-	if status != http.StatusOK {
-		back(w, r, "/ui/privacy", "Not exported: "+msg)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Disposition", `attachment; filename="subject-export.json"`)
-	_, _ = w.Write(out)
 }
 
 // splitList reads a comma-separated form field.

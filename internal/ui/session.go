@@ -11,8 +11,8 @@ import (
 	"github.com/sluicehq/sluice"
 )
 
-// Cookie names. The session cookie holds a random id only: the token the
-// session signed in with stays in this process's memory.
+// Cookie names. The session cookie holds a random id only: the hash of the
+// token the session signed in with stays in this process's memory.
 const (
 	sessionCookie = "sluice_session"
 	loginCookie   = "sluice_login" // double-submit CSRF token of the sign-in form
@@ -23,14 +23,17 @@ const sessionTTL = 8 * time.Hour
 
 // session is a signed-in browser.
 type session struct {
-	token   string // the API token it signed in with, for calls to the API
-	key     *sluice.APIKey
-	csrf    string // every form carries it
-	expires time.Time
+	// tokenHash is the hash of the API token it signed in with: the key
+	// is read by it again on every request.
+	tokenHash []byte
+	key       *sluice.APIKey
+	csrf      string // every form carries it
+	expires   time.Time
 }
 
 // sessions keeps the signed-in browsers of this process. Sessions end with
-// the process: signing in again is cheap, and no token ever leaves memory.
+// the process: signing in again is cheap, and nothing of a token is ever
+// written down.
 type sessions struct {
 	mu   sync.Mutex
 	byID map[string]*session
@@ -38,8 +41,8 @@ type sessions struct {
 
 func newSessions() *sessions { return &sessions{byID: make(map[string]*session)} }
 
-func (s *sessions) create(token string, key *sluice.APIKey, now time.Time) (id string, sess *session) {
-	sess = &session{token: token, key: key, csrf: randomToken(), expires: now.Add(sessionTTL)}
+func (s *sessions) create(tokenHash []byte, key *sluice.APIKey, now time.Time) (id string, sess *session) {
+	sess = &session{tokenHash: tokenHash, key: key, csrf: randomToken(), expires: now.Add(sessionTTL)}
 	id = randomToken()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,26 +1,29 @@
 // Package ui is the dashboard at /ui/: server-rendered pages, embedded in
 // the binary, that work without JavaScript.
 //
-// It reads through the store, scoped to the signed-in key's tenant, and
-// changes everything through the JSON API, called in process with the
-// session's token: validation, roles and the audit log are the API's, once.
-// Payloads are read only through the API too, on an explicit request, so
+// It reads and writes through the store, scoped to the signed-in key's
+// tenant, with the rules the JSON API applies: the domain's Validate
+// methods, safehttp's URL check, the admin role for every change, payload
+// read and export, and the same audit entries. The session's key is the
+// actor of every change. Payloads are read only on an explicit request, so
 // every read is audited, and never for viewers.
 package ui
 
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/metrics"
+	"github.com/sluicehq/sluice/internal/safehttp"
 )
 
 //go:embed templates/*.html
@@ -31,13 +34,21 @@ var staticFS embed.FS
 
 // Config configures the dashboard.
 type Config struct {
-	// Store is read, for the signed-in key's tenant. Required.
+	// Store is read and changed, for the signed-in key's tenant. Required.
 	Store sluice.Store
-	// API serves the JSON API; the dashboard calls it in process for every
-	// change and every payload read. Required.
-	API http.Handler
 	// Logger receives ids and outcomes only. Default slog.Default().
 	Logger *slog.Logger
+	// Policy and Resolver check a new destination's URL as the API does
+	// (see safehttp.Policy.CheckDestinationURL); give both the same
+	// settings. The zero Policy refuses every non-public address. Resolver
+	// default net.DefaultResolver.
+	Policy   safehttp.Policy
+	Resolver safehttp.Resolver
+	// Wake is called when a destination is enabled: its waiting deliveries
+	// are due now. Default: nothing.
+	Wake func()
+	// Metrics, when set, counts erasures, as the API does.
+	Metrics *metrics.Metrics
 	// Retention settings, shown on the privacy page.
 	PayloadRetention, MetadataRetention, RetentionInterval time.Duration
 	// Now is the clock. Default time.Now.
@@ -52,14 +63,20 @@ type Handler struct {
 	pages    map[string]*template.Template
 }
 
-// New returns the dashboard. It panics if Store or API is nil, a
-// programming error.
+// New returns the dashboard. It panics if Store is nil, a programming
+// error.
 func New(cfg Config) *Handler {
-	if cfg.Store == nil || cfg.API == nil {
-		panic("ui: Config.Store and Config.API are required")
+	if cfg.Store == nil {
+		panic("ui: Config.Store is required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.Wake == nil {
+		cfg.Wake = func() {}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -97,7 +114,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type pageFunc func(w http.ResponseWriter, r *http.Request, s *session)
 
 // page registers fn behind the session check and, for a POST, the CSRF
-// check. A browser without a session is sent to sign in.
+// check. A browser without a session, or whose key has been deleted since
+// it signed in, is sent to sign in. The request's context carries the key
+// as the Actor of any change it makes, as the API's does.
 func (h *Handler) page(pattern string, fn pageFunc) {
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		s := h.sessions.get(r, h.cfg.Now())
@@ -105,11 +124,28 @@ func (h *Handler) page(pattern string, fn pageFunc) {
 			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 			return
 		}
-		if r.Method == http.MethodPost && !sameToken(r.PostFormValue("csrf"), s.csrf) {
-			h.render(w, r, s, http.StatusForbidden, "error.html", errorView{Message: "This form has expired. Go back, reload the page and try again."})
+		// The key is read again on every request, as the API authenticates
+		// every call: a deleted key ends its sessions at once.
+		key, err := h.cfg.Store.KeyByTokenHash(r.Context(), s.tokenHash)
+		switch sluice.ErrorCode(err) {
+		case "":
+		case sluice.ENOTFOUND:
+			h.sessions.end(r)
+			setCookie(w, r, sessionCookie, "", -1)
+			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+			return
+		default:
+			h.fail(w, r, nil, err)
 			return
 		}
-		fn(w, r, s)
+		current := *s
+		current.key = key
+		if r.Method == http.MethodPost && !sameToken(r.PostFormValue("csrf"), s.csrf) {
+			h.render(w, r, &current, http.StatusForbidden, "error.html", errorView{Message: "This form has expired. Go back, reload the page and try again."})
+			return
+		}
+		ctx := sluice.WithActor(r.Context(), sluice.Actor{TenantID: key.TenantID, KeyID: key.ID})
+		fn(w, r.WithContext(ctx), &current)
 	})
 }
 
@@ -174,61 +210,6 @@ func parsePages() map[string]*template.Template {
 		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name))
 	}
 	return pages
-}
-
-// callAPI calls the JSON API in process as the session's key and decodes a
-// JSON answer into out (when non-nil and the call succeeded). It returns
-// the status and, for an error, the API's message.
-func (h *Handler) callAPI(r *http.Request, s *session, method, path string, body, out any) (int, string) {
-	var rd bytes.Buffer
-	if body != nil {
-		if err := json.NewEncoder(&rd).Encode(body); err != nil {
-			return http.StatusInternalServerError, "the request could not be encoded"
-		}
-	}
-	req, err := http.NewRequestWithContext(r.Context(), method, path, &rd)
-	if err != nil {
-		return http.StatusInternalServerError, "the request could not be made"
-	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	req.Header.Set("Content-Type", "application/json")
-	rec := &recorder{header: http.Header{}}
-	h.cfg.API.ServeHTTP(rec, req)
-	if rec.status >= 300 {
-		var e struct {
-			Error struct{ Message string } `json:"error"`
-		}
-		_ = json.Unmarshal(rec.body.Bytes(), &e)
-		return rec.status, e.Error.Message
-	}
-	if out != nil {
-		if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {
-			return http.StatusInternalServerError, "the answer could not be read"
-		}
-	}
-	return rec.status, ""
-}
-
-// recorder is the response of an in-process API call.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-
-func (r *recorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
-	}
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.body.Write(b)
 }
 
 // humanDuration shows a setting's duration in the largest whole unit that

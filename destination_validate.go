@@ -1,0 +1,103 @@
+package sluice
+
+import (
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// Limits on a destination's configuration.
+const (
+	maxEventTypePatterns = 100
+	maxSourceIDs         = 100
+	maxSourceIDLen       = 64
+	maxFields            = 100
+	maxFieldPathLen      = 256
+	// maxDestinationRatePerSec keeps the rate limiter's spacing (1/N s,
+	// kept in microseconds) exact.
+	maxDestinationRatePerSec = 1_000_000
+)
+
+// Validate checks the destination's own configuration: its field allowlist
+// (nil for the whole payload, else 1 to 100 dot paths), its rate limit, its
+// name, its event type patterns (1 to 100, see ValidEventTypePattern) and
+// its source ids (at most 100). It returns an EINVALID *Error naming the
+// first field that is wrong, as the API calls it.
+//
+// The URL is not among them: its rules need a resolver and the deployment's
+// address policy (see safehttp.Policy.CheckDestinationURL). Nor is the
+// secret, whose format belongs to the signature package.
+func (d *Destination) Validate() error {
+	if err := checkFields(d.Fields); err != nil {
+		return err
+	}
+	if n := d.RateLimitPerSecond; n < 0 || n > maxDestinationRatePerSec {
+		return Errorf(EINVALID, "rate_limit_per_second: must be 0 (unlimited) to %d", maxDestinationRatePerSec)
+	}
+	if err := checkName("name", d.Name); err != nil {
+		return err
+	}
+	if err := checkEventTypePatterns(d.EventTypes); err != nil {
+		return err
+	}
+	return checkSourceIDs(d.SourceIDs)
+}
+
+// SetEnabled turns the destination's switch: a change clears the reason it
+// was disabled for, and turning it off records DisabledManual. Setting the
+// state it is in already changes nothing, so an automatic reason stays.
+func (d *Destination) SetEnabled(enabled bool) {
+	if enabled == d.Enabled {
+		return
+	}
+	d.Enabled, d.DisabledReason = enabled, ""
+	if !enabled {
+		d.DisabledReason = DisabledManual
+	}
+}
+
+// checkFields accepts a field allowlist: nil, or 1 to maxFields dot paths
+// of non-empty member names without white space.
+func checkFields(fields []string) error {
+	switch {
+	case fields == nil:
+		return nil
+	case len(fields) == 0:
+		return Errorf(EINVALID, "fields: list at least one field path, or null for the whole payload")
+	case len(fields) > maxFields:
+		return Errorf(EINVALID, "fields: at most %d paths", maxFields)
+	}
+	for _, f := range fields {
+		if len(f) > maxFieldPathLen || slices.Contains(strings.Split(f, "."), "") || strings.ContainsFunc(f, unicode.IsSpace) {
+			return Errorf(EINVALID, "fields: each must be a dot path such as data.amount, without spaces")
+		}
+	}
+	return nil
+}
+
+func checkEventTypePatterns(patterns []string) error {
+	switch {
+	case len(patterns) == 0:
+		return Errorf(EINVALID, `event_types: list at least one pattern ("*" for every type)`)
+	case len(patterns) > maxEventTypePatterns:
+		return Errorf(EINVALID, "event_types: at most %d patterns", maxEventTypePatterns)
+	}
+	for _, p := range patterns {
+		if !ValidEventTypePattern(p) {
+			return Errorf(EINVALID, `event_types: each must be "*", "prefix.*" or an event type, without spaces, up to 255 bytes`)
+		}
+	}
+	return nil
+}
+
+func checkSourceIDs(ids []string) error {
+	if len(ids) > maxSourceIDs {
+		return Errorf(EINVALID, "source_ids: at most %d ids", maxSourceIDs)
+	}
+	for _, id := range ids {
+		if !strings.HasPrefix(id, PrefixSource) || len(id) > maxSourceIDLen {
+			return Errorf(EINVALID, "source_ids: each must be a source id (src_…)")
+		}
+	}
+	return nil
+}
