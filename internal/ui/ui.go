@@ -11,6 +11,7 @@ package ui
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"html/template"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/datamap"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/safehttp"
 )
@@ -32,10 +34,30 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// Store is what the dashboard reads and changes, for the signed-in key's
+// tenant; sluice.Store implements it. Each method is sluice.Store's.
+type Store interface {
+	datamap.Store
+	KeyByTokenHash(ctx context.Context, hash []byte) (*sluice.APIKey, error)
+	Destination(ctx context.Context, tenantID, id string) (*sluice.Destination, error)
+	CreateDestination(ctx context.Context, d *sluice.Destination) error
+	UpdateDestination(ctx context.Context, d *sluice.Destination) error
+	Events(ctx context.Context, tenantID string, f sluice.EventFilter) ([]*sluice.Event, string, error)
+	Event(ctx context.Context, tenantID, id string) (*sluice.Event, error)
+	Payload(ctx context.Context, tenantID, eventID string) (*sluice.Payload, error)
+	Deliveries(ctx context.Context, tenantID, eventID string) ([]*sluice.Delivery, error)
+	Attempts(ctx context.Context, tenantID, eventID string) ([]*sluice.Attempt, error)
+	RetainedPayloads(ctx context.Context, tenantID string) (count int, nextExpiry time.Time, err error)
+	EraseSubject(ctx context.Context, tenantID string, s sluice.Subject) (*sluice.Erasure, error)
+	SubjectPayloads(ctx context.Context, tenantID string, s sluice.Subject) ([]*sluice.SubjectPayload, error)
+	AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error)
+	RecordAudit(ctx context.Context, e *sluice.AuditEntry) error
+}
+
 // Config configures the dashboard.
 type Config struct {
 	// Store is read and changed, for the signed-in key's tenant. Required.
-	Store sluice.Store
+	Store Store
 	// Logger receives ids and outcomes only. Default slog.Default().
 	Logger *slog.Logger
 	// Policy and Resolver check a new destination's URL as the API does
