@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/privacy"
 )
 
 // Limits on a published event.
@@ -63,7 +64,7 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 	}
 	subjects := make([]sluice.Subject, 0, len(in.Subjects))
 	for _, given := range in.Subjects {
-		subj, err := normalizeSubject("subjects", given)
+		subj, err := privacy.Subject("subjects", given.Type, given.Value)
 		if err != nil {
 			return err
 		}
@@ -174,7 +175,7 @@ func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request, key *sluice.A
 				Action: "event.payload_read", ResourceID: id}); err != nil {
 				return err
 			}
-			out.Payload = payloadJSON(p)
+			out.Payload = privacy.PayloadJSON(p.Body)
 		case sluice.EGONE:
 			// Past its expiry but not yet purged: it is expired already.
 			out.PayloadState = sluice.PayloadExpired
@@ -197,16 +198,6 @@ func joinStatuses(statuses []sluice.EventStatus) string {
 		names[i] = string(st)
 	}
 	return strings.Join(names, ", ")
-}
-
-// payloadJSON shows a stored body as JSON: itself when it is JSON, else as a
-// JSON string.
-func payloadJSON(p *sluice.Payload) json.RawMessage {
-	if json.Valid(p.Body) {
-		return p.Body
-	}
-	b, _ := json.Marshal(string(p.Body)) // marshalling a string cannot fail
-	return b
 }
 
 // deliveryJSON is one delivery of an event.

@@ -1,25 +1,15 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/inbound"
+	"github.com/sluicehq/sluice/internal/privacy"
 	"github.com/sluicehq/sluice/internal/subject"
 )
-
-// normalizeSubject checks and normalises a subject a user names: EINVALID
-// naming the field, never echoing the value.
-func normalizeSubject(field string, in subjectInput) (sluice.Subject, error) {
-	n, err := subject.Normalize(subject.Subject{Type: in.Type, Value: in.Value})
-	if err != nil {
-		return sluice.Subject{}, sluice.Errorf(sluice.EINVALID, "%s: %v", field, err)
-	}
-	return sluice.Subject{Type: n.Type, Value: n.Value}, nil
-}
 
 // detectedSubjects adds to subjects every email address in a JSON body,
 // when detection is on.
@@ -70,7 +60,7 @@ func (h *Handler) eraseSubject(w http.ResponseWriter, r *http.Request, key *slui
 	if in.Subject == nil {
 		return sluice.Errorf(sluice.EINVALID, `subject: required, e.g. {"type": "email", "value": "…"}`)
 	}
-	subj, err := normalizeSubject("subject", *in.Subject)
+	subj, err := privacy.Subject("subject", in.Subject.Type, in.Subject.Value)
 	if err != nil {
 		return err
 	}
@@ -84,42 +74,16 @@ func (h *Handler) eraseSubject(w http.ResponseWriter, r *http.Request, key *slui
 	return nil
 }
 
-// exportedPayload is one entry of a subject export.
-type exportedPayload struct {
-	EventID      string          `json:"event_id"`
-	Type         string          `json:"type"`
-	ReceivedAt   time.Time       `json:"received_at"`
-	Payload      json.RawMessage `json:"payload"`
-	PayloadError string          `json:"payload_error,omitempty"`
-}
-
 // exportSubject serves GET /v1/subjects/export?type=&value= (admin only):
 // every retained payload linked to the subject. The export is audited,
 // without the subject.
 func (h *Handler) exportSubject(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
 	q := r.URL.Query()
-	subj, err := normalizeSubject("subject", subjectInput{Type: q.Get("type"), Value: q.Get("value")})
+	export, err := privacy.ExportSubject(r.Context(), h.store, key, q.Get("type"), q.Get("value"))
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	found, err := h.store.SubjectPayloads(ctx, key.TenantID, subj)
-	if err != nil {
-		return err
-	}
-	if err := h.store.RecordAudit(ctx, &sluice.AuditEntry{TenantID: key.TenantID, ActorKeyID: key.ID,
-		Action: "subject.export"}); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newList(found, "", func(sp *sluice.SubjectPayload) exportedPayload {
-		out := exportedPayload{EventID: sp.EventID, Type: sp.Type, ReceivedAt: sp.ReceivedAt}
-		if sp.IntegrityError {
-			out.PayloadError = "integrity"
-		} else {
-			out.Payload = payloadJSON(&sp.Payload)
-		}
-		return out
-	}))
+	writeJSON(w, http.StatusOK, export)
 	return nil
 }
 

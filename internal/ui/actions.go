@@ -7,11 +7,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/privacy"
 	"github.com/sluicehq/sluice/internal/signature"
-	"github.com/sluicehq/sluice/internal/subject"
 )
 
 // The dashboard's changes and audited reads. Each applies what the JSON API
@@ -149,29 +148,9 @@ func (h *Handler) readPayload(ctx context.Context, key *sluice.APIKey, v *eventV
 		return err
 	}
 	var pretty bytes.Buffer
-	_ = json.Indent(&pretty, payloadJSON(p.Body), "", "  ") // payloadJSON is valid JSON
+	_ = json.Indent(&pretty, privacy.PayloadJSON(p.Body), "", "  ") // PayloadJSON is valid JSON
 	v.Payload, v.Shown = pretty.String(), true
 	return nil
-}
-
-// payloadJSON shows a stored body as JSON, as the API does: itself when it
-// is JSON, else as a JSON string.
-func payloadJSON(body []byte) json.RawMessage {
-	if json.Valid(body) {
-		return body
-	}
-	b, _ := json.Marshal(string(body)) // marshalling a string cannot fail
-	return b
-}
-
-// normalizeSubject checks and normalises the subject a form names, as the
-// API does: EINVALID naming the field, never echoing the value.
-func normalizeSubject(typ, value string) (sluice.Subject, error) {
-	n, err := subject.Normalize(subject.Subject{Type: typ, Value: value})
-	if err != nil {
-		return sluice.Subject{}, sluice.Errorf(sluice.EINVALID, "subject: %v", err)
-	}
-	return sluice.Subject{Type: n.Type, Value: n.Value}, nil
 }
 
 // erase erases every payload about the subject the form names and shows
@@ -198,7 +177,7 @@ func (h *Handler) eraseSubject(ctx context.Context, key *sluice.APIKey, typ, val
 	if err := key.RequireAdmin(); err != nil {
 		return nil, err
 	}
-	subj, err := normalizeSubject(typ, value)
+	subj, err := privacy.Subject("subject", typ, value)
 	if err != nil {
 		return nil, err
 	}
@@ -210,61 +189,17 @@ func (h *Handler) eraseSubject(ctx context.Context, key *sluice.APIKey, typ, val
 	return e, nil
 }
 
-// exportedPayload is one entry of a subject export, as GET
-// /v1/subjects/export shows it.
-type exportedPayload struct {
-	EventID      string          `json:"event_id"`
-	Type         string          `json:"type"`
-	ReceivedAt   time.Time       `json:"received_at"`
-	Payload      json.RawMessage `json:"payload"`
-	PayloadError string          `json:"payload_error,omitempty"`
-}
-
 // export downloads every retained payload about the subject the form
 // names, in the JSON of GET /v1/subjects/export. The export is audited.
 func (h *Handler) export(w http.ResponseWriter, r *http.Request, s *session) {
-	found, err := h.exportSubject(r.Context(), s.key, r.PostFormValue("type"), r.PostFormValue("value"))
+	out, err := privacy.ExportSubject(r.Context(), h.cfg.Store, s.key, r.PostFormValue("type"), r.PostFormValue("value"))
 	if err != nil {
 		h.notDone(w, r, "/ui/privacy", "Not exported", err)
 		return
-	}
-	out := struct {
-		Data       []exportedPayload `json:"data"`
-		NextCursor *string           `json:"next_cursor"`
-	}{Data: make([]exportedPayload, len(found))}
-	for i, sp := range found {
-		out.Data[i] = exportedPayload{EventID: sp.EventID, Type: sp.Type, ReceivedAt: sp.ReceivedAt}
-		if sp.IntegrityError {
-			out.Data[i].PayloadError = "integrity"
-		} else {
-			out.Data[i].Payload = payloadJSON(sp.Payload.Body)
-		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Disposition", `attachment; filename="subject-export.json"`)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // payloads come back as they went in, as from the API
 	_ = enc.Encode(out)      // a failed write means the client went away
-}
-
-// exportSubject reads what GET /v1/subjects/export does and audits it,
-// without the subject. EFORBIDDEN for a viewer, EINVALID for a subject that
-// does not normalise.
-func (h *Handler) exportSubject(ctx context.Context, key *sluice.APIKey, typ, value string) ([]*sluice.SubjectPayload, error) {
-	if err := key.RequireAdmin(); err != nil {
-		return nil, err
-	}
-	subj, err := normalizeSubject(typ, value)
-	if err != nil {
-		return nil, err
-	}
-	found, err := h.cfg.Store.SubjectPayloads(ctx, key.TenantID, subj)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.cfg.Store.RecordAudit(ctx, &sluice.AuditEntry{TenantID: key.TenantID, ActorKeyID: key.ID,
-		Action: "subject.export"}); err != nil {
-		return nil, err
-	}
-	return found, nil
 }
