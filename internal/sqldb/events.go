@@ -310,25 +310,42 @@ func nullText(s string) *string {
 }
 
 // RefreshEventStatus sets each event's status from its deliveries', as
-// sluice.EventStatusOf says: one aggregate of the event's deliveries
-// each, through their index by event. An aggregate over no rows still
-// yields one row, with zero counts.
+// sluice.EventStatusOf says, in one statement for the list.
 func (o *Ops) RefreshEventStatus(ctx context.Context, eventIDs []string) error {
 	if len(eventIDs) == 0 {
 		return nil
 	}
-	_, err := o.Conn.Exec(ctx, `UPDATE events SET status = (SELECT CASE
+	if _, err := o.Conn.Exec(ctx, eventStatusSQL(o.Dialect.InList("id", 1)), o.Dialect.IDs(eventIDs)); err != nil {
+		return fmt.Errorf("refresh event status: %w", err)
+	}
+	return nil
+}
+
+// RefreshEventStatusOf is RefreshEventStatus of one event: the same
+// statement text whatever the event, for a database that prepares it once.
+func (o *Ops) RefreshEventStatusOf(ctx context.Context, eventID string) error {
+	if _, err := o.Conn.Exec(ctx, refreshOneSQL, eventID); err != nil {
+		return fmt.Errorf("refresh event status: %w", err)
+	}
+	return nil
+}
+
+// refreshOneSQL is eventStatusSQL of the event $1.
+var refreshOneSQL = eventStatusSQL("id = $1")
+
+// eventStatusSQL sets the status of the events where selects from their
+// deliveries': one aggregate of each event's deliveries, through their
+// index by event. An aggregate over no rows still yields one row, with
+// zero counts.
+func eventStatusSQL(where string) string {
+	return `UPDATE events SET status = (SELECT CASE
 		WHEN COUNT(*) FILTER (WHERE d.status = 'pending') > 0 THEN 'pending'
 		WHEN COUNT(*) FILTER (WHERE d.status = 'exhausted') > 0 THEN 'failed'
 		WHEN COUNT(*) FILTER (WHERE d.status = 'succeeded') > 0 THEN 'delivered'
 		WHEN COUNT(*) > 0 THEN 'cancelled'
 		ELSE 'unrouted' END
 		FROM deliveries d WHERE d.event_id = events.id)
-		WHERE `+o.Dialect.InList("id", 1), o.Dialect.IDs(eventIDs))
-	if err != nil {
-		return fmt.Errorf("refresh event status: %w", err)
-	}
-	return nil
+		WHERE ` + where
 }
 
 // CancelDeliveries cancels the destination's pending deliveries and

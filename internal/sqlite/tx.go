@@ -81,6 +81,18 @@ func (t *tx) Routes(ctx context.Context, tenantID string) ([]*engine.Destination
 	return r, nil
 }
 
+// RefreshEventStatus refreshes the events one by one, with one prepared
+// statement: a list of ids passed to SQLite as JSON (json_each) cost a
+// recorded attempt more than the refresh itself.
+func (t *tx) RefreshEventStatus(ctx context.Context, eventIDs []string) error {
+	for _, id := range eventIDs {
+		if err := t.RefreshEventStatusOf(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // AnnounceWork does nothing: no other process shares the database.
 func (t *tx) AnnounceWork(context.Context) error { return nil }
 
