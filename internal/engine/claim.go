@@ -265,12 +265,12 @@ func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Cla
 	claims := make([]*sluice.Claim, 0, len(rows))
 	var broken []string
 	for _, r := range rows {
-		d, err := s.openDestination(ctx, &r.Destination)
-		if err != nil {
+		c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, ContentType: r.ContentType}
+		if err := s.openDestinationInto(ctx, &r.Destination, &c.Destination); err != nil {
 			return nil, err
 		}
-		c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, Destination: *d, ContentType: r.ContentType}
 		c.Delivery.Status = sluice.DeliveryPending
+		var err error
 		if c.Body, err = s.open(ctx, c.Delivery.TenantID, r.Body, columnPayloadBody, c.Delivery.EventID); err != nil {
 			s.logger.Error("payload failed its integrity check", "event_id", c.Delivery.EventID, "error", err)
 			broken = append(broken, c.Delivery.ID)

@@ -37,8 +37,8 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	if !ins.Inserted {
 		return s.duplicateOf(ctx, se)
 	}
-	e := plan.rows.Event
-	created := &sluice.EventCreated{Event: &e, Claims: plan.claims, Unclaimed: plan.unclaimed}
+	e := &plan.rows.Event
+	created := &sluice.EventCreated{Event: e, Claims: plan.claims, Unclaimed: plan.unclaimed}
 	s.shapes.stored(e.TenantID, se.shapes)
 	if drift := driftOf(se.shapes, ins.NewObservations); len(drift) > 0 {
 		created.Unclaimed = s.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,
@@ -125,8 +125,7 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 		Observations: se.shapes}
 	plan := &eventPlan{rows: rows}
 	e := &rows.Event
-	var statuses []sluice.DeliveryStatus
-	taken := map[string]int{}
+	var taken map[string]int // claimed at birth, by destination
 	for _, d := range routes {
 		if !d.Matches(e.Type, e.SourceID) {
 			continue
@@ -135,22 +134,28 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 			EventID: e.ID, DestinationID: d.ID, Status: sluice.DeliveryPending, NextAttemptAt: now.Add(firstDelay),
 			CreatedAt: now, UpdatedAt: now}}
 		rows.Deliveries = append(rows.Deliveries, dr)
-		statuses = append(statuses, dr.Status)
 		if !claimedAtBirth(in.Claim, d, firstDelay, taken) {
 			plan.unclaimed = plan.unclaimed || d.Enabled
 			continue
 		}
-		dest, err := s.openDestination(ctx, d)
-		if err != nil {
+		c := &sluice.Claim{EventType: e.Type, Body: in.Payload.Body, ContentType: in.Payload.ContentType}
+		if err := s.openDestinationInto(ctx, d, &c.Destination); err != nil {
 			return nil, err
 		}
 		lease := in.Claim.Now.Add(in.Claim.Lease)
 		dr.NextAttemptAt, dr.LeaseUntil = lease, lease
+		c.Delivery = dr.Delivery
+		if taken == nil {
+			taken = make(map[string]int)
+		}
 		taken[d.ID]++
-		plan.claims = append(plan.claims, &sluice.Claim{Delivery: dr.Delivery, EventType: e.Type, Destination: *dest,
-			Body: in.Payload.Body, ContentType: in.Payload.ContentType})
+		plan.claims = append(plan.claims, c)
 	}
-	e.Status, e.PayloadState = sluice.EventStatusOf(statuses), sluice.PayloadRetained
+	// A new event's deliveries are all pending.
+	e.Status, e.PayloadState = sluice.EventUnrouted, sluice.PayloadRetained
+	if len(rows.Deliveries) > 0 {
+		e.Status = sluice.EventPending
+	}
 	rows.Announce = plan.unclaimed
 	return plan, nil
 }

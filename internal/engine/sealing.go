@@ -62,9 +62,16 @@ func (s *Store) sealDestination(ctx context.Context, d *sluice.Destination) (*De
 }
 
 // openDestination returns the destination of a row, its URL and secrets
-// opened: from the cache when the row's sealed values are those it holds.
+// opened (see openDestinationInto).
 func (s *Store) openDestination(ctx context.Context, r *DestinationRow) (*sluice.Destination, error) {
-	d := r.Destination
+	d := new(sluice.Destination)
+	return d, s.openDestinationInto(ctx, r, d)
+}
+
+// openDestinationInto sets d to the destination of a row, its URL and
+// secrets opened: from the cache when the row's sealed values are those
+// it holds.
+func (s *Store) openDestinationInto(ctx context.Context, r *DestinationRow, d *sluice.Destination) error {
 	opened, err := s.secrets.open(r, func() (openedSecrets, error) {
 		var o openedSecrets
 		url, err := s.open(ctx, r.TenantID, r.SealedURL, columnDestinationURL, r.ID)
@@ -86,10 +93,11 @@ func (s *Store) openDestination(ctx context.Context, r *DestinationRow) (*sluice
 		return o, nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
+	*d = r.Destination
 	d.URL, d.Secret, d.PreviousSecret = opened.url, opened.secret, opened.previousSecret
-	return &d, nil
+	return nil
 }
 
 // openedSecrets are a destination's URL and secrets in the clear, and the
