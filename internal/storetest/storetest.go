@@ -56,6 +56,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{name: "ClaimRoom", fn: testClaimRoom},
 		{name: "CreateEventClaimed", fn: testCreateEventClaimed},
 		{name: "QueueStats", fn: testQueueStats},
+		{name: "EventStatusFollowsDeliveries", fn: testEventStatusFollowsDeliveries},
 		{name: "ClaimExpiredPayload", fn: testClaimExpiredPayload},
 		{name: "RecordAttempt", fn: testRecordAttempt},
 		{name: "RecordAttempts", fn: testRecordAttempts},
