@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/seal"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 func randomBytes(n int) []byte {
@@ -281,7 +282,7 @@ func TestSubjectKey(t *testing.T) {
 // goroutines, as the API and dispatcher will.
 func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
-	m := newMaster(t)
+	m := testkit.NewMaster(t)
 	k := seal.NewDataKey()
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)

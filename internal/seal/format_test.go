@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/seal"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // TestFormattingShowsOnlyIDs pins what every fmt verb prints for keys: the
@@ -84,7 +85,7 @@ func TestErrorsShowNoKeyBytes(t *testing.T) {
 	m, k := goldenKeys(t)
 	other := seal.NewDataKey()
 	_, err1 := other.Open(k.Seal([]byte("x"), nil), nil)
-	_, err2 := newMaster(t).Unwrap(goldenKeyID, mustHex(t, goldenWrappedHex))
+	_, err2 := testkit.NewMaster(t).Unwrap(goldenKeyID, mustHex(t, goldenWrappedHex))
 	_, err3 := m.Unwrap(goldenKeyID, []byte{1, 2, 3})
 	for _, err := range []error{err1, err2, err3} {
 		if err == nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/seal"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // FuzzOpen: Open never panics, and succeeds only on a value Seal made with the
@@ -54,7 +55,7 @@ func FuzzUnwrap(f *testing.F) {
 	f.Add(golden)
 	f.Add([]byte{})
 	f.Add(golden[:len(golden)-1])
-	f.Add(newMaster(f).Wrap(seal.NewDataKey()))
+	f.Add(testkit.NewMaster(f).Wrap(seal.NewDataKey()))
 
 	f.Fuzz(func(t *testing.T, wrapped []byte) {
 		k, err := m.Unwrap(goldenKeyID, wrapped)

@@ -51,15 +51,6 @@ func goldenKeys(tb testing.TB) (*seal.Master, *seal.DataKey) {
 	return m, k
 }
 
-func newMaster(tb testing.TB) *seal.Master {
-	tb.Helper()
-	m, err := seal.NewMaster(seal.GenerateKey())
-	if err != nil {
-		tb.Fatalf("NewMaster: %v", err)
-	}
-	return m
-}
-
 func TestGoldenValuesStillOpen(t *testing.T) {
 	t.Parallel()
 	m, k := goldenKeys(t)

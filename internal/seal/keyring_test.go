@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/seal"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // loader is a KeyLoader over a map of wrapped keys, counting its reads.
@@ -40,7 +41,7 @@ func (l *loader) DataKey(_ context.Context, id string) ([]byte, error) {
 func TestKeyring(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	master := newMaster(t)
+	master := testkit.NewMaster(t)
 	dk := seal.NewDataKey()
 	l := &loader{newest: map[string]string{"ten_a": dk.ID()}, keys: map[string][]byte{dk.ID(): master.Wrap(dk)}}
 	k := seal.NewKeyring(master, l)

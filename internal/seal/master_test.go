@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/seal"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // keyForms returns the ways key bytes could show up in text: raw, hex,
@@ -124,7 +125,7 @@ func TestFingerprint(t *testing.T) {
 	if fp != m1.Fingerprint() || fp != m2.Fingerprint() {
 		t.Errorf("Fingerprint not stable: %q, %q, %q", fp, m1.Fingerprint(), m2.Fingerprint())
 	}
-	if other := newMaster(t).Fingerprint(); other == fp {
+	if other := testkit.NewMaster(t).Fingerprint(); other == fp {
 		t.Errorf("two master keys share fingerprint %q", fp)
 	}
 
@@ -147,7 +148,7 @@ func TestFingerprint(t *testing.T) {
 
 func TestWrapUnwrapRoundTrip(t *testing.T) {
 	t.Parallel()
-	m := newMaster(t)
+	m := testkit.NewMaster(t)
 	k := seal.NewDataKey()
 	w1, w2 := m.Wrap(k), m.Wrap(k)
 	if len(w1) != 1+12+seal.KeySize+16 {
@@ -179,7 +180,7 @@ func TestWrapUnwrapRoundTrip(t *testing.T) {
 
 func TestUnwrapRejectsWrongMasterAndID(t *testing.T) {
 	t.Parallel()
-	m, other := newMaster(t), newMaster(t)
+	m, other := testkit.NewMaster(t), testkit.NewMaster(t)
 	k, k2 := seal.NewDataKey(), seal.NewDataKey()
 	wrapped := m.Wrap(k)
 
@@ -199,7 +200,7 @@ func TestUnwrapRejectsWrongMasterAndID(t *testing.T) {
 
 func TestUnwrapRejectsTamperingAndTruncation(t *testing.T) {
 	t.Parallel()
-	m := newMaster(t)
+	m := testkit.NewMaster(t)
 	k := seal.NewDataKey()
 	wrapped := m.Wrap(k)
 	for i := range wrapped {
@@ -236,7 +237,7 @@ func TestUnwrapRejectsTamperingAndTruncation(t *testing.T) {
 func TestRotation(t *testing.T) {
 	t.Parallel()
 	oldMaster, k := goldenKeys(t)
-	newM := newMaster(t)
+	newM := testkit.NewMaster(t)
 	if oldMaster.Fingerprint() == newM.Fingerprint() {
 		t.Fatal("old and new master share a fingerprint")
 	}
