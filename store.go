@@ -104,6 +104,11 @@ type Store interface {
 	// PurgeMetadata deletes up to limit events received before cutoff, with
 	// everything that hangs off them, and returns how many it deleted.
 	PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	// Scrub removes from the store's files what the deletions committed
+	// since the last scrub left readable there: deleted rows in free pages,
+	// old page images in a write-ahead log, dead tuples. Erasures scrub as
+	// they end; purges leave it to their caller, once a pass.
+	Scrub(ctx context.Context) error
 
 	// ClaimDue leases up to r.Limit due pending deliveries of enabled
 	// destinations, earliest first, for r.Lease. A claimed delivery is not

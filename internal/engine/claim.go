@@ -259,9 +259,20 @@ func (s *Store) expireDeliveries(ctx context.Context, tx Tx, ids []string) error
 }
 
 // openClaims opens the claims' destinations and payloads. A payload that
-// fails its integrity check cannot be sent: it ends like a payload that is
-// gone, in a transaction of its own.
+// fails its integrity check, or whose subject was erased meanwhile, cannot
+// be sent: it ends like a payload that is gone, in a transaction of its
+// own.
 func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Claim, error) {
+	var shared []string // events whose payloads are sealed for their subjects
+	for _, r := range rows {
+		if r.KeyShare != nil {
+			shared = append(shared, r.Delivery.EventID)
+		}
+	}
+	shares, err := s.sharesOf(ctx, shared)
+	if err != nil {
+		return nil, err
+	}
 	claims := make([]*sluice.Claim, 0, len(rows))
 	var broken []string
 	for _, r := range rows {
@@ -270,9 +281,12 @@ func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Cla
 			return nil, err
 		}
 		c.Delivery.Status = sluice.DeliveryPending
-		var err error
-		if c.Body, err = s.open(ctx, c.Delivery.TenantID, r.Body, columnPayloadBody, c.Delivery.EventID); err != nil {
-			s.logger.Error("payload failed its integrity check", "event_id", c.Delivery.EventID, "error", err)
+		payload := &PayloadRow{Body: r.Body, KeyShare: r.KeyShare}
+		if c.Body, _, err = s.openStoredPayload(ctx, c.Delivery.TenantID, c.Delivery.EventID, payload,
+			shares[c.Delivery.EventID]); err != nil {
+			if err != errSubjectErased {
+				s.logger.Error("payload failed its integrity check", "event_id", c.Delivery.EventID, "error", err)
+			}
 			broken = append(broken, c.Delivery.ID)
 			continue
 		}

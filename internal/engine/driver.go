@@ -44,6 +44,15 @@ type Driver interface {
 	// when one process owns the database.
 	Exclusive() sluice.Exclusive
 
+	// Scrub removes from the database's files what the deletions committed
+	// so far leave readable there: on SQLite, old page images in the
+	// write-ahead log; on PostgreSQL, the bytes of deleted subject keys in
+	// their pages' free space. The engine calls it after every erasure, and
+	// the retention service after every purge pass (Store.Scrub). Pending
+	// reports that some of it has to wait, for transactions that may still
+	// read what was deleted to end: the next Scrub tries again.
+	Scrub(ctx context.Context) (pending bool, err error)
+
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database. Listeners and exclusive runs should have
@@ -97,6 +106,13 @@ type Reader interface {
 	// Attempts lists an event's attempts, oldest first; ENOTFOUND as
 	// Deliveries.
 	Attempts(ctx context.Context, tenantID, eventID string) ([]*sluice.Attempt, error)
+	// SubjectKeys returns the tenant's stored keys of the subject hashes it
+	// has; a row's SealedKey is nil for a subject indexed before subject
+	// keys existed.
+	SubjectKeys(ctx context.Context, tenantID string, hashes [][]byte) ([]SubjectKeyRow, error)
+	// KeyShares returns the subjects' shares of the events' keys, with each
+	// subject's sealed key: one per subject link that has a share.
+	KeyShares(ctx context.Context, eventIDs []string) ([]KeyShareRow, error)
 	// SubjectPayloads returns the payloads linked to the subject hash that
 	// are retained and expire after now, by event id.
 	SubjectPayloads(ctx context.Context, tenantID string, hash []byte, now time.Time) ([]*SubjectPayloadRow, error)
@@ -231,6 +247,12 @@ type Tx interface {
 	// DeleteSubjectLinks deletes the tenant's links of a subject hash and
 	// returns their events, by id.
 	DeleteSubjectLinks(ctx context.Context, tenantID string, hash []byte) (eventIDs []string, err error)
+	// DeleteSubjectKey deletes the tenant's key of a subject hash, if it has
+	// one, and the links that go with it.
+	DeleteSubjectKey(ctx context.Context, tenantID string, hash []byte) error
+	// SetSubjectKeys gives keys to subjects stored without one (SealedKey
+	// nil): ECONFLICT if one of them has a key already.
+	SetSubjectKeys(ctx context.Context, tenantID string, keys []SubjectKeyRow) error
 	// EndPayloads deletes the events' payloads, sets the payload state of
 	// those still retained to state and ends their pending deliveries with
 	// status. It returns how many payloads it deleted.
@@ -279,7 +301,32 @@ type PayloadRow struct {
 	// Body and Headers are sealed; Body is nil when no payload is stored,
 	// Headers when none were kept.
 	Body, Headers []byte
-	ExpiresAt     time.Time
+	// KeyShare is the tenant's share of the event's key, sealed under the
+	// tenant's data key; nil when the payload is sealed under the tenant's
+	// key itself (it names no subject).
+	KeyShare  []byte
+	ExpiresAt time.Time
+}
+
+// SubjectKeyRow is a data subject's key as stored: sealed under its
+// tenant's data key, bound to the subject's hash.
+type SubjectKeyRow struct {
+	Hash []byte
+	// ID tells this key from the keys the subject had before an erasure,
+	// or has after one: links name it. 0 for a subject indexed before
+	// subject keys existed.
+	ID        int64
+	SealedKey []byte // nil for a subject indexed before subject keys existed
+}
+
+// KeyShareRow is a subject's share of an event's key as stored: sealed
+// under the subject's key, with that key.
+type KeyShareRow struct {
+	EventID, TenantID string
+	Hash              []byte
+	KeyID             int64  // the subject key's row
+	Share             []byte // sealed under the subject's key
+	SealedSubjectKey  []byte // nil when the subject has no key
 }
 
 // SubjectPayloadRow is a retained payload linked to a subject.
@@ -309,15 +356,32 @@ type EventRows struct {
 	DedupDigest   string
 	ContentType   string
 	Body, Headers []byte // sealed; Headers nil when none were kept
-	ExpiresAt     time.Time
-	SubjectHashes [][]byte // distinct
-	Deliveries    []*DeliveryRow
+	// KeyShare is the tenant's share of the event's key (see PayloadRow);
+	// nil for a payload sealed under the tenant's key.
+	KeyShare  []byte
+	ExpiresAt time.Time
+	// Subjects are the event's links to its distinct subjects, each with
+	// the subject's share of the event's key.
+	Subjects []SubjectLink
+	// NewSubjectKeys are stored first, for subjects that have no key row
+	// yet: ECONFLICT if another transaction stored one meanwhile.
+	NewSubjectKeys []SubjectKeyRow
+	Deliveries     []*DeliveryRow
 	// Observations are stored unless the store has them; the first one,
 	// of kind sluice.ObservedType, tells whether the type was seen before.
 	Observations []sluice.Observation
 	// Announce asks the driver to announce the work it makes due (see
 	// Tx.AnnounceWork).
 	Announce bool
+}
+
+// SubjectLink links an event to a subject: its hash, and its share of
+// the event's key, sealed under the subject's key.
+type SubjectLink struct {
+	Hash, Share []byte
+	// KeyID names the subject key row the share was sealed under: when
+	// that row is gone, the link fails (ENOTFOUND).
+	KeyID int64
 }
 
 // DeliveryRow is a new pending delivery of an event: due at NextAttemptAt,
@@ -375,4 +439,6 @@ type ClaimRow struct {
 	ContentType string
 	// Body is the sealed payload; nil when it is gone or past its expiry.
 	Body []byte
+	// KeyShare is the tenant's share of the event's key (see PayloadRow).
+	KeyShare []byte
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -62,8 +63,13 @@ type Store struct {
 	logger    *slog.Logger
 	clock     func() time.Time
 
-	shapes  knownShapes // observations the driver has
-	secrets secretCache // destinations' opened URLs and secrets
+	shapes       knownShapes     // observations the driver has
+	secrets      secretCache     // destinations' opened URLs and secrets
+	subjectCache subjectKeyCache // subjects' opened keys
+
+	// unscrubbed is set when a deletion has committed that no Scrub has
+	// followed yet.
+	unscrubbed atomic.Bool
 }
 
 var _ sluice.Store = (*Store)(nil)

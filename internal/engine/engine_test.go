@@ -158,8 +158,11 @@ func TestCreateEventSealsAndHashes(t *testing.T) {
 	if bytes.Contains(rows.Body, []byte("ada@")) || len(rows.Body) == 0 {
 		t.Fatal("the payload reached the driver in the clear")
 	}
-	if len(rows.SubjectHashes) != 2 || bytes.Equal(rows.SubjectHashes[0], rows.SubjectHashes[1]) {
-		t.Fatalf("%d subject hashes, want 2 distinct", len(rows.SubjectHashes))
+	if len(rows.Subjects) != 2 || bytes.Equal(rows.Subjects[0].Hash, rows.Subjects[1].Hash) {
+		t.Fatalf("%d subject links, want 2 distinct", len(rows.Subjects))
+	}
+	if len(rows.NewSubjectKeys) != 2 || rows.KeyShare == nil {
+		t.Fatalf("%d new subject keys and key share %v; want 2 keys and the tenant's share", len(rows.NewSubjectKeys), rows.KeyShare != nil)
 	}
 	if strings.Contains(rows.DedupDigest, "example.com") || len(rows.DedupDigest) != 64 {
 		t.Fatalf("dedup digest %q, want a keyed hash", rows.DedupDigest)
@@ -331,5 +334,51 @@ func TestRecordAttemptsCircuit(t *testing.T) {
 	}
 	if want := []string{"destination.pause dst_a", "destination.resume dst_a"}; !slices.Equal(f.audits, want) {
 		t.Fatalf("audits %v, want %v", f.audits, want)
+	}
+}
+
+// A payload that names subjects opens only while every one of their keys
+// exists: without one, it is gone (EGONE), though its bytes, its shares
+// and the tenant's key are all still there. One naming no subject is
+// sealed under the tenant's key, and stays readable.
+func TestSubjectKeysShred(t *testing.T) {
+	s, f, clock := setup(t, engine.Health{})
+	ctx := context.Background()
+	named := newEvent(clock, "x.y", `{"email":"ada@example.com"}`)
+	named.Subjects = []sluice.Subject{{Type: "email", Value: "ada@example.com"}, {Type: "customer_id", Value: "cus_1"}}
+	plain := newEvent(clock, "x.y", `{"n":1}`)
+	for _, ne := range []*sluice.NewEvent{named, plain} {
+		if _, err := s.CreateEvent(ctx, ne, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.events[1].KeyShare != nil || len(f.events[1].Subjects) != 0 {
+		t.Fatal("an event naming no subject was given subject shares")
+	}
+	for _, ne := range []*sluice.NewEvent{named, plain} {
+		p, err := s.Payload(ctx, "ten_1", ne.Event.ID)
+		if err != nil || !bytes.Equal(p.Body, ne.Payload.Body) {
+			t.Fatalf("Payload of %s before any erasure: %v", ne.Event.ID, err)
+		}
+	}
+	// A second event of the same subject reuses its key, stored once.
+	again := newEvent(clock, "x.y", `{"email":"ada@example.com"}`)
+	again.Subjects = named.Subjects[:1]
+	if _, err := s.CreateEvent(ctx, again, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.events[2].NewSubjectKeys); n != 0 || len(f.subjectKeys) != 2 {
+		t.Fatalf("a known subject got %d new keys; %d keys stored, want 2", n, len(f.subjectKeys))
+	}
+
+	delete(f.subjectKeys, "ten_1"+string(f.events[0].Subjects[1].Hash)) // cus_1's key, as another process erases it
+	_, err := s.Payload(ctx, "ten_1", named.Event.ID)
+	if sluice.ErrorCode(err) != sluice.EGONE {
+		t.Fatalf("Payload naming a subject whose key is gone = %v, want %s", err, sluice.EGONE)
+	}
+	for _, ne := range []*sluice.NewEvent{again, plain} {
+		if p, err := s.Payload(ctx, "ten_1", ne.Event.ID); err != nil || !bytes.Equal(p.Body, ne.Payload.Body) {
+			t.Fatalf("Payload of an event not naming the erased subject: %v", err)
+		}
 	}
 }

@@ -18,22 +18,36 @@ import (
 // sluice.anomaly.schema_drift for field paths new to a source's event type
 // and sluice.anomaly.burst when the type arrives far above its usual rate.
 func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay time.Duration) (*sluice.EventCreated, error) {
-	se, err := s.sealEvent(ctx, in, true)
-	if err != nil {
-		return nil, err
-	}
-	var plan *eventPlan
-	ins, err := s.driver.CreateEvent(ctx, in.Event.TenantID, func(routes []*DestinationRow) (*EventRows, error) {
-		p, err := s.planEvent(ctx, se, routes, firstDelay)
-		if err != nil {
-			return nil, err
+	var (
+		se   *sealedEvent
+		plan *eventPlan
+		ins  *EventInserted
+		err  error
+	)
+	for try := 1; ; try++ {
+		se, err = s.sealEvent(ctx, in, true)
+		if err == nil {
+			ins, err = s.driver.CreateEvent(ctx, in.Event.TenantID, func(routes []*DestinationRow) (*EventRows, error) {
+				p, err := s.planEvent(ctx, se, routes, firstDelay)
+				if err != nil {
+					return nil, err
+				}
+				plan = p
+				return p.rows, nil
+			})
 		}
-		plan = p
-		return p.rows, nil
-	})
+		if !subjectKeyChanged(in, err) || try == maxSealTries {
+			break
+		}
+		// Another transaction stored a key of one of its subjects first
+		// (ECONFLICT), or erased one (ENOTFOUND: the link names a key row
+		// that is gone): seal it again with the keys stored now.
+		s.forgetSubjects(ctx, in)
+	}
 	if err != nil {
 		return nil, err
 	}
+	s.keepSubjectKeys(in.Event.TenantID, se)
 	if !ins.Inserted {
 		return s.duplicateOf(ctx, se)
 	}
@@ -49,6 +63,17 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 			Kind: sluice.AnomalyBurst, Detail: detail}) || created.Unclaimed
 	}
 	return created, nil
+}
+
+// maxSealTries bounds how often an event is sealed again because the keys
+// of its subjects changed while it was stored.
+const maxSealTries = 3
+
+// subjectKeyChanged reports whether storing the event failed because the
+// key of one of its subjects was stored or erased by another transaction.
+func subjectKeyChanged(in *sluice.NewEvent, err error) bool {
+	code := sluice.ErrorCode(err)
+	return len(in.Subjects) > 0 && (code == sluice.ECONFLICT || code == sluice.ENOTFOUND)
 }
 
 // duplicateOf returns the event holding the dedup key of se, whose insert
@@ -71,12 +96,16 @@ func (s *Store) duplicateOf(ctx context.Context, se *sealedEvent) (*sluice.Event
 
 // sealedEvent is a new event made ready for its rows before the
 // transaction, so that sealing and hashing hold no writer: its payload
-// sealed, its subjects and dedup key hashed, and the observations of its
-// shape the store may not have yet.
+// sealed, under the tenant's key or, when it names subjects, under an
+// event key shared among them (see subjectkeys.go); its subjects and dedup
+// key hashed; and the observations of its shape the store may not have.
 type sealedEvent struct {
 	in            *sluice.NewEvent
 	body, headers []byte
-	subjectHashes [][]byte
+	keyShare      []byte          // the tenant's share of the event key; nil without subjects
+	links         []SubjectLink   // one per distinct subject
+	keys          []subjectKey    // the subjects' keys, as links
+	newKeys       []SubjectKeyRow // subjects' keys to store with the event
 	dedupDigest   string
 	shapes        []sluice.Observation
 }
@@ -85,12 +114,23 @@ type sealedEvent struct {
 func (s *Store) sealEvent(ctx context.Context, in *sluice.NewEvent, observe bool) (*sealedEvent, error) {
 	e := &in.Event
 	se := &sealedEvent{in: in}
-	var err error
-	if se.body, se.headers, err = s.sealPayload(ctx, e.TenantID, e.ID, &in.Payload); err != nil {
+	hashes, err := s.subjectHashes(ctx, e.TenantID, in.Subjects)
+	if err != nil {
 		return nil, err
 	}
-	if se.subjectHashes, err = s.subjectHashes(ctx, e.TenantID, in.Subjects); err != nil {
-		return nil, err
+	if len(hashes) == 0 {
+		if se.body, se.headers, err = s.sealPayload(ctx, e.TenantID, e.ID, &in.Payload); err != nil {
+			return nil, err
+		}
+	} else {
+		keys, fresh, err := s.subjectKeys(ctx, e.TenantID, hashes)
+		if err != nil {
+			return nil, err
+		}
+		se.keys, se.newKeys = keys, fresh
+		if err := s.sealForSubjects(ctx, se, hashes, keys); err != nil {
+			return nil, err
+		}
 	}
 	if in.DedupKey != "" {
 		if se.dedupDigest, err = s.dedupDigest(ctx, e.TenantID, in.DedupKey); err != nil {
@@ -121,8 +161,8 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 	in := se.in
 	now := s.now()
 	rows := &EventRows{Event: in.Event, DedupDigest: se.dedupDigest, ContentType: in.Payload.ContentType,
-		Body: se.body, Headers: se.headers, ExpiresAt: in.Payload.ExpiresAt, SubjectHashes: se.subjectHashes,
-		Observations: se.shapes}
+		Body: se.body, Headers: se.headers, KeyShare: se.keyShare, ExpiresAt: in.Payload.ExpiresAt,
+		Subjects: se.links, NewSubjectKeys: se.newKeys, Observations: se.shapes}
 	plan := &eventPlan{rows: rows}
 	e := &rows.Event
 	var taken map[string]int // claimed at birth, by destination
@@ -221,8 +261,14 @@ func (s *Store) Payload(ctx context.Context, tenantID, eventID string) (*sluice.
 	if !retained(r, s.now()) {
 		return nil, sluice.Errorf(sluice.EGONE, "the payload of this event has expired or was erased")
 	}
+	var shares map[string][]KeyShareRow
+	if r.KeyShare != nil {
+		if shares, err = s.sharesOf(ctx, []string{eventID}); err != nil {
+			return nil, err
+		}
+	}
 	p := &sluice.Payload{ContentType: r.ContentType, ExpiresAt: r.ExpiresAt}
-	if p.Body, p.Headers, err = s.openPayload(ctx, tenantID, eventID, r.Body, r.Headers); err != nil {
+	if p.Body, p.Headers, err = s.openStoredPayload(ctx, tenantID, eventID, r, shares[eventID]); err != nil {
 		return nil, err
 	}
 	return p, nil

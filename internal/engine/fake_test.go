@@ -32,6 +32,9 @@ type fake struct {
 	// makes the next insert find its dedup key taken, held by that event.
 	events    []*engine.EventRows
 	duplicate *sluice.Event
+	// subjectKeys are the subjects' sealed keys, by tenant and hash.
+	subjectKeys map[string]engine.SubjectKeyRow
+	scrubs      int
 
 	health    map[string]*engine.DestinationHealth // by destination
 	stale     map[string]bool                      // deliveries no longer claimed
@@ -52,7 +55,7 @@ type shape struct {
 func newFake() *fake {
 	return &fake{tenantID: "ten_1", settings: map[string]string{},
 		shapes: map[shape]bool{}, health: map[string]*engine.DestinationHealth{}, stale: map[string]bool{},
-		disabled: map[string]string{}}
+		disabled: map[string]string{}, subjectKeys: map[string]engine.SubjectKeyRow{}}
 }
 
 // open opens the engine over f, with a master key and the tenant's data
@@ -91,6 +94,7 @@ func (f *fake) CreateEvent(ctx context.Context, tenantID string, plan func([]*en
 func (f *fake) Listener() sluice.Listener                  { return nil }
 func (f *fake) Exclusive() sluice.Exclusive                { return nil }
 func (f *fake) Ping(context.Context) error                 { return nil }
+func (f *fake) Scrub(context.Context) (bool, error)        { f.scrubs++; return false, nil }
 func (f *fake) Close() error                               { return nil }
 func (f *fake) CountDataKeys(context.Context) (int, error) { return 0, nil }
 
@@ -130,6 +134,14 @@ func (f *fake) Routes(context.Context, string) ([]*engine.DestinationRow, error)
 func (f *fake) InsertEvent(_ context.Context, rows *engine.EventRows) (*engine.EventInserted, error) {
 	if f.duplicate != nil {
 		return &engine.EventInserted{}, nil
+	}
+	for _, k := range rows.NewSubjectKeys {
+		if _, ok := f.subjectKeys[rows.Event.TenantID+string(k.Hash)]; ok {
+			return nil, sluice.Errorf(sluice.ECONFLICT, "subject key exists")
+		}
+	}
+	for _, k := range rows.NewSubjectKeys {
+		f.subjectKeys[rows.Event.TenantID+string(k.Hash)] = k
 	}
 	f.events = append(f.events, rows)
 	out := &engine.EventInserted{Inserted: true, NewObservations: make([]bool, len(rows.Observations))}
@@ -216,8 +228,35 @@ func (f *fake) Payload(_ context.Context, _, eventID string) (*engine.PayloadRow
 	for _, e := range f.events {
 		if e.Event.ID == eventID {
 			return &engine.PayloadRow{State: e.Event.PayloadState, ContentType: e.ContentType, Body: e.Body,
-				Headers: e.Headers, ExpiresAt: e.ExpiresAt}, nil
+				Headers: e.Headers, KeyShare: e.KeyShare, ExpiresAt: e.ExpiresAt}, nil
 		}
 	}
 	return nil, sluice.Errorf(sluice.ENOTFOUND, "event not found")
+}
+
+func (f *fake) SubjectKeys(_ context.Context, tenantID string, hashes [][]byte) ([]engine.SubjectKeyRow, error) {
+	var out []engine.SubjectKeyRow
+	for _, h := range hashes {
+		if k, ok := f.subjectKeys[tenantID+string(h)]; ok {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// KeyShares answers as the stores do: a subject's link goes with its key.
+func (f *fake) KeyShares(_ context.Context, eventIDs []string) ([]engine.KeyShareRow, error) {
+	var out []engine.KeyShareRow
+	for _, e := range f.events {
+		if !slices.Contains(eventIDs, e.Event.ID) {
+			continue
+		}
+		for _, l := range e.Subjects {
+			if k, ok := f.subjectKeys[e.Event.TenantID+string(l.Hash)]; ok && k.ID == l.KeyID {
+				out = append(out, engine.KeyShareRow{EventID: e.Event.ID, TenantID: e.Event.TenantID, Hash: l.Hash,
+					KeyID: l.KeyID, Share: l.Share, SealedSubjectKey: k.SealedKey})
+			}
+		}
+	}
+	return out, nil
 }

@@ -27,7 +27,7 @@ func (s *Store) endPayloads(ctx context.Context, tx Tx, eventIDs []string, state
 // deliveries; the metadata stays, payload_state "erased". ENOTFOUND for an
 // unknown event; erasing an erased payload changes nothing.
 func (s *Store) ErasePayload(ctx context.Context, tenantID, eventID string) error {
-	return s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
 		if _, err := tx.Event(ctx, tenantID, eventID); err != nil {
 			return err
 		}
@@ -36,6 +36,11 @@ func (s *Store) ErasePayload(ctx context.Context, tenantID, eventID string) erro
 		}
 		return s.audit(ctx, tx, tenantID, "event.payload_erase", eventID)
 	})
+	if err != nil {
+		return err
+	}
+	s.scrubNow(ctx, "payload erasure")
+	return nil
 }
 
 // EraseSubject deletes every retained payload linked to the subject,
@@ -54,6 +59,11 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID string, subj sluice.S
 		if err != nil {
 			return fmt.Errorf("find subject: %w", err)
 		}
+		// Its key goes: every payload sealed for it can no longer be
+		// opened, wherever a copy of its bytes is left.
+		if err := tx.DeleteSubjectKey(ctx, tenantID, hash); err != nil {
+			return fmt.Errorf("delete subject key: %w", err)
+		}
 		erased, err := s.endPayloads(ctx, tx, eventIDs, sluice.PayloadErased, sluice.DeliveryCancelled)
 		if err != nil {
 			return err
@@ -66,10 +76,45 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID string, subj sluice.S
 		out = &e.Erasure
 		return s.audit(ctx, tx, tenantID, "subject.erase", e.ID)
 	})
+	s.subjectCache.forget(tenantID, hash)
 	if err != nil {
 		return nil, err
 	}
+	s.scrubNow(ctx, "subject erasure")
 	return out, nil
+}
+
+// Scrub has the driver remove from its files what the deletions committed
+// since the last scrub left readable there (see Driver.Scrub): nothing
+// when none were. The retention service calls it after every pass; what
+// has to wait is left to the next (see Scrubbed).
+func (s *Store) Scrub(ctx context.Context) error {
+	if !s.unscrubbed.Swap(false) {
+		return nil
+	}
+	pending, err := s.driver.Scrub(ctx)
+	if pending || err != nil {
+		s.unscrubbed.Store(true)
+	}
+	if err != nil {
+		return fmt.Errorf("scrub deleted data: %w", err)
+	}
+	return nil
+}
+
+// Scrubbed reports whether every deletion committed in this process has
+// been scrubbed from the database's files.
+func (s *Store) Scrubbed() bool { return !s.unscrubbed.Load() }
+
+// scrubNow scrubs after an erasure, which has committed whether or not
+// the scrub succeeds: a failure is logged and left to the next retention
+// pass's Scrub.
+func (s *Store) scrubNow(ctx context.Context, after string) {
+	s.unscrubbed.Store(true)
+	if err := s.Scrub(ctx); err != nil {
+		s.logger.ErrorContext(ctx, "scrub failed; the next retention pass retries it",
+			"after", after, "error", err)
+	}
 }
 
 // SubjectPayloads returns every retained payload linked to the subject,
@@ -84,14 +129,27 @@ func (s *Store) SubjectPayloads(ctx context.Context, tenantID string, subj sluic
 	if err != nil {
 		return nil, fmt.Errorf("export subject: %w", err)
 	}
+	var shared []string
+	for _, r := range rows {
+		if r.Payload.KeyShare != nil {
+			shared = append(shared, r.EventID)
+		}
+	}
+	shares, err := s.sharesOf(ctx, shared)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*sluice.SubjectPayload, 0, len(rows))
 	for _, r := range rows {
 		sp := &sluice.SubjectPayload{EventID: r.EventID, Type: r.Type, ReceivedAt: r.ReceivedAt,
 			Payload: sluice.Payload{ContentType: r.Payload.ContentType, ExpiresAt: r.Payload.ExpiresAt}}
-		sp.Payload.Body, sp.Payload.Headers, err = s.openPayload(ctx, tenantID, r.EventID, r.Payload.Body, r.Payload.Headers)
-		if errors.Is(err, sluice.ErrIntegrity) {
+		sp.Payload.Body, sp.Payload.Headers, err = s.openStoredPayload(ctx, tenantID, r.EventID, &r.Payload, shares[r.EventID])
+		switch {
+		case err == errSubjectErased:
+			continue // another subject of it was erased since the read: it is gone
+		case errors.Is(err, sluice.ErrIntegrity):
 			sp.IntegrityError = true
-		} else if err != nil {
+		case err != nil:
 			return nil, err
 		}
 		out = append(out, sp)
@@ -218,6 +276,9 @@ func (s *Store) PurgeExpiredPayloads(ctx context.Context, now time.Time, limit i
 		n, err = s.endPayloads(ctx, tx, ids, sluice.PayloadExpired, sluice.DeliveryExpired)
 		return err
 	})
+	if n > 0 {
+		s.unscrubbed.Store(true)
+	}
 	return n, err
 }
 
@@ -237,5 +298,8 @@ func (s *Store) PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) 
 		}
 		return nil
 	})
+	if n > 0 {
+		s.unscrubbed.Store(true)
+	}
 	return n, err
 }

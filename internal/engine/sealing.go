@@ -184,9 +184,9 @@ func (s *Store) sealPayload(ctx context.Context, tenantID, eventID string, p *sl
 	if p.Headers == nil {
 		return body, nil, nil
 	}
-	plain, err := json.Marshal(p.Headers)
+	plain, err := marshalHeaders(p.Headers)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode headers: %w", err)
+		return nil, nil, err
 	}
 	if headers, err = s.keys.Seal(ctx, tenantID, plain, columnPayloadHeaders, eventID); err != nil {
 		return nil, nil, err
@@ -204,11 +204,25 @@ func (s *Store) openPayload(ctx context.Context, tenantID, eventID string, seale
 	if err != nil {
 		return nil, nil, err
 	}
+	headers, err := unmarshalHeaders(eventID, plain)
+	return body, headers, err
+}
+
+// marshalHeaders is how stored headers are encoded before sealing.
+func marshalHeaders(h http.Header) ([]byte, error) {
+	plain, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("encode headers: %w", err)
+	}
+	return plain, nil
+}
+
+func unmarshalHeaders(eventID string, plain []byte) (http.Header, error) {
 	var headers http.Header
 	if err := json.Unmarshal(plain, &headers); err != nil {
-		return nil, nil, fmt.Errorf("decode headers of %s: %w", eventID, err)
+		return nil, fmt.Errorf("decode headers of %s: %w", eventID, err)
 	}
-	return body, headers, nil
+	return headers, nil
 }
 
 // subjectHash is the tenant's keyed hash of a normalised subject.

@@ -29,3 +29,29 @@ func PreparedStatements(ctx context.Context, d *Driver) ([]string, error) {
 	}
 	return all, nil
 }
+
+// ExecScript runs a script of statements without parameters in one
+// transaction (the simple protocol sends them as one).
+func ExecScript(ctx context.Context, d *Driver, script string) error {
+	_, err := d.pool.Exec(ctx, "BEGIN;\n"+script+"\nCOMMIT;")
+	return err
+}
+
+// RelationFiles writes every dirty page out (CHECKPOINT) and returns the
+// files of the driver's tables, their TOAST tables and their indexes.
+func RelationFiles(ctx context.Context, d *Driver) ([]string, error) {
+	if _, err := d.pool.Exec(ctx, `CHECKPOINT`); err != nil {
+		return nil, err
+	}
+	rows, err := d.pool.Query(ctx, `SELECT current_setting('data_directory') || '/' || path FROM (
+			SELECT pg_relation_filepath(c.oid) AS path FROM pg_class c
+			WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'i')
+			UNION ALL
+			SELECT pg_relation_filepath(c.reltoastrelid) FROM pg_class c
+			WHERE c.relnamespace = current_schema()::regnamespace AND c.reltoastrelid <> 0
+		) f WHERE path IS NOT NULL`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

@@ -21,8 +21,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -68,6 +72,12 @@ type Driver struct {
 	// claimant names this Driver on the leases it takes, so ReleaseClaims
 	// can end its own leases and never another live process's.
 	claimant string
+
+	// unscrubbed are the partitions of subject_keys that rows were deleted
+	// from since they were last rewritten (see Scrub), with the id of the
+	// last transaction that deleted from each.
+	unscrubbedMu sync.Mutex
+	unscrubbed   map[string]uint64
 }
 
 var _ engine.Driver = (*Driver)(nil)
@@ -201,6 +211,75 @@ func (d *Driver) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping: %w", err)
 	}
 	return nil
+}
+
+// Scrub rewrites the partitions of subject_keys that rows were deleted
+// from (see DeleteSubjectKey). VACUUM only marks a dead row's space free,
+// leaving its bytes in the page until something overwrites them; VACUUM
+// FULL writes the partition's live rows to a new file and drops the old
+// one, so that no page of the table keeps a destroyed key. It holds the
+// partition's lock while it runs: one of 64, so ingest naming subjects of
+// other partitions goes on.
+//
+// A deleted row is copied along while a transaction that may still read
+// it runs (one that began before the deletion committed, such as a
+// pg_dump in progress, or a replica's or a slot's): until then the
+// partition is left pending, for a later Scrub. Telling needs the role to
+// see other sessions' transactions (pg_read_all_stats, or a superuser):
+// without it, every session looks idle.
+func (d *Driver) Scrub(ctx context.Context) (pending bool, err error) {
+	d.unscrubbedMu.Lock()
+	parts := maps.Clone(d.unscrubbed)
+	d.unscrubbedMu.Unlock()
+	for _, part := range slices.Sorted(maps.Keys(parts)) {
+		deletedBy := parts[part]
+		var older bool
+		if err := d.pool.QueryRow(ctx, olderTransactions, strconv.FormatUint(deletedBy, 10)).Scan(&older); err != nil {
+			return true, fmt.Errorf("look for transactions older than a deletion: %w", err)
+		}
+		if older {
+			pending = true
+			continue
+		}
+		if _, err := d.pool.Exec(ctx, `VACUUM FULL `+part); err != nil {
+			return true, fmt.Errorf("rewrite %s: %w", part, err)
+		}
+		d.unscrubbedMu.Lock()
+		if d.unscrubbed[part] == deletedBy { // else deleted from again meanwhile
+			delete(d.unscrubbed, part)
+		}
+		d.unscrubbedMu.Unlock()
+	}
+	return pending, nil
+}
+
+// olderTransactions tells whether a transaction that may still see a row
+// deleted by transaction $1 (an xid8) runs: a session of this database, a
+// replica or replication slot holding back its snapshot horizon, or a
+// prepared transaction, whose snapshot or transaction id is not newer
+// than $1. age() compares the 32-bit ids modulo wraparound.
+const olderTransactions = `SELECT EXISTS (
+	SELECT 1 FROM pg_stat_activity
+	WHERE pid <> pg_backend_pid() AND datname = current_database()
+		AND (age(backend_xmin) >= age(xid($1::xid8)) OR age(backend_xid) >= age(xid($1::xid8)))
+	UNION ALL
+	SELECT 1 FROM pg_stat_replication WHERE age(backend_xmin) >= age(xid($1::xid8))
+	UNION ALL
+	SELECT 1 FROM pg_replication_slots WHERE age(xmin) >= age(xid($1::xid8)) OR age(catalog_xmin) >= age(xid($1::xid8))
+	UNION ALL
+	SELECT 1 FROM pg_prepared_xacts WHERE age(transaction) >= age(xid($1::xid8))
+)`
+
+// markUnscrubbed records a partition of subject_keys that the transaction
+// deletedBy (an xid8) deleted from, for the next Scrub, which waits for
+// the newest such transaction.
+func (d *Driver) markUnscrubbed(part string, deletedBy uint64) {
+	d.unscrubbedMu.Lock()
+	defer d.unscrubbedMu.Unlock()
+	if d.unscrubbed == nil {
+		d.unscrubbed = make(map[string]uint64)
+	}
+	d.unscrubbed[part] = max(d.unscrubbed[part], deletedBy)
 }
 
 // Read returns the row reads on the pool.

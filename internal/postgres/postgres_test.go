@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,39 @@ func TestConformance(t *testing.T) {
 	testkit.DatabaseURL(t)
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) engine.Driver { return testkit.OpenPostgres(t, testkit.NewSchema(t)) })
+}
+
+// The carving reads the server's data directory: it runs where the test
+// database is local and its files readable, as on the machines CI uses.
+func TestCarve(t *testing.T) {
+	testkit.DatabaseURL(t)
+	t.Parallel()
+	storetest.Carve(t, func(t *testing.T) engine.Driver { return testkit.OpenPostgres(t, testkit.NewSchema(t)) },
+		storetest.CarveConfig{
+			PageSize: 8192,
+			Files: func(t *testing.T, d engine.Driver) []string {
+				files, err := postgres.RelationFiles(context.Background(), d.(*postgres.Driver))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := os.Stat(files[0]); err != nil {
+					t.Skipf("the database's files are not readable here: %v", err)
+				}
+				return files
+			},
+			DeletedRowsRemain: true,
+		})
+}
+
+func TestLegacySubjects(t *testing.T) {
+	testkit.DatabaseURL(t)
+	t.Parallel()
+	storetest.LegacySubjects(t, func(t *testing.T) engine.Driver { return testkit.OpenPostgres(t, testkit.NewSchema(t)) },
+		func(t *testing.T, d engine.Driver, script string) {
+			if err := postgres.ExecScript(context.Background(), d.(*postgres.Driver), script); err != nil {
+				t.Fatal(err)
+			}
+		})
 }
 
 // tenantWithDestination creates a tenant with an enabled catch-all
@@ -447,4 +481,61 @@ func TestTemporarySchemaTakesPoolParameters(t *testing.T) {
 	if n := schemaCount(); n != 0 {
 		t.Fatalf("%d schemas named %s after drop, want 0", n, name)
 	}
+}
+
+// A transaction that began before an erasure may still read the subject's
+// key: while one runs, the key's partition is not rewritten (it would be
+// copied along) and the scrub stays pending; once it ends, the next scrub
+// rewrites it.
+func TestScrubWaitsForOlderTransactions(t *testing.T) {
+	ctx := context.Background()
+	schema := testkit.NewSchema(t)
+	t.Parallel()
+	s := mustOpen(t, schema, testkit.NewMaster(t), nil)
+	ten := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "a"}
+	key := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Name: "admin", Role: sluice.RoleAdmin,
+		TokenHash: sluice.HashToken(sluice.NewToken())}
+	if err := s.CreateTenant(ctx, ten, key); err != nil {
+		t.Fatal(err)
+	}
+	ada := sluice.Subject{Type: "email", Value: "ada@example.com"}
+	in := &sluice.NewEvent{
+		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: ten.ID, Type: "a.b",
+			Direction: sluice.Outbound, ReceivedAt: time.Now()},
+		Payload:  sluice.Payload{Body: []byte(`{}`), ContentType: "application/json", ExpiresAt: time.Now().Add(time.Hour)},
+		Subjects: []sluice.Subject{ada},
+	}
+	if _, err := s.CreateEvent(ctx, in, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	// A reader whose snapshot predates the erasure, as a pg_dump's would.
+	conn, err := pgx.Connect(ctx, testkit.DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	older, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := older.Exec(ctx, `SELECT 1`); err != nil { // takes the snapshot
+		t.Fatal(err)
+	}
+	if _, err := s.EraseSubject(ctx, ten.ID, ada); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Scrub(ctx); err != nil || s.Scrubbed() {
+		t.Fatalf("Scrub with an older transaction running = %v, scrubbed %v; want it pending", err, s.Scrubbed())
+	}
+	if err := older.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Other tests' transactions may hold the horizon back a little longer.
+	testkit.WaitFor(t, 30*time.Second, func() bool {
+		if err := s.Scrub(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s.Scrubbed()
+	}, func() string { return "waiting for the scrub after the older transaction ended" })
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,6 +37,27 @@ func (t *tx) AnnounceWork(ctx context.Context) error {
 	return nil
 }
 
+// DeleteSubjectKey deletes the tenant's key of a subject hash, and with it
+// its links, and records its partition for Scrub to rewrite.
+func (t *tx) DeleteSubjectKey(ctx context.Context, tenantID string, hash []byte) error {
+	// The partition's name as a regclass renders it: quoted, and qualified
+	// when its schema is not on the search path.
+	var (
+		part string
+		xid  uint64
+	)
+	err := t.tx.QueryRow(ctx, `DELETE FROM subject_keys WHERE tenant_id = $1 AND hash = $2
+		RETURNING tableoid::regclass::text, pg_current_xact_id()::text::bigint`, tenantID, hash).Scan(&part, &xid)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("delete subject key: %w", mapError(err))
+	}
+	t.drv.markUnscrubbed(part, xid)
+	return nil
+}
+
 // InsertEvent stores an event with everything in rows in one round trip
 // (see eventBatch).
 func (t *tx) InsertEvent(ctx context.Context, rows *engine.EventRows) (*engine.EventInserted, error) {
@@ -60,17 +82,23 @@ func (d *Driver) eventBatch(rows *engine.EventRows) *pgx.Batch {
 	if rows.DedupDigest != "" {
 		dedup = &rows.DedupDigest
 	}
+	// A subject key stored meanwhile by another transaction fails this one
+	// (a unique violation aborts it, and its COMMIT rolls back).
+	for _, k := range rows.NewSubjectKeys {
+		b.Queue(`INSERT INTO subject_keys (tenant_id, hash, key_id, sealed_key, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			e.TenantID, k.Hash, k.ID, k.SealedKey, sqldb.MS(e.ReceivedAt))
+	}
 	b.Queue(`INSERT INTO events (`+sqldb.EventColumns+`, dedup_key)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
 		e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, string(e.Status), string(e.PayloadState),
 		sqldb.MS(e.ReceivedAt), dedup)
-	b.Queue(`INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
-		SELECT $1::text, $2::text, $3::text, $4::bytea, $5::bytea, $6::bigint`+ifInserted,
-		e.ID, e.TenantID, rows.ContentType, rows.Headers, rows.Body, sqldb.MS(rows.ExpiresAt))
-	for _, h := range rows.SubjectHashes {
-		b.Queue(`INSERT INTO subject_index (event_id, tenant_id, hash) SELECT $1::text, $2::text, $3::bytea`+ifInserted+`
-			ON CONFLICT DO NOTHING`, e.ID, e.TenantID, h)
+	b.Queue(`INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, key_share, expires_at)
+		SELECT $1::text, $2::text, $3::text, $4::bytea, $5::bytea, $6::bytea, $7::bigint`+ifInserted,
+		e.ID, e.TenantID, rows.ContentType, rows.Headers, rows.Body, rows.KeyShare, sqldb.MS(rows.ExpiresAt))
+	for _, l := range rows.Subjects {
+		b.Queue(`INSERT INTO subject_index (event_id, tenant_id, hash, key_id, key_share)
+			SELECT $1::text, $2::text, $3::bytea, $4::bigint, $5::bytea`+ifInserted, e.ID, e.TenantID, l.Hash, l.KeyID, l.Share)
 	}
 	for _, dl := range rows.Deliveries {
 		b.Queue(`INSERT INTO deliveries (event_id, id, tenant_id, destination_id, status, attempts, next_attempt_at,
@@ -107,12 +135,17 @@ func readEventBatch(results pgx.BatchResults, rows *engine.EventRows) (_ *engine
 			err = fmt.Errorf("insert event rows: %w", mapError(cerr))
 		}
 	}()
+	for range rows.NewSubjectKeys {
+		if _, err := results.Exec(); err != nil {
+			return nil, fmt.Errorf("insert subject key: %w", mapError(err))
+		}
+	}
 	tag, err := results.Exec()
 	if err != nil {
 		return nil, fmt.Errorf("insert event: %w", mapError(err))
 	}
 	out := &engine.EventInserted{Inserted: tag.RowsAffected() > 0, NewObservations: make([]bool, len(rows.Observations))}
-	for range 1 + len(rows.SubjectHashes) + len(rows.Deliveries) {
+	for range 1 + len(rows.Subjects) + len(rows.Deliveries) {
 		if _, err := results.Exec(); err != nil {
 			return nil, fmt.Errorf("insert event rows: %w", mapError(err))
 		}

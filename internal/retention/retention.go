@@ -15,6 +15,7 @@ import (
 type Store interface {
 	PurgeExpiredPayloads(ctx context.Context, now time.Time, limit int) (int, error)
 	PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	Scrub(ctx context.Context) error
 }
 
 // Defaults for the zero values of Config.
@@ -182,6 +183,11 @@ func (s *Service) purge(ctx context.Context) Pass {
 		p.Events, p.Err = s.drain(func(limit int) (int, error) {
 			return s.cfg.Store.PurgeMetadata(ctx, s.cfg.Now().Add(-s.cfg.MetadataRetention), limit)
 		})
+	}
+	// What the pass deleted (and what erasures deleted without a
+	// successful scrub) is removed from the store's files too.
+	if err := s.cfg.Store.Scrub(ctx); err != nil {
+		p.Err = errors.Join(p.Err, err)
 	}
 	switch {
 	case p.Err != nil:

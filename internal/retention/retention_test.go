@@ -27,6 +27,7 @@ const personal = `{"email":"ada@example.com"}`
 type fakeStore struct {
 	purgePayloads func(ctx context.Context, now time.Time, limit int) (int, error)
 	purgeMetadata func(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	scrubs        atomic.Int32
 }
 
 func (f *fakeStore) PurgeExpiredPayloads(ctx context.Context, now time.Time, limit int) (int, error) {
@@ -35,6 +36,11 @@ func (f *fakeStore) PurgeExpiredPayloads(ctx context.Context, now time.Time, lim
 
 func (f *fakeStore) PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) (int, error) {
 	return f.purgeMetadata(ctx, cutoff, limit)
+}
+
+func (f *fakeStore) Scrub(context.Context) error {
+	f.scrubs.Add(1)
+	return nil
 }
 
 func newLogger(l *testlog.Buffer) *slog.Logger {
@@ -198,6 +204,9 @@ func TestNewDefaults(t *testing.T) {
 	s := newService(t, retention.Config{Store: store, Now: clock.Now})
 	if p := s.RunPass(context.Background()); p != (retention.Pass{}) {
 		t.Fatalf("RunPass with nothing due = %+v", p)
+	}
+	if n := store.scrubs.Load(); n != 1 {
+		t.Fatalf("a pass scrubbed the store %d times, want once", n)
 	}
 	if len(limits) != 2 || limits[0] != retention.DefaultBatchSize || limits[1] != retention.DefaultBatchSize {
 		t.Fatalf("batch limits %v, want the default %d for each purge", limits, retention.DefaultBatchSize)

@@ -71,7 +71,7 @@ type payloadScan struct {
 }
 
 func (s *payloadScan) targets() []any {
-	return []any{&s.contentType, &s.p.Headers, &s.p.Body, &s.expires}
+	return []any{&s.contentType, &s.p.Headers, &s.p.Body, &s.p.KeyShare, &s.expires}
 }
 
 func (s *payloadScan) row() *engine.PayloadRow {
@@ -87,7 +87,7 @@ func (s *payloadScan) row() *engine.PayloadRow {
 // when none is.
 func (o *Ops) Payload(ctx context.Context, tenantID, eventID string) (*engine.PayloadRow, error) {
 	var s payloadScan
-	err := o.Conn.QueryRow(ctx, `SELECT e.payload_state, p.content_type, p.headers, p.body, p.expires_at
+	err := o.Conn.QueryRow(ctx, `SELECT e.payload_state, p.content_type, p.headers, p.body, p.key_share, p.expires_at
 		FROM events e LEFT JOIN event_payloads p ON p.event_id = e.id WHERE e.id = $1 AND e.tenant_id = $2`,
 		eventID, tenantID).Scan(append([]any{&s.p.State}, s.targets()...)...)
 	if err != nil {
@@ -103,7 +103,7 @@ func (o *Ops) LockEvent(ctx context.Context, tenantID, id string) (*sluice.Event
 	var e sluice.Event
 	var received int64
 	err := o.Conn.QueryRow(ctx, `SELECT e.id, e.tenant_id, e.type, e.direction, e.source_id, e.status, e.payload_state,
-			e.received_at, p.content_type, p.headers, p.body, p.expires_at
+			e.received_at, p.content_type, p.headers, p.body, p.key_share, p.expires_at
 		FROM events e LEFT JOIN event_payloads p ON p.event_id = e.id WHERE e.id = $1 AND e.tenant_id = $2`+
 		o.lock("FOR NO KEY UPDATE OF e"), id, tenantID).Scan(append([]any{&e.ID, &e.TenantID, &e.Type, &e.Direction,
 		&e.SourceID, &e.Status, &e.PayloadState, &received}, s.targets()...)...)
@@ -216,7 +216,7 @@ func (o *Ops) QueueStats(ctx context.Context, now time.Time) (*sluice.QueueStats
 // retained and expire after now, by event id.
 func (o *Ops) SubjectPayloads(ctx context.Context, tenantID string, hash []byte, now time.Time) ([]*engine.SubjectPayloadRow, error) {
 	return queryAll(ctx, o.Conn, "subject payloads", `SELECT e.id, e.type, e.received_at, p.content_type, p.headers,
-			p.body, p.expires_at
+			p.body, p.key_share, p.expires_at
 		FROM subject_index si
 		JOIN events e ON e.id = si.event_id
 		JOIN event_payloads p ON p.event_id = e.id
@@ -224,7 +224,8 @@ func (o *Ops) SubjectPayloads(ctx context.Context, tenantID string, hash []byte,
 		ORDER BY e.id`, []any{tenantID, hash, MS(now)}, func(row Row) (*engine.SubjectPayloadRow, error) {
 		r := &engine.SubjectPayloadRow{Payload: engine.PayloadRow{State: sluice.PayloadRetained}}
 		var received, expires int64
-		err := row.Scan(&r.EventID, &r.Type, &received, &r.Payload.ContentType, &r.Payload.Headers, &r.Payload.Body, &expires)
+		err := row.Scan(&r.EventID, &r.Type, &received, &r.Payload.ContentType, &r.Payload.Headers, &r.Payload.Body,
+			&r.Payload.KeyShare, &expires)
 		r.ReceivedAt, r.Payload.ExpiresAt = FromMS(received), FromMS(expires)
 		return r, err
 	})
@@ -237,6 +238,9 @@ func (o *Ops) SubjectPayloads(ctx context.Context, tenantID string, hash []byte,
 // afterwards, a new one (nearly every ingested webhook) none.
 func (o *Ops) InsertEvent(ctx context.Context, rows *engine.EventRows) (*engine.EventInserted, error) {
 	e := &rows.Event
+	if err := o.insertSubjectKeys(ctx, e.TenantID, rows.NewSubjectKeys, e.ReceivedAt); err != nil {
+		return nil, err
+	}
 	n, err := o.Conn.Exec(ctx, `INSERT INTO events (`+EventColumns+`, dedup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
 		e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, string(e.Status), string(e.PayloadState),
@@ -247,13 +251,14 @@ func (o *Ops) InsertEvent(ctx context.Context, rows *engine.EventRows) (*engine.
 	if n == 0 {
 		return &engine.EventInserted{}, nil
 	}
-	if _, err := o.Conn.Exec(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, e.ID, e.TenantID, rows.ContentType, rows.Headers, rows.Body, MS(rows.ExpiresAt)); err != nil {
+	if _, err := o.Conn.Exec(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, key_share,
+		expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		e.ID, e.TenantID, rows.ContentType, rows.Headers, rows.Body, rows.KeyShare, MS(rows.ExpiresAt)); err != nil {
 		return nil, fmt.Errorf("insert payload: %w", err)
 	}
-	for _, h := range rows.SubjectHashes {
-		if _, err := o.Conn.Exec(ctx, `INSERT INTO subject_index (tenant_id, hash, event_id) VALUES ($1, $2, $3)
-			ON CONFLICT DO NOTHING`, e.TenantID, h, e.ID); err != nil {
+	for _, l := range rows.Subjects {
+		if _, err := o.Conn.Exec(ctx, `INSERT INTO subject_index (tenant_id, hash, event_id, key_id, key_share)
+			VALUES ($1, $2, $3, $4, $5)`, e.TenantID, l.Hash, e.ID, l.KeyID, l.Share); err != nil {
 			return nil, fmt.Errorf("index subject: %w", err)
 		}
 	}

@@ -2,6 +2,8 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -95,7 +97,7 @@ func (o *Ops) PurgeEvents(ctx context.Context, cutoff time.Time, limit int) (int
 // without a body.
 func (o *Ops) LoadClaims(ctx context.Context, ids []string, now time.Time) ([]*engine.ClaimRow, error) {
 	rows, err := queryAll(ctx, o.Conn, "claims", `SELECT d.id, d.tenant_id, d.event_id, d.destination_id, d.attempts,
-			d.next_attempt_at, d.created_at, d.updated_at, d.recovers, e.type, p.content_type, p.body, `+
+			d.next_attempt_at, d.created_at, d.updated_at, d.recovers, e.type, p.content_type, p.body, p.key_share, `+
 		prefixed("t.", DestinationColumns)+`
 		FROM deliveries d
 		JOIN events e ON e.id = d.event_id
@@ -126,7 +128,7 @@ func scanClaim(row Row) (*engine.ClaimRow, error) {
 	var contentType *string
 	var dest destinationScan
 	if err := row.Scan(append([]any{&d.ID, &d.TenantID, &d.EventID, &d.DestinationID, &d.Attempts, &next, &created,
-		&updated, &d.Recovers, &r.EventType, &contentType, &r.Body}, dest.targets()...)...); err != nil {
+		&updated, &d.Recovers, &r.EventType, &contentType, &r.Body, &r.KeyShare}, dest.targets()...)...); err != nil {
 		return nil, err
 	}
 	d.Status = sluice.DeliveryPending
@@ -149,4 +151,73 @@ func prefixed(prefix, columns string) string {
 		parts[i] = prefix + strings.TrimSpace(p)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// SubjectKeys returns the tenant's stored keys of the subject hashes it
+// has.
+func (o *Ops) SubjectKeys(ctx context.Context, tenantID string, hashes [][]byte) ([]engine.SubjectKeyRow, error) {
+	var out []engine.SubjectKeyRow
+	for _, h := range hashes {
+		r := engine.SubjectKeyRow{Hash: h}
+		err := o.Conn.QueryRow(ctx, `SELECT key_id, sealed_key FROM subject_keys WHERE tenant_id = $1 AND hash = $2`,
+			tenantID, h).Scan(&r.ID, &r.SealedKey)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// insertSubjectKeys stores keys of subjects that have none: ECONFLICT if
+// one has a row already.
+func (o *Ops) insertSubjectKeys(ctx context.Context, tenantID string, keys []engine.SubjectKeyRow, at time.Time) error {
+	for _, k := range keys {
+		if _, err := o.Conn.Exec(ctx, `INSERT INTO subject_keys (tenant_id, hash, key_id, sealed_key, created_at)
+			VALUES ($1, $2, $3, $4, $5)`, tenantID, k.Hash, k.ID, k.SealedKey, MS(at)); err != nil {
+			return fmt.Errorf("insert subject key: %w", err)
+		}
+	}
+	return nil
+}
+
+// SetSubjectKeys gives keys to subjects stored without one: ECONFLICT if
+// one of them has a key already.
+func (o *Ops) SetSubjectKeys(ctx context.Context, tenantID string, keys []engine.SubjectKeyRow) error {
+	for _, k := range keys {
+		n, err := o.Conn.Exec(ctx, `UPDATE subject_keys SET sealed_key = $3 WHERE tenant_id = $1 AND hash = $2
+			AND sealed_key IS NULL`, tenantID, k.Hash, k.SealedKey)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return sluice.Errorf(sluice.ECONFLICT, "the subject has a key already")
+		}
+	}
+	return nil
+}
+
+// DeleteSubjectKey deletes the tenant's key of a subject hash, if it has
+// one, and the links that go with it.
+func (o *Ops) DeleteSubjectKey(ctx context.Context, tenantID string, hash []byte) error {
+	_, err := o.Conn.Exec(ctx, `DELETE FROM subject_keys WHERE tenant_id = $1 AND hash = $2`, tenantID, hash)
+	return err
+}
+
+// KeyShares returns the subjects' shares of the events' keys, with each
+// subject's sealed key.
+func (o *Ops) KeyShares(ctx context.Context, eventIDs []string) ([]engine.KeyShareRow, error) {
+	return queryAll(ctx, o.Conn, "key shares", `SELECT si.event_id, si.tenant_id, si.hash, si.key_id, si.key_share,
+			sk.sealed_key
+		FROM subject_index si
+		JOIN subject_keys sk ON sk.tenant_id = si.tenant_id AND sk.hash = si.hash AND sk.key_id = si.key_id
+		WHERE `+o.Dialect.InList("si.event_id", 1)+` AND si.key_share IS NOT NULL`, []any{o.Dialect.IDs(eventIDs)},
+		func(row Row) (engine.KeyShareRow, error) {
+			var r engine.KeyShareRow
+			err := row.Scan(&r.EventID, &r.TenantID, &r.Hash, &r.KeyID, &r.Share, &r.SealedSubjectKey)
+			return r, err
+		})
 }

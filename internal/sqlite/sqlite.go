@@ -48,6 +48,7 @@ type Config struct {
 // Driver is engine.Driver on SQLite.
 type Driver struct {
 	logger *slog.Logger
+	path   string // the database file
 
 	writeDB *sql.DB    // one connection, held by the writer goroutine
 	readDB  *sql.DB    // the read pool
@@ -77,6 +78,7 @@ func Open(ctx context.Context, cfg Config) (_ *Driver, err error) {
 	}
 	d := &Driver{
 		logger:     cmp.Or(cfg.Logger, slog.Default()),
+		path:       cfg.Path,
 		ops:        make(chan *writeOp),
 		linger:     cmp.Or(cfg.linger, linger),
 		lingerGap:  cmp.Or(cfg.lingerGap, lingerGap),
@@ -97,9 +99,11 @@ func Open(ctx context.Context, cfg Config) (_ *Driver, err error) {
 	// temp_store=MEMORY keeps the savepoint journal, which every write of a
 	// group commit fills, in memory: on disk it was a tenth of the CPU in
 	// pwrite calls, for data no crash needs. cache_size=-32768 keeps 32 MiB
-	// of pages, so a backlog's indexes stay in memory.
+	// of pages, so a backlog's indexes stay in memory. secure_delete=1
+	// overwrites what a deletion frees, in its page or as a free page, with
+	// zeros (see Scrub).
 	d.writeDB, err = sql.Open("sqlite", dsn(cfg.Path, "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)",
-		"busy_timeout(10000)", "temp_store(MEMORY)", "cache_size(-32768)"))
+		"busy_timeout(10000)", "temp_store(MEMORY)", "cache_size(-32768)", "secure_delete(1)"))
 	if err != nil {
 		return nil, fmt.Errorf("open writer: %w", err)
 	}
@@ -160,6 +164,19 @@ func (d *Driver) Listener() sluice.Listener { return nil }
 
 // Exclusive is nil: one process owns the database.
 func (d *Driver) Exclusive() sluice.Exclusive { return nil }
+
+// Scrub leaves no deleted row readable in the database's files. With
+// secure_delete on, what a deletion frees is zeroed as it commits, but the
+// write-ahead log keeps the images of pages as they were written before,
+// until a checkpoint has copied the newest image of every page into the
+// database. Scrub has the writer checkpoint the log after its next commit,
+// outside any transaction, and truncate it to nothing.
+// Nothing waits: a checkpoint waits (busy_timeout) for the readers of older
+// snapshots itself.
+func (d *Driver) Scrub(ctx context.Context) (pending bool, err error) {
+	return false, d.submit(ctx, &writeOp{ctx: ctx, fn: func(context.Context) error { return nil },
+		done: make(chan error, 1), checkpoint: true})
+}
 
 // WithTx runs fn in the writer's transaction (see write).
 func (d *Driver) WithTx(ctx context.Context, fn func(ctx context.Context, tx engine.Tx) error) error {

@@ -19,6 +19,27 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) engine.Driver { return testkit.OpenSQLite(t) })
 }
 
+func TestCarve(t *testing.T) {
+	t.Parallel()
+	storetest.Carve(t, func(t *testing.T) engine.Driver { return testkit.OpenSQLite(t) }, storetest.CarveConfig{
+		PageSize: 4096,
+		Files: func(t *testing.T, d engine.Driver) []string {
+			path := sqlite.Path(d.(*sqlite.Driver))
+			return []string{path, path + "-wal", path + "-shm"}
+		},
+	})
+}
+
+func TestLegacySubjects(t *testing.T) {
+	t.Parallel()
+	storetest.LegacySubjects(t, func(t *testing.T) engine.Driver { return testkit.OpenSQLite(t) },
+		func(t *testing.T, d engine.Driver, script string) {
+			if err := sqlite.ExecScript(context.Background(), d.(*sqlite.Driver), script); err != nil {
+				t.Fatal(err)
+			}
+		})
+}
+
 // openStore opens the engine over the database at path with the master
 // key; the caller closes it.
 func openStore(t *testing.T, path string, master *seal.Master) (*engine.Store, error) {

@@ -34,6 +34,9 @@ type writeOp struct {
 	ctx  context.Context
 	fn   func(ctx context.Context) error
 	done chan error
+	// checkpoint asks for the write-ahead log to be checkpointed and
+	// truncated once the transaction the write joined has committed.
+	checkpoint bool
 }
 
 var errClosed = errors.New("sqlite: store closed")
@@ -41,7 +44,11 @@ var errClosed = errors.New("sqlite: store closed")
 // write runs fn inside the writer's current transaction and returns once that
 // transaction has committed (or fn's savepoint was rolled back).
 func (d *Driver) write(ctx context.Context, fn func(ctx context.Context) error) error {
-	op := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return d.submit(ctx, &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// submit hands op to the writer and waits for its outcome.
+func (d *Driver) submit(ctx context.Context, op *writeOp) error {
 	select {
 	case d.ops <- op:
 	case <-ctx.Done():
@@ -151,6 +158,7 @@ func (d *Driver) commit(batch []*writeOp) {
 			_, committed, shared = d.runBatch(ctx, batch, errs, live, true)
 		}
 	}
+	d.checkpointFor(ctx, batch, errs, shared)
 	if took := time.Since(start); took >= d.slowCommit {
 		// Before the replies, so that the line is out when the writes return.
 		d.logger.Warn("slow store commit", "writes", len(batch), "duration", took, "commit_statement", committed)
@@ -218,6 +226,42 @@ func (d *Driver) runBatch(ctx context.Context, batch []*writeOp, errs []error, l
 	}
 	return false, committed, nil
 }
+
+// checkpointFor checkpoints and truncates the write-ahead log when a write
+// of the committed batch asked for it, recording the outcome as theirs.
+func (d *Driver) checkpointFor(ctx context.Context, batch []*writeOp, errs []error, shared error) {
+	asked := false
+	for i, op := range batch {
+		asked = asked || op.checkpoint && errs[i] == nil
+	}
+	if !asked || shared != nil {
+		return
+	}
+	err := d.checkpoint(ctx)
+	for i, op := range batch {
+		if op.checkpoint && errs[i] == nil {
+			errs[i] = err
+		}
+	}
+}
+
+// checkpoint copies every page of the write-ahead log into the database
+// and truncates the log to nothing. It waits (busy_timeout) for readers
+// still on an older snapshot; one that outlasts the wait leaves the log
+// in place and is an error.
+func (d *Driver) checkpoint(ctx context.Context) error {
+	var busy, logPages, done int
+	err := d.stmts.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done)
+	switch {
+	case err != nil:
+		return fmt.Errorf("checkpoint: %w", err)
+	case busy != 0:
+		return errCheckpointBusy
+	}
+	return nil
+}
+
+var errCheckpointBusy = errors.New("sqlite: checkpoint incomplete: a reader held an old snapshot")
 
 func (d *Driver) rollback(ctx context.Context) {
 	d.tx.forgetAll()

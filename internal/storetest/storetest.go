@@ -10,11 +10,13 @@ package storetest
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/seal"
 	"github.com/sluicehq/sluice/internal/testkit"
 )
 
@@ -82,17 +84,18 @@ func Run(t *testing.T, open OpenFunc) {
 		{name: "PurgeExpiredPayloads", fn: testPurgeExpiredPayloads},
 		{name: "PurgeMetadata", fn: testPurgeMetadata},
 		{name: "SealingRoundTrip", fn: testSealingRoundTrip},
+		{name: "SubjectKeysAcrossStores", fn: testSubjectKeysAcrossStores},
 	}
 	tests = append(tests, errorCases...)
 	tests = append(tests, capabilityCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clock := testkit.NewClock()
+			clock, master := testkit.NewClock(), testkit.NewMaster(t)
 			d := open(t)
-			store := testkit.OpenStore(t, d, testkit.StoreOptions{Now: clock.Now, Health: tt.health,
+			store := testkit.OpenStore(t, d, testkit.StoreOptions{Master: master, Now: clock.Now, Health: tt.health,
 				NoticeRetention: tt.noticeRetention})
-			tt.fn(t, &bundle{store: store, driver: d, clock: clock, ctx: context.Background()})
+			tt.fn(t, &bundle{store: store, driver: d, master: master, clock: clock, ctx: context.Background()})
 		})
 	}
 }
@@ -101,8 +104,22 @@ func Run(t *testing.T, open OpenFunc) {
 type bundle struct {
 	store  *engine.Store
 	driver engine.Driver
+	master *seal.Master
 	clock  *testkit.Clock
 	ctx    context.Context
+}
+
+// another opens a second engine over the bundle's driver, as a second
+// process sharing the database would: the same keys, caches of its own.
+// The bundle's store closes the driver.
+func (b *bundle) another(t *testing.T) *engine.Store {
+	t.Helper()
+	s, err := engine.Open(b.ctx, engine.Config{Driver: b.driver, Master: b.master, Now: b.clock.Now,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("open another engine: %v", err)
+	}
+	return s
 }
 
 // create is CreateEvent with its result taken apart, as most cases use it.
