@@ -119,6 +119,12 @@ type Reader interface {
 	// Observations lists the tenant's observations by source, event type,
 	// kind and name.
 	Observations(ctx context.Context, tenantID string) ([]*sluice.Observation, error)
+	// FieldObservations lists every tenant's field paths observed, by
+	// tenant, source and event type.
+	FieldObservations(ctx context.Context) ([]TenantObservation, error)
+	// RetainedOfType returns up to limit events of the type, of any tenant,
+	// whose payloads are retained.
+	RetainedOfType(ctx context.Context, eventType string, limit int) ([]string, error)
 	// RetainedPayloads counts the tenant's payloads and returns the
 	// earliest expiry (zero when there are none).
 	RetainedPayloads(ctx context.Context, tenantID string) (int, time.Time, error)
@@ -253,6 +259,10 @@ type Tx interface {
 	// SetSubjectKeys gives keys to subjects stored without one (SealedKey
 	// nil): ECONFLICT if one of them has a key already.
 	SetSubjectKeys(ctx context.Context, tenantID string, keys []SubjectKeyRow) error
+	// RenameObservations gives observations new names: each old row goes,
+	// and the new one is stored, or keeps the earlier first sighting of the
+	// two when it is there already.
+	RenameObservations(ctx context.Context, renames []ObservationRename) error
 	// EndPayloads deletes the events' payloads, sets the payload state of
 	// those still retained to state and ends their pending deliveries with
 	// status. It returns how many payloads it deleted.
@@ -306,6 +316,19 @@ type PayloadRow struct {
 	// key itself (it names no subject).
 	KeyShare  []byte
 	ExpiresAt time.Time
+}
+
+// TenantObservation is an observation of a tenant.
+type TenantObservation struct {
+	TenantID string
+	sluice.Observation
+}
+
+// ObservationRename renames a tenant's observation (its TenantID,
+// SourceID, EventType, Kind and Name) to New.
+type ObservationRename struct {
+	TenantObservation
+	New string
 }
 
 // SubjectKeyRow is a data subject's key as stored: sealed under its

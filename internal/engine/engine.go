@@ -106,6 +106,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.checkMaster(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.redactStoredPaths(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -260,3 +260,9 @@ func (f *fake) KeyShares(_ context.Context, eventIDs []string) ([]engine.KeyShar
 	}
 	return out, nil
 }
+
+func (f *fake) FieldObservations(context.Context) ([]engine.TenantObservation, error) {
+	return nil, nil
+}
+
+func (f *fake) RetainedOfType(context.Context, string, int) ([]string, error) { return nil, nil }

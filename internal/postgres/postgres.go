@@ -73,9 +73,9 @@ type Driver struct {
 	// can end its own leases and never another live process's.
 	claimant string
 
-	// unscrubbed are the partitions of subject_keys that rows were deleted
-	// from since they were last rewritten (see Scrub), with the id of the
-	// last transaction that deleted from each.
+	// unscrubbed are the tables (partitions of subject_keys, observations)
+	// that rows were deleted from since they were last rewritten (see
+	// Scrub), with the id of the last transaction that deleted from each.
 	unscrubbedMu sync.Mutex
 	unscrubbed   map[string]uint64
 }
@@ -214,7 +214,8 @@ func (d *Driver) Ping(ctx context.Context) error {
 }
 
 // Scrub rewrites the partitions of subject_keys that rows were deleted
-// from (see DeleteSubjectKey). VACUUM only marks a dead row's space free,
+// from (see DeleteSubjectKey), and observations after field paths stored
+// by an earlier version were renamed. VACUUM only marks a dead row's space free,
 // leaving its bytes in the page until something overwrites them; VACUUM
 // FULL writes the partition's live rows to a new file and drops the old
 // one, so that no page of the table keeps a destroyed key. It holds the
@@ -270,9 +271,9 @@ const olderTransactions = `SELECT EXISTS (
 	SELECT 1 FROM pg_prepared_xacts WHERE age(transaction) >= age(xid($1::xid8))
 )`
 
-// markUnscrubbed records a partition of subject_keys that the transaction
-// deletedBy (an xid8) deleted from, for the next Scrub, which waits for
-// the newest such transaction.
+// markUnscrubbed records a table that the transaction deletedBy (an xid8)
+// deleted from, for the next Scrub, which waits for the newest such
+// transaction.
 func (d *Driver) markUnscrubbed(part string, deletedBy uint64) {
 	d.unscrubbedMu.Lock()
 	defer d.unscrubbedMu.Unlock()

@@ -43,40 +43,53 @@ func open(tb testing.TB, schema string, master *seal.Master) (*engine.Store, err
 func TestConformance(t *testing.T) {
 	testkit.DatabaseURL(t)
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) engine.Driver { return testkit.OpenPostgres(t, testkit.NewSchema(t)) })
+	storetest.Run(t, openDriver)
 }
 
-// The carving reads the server's data directory: it runs where the test
-// database is local and its files readable, as on the machines CI uses.
+// openDriver opens a driver on a new schema.
+func openDriver(t *testing.T) engine.Driver { return testkit.OpenPostgres(t, testkit.NewSchema(t)) }
+
+// carveConfig reads the files of the schema's tables, TOAST tables and
+// indexes in the server's data directory: where the test database is local
+// and its files readable, as on the machines CI uses.
+var carveConfig = storetest.CarveConfig{
+	PageSize: 8192,
+	Files: func(t *testing.T, d engine.Driver) []string {
+		files, err := postgres.RelationFiles(context.Background(), d.(*postgres.Driver))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(files[0]); err != nil {
+			t.Skipf("the database's files are not readable here: %v", err)
+		}
+		return files
+	},
+	DeletedRowsRemain: true,
+}
+
+// execScript runs a script in a transaction.
+func execScript(t *testing.T, d engine.Driver, script string) {
+	if err := postgres.ExecScript(context.Background(), d.(*postgres.Driver), script); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCarve(t *testing.T) {
 	testkit.DatabaseURL(t)
 	t.Parallel()
-	storetest.Carve(t, func(t *testing.T) engine.Driver { return testkit.OpenPostgres(t, testkit.NewSchema(t)) },
-		storetest.CarveConfig{
-			PageSize: 8192,
-			Files: func(t *testing.T, d engine.Driver) []string {
-				files, err := postgres.RelationFiles(context.Background(), d.(*postgres.Driver))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := os.Stat(files[0]); err != nil {
-					t.Skipf("the database's files are not readable here: %v", err)
-				}
-				return files
-			},
-			DeletedRowsRemain: true,
-		})
+	storetest.Carve(t, openDriver, carveConfig)
 }
 
 func TestLegacySubjects(t *testing.T) {
 	testkit.DatabaseURL(t)
 	t.Parallel()
-	storetest.LegacySubjects(t, func(t *testing.T) engine.Driver { return testkit.OpenPostgres(t, testkit.NewSchema(t)) },
-		func(t *testing.T, d engine.Driver, script string) {
-			if err := postgres.ExecScript(context.Background(), d.(*postgres.Driver), script); err != nil {
-				t.Fatal(err)
-			}
-		})
+	storetest.LegacySubjects(t, openDriver, execScript)
+}
+
+func TestLegacyPaths(t *testing.T) {
+	testkit.DatabaseURL(t)
+	t.Parallel()
+	storetest.LegacyPaths(t, openDriver, execScript, carveConfig)
 }
 
 // tenantWithDestination creates a tenant with an enabled catch-all

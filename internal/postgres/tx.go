@@ -58,6 +58,20 @@ func (t *tx) DeleteSubjectKey(ctx context.Context, tenantID string, hash []byte)
 	return nil
 }
 
+// RenameObservations renames observations, and records the table for
+// Scrub to rewrite: the old names may be personal data used as keys.
+func (t *tx) RenameObservations(ctx context.Context, renames []engine.ObservationRename) error {
+	if err := t.Ops.RenameObservations(ctx, renames); err != nil {
+		return err
+	}
+	var xid uint64
+	if err := t.tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&xid); err != nil {
+		return fmt.Errorf("transaction id: %w", err)
+	}
+	t.drv.markUnscrubbed("observations", xid)
+	return nil
+}
+
 // InsertEvent stores an event with everything in rows in one round trip
 // (see eventBatch).
 func (t *tx) InsertEvent(ctx context.Context, rows *engine.EventRows) (*engine.EventInserted, error) {

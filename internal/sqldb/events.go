@@ -172,6 +172,40 @@ func (o *Ops) Observations(ctx context.Context, tenantID string) ([]*sluice.Obse
 		})
 }
 
+// FieldObservations lists every tenant's field paths observed, by tenant,
+// source and event type.
+func (o *Ops) FieldObservations(ctx context.Context) ([]engine.TenantObservation, error) {
+	return queryAll(ctx, o.Conn, "field observations", `SELECT tenant_id, source_id, event_type, kind, name, first_seen
+		FROM observations WHERE kind = $1 ORDER BY tenant_id, source_id, event_type, name`, []any{string(sluice.ObservedField)},
+		func(row Row) (engine.TenantObservation, error) {
+			var obs engine.TenantObservation
+			var first int64
+			err := row.Scan(&obs.TenantID, &obs.SourceID, &obs.EventType, &obs.Kind, &obs.Name, &first)
+			obs.FirstSeen = FromMS(first)
+			return obs, err
+		})
+}
+
+// RenameObservations gives observations new names; a new name stored
+// already keeps the earlier first sighting of the two.
+func (o *Ops) RenameObservations(ctx context.Context, renames []engine.ObservationRename) error {
+	for _, r := range renames {
+		if _, err := o.Conn.Exec(ctx, `DELETE FROM observations WHERE tenant_id = $1 AND source_id = $2
+			AND event_type = $3 AND kind = $4 AND name = $5`,
+			r.TenantID, r.SourceID, r.EventType, string(r.Kind), r.Name); err != nil {
+			return fmt.Errorf("delete observation: %w", err)
+		}
+		if _, err := o.Conn.Exec(ctx, `INSERT INTO observations (tenant_id, source_id, event_type, kind, name, first_seen)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (tenant_id, source_id, event_type, kind, name) DO UPDATE SET first_seen =
+				CASE WHEN excluded.first_seen < observations.first_seen THEN excluded.first_seen ELSE observations.first_seen END`,
+			r.TenantID, r.SourceID, r.EventType, string(r.Kind), r.New, MS(r.FirstSeen)); err != nil {
+			return fmt.Errorf("store renamed observation: %w", err)
+		}
+	}
+	return nil
+}
+
 // RetainedPayloads counts the tenant's payloads and returns the earliest
 // expiry.
 func (o *Ops) RetainedPayloads(ctx context.Context, tenantID string) (int, time.Time, error) {

@@ -81,6 +81,13 @@ func (o *Ops) ExpiredPayloads(ctx context.Context, now time.Time, limit int) ([]
 		ORDER BY expires_at LIMIT $2`+o.lock("FOR UPDATE SKIP LOCKED"), MS(now), limit)
 }
 
+// RetainedOfType returns up to limit events of the type, of any tenant,
+// whose payloads are retained.
+func (o *Ops) RetainedOfType(ctx context.Context, eventType string, limit int) ([]string, error) {
+	return QueryStrings(ctx, o.Conn, `SELECT id FROM events WHERE type = $1 AND payload_state = $2 ORDER BY id LIMIT $3`,
+		eventType, string(sluice.PayloadRetained), limit)
+}
+
 // PurgeEvents deletes up to limit events received before cutoff, with
 // everything that hangs off them, passing over those another transaction
 // holds, and returns how many it deleted.

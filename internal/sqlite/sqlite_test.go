@@ -16,28 +16,41 @@ import (
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) engine.Driver { return testkit.OpenSQLite(t) })
+	storetest.Run(t, openDriver)
+}
+
+// openDriver opens a driver on a fresh database.
+func openDriver(t *testing.T) engine.Driver { return testkit.OpenSQLite(t) }
+
+// carveConfig reads the database file, its write-ahead log and its index.
+var carveConfig = storetest.CarveConfig{
+	PageSize: 4096,
+	Files: func(t *testing.T, d engine.Driver) []string {
+		path := sqlite.Path(d.(*sqlite.Driver))
+		return []string{path, path + "-wal", path + "-shm"}
+	},
+}
+
+// execScript runs a script in the writer's transaction.
+func execScript(t *testing.T, d engine.Driver, script string) {
+	if err := sqlite.ExecScript(context.Background(), d.(*sqlite.Driver), script); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCarve(t *testing.T) {
 	t.Parallel()
-	storetest.Carve(t, func(t *testing.T) engine.Driver { return testkit.OpenSQLite(t) }, storetest.CarveConfig{
-		PageSize: 4096,
-		Files: func(t *testing.T, d engine.Driver) []string {
-			path := sqlite.Path(d.(*sqlite.Driver))
-			return []string{path, path + "-wal", path + "-shm"}
-		},
-	})
+	storetest.Carve(t, openDriver, carveConfig)
 }
 
 func TestLegacySubjects(t *testing.T) {
 	t.Parallel()
-	storetest.LegacySubjects(t, func(t *testing.T) engine.Driver { return testkit.OpenSQLite(t) },
-		func(t *testing.T, d engine.Driver, script string) {
-			if err := sqlite.ExecScript(context.Background(), d.(*sqlite.Driver), script); err != nil {
-				t.Fatal(err)
-			}
-		})
+	storetest.LegacySubjects(t, openDriver, execScript)
+}
+
+func TestLegacyPaths(t *testing.T) {
+	t.Parallel()
+	storetest.LegacyPaths(t, openDriver, execScript, carveConfig)
 }
 
 // openStore opens the engine over the database at path with the master

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -109,4 +110,89 @@ func LegacySubjects(t *testing.T, open OpenFunc, exec ExecFunc) {
 		}
 	}
 	wantExport()
+}
+
+// LegacyPaths checks what opening the store does to the field paths an
+// earlier version stored with keys that are not identifiers, such as
+// personal data used as keys: renamed to the present form (a key that is
+// not an identifier becomes "*"), merged where several become one (the
+// earliest sighting kept), and gone from the database's files; and the
+// drift notices stored before, which may name them, erased.
+func LegacyPaths(t *testing.T, open OpenFunc, exec ExecFunc, cfg CarveConfig) {
+	ctx := context.Background()
+	clock, master := testkit.NewClock(), testkit.NewMaster(t)
+	d := open(t)
+	before, err := engine.Open(ctx, engine.Config{Driver: d, Master: master, Now: clock.Now,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bundle{store: before, driver: d, clock: clock, ctx: ctx}
+	ten, _ := b.tenant(t, "a")
+	// A new field path of a type seen before: a drift notice.
+	for _, body := range []string{`{"a":1}`, `{"a":1,"b":2}`} {
+		in := b.newEvent(ten.ID, "order.paid", "")
+		in.Payload.Body = []byte(body)
+		if _, err := before.CreateEvent(ctx, in, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	notices, err := d.Read().RetainedOfType(ctx, sluice.NoticeAnomalyPrefix+sluice.AnomalySchemaDrift, 10)
+	if err != nil || len(notices) != 1 {
+		t.Fatalf("drift notices = %v, %v; want one", notices, err)
+	}
+	// Paths as an earlier version stored them, and its drift notices as
+	// not yet erased.
+	exec(t, d, `DELETE FROM settings WHERE name = 'drift_notices_redacted';
+		INSERT INTO observations (tenant_id, source_id, event_type, kind, name, first_seen) VALUES
+		('`+ten.ID+`', '', 'customer.updated', 'field', 'by_email', 1000),
+		('`+ten.ID+`', '', 'customer.updated', 'field', 'by_email.mallory@example.com', 1000),
+		('`+ten.ID+`', '', 'customer.updated', 'field', 'by_email.mallory@example.com.plan', 1000),
+		('`+ten.ID+`', '', 'customer.updated', 'field', 'by_email.eve.smith@example.org', 500),
+		('`+ten.ID+`', '', 'customer.updated', 'field', 'by_email.eve.smith@example.org.plan', 2000);`)
+	needles := map[string][]byte{"mallory's address": []byte("mallory@example.com"), "eve's address": []byte("eve.smith@example.org")}
+	if found := testkit.Carve(t, cfg.PageSize, cfg.Files(t, d), needles); len(found) != len(needles) {
+		t.Fatalf("before: found %d of the %d keys in the files: the carving cannot see them", len(found), len(needles))
+	}
+
+	s := testkit.OpenStore(t, d, testkit.StoreOptions{Master: master, Now: clock.Now})
+	obs, err := s.Observations(ctx, ten.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, o := range obs {
+		if o.EventType == "customer.updated" && o.Kind == sluice.ObservedField {
+			got[o.Name] = o.FirstSeen.UnixMilli()
+		}
+	}
+	want := map[string]int64{"by_email": 1000, "by_email.*": 500, "by_email.*.plan": 1000}
+	if !maps.Equal(got, want) {
+		t.Fatalf("field paths after opening = %v, want %v", got, want)
+	}
+	_, err = s.Payload(ctx, ten.ID, notices[0])
+	wantCode(t, "Payload of a drift notice stored before", err, sluice.EGONE)
+	testkit.WaitFor(t, 30*time.Second, func() bool {
+		if err := s.Scrub(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return s.Scrubbed()
+	}, func() string { return "waiting for the renamed paths to be scrubbed" })
+	for what, where := range testkit.Carve(t, cfg.PageSize, cfg.Files(t, d), needles) {
+		t.Errorf("after opening: %s is still in the files, at %s", what, where)
+	}
+
+	// A later start changes nothing more: a notice stored since stays.
+	in := b.newEvent(ten.ID, "order.paid", "")
+	in.Payload.Body = []byte(`{"a":1,"b":2,"c":3}`)
+	if _, err := s.CreateEvent(ctx, in, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.Open(ctx, engine.Config{Driver: d, Master: master, Now: clock.Now,
+		Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := d.Read().RetainedOfType(ctx, sluice.NoticeAnomalyPrefix+sluice.AnomalySchemaDrift, 10); len(left) != 1 {
+		t.Fatalf("drift notices retained after a second start = %d, want the new one", len(left))
+	}
 }
