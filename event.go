@@ -24,6 +24,9 @@ const (
 	PayloadRetained PayloadState = "retained"
 	PayloadExpired  PayloadState = "expired" // purged at the end of its retention
 	PayloadErased   PayloadState = "erased"  // deleted on request
+	// PayloadNotStored: the payload was never written (payload storage
+	// "none", or "until_delivered" with no destination matched).
+	PayloadNotStored PayloadState = "not_stored"
 )
 
 // EventStatus summarises an event's deliveries (see EventStatusOf).
@@ -76,6 +79,13 @@ type NewEvent struct {
 	// store indexes their keyed hashes so an erasure finds the event.
 	Subjects []Subject
 
+	// Storage and Retention are the source's overrides of the tenant's
+	// payload storage and of its retention once delivered; zero keeps the
+	// tenant's. A Payload.ExpiresAt set by the caller fixes the payload's
+	// expiry instead, whether delivered or not.
+	Storage   PayloadStorage
+	Retention time.Duration
+
 	// Claim, when set, has CreateEvent create the deliveries it may already
 	// claimed for Claim.Lease, as ClaimDue would claim them, and return
 	// them in EventCreated.Claims: the dispatcher of the process that
@@ -90,6 +100,9 @@ type EventCreated struct {
 	// under the same dedup key.
 	Event     *Event
 	Duplicate bool
+	// Storage is how the payload is kept. With StorageNone the event is
+	// not durable: its deliveries are made from this process's memory.
+	Storage PayloadStorage
 	// Claims are the deliveries created claimed under NewEvent.Claim.
 	Claims []*Claim
 	// Unclaimed is set when deliveries to enabled destinations were

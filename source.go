@@ -22,11 +22,15 @@ type Source struct {
 	AllowedIPs    []netip.Prefix // empty: any address
 	// RateLimitPerSecond bounds accepted requests; 0 is unlimited.
 	RateLimitPerSecond int
-	// PayloadRetention overrides the global payload retention; 0 keeps it.
+	// PayloadRetention overrides the tenant's payload retention once
+	// delivered (Retention.Delivered); 0 keeps it.
 	PayloadRetention time.Duration
-	Enabled          bool
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// PayloadStorage overrides the tenant's payload storage; empty keeps
+	// it.
+	PayloadStorage PayloadStorage
+	Enabled        bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // SubjectPath says where in an inbound event a data subject is, and what

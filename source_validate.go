@@ -35,5 +35,8 @@ func (s *Source) Validate() error {
 	if d := s.PayloadRetention; d < 0 || d > maxPayloadRetention {
 		return Errorf(EINVALID, `payload_retention: must be a positive duration such as "168h"`)
 	}
+	if s.PayloadStorage != "" && !s.PayloadStorage.Valid() {
+		return Errorf(EINVALID, `payload_storage: must be "retain", "until_delivered" or "none"`)
+	}
 	return nil
 }

@@ -16,6 +16,12 @@ import (
 type Store interface {
 	// CreateTenant stores a tenant and its first key together.
 	CreateTenant(ctx context.Context, t *Tenant, k *APIKey) error
+	// Tenant returns a tenant with its retention overrides; ENOTFOUND if
+	// there is none.
+	Tenant(ctx context.Context, id string) (*Tenant, error)
+	// UpdateTenant changes a tenant's name and retention overrides, which
+	// take effect in every process sharing the store within seconds.
+	UpdateTenant(ctx context.Context, t *Tenant) error
 	// OperatorKey returns the operator key; ENOTFOUND before the first start.
 	OperatorKey(ctx context.Context) (*APIKey, error)
 	// SetTokenHash replaces a key's token hash (the operator token given by
@@ -97,13 +103,19 @@ type Store interface {
 	// destination that is not the tenant's.
 	Recover(ctx context.Context, tenantID, destinationID string, since, until time.Time, firstDelay time.Duration) (int, error)
 
-	// PurgeExpiredPayloads deletes up to limit payloads whose expiry is at
-	// or before now (their events become payload_state "expired" and their
-	// pending deliveries "expired") and returns how many it deleted.
+	// PurgeExpiredPayloads deletes up to limit payloads whose expiry, as
+	// their events stand (delivered or not), has come at now (their events
+	// become payload_state "expired" and their pending deliveries
+	// "expired") and returns how many it deleted.
 	PurgeExpiredPayloads(ctx context.Context, now time.Time, limit int) (int, error)
-	// PurgeMetadata deletes up to limit events received before cutoff, with
-	// everything that hangs off them, and returns how many it deleted.
-	PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	// PurgeMetadata deletes up to limit events whose tenant's metadata
+	// retention has passed at now, with everything that hangs off them,
+	// and returns how many it deleted.
+	PurgeMetadata(ctx context.Context, now time.Time, limit int) (int, error)
+	// PurgeAudit deletes up to limit each of the audit entries, erasure
+	// records and observations whose tenant's audit retention has passed
+	// at now, and returns how many it deleted.
+	PurgeAudit(ctx context.Context, now time.Time, limit int) (int, error)
 	// Scrub removes from the store's files what the deletions committed
 	// since the last scrub left readable there: deleted rows in free pages,
 	// old page images in a write-ahead log, dead tuples. Erasures scrub as
@@ -226,6 +238,9 @@ type Claim struct {
 	Destination Destination
 	Body        []byte
 	ContentType string
+	// Storage is how the event's payload is kept; the dispatcher passes it
+	// on in the AttemptResult. Empty means StorageRetain.
+	Storage PayloadStorage
 }
 
 // AttemptResult is an attempt and what it does to its delivery: the
@@ -236,6 +251,9 @@ type AttemptResult struct {
 	// Delivery.Recovers): they decide the notices the attempt calls for.
 	EventType string
 	Recovers  bool
+	// Storage is the claim's (Claim.Storage): a payload kept until
+	// delivered goes when this attempt settles its event.
+	Storage PayloadStorage
 	// Status is the delivery's new status: DeliveryPending (retry at
 	// NextAttemptAt), DeliverySucceeded or DeliveryExhausted.
 	Status        DeliveryStatus

@@ -10,8 +10,11 @@ import (
 
 // Tenant is an isolated account. Every other resource belongs to one.
 type Tenant struct {
-	ID        string
-	Name      string
+	ID   string
+	Name string
+	// Retention overrides the server's retention and payload storage for
+	// the tenant's data; its zero fields keep the server's.
+	Retention Retention
 	CreatedAt time.Time
 }
 

@@ -82,7 +82,7 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	t.Parallel()
 	token := sluice.NewToken()
 	p := startSluice(t, t.TempDir(), "SLUICE_ADMIN_TOKEN="+token, "SLUICE_RETRY_SCHEDULE=0s,10ms",
-		"SLUICE_PAYLOAD_RETENTION=2s", "SLUICE_RETENTION_INTERVAL=200ms")
+		"SLUICE_PAYLOAD_RETENTION=2s", "SLUICE_UNDELIVERED_RETENTION=2s", "SLUICE_RETENTION_INTERVAL=200ms")
 	var okHits, failHits atomic.Int64
 	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { okHits.Add(1) }))
 	defer ok.Close()

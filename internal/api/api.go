@@ -32,8 +32,9 @@ type Config struct {
 	// MaxPayloadBytes bounds every request body; a larger one is 413.
 	// Default 1 MiB.
 	MaxPayloadBytes int64
-	// PayloadRetention is how long a published payload is kept. Default 720h.
-	PayloadRetention time.Duration
+	// Retention is the server's retention and payload storage, which a
+	// tenant's overrides are shown against. Zero fields: the defaults.
+	Retention sluice.Retention
 	// FirstDelay is the delay before a new delivery's first attempt (the
 	// retry schedule's first entry).
 	FirstDelay time.Duration
@@ -69,8 +70,7 @@ type Config struct {
 
 // Defaults for the zero values of Config.
 const (
-	DefaultMaxPayloadBytes  = 1 << 20
-	DefaultPayloadRetention = 720 * time.Hour
+	DefaultMaxPayloadBytes = 1 << 20
 )
 
 // Offerer takes deliveries created claimed for it: see
@@ -108,9 +108,7 @@ func New(cfg Config) *Handler {
 	if cfg.MaxPayloadBytes <= 0 {
 		cfg.MaxPayloadBytes = DefaultMaxPayloadBytes
 	}
-	if cfg.PayloadRetention <= 0 {
-		cfg.PayloadRetention = DefaultPayloadRetention
-	}
+	cfg.Retention = cfg.Retention.Or(sluice.DefaultRetention)
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
@@ -139,6 +137,8 @@ func (h *Handler) routes() {
 	}
 
 	h.route("POST /v1/tenants", operatorOnly, h.createTenant)
+	h.route("GET /v1/tenants/{id}", anyRole, h.getTenant)
+	h.route("PATCH /v1/tenants/{id}", adminOnly, h.updateTenant)
 	h.route("POST /v1/keys", adminOnly, h.createKey)
 	h.route("DELETE /v1/keys/{id}", adminOnly, h.deleteKey)
 

@@ -74,8 +74,7 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 	ne := &sluice.NewEvent{
 		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: key.TenantID, Type: in.Type,
 			Direction: sluice.Outbound, ReceivedAt: now},
-		Payload: sluice.Payload{Body: in.Payload, ContentType: "application/json",
-			ExpiresAt: now.Add(h.cfg.PayloadRetention)},
+		Payload:  sluice.Payload{Body: in.Payload, ContentType: "application/json"},
 		Subjects: h.detectedSubjects(subjects, in.Payload),
 	}
 	if in.IdempotencyKey != "" {
@@ -85,7 +84,7 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 	if err != nil {
 		return err
 	}
-	writeStored(w, "id", created.Event.ID, created.Duplicate)
+	writeStored(w, "id", created)
 	return nil
 }
 

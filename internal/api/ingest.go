@@ -87,13 +87,10 @@ func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 			Direction: sluice.Inbound, SourceID: src.ID, ReceivedAt: now},
 		Payload: sluice.Payload{Body: body, ContentType: r.Header.Get("Content-Type"),
 			Headers: storedHeaders(r.Header, inbound.SignatureHeaders(&src.Verification))},
-		Subjects: h.detectedSubjects(pathSubjects(src, msg), body),
+		Subjects:  h.detectedSubjects(pathSubjects(src, msg), body),
+		Storage:   src.PayloadStorage,
+		Retention: src.PayloadRetention,
 	}
-	retention := h.cfg.PayloadRetention
-	if src.PayloadRetention > 0 {
-		retention = src.PayloadRetention
-	}
-	ne.Payload.ExpiresAt = now.Add(retention)
 	if id, ok := msg.Lookup(src.EventIDPath); ok && id != "" {
 		ne.DedupKey = dedupKey(src.ID, id)
 	}
@@ -101,7 +98,7 @@ func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeStored(w, "event_id", created.Event.ID, created.Duplicate)
+	writeStored(w, "event_id", created)
 	return nil
 }
 

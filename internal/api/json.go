@@ -23,11 +23,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeStored answers a publish (field "id") or an ingest ("event_id") of
-// the event id: 202, or 200 with "duplicate": true for a repeat. It writes
-// what writeJSON would, by hand, as these answers are on the hot path; an
-// id it would have to escape, which Sluice never makes, goes through
-// writeJSON.
-func writeStored(w http.ResponseWriter, field, id string, duplicate bool) {
+// the event created: 202, or 200 with "duplicate": true for a repeat; an
+// event whose payload is stored nowhere says so, and that it is not
+// durable. It writes what writeJSON would, by hand, as these answers are
+// on the hot path; an id it would have to escape, which Sluice never
+// makes, goes through writeJSON.
+func writeStored(w http.ResponseWriter, field string, created *sluice.EventCreated) {
+	id, duplicate := created.Event.ID, created.Duplicate
+	volatile := created.Storage == sluice.StorageNone && !duplicate
 	status := http.StatusAccepted
 	if duplicate {
 		status = http.StatusOK
@@ -38,11 +41,14 @@ func writeStored(w http.ResponseWriter, field, id string, duplicate bool) {
 			if duplicate {
 				v["duplicate"] = true
 			}
+			if volatile {
+				v["payload_storage"], v["durable"] = sluice.StorageNone, false
+			}
 			writeJSON(w, status, v)
 			return
 		}
 	}
-	b := make([]byte, 0, 64)
+	b := make([]byte, 0, 96)
 	b = append(b, `{"`...)
 	b = append(b, field...)
 	b = append(b, `":"`...)
@@ -50,6 +56,9 @@ func writeStored(w http.ResponseWriter, field, id string, duplicate bool) {
 	b = append(b, '"')
 	if duplicate {
 		b = append(b, `,"duplicate":true`...)
+	}
+	if volatile {
+		b = append(b, `,"payload_storage":"none","durable":false`...)
 	}
 	b = append(b, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"testing"
+
+	"github.com/sluicehq/sluice"
 )
 
 // writeStored writes, by hand, what writeJSON writes for the same answer,
@@ -15,20 +17,29 @@ func TestWriteStoredMatchesWriteJSON(t *testing.T) {
 	for _, tc := range []struct {
 		field, id string
 		duplicate bool
+		storage   sluice.PayloadStorage
 	}{
-		{"id", "evt_01JD0000000000000000000000", false},
-		{"id", "evt_01JD0000000000000000000000", true},
-		{"event_id", "evt_01JD0000000000000000000000", false},
-		{"event_id", "evt_01JD0000000000000000000000", true},
-		{"id", "evt_\"quoted\"\\\n\u00e9<&>", true},
+		{"id", "evt_01JD0000000000000000000000", false, sluice.StorageRetain},
+		{"id", "evt_01JD0000000000000000000000", true, sluice.StorageRetain},
+		{"event_id", "evt_01JD0000000000000000000000", false, sluice.StorageUntilDelivered},
+		{"event_id", "evt_01JD0000000000000000000000", true, sluice.StorageRetain},
+		{"id", "evt_01JD0000000000000000000000", false, sluice.StorageNone},
+		{"event_id", "evt_01JD0000000000000000000000", true, sluice.StorageNone},
+		{"id", "evt_\"quoted\"\\\n\u00e9<&>", true, sluice.StorageRetain},
+		{"id", "evt_\"quoted\"\\\n\u00e9<&>", false, sluice.StorageNone},
 	} {
 		got := httptest.NewRecorder()
-		writeStored(got, tc.field, tc.id, tc.duplicate)
+		writeStored(got, tc.field, &sluice.EventCreated{Event: &sluice.Event{ID: tc.id}, Duplicate: tc.duplicate,
+			Storage: tc.storage})
 		v := map[string]any{tc.field: tc.id}
 		status := http.StatusAccepted
 		if tc.duplicate {
 			v["duplicate"] = true
 			status = http.StatusOK
+		}
+		if tc.storage == sluice.StorageNone && !tc.duplicate {
+			// A new event stored nowhere is not durable, and the answer says so.
+			v["payload_storage"], v["durable"] = "none", false
 		}
 		want := httptest.NewRecorder()
 		writeJSON(want, status, v)

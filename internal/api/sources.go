@@ -24,6 +24,7 @@ type sourceJSON struct {
 	AllowedIPs         []string          `json:"allowed_ips"`
 	RateLimitPerSecond *int              `json:"rate_limit_per_second"`
 	PayloadRetention   *string           `json:"payload_retention"`
+	PayloadStorage     *string           `json:"payload_storage"`
 	Enabled            bool              `json:"enabled"`
 	IngestURL          string            `json:"ingest_url"`
 	CreatedAt          time.Time         `json:"created_at"`
@@ -71,6 +72,10 @@ func toSourceJSON(s *sluice.Source, base string) sourceJSON {
 		r := s.PayloadRetention.String()
 		out.PayloadRetention = &r
 	}
+	if s.PayloadStorage != "" {
+		st := string(s.PayloadStorage)
+		out.PayloadStorage = &st
+	}
 	return out
 }
 
@@ -94,6 +99,7 @@ type sourceInput struct {
 	AllowedIPs         *[]string          `json:"allowed_ips"`
 	RateLimitPerSecond *int               `json:"rate_limit_per_second"`
 	PayloadRetention   *string            `json:"payload_retention"`
+	PayloadStorage     *string            `json:"payload_storage"`
 	Enabled            *bool              `json:"enabled"`
 }
 
@@ -135,8 +141,12 @@ func (in *sourceInput) apply(s *sluice.Source) error {
 			s.PayloadRetention = d
 		}
 	}
+	if in.PayloadStorage != nil {
+		s.PayloadStorage = sluice.PayloadStorage(*in.PayloadStorage) // "" is the tenant's
+	}
 	configured := in.Name != nil || in.Verification != nil || in.EventTypePath != nil || in.EventIDPath != nil ||
-		in.SubjectPaths != nil || in.AllowedIPs != nil || in.RateLimitPerSecond != nil || in.PayloadRetention != nil
+		in.SubjectPaths != nil || in.AllowedIPs != nil || in.RateLimitPerSecond != nil || in.PayloadRetention != nil ||
+		in.PayloadStorage != nil
 	if configured {
 		if err := s.Validate(); err != nil {
 			return err

@@ -157,12 +157,11 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("start dispatcher: %w", err)
 	}
 	s.retention, err = retention.New(retention.Config{
-		Store:             s.store,
-		Exclusive:         exclusiveFor(s.store),
-		Interval:          s.cfg.RetentionInterval,
-		MetadataRetention: s.cfg.MetadataRetention,
-		Logger:            s.logger,
-		OnPass:            func(p retention.Pass) { s.metrics.Purged(p.Payloads, p.Events) },
+		Store:     s.store,
+		Exclusive: exclusiveFor(s.store),
+		Interval:  s.cfg.RetentionInterval,
+		Logger:    s.logger,
+		OnPass:    func(p retention.Pass) { s.metrics.Purged(p.Payloads, p.Events) },
 	})
 	if err != nil {
 		s.dispatcher.Stop()
@@ -177,7 +176,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		Store:                    s.store,
 		Logger:                   s.logger,
 		MaxPayloadBytes:          s.cfg.MaxPayloadBytes,
-		PayloadRetention:         s.cfg.PayloadRetention,
+		Retention:                s.cfg.Retention(),
 		FirstDelay:               s.cfg.RetrySchedule[0],
 		AllowPrivateDestinations: s.cfg.AllowPrivateDestinations,
 		AllowedDestinationCIDRs:  s.cfg.AllowedDestinationCIDRs,

@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/sluicehq/sluice"
 )
 
 // Config is the validated configuration of `sluice serve`.
@@ -28,9 +30,15 @@ type Config struct {
 
 	AllowPrivateDestinations bool
 
-	PayloadRetention  time.Duration
-	MetadataRetention time.Duration
-	RetentionInterval time.Duration
+	// PayloadStorage, the retention windows and AuditRetention are the
+	// server's defaults, which tenants (and for storage and payload
+	// retention, sources) may override.
+	PayloadStorage       sluice.PayloadStorage
+	UndeliveredRetention time.Duration
+	PayloadRetention     time.Duration
+	MetadataRetention    time.Duration
+	AuditRetention       time.Duration
+	RetentionInterval    time.Duration
 
 	// RetrySchedule is the delay before each attempt; its length (1 to 100)
 	// is the attempt limit.
@@ -163,3 +171,10 @@ func (v *rawValue) Set(s string) error {
 
 // IsBoolFlag lets boolean settings be given as a bare --flag.
 func (v *rawValue) IsBoolFlag() bool { return v.isBool }
+
+// Retention is the server's retention and payload storage, as the store
+// applies them.
+func (c *Config) Retention() sluice.Retention {
+	return sluice.Retention{PayloadStorage: c.PayloadStorage, Undelivered: c.UndeliveredRetention,
+		Delivered: c.PayloadRetention, Metadata: c.MetadataRetention, Audit: c.AuditRetention}
+}

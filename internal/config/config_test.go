@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice"
 )
 
 // env returns a getenv over m.
@@ -31,11 +33,14 @@ func TestDefaultsMatchSpec(t *testing.T) {
 	t.Parallel()
 	got := mustLoad(t, nil, nil)
 	want := &Config{
-		Addr:              ":8080",
-		DataDir:           "./sluice-data",
-		PayloadRetention:  720 * time.Hour,
-		MetadataRetention: 8760 * time.Hour,
-		RetentionInterval: time.Minute,
+		Addr:                 ":8080",
+		DataDir:              "./sluice-data",
+		PayloadStorage:       sluice.StorageRetain,
+		UndeliveredRetention: 72 * time.Hour,
+		PayloadRetention:     720 * time.Hour,
+		MetadataRetention:    8760 * time.Hour,
+		AuditRetention:       8760 * time.Hour,
+		RetentionInterval:    time.Minute,
 		RetrySchedule: []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute,
 			2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour},
 		MaxPayloadBytes: 1048576,
@@ -65,6 +70,9 @@ func TestEveryVariableApplies(t *testing.T) {
 		"SLUICE_ALLOW_PRIVATE_DESTINATIONS": "true",
 		"SLUICE_PAYLOAD_RETENTION":          "168h",
 		"SLUICE_METADATA_RETENTION":         "2160h",
+		"SLUICE_UNDELIVERED_RETENTION":      "24h",
+		"SLUICE_AUDIT_RETENTION":            "4380h",
+		"SLUICE_PAYLOAD_STORAGE":            "until_delivered",
 		"SLUICE_RETENTION_INTERVAL":         "30s",
 		"SLUICE_RETRY_SCHEDULE":             "0s, 1s ,1m",
 		"SLUICE_MAX_PAYLOAD_BYTES":          "2048",
@@ -86,8 +94,11 @@ func TestEveryVariableApplies(t *testing.T) {
 		AdminToken:               "sk_operator",
 		MasterKey:                key,
 		AllowPrivateDestinations: true,
+		PayloadStorage:           sluice.StorageUntilDelivered,
+		UndeliveredRetention:     24 * time.Hour,
 		PayloadRetention:         168 * time.Hour,
 		MetadataRetention:        2160 * time.Hour,
+		AuditRetention:           4380 * time.Hour,
 		RetentionInterval:        30 * time.Second,
 		RetrySchedule:            []time.Duration{0, time.Second, time.Minute},
 		MaxPayloadBytes:          2048,
@@ -167,6 +178,10 @@ func TestBadValueNamesTheSetting(t *testing.T) {
 		{"bool flag", []string{"--detect-emails=maybe"}, nil, []string{"--detect-emails (SLUICE_DETECT_EMAILS)", `"maybe"`}},
 		{"payload retention", []string{"--payload-retention", "30d"}, nil,
 			[]string{`--payload-retention (SLUICE_PAYLOAD_RETENTION): "30d" is not a duration`}},
+		{"payload storage", []string{"--payload-storage", "forever"}, nil,
+			[]string{"--payload-storage (SLUICE_PAYLOAD_STORAGE)", `"retain", "until_delivered" or "none"`}},
+		{"undelivered retention zero", nil, map[string]string{"SLUICE_UNDELIVERED_RETENTION": "0s"},
+			[]string{"--undelivered-retention (SLUICE_UNDELIVERED_RETENTION)", "greater than zero"}},
 		{"metadata retention zero", nil, map[string]string{"SLUICE_METADATA_RETENTION": "0s"},
 			[]string{"--metadata-retention (SLUICE_METADATA_RETENTION)", "greater than zero"}},
 		{"retention interval negative", []string{"--retention-interval=-1m"}, nil,

@@ -48,10 +48,26 @@ var settings = []setting{
 	{flag: "allow-private-destinations", env: "SLUICE_ALLOW_PRIVATE_DESTINATIONS", def: "false", isBool: true,
 		usage: "permit loopback, private and link-local destinations (development and tests only)",
 		apply: func(c *Config, v string) (err error) { c.AllowPrivateDestinations, err = parseBool(v); return }},
-	{flag: "payload-retention", env: "SLUICE_PAYLOAD_RETENTION", def: "720h", usage: "payload body lifetime (a `duration` such as 720h)",
+	{flag: "payload-retention", env: "SLUICE_PAYLOAD_RETENTION", def: "720h",
+		usage: "how long a payload is kept once delivered, from its receipt: the replay and debugging window (a `duration` such as 720h)",
 		apply: func(c *Config, v string) (err error) { c.PayloadRetention, err = parsePositiveDuration(v); return }},
 	{flag: "metadata-retention", env: "SLUICE_METADATA_RETENTION", def: "8760h", usage: "event and attempt metadata lifetime (a `duration`)",
 		apply: func(c *Config, v string) (err error) { c.MetadataRetention, err = parsePositiveDuration(v); return }},
+	{flag: "undelivered-retention", env: "SLUICE_UNDELIVERED_RETENTION", def: "72h",
+		usage: "how long a payload is kept while its event is not delivered: the retry horizon (a `duration`)",
+		apply: func(c *Config, v string) (err error) { c.UndeliveredRetention, err = parsePositiveDuration(v); return }},
+	{flag: "audit-retention", env: "SLUICE_AUDIT_RETENTION", def: "8760h",
+		usage: "lifetime of audit entries, erasure records and observed event shapes (a `duration`)",
+		apply: func(c *Config, v string) (err error) { c.AuditRetention, err = parsePositiveDuration(v); return }},
+	{flag: "payload-storage", env: "SLUICE_PAYLOAD_STORAGE", def: "retain",
+		usage: "`mode`: retain, until_delivered (deleted once delivered) or none (never written; not durable)",
+		apply: func(c *Config, v string) error {
+			c.PayloadStorage = sluice.PayloadStorage(v)
+			if !c.PayloadStorage.Valid() {
+				return errors.New(`must be "retain", "until_delivered" or "none"`)
+			}
+			return nil
+		}},
 	{flag: "retention-interval", env: "SLUICE_RETENTION_INTERVAL", def: "1m", usage: "how often expired data is purged (a `duration`)",
 		apply: func(c *Config, v string) (err error) { c.RetentionInterval, err = parsePositiveDuration(v); return }},
 	{flag: "retry-schedule", env: "SLUICE_RETRY_SCHEDULE", def: "0s,5s,5m,30m,2h,5h,10h,14h,20h,24h",

@@ -223,6 +223,7 @@ func (d *Dispatcher) result(c *sluice.Claim, resp response, at, end time.Time) *
 	},
 		EventType: c.EventType,
 		Recovers:  c.Delivery.Recovers,
+		Storage:   c.Storage,
 		// A payload that cannot be minimized says nothing about the
 		// destination's health.
 		CountsForHealth: resp.errClass != ErrClassFields,

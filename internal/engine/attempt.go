@@ -45,6 +45,7 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) 
 		}
 	}
 	recorded := make([]sluice.AttemptRecorded, len(order))
+	var settled []string // events settled whose payloads were kept only until then
 	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
 		clear(recorded)
 		written, err := tx.RecordAttempts(ctx, rows, s.now())
@@ -74,8 +75,15 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) 
 			}
 		}
 		slices.Sort(ended)
-		return tx.RefreshEventStatus(ctx, slices.Compact(ended))
+		if err := tx.RefreshEventStatus(ctx, slices.Compact(ended)); err != nil {
+			return err
+		}
+		settled, err = s.discardDelivered(ctx, tx, rs)
+		return err
 	})
+	if err == nil {
+		s.volatile.forget(settled...)
+	}
 	for k, i := range order {
 		out[i] = recorded[k]
 		if err != nil {

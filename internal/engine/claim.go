@@ -232,7 +232,7 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 		}
 		var gone []string
 		for _, c := range loaded {
-			if c.Body == nil {
+			if c.Body == nil && !s.volatile.has(c.Delivery.EventID, r.Now) {
 				gone = append(gone, c.Delivery.ID)
 				continue
 			}
@@ -281,6 +281,18 @@ func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Cla
 			return nil, err
 		}
 		c.Delivery.Status = sluice.DeliveryPending
+		if r.UntilDelivered {
+			c.Storage = sluice.StorageUntilDelivered
+		}
+		if r.Body == nil {
+			// A payload stored nowhere is delivered from this process's
+			// memory while it keeps it; else it is gone.
+			if v, ok := s.volatile.get(c.Delivery.EventID, s.clock()); ok {
+				c.Body, c.ContentType, c.Storage = v.body, v.contentType, sluice.StorageNone
+			}
+			claims = append(claims, c)
+			continue
+		}
 		payload := &PayloadRow{Body: r.Body, KeyShare: r.KeyShare}
 		if c.Body, _, err = s.openStoredPayload(ctx, c.Delivery.TenantID, c.Delivery.EventID, payload,
 			shares[c.Delivery.EventID]); err != nil {

@@ -119,6 +119,8 @@ type Reader interface {
 	// Observations lists the tenant's observations by source, event type,
 	// kind and name.
 	Observations(ctx context.Context, tenantID string) ([]*sluice.Observation, error)
+	// Tenant returns a tenant; ENOTFOUND if there is none.
+	Tenant(ctx context.Context, id string) (*sluice.Tenant, error)
 	// FieldObservations lists every tenant's field paths observed, by
 	// tenant, source and event type.
 	FieldObservations(ctx context.Context) ([]TenantObservation, error)
@@ -141,6 +143,9 @@ type Tx interface {
 
 	// InsertTenant stores a tenant.
 	InsertTenant(ctx context.Context, t *sluice.Tenant) error
+	// UpdateTenant changes a tenant's name and retention; ENOTFOUND if
+	// there is none.
+	UpdateTenant(ctx context.Context, t *sluice.Tenant) error
 	// InsertAPIKey stores a key: ECONFLICT when its token, or a second
 	// operator key, is taken.
 	InsertAPIKey(ctx context.Context, k *sluice.APIKey) error
@@ -280,13 +285,27 @@ type Tx interface {
 	// whose payloads are retained and expire after now, and keeps them
 	// from changing until the transaction ends.
 	LockRecoverableEvents(ctx context.Context, tenantID, destinationID string, since, until, now time.Time) ([]string, error)
-	// ExpiredPayloads returns up to limit events whose payloads expire at
-	// or before now, earliest first; a driver shared by processes locks
-	// them, passing over those another transaction holds.
-	ExpiredPayloads(ctx context.Context, now time.Time, limit int) ([]string, error)
-	// PurgeEvents deletes up to limit events received before cutoff, with
+	// DuePayloads returns up to limit payloads whose ExpiresAt is at or
+	// before now, earliest first; a driver shared by processes locks them,
+	// passing over those another transaction holds.
+	DuePayloads(ctx context.Context, now time.Time, limit int) ([]DuePayload, error)
+	// ExtendPayloads moves payloads' ExpiresAt.
+	ExtendPayloads(ctx context.Context, expiries []PayloadExpiry) error
+	// DiscardDelivered deletes the payloads kept until delivered (see
+	// EventRows.UntilDelivered) of those of the events now delivered, and
+	// marks them expired. It returns the events among eventIDs that are
+	// settled (sluice.EventDelivered or EventUnrouted).
+	DiscardDelivered(ctx context.Context, eventIDs []string) (settled []string, err error)
+	// PurgeEvents deletes up to limit events whose tenant's metadata
+	// retention (or def, when the tenant sets none) has passed at now, with
 	// everything that hangs off them, and returns how many.
-	PurgeEvents(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	PurgeEvents(ctx context.Context, now time.Time, def time.Duration, limit int) (int, error)
+	// PurgeAudit deletes up to limit of the audit entries, erasure records
+	// and observations whose tenant's audit retention (or def) has passed
+	// at now, and returns how many. Observations go by source and event
+	// type, all those of a type whose first sighting is that old together,
+	// so that the type is seen anew, not as drifting.
+	PurgeAudit(ctx context.Context, now time.Time, def time.Duration, limit int) (int, error)
 }
 
 // DestinationRow is a destination as stored: its URL and secrets sealed,
@@ -314,7 +333,47 @@ type PayloadRow struct {
 	// KeyShare is the tenant's share of the event's key, sealed under the
 	// tenant's data key; nil when the payload is sealed under the tenant's
 	// key itself (it names no subject).
-	KeyShare  []byte
+	KeyShare []byte
+	// ExpiresAt is when the purge next looks at the payload: the earlier of
+	// DeliveredUntil and UndeliveredUntil, or its only expiry when they
+	// are zero (a payload stored before they were kept apart).
+	ExpiresAt time.Time
+	// DeliveredUntil is when the payload expires once its event is
+	// settled (delivered, or routed nowhere); UndeliveredUntil, when it
+	// expires while it is not.
+	DeliveredUntil, UndeliveredUntil time.Time
+	// Settled says the event is settled (see Settled).
+	Settled bool
+}
+
+// Until is when the payload expires, as its event stands.
+func (p *PayloadRow) Until() time.Time {
+	switch {
+	case p.Settled && !p.DeliveredUntil.IsZero():
+		return p.DeliveredUntil
+	case !p.Settled && !p.UndeliveredUntil.IsZero():
+		return p.UndeliveredUntil
+	}
+	return p.ExpiresAt
+}
+
+// Settled reports whether an event of the status is settled: delivered, or
+// routed nowhere, so that its payload is kept for the delivered window.
+// The SQL of the drivers says the same where it filters on expiry.
+func Settled(s sluice.EventStatus) bool {
+	return s == sluice.EventDelivered || s == sluice.EventUnrouted
+}
+
+// DuePayload is a payload whose ExpiresAt has come (see Tx.DuePayloads).
+type DuePayload struct {
+	EventID string
+	// Until is when it expires, as its event stands (PayloadRow.Until).
+	Until time.Time
+}
+
+// PayloadExpiry moves a payload's ExpiresAt.
+type PayloadExpiry struct {
+	EventID   string
 	ExpiresAt time.Time
 }
 
@@ -378,11 +437,16 @@ type EventRows struct {
 	// DedupDigest is the keyed hash of the event's dedup key; "" for none.
 	DedupDigest   string
 	ContentType   string
-	Body, Headers []byte // sealed; Headers nil when none were kept
+	Body, Headers []byte // sealed; Body nil when the payload is not stored, Headers when none were kept
 	// KeyShare is the tenant's share of the event's key (see PayloadRow);
 	// nil for a payload sealed under the tenant's key.
-	KeyShare  []byte
-	ExpiresAt time.Time
+	KeyShare []byte
+	// ExpiresAt, DeliveredUntil and UndeliveredUntil are the payload's
+	// expiries (see PayloadRow); the last two zero for one expiry.
+	ExpiresAt, DeliveredUntil, UndeliveredUntil time.Time
+	// UntilDelivered has the payload deleted as its event is delivered
+	// (see Tx.DiscardDelivered).
+	UntilDelivered bool
 	// Subjects are the event's links to its distinct subjects, each with
 	// the subject's share of the event's key.
 	Subjects []SubjectLink
@@ -464,4 +528,7 @@ type ClaimRow struct {
 	Body []byte
 	// KeyShare is the tenant's share of the event's key (see PayloadRow).
 	KeyShare []byte
+	// UntilDelivered says the payload is kept until its event is
+	// delivered (EventRows.UntilDelivered).
+	UntilDelivered bool
 }

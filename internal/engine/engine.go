@@ -46,6 +46,9 @@ type Config struct {
 	// Anomalies counts events and verification failures for the burst and
 	// auth_failures notices. Default: a Detector with its defaults.
 	Anomalies *anomaly.Detector
+	// Retention is the server's retention and payload storage, which
+	// tenants may override; zero fields take sluice.DefaultRetention's.
+	Retention sluice.Retention
 	// Logger receives ids and outcomes only. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -63,9 +66,12 @@ type Store struct {
 	logger    *slog.Logger
 	clock     func() time.Time
 
-	shapes       knownShapes     // observations the driver has
-	secrets      secretCache     // destinations' opened URLs and secrets
-	subjectCache subjectKeyCache // subjects' opened keys
+	shapes       knownShapes      // observations the driver has
+	secrets      secretCache      // destinations' opened URLs and secrets
+	subjectCache subjectKeyCache  // subjects' opened keys
+	defaults     sluice.Retention // the server's retention
+	policies     policyCache      // tenants' retention overrides
+	volatile     volatilePayloads // payloads of storage "none", for their retries
 
 	// unscrubbed is set when a deletion has committed that no Scrub has
 	// followed yet.
@@ -86,6 +92,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		read:      cfg.Driver.Read(),
 		health:    cfg.Health.withDefaults(),
 		retention: cfg.NoticeRetention,
+		defaults:  cfg.Retention.Or(sluice.DefaultRetention),
 		anomalies: cfg.Anomalies,
 		logger:    cfg.Logger,
 		clock:     cfg.Now,

@@ -48,11 +48,14 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		return nil, err
 	}
 	s.keepSubjectKeys(in.Event.TenantID, se)
+	if ins.Inserted && se.storage.storage == sluice.StorageNone && len(plan.rows.Deliveries) > 0 {
+		s.volatile.put(in.Event.ID, in.Payload.Body, in.Payload.ContentType, se.storage.volatileUntil)
+	}
 	if !ins.Inserted {
 		return s.duplicateOf(ctx, se)
 	}
 	e := &plan.rows.Event
-	created := &sluice.EventCreated{Event: e, Claims: plan.claims, Unclaimed: plan.unclaimed}
+	created := &sluice.EventCreated{Event: e, Claims: plan.claims, Unclaimed: plan.unclaimed, Storage: se.storage.storage}
 	s.shapes.stored(e.TenantID, se.shapes)
 	if drift := driftOf(se.shapes, ins.NewObservations); len(drift) > 0 {
 		created.Unclaimed = s.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,
@@ -108,27 +111,35 @@ type sealedEvent struct {
 	newKeys       []SubjectKeyRow // subjects' keys to store with the event
 	dedupDigest   string
 	shapes        []sluice.Observation
+	storage       storagePlan
 }
 
 // sealEvent prepares in for its rows; with observe, its shape is observed.
 func (s *Store) sealEvent(ctx context.Context, in *sluice.NewEvent, observe bool) (*sealedEvent, error) {
 	e := &in.Event
 	se := &sealedEvent{in: in}
+	var err error
+	if se.storage, err = s.planStorage(ctx, in); err != nil {
+		return nil, err
+	}
 	hashes, err := s.subjectHashes(ctx, e.TenantID, in.Subjects)
 	if err != nil {
 		return nil, err
 	}
-	if len(hashes) == 0 {
-		if se.body, se.headers, err = s.sealPayload(ctx, e.TenantID, e.ID, &in.Payload); err != nil {
-			return nil, err
-		}
-	} else {
+	switch {
+	case len(hashes) > 0:
 		keys, fresh, err := s.subjectKeys(ctx, e.TenantID, hashes)
 		if err != nil {
 			return nil, err
 		}
 		se.keys, se.newKeys = keys, fresh
-		if err := s.sealForSubjects(ctx, se, hashes, keys); err != nil {
+		if se.storage.storage == sluice.StorageNone {
+			se.links = unsharedLinks(hashes, keys)
+		} else if err := s.sealForSubjects(ctx, se, hashes, keys); err != nil {
+			return nil, err
+		}
+	case se.storage.storage != sluice.StorageNone:
+		if se.body, se.headers, err = s.sealPayload(ctx, e.TenantID, e.ID, &in.Payload); err != nil {
 			return nil, err
 		}
 	}
@@ -160,9 +171,12 @@ type eventPlan struct {
 func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*DestinationRow, firstDelay time.Duration) (*eventPlan, error) {
 	in := se.in
 	now := s.now()
+	sp := &se.storage
 	rows := &EventRows{Event: in.Event, DedupDigest: se.dedupDigest, ContentType: in.Payload.ContentType,
-		Body: se.body, Headers: se.headers, KeyShare: se.keyShare, ExpiresAt: in.Payload.ExpiresAt,
-		Subjects: se.links, NewSubjectKeys: se.newKeys, Observations: se.shapes}
+		Body: se.body, Headers: se.headers, KeyShare: se.keyShare, ExpiresAt: sp.expiresAt,
+		DeliveredUntil: sp.deliveredUntil, UndeliveredUntil: sp.undeliveredUntil,
+		UntilDelivered: sp.storage == sluice.StorageUntilDelivered,
+		Subjects:       se.links, NewSubjectKeys: se.newKeys, Observations: se.shapes}
 	plan := &eventPlan{rows: rows}
 	e := &rows.Event
 	var taken map[string]int // claimed at birth, by destination
@@ -178,7 +192,8 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 			plan.unclaimed = plan.unclaimed || d.Enabled
 			continue
 		}
-		c := &sluice.Claim{EventType: e.Type, Body: in.Payload.Body, ContentType: in.Payload.ContentType}
+		c := &sluice.Claim{EventType: e.Type, Body: in.Payload.Body, ContentType: in.Payload.ContentType,
+			Storage: sp.storage}
 		if err := s.openDestinationInto(ctx, d, &c.Destination); err != nil {
 			return nil, err
 		}
@@ -191,10 +206,19 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 		taken[d.ID]++
 		plan.claims = append(plan.claims, c)
 	}
-	// A new event's deliveries are all pending.
+	// A new event's deliveries are all pending. A payload kept until
+	// delivered is not written when there is nothing to deliver.
 	e.Status, e.PayloadState = sluice.EventUnrouted, sluice.PayloadRetained
 	if len(rows.Deliveries) > 0 {
 		e.Status = sluice.EventPending
+	} else if sp.storage == sluice.StorageUntilDelivered {
+		rows.Body, rows.Headers, rows.KeyShare = nil, nil, nil
+	}
+	if rows.Body == nil {
+		e.PayloadState = sluice.PayloadNotStored
+		for i := range rows.Subjects {
+			rows.Subjects[i].Share = nil
+		}
 	}
 	rows.Announce = plan.unclaimed
 	return plan, nil
@@ -267,7 +291,7 @@ func (s *Store) Payload(ctx context.Context, tenantID, eventID string) (*sluice.
 			return nil, err
 		}
 	}
-	p := &sluice.Payload{ContentType: r.ContentType, ExpiresAt: r.ExpiresAt}
+	p := &sluice.Payload{ContentType: r.ContentType, ExpiresAt: r.Until()}
 	if p.Body, p.Headers, err = s.openStoredPayload(ctx, tenantID, eventID, r, shares[eventID]); err != nil {
 		return nil, err
 	}
@@ -276,7 +300,7 @@ func (s *Store) Payload(ctx context.Context, tenantID, eventID string) (*sluice.
 
 // retained reports whether a payload is still kept at now.
 func retained(r *PayloadRow, now time.Time) bool {
-	return r.State == sluice.PayloadRetained && r.Body != nil && now.Before(r.ExpiresAt)
+	return r.State == sluice.PayloadRetained && r.Body != nil && now.Before(r.Until())
 }
 
 // Deliveries lists an event's deliveries, oldest first.

@@ -35,6 +35,7 @@ type fake struct {
 	// subjectKeys are the subjects' sealed keys, by tenant and hash.
 	subjectKeys map[string]engine.SubjectKeyRow
 	scrubs      int
+	retention   sluice.Retention // the tenant's overrides
 
 	health    map[string]*engine.DestinationHealth // by destination
 	stale     map[string]bool                      // deliveries no longer claimed
@@ -266,3 +267,11 @@ func (f *fake) FieldObservations(context.Context) ([]engine.TenantObservation, e
 }
 
 func (f *fake) RetainedOfType(context.Context, string, int) ([]string, error) { return nil, nil }
+
+// Tenant answers for the fake's tenant, with the server's retention.
+func (f *fake) Tenant(_ context.Context, id string) (*sluice.Tenant, error) {
+	if id != f.tenantID {
+		return nil, sluice.Errorf(sluice.ENOTFOUND, "tenant not found")
+	}
+	return &sluice.Tenant{ID: id, Retention: f.retention}, nil
+}

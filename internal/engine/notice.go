@@ -32,6 +32,8 @@ func (s *Store) newNotice(tenantID, eventType string, payload any, at time.Time)
 			ReceivedAt: at,
 		},
 		Payload: sluice.Payload{Body: body, ContentType: "application/json", ExpiresAt: at.Add(s.retention)},
+		// A notice names no one, and may be delivered by any process.
+		Storage: sluice.StorageRetain,
 	}, nil
 }
 

@@ -39,6 +39,7 @@ func (s *Store) ErasePayload(ctx context.Context, tenantID, eventID string) erro
 	if err != nil {
 		return err
 	}
+	s.volatile.forget(eventID)
 	s.scrubNow(ctx, "payload erasure")
 	return nil
 }
@@ -52,10 +53,14 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID string, subj sluice.S
 	if err != nil {
 		return nil, err
 	}
-	var out *sluice.Erasure
+	var (
+		out      *sluice.Erasure
+		eventIDs []string
+	)
 	err = s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
 		out = nil
-		eventIDs, err := tx.DeleteSubjectLinks(ctx, tenantID, hash)
+		var err error
+		eventIDs, err = tx.DeleteSubjectLinks(ctx, tenantID, hash)
 		if err != nil {
 			return fmt.Errorf("find subject: %w", err)
 		}
@@ -80,6 +85,7 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID string, subj sluice.S
 	if err != nil {
 		return nil, err
 	}
+	s.volatile.forget(eventIDs...)
 	s.scrubNow(ctx, "subject erasure")
 	return out, nil
 }
@@ -255,51 +261,5 @@ func (s *Store) Recover(ctx context.Context, tenantID, destinationID string, sin
 		n = len(eventIDs)
 		return s.audit(ctx, tx, tenantID, "destination.recover", destinationID)
 	})
-	return n, err
-}
-
-// PurgeExpiredPayloads deletes up to limit payloads whose expiry is at or
-// before now (their events become payload_state "expired" and their
-// pending deliveries "expired") and returns how many it deleted. Purges
-// running at once in several processes take different payloads.
-func (s *Store) PurgeExpiredPayloads(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	n := 0
-	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
-		n = 0
-		ids, err := tx.ExpiredPayloads(ctx, now, limit)
-		if err != nil {
-			return fmt.Errorf("find expired payloads: %w", err)
-		}
-		n, err = s.endPayloads(ctx, tx, ids, sluice.PayloadExpired, sluice.DeliveryExpired)
-		return err
-	})
-	if n > 0 {
-		s.unscrubbed.Store(true)
-	}
-	return n, err
-}
-
-// PurgeMetadata deletes up to limit events received before cutoff; their
-// payloads, deliveries, attempts and subject links go with them. It
-// returns how many events it deleted.
-func (s *Store) PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	n := 0
-	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
-		var err error
-		n, err = tx.PurgeEvents(ctx, cutoff, limit)
-		if err != nil {
-			return fmt.Errorf("purge metadata: %w", err)
-		}
-		return nil
-	})
-	if n > 0 {
-		s.unscrubbed.Store(true)
-	}
 	return n, err
 }

@@ -100,3 +100,10 @@ func (k *knownShapes) stored(tenantID string, obs []sluice.Observation) {
 		k.keys[shapeKey{tenantID, o}] = true
 	}
 }
+
+// reset forgets every observation known to be stored.
+func (k *knownShapes) reset() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.keys = nil
+}

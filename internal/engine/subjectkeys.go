@@ -248,6 +248,16 @@ func (s *Store) sealForSubjects(ctx context.Context, se *sealedEvent, hashes [][
 	return nil
 }
 
+// unsharedLinks links an event whose payload is not stored to its
+// subjects: no share, since there is nothing to open.
+func unsharedLinks(hashes [][]byte, keys []subjectKey) []SubjectLink {
+	links := make([]SubjectLink, len(hashes))
+	for i, h := range hashes {
+		links[i] = SubjectLink{Hash: h, KeyID: keys[i].id}
+	}
+	return links
+}
+
 func shareAAD(tenantID, eventID string, hash []byte) []byte {
 	return seal.AAD(tenantID, columnSubjectShare, eventID, hex.EncodeToString(hash))
 }

@@ -107,9 +107,11 @@ func (d *Driver) eventBatch(rows *engine.EventRows) *pgx.Batch {
 		ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
 		e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, string(e.Status), string(e.PayloadState),
 		sqldb.MS(e.ReceivedAt), dedup)
-	b.Queue(`INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, key_share, expires_at)
-		SELECT $1::text, $2::text, $3::text, $4::bytea, $5::bytea, $6::bytea, $7::bigint`+ifInserted,
-		e.ID, e.TenantID, rows.ContentType, rows.Headers, rows.Body, rows.KeyShare, sqldb.MS(rows.ExpiresAt))
+	if rows.Body != nil {
+		b.Queue(`INSERT INTO event_payloads (`+sqldb.PayloadColumns+`)
+			SELECT $1::text, $2::text, $3::text, $4::bytea, $5::bytea, $6::bytea, $7::bigint, $8::bigint, $9::bigint,
+				$10::boolean`+ifInserted, sqldb.PayloadValues(rows)...)
+	}
 	for _, l := range rows.Subjects {
 		b.Queue(`INSERT INTO subject_index (event_id, tenant_id, hash, key_id, key_share)
 			SELECT $1::text, $2::text, $3::bytea, $4::bigint, $5::bytea`+ifInserted, e.ID, e.TenantID, l.Hash, l.KeyID, l.Share)
@@ -159,7 +161,11 @@ func readEventBatch(results pgx.BatchResults, rows *engine.EventRows) (_ *engine
 		return nil, fmt.Errorf("insert event: %w", mapError(err))
 	}
 	out := &engine.EventInserted{Inserted: tag.RowsAffected() > 0, NewObservations: make([]bool, len(rows.Observations))}
-	for range 1 + len(rows.Subjects) + len(rows.Deliveries) {
+	payloads := 0
+	if rows.Body != nil {
+		payloads = 1
+	}
+	for range payloads + len(rows.Subjects) + len(rows.Deliveries) {
 		if _, err := results.Exec(); err != nil {
 			return nil, fmt.Errorf("insert event rows: %w", mapError(err))
 		}

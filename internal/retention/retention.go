@@ -1,6 +1,8 @@
-// Package retention enforces the retention windows (SPEC §4.4): every
-// interval it purges payloads past their expiry, leaving their metadata,
-// and deletes event metadata past the metadata retention.
+// Package retention enforces the retention windows: every interval it
+// purges payloads past their expiry, leaving their metadata, deletes event
+// metadata past its tenant's metadata retention and audit entries, erasure
+// records and observations past its audit retention, then scrubs what it
+// deleted from the store's files.
 package retention
 
 import (
@@ -14,15 +16,15 @@ import (
 // Store is what the service purges through; sluice.Store implements it.
 type Store interface {
 	PurgeExpiredPayloads(ctx context.Context, now time.Time, limit int) (int, error)
-	PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	PurgeMetadata(ctx context.Context, now time.Time, limit int) (int, error)
+	PurgeAudit(ctx context.Context, now time.Time, limit int) (int, error)
 	Scrub(ctx context.Context) error
 }
 
 // Defaults for the zero values of Config.
 const (
-	DefaultInterval          = time.Minute
-	DefaultMetadataRetention = 8760 * time.Hour
-	DefaultBatchSize         = 500
+	DefaultInterval  = time.Minute
+	DefaultBatchSize = 500
 	// maxBatchesPerPass bounds one pass, so a large backlog is worked off
 	// over several intervals instead of holding the writer for long.
 	maxBatchesPerPass = 100
@@ -32,11 +34,9 @@ const (
 type Config struct {
 	// Store is purged. Required.
 	Store Store
-	// Interval is how often a pass runs. Default DefaultInterval.
+	// Interval is how often a pass runs. Default DefaultInterval. The
+	// windows themselves are the store's (per tenant).
 	Interval time.Duration
-	// MetadataRetention is how long event metadata is kept. Default
-	// DefaultMetadataRetention.
-	MetadataRetention time.Duration
 	// BatchSize bounds each purge call. Default DefaultBatchSize.
 	BatchSize int
 	// Logger receives counts and durations. Default slog.Default().
@@ -55,6 +55,7 @@ type Config struct {
 type Pass struct {
 	Payloads int  // payloads deleted past their expiry
 	Events   int  // events deleted past the metadata retention
+	Audit    int  // audit entries, erasure records and observations deleted
 	Skipped  bool // another process was running a pass
 	Err      error
 }
@@ -76,14 +77,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("retention: Config.Store is required")
 	}
-	if cfg.Interval < 0 || cfg.MetadataRetention < 0 || cfg.BatchSize < 0 {
-		return nil, errors.New("retention: Config has a negative Interval, MetadataRetention or BatchSize")
+	if cfg.Interval < 0 || cfg.BatchSize < 0 {
+		return nil, errors.New("retention: Config has a negative Interval or BatchSize")
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
-	}
-	if cfg.MetadataRetention == 0 {
-		cfg.MetadataRetention = DefaultMetadataRetention
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
@@ -181,7 +179,12 @@ func (s *Service) purge(ctx context.Context) Pass {
 	})
 	if p.Err == nil {
 		p.Events, p.Err = s.drain(func(limit int) (int, error) {
-			return s.cfg.Store.PurgeMetadata(ctx, s.cfg.Now().Add(-s.cfg.MetadataRetention), limit)
+			return s.cfg.Store.PurgeMetadata(ctx, s.cfg.Now(), limit)
+		})
+	}
+	if p.Err == nil {
+		p.Audit, p.Err = s.drain(func(limit int) (int, error) {
+			return s.cfg.Store.PurgeAudit(ctx, s.cfg.Now(), limit)
 		})
 	}
 	// What the pass deleted (and what erasures deleted without a
@@ -192,9 +195,9 @@ func (s *Service) purge(ctx context.Context) Pass {
 	switch {
 	case p.Err != nil:
 		s.cfg.Logger.ErrorContext(ctx, "retention pass failed", slog.Any("error", p.Err))
-	case p.Payloads > 0 || p.Events > 0:
+	case p.Payloads > 0 || p.Events > 0 || p.Audit > 0:
 		s.cfg.Logger.InfoContext(ctx, "retention purged", slog.Int("payloads", p.Payloads),
-			slog.Int("events", p.Events), slog.Duration("duration", s.cfg.Now().Sub(start)))
+			slog.Int("events", p.Events), slog.Int("audit_rows", p.Audit), slog.Duration("duration", s.cfg.Now().Sub(start)))
 	}
 	return p
 }

@@ -23,19 +23,34 @@ const wait = 10 * time.Second
 // personal is a payload body that must never reach a log.
 const personal = `{"email":"ada@example.com"}`
 
-// fakeStore is a retention.Store whose methods are its function fields.
+// fakeStore is a retention.Store whose methods are its function fields;
+// a nil one purges nothing.
 type fakeStore struct {
 	purgePayloads func(ctx context.Context, now time.Time, limit int) (int, error)
-	purgeMetadata func(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	purgeMetadata func(ctx context.Context, now time.Time, limit int) (int, error)
+	purgeAudit    func(ctx context.Context, now time.Time, limit int) (int, error)
 	scrubs        atomic.Int32
 }
 
-func (f *fakeStore) PurgeExpiredPayloads(ctx context.Context, now time.Time, limit int) (int, error) {
-	return f.purgePayloads(ctx, now, limit)
+type purgeFunc = func(ctx context.Context, now time.Time, limit int) (int, error)
+
+func call(f purgeFunc, ctx context.Context, now time.Time, limit int) (int, error) {
+	if f == nil {
+		return 0, nil
+	}
+	return f(ctx, now, limit)
 }
 
-func (f *fakeStore) PurgeMetadata(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	return f.purgeMetadata(ctx, cutoff, limit)
+func (f *fakeStore) PurgeExpiredPayloads(ctx context.Context, now time.Time, limit int) (int, error) {
+	return call(f.purgePayloads, ctx, now, limit)
+}
+
+func (f *fakeStore) PurgeMetadata(ctx context.Context, now time.Time, limit int) (int, error) {
+	return call(f.purgeMetadata, ctx, now, limit)
+}
+
+func (f *fakeStore) PurgeAudit(ctx context.Context, now time.Time, limit int) (int, error) {
+	return call(f.purgeAudit, ctx, now, limit)
 }
 
 func (f *fakeStore) Scrub(context.Context) error {
@@ -56,11 +71,13 @@ type bundle struct {
 	ctx      context.Context
 }
 
-func setup(t *testing.T) *bundle {
+// setup opens the store with the server's retention r (zero fields: the
+// defaults).
+func setup(t *testing.T, r sluice.Retention) *bundle {
 	t.Helper()
 	clock := testkit.NewClock()
 	ctx := context.Background()
-	s := testkit.SQLiteStore(t, testkit.StoreOptions{Now: clock.Now})
+	s := testkit.SQLiteStore(t, testkit.StoreOptions{Now: clock.Now, Retention: r})
 	ten := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "a"}
 	key := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Name: "admin", Role: sluice.RoleAdmin,
 		TokenHash: sluice.HashToken(sluice.NewToken())}
@@ -167,7 +184,6 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"no store", retention.Config{}},
 		{"negative interval", retention.Config{Store: store, Interval: -time.Second}},
-		{"negative metadata retention", retention.Config{Store: store, MetadataRetention: -time.Hour}},
 		{"negative batch size", retention.Config{Store: store, BatchSize: -1}},
 	}
 	for _, tt := range tests {
@@ -184,22 +200,17 @@ func TestNewValidates(t *testing.T) {
 func TestNewDefaults(t *testing.T) {
 	t.Parallel()
 	var (
-		limits         []int
-		payloadNow     time.Time
-		metadataCutoff time.Time
+		limits                            []int
+		payloadNow, metadataNow, auditNow time.Time
 	)
-	store := &fakeStore{
-		purgePayloads: func(_ context.Context, now time.Time, limit int) (int, error) {
-			payloadNow = now
+	purge := func(at *time.Time) purgeFunc {
+		return func(_ context.Context, now time.Time, limit int) (int, error) {
+			*at = now
 			limits = append(limits, limit)
 			return 0, nil
-		},
-		purgeMetadata: func(_ context.Context, cutoff time.Time, limit int) (int, error) {
-			metadataCutoff = cutoff
-			limits = append(limits, limit)
-			return 0, nil
-		},
+		}
 	}
+	store := &fakeStore{purgePayloads: purge(&payloadNow), purgeMetadata: purge(&metadataNow), purgeAudit: purge(&auditNow)}
 	clock := testkit.NewClock()
 	s := newService(t, retention.Config{Store: store, Now: clock.Now})
 	if p := s.RunPass(context.Background()); p != (retention.Pass{}) {
@@ -208,14 +219,13 @@ func TestNewDefaults(t *testing.T) {
 	if n := store.scrubs.Load(); n != 1 {
 		t.Fatalf("a pass scrubbed the store %d times, want once", n)
 	}
-	if len(limits) != 2 || limits[0] != retention.DefaultBatchSize || limits[1] != retention.DefaultBatchSize {
+	if want := []int{retention.DefaultBatchSize, retention.DefaultBatchSize, retention.DefaultBatchSize}; !slices.Equal(limits, want) {
 		t.Fatalf("batch limits %v, want the default %d for each purge", limits, retention.DefaultBatchSize)
 	}
-	if !payloadNow.Equal(clock.Now()) {
-		t.Fatalf("payloads purged as of %v, want the clock's %v", payloadNow, clock.Now())
-	}
-	if want := clock.Now().Add(-retention.DefaultMetadataRetention); !metadataCutoff.Equal(want) {
-		t.Fatalf("metadata cutoff %v, want %v", metadataCutoff, want)
+	for what, at := range map[string]time.Time{"payloads": payloadNow, "metadata": metadataNow, "audit entries": auditNow} {
+		if !at.Equal(clock.Now()) {
+			t.Fatalf("%s purged as of %v, want the clock's %v", what, at, clock.Now())
+		}
 	}
 
 	// Without a clock it uses the real time.
@@ -229,10 +239,9 @@ func TestNewDefaults(t *testing.T) {
 
 func TestRunPass(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, sluice.Retention{Metadata: 72 * time.Hour, Audit: 100 * time.Hour})
 	var logs testlog.Buffer
-	s := newService(t, retention.Config{Store: b.store, Now: b.clock.Now, MetadataRetention: 72 * time.Hour,
-		BatchSize: 10, Logger: newLogger(&logs)})
+	s := newService(t, retention.Config{Store: b.store, Now: b.clock.Now, BatchSize: 10, Logger: newLogger(&logs)})
 	start := b.clock.Now()
 	short1, short2 := b.event(t, time.Hour), b.event(t, time.Hour)
 	long := b.event(t, 100*time.Hour)
@@ -272,6 +281,20 @@ func TestRunPass(t *testing.T) {
 	if p := s.RunPass(b.ctx); p != (retention.Pass{}) {
 		t.Fatalf("RunPass with nothing left due = %+v", p)
 	}
+
+	// Past the audit retention, the audit entries of the tenant's set-up
+	// go, and the observations of the type first seen then.
+	before, _, err := b.store.AuditLog(b.ctx, b.tenantID, sluice.Page{})
+	if err != nil || len(before) == 0 {
+		t.Fatalf("audit log before = %d entries, %v", len(before), err)
+	}
+	b.clock.Advance(30 * time.Hour)
+	if p := s.RunPass(b.ctx); p.Audit < len(before) || p.Err != nil {
+		t.Fatalf("RunPass after the audit retention = %+v, want at least the %d audit entries", p, len(before))
+	}
+	if after, _, _ := b.store.AuditLog(b.ctx, b.tenantID, sluice.Page{}); len(after) != 0 {
+		t.Fatalf("audit log after the audit retention = %d entries, want none", len(after))
+	}
 	if log := logs.String(); strings.Contains(log, "ada@example.com") || strings.Contains(log, "customer.updated") {
 		t.Fatal("the log carries payload content")
 	}
@@ -280,20 +303,19 @@ func TestRunPass(t *testing.T) {
 // A backlog larger than one batch is worked off in one pass, batch by batch.
 func TestRunPassDrainsBacklog(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, sluice.Retention{Metadata: time.Hour})
 	var payloadLimits, metadataLimits []int
 	store := &fakeStore{
 		purgePayloads: func(ctx context.Context, now time.Time, limit int) (int, error) {
 			payloadLimits = append(payloadLimits, limit)
 			return b.store.PurgeExpiredPayloads(ctx, now, limit)
 		},
-		purgeMetadata: func(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+		purgeMetadata: func(ctx context.Context, now time.Time, limit int) (int, error) {
 			metadataLimits = append(metadataLimits, limit)
-			return b.store.PurgeMetadata(ctx, cutoff, limit)
+			return b.store.PurgeMetadata(ctx, now, limit)
 		},
 	}
-	s := newService(t, retention.Config{Store: store, Now: b.clock.Now, MetadataRetention: time.Hour, BatchSize: 3,
-		Logger: slog.New(slog.DiscardHandler)})
+	s := newService(t, retention.Config{Store: store, Now: b.clock.Now, BatchSize: 3, Logger: slog.New(slog.DiscardHandler)})
 	var ids []string
 	for range 10 {
 		ids = append(ids, b.event(t, time.Minute))
@@ -380,7 +402,7 @@ func TestPassError(t *testing.T) {
 // Start runs a pass at once, without waiting for the first interval.
 func TestStartPassesAtOnce(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, sluice.Retention{})
 	id := b.event(t, time.Minute)
 	b.clock.Advance(time.Minute)
 	onPass, ch := passes()
@@ -401,7 +423,7 @@ func TestStartPassesAtOnce(t *testing.T) {
 
 func TestStartPassesOnInterval(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, sluice.Retention{})
 	var count atomic.Int64
 	onPass, ch := passes()
 	s := newService(t, retention.Config{Store: b.store, Now: b.clock.Now, Interval: 20 * time.Millisecond,

@@ -14,7 +14,8 @@ import (
 // sourceColumns are the sources table's columns in sourceRow.targets'
 // order.
 const sourceColumns = `id, tenant_id, name, verification, credentials, event_type_path, event_id_path,
-	subject_paths, allowed_ips, rate_limit_per_second, payload_retention_ms, enabled, created_at, updated_at`
+	subject_paths, allowed_ips, rate_limit_per_second, payload_retention_ms, payload_storage, enabled, created_at,
+	updated_at`
 
 // verificationJSON is a verification rule as stored, less its secrets.
 type verificationJSON struct {
@@ -53,7 +54,7 @@ func sourceArgs(r *engine.SourceRow) ([]any, error) {
 		texts[i] = string(b)
 	}
 	return []any{r.Name, texts[0], r.SealedCredentials, r.EventTypePath, r.EventIDPath, texts[1], texts[2],
-		r.RateLimitPerSecond, r.PayloadRetention.Milliseconds(), r.Enabled, MS(r.UpdatedAt)}, nil
+		r.RateLimitPerSecond, r.PayloadRetention.Milliseconds(), string(r.PayloadStorage), r.Enabled, MS(r.UpdatedAt)}, nil
 }
 
 func scanSource(row Row) (*engine.SourceRow, error) {
@@ -62,10 +63,12 @@ func scanSource(row Row) (*engine.SourceRow, error) {
 		verification     string
 		subjects, ips    string
 		retentionMS      int64
+		storage          string
 		created, updated int64
 	)
 	if err := row.Scan(&r.ID, &r.TenantID, &r.Name, &verification, &r.SealedCredentials, &r.EventTypePath,
-		&r.EventIDPath, &subjects, &ips, &r.RateLimitPerSecond, &retentionMS, &r.Enabled, &created, &updated); err != nil {
+		&r.EventIDPath, &subjects, &ips, &r.RateLimitPerSecond, &retentionMS, &storage, &r.Enabled, &created,
+		&updated); err != nil {
 		return nil, err
 	}
 	var (
@@ -94,6 +97,7 @@ func scanSource(row Row) (*engine.SourceRow, error) {
 		r.AllowedIPs = append(r.AllowedIPs, p)
 	}
 	r.PayloadRetention = time.Duration(retentionMS) * time.Millisecond
+	r.PayloadStorage = sluice.PayloadStorage(storage)
 	r.CreatedAt, r.UpdatedAt = FromMS(created), FromMS(updated)
 	return &r, nil
 }
@@ -105,7 +109,7 @@ func (o *Ops) InsertSource(ctx context.Context, r *engine.SourceRow) error {
 		return err
 	}
 	_, err = o.Conn.Exec(ctx, `INSERT INTO sources (`+sourceColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		append([]any{r.ID, r.TenantID}, append(args, MS(r.CreatedAt))...)...)
 	return err
 }
@@ -118,7 +122,7 @@ func (o *Ops) UpdateSource(ctx context.Context, r *engine.SourceRow) error {
 	}
 	return o.execOne(ctx, "source", `UPDATE sources SET name = $3, verification = $4, credentials = $5,
 		event_type_path = $6, event_id_path = $7, subject_paths = $8, allowed_ips = $9, rate_limit_per_second = $10,
-		payload_retention_ms = $11, enabled = $12, updated_at = $13 WHERE id = $1 AND tenant_id = $2`,
+		payload_retention_ms = $11, payload_storage = $12, enabled = $13, updated_at = $14 WHERE id = $1 AND tenant_id = $2`,
 		append([]any{r.ID, r.TenantID}, args...)...)
 }
 

@@ -65,13 +65,20 @@ func (o *Ops) Events(ctx context.Context, tenantID string, f sluice.EventFilter)
 // payloadScan is what is stored of a payload, as scanned from a LEFT JOIN
 // of event_payloads, so every column may be NULL.
 type payloadScan struct {
-	contentType *string
-	expires     *int64
-	p           engine.PayloadRow
+	contentType                           *string
+	expires, deliveredUntil, undelivUntil *int64
+	status                                sluice.EventStatus
+	p                                     engine.PayloadRow
 }
 
+// payloadColumns are what payloadScan's targets scan, of events e and
+// event_payloads p.
+const payloadColumns = `e.status, p.content_type, p.headers, p.body, p.key_share, p.expires_at, p.delivered_until,
+	p.undelivered_until`
+
 func (s *payloadScan) targets() []any {
-	return []any{&s.contentType, &s.p.Headers, &s.p.Body, &s.p.KeyShare, &s.expires}
+	return []any{&s.status, &s.contentType, &s.p.Headers, &s.p.Body, &s.p.KeyShare, &s.expires, &s.deliveredUntil,
+		&s.undelivUntil}
 }
 
 func (s *payloadScan) row() *engine.PayloadRow {
@@ -80,14 +87,35 @@ func (s *payloadScan) row() *engine.PayloadRow {
 		p.ContentType = *s.contentType
 	}
 	p.ExpiresAt = FromNullMS(s.expires)
+	p.DeliveredUntil, p.UndeliveredUntil = FromNullMS(s.deliveredUntil), FromNullMS(s.undelivUntil)
+	p.Settled = engine.Settled(s.status)
 	return &p
 }
+
+// PayloadColumns are the columns of a new payload's row, in the order of
+// PayloadValues.
+const PayloadColumns = `event_id, tenant_id, content_type, headers, body, key_share, expires_at, delivered_until,
+	undelivered_until, until_delivered`
+
+// PayloadValues are the values of the payload row of rows, a new event
+// with a stored payload.
+func PayloadValues(rows *engine.EventRows) []any {
+	e := &rows.Event
+	return []any{e.ID, e.TenantID, rows.ContentType, rows.Headers, rows.Body, rows.KeyShare, MS(rows.ExpiresAt),
+		NullMS(rows.DeliveredUntil), NullMS(rows.UndeliveredUntil), rows.UntilDelivered}
+}
+
+// payloadEnd is when the payload of event e, stored in p, expires: its
+// delivered window once e is settled, else its undelivered window (see
+// engine.PayloadRow.Until).
+const payloadEnd = `CASE WHEN e.status IN ('delivered', 'unrouted') THEN COALESCE(p.delivered_until, p.expires_at)
+	ELSE COALESCE(p.undelivered_until, p.expires_at) END`
 
 // Payload returns what is stored of an event's payload; its Body is nil
 // when none is.
 func (o *Ops) Payload(ctx context.Context, tenantID, eventID string) (*engine.PayloadRow, error) {
 	var s payloadScan
-	err := o.Conn.QueryRow(ctx, `SELECT e.payload_state, p.content_type, p.headers, p.body, p.key_share, p.expires_at
+	err := o.Conn.QueryRow(ctx, `SELECT e.payload_state, `+payloadColumns+`
 		FROM events e LEFT JOIN event_payloads p ON p.event_id = e.id WHERE e.id = $1 AND e.tenant_id = $2`,
 		eventID, tenantID).Scan(append([]any{&s.p.State}, s.targets()...)...)
 	if err != nil {
@@ -103,7 +131,7 @@ func (o *Ops) LockEvent(ctx context.Context, tenantID, id string) (*sluice.Event
 	var e sluice.Event
 	var received int64
 	err := o.Conn.QueryRow(ctx, `SELECT e.id, e.tenant_id, e.type, e.direction, e.source_id, e.status, e.payload_state,
-			e.received_at, p.content_type, p.headers, p.body, p.key_share, p.expires_at
+			e.received_at, `+payloadColumns+`
 		FROM events e LEFT JOIN event_payloads p ON p.event_id = e.id WHERE e.id = $1 AND e.tenant_id = $2`+
 		o.lock("FOR NO KEY UPDATE OF e"), id, tenantID).Scan(append([]any{&e.ID, &e.TenantID, &e.Type, &e.Direction,
 		&e.SourceID, &e.Status, &e.PayloadState, &received}, s.targets()...)...)
@@ -249,18 +277,18 @@ func (o *Ops) QueueStats(ctx context.Context, now time.Time) (*sluice.QueueStats
 // SubjectPayloads returns the payloads linked to the subject hash that are
 // retained and expire after now, by event id.
 func (o *Ops) SubjectPayloads(ctx context.Context, tenantID string, hash []byte, now time.Time) ([]*engine.SubjectPayloadRow, error) {
-	return queryAll(ctx, o.Conn, "subject payloads", `SELECT e.id, e.type, e.received_at, p.content_type, p.headers,
-			p.body, p.key_share, p.expires_at
+	return queryAll(ctx, o.Conn, "subject payloads", `SELECT e.id, e.type, e.received_at, `+payloadColumns+`
 		FROM subject_index si
 		JOIN events e ON e.id = si.event_id
 		JOIN event_payloads p ON p.event_id = e.id
-		WHERE si.tenant_id = $1 AND si.hash = $2 AND e.payload_state = 'retained' AND p.expires_at > $3
+		WHERE si.tenant_id = $1 AND si.hash = $2 AND e.payload_state = 'retained' AND `+payloadEnd+` > $3
 		ORDER BY e.id`, []any{tenantID, hash, MS(now)}, func(row Row) (*engine.SubjectPayloadRow, error) {
-		r := &engine.SubjectPayloadRow{Payload: engine.PayloadRow{State: sluice.PayloadRetained}}
-		var received, expires int64
-		err := row.Scan(&r.EventID, &r.Type, &received, &r.Payload.ContentType, &r.Payload.Headers, &r.Payload.Body,
-			&r.Payload.KeyShare, &expires)
-		r.ReceivedAt, r.Payload.ExpiresAt = FromMS(received), FromMS(expires)
+		r := &engine.SubjectPayloadRow{}
+		var received int64
+		var ps payloadScan
+		err := row.Scan(append([]any{&r.EventID, &r.Type, &received}, ps.targets()...)...)
+		r.ReceivedAt, r.Payload = FromMS(received), *ps.row()
+		r.Payload.State = sluice.PayloadRetained
 		return r, err
 	})
 }
@@ -285,10 +313,11 @@ func (o *Ops) InsertEvent(ctx context.Context, rows *engine.EventRows) (*engine.
 	if n == 0 {
 		return &engine.EventInserted{}, nil
 	}
-	if _, err := o.Conn.Exec(ctx, `INSERT INTO event_payloads (event_id, tenant_id, content_type, headers, body, key_share,
-		expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		e.ID, e.TenantID, rows.ContentType, rows.Headers, rows.Body, rows.KeyShare, MS(rows.ExpiresAt)); err != nil {
-		return nil, fmt.Errorf("insert payload: %w", err)
+	if rows.Body != nil {
+		if _, err := o.Conn.Exec(ctx, `INSERT INTO event_payloads (`+PayloadColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+			$9, $10)`, PayloadValues(rows)...); err != nil {
+			return nil, fmt.Errorf("insert payload: %w", err)
+		}
 	}
 	for _, l := range rows.Subjects {
 		if _, err := o.Conn.Exec(ctx, `INSERT INTO subject_index (tenant_id, hash, event_id, key_id, key_share)

@@ -67,18 +67,67 @@ func (o *Ops) HasExhaustedDelivery(ctx context.Context, eventID, destinationID s
 func (o *Ops) LockRecoverableEvents(ctx context.Context, tenantID, destinationID string, since, until, now time.Time) ([]string, error) {
 	return QueryStrings(ctx, o.Conn, `SELECT e.id FROM events e
 		JOIN event_payloads p ON p.event_id = e.id
-		WHERE e.tenant_id = $1 AND e.payload_state = 'retained' AND p.expires_at > $5
+		WHERE e.tenant_id = $1 AND e.payload_state = 'retained' AND COALESCE(p.undelivered_until, p.expires_at) > $5
 			AND e.id IN (SELECT d.event_id FROM deliveries d WHERE d.destination_id = $2 AND d.tenant_id = $1
 				AND d.status = 'exhausted' AND d.created_at >= $3 AND d.created_at < $4)
 		ORDER BY e.id`+o.lock("FOR NO KEY UPDATE OF e"),
 		tenantID, destinationID, MS(since), MS(until), MS(now))
 }
 
-// ExpiredPayloads returns up to limit events whose payloads expire at or
-// before now, earliest first, passing over those another transaction holds.
-func (o *Ops) ExpiredPayloads(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	return QueryStrings(ctx, o.Conn, `SELECT event_id FROM event_payloads WHERE expires_at <= $1
-		ORDER BY expires_at LIMIT $2`+o.lock("FOR UPDATE SKIP LOCKED"), MS(now), limit)
+// DuePayloads returns up to limit payloads whose ExpiresAt is at or before
+// now, earliest first, passing over those another transaction holds.
+func (o *Ops) DuePayloads(ctx context.Context, now time.Time, limit int) ([]engine.DuePayload, error) {
+	return queryAll(ctx, o.Conn, "due payloads", `SELECT p.event_id, e.status, p.expires_at, p.delivered_until,
+			p.undelivered_until
+		FROM event_payloads p JOIN events e ON e.id = p.event_id
+		WHERE p.expires_at <= $1 ORDER BY p.expires_at LIMIT $2`+o.lock("FOR UPDATE OF p SKIP LOCKED"),
+		[]any{MS(now), limit}, func(row Row) (engine.DuePayload, error) {
+			var d engine.DuePayload
+			var status sluice.EventStatus
+			var expires int64
+			var delivered, undelivered *int64
+			if err := row.Scan(&d.EventID, &status, &expires, &delivered, &undelivered); err != nil {
+				return d, err
+			}
+			p := engine.PayloadRow{ExpiresAt: FromMS(expires), DeliveredUntil: FromNullMS(delivered),
+				UndeliveredUntil: FromNullMS(undelivered), Settled: engine.Settled(status)}
+			d.Until = p.Until()
+			return d, nil
+		})
+}
+
+// ExtendPayloads moves payloads' ExpiresAt.
+func (o *Ops) ExtendPayloads(ctx context.Context, expiries []engine.PayloadExpiry) error {
+	for _, x := range expiries {
+		if _, err := o.Conn.Exec(ctx, `UPDATE event_payloads SET expires_at = $2 WHERE event_id = $1`,
+			x.EventID, MS(x.ExpiresAt)); err != nil {
+			return fmt.Errorf("extend payload: %w", err)
+		}
+	}
+	return nil
+}
+
+// DiscardDelivered deletes the payloads kept until delivered of the events
+// now settled, marks them expired, and returns the settled events.
+func (o *Ops) DiscardDelivered(ctx context.Context, eventIDs []string) ([]string, error) {
+	settled, err := QueryStrings(ctx, o.Conn, `SELECT id FROM events WHERE `+o.Dialect.InList("id", 1)+`
+		AND status IN ('delivered', 'unrouted') ORDER BY id`, o.Dialect.IDs(eventIDs))
+	if err != nil || len(settled) == 0 {
+		return nil, err
+	}
+	ids := o.Dialect.IDs(settled)
+	n, err := o.Conn.Exec(ctx, `DELETE FROM event_payloads WHERE `+o.Dialect.InList("event_id", 1)+` AND until_delivered`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("delete delivered payloads: %w", err)
+	}
+	if n > 0 {
+		if _, err := o.Conn.Exec(ctx, `UPDATE events SET payload_state = 'expired' WHERE `+o.Dialect.InList("id", 1)+`
+			AND payload_state = 'retained' AND NOT EXISTS (SELECT 1 FROM event_payloads p WHERE p.event_id = events.id)`,
+			ids); err != nil {
+			return nil, fmt.Errorf("mark delivered payloads expired: %w", err)
+		}
+	}
+	return settled, nil
 }
 
 // RetainedOfType returns up to limit events of the type, of any tenant,
@@ -88,14 +137,50 @@ func (o *Ops) RetainedOfType(ctx context.Context, eventType string, limit int) (
 		eventType, string(sluice.PayloadRetained), limit)
 }
 
-// PurgeEvents deletes up to limit events received before cutoff, with
-// everything that hangs off them, passing over those another transaction
-// holds, and returns how many it deleted.
-func (o *Ops) PurgeEvents(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	n, err := o.Conn.Exec(ctx, `DELETE FROM events WHERE id IN
-		(SELECT id FROM events WHERE received_at < $1 ORDER BY received_at LIMIT $2`+o.lock("FOR UPDATE SKIP LOCKED")+`)`,
-		MS(cutoff), limit)
+// retentionOf is the SQL of tenant t's retention in milliseconds of the
+// column, or of the default $2 when it sets none.
+func retentionOf(column string) string {
+	return `CASE WHEN t.` + column + ` > 0 THEN t.` + column + ` ELSE $2 END`
+}
+
+// PurgeEvents deletes up to limit events whose tenant's metadata retention
+// (or def) has passed at now, with everything that hangs off them, passing
+// over those another transaction holds, and returns how many it deleted.
+// It reads each tenant's events by age (events_tenant_received).
+func (o *Ops) PurgeEvents(ctx context.Context, now time.Time, def time.Duration, limit int) (int, error) {
+	n, err := o.Conn.Exec(ctx, `DELETE FROM events WHERE id IN (SELECT e.id FROM tenants t
+		JOIN events e ON e.tenant_id = t.id AND e.received_at < $1 - `+retentionOf("metadata_retention_ms")+`
+		LIMIT $3`+o.lock("FOR UPDATE OF e SKIP LOCKED")+`)`, MS(now), def.Milliseconds(), limit)
 	return int(n), err
+}
+
+// PurgeAudit deletes up to limit each of the audit entries, erasure
+// records and observations (all of a source's event type together, when
+// the type's first sighting is old enough) whose tenant's audit retention
+// (or def) has passed at now, and returns how many rows it deleted.
+func (o *Ops) PurgeAudit(ctx context.Context, now time.Time, def time.Duration, limit int) (int, error) {
+	args := []any{MS(now), def.Milliseconds(), limit}
+	total := 0
+	for _, q := range []struct{ what, sql string }{
+		{"audit entries", `DELETE FROM audit_log WHERE id IN (SELECT a.id FROM tenants t
+			JOIN audit_log a ON a.tenant_id = t.id AND a.at < $1 - ` + retentionOf("audit_retention_ms") + `
+			LIMIT $3` + o.lock("FOR UPDATE OF a SKIP LOCKED") + `)`},
+		{"erasure records", `DELETE FROM erasures WHERE id IN (SELECT r.id FROM tenants t
+			JOIN erasures r ON r.tenant_id = t.id AND r.completed_at < $1 - ` + retentionOf("audit_retention_ms") + `
+			LIMIT $3` + o.lock("FOR UPDATE OF r SKIP LOCKED") + `)`},
+		{"observations", `DELETE FROM observations WHERE (tenant_id, source_id, event_type) IN (
+			SELECT ob.tenant_id, ob.source_id, ob.event_type FROM tenants t
+			JOIN observations ob ON ob.tenant_id = t.id AND ob.kind = 'type'
+				AND ob.first_seen < $1 - ` + retentionOf("audit_retention_ms") + `
+			LIMIT $3)`},
+	} {
+		n, err := o.Conn.Exec(ctx, q.sql, args...)
+		if err != nil {
+			return total, fmt.Errorf("purge %s: %w", q.what, err)
+		}
+		total += int(n)
+	}
+	return total, nil
 }
 
 // LoadClaims reads what attempting the claimed deliveries takes, in the
@@ -104,12 +189,14 @@ func (o *Ops) PurgeEvents(ctx context.Context, cutoff time.Time, limit int) (int
 // without a body.
 func (o *Ops) LoadClaims(ctx context.Context, ids []string, now time.Time) ([]*engine.ClaimRow, error) {
 	rows, err := queryAll(ctx, o.Conn, "claims", `SELECT d.id, d.tenant_id, d.event_id, d.destination_id, d.attempts,
-			d.next_attempt_at, d.created_at, d.updated_at, d.recovers, e.type, p.content_type, p.body, p.key_share, `+
+			d.next_attempt_at, d.created_at, d.updated_at, d.recovers, e.type, p.content_type, p.body, p.key_share,
+			p.until_delivered, `+
 		prefixed("t.", DestinationColumns)+`
 		FROM deliveries d
 		JOIN events e ON e.id = d.event_id
 		JOIN destinations t ON t.id = d.destination_id
-		LEFT JOIN event_payloads p ON p.event_id = d.event_id AND e.payload_state = 'retained' AND p.expires_at > $1
+		LEFT JOIN event_payloads p ON p.event_id = d.event_id AND e.payload_state = 'retained'
+			AND COALESCE(p.undelivered_until, p.expires_at) > $1
 		WHERE `+o.Dialect.InList("d.id", 2), []any{MS(now), o.Dialect.IDs(ids)}, scanClaim)
 	if err != nil {
 		return nil, err
@@ -133,11 +220,14 @@ func scanClaim(row Row) (*engine.ClaimRow, error) {
 	var next *int64
 	var created, updated int64
 	var contentType *string
+	var untilDelivered *bool
 	var dest destinationScan
 	if err := row.Scan(append([]any{&d.ID, &d.TenantID, &d.EventID, &d.DestinationID, &d.Attempts, &next, &created,
-		&updated, &d.Recovers, &r.EventType, &contentType, &r.Body, &r.KeyShare}, dest.targets()...)...); err != nil {
+		&updated, &d.Recovers, &r.EventType, &contentType, &r.Body, &r.KeyShare, &untilDelivered},
+		dest.targets()...)...); err != nil {
 		return nil, err
 	}
+	r.UntilDelivered = untilDelivered != nil && *untilDelivered
 	d.Status = sluice.DeliveryPending
 	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = FromNullMS(next), FromMS(created), FromMS(updated)
 	if contentType != nil {

@@ -112,7 +112,7 @@ func recordSuccess(t *testing.T, b *bundle, c *sluice.Claim) {
 			DeliveryID: c.Delivery.ID, EventID: c.Delivery.EventID, DestinationID: c.Delivery.DestinationID,
 			Number: c.Delivery.Attempts + 1, Outcome: sluice.AttemptSucceeded, HTTPStatus: 204,
 			Duration: time.Millisecond, At: b.clock.Now()},
-		Status: sluice.DeliverySucceeded})
+		Status: sluice.DeliverySucceeded, Storage: c.Storage})
 	if err != nil {
 		t.Fatalf("RecordAttempt: %v", err)
 	}
@@ -564,10 +564,19 @@ func testPurgeExpiredPayloads(t *testing.T, b *bundle) {
 	}
 }
 
+// Events go at their tenant's metadata retention: an hour for this one,
+// the server's year for the other.
 func testPurgeMetadata(t *testing.T, b *bundle) {
 	ten, ctx := b.tenant(t, "a")
+	ten.Retention.Metadata = time.Hour
+	if err := b.store.UpdateTenant(ctx, ten); err != nil {
+		t.Fatal(err)
+	}
 	b.destination(t, ctx, ten.ID, "*")
+	other, ctxB := b.tenant(t, "b")
+	b.destination(t, ctxB, other.ID, "*")
 	start := b.clock.Now()
+	theirs := b.event(t, ctxB, other.ID, "x.y")
 	var old []string
 	for range 3 {
 		old = append(old, b.subjectEvent(t, ten.ID, `{"old":true}`, 30*24*time.Hour, subjectAda).ID)
@@ -589,12 +598,12 @@ func testPurgeMetadata(t *testing.T, b *bundle) {
 		t.Fatal(err)
 	}
 
-	if n, err := b.store.PurgeMetadata(b.ctx, start, 10); err != nil || n != 0 {
+	if n, err := b.store.PurgeMetadata(b.ctx, start.Add(time.Hour), 10); err != nil || n != 0 {
 		t.Fatalf("PurgeMetadata before anything is due = %d, %v", n, err)
 	}
 	var counts []int
 	for {
-		n, err := b.store.PurgeMetadata(b.ctx, cutoff, 2)
+		n, err := b.store.PurgeMetadata(b.ctx, cutoff.Add(time.Hour), 2)
 		if err != nil {
 			t.Fatalf("PurgeMetadata: %v", err)
 		}
@@ -631,6 +640,9 @@ func testPurgeMetadata(t *testing.T, b *bundle) {
 		if got := deliveryStatuses(t, b, ten.ID, id); !slices.Equal(got, []sluice.DeliveryStatus{sluice.DeliveryPending}) {
 			t.Fatalf("newer event's deliveries = %v, want pending", got)
 		}
+	}
+	if _, err := b.store.Event(b.ctx, other.ID, theirs.ID); err != nil {
+		t.Fatalf("another tenant's event, within its retention, after PurgeMetadata: %v", err)
 	}
 	auditAfter, _, err := b.store.AuditLog(b.ctx, ten.ID, sluice.Page{Limit: 500})
 	if err != nil || len(auditAfter) != len(auditBefore) {

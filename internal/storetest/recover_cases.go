@@ -15,7 +15,7 @@ func recordExhausted(t *testing.T, b *bundle, c *sluice.Claim) {
 			DeliveryID: c.Delivery.ID, EventID: c.Delivery.EventID, DestinationID: c.Delivery.DestinationID,
 			Number: c.Delivery.Attempts + 1, Outcome: sluice.AttemptFailed, HTTPStatus: 500, Error: "http_status",
 			Duration: time.Millisecond, At: b.clock.Now()},
-		Status: sluice.DeliveryExhausted})
+		Status: sluice.DeliveryExhausted, Storage: c.Storage})
 	if err != nil {
 		t.Fatalf("RecordAttempt: %v", err)
 	}

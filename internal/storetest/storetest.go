@@ -88,6 +88,7 @@ func Run(t *testing.T, open OpenFunc) {
 	}
 	tests = append(tests, errorCases...)
 	tests = append(tests, capabilityCases...)
+	tests = append(tests, retentionCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/anomaly"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/postgres"
@@ -160,8 +161,10 @@ type StoreOptions struct {
 	Now             func() time.Time
 	Health          engine.Health
 	NoticeRetention time.Duration
-	Anomalies       *anomaly.Detector
-	Logger          *slog.Logger
+	// Retention is the server's retention; zero fields take the defaults.
+	Retention sluice.Retention
+	Anomalies *anomaly.Detector
+	Logger    *slog.Logger
 }
 
 // OpenStore opens the engine over d, closed (with d) at cleanup.
@@ -174,7 +177,8 @@ func OpenStore(tb testing.TB, d engine.Driver, o StoreOptions) *engine.Store {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s, err := engine.Open(context.Background(), engine.Config{Driver: d, Master: o.Master, Now: o.Now,
-		Health: o.Health, NoticeRetention: o.NoticeRetention, Anomalies: o.Anomalies, Logger: o.Logger})
+		Health: o.Health, NoticeRetention: o.NoticeRetention, Retention: o.Retention, Anomalies: o.Anomalies,
+		Logger: o.Logger})
 	if err != nil {
 		d.Close()
 		tb.Fatalf("open store: %v", err)
