@@ -149,7 +149,7 @@ func testStorageUntilDelivered(t *testing.T, b *bundle) {
 	b.destination(t, ctx, ten.ID, "order.paid")
 	b.setRetention(t, ten, sluice.Retention{PayloadStorage: sluice.StorageUntilDelivered})
 
-	two := b.publish(t, ten.ID, "order.paid", `{"two":true}`)       // two destinations
+	two := b.publish(t, ten.ID, "order.paid", `{"two":true}`)        // two destinations
 	failing := b.publish(t, ten.ID, "order.shipped", `{"one":true}`) // one, which fails
 	unrouted := b.publish(t, ten.ID, "user.seen", `{"none":true}`)
 	if got := payloadState(t, b, ten.ID, unrouted); got != sluice.PayloadNotStored {
