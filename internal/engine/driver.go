@@ -30,11 +30,13 @@ type Driver interface {
 	// variables it sets afresh on each run.
 	WithTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	// CreateEvent runs the transaction of one new event: it reads the
-	// tenant's routes (as Tx.Routes), has plan turn them into the event's
-	// rows and inserts them (as Tx.InsertEvent). It is given whole so that
-	// the driver can send it in as few round trips as it can. plan may run
-	// more than once, as fn of WithTx.
-	CreateEvent(ctx context.Context, tenantID string, plan func(routes []*DestinationRow) (*EventRows, error)) (*EventInserted, error)
+	// tenant's routes (as Tx.Routes) and the keys of the subjects with the
+	// hashes (as Tx.SubjectKeys; none when hashes is empty), has plan turn
+	// them into the event's rows and inserts them (as Tx.InsertEvent). It
+	// is given whole so that the driver can send it in as few round trips
+	// as it can. plan may run more than once, as fn of WithTx.
+	CreateEvent(ctx context.Context, tenantID string, hashes [][]byte,
+		plan func(routes []*DestinationRow, keys []SubjectKeyRow) (*EventRows, error)) (*EventInserted, error)
 
 	// Listener returns how to hear of work that other processes sharing
 	// the database commit (see Tx.AnnounceWork), or nil when one process

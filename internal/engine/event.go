@@ -27,14 +27,25 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	for try := 1; ; try++ {
 		se, err = s.sealEvent(ctx, in, true)
 		if err == nil {
-			ins, err = s.driver.CreateEvent(ctx, in.Event.TenantID, func(routes []*DestinationRow) (*EventRows, error) {
-				p, err := s.planEvent(ctx, se, routes, firstDelay)
-				if err != nil {
-					return nil, err
-				}
-				plan = p
-				return p.rows, nil
-			})
+			missing := s.missingKeys(in.Event.TenantID, se.hashes)
+			ins, err = s.driver.CreateEvent(ctx, in.Event.TenantID, missing,
+				func(routes []*DestinationRow, stored []SubjectKeyRow) (*EventRows, error) {
+					if err := s.linkSubjects(ctx, se, stored); err != nil {
+						return nil, err
+					}
+					p, err := s.planEvent(ctx, se, routes, firstDelay)
+					if err != nil {
+						return nil, err
+					}
+					plan = p
+					return p.rows, nil
+				})
+		}
+		if keyless, ok := errors.AsType[*keylessError](err); ok && try < maxSealTries {
+			if err = s.giveKeys(ctx, in.Event.TenantID, keyless.rows); err != nil {
+				break
+			}
+			continue
 		}
 		if !subjectKeyChanged(in, err) || try == maxSealTries {
 			break
@@ -42,7 +53,7 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		// Another transaction stored a key of one of its subjects first
 		// (ECONFLICT), or erased one (ENOTFOUND: the link names a key row
 		// that is gone): seal it again with the keys stored now.
-		s.forgetSubjects(ctx, in)
+		s.subjectCache.forget(in.Event.TenantID, se.hashes...)
 	}
 	if err != nil {
 		return nil, err
@@ -106,7 +117,9 @@ type sealedEvent struct {
 	in            *sluice.NewEvent
 	body, headers []byte
 	keyShare      []byte          // the tenant's share of the event key; nil without subjects
-	links         []SubjectLink   // one per distinct subject
+	hashes        [][]byte        // the distinct subjects' keyed hashes
+	parts         [][]byte        // the subjects' shares of the event key, as hashes; nil when not stored
+	links         []SubjectLink   // one per subject, made in the transaction (linkSubjects)
 	keys          []subjectKey    // the subjects' keys, as links
 	newKeys       []SubjectKeyRow // subjects' keys to store with the event
 	dedupDigest   string
@@ -122,23 +135,17 @@ func (s *Store) sealEvent(ctx context.Context, in *sluice.NewEvent, observe bool
 	if se.storage, err = s.planStorage(ctx, in); err != nil {
 		return nil, err
 	}
-	hashes, err := s.subjectHashes(ctx, e.TenantID, in.Subjects)
-	if err != nil {
+	if se.hashes, err = s.subjectHashes(ctx, e.TenantID, in.Subjects); err != nil {
 		return nil, err
 	}
 	switch {
-	case len(hashes) > 0:
-		keys, fresh, err := s.subjectKeys(ctx, e.TenantID, hashes)
-		if err != nil {
+	case se.storage.storage == sluice.StorageNone:
+		// Nothing is written: the links alone, made in the transaction.
+	case len(se.hashes) > 0:
+		if err := s.sealForSubjects(ctx, se); err != nil {
 			return nil, err
 		}
-		se.keys, se.newKeys = keys, fresh
-		if se.storage.storage == sluice.StorageNone {
-			se.links = unsharedLinks(hashes, keys)
-		} else if err := s.sealForSubjects(ctx, se, hashes, keys); err != nil {
-			return nil, err
-		}
-	case se.storage.storage != sluice.StorageNone:
+	default:
 		if se.body, se.headers, err = s.sealPayload(ctx, e.TenantID, e.ID, &in.Payload); err != nil {
 			return nil, err
 		}
@@ -251,8 +258,18 @@ func claimedAtBirth(r *sluice.ClaimRequest, d *DestinationRow, firstDelay time.D
 // routes, due after firstDelay and claimed by no one, and reports whether
 // it made deliveries due that a dispatcher must claim.
 func (s *Store) insertEvent(ctx context.Context, tx Tx, se *sealedEvent, firstDelay time.Duration) (bool, error) {
-	routes, err := tx.Routes(ctx, se.in.Event.TenantID)
+	tenantID := se.in.Event.TenantID
+	routes, err := tx.Routes(ctx, tenantID)
 	if err != nil {
+		return false, err
+	}
+	var stored []SubjectKeyRow
+	if missing := s.missingKeys(tenantID, se.hashes); len(missing) > 0 {
+		if stored, err = tx.SubjectKeys(ctx, tenantID, missing); err != nil {
+			return false, err
+		}
+	}
+	if err := s.linkSubjects(ctx, se, stored); err != nil {
 		return false, err
 	}
 	plan, err := s.planEvent(ctx, se, routes, firstDelay)

@@ -80,12 +80,17 @@ func (f *fake) WithTx(ctx context.Context, fn func(ctx context.Context, tx engin
 	return fn(ctx, f)
 }
 
-func (f *fake) CreateEvent(ctx context.Context, tenantID string, plan func([]*engine.DestinationRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
+func (f *fake) CreateEvent(ctx context.Context, tenantID string, hashes [][]byte,
+	plan func([]*engine.DestinationRow, []engine.SubjectKeyRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
 	routes, err := f.Routes(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := plan(routes)
+	keys, err := f.SubjectKeys(ctx, tenantID, hashes)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := plan(routes, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -88,67 +90,77 @@ func (c *subjectKeyCache) forget(tenantID string, hashes ...[]byte) {
 	}
 }
 
-// subjectKeys returns the keys of the tenant's subjects with the hashes:
-// from the cache, from the store, or new. New keys of subjects the store
-// has no row for come back in fresh, to be stored with the event that
-// uses them; a subject stored without a key (indexed before subject keys
-// existed) gets one at once, in a transaction of its own.
-func (s *Store) subjectKeys(ctx context.Context, tenantID string, hashes [][]byte) (keys []subjectKey, fresh []SubjectKeyRow, err error) {
-	keys = make([]subjectKey, len(hashes))
+// missingKeys returns the hashes whose keys the cache does not hold: the
+// driver reads them in the event's transaction (Driver.CreateEvent).
+func (s *Store) missingKeys(tenantID string, hashes [][]byte) [][]byte {
 	var missing [][]byte
-	for i, h := range hashes {
-		var ok bool
-		if keys[i], ok = s.subjectCache.get(tenantID, h); !ok {
+	for _, h := range hashes {
+		if _, ok := s.subjectCache.get(tenantID, h); !ok {
 			missing = append(missing, h)
 		}
 	}
-	if len(missing) == 0 {
-		return keys, nil, nil
-	}
-	stored, err := s.read.SubjectKeys(ctx, tenantID, missing)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read subject keys: %w", err)
-	}
-	byHash := make(map[string]SubjectKeyRow, len(stored))
-	for _, r := range stored {
-		byHash[string(r.Hash)] = r
-	}
+	return missing
+}
+
+// keylessError is what resolving subjects' keys meets for subjects stored
+// without one (indexed before subject keys existed): Rows gives them keys
+// (Tx.SetSubjectKeys), after which the event is stored again.
+type keylessError struct{ rows []SubjectKeyRow }
+
+func (e *keylessError) Error() string {
+	return fmt.Sprintf("%d subjects stored without a key", len(e.rows))
+}
+
+// resolveKeys returns the keys of the tenant's subjects with the hashes:
+// from the cache, from stored (the rows the driver read of those it does
+// not hold), or new. New keys, of subjects the store has no row for, come
+// back in fresh, to be stored with the event. Subjects stored without a
+// key are a *keylessError.
+func (s *Store) resolveKeys(ctx context.Context, tenantID string, hashes [][]byte, stored []SubjectKeyRow) (keys []subjectKey, fresh []SubjectKeyRow, err error) {
+	keys = make([]subjectKey, len(hashes))
 	var keyless []SubjectKeyRow
 	for i, h := range hashes {
-		if keys[i].key != nil {
+		var ok bool
+		if keys[i], ok = s.subjectCache.get(tenantID, h); ok {
 			continue
 		}
-		r, found := byHash[string(h)]
-		if found && r.SealedKey != nil {
-			if keys[i], err = s.openSubjectKey(ctx, tenantID, r); err != nil {
+		j := slices.IndexFunc(stored, func(r SubjectKeyRow) bool { return bytes.Equal(r.Hash, h) })
+		switch {
+		case j >= 0 && stored[j].SealedKey != nil:
+			if keys[i], err = s.openSubjectKey(ctx, tenantID, stored[j]); err != nil {
 				return nil, nil, err
 			}
-			continue
-		}
-		// A subject stored without a key keeps its row's id: its links
-		// name it already.
-		row := SubjectKeyRow{Hash: h, ID: r.ID}
-		if !found {
-			row.ID = newSubjectKeyID()
-		}
-		if keys[i], row.SealedKey, err = s.newSubjectKey(ctx, tenantID, row); err != nil {
-			return nil, nil, err
-		}
-		if found {
+		case j >= 0:
+			// A subject stored without a key keeps its row's id: its
+			// links name it already.
+			row := SubjectKeyRow{Hash: h, ID: stored[j].ID}
+			if _, row.SealedKey, err = s.newSubjectKey(ctx, tenantID, row); err != nil {
+				return nil, nil, err
+			}
 			keyless = append(keyless, row)
-		} else {
+		default:
+			row := SubjectKeyRow{Hash: h, ID: newSubjectKeyID()}
+			if keys[i], row.SealedKey, err = s.newSubjectKey(ctx, tenantID, row); err != nil {
+				return nil, nil, err
+			}
 			fresh = append(fresh, row)
 		}
 	}
 	if len(keyless) > 0 {
-		err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error { return tx.SetSubjectKeys(ctx, tenantID, keyless) })
-		if err != nil {
-			// Another process gave one of them a key first (ECONFLICT):
-			// storing the event fails on it, and is tried again.
-			return nil, nil, fmt.Errorf("give subjects keys: %w", err)
-		}
+		return nil, nil, &keylessError{rows: keyless}
 	}
 	return keys, fresh, nil
+}
+
+// giveKeys stores keys for subjects stored without one, in a transaction
+// of its own. Another process may have given one of them a key first
+// (ECONFLICT): storing the event is tried again all the same.
+func (s *Store) giveKeys(ctx context.Context, tenantID string, rows []SubjectKeyRow) error {
+	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error { return tx.SetSubjectKeys(ctx, tenantID, rows) })
+	if err != nil && sluice.ErrorCode(err) != sluice.ECONFLICT {
+		return fmt.Errorf("give subjects keys: %w", err)
+	}
+	return nil
 }
 
 // keepSubjectKeys keeps the keys of a stored event's subjects, those it
@@ -215,10 +227,10 @@ func (s *Store) openSubjectKey(ctx context.Context, tenantID string, r SubjectKe
 	return k, nil
 }
 
-// sealForSubjects seals a payload that names subjects (their distinct
-// hashes, with their keys) under a new event key, and returns the links
-// that carry the subjects' shares of it and the tenant's share.
-func (s *Store) sealForSubjects(ctx context.Context, se *sealedEvent, hashes [][]byte, keys []subjectKey) error {
+// sealForSubjects seals a payload that names subjects under a new event
+// key, split into one share per subject (kept in se.parts, to be sealed
+// under the subjects' keys by linkSubjects) and the tenant's share.
+func (s *Store) sealForSubjects(ctx context.Context, se *sealedEvent) error {
 	in := se.in
 	e := &in.Event
 	raw := seal.NewKey()
@@ -226,14 +238,12 @@ func (s *Store) sealForSubjects(ctx context.Context, se *sealedEvent, hashes [][
 	if err != nil {
 		return err
 	}
-	shares := seal.SplitKey(raw, len(hashes))
-	se.links = make([]SubjectLink, len(hashes))
-	for i, h := range hashes {
-		se.links[i] = SubjectLink{Hash: h, KeyID: keys[i].id, Share: keys[i].key.Seal(shares[i], shareAAD(e.TenantID, e.ID, h))}
-	}
+	n := len(se.hashes)
+	shares := seal.SplitKey(raw, n)
+	se.parts = shares[:n]
 	// The tenant's share says how many subject shares there are, so that
 	// one missing (its subject erased meanwhile) reads as erased.
-	tenantShare := binary.BigEndian.AppendUint16(shares[len(hashes)], uint16(len(hashes)))
+	tenantShare := binary.BigEndian.AppendUint16(shares[n], uint16(n))
 	if se.keyShare, err = s.keys.Seal(ctx, e.TenantID, tenantShare, columnTenantShare, e.ID); err != nil {
 		return err
 	}
@@ -248,14 +258,29 @@ func (s *Store) sealForSubjects(ctx context.Context, se *sealedEvent, hashes [][
 	return nil
 }
 
-// unsharedLinks links an event whose payload is not stored to its
-// subjects: no share, since there is nothing to open.
-func unsharedLinks(hashes [][]byte, keys []subjectKey) []SubjectLink {
-	links := make([]SubjectLink, len(hashes))
-	for i, h := range hashes {
-		links[i] = SubjectLink{Hash: h, KeyID: keys[i].id}
+// linkSubjects resolves the keys of se's subjects (see resolveKeys) and
+// links the event to them, each link carrying the subject's share of the
+// event key sealed under the subject's key; none for a payload not
+// stored. It runs in the event's transaction, maybe more than once: it
+// sets se's links, keys and new keys afresh each time.
+func (s *Store) linkSubjects(ctx context.Context, se *sealedEvent, stored []SubjectKeyRow) error {
+	if len(se.hashes) == 0 {
+		return nil
 	}
-	return links
+	e := &se.in.Event
+	keys, fresh, err := s.resolveKeys(ctx, e.TenantID, se.hashes, stored)
+	if err != nil {
+		return err
+	}
+	links := make([]SubjectLink, len(se.hashes))
+	for i, h := range se.hashes {
+		links[i] = SubjectLink{Hash: h, KeyID: keys[i].id}
+		if se.parts != nil {
+			links[i].Share = keys[i].key.Seal(se.parts[i], shareAAD(e.TenantID, e.ID, h))
+		}
+	}
+	se.links, se.keys, se.newKeys = links, keys, fresh
+	return nil
 }
 
 func shareAAD(tenantID, eventID string, hash []byte) []byte {

@@ -184,19 +184,38 @@ func readEventBatch(results pgx.BatchResults, rows *engine.EventRows) (_ *engine
 // goes with the read of the routes, and the rows with COMMIT. The routes'
 // rows stay locked against deletion to the end. A dedup key is checked by
 // the event's insert, which does nothing when it is taken.
-func (d *Driver) CreateEvent(ctx context.Context, tenantID string,
-	plan func(routes []*engine.DestinationRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
+func (d *Driver) CreateEvent(ctx context.Context, tenantID string, hashes [][]byte,
+	plan func(routes []*engine.DestinationRow, keys []engine.SubjectKeyRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
 	var out *engine.EventInserted
 	err := d.retry(ctx, func() error {
 		var err error
-		out, err = d.createEventOnce(ctx, tenantID, plan)
+		out, err = d.createEventOnce(ctx, tenantID, hashes, plan)
 		return err
 	})
 	return out, err
 }
 
-func (d *Driver) createEventOnce(ctx context.Context, tenantID string,
-	plan func(routes []*engine.DestinationRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
+// subjectKeysQuery reads the tenant's keys of the subject hashes $2, in
+// the round trip of the routes' read.
+const subjectKeysQuery = `SELECT hash, key_id, sealed_key FROM subject_keys WHERE tenant_id = $1 AND hash = ANY($2)`
+
+func scanSubjectKeys(rows pgx.Rows, err error) ([]engine.SubjectKeyRow, error) {
+	if err != nil {
+		return nil, fmt.Errorf("read subject keys: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (engine.SubjectKeyRow, error) {
+		var k engine.SubjectKeyRow
+		err := row.Scan(&k.Hash, &k.ID, &k.SealedKey)
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read subject keys: %w", mapError(err))
+	}
+	return keys, nil
+}
+
+func (d *Driver) createEventOnce(ctx context.Context, tenantID string, hashes [][]byte,
+	plan func(routes []*engine.DestinationRow, keys []engine.SubjectKeyRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
 	c, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
@@ -214,6 +233,9 @@ func (d *Driver) createEventOnce(ctx context.Context, tenantID string,
 	head := &pgx.Batch{}
 	head.Queue("BEGIN")
 	head.Queue(d.read.RoutesQuery(), tenantID)
+	if len(hashes) > 0 {
+		head.Queue(subjectKeysQuery, tenantID, hashes)
+	}
 	results := c.SendBatch(ctx, head)
 	if _, err := results.Exec(); err != nil {
 		results.Close()
@@ -221,13 +243,17 @@ func (d *Driver) createEventOnce(ctx context.Context, tenantID string,
 	}
 	rows, err := results.Query()
 	routes, err := sqldb.ScanRoutes(result{rows}, err)
+	var keys []engine.SubjectKeyRow
+	if err == nil && len(hashes) > 0 {
+		keys, err = scanSubjectKeys(results.Query())
+	}
 	if cerr := results.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return nil, err
 	}
-	er, err := plan(routes)
+	er, err := plan(routes, keys)
 	if err != nil {
 		return nil, err
 	}

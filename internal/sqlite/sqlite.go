@@ -183,16 +183,23 @@ func (d *Driver) WithTx(ctx context.Context, fn func(ctx context.Context, tx eng
 	return d.write(ctx, func(ctx context.Context) error { return fn(ctx, d.tx) })
 }
 
-// CreateEvent reads the routes and inserts the event's rows in one write.
-func (d *Driver) CreateEvent(ctx context.Context, tenantID string,
-	plan func(routes []*engine.DestinationRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
+// CreateEvent reads the routes and the subjects' keys and inserts the
+// event's rows in one write.
+func (d *Driver) CreateEvent(ctx context.Context, tenantID string, hashes [][]byte,
+	plan func(routes []*engine.DestinationRow, keys []engine.SubjectKeyRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
 	var out *engine.EventInserted
 	err := d.write(ctx, func(ctx context.Context) error {
 		routes, err := d.tx.Routes(ctx, tenantID)
 		if err != nil {
 			return err
 		}
-		rows, err := plan(routes)
+		var keys []engine.SubjectKeyRow
+		if len(hashes) > 0 {
+			if keys, err = d.tx.SubjectKeys(ctx, tenantID, hashes); err != nil {
+				return err
+			}
+		}
+		rows, err := plan(routes, keys)
 		if err != nil {
 			return err
 		}
