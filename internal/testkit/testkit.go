@@ -162,6 +162,7 @@ type StoreOptions struct {
 	NoticeRetention time.Duration
 	Anomalies       *anomaly.Detector
 	Logger          *slog.Logger
+	Keys            engine.KeyPolicy
 }
 
 // OpenStore opens the engine over d, closed (with d) at cleanup.
@@ -174,7 +175,7 @@ func OpenStore(tb testing.TB, d engine.Driver, o StoreOptions) *engine.Store {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s, err := engine.Open(context.Background(), engine.Config{Driver: d, Master: o.Master, Now: o.Now,
-		Health: o.Health, NoticeRetention: o.NoticeRetention, Anomalies: o.Anomalies, Logger: o.Logger})
+		Health: o.Health, NoticeRetention: o.NoticeRetention, Anomalies: o.Anomalies, Logger: o.Logger, Keys: o.Keys})
 	if err != nil {
 		d.Close()
 		tb.Fatalf("open store: %v", err)
