@@ -52,6 +52,7 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*e
 		Logger: logger,
 		// Notices are payloads like any other.
 		NoticeRetention: cfg.PayloadRetention,
+		Keys:            engine.KeyPolicy{RotateAfter: cfg.RotateKeyAfter},
 	})
 	if err != nil {
 		driver.Close()
