@@ -85,9 +85,12 @@ type Reader interface {
 	// succeeds.
 	RetiringDataKeys(ctx context.Context, supersededBy time.Time) ([]*DataKeyRow, error)
 	// SealedUnder returns up to limit of the tenant's values that outlive
-	// payloads (see SealedValue) whose sealed bytes start with prefix: the
-	// values sealed under one data key (seal.SealedPrefix).
-	SealedUnder(ctx context.Context, tenantID string, prefix []byte, limit int) ([]SealedValue, error)
+	// payloads (see SealedValue) whose sealed bytes start with prefix (the
+	// values sealed under one data key, seal.SealedPrefix), column after
+	// column and row after row in a fixed order: those after the value
+	// after, when it is set, so that a pass over many goes on where the
+	// last batch ended.
+	SealedUnder(ctx context.Context, tenantID string, prefix []byte, after *SealedValue, limit int) ([]SealedValue, error)
 	// PayloadsSealedUnder counts the tenant's payloads whose body or key
 	// share starts with prefix, and returns the latest expiry among them.
 	PayloadsSealedUnder(ctx context.Context, tenantID string, prefix []byte) (n int, lastExpiry time.Time, err error)

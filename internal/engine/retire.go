@@ -110,10 +110,17 @@ func (s *Store) RetireDataKeys(ctx context.Context) (KeyRetirement, error) {
 // outlives payloads, in batches, and reports whether nothing is left.
 func (s *Store) resealUnder(ctx context.Context, k *DataKeyRow) (done bool, n int, err error) {
 	prefix := seal.SealedPrefix(k.ID)
+	var after *SealedValue
 	for range maxResealBatches {
-		vals, err := s.read.SealedUnder(ctx, k.TenantID, prefix, resealBatch)
-		if err != nil || len(vals) == 0 {
-			return err == nil, n, err
+		vals, err := s.read.SealedUnder(ctx, k.TenantID, prefix, after, resealBatch)
+		if err != nil {
+			return false, n, err
+		}
+		if len(vals) == 0 {
+			// None after the last batch: one changed meanwhile may be
+			// left before it, for the next pass.
+			left, err := s.read.SealedUnder(ctx, k.TenantID, prefix, nil, 1)
+			return err == nil && len(left) == 0, n, err
 		}
 		resealed := make([][]byte, len(vals))
 		for i := range vals {
@@ -141,6 +148,7 @@ func (s *Store) resealUnder(ctx context.Context, k *DataKeyRow) (done bool, n in
 			return false, n, err
 		}
 		n += len(vals)
+		after = &vals[len(vals)-1]
 	}
 	return false, n, nil
 }

@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/engine"
@@ -70,53 +71,71 @@ func (o *Ops) DeleteDataKey(ctx context.Context, id string) error {
 
 // sealedColumn is where values that outlive payloads are sealed under a
 // tenant's data key: how to find those sealed under one key (the tenant
-// $1, the length $2 of the prefix $3, at most $4), and how to replace one
+// $1, the length $2 of the prefix $3, at most $4, in the order of the
+// rows' keys, after the key $5 in findAfter), and how to replace one
 // unless it changed.
 type sealedColumn struct {
-	column  string // as the engine names it (see seal.AAD)
-	find    string
-	replace string
+	column          string // as the engine names it (see seal.AAD)
+	find, findAfter string
+	replace         string
 	// subjectKey says the rows are subject keys, found by hash and key id.
 	subjectKey bool
 }
 
 // sealedColumns are every column of values that outlive payloads sealed
-// under a tenant's data key.
+// under a tenant's data key, in the order SealedUnder goes through them.
 var sealedColumns = []sealedColumn{
-	destinationColumn("url"),
-	destinationColumn("secret"),
-	destinationColumn("previous_secret"),
-	{column: "sources.credentials",
-		find:    `SELECT id, credentials FROM sources WHERE tenant_id = $1 AND substr(credentials, 1, $2) = $3 LIMIT $4`,
-		replace: `UPDATE sources SET credentials = $1 WHERE tenant_id = $2 AND id = $3 AND credentials = $4`},
+	sealedByID("destinations", "url"),
+	sealedByID("destinations", "secret"),
+	sealedByID("destinations", "previous_secret"),
+	sealedByID("sources", "credentials"),
 	{column: "subject_keys.sealed_key", subjectKey: true,
 		find: `SELECT hash, key_id, sealed_key FROM subject_keys
-			WHERE tenant_id = $1 AND substr(sealed_key, 1, $2) = $3 LIMIT $4`,
+			WHERE tenant_id = $1 AND substr(sealed_key, 1, $2) = $3 ORDER BY hash LIMIT $4`,
+		findAfter: `SELECT hash, key_id, sealed_key FROM subject_keys
+			WHERE tenant_id = $1 AND substr(sealed_key, 1, $2) = $3 AND hash > $5 ORDER BY hash LIMIT $4`,
 		replace: `UPDATE subject_keys SET sealed_key = $1 WHERE tenant_id = $2 AND hash = $3 AND key_id = $4 AND sealed_key = $5`},
 }
 
-func destinationColumn(name string) sealedColumn {
-	return sealedColumn{column: "destinations." + name,
-		find:    `SELECT id, ` + name + ` FROM destinations WHERE tenant_id = $1 AND substr(` + name + `, 1, $2) = $3 LIMIT $4`,
-		replace: `UPDATE destinations SET ` + name + ` = $1 WHERE tenant_id = $2 AND id = $3 AND ` + name + ` = $4`}
+// sealedByID is a sealed column of a table whose rows have an id.
+func sealedByID(table, name string) sealedColumn {
+	find := `SELECT id, ` + name + ` FROM ` + table + ` WHERE tenant_id = $1 AND substr(` + name + `, 1, $2) = $3`
+	return sealedColumn{column: table + "." + name,
+		find:      find + ` ORDER BY id LIMIT $4`,
+		findAfter: find + ` AND id > $5 ORDER BY id LIMIT $4`,
+		replace:   `UPDATE ` + table + ` SET ` + name + ` = $1 WHERE tenant_id = $2 AND id = $3 AND ` + name + ` = $4`}
 }
 
 // SealedUnder returns up to limit of the tenant's values that outlive
-// payloads whose sealed bytes start with prefix.
-func (o *Ops) SealedUnder(ctx context.Context, tenantID string, prefix []byte, limit int) ([]engine.SealedValue, error) {
-	var out []engine.SealedValue
-	for _, c := range sealedColumns {
-		if len(out) >= limit {
-			break
+// payloads whose sealed bytes start with prefix, column after column and
+// in the order of their rows: those after the value after, when it is set.
+func (o *Ops) SealedUnder(ctx context.Context, tenantID string, prefix []byte, after *engine.SealedValue, limit int) ([]engine.SealedValue, error) {
+	start := 0
+	if after != nil {
+		start = slices.IndexFunc(sealedColumns, func(c sealedColumn) bool { return c.column == after.Column })
+		if start < 0 {
+			return nil, fmt.Errorf("sealed values: no sealed column %q", after.Column)
 		}
-		vals, err := queryAll(ctx, o.Conn, c.column, c.find, []any{tenantID, len(prefix), prefix, limit - len(out)},
-			func(row Row) (engine.SealedValue, error) {
-				v := engine.SealedValue{Column: c.column}
-				if c.subjectKey {
-					return v, row.Scan(&v.Hash, &v.KeyID, &v.Sealed)
-				}
-				return v, row.Scan(&v.ID, &v.Sealed)
-			})
+	}
+	var out []engine.SealedValue
+	for i := start; i < len(sealedColumns) && len(out) < limit; i++ {
+		c := sealedColumns[i]
+		query, args := c.find, []any{tenantID, len(prefix), prefix, limit - len(out)}
+		if after != nil && i == start {
+			query = c.findAfter
+			if c.subjectKey {
+				args = append(args, after.Hash)
+			} else {
+				args = append(args, after.ID)
+			}
+		}
+		vals, err := queryAll(ctx, o.Conn, c.column, query, args, func(row Row) (engine.SealedValue, error) {
+			v := engine.SealedValue{Column: c.column}
+			if c.subjectKey {
+				return v, row.Scan(&v.Hash, &v.KeyID, &v.Sealed)
+			}
+			return v, row.Scan(&v.ID, &v.Sealed)
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -2,7 +2,10 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +20,10 @@ var dataKeyCases = []testCase{
 	{name: "RotateDataKey", fn: testRotateDataKey},
 	{name: "RotateDataKeyAcrossStores", fn: testRotateDataKeyAcrossStores},
 	{name: "RotateDataKeyAfterSeals", fn: testRotateDataKeyAfterSeals, keys: engine.KeyPolicy{RotateAfter: 4}},
+	{name: "RotateDataKeyAfterSealsAcrossStores", fn: testRotateDataKeyAfterSealsAcrossStores,
+		keys: engine.KeyPolicy{RotateAfter: 5}},
 	{name: "RetireDataKeys", fn: testRetireDataKeys},
+	{name: "RewrapRotatedKeys", fn: testRewrapRotatedKeys},
 }
 
 // newestKey returns the tenant's newest data key as stored.
@@ -251,6 +257,97 @@ func testRotateDataKeyAfterSeals(t *testing.T, b *bundle) {
 	}
 }
 
+// Two processes store events at once with a key rotated after 5 values:
+// each rotation is recorded once, each process ends up sealing under the
+// newest key, and every payload opens in both.
+func testRotateDataKeyAfterSealsAcrossStores(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	stores := []*engine.Store{b.store, b.another(t)}
+	const each = 15
+	ids := make([][]string, len(stores))
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() {
+			for range each {
+				created, err := s.CreateEvent(ctx, b.newEvent(ten.ID, "x.y", ""), 0)
+				if err != nil {
+					t.Errorf("store %d: CreateEvent: %v", i, err)
+					return
+				}
+				ids[i] = append(ids[i], created.Event.ID)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	entries, _, err := b.store.AuditLog(b.ctx, ten.ID, sluice.Page{Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := map[string]bool{}
+	for _, e := range entries {
+		if e.Action == "tenant.rotate_key" {
+			if rotated[e.ResourceID] {
+				t.Fatalf("key %s recorded as rotated in twice", e.ResourceID)
+			}
+			rotated[e.ResourceID] = true
+		}
+	}
+	newest := newestKey(t, b, ten.ID)
+	if len(rotated) == 0 || !rotated[newest.ID] {
+		t.Fatalf("rotations %v after %d seals with a share of 5; want the newest key %s among them", rotated, len(stores)*each, newest.ID)
+	}
+	for i, s := range stores {
+		wantOpens(t, s, ten.ID, slices.Concat(ids...)...)
+		// Past Refresh, a store seals under the newest key: the one it
+		// reads, or the one it rotates to if that has sealed its share.
+		b.clock.Advance(seal.DefaultRefresh)
+		created, err := s.CreateEvent(ctx, b.newEvent(ten.ID, "x.y", ""), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := b.driver.Read().Payload(b.ctx, ten.ID, created.Event.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSealedBy(t, fmt.Sprintf("store %d: the body of a payload past Refresh", i), p.Body, newestKey(t, b, ten.ID).ID)
+	}
+}
+
+// RewrapKeys moves every data key, rotated ones and the subject key they
+// carry included, to a new master key: a store opened with it opens what
+// each key sealed and hashes subjects as before.
+func testRewrapRotatedKeys(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	d := b.destination(t, ctx, ten.ID, "*")
+	before := publishAbout(t, b, b.store, ctx, ten.ID, "", time.Hour, subjectAda).Event.ID
+	b.clock.Advance(time.Minute)
+	rot, err := b.store.RotateDataKey(ctx, ten.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := publishAbout(t, b, b.store, ctx, ten.ID, "", time.Hour, subjectAda).Event.ID
+	next := testkit.NewMaster(t)
+	if n, err := b.store.RewrapKeys(b.ctx, next); err != nil || n != 2 {
+		t.Fatalf("RewrapKeys = %d, %v; want both of the tenant's keys", n, err)
+	}
+	if _, err := next.UnwrapSubjectKey(rot.KeyID, newestKey(t, b, ten.ID).WrappedSubject); err != nil {
+		t.Fatalf("the subject key carried by %s under the new master key: %v", rot.KeyID, err)
+	}
+	s, err := engine.Open(b.ctx, engine.Config{Driver: b.driver, Master: next, Now: b.clock.Now,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("open with the new master key: %v", err)
+	}
+	if got, err := s.Destination(ctx, ten.ID, d.ID); err != nil || got.URL != d.URL {
+		t.Fatalf("Destination under the new master key = %+v, %v", got, err)
+	}
+	wantOpens(t, s, ten.ID, before, after)
+	wantExport(t, s, ctx, ten.ID, subjectAda, before, after)
+}
+
 // An old key is left alone for KeyPolicy.RetireAfter. Then what outlives
 // payloads (destinations' URLs and secrets, sources' credentials,
 // subjects' keys) is sealed again under the newest key, and the key is
@@ -274,12 +371,13 @@ func testRetireDataKeys(t *testing.T, b *bundle) {
 		t.Fatal(err)
 	}
 	named := publishAbout(t, b, b.store, ctx, ten.ID, "order-1", 3*time.Hour, subjectAda).Event.ID
+	alsoNamed := publishAbout(t, b, b.store, ctx, ten.ID, "", 3*time.Hour, subjectBob, subjectCust).Event.ID
 	plain := publishAbout(t, b, b.store, ctx, ten.ID, "", 2*time.Hour).Event.ID
 	otherEvent := publishAbout(t, b, b.store, otherCtx, other.ID, "", 3*time.Hour).Event.ID
 
 	sealedUnder := func() []string {
 		t.Helper()
-		vals, err := b.driver.Read().SealedUnder(b.ctx, ten.ID, seal.SealedPrefix(first.ID), 100)
+		vals, err := b.driver.Read().SealedUnder(b.ctx, ten.ID, seal.SealedPrefix(first.ID), nil, 100)
 		if err != nil {
 			t.Fatalf("SealedUnder: %v", err)
 		}
@@ -291,13 +389,38 @@ func testRetireDataKeys(t *testing.T, b *bundle) {
 		return cols
 	}
 	want := []string{"destinations.previous_secret", "destinations.secret", "destinations.url", "sources.credentials",
-		"subject_keys.sealed_key"}
+		"subject_keys.sealed_key", "subject_keys.sealed_key", "subject_keys.sealed_key"}
 	if got := sealedUnder(); !slices.Equal(got, want) {
 		t.Fatalf("SealedUnder the first key = %v, want %v", got, want)
 	}
+	// Page by page, each going on after the last value of the one before.
+	var paged []string
+	seen := map[string]bool{}
+	var after *engine.SealedValue
+	for page := 0; ; page++ {
+		vals, err := b.driver.Read().SealedUnder(b.ctx, ten.ID, seal.SealedPrefix(first.ID), after, 2)
+		if err != nil || len(vals) > 2 || page > len(want) {
+			t.Fatalf("SealedUnder page %d = %d values, %v", page, len(vals), err)
+		}
+		if len(vals) == 0 {
+			break
+		}
+		for _, v := range vals {
+			if ref := v.Column + v.ID + string(v.Hash); seen[ref] {
+				t.Fatalf("SealedUnder returned %s %s%x twice", v.Column, v.ID, v.Hash)
+			} else {
+				seen[ref] = true
+			}
+			paged = append(paged, v.Column)
+		}
+		after = &vals[len(vals)-1]
+	}
+	if slices.Sort(paged); !slices.Equal(paged, want) {
+		t.Fatalf("SealedUnder page by page = %v, want %v", paged, want)
+	}
 	n, last, err := b.driver.Read().PayloadsSealedUnder(b.ctx, ten.ID, seal.SealedPrefix(first.ID))
-	if err != nil || n != 2 || !last.Equal(b.clock.Now().Add(3*time.Hour)) {
-		t.Fatalf("PayloadsSealedUnder = %d, %v, %v; want 2, the last expiring in 3h", n, last, err)
+	if err != nil || n != 3 || !last.Equal(b.clock.Now().Add(3*time.Hour)) {
+		t.Fatalf("PayloadsSealedUnder = %d, %v, %v; want 3, the last expiring in 3h", n, last, err)
 	}
 	b.clock.Advance(time.Minute)
 	rot, err := b.store.RotateDataKey(ctx, ten.ID)
@@ -335,13 +458,13 @@ func testRetireDataKeys(t *testing.T, b *bundle) {
 	destinationSealedBy(t, b, ten.ID, d.ID, rot.KeyID)
 	wantAll(b.store)
 	wantAll(b.another(t))
-	wantOpens(t, b.store, ten.ID, named, plain)
+	wantOpens(t, b.store, ten.ID, named, alsoNamed, plain)
 	wantOpens(t, b.store, other.ID, otherEvent)
 	retire(engine.KeyRetirement{}) // held until the named payload expires
 
 	b.clock.Advance(2 * time.Hour)
-	if n, err := b.store.PurgeExpiredPayloads(b.ctx, b.clock.Now(), 100); err != nil || n != 3 {
-		t.Fatalf("PurgeExpiredPayloads = %d, %v; want the 3 payloads", n, err)
+	if n, err := b.store.PurgeExpiredPayloads(b.ctx, b.clock.Now(), 100); err != nil || n != 4 {
+		t.Fatalf("PurgeExpiredPayloads = %d, %v; want the 4 payloads", n, err)
 	}
 	retire(engine.KeyRetirement{Retired: 1})
 	_, err = b.driver.Read().DataKey(b.ctx, first.ID)
