@@ -153,9 +153,10 @@ func (s *Store) DeleteAPIKey(ctx context.Context, tenantID, id string) error {
 }
 
 // RewrapKeys wraps every data key (and the subject keys stored beside
-// them) under next instead of the master key and records next's fingerprint, in one transaction, and returns how many
-// keys it rewrapped. Sealed values are not rewritten: they name their data
-// key, which is unchanged. Every process sharing the database must be
+// them) under next instead of the master key and records next's
+// fingerprint, in one transaction, and returns how many keys it
+// rewrapped. Sealed values are not rewritten: they name their data key,
+// which is unchanged. Every process sharing the database must be
 // restarted with next afterwards; until then they refuse to create tenants.
 func (s *Store) RewrapKeys(ctx context.Context, next *seal.Master) (int, error) {
 	n := 0
