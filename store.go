@@ -121,6 +121,11 @@ type Store interface {
 	// old page images in a write-ahead log, dead tuples. Erasures scrub as
 	// they end; purges leave it to their caller, once a pass.
 	Scrub(ctx context.Context) error
+	// RotateDataKey gives the tenant a new data key, which seals its new
+	// values from then on in every process sharing the store; the old
+	// keys keep opening what they sealed until nothing sealed under them
+	// is left. ENOTFOUND for an unknown tenant.
+	RotateDataKey(ctx context.Context, tenantID string) (*DataKeyRotation, error)
 
 	// ClaimDue leases up to r.Limit due pending deliveries of enabled
 	// destinations, earliest first, for r.Lease. A claimed delivery is not

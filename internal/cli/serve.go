@@ -162,6 +162,11 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		Interval:  s.cfg.RetentionInterval,
 		Logger:    s.logger,
 		OnPass:    func(p retention.Pass) { s.metrics.Purged(p.Payloads, p.Events) },
+		// Old data keys go once nothing sealed under them is left.
+		AfterPurge: func(ctx context.Context) error {
+			_, err := s.store.RetireDataKeys(ctx)
+			return err
+		},
 	})
 	if err != nil {
 		s.dispatcher.Stop()

@@ -53,6 +53,7 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*e
 		// Notices are payloads like any other.
 		NoticeRetention: cfg.PayloadRetention,
 		Retention:       cfg.Retention(),
+		Keys:            engine.KeyPolicy{RotateAfter: cfg.RotateKeyAfter},
 	})
 	if err != nil {
 		driver.Close()

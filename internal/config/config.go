@@ -55,6 +55,10 @@ type Config struct {
 	AllowedDestinationCIDRs []netip.Prefix
 	TrustedProxies          []netip.Prefix
 	DetectEmails            bool
+
+	// RotateKeyAfter is how many values a tenant's data key seals before
+	// the tenant gets a new one (1 to 2^32).
+	RotateKeyAfter int64
 }
 
 // Load parses the serve subcommand's arguments, falling back to the

@@ -49,6 +49,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "text",
 		DetectEmails:    true,
+		RotateKeyAfter:  1 << 30,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", got, want)
@@ -85,6 +86,7 @@ func TestEveryVariableApplies(t *testing.T) {
 		"SLUICE_ALLOWED_DESTINATION_CIDRS":  "10.0.0.0/8, 192.168.1.7",
 		"SLUICE_TRUSTED_PROXIES":            "fd00::/8,::1",
 		"SLUICE_DETECT_EMAILS":              "0",
+		"SLUICE_ROTATE_KEY_AFTER":           "1000000",
 	}
 	got := mustLoad(t, nil, vars)
 	want := &Config{
@@ -111,6 +113,7 @@ func TestEveryVariableApplies(t *testing.T) {
 		AllowedDestinationCIDRs:  []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32")},
 		TrustedProxies:           []netip.Prefix{netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("::1/128")},
 		DetectEmails:             false,
+		RotateKeyAfter:           1000000,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("from variables:\n got %+v\nwant %+v", got, want)
@@ -176,6 +179,9 @@ func TestBadValueNamesTheSetting(t *testing.T) {
 		{"bool variable", nil, map[string]string{"SLUICE_ALLOW_PRIVATE_DESTINATIONS": "yes"},
 			[]string{"--allow-private-destinations (SLUICE_ALLOW_PRIVATE_DESTINATIONS)", `"yes" is not a boolean`}},
 		{"bool flag", []string{"--detect-emails=maybe"}, nil, []string{"--detect-emails (SLUICE_DETECT_EMAILS)", `"maybe"`}},
+		{"zero rotation count", []string{"--rotate-key-after=0"}, nil, []string{"--rotate-key-after (SLUICE_ROTATE_KEY_AFTER)", "positive integer"}},
+		{"rotation count past 2^32", nil, map[string]string{"SLUICE_ROTATE_KEY_AFTER": "4294967297"},
+			[]string{"--rotate-key-after (SLUICE_ROTATE_KEY_AFTER)", "2^32"}},
 		{"payload retention", []string{"--payload-retention", "30d"}, nil,
 			[]string{`--payload-retention (SLUICE_PAYLOAD_RETENTION): "30d" is not a duration`}},
 		{"payload storage", []string{"--payload-storage", "forever"}, nil,

@@ -93,6 +93,22 @@ var settings = []setting{
 		apply: func(c *Config, v string) (err error) { c.TrustedProxies, err = parsePrefixes(v); return }},
 	{flag: "detect-emails", env: "SLUICE_DETECT_EMAILS", def: "true", isBool: true, usage: "index every email address found in a payload",
 		apply: func(c *Config, v string) (err error) { c.DetectEmails, err = parseBool(v); return }},
+	{flag: "rotate-key-after", env: "SLUICE_ROTATE_KEY_AFTER", def: "1073741824",
+		usage: "`count` of values a tenant's data key seals before the tenant gets a new one (at most 2^32: AES-GCM with random nonces, NIST SP 800-38D)",
+		apply: func(c *Config, v string) (err error) { c.RotateKeyAfter, err = parseRotateKeyAfter(v); return }},
+}
+
+// maxRotateKeyAfter is the most values one data key may seal: NIST SP
+// 800-38D allows an AES-GCM key 2^32 invocations with random 96-bit
+// nonces, beyond which a repeated nonce becomes likely enough to matter.
+const maxRotateKeyAfter = 1 << 32
+
+func parseRotateKeyAfter(v string) (int64, error) {
+	n, err := parsePositiveInt(v)
+	if err == nil && n > maxRotateKeyAfter {
+		return 0, fmt.Errorf("%d is more than 2^32 (%d), the most values AES-GCM with random nonces may seal under one key", n, int64(maxRotateKeyAfter))
+	}
+	return n, err
 }
 
 // settingByFlag returns the setting of a flag name; it panics on a name that

@@ -48,11 +48,12 @@ type Driver interface {
 
 	// Scrub removes from the database's files what the deletions committed
 	// so far leave readable there: on SQLite, old page images in the
-	// write-ahead log; on PostgreSQL, the bytes of deleted subject keys in
-	// their pages' free space. The engine calls it after every erasure, and
-	// the retention service after every purge pass (Store.Scrub). Pending
-	// reports that some of it has to wait, for transactions that may still
-	// read what was deleted to end: the next Scrub tries again.
+	// write-ahead log; on PostgreSQL, the bytes of deleted subject keys and
+	// data keys in their pages' free space. The engine calls it after
+	// every erasure, and the retention service after every purge pass
+	// (Store.Scrub). Pending reports that some of it has to wait, for
+	// transactions that may still read what was deleted to end: the next
+	// Scrub tries again.
 	Scrub(ctx context.Context) (pending bool, err error)
 
 	// Ping checks that the database answers.
@@ -76,10 +77,25 @@ type Reader interface {
 	Setting(ctx context.Context, name string) (string, error)
 	// CountDataKeys counts the data keys of every tenant.
 	CountDataKeys(ctx context.Context) (int, error)
-	// NewestDataKey returns the tenant's newest data key, wrapped.
-	NewestDataKey(ctx context.Context, tenantID string) (id string, wrapped []byte, err error)
+	// NewestDataKey returns the tenant's newest data key, wrapped: the
+	// latest created, and of those created at once the greatest id.
+	NewestDataKey(ctx context.Context, tenantID string) (*DataKeyRow, error)
 	// DataKey returns the data key with the id, wrapped.
 	DataKey(ctx context.Context, id string) ([]byte, error)
+	// RetiringDataKeys returns, by tenant and age, the data keys that a
+	// newer key of their tenant created at or before supersededBy
+	// succeeds.
+	RetiringDataKeys(ctx context.Context, supersededBy time.Time) ([]*DataKeyRow, error)
+	// SealedUnder returns up to limit of the tenant's values that outlive
+	// payloads (see SealedValue) whose sealed bytes start with prefix (the
+	// values sealed under one data key, seal.SealedPrefix), column after
+	// column and row after row in a fixed order: those after the value
+	// after, when it is set, so that a pass over many goes on where the
+	// last batch ended.
+	SealedUnder(ctx context.Context, tenantID string, prefix []byte, after *SealedValue, limit int) ([]SealedValue, error)
+	// PayloadsSealedUnder counts the tenant's payloads whose body or key
+	// share starts with prefix, and returns the latest expiry among them.
+	PayloadsSealedUnder(ctx context.Context, tenantID string, prefix []byte) (n int, lastExpiry time.Time, err error)
 
 	// Destination returns one of the tenant's destinations.
 	Destination(ctx context.Context, tenantID, id string) (*DestinationRow, error)
@@ -167,12 +183,29 @@ type Tx interface {
 	InsertSetting(ctx context.Context, name, value string) (string, error)
 	// UpdateSetting changes a setting.
 	UpdateSetting(ctx context.Context, name, value string) error
-	// InsertDataKey stores a tenant's wrapped data key.
-	InsertDataKey(ctx context.Context, tenantID, id string, wrapped []byte, at time.Time) error
+	// InsertDataKey stores a tenant's wrapped data key (its ID, TenantID,
+	// Wrapped, WrappedSubject and CreatedAt).
+	InsertDataKey(ctx context.Context, k *DataKeyRow) error
 	// LockDataKeys reads every data key, by id, to change them.
 	LockDataKeys(ctx context.Context) ([]WrappedKey, error)
-	// UpdateDataKey replaces a data key's wrapped bytes.
-	UpdateDataKey(ctx context.Context, id string, wrapped []byte) error
+	// UpdateDataKey replaces a data key's wrapped bytes and wrapped
+	// subject key.
+	UpdateDataKey(ctx context.Context, id string, wrapped, wrappedSubject []byte) error
+	// LockTenantDataKeys keeps the tenant's data keys from changing until
+	// the transaction ends.
+	LockTenantDataKeys(ctx context.Context, tenantID string) error
+	// AddSeals adds n to the count of values sealed under a data key; a
+	// key that is gone changes nothing.
+	AddSeals(ctx context.Context, id string, n int64) error
+	// HoldDataKey records that a data key is kept until then, for the
+	// payloads sealed under it.
+	HoldDataKey(ctx context.Context, id string, until time.Time) error
+	// DeleteDataKey deletes a data key, so that nothing in the database's
+	// files unwraps it once scrubbed (Driver.Scrub).
+	DeleteDataKey(ctx context.Context, id string) error
+	// Reseal replaces a value SealedUnder returned with resealed, unless
+	// the value changed meanwhile, and reports whether it did.
+	Reseal(ctx context.Context, tenantID string, v SealedValue, resealed []byte) (bool, error)
 	// TenantIDs lists every tenant, by id.
 	TenantIDs(ctx context.Context) ([]string, error)
 
@@ -431,6 +464,9 @@ type ErasureRow struct {
 type WrappedKey struct {
 	ID      string
 	Wrapped []byte
+	// WrappedSubject is the tenant's subject key wrapped for it; nil for a
+	// tenant's first key.
+	WrappedSubject []byte
 }
 
 // EventRows are the rows of a new event.

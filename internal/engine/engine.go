@@ -43,6 +43,8 @@ type Config struct {
 	// NoticeRetention is how long the payloads of operational notices are
 	// kept. Default DefaultNoticeRetention.
 	NoticeRetention time.Duration
+	// Keys is when tenants' data keys rotate and retire.
+	Keys KeyPolicy
 	// Anomalies counts events and verification failures for the burst and
 	// auth_failures notices. Default: a Detector with its defaults.
 	Anomalies *anomaly.Detector
@@ -62,6 +64,7 @@ type Store struct {
 	keys      *seal.Keyring
 	health    Health
 	retention time.Duration // of notices
+	keyPolicy KeyPolicy
 	anomalies *anomaly.Detector
 	logger    *slog.Logger
 	clock     func() time.Time
@@ -93,6 +96,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		health:    cfg.Health.withDefaults(),
 		retention: cfg.NoticeRetention,
 		defaults:  cfg.Retention.Or(sluice.DefaultRetention),
+		keyPolicy: cfg.Keys.withDefaults(),
 		anomalies: cfg.Anomalies,
 		logger:    cfg.Logger,
 		clock:     cfg.Now,
@@ -109,7 +113,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.clock == nil {
 		s.clock = time.Now
 	}
-	s.keys = seal.NewKeyring(cfg.Master, keyLoader{s.read})
+	s.keys = seal.NewKeyring(cfg.Master, keyStore{s}, seal.Policy{RotateAfter: s.keyPolicy.RotateAfter,
+		Refresh: s.keyPolicy.Refresh, Now: s.clock})
 	if err := s.checkMaster(ctx); err != nil {
 		return nil, err
 	}
@@ -123,8 +128,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // store sets on what it returns reads back the same.
 func (s *Store) now() time.Time { return s.clock().UTC().Truncate(time.Millisecond) }
 
-// Close closes the driver.
-func (s *Store) Close() error { return s.driver.Close() }
+// closeTimeout bounds what Close writes before it closes the driver.
+const closeTimeout = 5 * time.Second
+
+// Close adds the values sealed since the last count to the data keys'
+// counts, and closes the driver.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	if err := s.keys.Flush(ctx); err != nil {
+		s.logger.Warn("seal counts not stored", slog.Any("error", err))
+	}
+	return s.driver.Close()
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.driver.Ping(ctx) }

@@ -119,12 +119,15 @@ func (f *fake) InsertSetting(ctx context.Context, name, value string) (string, e
 	return f.Setting(ctx, name)
 }
 
-func (f *fake) NewestDataKey(_ context.Context, tenantID string) (string, []byte, error) {
+func (f *fake) NewestDataKey(_ context.Context, tenantID string) (*engine.DataKeyRow, error) {
 	if tenantID != f.tenantID {
-		return "", nil, sluice.Errorf(sluice.ENOTFOUND, "data key not found")
+		return nil, sluice.Errorf(sluice.ENOTFOUND, "data key not found")
 	}
-	return f.keyID, f.wrappedKey, nil
+	return &engine.DataKeyRow{ID: f.keyID, TenantID: f.tenantID, Wrapped: f.wrappedKey}, nil
 }
+
+// AddSeals takes the counts of a clock moved past a flush.
+func (f *fake) AddSeals(context.Context, string, int64) error { return nil }
 
 func (f *fake) DataKey(_ context.Context, id string) ([]byte, error) {
 	if id != f.keyID {

@@ -13,27 +13,6 @@ import (
 // master key that wrapped the data keys.
 const fingerprintSetting = "master_key_fingerprint"
 
-// keyLoader reads data keys for the keyring through the driver.
-type keyLoader struct{ r Reader }
-
-func (l keyLoader) NewestDataKey(ctx context.Context, tenantID string) (string, []byte, error) {
-	id, wrapped, err := l.r.NewestDataKey(ctx, tenantID)
-	return id, wrapped, unknownKey(err)
-}
-
-func (l keyLoader) DataKey(ctx context.Context, id string) ([]byte, error) {
-	wrapped, err := l.r.DataKey(ctx, id)
-	return wrapped, unknownKey(err)
-}
-
-// unknownKey tells the keyring of a key the driver does not have.
-func unknownKey(err error) error {
-	if sluice.ErrorCode(err) == sluice.ENOTFOUND {
-		return fmt.Errorf("%w: %w", seal.ErrUnknownKey, err)
-	}
-	return err
-}
-
 // checkMaster makes sure the master key is the one the data keys are
 // wrapped with, recording its fingerprint in a new database. A different
 // key is refused: sealing new data under it would leave the old data
@@ -97,7 +76,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *sluice.Tenant, k *sluice.AP
 			return err
 		}
 		id, wrapped := s.keys.NewDataKey()
-		if err := tx.InsertDataKey(ctx, t.ID, id, wrapped, now); err != nil {
+		if err := tx.InsertDataKey(ctx, &DataKeyRow{ID: id, TenantID: t.ID, Wrapped: wrapped, CreatedAt: now}); err != nil {
 			return fmt.Errorf("insert data key: %w", err)
 		}
 		return s.audit(ctx, tx, t.ID, "tenant.create", t.ID)
@@ -173,10 +152,11 @@ func (s *Store) DeleteAPIKey(ctx context.Context, tenantID, id string) error {
 	})
 }
 
-// RewrapKeys wraps every data key under next instead of the master key
-// and records next's fingerprint, in one transaction, and returns how many
-// keys it rewrapped. Sealed values are not rewritten: they name their data
-// key, which is unchanged. Every process sharing the database must be
+// RewrapKeys wraps every data key (and the subject keys stored beside
+// them) under next instead of the master key and records next's
+// fingerprint, in one transaction, and returns how many keys it
+// rewrapped. Sealed values are not rewritten: they name their data key,
+// which is unchanged. Every process sharing the database must be
 // restarted with next afterwards; until then they refuse to create tenants.
 func (s *Store) RewrapKeys(ctx context.Context, next *seal.Master) (int, error) {
 	n := 0
@@ -196,7 +176,15 @@ func (s *Store) RewrapKeys(ctx context.Context, next *seal.Master) (int, error) 
 			if err != nil {
 				return fmt.Errorf("unwrap data key %s: %w", k.ID, err)
 			}
-			if err := tx.UpdateDataKey(ctx, k.ID, next.Wrap(dk)); err != nil {
+			var subject []byte
+			if k.WrappedSubject != nil {
+				sk, err := s.keys.Master().UnwrapSubjectKey(k.ID, k.WrappedSubject)
+				if err != nil {
+					return fmt.Errorf("unwrap the subject key of data key %s: %w", k.ID, err)
+				}
+				subject = next.WrapSubjectKey(k.ID, sk)
+			}
+			if err := tx.UpdateDataKey(ctx, k.ID, next.Wrap(dk), subject); err != nil {
 				return fmt.Errorf("rewrap data key %s: %w", k.ID, err)
 			}
 			n++

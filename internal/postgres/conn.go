@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/sqldb"
 )
 
@@ -130,9 +131,10 @@ func withConn(ctx context.Context, q querier) context.Context {
 // opens routes' secrets inside a transaction (for deliveries created
 // claimed), which may load a key.
 //
-// Only a new tenant's transaction inserts data keys, and it opens nothing
-// sealed, so a key read inside a transaction is always committed already:
-// the keyring never caches a key that may be rolled back.
+// Only a new tenant's transaction and a rotation insert data keys, and
+// they open nothing sealed, so a key read inside a transaction is always
+// committed already: the keyring never caches a key that may be rolled
+// back.
 type reader struct {
 	sqldb.Ops
 }
@@ -146,7 +148,7 @@ func (r *reader) on(ctx context.Context) *sqldb.Ops {
 }
 
 // NewestDataKey returns the tenant's newest data key, wrapped.
-func (r *reader) NewestDataKey(ctx context.Context, tenantID string) (string, []byte, error) {
+func (r *reader) NewestDataKey(ctx context.Context, tenantID string) (*engine.DataKeyRow, error) {
 	return r.on(ctx).NewestDataKey(ctx, tenantID)
 }
 

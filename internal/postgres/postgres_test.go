@@ -80,6 +80,12 @@ func TestCarve(t *testing.T) {
 	storetest.Carve(t, openDriver, carveConfig)
 }
 
+func TestCarveRetiredKey(t *testing.T) {
+	testkit.DatabaseURL(t)
+	t.Parallel()
+	storetest.CarveRetiredKey(t, openDriver, carveConfig)
+}
+
 func TestLegacySubjects(t *testing.T) {
 	testkit.DatabaseURL(t)
 	t.Parallel()

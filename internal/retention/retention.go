@@ -45,6 +45,11 @@ type Config struct {
 	Now func() time.Time
 	// OnPass, when set, is called after every pass: a signal tests wait on.
 	OnPass func(Pass)
+	// AfterPurge, when set, runs in every pass after the purges and
+	// before the scrub, in the same exclusive run: other upkeep whose
+	// deletions the scrub is to remove from the files too, such as
+	// retiring old data keys. Its error is the pass's.
+	AfterPurge func(ctx context.Context) error
 	// Exclusive, when set, runs each pass only if no other process is
 	// running one (a store shared by several processes provides it); a
 	// pass that does not get to run reports Skipped.
@@ -186,6 +191,11 @@ func (s *Service) purge(ctx context.Context) Pass {
 		p.Audit, p.Err = s.drain(func(limit int) (int, error) {
 			return s.cfg.Store.PurgeAudit(ctx, s.cfg.Now(), limit)
 		})
+	}
+	if s.cfg.AfterPurge != nil {
+		if err := s.cfg.AfterPurge(ctx); err != nil {
+			p.Err = errors.Join(p.Err, err)
+		}
 	}
 	// What the pass deleted (and what erasures deleted without a
 	// successful scrub) is removed from the store's files too.

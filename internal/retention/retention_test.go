@@ -548,3 +548,52 @@ func TestExclusivePass(t *testing.T) {
 		t.Errorf("exclusive names %v, want one stable name", names)
 	}
 }
+
+// AfterPurge runs in every pass, after the purges and before the scrub, so
+// that the scrub removes what it deleted too; its error is the pass's,
+// and the scrub still runs. Here it retires a rotated data key.
+func TestAfterPurge(t *testing.T) {
+	t.Parallel()
+	b := setup(t, sluice.Retention{})
+	var order []string
+	store := &fakeStore{
+		purgePayloads: func(ctx context.Context, now time.Time, limit int) (int, error) {
+			order = append(order, "payloads")
+			return b.store.PurgeExpiredPayloads(ctx, now, limit)
+		},
+		purgeMetadata: func(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+			order = append(order, "metadata")
+			return b.store.PurgeMetadata(ctx, cutoff, limit)
+		},
+	}
+	var retired int
+	var fail error
+	s := newService(t, retention.Config{Store: store, Now: b.clock.Now, Logger: slog.New(slog.DiscardHandler),
+		AfterPurge: func(ctx context.Context) error {
+			order = append(order, "after")
+			r, err := b.store.RetireDataKeys(ctx)
+			retired += r.Retired
+			return errors.Join(err, fail)
+		}})
+	if _, err := b.store.RotateDataKey(b.ctx, b.tenantID); err != nil {
+		t.Fatal(err)
+	}
+	if p := s.RunPass(b.ctx); p.Err != nil || retired != 0 {
+		t.Fatalf("pass right after the rotation = %+v, retired %d; want nothing retired", p, retired)
+	}
+	if want := []string{"payloads", "metadata", "after"}; !slices.Equal(order, want) || store.scrubs.Load() != 1 {
+		t.Fatalf("pass ran %v and %d scrubs, want %v and then one scrub", order, store.scrubs.Load(), want)
+	}
+	b.clock.Advance(engine.DefaultRetireAfter + time.Minute)
+	if p := s.RunPass(b.ctx); p.Err != nil || retired != 1 {
+		t.Fatalf("pass after RetireAfter = %+v, retired %d; want the old key retired", p, retired)
+	}
+	if d, _, err := b.store.Destinations(b.ctx, b.tenantID, sluice.Page{}); err != nil || len(d) != 1 || d[0].URL != "https://example.com/hook" {
+		t.Fatalf("the destination after its key was retired: %v", err)
+	}
+	fail = errors.New("boom")
+	scrubs := store.scrubs.Load()
+	if p := s.RunPass(b.ctx); !errors.Is(p.Err, fail) || store.scrubs.Load() != scrubs+1 {
+		t.Fatalf("pass with a failing AfterPurge = %+v, %d scrubs; want its error, and the scrub", p, store.scrubs.Load()-scrubs)
+	}
+}

@@ -1,6 +1,7 @@
 package seal_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/sluicehq/sluice/internal/seal"
@@ -40,6 +41,47 @@ func BenchmarkUnwrap(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := m.Unwrap(k.ID(), wrapped); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkKeyringSeal1KiB is the keyring's cost over DataKey.Seal:
+// finding the tenant's key and counting the value, from every core.
+func BenchmarkKeyringSeal1KiB(b *testing.B) {
+	m, err := seal.NewMaster(seal.GenerateKey())
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := newMemStore()
+	store.add(m, "ten_1")
+	k := seal.NewKeyring(m, store, seal.Policy{RotateAfter: 1 << 30})
+	plaintext := randomBytes(1024)
+	b.SetBytes(int64(len(plaintext)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := k.Seal(context.Background(), "ten_1", plaintext, "event_payloads.body", "evt_1"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkKeyringSubjectKey is the cost of the key of a tenant's keyed
+// hashes, taken for every subject and dedup key.
+func BenchmarkKeyringSubjectKey(b *testing.B) {
+	m, err := seal.NewMaster(seal.GenerateKey())
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := newMemStore()
+	store.add(m, "ten_1")
+	k := seal.NewKeyring(m, store, seal.Policy{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := k.SubjectKey(context.Background(), "ten_1"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -63,10 +63,7 @@ func newDataKey(id string, key []byte) (*DataKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	header := make([]byte, 0, 2+len(id))
-	header = append(header, sealVersion, byte(len(id)))
-	header = append(header, id...)
-	return &DataKey{id: id, key: key, aead: aead, header: header}, nil
+	return &DataKey{id: id, key: key, aead: aead, header: SealedPrefix(id)}, nil
 }
 
 // newAEAD returns AES-256-GCM under key; it never mentions the key's bytes.
@@ -139,6 +136,15 @@ func (k *DataKey) fullAAD(aad []byte) []byte {
 func SealedKeyID(sealed []byte) (string, error) {
 	id, _, err := parseSealed(sealed)
 	return id, err
+}
+
+// SealedPrefix returns the bytes every value sealed under the data key id
+// starts with (its version, id length and id), so that a store can find
+// them without opening any.
+func SealedPrefix(id string) []byte {
+	out := make([]byte, 0, 2+len(id))
+	out = append(out, sealVersion, byte(len(id)))
+	return append(out, id...)
 }
 
 // parseSealed splits a sealed value into its key id and nonce+ciphertext+tag,

@@ -60,12 +60,15 @@ func (m *Master) Fingerprint() string { return m.fingerprint }
 // Wrap encrypts a data key's bytes under the master key (AES-256-GCM, random
 // nonce, the data key's ID as additional data). Store the result beside
 // k.ID() and m.Fingerprint().
-func (m *Master) Wrap(k *DataKey) []byte {
+func (m *Master) Wrap(k *DataKey) []byte { return m.wrap(k.key, []byte(k.id)) }
+
+// wrap encrypts a KeySize key under the master key, bound to aad.
+func (m *Master) wrap(key, aad []byte) []byte {
 	out := make([]byte, 1+nonceSize, wrappedSize)
 	out[0] = wrapVersion
 	nonce := out[1 : 1+nonceSize]
 	_, _ = rand.Read(nonce) // never fails since Go 1.24
-	return m.aead.Seal(out, nonce, k.key, []byte(k.id))
+	return m.aead.Seal(out, nonce, key, aad)
 }
 
 // Unwrap opens a data key wrapped by Wrap and stored under id. It returns
@@ -81,12 +84,18 @@ func (m *Master) Unwrap(id string, wrapped []byte) (*DataKey, error) {
 	if len(id) == 0 || len(id) > maxKeyIDSize {
 		return nil, fmt.Errorf("%w: data key id must be 1 to %d bytes, got %d", ErrIntegrity, maxKeyIDSize, len(id))
 	}
-	nonce, ciphertext := wrapped[1:1+nonceSize], wrapped[1+nonceSize:]
-	key, err := m.aead.Open(make([]byte, 0, KeySize), nonce, ciphertext, []byte(id))
+	key, err := m.unwrap(wrapped, []byte(id))
 	if err != nil {
 		return nil, fmt.Errorf("%w (data key %q, master key %s)", ErrWrongMaster, id, m.fingerprint)
 	}
 	return newDataKey(id, key)
+}
+
+// unwrap opens what wrap wrapped with aad; its length and version are
+// checked already.
+func (m *Master) unwrap(wrapped, aad []byte) ([]byte, error) {
+	nonce, ciphertext := wrapped[1:1+nonceSize], wrapped[1+nonceSize:]
+	return m.aead.Open(make([]byte, 0, KeySize), nonce, ciphertext, aad)
 }
 
 // String returns the master key's fingerprint and nothing else, so an

@@ -164,22 +164,6 @@ func (o *Ops) CountDataKeys(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// InsertDataKey stores a tenant's wrapped data key.
-func (o *Ops) InsertDataKey(ctx context.Context, tenantID, id string, wrapped []byte, at time.Time) error {
-	_, err := o.Conn.Exec(ctx, `INSERT INTO data_keys (id, tenant_id, wrapped, created_at) VALUES ($1, $2, $3, $4)`,
-		id, tenantID, wrapped, MS(at))
-	return err
-}
-
-// NewestDataKey returns the tenant's newest data key, wrapped.
-func (o *Ops) NewestDataKey(ctx context.Context, tenantID string) (string, []byte, error) {
-	var id string
-	var wrapped []byte
-	err := o.Conn.QueryRow(ctx, `SELECT id, wrapped FROM data_keys WHERE tenant_id = $1
-		ORDER BY created_at DESC, id DESC LIMIT 1`, tenantID).Scan(&id, &wrapped)
-	return id, wrapped, notFound(err, "data key")
-}
-
 // DataKey returns the data key with the id, wrapped.
 func (o *Ops) DataKey(ctx context.Context, id string) ([]byte, error) {
 	var wrapped []byte
@@ -189,15 +173,17 @@ func (o *Ops) DataKey(ctx context.Context, id string) ([]byte, error) {
 
 // LockDataKeys reads every data key, by id, to change them.
 func (o *Ops) LockDataKeys(ctx context.Context) ([]engine.WrappedKey, error) {
-	return queryAll(ctx, o.Conn, "data keys", `SELECT id, wrapped FROM data_keys ORDER BY id`+o.lock("FOR UPDATE"), nil,
+	return queryAll(ctx, o.Conn, "data keys", `SELECT id, wrapped, wrapped_subject FROM data_keys ORDER BY id`+o.lock("FOR UPDATE"), nil,
 		func(row Row) (engine.WrappedKey, error) {
 			var k engine.WrappedKey
-			err := row.Scan(&k.ID, &k.Wrapped)
+			err := row.Scan(&k.ID, &k.Wrapped, &k.WrappedSubject)
 			return k, err
 		})
 }
 
-// UpdateDataKey replaces a data key's wrapped bytes.
-func (o *Ops) UpdateDataKey(ctx context.Context, id string, wrapped []byte) error {
-	return o.execOne(ctx, fmt.Sprintf("data key %s", id), `UPDATE data_keys SET wrapped = $1 WHERE id = $2`, wrapped, id)
+// UpdateDataKey replaces a data key's wrapped bytes and wrapped subject
+// key.
+func (o *Ops) UpdateDataKey(ctx context.Context, id string, wrapped, wrappedSubject []byte) error {
+	return o.execOne(ctx, fmt.Sprintf("data key %s", id), `UPDATE data_keys SET wrapped = $1, wrapped_subject = $2 WHERE id = $3`,
+		wrapped, wrappedSubject, id)
 }

@@ -43,6 +43,11 @@ func TestCarve(t *testing.T) {
 	storetest.Carve(t, openDriver, carveConfig)
 }
 
+func TestCarveRetiredKey(t *testing.T) {
+	t.Parallel()
+	storetest.CarveRetiredKey(t, openDriver, carveConfig)
+}
+
 func TestLegacySubjects(t *testing.T) {
 	t.Parallel()
 	storetest.LegacySubjects(t, openDriver, execScript)

@@ -67,7 +67,8 @@ func testForeignKeyViolationIsNotFound(t *testing.T, b *bundle) {
 		Name: "k", Role: sluice.RoleViewer, TokenHash: sluice.HashToken(sluice.NewToken())})
 	wantCode(t, "CreateAPIKey of a tenant that does not exist", err, sluice.ENOTFOUND)
 	err = b.driver.WithTx(b.ctx, func(ctx context.Context, tx engine.Tx) error {
-		return tx.InsertDataKey(ctx, "ten_missing", "dk_x", []byte("wrapped"), b.clock.Now())
+		return tx.InsertDataKey(ctx, &engine.DataKeyRow{ID: "dk_x", TenantID: "ten_missing", Wrapped: []byte("wrapped"),
+			CreatedAt: b.clock.Now()})
 	})
 	wantCode(t, "InsertDataKey of a tenant that does not exist", err, sluice.ENOTFOUND)
 }

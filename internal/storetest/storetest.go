@@ -32,6 +32,8 @@ type testCase struct {
 	// noticeRetention is how long notices' payloads are kept; 0: the
 	// engine's default.
 	noticeRetention time.Duration
+	// keys is when data keys rotate and retire (zero: the defaults).
+	keys engine.KeyPolicy
 }
 
 // Run runs the whole conformance suite against the drivers open returns.
@@ -89,14 +91,15 @@ func Run(t *testing.T, open OpenFunc) {
 	tests = append(tests, errorCases...)
 	tests = append(tests, capabilityCases...)
 	tests = append(tests, retentionCases...)
+	tests = append(tests, dataKeyCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			clock, master := testkit.NewClock(), testkit.NewMaster(t)
 			d := open(t)
 			store := testkit.OpenStore(t, d, testkit.StoreOptions{Master: master, Now: clock.Now, Health: tt.health,
-				NoticeRetention: tt.noticeRetention})
-			tt.fn(t, &bundle{store: store, driver: d, master: master, clock: clock, ctx: context.Background()})
+				NoticeRetention: tt.noticeRetention, Keys: tt.keys})
+			tt.fn(t, &bundle{store: store, driver: d, master: master, clock: clock, ctx: context.Background(), keys: tt.keys})
 		})
 	}
 }
@@ -108,6 +111,7 @@ type bundle struct {
 	master *seal.Master
 	clock  *testkit.Clock
 	ctx    context.Context
+	keys   engine.KeyPolicy
 }
 
 // another opens a second engine over the bundle's driver, as a second
@@ -115,7 +119,7 @@ type bundle struct {
 // The bundle's store closes the driver.
 func (b *bundle) another(t *testing.T) *engine.Store {
 	t.Helper()
-	s, err := engine.Open(b.ctx, engine.Config{Driver: b.driver, Master: b.master, Now: b.clock.Now,
+	s, err := engine.Open(b.ctx, engine.Config{Driver: b.driver, Master: b.master, Now: b.clock.Now, Keys: b.keys,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open another engine: %v", err)

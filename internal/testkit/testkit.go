@@ -165,6 +165,7 @@ type StoreOptions struct {
 	Retention sluice.Retention
 	Anomalies *anomaly.Detector
 	Logger    *slog.Logger
+	Keys      engine.KeyPolicy
 }
 
 // OpenStore opens the engine over d, closed (with d) at cleanup.
@@ -178,7 +179,7 @@ func OpenStore(tb testing.TB, d engine.Driver, o StoreOptions) *engine.Store {
 	}
 	s, err := engine.Open(context.Background(), engine.Config{Driver: d, Master: o.Master, Now: o.Now,
 		Health: o.Health, NoticeRetention: o.NoticeRetention, Retention: o.Retention, Anomalies: o.Anomalies,
-		Logger: o.Logger})
+		Logger: o.Logger, Keys: o.Keys})
 	if err != nil {
 		d.Close()
 		tb.Fatalf("open store: %v", err)
