@@ -8,6 +8,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/sluicehq/sluice/internal/subject"
 	"github.com/sluicehq/sluice/internal/testpayload"
 )
@@ -27,6 +29,8 @@ func FuzzNormalize(f *testing.F) {
 	f.Add("email", "ȺȺȺ@EXAMPLE.COM")
 	f.Add("user.id-2", "\xff")
 	f.Add("", "")
+	f.Add("email", "Ju\u0308rgen@XN--BCHER-KVA.example")
+	f.Add("email", " Ada%40Example.com ")
 	f.Fuzz(func(t *testing.T, typ, value string) {
 		in := subject.Subject{Type: typ, Value: value}
 		n, err := subject.Normalize(in)
@@ -50,8 +54,8 @@ func FuzzNormalize(f *testing.F) {
 		}
 		switch n.Type {
 		case "email":
-			if strings.ToLower(n.Value) != n.Value {
-				t.Fatalf("Normalize(%q) email %q is not lower-case", in, n.Value)
+			if strings.ToLower(n.Value) != n.Value || !norm.NFC.IsNormalString(n.Value) {
+				t.Fatalf("Normalize(%q) email %q is not lower-case in NFC", in, n.Value)
 			}
 		case "phone":
 			if !phoneGrammar.MatchString(n.Value) {

@@ -36,6 +36,21 @@ func TestNormalize(t *testing.T) {
 		{"email other Unicode spaces", subject.Subject{Type: "email", Value: "\u2003\u3000ada@example.com\u2028\u0085"}, subject.Subject{Type: "email", Value: "ada@example.com"}},
 		{"email non-ASCII lower-cased", subject.Subject{Type: "email", Value: "ÀDA@EXAMPLE.COM"}, subject.Subject{Type: "email", Value: "àda@example.com"}},
 		{"email not validated", subject.Subject{Type: "email", Value: "Not An Address"}, subject.Subject{Type: "email", Value: "not an address"}},
+		{"email NFC", subject.Subject{Type: "email", Value: "Ju\u0308rgen@example.de"}, subject.Subject{Type: "email", Value: "jürgen@example.de"}},
+		{"email U-label", subject.Subject{Type: "email", Value: "ada@BÜCHER.example"}, subject.Subject{Type: "email", Value: "ada@bücher.example"}},
+		{"email A-label", subject.Subject{Type: "email", Value: "ada@XN--BCHER-KVA.example"}, subject.Subject{Type: "email", Value: "ada@bücher.example"}},
+		{"email A-labels", subject.Subject{Type: "email", Value: "ada@xn--r8jz45g.xn--zckzah"}, subject.Subject{Type: "email", Value: "ada@例え.テスト"}},
+		{"email A-label in the local part kept", subject.Subject{Type: "email", Value: "xn--bcher-kva@example.com"}, subject.Subject{Type: "email", Value: "xn--bcher-kva@example.com"}},
+		{"email invalid A-label kept", subject.Subject{Type: "email", Value: "ada@xn--a.example"}, subject.Subject{Type: "email", Value: "ada@xn--a.example"}},
+		{"email A-label of ASCII kept", subject.Subject{Type: "email", Value: "ada@xn--abc-.example"}, subject.Subject{Type: "email", Value: "ada@xn--abc-.example"}},
+		{"email A-label of a symbol kept", subject.Subject{Type: "email", Value: "ada@xn--a-cbb.example"}, subject.Subject{Type: "email", Value: "ada@xn--a-cbb.example"}},
+		{"email A-label of an A-label kept", subject.Subject{Type: "email", Value: "ada@xn--xn---3ra.example"}, subject.Subject{Type: "email", Value: "ada@xn--xn---3ra.example"}},
+		{"email A-label of upper case lower-cased", subject.Subject{Type: "email", Value: "ada@xn--wca.example"}, subject.Subject{Type: "email", Value: "ada@ü.example"}},
+		{"email percent-encoded", subject.Subject{Type: "email", Value: " Ada%40Example.com "}, subject.Subject{Type: "email", Value: "ada@example.com"}},
+		{"email percent-encoded non-ASCII", subject.Subject{Type: "email", Value: "J%C3%BCrgen%40example.de"}, subject.Subject{Type: "email", Value: "jürgen@example.de"}},
+		{"email percent-encoded space trimmed", subject.Subject{Type: "email", Value: "%20ada%40example.com%0A"}, subject.Subject{Type: "email", Value: "ada@example.com"}},
+		{"email percent kept with an at sign", subject.Subject{Type: "email", Value: "a%40b@example.com"}, subject.Subject{Type: "email", Value: "a%40b@example.com"}},
+		{"email percent kept when not UTF-8", subject.Subject{Type: "email", Value: "j%FCrgen%40example.de"}, subject.Subject{Type: "email", Value: "j%fcrgen%40example.de"}},
 		{"type trimmed and lower-cased", subject.Subject{Type: " EMAIL\t", Value: "ada@example.com"}, subject.Subject{Type: "email", Value: "ada@example.com"}},
 		{"phone punctuation", subject.Subject{Type: "phone", Value: "+1 (555) 010-9999"}, subject.Subject{Type: "phone", Value: "+15550109999"}},
 		{"phone dots, no plus", subject.Subject{Type: "phone", Value: " 555.010.9999 "}, subject.Subject{Type: "phone", Value: "5550109999"}},
@@ -157,6 +172,51 @@ func TestHash(t *testing.T) {
 	} {
 		if h := subject.Hash(tc.key, tc.s); bytes.Equal(h, got) {
 			t.Errorf("%s: Hash = %x, same as for ada@example.com under key", tc.name, h)
+		}
+	}
+}
+
+// The decoder gives RFC 3492's and IANA's examples back, and refuses what
+// is not Punycode.
+func TestNormalizeALabels(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ aLabel, uLabel string }{
+		{"xn--bcher-kva", "bücher"},
+		{"xn--mnchen-3ya", "münchen"},
+		{"xn--p1ai", "рф"},
+		{"xn--fiqs8s", "中国"},
+		{"xn--r8jz45g", "例え"},
+		{"xn--zckzah", "テスト"},
+		{"xn--ihqwcrb4cv8a8dqg056pqjye", "他们为什么不说中文"},
+		{"xn--3b-ww4c5e180e575a65lsy2b", "3年b組金八先生"},
+		{"xn--jrgen-kva", "jürgen"},
+		// Not Punycode, or not a label: kept as written.
+		{"xn--99999999999", "xn--99999999999"},
+		{"xn--egbpdaj6bu4bxfgehfvwxn", "xn--egbpdaj6bu4bxfgehfvwxn"}, // RFC 3492's Arabic sample ends in '؟'
+		{"xn---kva", "xn---kva"},
+		{"xn--ü", "xn--ü"},
+		{"xn--", "xn--"},
+		{"xn--abc-", "xn--abc-"},
+		{"xn--zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", "xn--zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"},
+	} {
+		if got := mustNormalize(t, "email", "ada@"+tc.aLabel+".example"); got.Value != "ada@"+tc.uLabel+".example" {
+			t.Errorf("the domain %s.example normalises to %q, want %s.example", tc.aLabel, got.Value, tc.uLabel)
+		}
+	}
+}
+
+// A source's subject type is checked as a type, so that "phone", whose
+// values must hold a digit, is as good as any.
+func TestCheckType(t *testing.T) {
+	t.Parallel()
+	for _, typ := range []string{"email", "phone", "customer_id", "user_id", " Phone ", "acme.account-id_v2"} {
+		if err := subject.CheckType(typ); err != nil {
+			t.Errorf("CheckType(%q) = %v", typ, err)
+		}
+	}
+	for _, typ := range []string{"", " ", "e mail", "émail", strings.Repeat("t", 65), "email\xff"} {
+		if err := subject.CheckType(typ); err == nil || !normalizeErrors[err.Error()] {
+			t.Errorf("CheckType(%q) = %v, want one of Normalize's errors", typ, err)
 		}
 	}
 }
