@@ -76,7 +76,7 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 			Direction: sluice.Outbound, ReceivedAt: now},
 		Payload: sluice.Payload{Body: in.Payload, ContentType: "application/json",
 			ExpiresAt: now.Add(h.cfg.PayloadRetention)},
-		Subjects: h.detectedSubjects(subjects, in.Payload),
+		Subjects: h.detectedSubjects(subjects, in.Payload, "application/json"),
 	}
 	if in.IdempotencyKey != "" {
 		ne.DedupKey = publishDedupPrefix + in.IdempotencyKey
