@@ -52,10 +52,11 @@ func uLabels(domain string) string {
 // uLabel decodes one A-label, reporting false unless it is one and its
 // U-label, folded, is letters, marks, digits and hyphens with at least one
 // non-ASCII rune and no "xn--" of its own (so that folding it again leaves
-// it alone).
+// it alone). A label longer than DNS allows is no A-label: decoding is
+// quadratic in the label's length, and a value to normalise can be long.
 func uLabel(label string) (string, bool) {
 	code, ok := strings.CutPrefix(label, aceprefix)
-	if !ok {
+	if !ok || len(label) > maxLabelLen {
 		return "", false
 	}
 	decoded, ok := decodePunycode(code)
@@ -79,8 +80,8 @@ func uLabel(label string) (string, bool) {
 }
 
 // decodePunycode decodes the part of an A-label after "xn--" (RFC 3492
-// §6.2), reporting false for input that is not Punycode. A label is at most
-// 63 bytes, so the quadratic insertion costs nothing.
+// §6.2), reporting false for input that is not Punycode. uLabel passes at
+// most 59 bytes, so the quadratic insertion costs nothing.
 func decodePunycode(code string) (string, bool) {
 	var out []rune
 	pos := 0

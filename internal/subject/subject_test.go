@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/subject"
 )
@@ -198,6 +199,8 @@ func TestNormalizeALabels(t *testing.T) {
 		{"xn--", "xn--"},
 		{"xn--abc-", "xn--abc-"},
 		{"xn--zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", "xn--zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"},
+		// Longer than a DNS label: not decoded, however valid its Punycode.
+		{"xn--" + strings.Repeat("a", 59) + "-" + strings.Repeat("ba", 10), "xn--" + strings.Repeat("a", 59) + "-" + strings.Repeat("ba", 10)},
 	} {
 		if got := mustNormalize(t, "email", "ada@"+tc.aLabel+".example"); got.Value != "ada@"+tc.uLabel+".example" {
 			t.Errorf("the domain %s.example normalises to %q, want %s.example", tc.aLabel, got.Value, tc.uLabel)
@@ -218,5 +221,20 @@ func TestCheckType(t *testing.T) {
 		if err := subject.CheckType(typ); err == nil || !normalizeErrors[err.Error()] {
 			t.Errorf("CheckType(%q) = %v, want one of Normalize's errors", typ, err)
 		}
+	}
+}
+
+// Normalizing a long value is linear: a domain label far longer than DNS
+// allows is not Punycode-decoded, which is quadratic in its length (this
+// one would take minutes).
+func TestNormalizeLongALabel(t *testing.T) {
+	t.Parallel()
+	value := "ada@xn--" + strings.Repeat("ab", 512<<10) + ".example" // valid Punycode for a million runes
+	start := time.Now()
+	if _, err := subject.Normalize(subject.Subject{Type: "email", Value: value}); err == nil {
+		t.Error("Normalize of a 1 MiB value succeeded")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Normalize of a 1 MiB A-label took %v", d)
 	}
 }
