@@ -55,9 +55,9 @@ const maxDepth = 10000
 //   - domain: two or more labels of ASCII letters, digits and '-', and
 //     non-ASCII letters, marks and digits (1 to 63 bytes, not starting or
 //     ending with '-' nor starting with a mark) joined by single dots; the
-//     last label two or more letters and marks starting with a letter
-//     ("com", "рф", "中国"), or an A-label ("xn--p1ai"); dots and hyphens
-//     just after it are taken as punctuation;
+//     last label letters and marks, starting with a letter, two or more of
+//     them letters ("com", "рф", "中国"), or an A-label ("xn--p1ai"); dots
+//     and hyphens just after it are taken as punctuation;
 //   - 254 bytes in all, as written (UTF-8);
 //   - not glued to more address-like text: a candidate preceded or followed
 //     by '@', or followed by '_', '%' or '+', is skipped rather than cut
