@@ -162,17 +162,21 @@ func looksLikeForm(body []byte) bool {
 }
 
 // clues records which of the bytes an address can come from a text has:
-// '@' itself, or the start of an escape that may decode to one — a JSON
-// '\', a '%' and an '&' of a character reference. A text with none of them
-// holds no address, however it is decoded.
+// '@' itself, or the start of an escape that may decode to one — a '%', an
+// '&' of a character reference, and a JSON escape of one of these three. A
+// text with none of them holds no address, however it is decoded.
 type clues struct{ at, esc, pct, amp bool }
 
-// of notes the clues in body and reports whether it has any.
+// of notes the clues in body and reports whether it has any. Each is one
+// IndexByte pass; the JSON escapes are looked for only in a body with a
+// '\', so that the many bodies with "\n" or "\/" and no address are still
+// answered without reading their JSON.
 func (c *clues) of(body []byte) bool {
 	c.at = bytes.IndexByte(body, '@') >= 0
-	c.esc = bytes.IndexByte(body, '\\') >= 0
 	c.pct = bytes.IndexByte(body, '%') >= 0
 	c.amp = bytes.IndexByte(body, '&') >= 0
+	c.esc = bytes.IndexByte(body, '\\') >= 0 && (bytes.Contains(body, []byte(`\u0040`)) ||
+		bytes.Contains(body, []byte(`\u0025`)) || bytes.Contains(body, []byte(`\u0026`)))
 	return c.at || c.esc || c.pct || c.amp
 }
 

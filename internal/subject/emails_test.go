@@ -234,6 +234,11 @@ func TestEmailsBodyKinds(t *testing.T) {
 			[]string{"ada@example.com", "eve@example.com"}},
 		{"multipart", "multipart/form-data; boundary=X",
 			"--X\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nada@example.com\r\n--X--\r\n", []string{"ada@example.com"}},
+		{"JSON escapes of a percent escape", "application/json", `{"u":"?e=ada\u0025\u0034\u0030example.com"}`,
+			[]string{"ada@example.com"}},
+		{"JSON escape of a character reference", "application/json", `{"h":"ada\u0026#64;example.com\n"}`,
+			[]string{"ada@example.com"}},
+		{"JSON escapes but none of an address", "application/json", `{"h":"ada example.com\n\/\u00e9"}`, nil},
 		{"JSON as text/plain", plain, `{"email":"ada\u0040example.com"}`, []string{"ada@example.com"}},
 		{"JSON as a form", form, `{"email":"bob+tag@example.com"}`, []string{"bob+tag@example.com"}},
 		{"broken JSON", "application/json", `{"email":"ada@example.com",`, []string{"ada@example.com"}},
@@ -405,6 +410,9 @@ func BenchmarkEmails(b *testing.B) {
 		{"64KiB", "application/json", big},
 		// The fast path: no '@' anywhere, so no decoding at all.
 		{"64KiB-no-at", "application/json", bytes.ReplaceAll(big, []byte("@"), []byte("+"))},
+		// Still no decoding when the JSON has escapes, but none of an '@'.
+		{"64KiB-no-at-escaped", "application/json",
+			bytes.ReplaceAll(bytes.ReplaceAll(big, []byte("@"), []byte("+")), []byte("; "), []byte(`;\n`))},
 		{"64KiB-ndjson", "application/x-ndjson", []byte(strings.Join(lines, "\n"))},
 		{"64KiB-form", "application/x-www-form-urlencoded", []byte(strings.Join(form, "&"))},
 		{"64KiB-text", "text/plain", []byte(strings.Join(lines, "\n"))},
