@@ -205,7 +205,7 @@ func validTLD(label []byte) bool {
 func (f *finder) add(addr []byte, local int) {
 	var buf [maxEmailLen]byte
 	b := buf[:len(addr)]
-	// An A-label, which Normalize decodes, has "--" in the domain.
+	// An A-label, which Normalize writes anew, has "--" in the domain.
 	ascii, dashes := true, false
 	for i, c := range addr {
 		if c >= utf8.RuneSelf {
@@ -227,7 +227,7 @@ func (f *finder) add(addr []byte, local int) {
 	} else {
 		n, err := Normalize(Subject{Type: typeEmail, Value: string(addr)})
 		if err != nil {
-			return // longer than MaxValueLen once its A-labels are decoded
+			return // longer than MaxValueLen once normalised
 		}
 		if _, dup := f.seen[n.Value]; dup {
 			return

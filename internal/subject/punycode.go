@@ -8,7 +8,7 @@ import (
 )
 
 // aceprefix starts an A-label, the ASCII form of an internationalised
-// domain label (RFC 5890): "xn--bcher-kva" is "bücher".
+// domain label (RFC 5890): "xn--bcher-kva" is "bücher", its U-label.
 const aceprefix = "xn--"
 
 // Punycode parameters (RFC 3492 §5).
@@ -22,18 +22,26 @@ const (
 	pcInitialN    = 128
 )
 
-// uLabels returns domain with each of its A-labels that decodes to a
-// U-label replaced by that U-label, folded as foldEmail folds. An A-label
-// that does not decode, or decodes to something no registry would accept
-// as a label, is left as it is. domain is already folded, so an A-label is
-// lower-case here.
+// maxULabelLen is the longest U-label aLabel encodes, in bytes: an A-label
+// has at most 59 bytes after its "xn--", one at least for each rune.
+const maxULabelLen = utf8.UTFMax * (maxLabelLen - len(aceprefix))
+
+// aLabels returns a domain, already folded as foldEmail folds, with every
+// internationalised label in one form, its A-label: a U-label ("bücher")
+// is encoded ("xn--bcher-kva"), and an A-label is decoded, folded and
+// encoded again, so that one encoding capitals ("xn--wca", "Ü") is the
+// A-label of the folded U-label ("xn--tda", "ü"). Any other label — ASCII,
+// or one no registry would take — is left as it is.
 //
+// A-labels rather than U-labels because an address in a payload is as
+// often written with its A-labels (an <input type=email> sends them) and
+// the finder of old indexed those as they were: they keep their value.
 // The standard library has no IDNA (net/http's copy is vendored out of
 // reach) and golang.org/x/net is not among the module's dependencies, so
-// this is RFC 3492's decoder, which is all that turning an A-label back
-// into the label a user types needs.
-func uLabels(domain string) string {
-	if !strings.Contains(domain, aceprefix) {
+// this is RFC 3492's Punycode, which is all that IDNA needs here: the
+// mapping before it is foldEmail's.
+func aLabels(domain string) string {
+	if isASCII(domain) && !strings.Contains(domain, aceprefix) {
 		return domain
 	}
 	var b strings.Builder
@@ -41,46 +49,108 @@ func uLabels(domain string) string {
 		if i > 0 {
 			b.WriteByte('.')
 		}
-		if u, ok := uLabel(label); ok {
-			label = u
+		if a, ok := aLabel(label); ok {
+			label = a
 		}
 		b.WriteString(label)
 	}
 	return b.String()
 }
 
-// uLabel decodes one A-label, reporting false unless it is one and its
-// U-label, folded, is letters, marks, digits and hyphens with at least one
-// non-ASCII rune and no "xn--" of its own (so that folding it again leaves
-// it alone). A label longer than DNS allows is no A-label: decoding is
-// quadratic in the label's length, and a value to normalise can be long.
-func uLabel(label string) (string, bool) {
-	code, ok := strings.CutPrefix(label, aceprefix)
-	if !ok || len(label) > maxLabelLen {
+// aLabel returns the A-label of an internationalised label, given as its
+// A-label or its U-label, and false for any other label. A label too long
+// to be one is not one: Punycode is quadratic in the label's length, and a
+// value to normalise can be long.
+func aLabel(label string) (string, bool) {
+	u := label
+	if code, ok := strings.CutPrefix(label, aceprefix); ok {
+		if len(label) > maxLabelLen {
+			return "", false
+		}
+		decoded, ok := decodePunycode(code)
+		if !ok {
+			return "", false
+		}
+		u = foldEmail(decoded)
+	} else if isASCII(label) || len(label) > maxULabelLen {
 		return "", false
 	}
-	decoded, ok := decodePunycode(code)
-	if !ok {
+	if !isULabel(u) {
 		return "", false
 	}
-	u := foldEmail(decoded)
+	return aceprefix + encodePunycode(u), true
+}
+
+// isULabel reports whether a folded label is one a registry could take:
+// letters, marks, digits and hyphens, at least one of them not ASCII, and
+// no "xn--" of its own.
+func isULabel(u string) bool {
 	ascii := true
 	for _, r := range u {
 		if r >= utf8.RuneSelf {
 			ascii = false
 		}
 		if r != '-' && !unicode.IsLetter(r) && !unicode.IsMark(r) && !unicode.IsDigit(r) {
-			return "", false
+			return false
 		}
 	}
-	if ascii || strings.HasPrefix(u, aceprefix) {
-		return "", false
+	return !ascii && !strings.HasPrefix(u, aceprefix)
+}
+
+// encodePunycode encodes a label (RFC 3492 §6.3) without its "xn--".
+// aLabel passes at most maxULabelLen bytes, so neither the quadratic loop
+// nor the arithmetic can run away.
+func encodePunycode(label string) string {
+	runes := []rune(label)
+	var out []byte
+	for _, r := range runes {
+		if r < utf8.RuneSelf {
+			out = append(out, byte(r))
+		}
 	}
-	return u, true
+	basic := len(out)
+	if basic > 0 {
+		out = append(out, '-')
+	}
+	n, delta, bias := pcInitialN, 0, pcInitialBias
+	for h := basic; h < len(runes); {
+		m := rune(unicode.MaxRune + 1)
+		for _, r := range runes {
+			if int(r) >= n && r < m {
+				m = r
+			}
+		}
+		delta += (int(m) - n) * (h + 1)
+		n = int(m)
+		for _, r := range runes {
+			if int(r) < n {
+				delta++
+			}
+			if int(r) != n {
+				continue
+			}
+			q := delta
+			for k := pcBase; ; k += pcBase {
+				t := min(max(k-bias, pcTMin), pcTMax)
+				if q < t {
+					break
+				}
+				out = append(out, punyDigitByte(t+(q-t)%(pcBase-t)))
+				q = (q - t) / (pcBase - t)
+			}
+			out = append(out, punyDigitByte(q))
+			bias = punyAdapt(delta, h+1, h == basic)
+			delta = 0
+			h++
+		}
+		delta++
+		n++
+	}
+	return string(out)
 }
 
 // decodePunycode decodes the part of an A-label after "xn--" (RFC 3492
-// §6.2), reporting false for input that is not Punycode. uLabel passes at
+// §6.2), reporting false for input that is not Punycode. aLabel passes at
 // most 59 bytes, so the quadratic insertion costs nothing.
 func decodePunycode(code string) (string, bool) {
 	var out []rune
@@ -146,6 +216,14 @@ func punyDigit(c byte) (int, bool) {
 		return int(c-'0') + 26, true
 	}
 	return 0, false
+}
+
+// punyDigitByte is the Punycode digit of a value from 0 to 35.
+func punyDigitByte(d int) byte {
+	if d < 26 {
+		return byte('a' + d)
+	}
+	return byte('0' + d - 26)
 }
 
 // punyAdapt is RFC 3492's bias adaptation (§6.1).

@@ -63,9 +63,10 @@ var (
 //     match whatever case a payload happened to use. It is then put in
 //     Unicode normalisation form C (RFC 6532 §3.1), so "jürgen" typed with
 //     a combining diaeresis is the "jürgen" a payload spells with one code
-//     point, and every A-label of the domain ("xn--bcher-kva") becomes its
-//     U-label ("bücher"): an internationalised address has one value
-//     whichever way it was written. ASCII addresses are only lower-cased.
+//     point, and every internationalised label of the domain is written
+//     as its A-label ("bücher" as "xn--bcher-kva"): an internationalised
+//     address has one value whichever way it was written. ASCII addresses
+//     are only lower-cased.
 //     A value without an '@' but with "%40" ("ada%40example.com", as copied
 //     from a URL) is percent-decoded first;
 //   - for type "phone" every character but ASCII digits and a leading '+' is
@@ -99,7 +100,7 @@ func Normalize(s Subject) (Subject, error) {
 	case typeEmail:
 		v = foldEmail(v)
 		if at := strings.LastIndexByte(v, '@'); at >= 0 {
-			v = v[:at+1] + uLabels(v[at+1:])
+			v = v[:at+1] + aLabels(v[at+1:])
 		}
 	case typePhone:
 		v = phoneDigits(v)
