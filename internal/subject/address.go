@@ -24,27 +24,27 @@ func (f *finder) scan(t []byte) {
 			return
 		}
 		at := i + j
-		if start, end, ok := addressAround(t, at); ok {
-			f.add(t[start:end], at-start)
+		if start, end, ace, ok := addressAround(t, at); ok {
+			f.add(t[start:end], ace)
 		}
 		i = at + 1
 	}
 }
 
 // addressAround returns the bounds of the address whose '@' is t[at], if
-// there is one.
-func addressAround(t []byte, at int) (start, end int, ok bool) {
+// there is one, and whether its domain has an A-label.
+func addressAround(t []byte, at int) (start, end int, ace, ok bool) {
 	start, end = localStart(t, at), domainEnd(t, at+1)
 	// A run that stopped at a script change stopped at a break; one that
 	// stopped at '@' (or, after the domain, at a byte only a local part
 	// has) is part of something longer.
 	if start > 0 && t[start-1] == '@' {
-		return 0, 0, false
+		return 0, 0, false, false
 	}
 	if end < len(t) {
 		switch t[end] {
 		case '@', '_', '%', '+':
-			return 0, 0, false
+			return 0, 0, false, false
 		}
 	}
 	for start < at && t[start] == '.' {
@@ -55,66 +55,64 @@ func addressAround(t []byte, at int) (start, end int, ok bool) {
 	for end > at+1 && (t[end-1] == '.' || t[end-1] == '-') {
 		end--
 	}
-	if end-start > maxEmailLen || !validLocal(t[start:at]) || !validDomain(t[at+1:end]) {
-		return 0, 0, false
+	if end-start > maxEmailLen || !validLocal(t[start:at]) {
+		return 0, 0, false, false
 	}
-	return start, end, true
+	ace, ok = validDomain(t[at+1 : end])
+	return start, end, ace, ok
 }
 
 // localStart returns where the local-part run ending before t[i] starts.
 // ASCII, the usual case, costs a table lookup a byte; only a non-ASCII rune
-// is decoded and looked up in Unicode's tables.
+// is decoded and looked up in Unicode's tables. A byte of a non-ASCII rune
+// is never an ASCII letter or digit, so the byte next to a rune tells
+// whether the text breaks there.
 func localStart(t []byte, i int) int {
-	nextAlnum, nextSpaceless := false, false // about the rune after t[i-1]
-	for i > 0 {
-		if c := t[i-1]; c < utf8.RuneSelf {
-			alnum := isAlnum(c)
-			if !localBytes[c] || alnum && nextSpaceless {
-				break
-			}
-			nextAlnum, nextSpaceless = alnum, false
+	for {
+		for i > 0 && localBytes[t[i-1]] {
 			i--
-			continue
+		}
+		if i == 0 || t[i-1] < utf8.RuneSelf {
+			return i
 		}
 		r, n := utf8.DecodeLastRune(t[:i])
 		if !isWordRune(r) {
-			break
+			return i
 		}
 		spaceless := isSpaceless(r)
-		if spaceless && nextAlnum {
-			break
+		if spaceless && isAlnum(t[i]) {
+			return i
 		}
-		nextAlnum, nextSpaceless = false, spaceless
 		i -= n
+		if spaceless && i > 0 && isAlnum(t[i-1]) {
+			return i
+		}
 	}
-	return i
 }
 
-// domainEnd returns where the domain run starting at t[i] ends.
+// domainEnd returns where the domain run starting at t[i] ends; t[i-1] is
+// its '@'.
 func domainEnd(t []byte, i int) int {
-	prevAlnum, prevSpaceless := false, false // about the rune before t[i]
-	for i < len(t) {
-		if c := t[i]; c < utf8.RuneSelf {
-			alnum := isAlnum(c)
-			if !domainBytes[c] || alnum && prevSpaceless {
-				break
-			}
-			prevAlnum, prevSpaceless = alnum, false
+	for {
+		for i < len(t) && domainBytes[t[i]] {
 			i++
-			continue
+		}
+		if i == len(t) || t[i] < utf8.RuneSelf {
+			return i
 		}
 		r, n := utf8.DecodeRune(t[i:])
 		if !isWordRune(r) {
-			break
+			return i
 		}
 		spaceless := isSpaceless(r)
-		if spaceless && prevAlnum {
-			break
+		if spaceless && isAlnum(t[i-1]) {
+			return i
 		}
-		prevAlnum, prevSpaceless = false, spaceless
 		i += n
+		if spaceless && i < len(t) && isAlnum(t[i]) {
+			return i
+		}
 	}
-	return i
 }
 
 // isWordRune reports whether a non-ASCII rune may be part of an address:
@@ -150,25 +148,34 @@ func validLocal(l []byte) bool {
 // validDomain checks a domain: two or more labels, each 1 to maxLabelLen
 // bytes of letters, marks, digits and inner hyphens (the runes guaranteed
 // by the scan), not starting with a mark, the last one a top-level domain.
-func validDomain(d []byte) bool {
+// It also reports whether a label is an A-label, which Normalize writes
+// anew.
+func validDomain(d []byte) (ace, ok bool) {
 	labels := 0
 	for len(d) > 0 {
 		label, rest, more := bytes.Cut(d, []byte{'.'})
 		if len(label) == 0 || len(label) > maxLabelLen || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
+			return false, false
 		}
 		if label[0] >= utf8.RuneSelf {
 			if r, _ := utf8.DecodeRune(label); unicode.IsMark(r) {
-				return false
+				return false, false
 			}
 		}
+		ace = ace || isACE(label)
 		labels++
 		if !more {
-			return labels >= 2 && validTLD(label)
+			return ace, labels >= 2 && validTLD(label)
 		}
 		d = rest
 	}
-	return false // empty, or ends with '.'
+	return false, false // empty, or ends with '.'
+}
+
+// isACE reports whether a label starts with "xn--", in any case.
+func isACE(label []byte) bool {
+	return len(label) > len(aceprefix) && label[2] == '-' && label[3] == '-' &&
+		label[0]|0x20 == 'x' && label[1]|0x20 == 'n'
 }
 
 // validTLD checks a top-level domain: letters and marks, the first a
@@ -176,7 +183,7 @@ func validDomain(d []byte) bool {
 // ("xn--p1ai"). Marks are not counted, so that a TLD is valid whether or not
 // it is written in NFC.
 func validTLD(label []byte) bool {
-	if len(label) > len(aceprefix) && bytes.EqualFold(label[:len(aceprefix)], []byte(aceprefix)) {
+	if isACE(label) {
 		for _, c := range label {
 			if c >= utf8.RuneSelf {
 				return false
@@ -186,6 +193,14 @@ func validTLD(label []byte) bool {
 	}
 	letters := 0
 	for len(label) > 0 {
+		if c := label[0]; c < utf8.RuneSelf {
+			if c|0x20 < 'a' || c|0x20 > 'z' {
+				return false
+			}
+			letters++
+			label = label[1:]
+			continue
+		}
 		r, size := utf8.DecodeRune(label)
 		switch {
 		case unicode.IsLetter(r):
@@ -199,31 +214,26 @@ func validTLD(label []byte) bool {
 }
 
 // add records an address found, as Normalize writes it, unless it was
-// found before. local is the length of its local part. An ASCII address,
-// the usual kind, is lower-cased on the stack, so that only a new one
-// allocates and it does not pin the text it was found in.
-func (f *finder) add(addr []byte, local int) {
-	var buf [maxEmailLen]byte
-	b := buf[:len(addr)]
-	// An A-label, which Normalize writes anew, has "--" in the domain.
-	ascii, dashes := true, false
-	for i, c := range addr {
-		if c >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
+// found before; ace says whether its domain has an A-label. An ASCII
+// address without one, the usual kind, is only lower-cased, into scratch,
+// so that only a new one allocates and it does not pin the text it was
+// found in.
+func (f *finder) add(addr []byte, ace bool) {
+	f.low = f.low[:0]
+	var all byte // every byte ORed: ASCII when below utf8.RuneSelf
+	for _, c := range addr {
+		all |= c
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		dashes = dashes || c == '-' && i > local+1 && b[i-1] == '-'
-		b[i] = c
+		f.low = append(f.low, c)
 	}
 	var value string
-	if ascii && !dashes {
-		if _, dup := f.seen[string(b)]; dup {
+	if all < utf8.RuneSelf && !ace {
+		if _, dup := f.seen[string(f.low)]; dup {
 			return
 		}
-		value = string(b)
+		value = string(f.low)
 	} else {
 		n, err := Normalize(Subject{Type: typeEmail, Value: string(addr)})
 		if err != nil {
@@ -242,8 +252,8 @@ func (f *finder) add(addr []byte, local int) {
 }
 
 // localBytes and domainBytes are the ASCII bytes of a local part and of a
-// domain.
-var localBytes, domainBytes [utf8.RuneSelf]bool
+// domain, indexed by any byte so that a lookup needs no bounds check.
+var localBytes, domainBytes [256]bool
 
 func init() {
 	for c := range byte(utf8.RuneSelf) {

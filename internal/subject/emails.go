@@ -196,8 +196,8 @@ type finder struct {
 	out   []string
 	// Scratch for decoded copies, reused from text to text: str for a JSON
 	// string or a form field, ref and pct for a text with its character
-	// references or percent escapes decoded.
-	str, ref, pct []byte
+	// references or percent escapes decoded; low for an address lower-cased.
+	str, ref, pct, low []byte
 }
 
 // json reports whether body is one JSON value, and if so adds the
