@@ -215,25 +215,25 @@ func validTLD(label []byte) bool {
 
 // add records an address found, as Normalize writes it, unless it was
 // found before; ace says whether its domain has an A-label. An ASCII
-// address without one, the usual kind, is only lower-cased, into scratch,
-// so that only a new one allocates and it does not pin the text it was
-// found in.
+// address without one, the usual kind, is only lower-cased, into the
+// finder's array, so that only a new one allocates and it does not pin the
+// text it was found in.
 func (f *finder) add(addr []byte, ace bool) {
-	f.low = f.low[:0]
-	var all byte // every byte ORed: ASCII when below utf8.RuneSelf
-	for _, c := range addr {
+	low := f.low[:len(addr)] // addr is at most maxEmailLen bytes
+	var all byte             // every byte ORed: ASCII when below utf8.RuneSelf
+	for i, c := range addr {
 		all |= c
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		f.low = append(f.low, c)
+		low[i] = c
 	}
 	var value string
 	if all < utf8.RuneSelf && !ace {
-		if _, dup := f.seen[string(f.low)]; dup {
+		if _, dup := f.seen[string(low)]; dup {
 			return
 		}
-		value = string(f.low)
+		value = string(low)
 	} else {
 		n, err := Normalize(Subject{Type: typeEmail, Value: string(addr)})
 		if err != nil {

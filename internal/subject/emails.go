@@ -196,8 +196,9 @@ type finder struct {
 	out   []string
 	// Scratch for decoded copies, reused from text to text: str for a JSON
 	// string or a form field, ref and pct for a text with its character
-	// references or percent escapes decoded; low for an address lower-cased.
-	str, ref, pct, low []byte
+	// references or percent escapes decoded.
+	str, ref, pct []byte
+	low           [maxEmailLen]byte // an address lower-cased
 }
 
 // json reports whether body is one JSON value, and if so adds the
