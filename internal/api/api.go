@@ -51,8 +51,8 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client,
 	// for source IP allowlists.
 	TrustedProxies []netip.Prefix
-	// DetectEmails indexes every email address found in a JSON payload as a
-	// subject of its event.
+	// DetectEmails indexes every email address found in a payload (see
+	// subject.Emails for where it looks) as a subject of its event.
 	DetectEmails bool
 	// Offers, when set, takes the deliveries of new events created already
 	// claimed (*deliver.Dispatcher implements it), so they go without a

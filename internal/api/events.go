@@ -75,7 +75,7 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: key.TenantID, Type: in.Type,
 			Direction: sluice.Outbound, ReceivedAt: now},
 		Payload:  sluice.Payload{Body: in.Payload, ContentType: "application/json"},
-		Subjects: h.detectedSubjects(subjects, in.Payload),
+		Subjects: h.detectedSubjects(subjects, in.Payload, "application/json"),
 	}
 	if in.IdempotencyKey != "" {
 		ne.DedupKey = publishDedupPrefix + in.IdempotencyKey

@@ -87,7 +87,7 @@ func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 			Direction: sluice.Inbound, SourceID: src.ID, ReceivedAt: now},
 		Payload: sluice.Payload{Body: body, ContentType: r.Header.Get("Content-Type"),
 			Headers: storedHeaders(r.Header, inbound.SignatureHeaders(&src.Verification))},
-		Subjects:  h.detectedSubjects(pathSubjects(src, msg), body),
+		Subjects:  h.detectedSubjects(pathSubjects(src, msg), body, r.Header.Get("Content-Type")),
 		Storage:   src.PayloadStorage,
 		Retention: src.PayloadRetention,
 	}

@@ -11,13 +11,14 @@ import (
 	"github.com/sluicehq/sluice/internal/subject"
 )
 
-// detectedSubjects adds to subjects every email address in a JSON body,
-// when detection is on.
-func (h *Handler) detectedSubjects(subjects []sluice.Subject, body []byte) []sluice.Subject {
+// detectedSubjects adds to subjects every email address in a body of the
+// content type (JSON, form-encoded, NDJSON, XML or any other text), when
+// detection is on.
+func (h *Handler) detectedSubjects(subjects []sluice.Subject, body []byte, contentType string) []sluice.Subject {
 	if !h.cfg.DetectEmails {
 		return subjects
 	}
-	for _, email := range subject.Emails(body, 0) {
+	for _, email := range subject.Emails(body, contentType) {
 		subjects = append(subjects, sluice.Subject{Type: "email", Value: email})
 	}
 	return subjects

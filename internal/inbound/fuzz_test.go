@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -256,6 +257,7 @@ func FuzzLookup(f *testing.F) {
 	f.Add("header:x-event", []byte(`not json`))
 	f.Add("a..b", []byte(`{"a":{"":{"b":"x"}}}`))
 	f.Add("k", []byte(`{"k":"a","k":"b"}`))
+	f.Add("form:customer[email]", []byte(`customer%5Bemail%5D=ada%40example.com&customer[email]=second`))
 	f.Fuzz(func(t *testing.T, path string, body []byte) {
 		h := http.Header{"X-Event": {"push"}}
 		m := inbound.NewMessage(h, body)
@@ -269,6 +271,10 @@ func FuzzLookup(f *testing.F) {
 			if ok != want || (ok && got != "push") {
 				t.Fatalf("Lookup(%q) = %q, %v; want found %v", path, got, ok, want)
 			}
+			return
+		}
+		if name, isForm := strings.CutPrefix(path, "form:"); isForm {
+			checkFormLookup(t, body, name, got, ok)
 			return
 		}
 		if !json.Valid(body) {
@@ -303,6 +309,29 @@ func FuzzLookup(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkFormLookup fails t unless a form: lookup found what net/url finds,
+// where net/url can read the body (it refuses a bad escape anywhere).
+func checkFormLookup(t *testing.T, body []byte, name, got string, ok bool) {
+	t.Helper()
+	if name == "" {
+		if ok {
+			t.Fatalf("Lookup(form:) = %q, true", got)
+		}
+		return
+	}
+	values, err := url.ParseQuery(string(body))
+	if err != nil {
+		return
+	}
+	want, wantOK := "", false
+	if vs := values[name]; len(vs) > 0 {
+		want, wantOK = vs[0], true
+	}
+	if got != want || ok != wantOK {
+		t.Fatalf("Lookup(form:%s) = %q, %v; net/url has %q, %v", name, got, ok, want, wantOK)
+	}
 }
 
 // referenceLookup walks encoding/json's generic decoding the way a JSON dot

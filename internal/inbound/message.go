@@ -12,7 +12,8 @@ import (
 
 // Message is a received webhook prepared for lookups by path. Its body is
 // checked to be JSON at most once, on the first JSON lookup, so a source
-// whose paths are all headers never reads it. Lookups then walk the body's
+// whose paths are all headers never reads it; it is read as a form at most
+// once too, on the first form lookup. Lookups then walk the body's
 // bytes along the path; only a body the walk cannot take is decoded, once,
 // into a tree. It is safe for concurrent use.
 type Message struct {
@@ -27,6 +28,9 @@ type Message struct {
 	treeOnce sync.Once
 	root     any  // the body decoded with json.Number for numbers
 	rootOK   bool // whether decoding it succeeded
+
+	formOnce sync.Once
+	form     map[string]string // the body's form fields, on the first form: lookup
 }
 
 // NewMessage returns a Message over a request's headers and raw body. It
@@ -37,10 +41,22 @@ func NewMessage(h http.Header, body []byte) *Message {
 
 // Lookup returns the value at path as a string. For "header:<Name>" that is
 // the header's first value (the name matched case-insensitively), which may
-// be empty; "header:webhook-<x>" falls back to svix-<x>. For a JSON dot path it is a JSON string as is, or a number or
-// boolean as its literal text; an object, array or null, a missing key or
+// be empty; "header:webhook-<x>" falls back to svix-<x>. For "form:<name>"
+// it is the first value of the body's form field of that name, decoded,
+// which may be empty: the body is read as multipart/form-data when the
+// content type says so and as application/x-www-form-urlencoded otherwise.
+// For a JSON dot path it is a JSON string as is, or a number or boolean as
+// its literal text; an object, array or null, a missing key, field or
 // index, an invalid path and a body that is not JSON give ok false.
 func (m *Message) Lookup(path string) (value string, ok bool) {
+	if name, isForm := strings.CutPrefix(path, FormPathPrefix); isForm {
+		if name == "" {
+			return "", false
+		}
+		m.formOnce.Do(func() { m.form = formFields(m.header, m.body) })
+		value, ok = m.form[name]
+		return value, ok
+	}
 	if name, isHeader := strings.CutPrefix(path, HeaderPathPrefix); isHeader {
 		if name == "" {
 			return "", false

@@ -1,6 +1,8 @@
 package inbound_test
 
 import (
+	"bytes"
+	"mime/multipart"
 	"net/http"
 	"testing"
 
@@ -96,5 +98,85 @@ func TestLookupTopLevelArray(t *testing.T) {
 	}
 	if v, ok := m.Lookup("header:X-Anything"); ok {
 		t.Errorf("header lookup on nil headers = %q, true; want not found", v)
+	}
+}
+
+// A form: path reads a field of a form-encoded body, decoded, the first of
+// its name; the content type need not say it is a form.
+func TestLookupForm(t *testing.T) {
+	t.Parallel()
+	body := []byte("type=invoice.paid&email=Ada%40Example.com&customer%5Bemail%5D=bob%2Btag%40example.org" +
+		"&customer[name]=Bob+Smith&email=second&flag&=anonymous&bad=100%&phone=%2B1+555+010+9999")
+	for _, contentType := range []string{"application/x-www-form-urlencoded", "text/plain", ""} {
+		m := inbound.NewMessage(http.Header{"Content-Type": {contentType}}, body)
+		for _, tc := range []struct {
+			path, want string
+			ok         bool
+		}{
+			{"form:type", "invoice.paid", true},
+			{"form:email", "Ada@Example.com", true},
+			{"form:customer[email]", "bob+tag@example.org", true},
+			{"form:customer[name]", "Bob Smith", true},
+			{"form:flag", "", true},
+			{"form:bad", "100%", true},
+			{"form:phone", "+1 555 010 9999", true},
+			{"form:Email", "", false},
+			{"form:missing", "", false},
+			{"form:", "", false},
+			{"type", "", false}, // a JSON path, and the body is not JSON
+		} {
+			got, ok := m.Lookup(tc.path)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("%q: Lookup(%q) = %q, %v; want %q, %v", contentType, tc.path, got, ok, tc.want, tc.ok)
+			}
+		}
+	}
+	// A JSON body is not a form, and a form: path finds nothing in it.
+	m := inbound.NewMessage(http.Header{"Content-Type": {"application/json"}}, []byte(`{"email":"ada@example.com"}`))
+	if got, ok := m.Lookup("form:email"); ok {
+		t.Errorf("Lookup(form:email) on JSON = %q, true", got)
+	}
+}
+
+// A multipart/form-data body's fields are read as they were sent; files
+// are not fields.
+func TestLookupMultipartForm(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	for _, f := range [][2]string{{"from", "Ada <ada@example.com>"}, {"subject", "50% off"}, {"from", "second"}} {
+		if err := w.WriteField(f[0], f[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fw, err := w.CreateFormFile("attachment", "note.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write([]byte("file content"))
+	w.Close()
+	m := inbound.NewMessage(http.Header{"Content-Type": {w.FormDataContentType()}}, b.Bytes())
+	for _, tc := range []struct {
+		path, want string
+		ok         bool
+	}{
+		{"form:from", "Ada <ada@example.com>", true},
+		{"form:subject", "50% off", true},
+		{"form:attachment", "", false},
+		{"form:missing", "", false},
+	} {
+		got, ok := m.Lookup(tc.path)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("Lookup(%q) = %q, %v; want %q, %v", tc.path, got, ok, tc.want, tc.ok)
+		}
+	}
+	// A damaged body yields the fields before the damage.
+	cut := b.Bytes()[:bytes.Index(b.Bytes(), []byte("50% off"))]
+	m = inbound.NewMessage(http.Header{"Content-Type": {w.FormDataContentType()}}, cut)
+	if got, ok := m.Lookup("form:from"); !ok || got != "Ada <ada@example.com>" {
+		t.Errorf("truncated body: Lookup(form:from) = %q, %v", got, ok)
+	}
+	if got, ok := m.Lookup("form:subject"); ok {
+		t.Errorf("truncated body: Lookup(form:subject) = %q, true", got)
 	}
 }

@@ -36,9 +36,11 @@ func DefaultPaths(verificationType string) (typePath, idPath string) {
 }
 
 // CheckPath validates a path: "header:<Name>" with a valid HTTP header name,
-// or a JSON dot path of non-empty segments ("data.object.id"; a segment of
-// only digits also indexes an array, "items.0.sku"), in valid UTF-8, at most
-// 32 segments and 512 bytes. A key that itself contains a dot cannot be
+// "form:<name>" with a non-empty form field name ("form:customer[email]",
+// the name as decoded), or a JSON dot path of non-empty segments
+// ("data.object.id"; a segment of only digits also indexes an array,
+// "items.0.sku"); in valid UTF-8, a JSON path at most 32 segments, and any
+// path at most 512 bytes. A key that itself contains a dot cannot be
 // addressed. The error describes the problem without naming the field, so
 // the caller prefixes it ("event_type_path: …") and makes it EINVALID.
 func CheckPath(path string) error {
@@ -56,6 +58,12 @@ func CheckPath(path string) error {
 	}
 	if !utf8.ValidString(path) {
 		return errors.New("must be valid UTF-8")
+	}
+	if name, ok := strings.CutPrefix(path, FormPathPrefix); ok {
+		if name == "" {
+			return errors.New("form:<name> needs a form field name")
+		}
+		return nil
 	}
 	if strings.Count(path, ".")+1 > maxPathSegments {
 		return errors.New("at most 32 segments")

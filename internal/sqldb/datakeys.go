@@ -167,17 +167,26 @@ func (o *Ops) Reseal(ctx context.Context, tenantID string, v engine.SealedValue,
 }
 
 // PayloadsSealedUnder counts the tenant's payloads whose body or key share
-// starts with prefix, and returns the latest expiry among them. Without an
-// index by tenant it reads the whole table, so the engine calls it seldom.
+// starts with prefix, and returns the latest expiry among them, as their
+// events may yet stand (delivered or not). Without an index by tenant it
+// reads the whole table, so the engine calls it seldom.
 func (o *Ops) PayloadsSealedUnder(ctx context.Context, tenantID string, prefix []byte) (int, time.Time, error) {
 	var (
-		n    int
-		last *int64
+		n                      int
+		last, delivered, undel *int64
 	)
-	err := o.Conn.QueryRow(ctx, `SELECT COUNT(*), MAX(expires_at) FROM event_payloads WHERE tenant_id = $1
-		AND (substr(body, 1, $2) = $3 OR substr(key_share, 1, $2) = $3)`, tenantID, len(prefix), prefix).Scan(&n, &last)
+	err := o.Conn.QueryRow(ctx, `SELECT COUNT(*), MAX(expires_at), MAX(delivered_until), MAX(undelivered_until)
+		FROM event_payloads WHERE tenant_id = $1
+		AND (substr(body, 1, $2) = $3 OR substr(key_share, 1, $2) = $3)`, tenantID, len(prefix), prefix).Scan(&n, &last,
+		&delivered, &undel)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("count payloads sealed under a key: %w", err)
 	}
-	return n, FromNullMS(last), nil
+	latest := FromNullMS(last)
+	for _, t := range []time.Time{FromNullMS(delivered), FromNullMS(undel)} {
+		if t.After(latest) {
+			latest = t
+		}
+	}
+	return n, latest, nil
 }

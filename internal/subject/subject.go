@@ -1,6 +1,6 @@
 // Package subject normalises data subject identifiers, hashes them into the
-// subject index under a per-tenant key, and finds email addresses in JSON
-// payloads (SPEC §3, "Privacy operations").
+// subject index under a per-tenant key, and finds email addresses in
+// payloads of every kind (SPEC §3, "Privacy operations").
 //
 // The index never holds a subject value: only HMAC-SHA256 of the normalised
 // value under a key derived from the master key, because a plain hash of an
@@ -14,6 +14,10 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/sluicehq/sluice/internal/urlform"
 )
 
 // Subject is a data subject identifier: a type ("email", "customer_id",
@@ -56,7 +60,15 @@ var (
 //   - for type "email" the whole value is lower-cased with strings.ToLower.
 //     That includes the local part, which RFC 5321 lets a server treat as
 //     case-sensitive; nobody does in practice, and an erasure request must
-//     match whatever case a payload happened to use;
+//     match whatever case a payload happened to use. It is then put in
+//     Unicode normalisation form C (RFC 6532 §3.1), so "jürgen" typed with
+//     a combining diaeresis is the "jürgen" a payload spells with one code
+//     point, and every internationalised label of the domain is written
+//     as its A-label ("bücher" as "xn--bcher-kva"): an internationalised
+//     address has one value whichever way it was written. ASCII addresses
+//     are only lower-cased.
+//     A value without an '@' but with "%40" ("ada%40example.com", as copied
+//     from a URL) is percent-decoded first;
 //   - for type "phone" every character but ASCII digits and a leading '+' is
 //     removed ("+1 (555) 010-9999" → "+15550109999").
 //
@@ -78,12 +90,18 @@ func Normalize(s Subject) (Subject, error) {
 		return Subject{}, errValueUTF8
 	}
 	v := strings.TrimSpace(s.Value)
+	if typ == typeEmail {
+		v = percentDecodedAddress(v)
+	}
 	if v == "" {
 		return Subject{}, errValueRequired
 	}
 	switch typ {
 	case typeEmail:
-		v = strings.ToLower(v)
+		v = foldEmail(v)
+		if at := strings.LastIndexByte(v, '@'); at >= 0 {
+			v = v[:at+1] + aLabels(v[at+1:])
+		}
 	case typePhone:
 		v = phoneDigits(v)
 		if strings.TrimPrefix(v, "+") == "" {
@@ -96,6 +114,51 @@ func Normalize(s Subject) (Subject, error) {
 		return Subject{}, errValueTooLong
 	}
 	return Subject{Type: typ, Value: v}, nil
+}
+
+// CheckType reports whether t is a valid subject type, with the error
+// Normalize would give for it (EINVALID to an API caller). Every type
+// Normalize accepts is valid, whatever values it is later given: "phone"
+// included.
+func CheckType(t string) error {
+	_, err := normalizeType(t)
+	return err
+}
+
+// foldEmail lower-cases an email address and puts it in NFC, in that
+// order: lower-casing can decompose ("İ" becomes "i̇"), and composing never
+// makes a letter that lower-cases again (true of every code point alone and
+// with common combining marks; FuzzNormalize holds Normalize idempotent).
+func foldEmail(v string) string {
+	v = strings.ToLower(v)
+	if !isASCII(v) && !norm.NFC.IsNormalString(v) {
+		v = norm.NFC.String(v)
+	}
+	return v
+}
+
+// percentDecodedAddress decodes v when it is an address written with %40
+// for its '@' and no '@' of its own; anything else, and a decoding that is
+// not UTF-8, is returned as it is. The result is trimmed again, as Normalize
+// trims every value.
+func percentDecodedAddress(v string) string {
+	if strings.IndexByte(v, '@') >= 0 || !strings.Contains(v, "%40") {
+		return v
+	}
+	d := string(urlform.Unescape(nil, []byte(v), false))
+	if !utf8.ValidString(d) {
+		return v
+	}
+	return strings.TrimSpace(d)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // normalizeType trims and lower-cases a subject type. Only ASCII is

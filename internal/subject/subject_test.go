@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/internal/subject"
 )
@@ -36,6 +37,17 @@ func TestNormalize(t *testing.T) {
 		{"email other Unicode spaces", subject.Subject{Type: "email", Value: "\u2003\u3000ada@example.com\u2028\u0085"}, subject.Subject{Type: "email", Value: "ada@example.com"}},
 		{"email non-ASCII lower-cased", subject.Subject{Type: "email", Value: "ÀDA@EXAMPLE.COM"}, subject.Subject{Type: "email", Value: "àda@example.com"}},
 		{"email not validated", subject.Subject{Type: "email", Value: "Not An Address"}, subject.Subject{Type: "email", Value: "not an address"}},
+		{"email NFC", subject.Subject{Type: "email", Value: "Ju\u0308rgen@example.de"}, subject.Subject{Type: "email", Value: "jürgen@example.de"}},
+		{"email U-label", subject.Subject{Type: "email", Value: "ada@BÜCHER.example"}, subject.Subject{Type: "email", Value: "ada@xn--bcher-kva.example"}},
+		{"email A-label", subject.Subject{Type: "email", Value: "ada@XN--BCHER-KVA.example"}, subject.Subject{Type: "email", Value: "ada@xn--bcher-kva.example"}},
+		{"email U-labels", subject.Subject{Type: "email", Value: "ada@例え.テスト"}, subject.Subject{Type: "email", Value: "ada@xn--r8jz45g.xn--zckzah"}},
+		{"email A-label in the local part kept", subject.Subject{Type: "email", Value: "xn--bcher-kva@example.com"}, subject.Subject{Type: "email", Value: "xn--bcher-kva@example.com"}},
+		{"email A-label of upper case lower-cased", subject.Subject{Type: "email", Value: "ada@xn--wca.example"}, subject.Subject{Type: "email", Value: "ada@xn--tda.example"}},
+		{"email percent-encoded", subject.Subject{Type: "email", Value: " Ada%40Example.com "}, subject.Subject{Type: "email", Value: "ada@example.com"}},
+		{"email percent-encoded non-ASCII", subject.Subject{Type: "email", Value: "J%C3%BCrgen%40example.de"}, subject.Subject{Type: "email", Value: "jürgen@example.de"}},
+		{"email percent-encoded space trimmed", subject.Subject{Type: "email", Value: "%20ada%40example.com%0A"}, subject.Subject{Type: "email", Value: "ada@example.com"}},
+		{"email percent kept with an at sign", subject.Subject{Type: "email", Value: "a%40b@example.com"}, subject.Subject{Type: "email", Value: "a%40b@example.com"}},
+		{"email percent kept when not UTF-8", subject.Subject{Type: "email", Value: "j%FCrgen%40example.de"}, subject.Subject{Type: "email", Value: "j%fcrgen%40example.de"}},
 		{"type trimmed and lower-cased", subject.Subject{Type: " EMAIL\t", Value: "ada@example.com"}, subject.Subject{Type: "email", Value: "ada@example.com"}},
 		{"phone punctuation", subject.Subject{Type: "phone", Value: "+1 (555) 010-9999"}, subject.Subject{Type: "phone", Value: "+15550109999"}},
 		{"phone dots, no plus", subject.Subject{Type: "phone", Value: " 555.010.9999 "}, subject.Subject{Type: "phone", Value: "5550109999"}},
@@ -158,5 +170,80 @@ func TestHash(t *testing.T) {
 		if h := subject.Hash(tc.key, tc.s); bytes.Equal(h, got) {
 			t.Errorf("%s: Hash = %x, same as for ada@example.com under key", tc.name, h)
 		}
+	}
+}
+
+// A domain's labels are written as A-labels, whichever way they come:
+// RFC 3492's and IANA's examples as U-labels and as A-labels in capitals
+// give the A-label, and what is not Punycode is kept as it is.
+func TestNormalizeALabels(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ uLabel, aLabel string }{
+		{"bücher", "xn--bcher-kva"},
+		{"MÜNCHEN", "xn--mnchen-3ya"},
+		{"рф", "xn--p1ai"},
+		{"中国", "xn--fiqs8s"},
+		{"例え", "xn--r8jz45g"},
+		{"テスト", "xn--zckzah"},
+		{"他们为什么不说中文", "xn--ihqwcrb4cv8a8dqg056pqjye"},
+		{"3年B組金八先生", "xn--3b-ww4c5e180e575a65lsy2b"},
+		{"jürgen", "xn--jrgen-kva"},
+		{"ü", "xn--tda"},
+	} {
+		for _, spelling := range []string{tc.uLabel, tc.aLabel, strings.ToUpper(tc.aLabel)} {
+			if got := mustNormalize(t, "email", "ada@"+spelling+".example"); got.Value != "ada@"+tc.aLabel+".example" {
+				t.Errorf("the domain %s.example normalises to %q, want %s.example", spelling, got.Value, tc.aLabel)
+			}
+		}
+	}
+	for _, kept := range []string{
+		"xn--99999999999",            // not Punycode
+		"xn--egbpdaj6bu4bxfgehfvwxn", // RFC 3492's Arabic sample ends in '؟'
+		"xn---kva",
+		"xn--ü",
+		"xn--",
+		"xn--abc-",     // all ASCII
+		"xn--a",        // U+0080, a control
+		"xn--a-cbb",    // '˷', a symbol
+		"xn--xn---3ra", // "xn--ü", an A-label's prefix
+		"xn--zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+		"a☃b", // a symbol in a U-label
+		// Longer than a DNS label: not decoded, however valid its Punycode.
+		"xn--" + strings.Repeat("a", 59) + "-" + strings.Repeat("ba", 10),
+	} {
+		if got := mustNormalize(t, "email", "ada@"+kept+".example"); got.Value != "ada@"+kept+".example" {
+			t.Errorf("the domain %s.example normalises to %q, want it kept", kept, got.Value)
+		}
+	}
+}
+
+// A source's subject type is checked as a type, so that "phone", whose
+// values must hold a digit, is as good as any.
+func TestCheckType(t *testing.T) {
+	t.Parallel()
+	for _, typ := range []string{"email", "phone", "customer_id", "user_id", " Phone ", "acme.account-id_v2"} {
+		if err := subject.CheckType(typ); err != nil {
+			t.Errorf("CheckType(%q) = %v", typ, err)
+		}
+	}
+	for _, typ := range []string{"", " ", "e mail", "émail", strings.Repeat("t", 65), "email\xff"} {
+		if err := subject.CheckType(typ); err == nil || !normalizeErrors[err.Error()] {
+			t.Errorf("CheckType(%q) = %v, want one of Normalize's errors", typ, err)
+		}
+	}
+}
+
+// Normalizing a long value is linear: a domain label far longer than DNS
+// allows is not Punycode-decoded, which is quadratic in its length (this
+// one would take minutes).
+func TestNormalizeLongALabel(t *testing.T) {
+	t.Parallel()
+	value := "ada@xn--" + strings.Repeat("ab", 512<<10) + ".example" // valid Punycode for a million runes
+	start := time.Now()
+	if _, err := subject.Normalize(subject.Subject{Type: "email", Value: value}); err == nil {
+		t.Error("Normalize of a 1 MiB value succeeded")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Normalize of a 1 MiB A-label took %v", d)
 	}
 }
