@@ -10,12 +10,14 @@ package bench
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/url"
 	"runtime/pprof"
+	"strings"
 	"time"
 )
 
@@ -86,8 +88,18 @@ type Options struct {
 	ReceiverAddr string    // where the loopback receiver listens; default "127.0.0.1:0"
 	Progress     io.Writer // optional: a progress line about once a second
 	// CPUProfile, when set, receives a pprof CPU profile of this process
-	// taken while the load goes to Sluice (the baseline left out).
+	// taken while the load goes to Sluice (the baseline left out, and the
+	// subjects phase, which has SubjectsCPUProfile).
 	CPUProfile io.Writer
+
+	// Subjects, when set, sends the load to the gateway a second time, after
+	// the first, with an email address of its own in every payload: each
+	// event names a new data subject, which gets a key of its own, the most
+	// subject keys can cost. Report.Subjects holds what it measured.
+	Subjects bool
+	// SubjectsCPUProfile, when set, receives a pprof CPU profile of this
+	// process taken during the subjects phase, to compare with CPUProfile's.
+	SubjectsCPUProfile io.Writer
 }
 
 // openLoop reports whether the load follows a schedule rather than the
@@ -100,12 +112,15 @@ func (o *Options) openLoop() bool { return o.Rate > 0 }
 // Unless o.SkipBaseline, it then sends the load to a bare net/http handler
 // on loopback; then it sends the same load to the gateway and, unless the
 // scenario is publish, waits up to o.Timeout for every accepted event to
-// arrive. It deletes what it created before returning.
+// arrive. With o.Subjects it then sends the load to the gateway again, an
+// email address of its own in every payload, and waits as before. It
+// deletes what it created before returning.
 //
 // It fails without a Report when the options are invalid, the receiver or
 // the baseline cannot listen, the destination or source cannot be created,
 // or ctx ends. When some accepted events have not arrived by the timeout it
-// returns the Report together with an error saying how many are missing.
+// returns the Report together with an error saying how many are missing;
+// the subjects phase then does not run, if they were the first phase's.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -129,32 +144,70 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	rep.Sluice, err = runSluice(ctx, o, gw, tr)
+	rep.Sluice, err = runSluice(ctx, o, "sluice", gw.api, gw.work, tr, o.CPUProfile)
 	if rep.Sluice == nil {
 		return nil, err
+	}
+	if err != nil || !o.Subjects {
+		return rep, err
+	}
+	return runSubjects(ctx, rep, gw, rcv, tr)
+}
+
+// runSubjects sends the load to the gateway again, each payload naming a
+// new data subject, with a fresh tracker, and adds what it measured to rep.
+// first is the tracker of the phase before.
+func runSubjects(ctx context.Context, rep *Report, gw *gateway, rcv *receiver, first *tracker) (*Report, error) {
+	o := rep.Options
+	if !o.Scenario.awaitsDelivery() {
+		// The first phase's deliveries are still under way: the subjects
+		// phase must not share the cores with them.
+		if err := first.waitArrived(ctx, rep.Sluice.Accepted, o.Timeout); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return rep, fmt.Errorf("%d of %d accepted events not delivered within %s; the subjects phase did not run",
+				rep.Sluice.Accepted-first.arrivals(), rep.Sluice.Accepted, o.Timeout)
+		}
+	}
+	// Every run's addresses are new, even against a gateway that kept an
+	// earlier run's subjects.
+	rep.SubjectDomain = strings.ToLower(rand.Text()[:8]) + "." + subjectsParent
+	tr := newTracker(o.Events)
+	rcv.track(tr)
+	var err error
+	rep.Subjects, err = runSluice(ctx, o, "subjects", gw.api, gw.work.withSubjects(rep.SubjectDomain), tr,
+		o.SubjectsCPUProfile)
+	if rep.Subjects == nil {
+		return nil, err
+	}
+	if err != nil {
+		err = fmt.Errorf("with subjects: %w", err)
 	}
 	return rep, err
 }
 
-// runSluice sends the load to the gateway and waits for its deliveries as
-// the scenario asks.
-func runSluice(ctx context.Context, o Options, gw *gateway, tr *tracker) (*Result, error) {
+// runSluice sends the load of work to the gateway and waits for its
+// deliveries, tracked by tr, as the scenario asks. When profile is set it
+// receives a CPU profile of the phase.
+func runSluice(ctx context.Context, o Options, name string, api *client, work *workload, tr *tracker,
+	profile io.Writer) (*Result, error) {
 	if !o.Scenario.awaitsDelivery() {
 		tr = nil
 	}
-	if o.CPUProfile != nil {
-		if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
 			return nil, fmt.Errorf("cpu profile: %w", err)
 		}
 	}
-	p := newPhase("sluice", o, gw.api, gw.work, tr)
+	p := newPhase(name, o, api, work, tr)
 	stop := p.startProgress()
 	begin, sched, err := p.drive(ctx)
 	if err == nil && tr != nil {
 		err = tr.waitDelivered(ctx, p.out.acceptedCount(), o.Timeout)
 	}
 	stop()
-	if o.CPUProfile != nil {
+	if profile != nil {
 		pprof.StopCPUProfile()
 	}
 	if ctx.Err() != nil {
@@ -234,6 +287,9 @@ func (o Options) CheckLoad() error {
 	}
 	if o.PayloadBytes > maxPayloadBytes {
 		return fmt.Errorf("payload bytes must be at most %d", maxPayloadBytes)
+	}
+	if o.SubjectsCPUProfile != nil && !o.Subjects {
+		return errors.New("a CPU profile of the subjects phase needs the subjects phase")
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -340,6 +341,7 @@ func TestRunSetupErrors(t *testing.T) {
 		{"negative rate", Options{URL: srv.URL, Rate: -1}, "rate must be a positive"},
 		{"endless schedule", Options{URL: srv.URL, Rate: 0.001, Events: 1000}, "longer than 24h"},
 		{"huge payload", Options{URL: srv.URL, PayloadBytes: 1 << 30}, "payload bytes must be at most"},
+		{"subjects profile alone", Options{URL: srv.URL, SubjectsCPUProfile: io.Discard}, "needs the subjects phase"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/inbound"
+	"github.com/sluicehq/sluice/internal/subject"
 )
 
 // fakeGateway is just enough of Sluice's API for the engine: destinations
@@ -25,6 +26,7 @@ type fakeGateway struct {
 	t         *testing.T
 	failEvery int // answer 500 to every failEvery-th event
 	dropEvery int // accept but never deliver every dropEvery-th event
+	dropFrom  int // accept but never deliver the dropFrom-th event and later ones
 	dupEvery  int // deliver every dupEvery-th event twice
 	// deliverFirst delivers every event before answering, so all that
 	// will arrive have arrived when the last answer is read.
@@ -36,6 +38,10 @@ type fakeGateway struct {
 	dstURL  string
 	secret  string // the source's signing secret
 	deleted []string
+	// named counts the events naming each address, found as Sluice finds
+	// them; unnamed counts the events naming none.
+	named   map[string]int
+	unnamed int
 	wg      sync.WaitGroup
 	client  *http.Client
 }
@@ -132,6 +138,7 @@ func (g *fakeGateway) publish(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewDecoder(r.Body).Decode(&e); err != nil || e.Type != "bench.event" || len(e.Payload) < 100 {
 		g.t.Errorf("publish: type %q, %d payload bytes, %v", e.Type, len(e.Payload), err)
 	}
+	g.noteSubjects(e.Payload)
 	g.accept(w, e.Payload, "id")
 }
 
@@ -154,7 +161,25 @@ func (g *fakeGateway) ingest(w http.ResponseWriter, r *http.Request) {
 	if err := json.Unmarshal(body, &e); err != nil || e.Type != "bench.event" || !strings.HasPrefix(e.ID, "evt_bench_") {
 		g.t.Errorf("ingest: id %q, type %q, %v", e.ID, e.Type, err)
 	}
+	g.noteSubjects(body)
 	g.accept(w, body, "event_id")
+}
+
+// noteSubjects counts the addresses in a payload, with the finder Sluice
+// runs on the same bytes.
+func (g *fakeGateway) noteSubjects(payload []byte) {
+	emails := subject.Emails(payload, 0)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(emails) == 0 {
+		g.unnamed++
+	}
+	for _, e := range emails {
+		if g.named == nil {
+			g.named = map[string]int{}
+		}
+		g.named[e]++
+	}
 }
 
 // accept answers an event, naming its id in idField, and delivers it as
@@ -173,7 +198,7 @@ func (g *fakeGateway) accept(w http.ResponseWriter, payload []byte, idField stri
 	}
 	id := fmt.Sprintf("evt_%06d", n)
 	times := 1
-	if g.dropEvery > 0 && n%g.dropEvery == 0 {
+	if g.dropEvery > 0 && n%g.dropEvery == 0 || g.dropFrom > 0 && n >= g.dropFrom {
 		times = 0
 	}
 	if g.dupEvery > 0 && n%g.dupEvery == 0 {

@@ -9,13 +9,15 @@ import (
 // reportJSON is the --json document. Its shape is the same in every
 // scenario: a figure that was not measured is null rather than missing.
 type reportJSON struct {
-	Scenario     Scenario    `json:"scenario"`
-	Gateway      string      `json:"gateway"`
-	Options      optionsJSON `json:"options"`
-	Sluice       resultJSON  `json:"sluice"`
-	Baseline     *resultJSON `json:"baseline"`
-	Ratios       ratiosJSON  `json:"ratios"`
-	PeakRSSScope string      `json:"peak_rss_scope"`
+	Scenario      Scenario    `json:"scenario"`
+	Gateway       string      `json:"gateway"`
+	Options       optionsJSON `json:"options"`
+	Sluice        resultJSON  `json:"sluice"`
+	Baseline      *resultJSON `json:"baseline"`
+	Subjects      *resultJSON `json:"subjects"`       // null without the subjects phase
+	SubjectDomain *string     `json:"subject_domain"` // of its addresses; null without it
+	Ratios        ratiosJSON  `json:"ratios"`
+	PeakRSSScope  string      `json:"peak_rss_scope"`
 }
 
 type optionsJSON struct {
@@ -27,6 +29,7 @@ type optionsJSON struct {
 	PayloadBytes int     `json:"payload_bytes"`
 	TimeoutMS    float64 `json:"timeout_ms"`
 	Baseline     bool    `json:"baseline"`
+	Subjects     bool    `json:"subjects"`
 }
 
 type resultJSON struct {
@@ -70,21 +73,27 @@ type scheduleJSON struct {
 
 // ratiosJSON compares Sluice with the baseline's accepted events a second;
 // null without a baseline, and delivered also without awaited deliveries.
+// The subjects ratios compare the subjects phase with the first Sluice
+// phase; null without it.
 type ratiosJSON struct {
-	AcceptedVsBaseline  *float64 `json:"accepted_vs_baseline"`
-	DeliveredVsBaseline *float64 `json:"delivered_vs_baseline"`
+	AcceptedVsBaseline        *float64 `json:"accepted_vs_baseline"`
+	DeliveredVsBaseline       *float64 `json:"delivered_vs_baseline"`
+	SubjectsAcceptedVsSluice  *float64 `json:"subjects_accepted_vs_sluice"`
+	SubjectsDeliveredVsSluice *float64 `json:"subjects_delivered_vs_sluice"`
 }
 
 // WriteJSON writes r as one JSON object on one line: the scenario and
-// options, each server's figures (durations in milliseconds), Sluice's
-// ratios to the baseline and whose memory the peak RSS is.
+// options, each phase's figures (durations in milliseconds), Sluice's
+// ratios to the baseline and the subjects phase's to Sluice's, and whose
+// memory the peak RSS is.
 func (r *Report) WriteJSON(w io.Writer) error {
 	o := &r.Options
 	doc := reportJSON{
 		Scenario: o.Scenario,
 		Gateway:  o.Gateway,
 		Options: optionsJSON{Load: "closed", Events: o.Events, Concurrency: o.Concurrency, Rate: o.Rate,
-			MaxInFlight: o.MaxInFlight, PayloadBytes: o.PayloadBytes, TimeoutMS: ms(o.Timeout), Baseline: !o.SkipBaseline},
+			MaxInFlight: o.MaxInFlight, PayloadBytes: o.PayloadBytes, TimeoutMS: ms(o.Timeout), Baseline: !o.SkipBaseline,
+			Subjects: o.Subjects},
 		Sluice:       r.Sluice.json(),
 		PeakRSSScope: r.RSSScope,
 	}
@@ -100,6 +109,16 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	}
 	if x, ok := r.DeliveredRatio(); ok {
 		doc.Ratios.DeliveredVsBaseline = &x
+	}
+	if r.Subjects != nil {
+		s := r.Subjects.json()
+		doc.Subjects, doc.SubjectDomain = &s, &r.SubjectDomain
+	}
+	if x, ok := r.SubjectsAcceptedRatio(); ok {
+		doc.Ratios.SubjectsAcceptedVsSluice = &x
+	}
+	if x, ok := r.SubjectsDeliveredRatio(); ok {
+		doc.Ratios.SubjectsDeliveredVsSluice = &x
 	}
 	return json.NewEncoder(w).Encode(doc)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,8 +23,8 @@ type tracker struct {
 	lastArrival time.Time            // latest first arrival of a matched event
 	duplicates  int                  // arrivals of an id that had arrived before
 
-	// notify wakes the one waiter after each match; its buffer of one means
-	// a match is never lost and arrivals never block.
+	// notify wakes the one waiter after each match or new arrival; its
+	// buffer of one means neither is lost and arrivals never block.
 	notify chan struct{}
 }
 
@@ -47,6 +48,8 @@ func (t *tracker) arrive(id string, at time.Time) {
 	t.arrived[id] = at
 	if start, ok := t.sent[id]; ok {
 		t.match(start, at)
+	} else {
+		t.wake() // a waiter may count arrivals alone
 	}
 }
 
@@ -70,6 +73,11 @@ func (t *tracker) match(start, at time.Time) {
 	if at.After(t.lastArrival) {
 		t.lastArrival = at
 	}
+	t.wake()
+}
+
+// wake tells the waiter, if any, that the counts moved.
+func (t *tracker) wake() {
 	select {
 	case t.notify <- struct{}{}:
 	default:
@@ -96,12 +104,32 @@ func (t *tracker) delivery(begin time.Time) *Delivery {
 
 var errWaitTimeout = errors.New("timed out waiting for deliveries")
 
+// arrivals counts the distinct events that arrived, accepted or not.
+func (t *tracker) arrivals() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.arrived)
+}
+
 // waitDelivered blocks until want accepted events have arrived, the timeout
 // passes (errWaitTimeout) or ctx ends.
 func (t *tracker) waitDelivered(ctx context.Context, want int, timeout time.Duration) error {
+	return t.waitFor(ctx, func() bool { return t.delivered() >= want }, timeout)
+}
+
+// waitArrived blocks until want distinct events have arrived, whether or
+// not their acceptance was recorded, the timeout passes (errWaitTimeout) or
+// ctx ends.
+func (t *tracker) waitArrived(ctx context.Context, want int, timeout time.Duration) error {
+	return t.waitFor(ctx, func() bool { return t.arrivals() >= want }, timeout)
+}
+
+// waitFor blocks until done reports true, checking it after every match
+// and new arrival.
+func (t *tracker) waitFor(ctx context.Context, done func() bool, timeout time.Duration) error {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	for t.delivered() < want {
+	for !done() {
 		select {
 		case <-t.notify:
 		case <-timer.C:
@@ -117,13 +145,21 @@ func (t *tracker) waitDelivered(ctx context.Context, want int, timeout time.Dura
 type receiver struct {
 	ln  net.Listener
 	srv *http.Server
+	// tr is the tracker of the phase under way, which every arrival goes
+	// to; each phase that sends to the gateway gets a fresh one, so that
+	// its counts and latencies are its own.
+	tr atomic.Pointer[tracker]
 }
 
+// startReceiver listens on addr and hands every arrival to t until track
+// names another tracker.
 func startReceiver(addr string, t *tracker) (*receiver, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	rc := &receiver{ln: ln}
+	rc.tr.Store(t)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /hook", func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
@@ -134,13 +170,17 @@ func startReceiver(addr string, t *tracker) (*receiver, error) {
 			http.Error(w, "missing webhook-id", http.StatusBadRequest)
 			return
 		}
-		t.arrive(id, at)
+		rc.tr.Load().arrive(id, at)
 		w.WriteHeader(http.StatusOK)
 	})
-	rc := &receiver{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	rc.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = rc.srv.Serve(ln) }()
 	return rc, nil
 }
+
+// track hands the arrivals from now on to t. An arrival being handled as
+// it is called may still go to the tracker before.
+func (rc *receiver) track(t *tracker) { rc.tr.Store(t) }
 
 // url is the destination URL to register with the gateway.
 func (rc *receiver) url() string { return "http://" + rc.ln.Addr().String() + "/hook" }

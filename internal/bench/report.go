@@ -8,7 +8,13 @@ type Report struct {
 	Options  Options // as run, defaults filled in
 	Sluice   *Result
 	Baseline *Result // nil with Options.SkipBaseline
-	RSSScope string  // whose memory the peak RSS figures are
+	// Subjects is the gateway's figures under the same load again, an email
+	// address of its own in every payload; nil without Options.Subjects.
+	Subjects *Result
+	// SubjectDomain is the domain of the subjects phase's addresses:
+	// event n's is customer-<n>@SubjectDomain. Empty without that phase.
+	SubjectDomain string
+	RSSScope      string // whose memory the peak RSS figures are
 }
 
 // Result is what one phase of a run measured against one server.
@@ -89,4 +95,24 @@ func (r *Report) ratio(perSec float64) (float64, bool) {
 		return 0, false
 	}
 	return perSec / r.Baseline.AcceptedPerSec, true
+}
+
+// SubjectsAcceptedRatio is the subjects phase's accepted events a second as
+// a share of the first Sluice phase's; false without a subjects phase or
+// when the first accepted none.
+func (r *Report) SubjectsAcceptedRatio() (float64, bool) {
+	if r.Subjects == nil || r.Sluice.AcceptedPerSec <= 0 {
+		return 0, false
+	}
+	return r.Subjects.AcceptedPerSec / r.Sluice.AcceptedPerSec, true
+}
+
+// SubjectsDeliveredRatio is the subjects phase's delivered events a second
+// as a share of the first Sluice phase's; false without a subjects phase,
+// without awaited deliveries, or when the first delivered none.
+func (r *Report) SubjectsDeliveredRatio() (float64, bool) {
+	if r.Subjects == nil || r.Subjects.Delivery == nil || r.Sluice.Delivery == nil || r.Sluice.Delivery.PerSec <= 0 {
+		return 0, false
+	}
+	return r.Subjects.Delivery.PerSec / r.Sluice.Delivery.PerSec, true
 }

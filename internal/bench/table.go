@@ -17,8 +17,9 @@ var scenarioText = map[Scenario]string{
 }
 
 // WriteTable writes a human summary of r: the shape of the run, each
-// server's counts and throughput with Sluice's as ratios of the baseline's,
-// latency percentiles, errors by class, peak RSS and CPU per event.
+// server's counts and throughput with Sluice's as ratios of the baseline's
+// (and the subjects phase's as ratios of Sluice's), latency percentiles,
+// errors by class, peak RSS and CPU per event.
 func (r *Report) WriteTable(w io.Writer) {
 	t := &table{w: w, countWidth: len(strconv.Itoa(r.Options.Events)) + 2}
 	r.writeShape(t)
@@ -28,9 +29,13 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	r.writeSluice(t)
+	if r.Subjects != nil {
+		fmt.Fprintln(w)
+		r.writeSubjects(t)
+	}
 	fmt.Fprintln(w)
 	r.writeLatency(w)
-	if r.Sluice.Errors > 0 || (r.Baseline != nil && r.Baseline.Errors > 0) {
+	if slices.ContainsFunc(r.phases(), func(p phaseResult) bool { return p.res.Errors > 0 }) {
 		fmt.Fprintln(w)
 		r.writeErrors(w)
 	}
@@ -80,14 +85,27 @@ func (r *Report) writeBaseline(t *table) {
 }
 
 func (r *Report) writeSluice(t *table) {
-	s := r.Sluice
 	t.line("sluice", "%s", r.Options.Gateway)
+	r.writeGateway(t, r.Sluice, r.versusBaseline(r.AcceptedRatio), r.versusBaseline(r.DeliveredRatio))
+}
+
+// writeSubjects writes the subjects phase, its rates as ratios of the
+// first Sluice phase's.
+func (r *Report) writeSubjects(t *table) {
+	t.line("subjects", "sluice, an email in every payload (customer-<n>@%s), a new data subject an event",
+		r.SubjectDomain)
+	r.writeGateway(t, r.Subjects, versusSluice(r.SubjectsAcceptedRatio), versusSluice(r.SubjectsDeliveredRatio))
+}
+
+// writeGateway writes the counts and rates of a phase against the gateway,
+// each rate followed by its comparison.
+func (r *Report) writeGateway(t *table, s *Result, acceptedVs, deliveredVs string) {
 	t.count("sent", s.Sent, "in %s", formatDuration(s.Duration))
-	t.count("accepted", s.Accepted, "%s ev/s%s", formatRate(s.AcceptedPerSec), r.versusBaseline(r.AcceptedRatio))
+	t.count("accepted", s.Accepted, "%s ev/s%s", formatRate(s.AcceptedPerSec), acceptedVs)
 	t.count("errors", s.Errors, "")
 	if d := s.Delivery; d != nil {
 		t.count("delivered", d.Delivered, "%s ev/s end to end%s, last after %s", formatRate(d.PerSec),
-			r.versusBaseline(r.DeliveredRatio), formatDuration(d.Duration))
+			deliveredVs, formatDuration(d.Duration))
 		t.count("duplicates", d.Duplicates, "")
 		if missing := s.Accepted - d.Delivered; missing > 0 {
 			t.count("missing", missing, "accepted but not delivered in time")
@@ -105,6 +123,34 @@ func (r *Report) versusBaseline(ratio func() (float64, bool)) string {
 		return ""
 	}
 	return fmt.Sprintf(" (%s baseline %s)", formatRatio(x), formatRate(r.Baseline.AcceptedPerSec))
+}
+
+// versusSluice is " (0.91× without subjects)", or "" without the ratio.
+func versusSluice(ratio func() (float64, bool)) string {
+	x, ok := ratio()
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf(" (%s without subjects)", formatRatio(x))
+}
+
+// phaseResult is a phase's result with the name the tables give it.
+type phaseResult struct {
+	name string
+	res  *Result
+}
+
+// phases lists the phases that ran, in order.
+func (r *Report) phases() []phaseResult {
+	var out []phaseResult
+	if r.Baseline != nil {
+		out = append(out, phaseResult{"baseline", r.Baseline})
+	}
+	out = append(out, phaseResult{"sluice", r.Sluice})
+	if r.Subjects != nil {
+		out = append(out, phaseResult{"subjects", r.Subjects})
+	}
+	return out
 }
 
 // writeSchedule says whether an open loop kept to its rate.
@@ -135,31 +181,34 @@ func (r *Report) writeLatency(w io.Writer) {
 	if d := r.Sluice.Delivery; d != nil {
 		row("end to end", d.Latency)
 	}
+	if s := r.Subjects; s != nil {
+		row("subjects ack", s.AckLatency)
+		if d := s.Delivery; d != nil {
+			row("subjects end to end", d.Latency)
+		}
+	}
 }
 
 func (r *Report) writeErrors(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
-	results := []*Result{r.Sluice}
-	header := "error class\tsluice"
-	if r.Baseline != nil {
-		results = []*Result{r.Baseline, r.Sluice}
-		header = "error class\tbaseline\tsluice"
-	}
-	fmt.Fprintln(tw, header)
+	phases := r.phases()
+	header := "error class"
 	var classes []string
-	for _, res := range results {
-		for c := range res.ErrorsByClass {
+	for _, p := range phases {
+		header += "\t" + p.name
+		for c := range p.res.ErrorsByClass {
 			if !slices.Contains(classes, c) {
 				classes = append(classes, c)
 			}
 		}
 	}
+	fmt.Fprintln(tw, header)
 	slices.Sort(classes)
 	for _, c := range classes {
-		counts := make([]string, len(results))
-		for i, res := range results {
-			counts[i] = fmt.Sprint(res.ErrorsByClass[c])
+		counts := make([]string, len(phases))
+		for i, p := range phases {
+			counts[i] = fmt.Sprint(p.res.ErrorsByClass[c])
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", c, strings.Join(counts, "\t"))
 	}
@@ -169,25 +218,22 @@ func (r *Report) writeErrors(w io.Writer) {
 // the Sluice phase's is known: on cores the load shares with the servers,
 // what an event costs bounds how many a second they carry.
 func (r *Report) writeCPU(t *table) {
-	sluice, ok := r.Sluice.CPUPerEvent()
-	if !ok {
+	if _, ok := r.Sluice.CPUPerEvent(); !ok {
 		return
 	}
 	var parts []string
-	if r.Baseline != nil {
-		if base, ok := r.Baseline.CPUPerEvent(); ok {
-			parts = append(parts, "baseline "+formatDuration(base))
+	for _, p := range r.phases() {
+		if per, ok := p.res.CPUPerEvent(); ok {
+			parts = append(parts, p.name+" "+formatDuration(per))
 		}
 	}
-	parts = append(parts, "sluice "+formatDuration(sluice))
 	t.line("cpu/event", "%s (%s)", strings.Join(parts, ", "), r.RSSScope)
 }
 
 func (r *Report) writeRSS(t *table) {
 	var parts []string
-	if r.Baseline != nil {
-		parts = append(parts, "baseline "+formatBytes(r.Baseline.PeakRSS))
+	for _, p := range r.phases() {
+		parts = append(parts, p.name+" "+formatBytes(p.res.PeakRSS))
 	}
-	parts = append(parts, "sluice "+formatBytes(r.Sluice.PeakRSS))
 	t.line("peak RSS", "%s (%s)", strings.Join(parts, ", "), r.RSSScope)
 }

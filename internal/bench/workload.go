@@ -20,19 +20,33 @@ type workload struct {
 	verify *sluice.Verification
 	size   int    // payload bytes
 	filler string // at least size bytes of padding, sliced per event
+	// idPrefix, for ingest, starts each event's id, which the gateway
+	// deduplicates on.
+	idPrefix string
+	// subjectDomain, when set, puts the address customer-<n>@subjectDomain
+	// in event n's payload: a data subject of its own.
+	subjectDomain string
 }
 
 // Payload framing. The filler pads each payload to its size; the event
-// number lies between before and after.
+// number, and with subjects the address, lie before it.
 const (
 	publishBefore = `{"seq":`
-	publishAfter  = `,"filler":"`
 	// Stripe's default paths find the type at "type" and the id, which the
 	// gateway deduplicates on, at "id"; each event's id is its own.
-	ingestBefore = `{"type":"bench.event","id":"evt_bench_`
-	ingestAfter  = `","filler":"`
-	payloadEnd   = `"}`
+	ingestBefore   = `{"type":"bench.event","id":"`
+	ingestIDPrefix = "evt_bench_"
+	// subjectsIDPrefix keeps the ids of the subjects phase apart from the
+	// first phase's, which the gateway would take for retries.
+	subjectsIDPrefix = "evt_bench_s"
+	emailBefore      = `,"email":"`
+	fillerBefore     = `,"filler":"`
+	payloadEnd       = `"}`
 )
+
+// subjectsParent is the domain under which each run's subject addresses
+// lie: example domains are reserved (RFC 2606) and reach nobody.
+const subjectsParent = "bench.example"
 
 // newPublishWorkload posts events of type bench.event with the admin token.
 func newPublishWorkload(token string, size int) *workload {
@@ -41,7 +55,35 @@ func newPublishWorkload(token string, size int) *workload {
 
 // newIngestWorkload posts webhooks to the source, signed with its rule.
 func newIngestWorkload(sourceID string, v *sluice.Verification, size int) *workload {
-	return &workload{path: "/in/" + sourceID, verify: v, size: size, filler: strings.Repeat("x", size)}
+	return &workload{path: "/in/" + sourceID, verify: v, size: size, filler: strings.Repeat("x", size),
+		idPrefix: ingestIDPrefix}
+}
+
+// withSubjects is w with the address customer-<n>@domain in event n's
+// payload, the payload still w.size bytes, and for ingest ids apart from
+// w's.
+func (w *workload) withSubjects(domain string) *workload {
+	s := *w
+	s.subjectDomain = domain
+	if s.verify != nil {
+		s.idPrefix = subjectsIDPrefix
+	}
+	return &s
+}
+
+// email is the address in event n's payload; empty without subjects.
+func (w *workload) email(n int64) string {
+	if w.subjectDomain == "" {
+		return ""
+	}
+	return string(w.appendEmail(nil, n))
+}
+
+func (w *workload) appendEmail(b []byte, n int64) []byte {
+	b = append(b, "customer-"...)
+	b = strconv.AppendInt(b, n, 10)
+	b = append(b, '@')
+	return append(b, w.subjectDomain...)
 }
 
 // request returns the body and headers of event n sent at now. Signing
@@ -55,10 +97,10 @@ func (w *workload) request(n int64, now time.Time) ([]byte, http.Header, error) 
 	if w.verify == nil {
 		b := make([]byte, 0, w.size+64)
 		b = append(b, `{"type":"bench.event","payload":`...)
-		b = w.appendPayload(b, publishBefore, publishAfter, n)
+		b = w.appendPayload(b, n)
 		return append(b, '}'), h, nil
 	}
-	body := w.appendPayload(make([]byte, 0, w.size+64), ingestBefore, ingestAfter, n)
+	body := w.appendPayload(make([]byte, 0, w.size+64), n)
 	signed, err := inbound.Sign(w.verify, body, "", now)
 	if err != nil {
 		return nil, nil, err
@@ -71,11 +113,23 @@ func (w *workload) request(n int64, now time.Time) ([]byte, http.Header, error) 
 
 // appendPayload appends a JSON object of exactly w.size bytes, or as few as
 // its fields take when they alone are longer.
-func (w *workload) appendPayload(b []byte, before, after string, n int64) []byte {
+func (w *workload) appendPayload(b []byte, n int64) []byte {
 	start := len(b)
-	b = append(b, before...)
-	b = strconv.AppendInt(b, n, 10)
-	b = append(b, after...)
+	if w.verify == nil {
+		b = append(b, publishBefore...)
+		b = strconv.AppendInt(b, n, 10)
+	} else {
+		b = append(b, ingestBefore...)
+		b = append(b, w.idPrefix...)
+		b = strconv.AppendInt(b, n, 10)
+		b = append(b, '"')
+	}
+	if w.subjectDomain != "" {
+		b = append(b, emailBefore...)
+		b = w.appendEmail(b, n)
+		b = append(b, '"')
+	}
+	b = append(b, fillerBefore...)
 	pad := w.size - (len(b) - start) - len(payloadEnd)
 	b = append(b, w.filler[:max(pad, 0)]...)
 	return append(b, payloadEnd...)

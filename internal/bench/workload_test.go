@@ -2,12 +2,15 @@ package bench
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/inbound"
+	"github.com/sluicehq/sluice/internal/subject"
 )
 
 // Payloads are the size asked for, whatever the event number's length, and
@@ -29,7 +32,7 @@ func TestWorkloadPayloadSize(t *testing.T) {
 				t.Fatalf("publish body %s: %v", body, err)
 			}
 			digits := len(strconv.FormatInt(n, 10))
-			if want := max(size, len(publishBefore)+digits+len(publishAfter)+len(payloadEnd)); len(e.Payload) != want {
+			if want := max(size, len(publishBefore)+digits+len(fillerBefore)+len(payloadEnd)); len(e.Payload) != want {
 				t.Errorf("publish payload %d bytes for size %d, n %d", len(e.Payload), size, n)
 			}
 
@@ -38,7 +41,8 @@ func TestWorkloadPayloadSize(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := max(size, len(ingestBefore)+digits+len(ingestAfter)+len(payloadEnd)); len(body) != want {
+			fields := len(ingestBefore) + len(ingestIDPrefix) + digits + len(`"`) + len(fillerBefore) + len(payloadEnd)
+			if want := max(size, fields); len(body) != want {
 				t.Errorf("ingest payload %d bytes for size %d, n %d", len(body), size, n)
 			}
 			var ev struct{ ID, Type string }
@@ -50,6 +54,82 @@ func TestWorkloadPayloadSize(t *testing.T) {
 			}
 			if header.Get("Authorization") != "" {
 				t.Errorf("ingest request carries a bearer token")
+			}
+		}
+	}
+}
+
+// benchPayload is what the gateway scans for subjects in a request the
+// workload built: the "payload" member of a publish, the whole body of an
+// ingested webhook (internal/api passes the finder the same).
+func benchPayload(t *testing.T, w *workload, body []byte) []byte {
+	t.Helper()
+	if w.verify != nil {
+		return body
+	}
+	var e struct{ Payload json.RawMessage }
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("publish body %s: %v", body, err)
+	}
+	return e.Payload
+}
+
+// With subjects, every payload still has exactly the size asked for and
+// names one address of its own, and the subject finder the gateway runs on
+// ingest (subject.Emails) finds exactly that address in it, in the form
+// an erasure request for it is normalised to. Without subjects it finds
+// none, so the first phase names no subject.
+func TestWorkloadSubjects(t *testing.T) {
+	t.Parallel()
+	const domain = "k3jd8sq2.bench.example"
+	v := &sluice.Verification{Type: sluice.VerifyStripe, Secret: "whsec_test"}
+	for _, plain := range []*workload{newPublishWorkload("tok", 1024), newIngestWorkload("src_x", v, 300)} {
+		w := plain.withSubjects(domain)
+		seen := map[string]int64{}
+		for _, n := range []int64{1, 2, 3, 9, 10, 11, 99, 100, 12345, 20000, 1234567890} {
+			now := time.Now()
+			body, header, err := w.request(n, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload := benchPayload(t, w, body)
+			if len(payload) != w.size {
+				t.Errorf("%s: payload of event %d is %d bytes, want %d", w.path, n, len(payload), w.size)
+			}
+			var p struct{ Email, ID string }
+			if err := json.Unmarshal(payload, &p); err != nil {
+				t.Fatalf("%s: payload %s: %v", w.path, payload, err)
+			}
+			want := "customer-" + strconv.FormatInt(n, 10) + "@" + domain
+			if p.Email != want || w.email(n) != want {
+				t.Errorf("%s: event %d names %q (email(n) %q), want %q", w.path, n, p.Email, w.email(n), want)
+			}
+			if m, dup := seen[p.Email]; dup {
+				t.Errorf("%s: events %d and %d both name %q", w.path, m, n, p.Email)
+			}
+			seen[p.Email] = n
+
+			found := subject.Emails(payload, 0)
+			if !slices.Equal(found, []string{want}) {
+				t.Errorf("%s: the finder found %q in event %d, want [%s]", w.path, found, n, want)
+			}
+			norm, err := subject.Normalize(subject.Subject{Type: "email", Value: want})
+			if err != nil || norm.Value != want {
+				t.Errorf("%s: %q normalises to %q, %v; want it unchanged", w.path, want, norm.Value, err)
+			}
+			if plainBody, _, _ := plain.request(n, now); subject.Emails(benchPayload(t, plain, plainBody), 0) != nil {
+				t.Errorf("%s: a payload without subjects names one: %s", w.path, plainBody)
+			}
+
+			if w.verify != nil {
+				// The first phase's ids are taken: the gateway would drop these
+				// as retries of them.
+				if !strings.HasPrefix(p.ID, subjectsIDPrefix) || p.ID == ingestIDPrefix+strconv.FormatInt(n, 10) {
+					t.Errorf("ingest id %q, want one apart from the first phase's", p.ID)
+				}
+				if err := inbound.Verify(v, header, body, now); err != nil {
+					t.Errorf("ingest signature: %v", err)
+				}
 			}
 		}
 	}

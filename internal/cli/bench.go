@@ -22,7 +22,8 @@ import (
 
 // Bench load-tests a gateway, the one at --url or one it starts in process
 // on a temporary data directory with default settings, after the same load
-// against a bare net/http handler for a baseline. It prints a table, or one
+// against a bare net/http handler for a baseline, and with --subjects once
+// more with an email address in every payload. It prints a table, or one
 // JSON object with --json, on stdout and progress on stderr. It fails when
 // the options are wrong, the run cannot be set up, or accepted events were
 // not delivered in time (after printing what it measured).
@@ -33,13 +34,19 @@ func Bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	o := f.options
 	o.Progress = stderr
-	if f.cpuProfile != "" {
-		pf, err := os.Create(f.cpuProfile)
+	for _, p := range []struct {
+		path string
+		to   *io.Writer
+	}{{f.cpuProfile, &o.CPUProfile}, {f.subjectsCPUProfile, &o.SubjectsCPUProfile}} {
+		if p.path == "" {
+			continue
+		}
+		pf, err := os.Create(p.path)
 		if err != nil {
 			return err
 		}
 		defer pf.Close()
-		o.CPUProfile = pf
+		*p.to = pf
 	}
 	if o.URL == "" {
 		srv, token, cleanup, err := startBenchServer(ctx, f.database, stderr)
@@ -74,6 +81,9 @@ type benchFlags struct {
 	database   string // PostgreSQL URL for the in-process gateway
 	json       bool
 	cpuProfile string // file for a CPU profile of the Sluice phase
+	// subjectsCPUProfile is the file for a CPU profile of the subjects
+	// phase.
+	subjectsCPUProfile string
 }
 
 // parseBenchFlags parses and checks the flags, before any gateway starts.
@@ -97,6 +107,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 	baseline := fs.Bool("baseline", true, "first run the same load against a bare net/http handler on loopback, the ceiling Sluice's figures are compared with")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of the table")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of this process, taken while the load goes to Sluice, to `file`")
+	fs.BoolVar(&o.Subjects, "subjects", false, "then send the same load to Sluice again with an email address of its own in every payload, each event a new data subject, and compare the two")
+	fs.StringVar(&f.subjectsCPUProfile, "subjects-cpuprofile", "", "write a pprof CPU profile of this process, taken while the load with subjects goes to Sluice, to `file` (with --subjects)")
 	fs.StringVar(&f.database, "database", "", "PostgreSQL `URL` for the in-process gateway: it works in a schema of its own, dropped afterwards (default: the embedded store)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -113,6 +125,10 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 		return nil, errors.New("--database is for the in-process gateway; it cannot be used with --url")
 	case o.URL != "" && o.Token == "":
 		return nil, errors.New("--token (or SLUICE_ADMIN_TOKEN) is required with --url")
+	case f.subjectsCPUProfile != "" && !o.Subjects:
+		return nil, errors.New("--subjects-cpuprofile profiles the phase --subjects adds: give --subjects too")
+	case f.subjectsCPUProfile != "" && f.subjectsCPUProfile == f.cpuProfile:
+		return nil, errors.New("--cpuprofile and --subjects-cpuprofile must name different files")
 	}
 	if err := loadShape(fs, o); err != nil {
 		return nil, err
