@@ -168,7 +168,7 @@ func (g *fakeGateway) ingest(w http.ResponseWriter, r *http.Request) {
 // noteSubjects counts the addresses in a payload, with the finder Sluice
 // runs on the same bytes.
 func (g *fakeGateway) noteSubjects(payload []byte) {
-	emails := subject.Emails(payload, 0)
+	emails := subject.Emails(payload, "application/json")
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(emails) == 0 {

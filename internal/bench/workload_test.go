@@ -109,7 +109,7 @@ func TestWorkloadSubjects(t *testing.T) {
 			}
 			seen[p.Email] = n
 
-			found := subject.Emails(payload, 0)
+			found := subject.Emails(payload, "application/json")
 			if !slices.Equal(found, []string{want}) {
 				t.Errorf("%s: the finder found %q in event %d, want [%s]", w.path, found, n, want)
 			}
@@ -117,7 +117,7 @@ func TestWorkloadSubjects(t *testing.T) {
 			if err != nil || norm.Value != want {
 				t.Errorf("%s: %q normalises to %q, %v; want it unchanged", w.path, want, norm.Value, err)
 			}
-			if plainBody, _, _ := plain.request(n, now); subject.Emails(benchPayload(t, plain, plainBody), 0) != nil {
+			if plainBody, _, _ := plain.request(n, now); subject.Emails(benchPayload(t, plain, plainBody), "application/json") != nil {
 				t.Errorf("%s: a payload without subjects names one: %s", w.path, plainBody)
 			}
 
