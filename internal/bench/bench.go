@@ -97,6 +97,10 @@ type Options struct {
 	// event names a new data subject, which gets a key of its own, the most
 	// subject keys can cost. Report.Subjects holds what it measured.
 	Subjects bool
+	// SubjectPool, when positive, draws the subjects phase's addresses
+	// from that many customers, as repeat business does; 0 gives every
+	// event a subject never seen before, the most subject keys can cost.
+	SubjectPool int
 	// SubjectsCPUProfile, when set, receives a pprof CPU profile of this
 	// process taken during the subjects phase, to compare with CPUProfile's.
 	SubjectsCPUProfile io.Writer
@@ -176,7 +180,7 @@ func runSubjects(ctx context.Context, rep *Report, gw *gateway, rcv *receiver, f
 	tr := newTracker(o.Events)
 	rcv.track(tr)
 	var err error
-	rep.Subjects, err = runSluice(ctx, o, "subjects", gw.api, gw.work.withSubjects(rep.SubjectDomain), tr,
+	rep.Subjects, err = runSluice(ctx, o, "subjects", gw.api, gw.work.withSubjects(rep.SubjectDomain, o.SubjectPool), tr,
 		o.SubjectsCPUProfile)
 	if rep.Subjects == nil {
 		return nil, err
@@ -287,6 +291,9 @@ func (o Options) CheckLoad() error {
 	}
 	if o.PayloadBytes > maxPayloadBytes {
 		return fmt.Errorf("payload bytes must be at most %d", maxPayloadBytes)
+	}
+	if o.SubjectPool < 0 {
+		return errors.New("the subject pool must not be negative")
 	}
 	if o.SubjectsCPUProfile != nil && !o.Subjects {
 		return errors.New("a CPU profile of the subjects phase needs the subjects phase")

@@ -30,6 +30,7 @@ type optionsJSON struct {
 	TimeoutMS    float64 `json:"timeout_ms"`
 	Baseline     bool    `json:"baseline"`
 	Subjects     bool    `json:"subjects"`
+	SubjectPool  int     `json:"subject_pool"` // 0: a new data subject an event
 }
 
 type resultJSON struct {
@@ -93,7 +94,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		Gateway:  o.Gateway,
 		Options: optionsJSON{Load: "closed", Events: o.Events, Concurrency: o.Concurrency, Rate: o.Rate,
 			MaxInFlight: o.MaxInFlight, PayloadBytes: o.PayloadBytes, TimeoutMS: ms(o.Timeout), Baseline: !o.SkipBaseline,
-			Subjects: o.Subjects},
+			Subjects: o.Subjects, SubjectPool: o.SubjectPool},
 		Sluice:       r.Sluice.json(),
 		PeakRSSScope: r.RSSScope,
 	}

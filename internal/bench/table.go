@@ -92,8 +92,11 @@ func (r *Report) writeSluice(t *table) {
 // writeSubjects writes the subjects phase, its rates as ratios of the
 // first Sluice phase's.
 func (r *Report) writeSubjects(t *table) {
-	t.line("subjects", "sluice, an email in every payload (customer-<n>@%s), a new data subject an event",
-		r.SubjectDomain)
+	who := "a new data subject an event"
+	if n := r.Options.SubjectPool; n > 0 {
+		who = fmt.Sprintf("drawn from %d customers", n)
+	}
+	t.line("subjects", "sluice, an email in every payload (customer-<n>@%s), %s", r.SubjectDomain, who)
 	r.writeGateway(t, r.Subjects, versusSluice(r.SubjectsAcceptedRatio), versusSluice(r.SubjectsDeliveredRatio))
 }
 

@@ -24,8 +24,10 @@ type workload struct {
 	// deduplicates on.
 	idPrefix string
 	// subjectDomain, when set, puts the address customer-<n>@subjectDomain
-	// in event n's payload: a data subject of its own.
+	// in event n's payload: a data subject of its own, or with subjectPool
+	// one of that many, customer-<n mod subjectPool>.
 	subjectDomain string
+	subjectPool   int64
 }
 
 // Payload framing. The filler pads each payload to its size; the event
@@ -60,11 +62,11 @@ func newIngestWorkload(sourceID string, v *sluice.Verification, size int) *workl
 }
 
 // withSubjects is w with the address customer-<n>@domain in event n's
-// payload, the payload still w.size bytes, and for ingest ids apart from
-// w's.
-func (w *workload) withSubjects(domain string) *workload {
+// payload (n modulo pool, when pool is positive), the payload still w.size
+// bytes, and for ingest ids apart from w's.
+func (w *workload) withSubjects(domain string, pool int) *workload {
 	s := *w
-	s.subjectDomain = domain
+	s.subjectDomain, s.subjectPool = domain, int64(pool)
 	if s.verify != nil {
 		s.idPrefix = subjectsIDPrefix
 	}
@@ -80,6 +82,9 @@ func (w *workload) email(n int64) string {
 }
 
 func (w *workload) appendEmail(b []byte, n int64) []byte {
+	if w.subjectPool > 0 {
+		n %= w.subjectPool
+	}
 	b = append(b, "customer-"...)
 	b = strconv.AppendInt(b, n, 10)
 	b = append(b, '@')

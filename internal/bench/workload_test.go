@@ -84,7 +84,7 @@ func TestWorkloadSubjects(t *testing.T) {
 	const domain = "k3jd8sq2.bench.example"
 	v := &sluice.Verification{Type: sluice.VerifyStripe, Secret: "whsec_test"}
 	for _, plain := range []*workload{newPublishWorkload("tok", 1024), newIngestWorkload("src_x", v, 300)} {
-		w := plain.withSubjects(domain)
+		w := plain.withSubjects(domain, 0)
 		seen := map[string]int64{}
 		for _, n := range []int64{1, 2, 3, 9, 10, 11, 99, 100, 12345, 20000, 1234567890} {
 			now := time.Now()
@@ -132,5 +132,30 @@ func TestWorkloadSubjects(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A pool of subjects gives event n the address of customer n modulo the
+// pool: the same few customers again and again.
+func TestWorkloadSubjectPool(t *testing.T) {
+	t.Parallel()
+	w := newPublishWorkload("tok", 512).withSubjects("pool.bench.example", 3)
+	var got []string
+	for n := range int64(7) {
+		body, _, err := w.request(n, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload := benchPayload(t, w, body)
+		if len(payload) != 512 {
+			t.Fatalf("payload of event %d is %d bytes, want 512", n, len(payload))
+		}
+		got = append(got, subject.Emails(payload, "application/json")...)
+	}
+	want := []string{"customer-0@pool.bench.example", "customer-1@pool.bench.example", "customer-2@pool.bench.example",
+		"customer-0@pool.bench.example", "customer-1@pool.bench.example", "customer-2@pool.bench.example",
+		"customer-0@pool.bench.example"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("addresses %v, want %v", got, want)
 	}
 }

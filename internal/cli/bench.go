@@ -107,7 +107,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 	baseline := fs.Bool("baseline", true, "first run the same load against a bare net/http handler on loopback, the ceiling Sluice's figures are compared with")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of the table")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of this process, taken while the load goes to Sluice, to `file`")
-	fs.BoolVar(&o.Subjects, "subjects", false, "then send the same load to Sluice again with an email address of its own in every payload, each event a new data subject, and compare the two")
+	fs.BoolVar(&o.Subjects, "subjects", false, "then send the same load to Sluice again with an email address in every payload, and compare the two")
+	fs.IntVar(&o.SubjectPool, "subject-pool", 0, "with --subjects: draw the addresses from this many customers; 0: every event a new data subject")
 	fs.StringVar(&f.subjectsCPUProfile, "subjects-cpuprofile", "", "write a pprof CPU profile of this process, taken while the load with subjects goes to Sluice, to `file` (with --subjects)")
 	fs.StringVar(&f.database, "database", "", "PostgreSQL `URL` for the in-process gateway: it works in a schema of its own, dropped afterwards (default: the embedded store)")
 	if err := fs.Parse(args); err != nil {

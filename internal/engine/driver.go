@@ -488,8 +488,10 @@ type EventRows struct {
 	// Subjects are the event's links to its distinct subjects, each with
 	// the subject's share of the event's key.
 	Subjects []SubjectLink
-	// NewSubjectKeys are stored first, for subjects that have no key row
-	// yet: ECONFLICT if another transaction stored one meanwhile.
+	// NewSubjectKeys are stored first, for subjects that had no key row
+	// when the transaction read them. Another transaction may store a key
+	// of the same subject meanwhile: it then has two, each named by the
+	// links made with it, and an erasure deletes both.
 	NewSubjectKeys []SubjectKeyRow
 	Deliveries     []*DeliveryRow
 	// Observations are stored unless the store has them; the first one,

@@ -50,9 +50,8 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		if !subjectKeyChanged(in, err) || try == maxSealTries {
 			break
 		}
-		// Another transaction stored a key of one of its subjects first
-		// (ECONFLICT), or erased one (ENOTFOUND: the link names a key row
-		// that is gone): seal it again with the keys stored now.
+		// Another transaction erased one of its subjects, whose key this
+		// store kept: link it again with the keys stored now.
 		s.subjectCache.forget(in.Event.TenantID, se.hashes...)
 	}
 	if err != nil {
@@ -79,15 +78,15 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	return created, nil
 }
 
-// maxSealTries bounds how often an event is sealed again because the keys
-// of its subjects changed while it was stored.
+// maxSealTries bounds how often an event is stored again because the keys
+// of its subjects changed while it was.
 const maxSealTries = 3
 
 // subjectKeyChanged reports whether storing the event failed because the
-// key of one of its subjects was stored or erased by another transaction.
+// key of one of its subjects was erased by another transaction: its link
+// names a key row that is gone (ENOTFOUND).
 func subjectKeyChanged(in *sluice.NewEvent, err error) bool {
-	code := sluice.ErrorCode(err)
-	return len(in.Subjects) > 0 && (code == sluice.ECONFLICT || code == sluice.ENOTFOUND)
+	return len(in.Subjects) > 0 && sluice.ErrorCode(err) == sluice.ENOTFOUND
 }
 
 // duplicateOf returns the event holding the dedup key of se, whose insert

@@ -96,8 +96,6 @@ func (d *Driver) eventBatch(rows *engine.EventRows) *pgx.Batch {
 	if rows.DedupDigest != "" {
 		dedup = &rows.DedupDigest
 	}
-	// A subject key stored meanwhile by another transaction fails this one
-	// (a unique violation aborts it, and its COMMIT rolls back).
 	for _, k := range rows.NewSubjectKeys {
 		b.Queue(`INSERT INTO subject_keys (tenant_id, hash, key_id, sealed_key, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			e.TenantID, k.Hash, k.ID, k.SealedKey, sqldb.MS(e.ReceivedAt))

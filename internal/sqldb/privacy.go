@@ -269,8 +269,7 @@ func (o *Ops) SubjectKeys(ctx context.Context, tenantID string, hashes [][]byte)
 	return out, nil
 }
 
-// insertSubjectKeys stores keys of subjects that have none: ECONFLICT if
-// one has a row already.
+// insertSubjectKeys stores new keys of subjects.
 func (o *Ops) insertSubjectKeys(ctx context.Context, tenantID string, keys []engine.SubjectKeyRow, at time.Time) error {
 	for _, k := range keys {
 		if _, err := o.Conn.Exec(ctx, `INSERT INTO subject_keys (tenant_id, hash, key_id, sealed_key, created_at)

@@ -17,8 +17,9 @@ CREATE TABLE subject_keys (
     key_id     BIGINT NOT NULL,
     sealed_key BYTEA,
     created_at BIGINT NOT NULL,
-    PRIMARY KEY (tenant_id, hash),
-    UNIQUE (tenant_id, hash, key_id)
+    -- One index: processes that meet a new subject at once may each store
+    -- a key for it, and every link names the one it used.
+    PRIMARY KEY (tenant_id, hash, key_id)
 ) PARTITION BY HASH (hash);
 -- +goose StatementBegin
 DO $$

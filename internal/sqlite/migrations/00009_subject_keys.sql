@@ -28,8 +28,9 @@ CREATE TABLE subject_keys (
     key_id     INTEGER NOT NULL,
     sealed_key BLOB, -- sealed under the tenant's data key; NULL for subjects indexed before
     created_at INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, hash),
-    UNIQUE (tenant_id, hash, key_id)
+    -- One index: processes that meet a new subject at once may each store
+    -- a key for it, and every link names the one it used.
+    PRIMARY KEY (tenant_id, hash, key_id)
 ) WITHOUT ROWID;
 INSERT INTO subject_keys (tenant_id, hash, key_id, sealed_key, created_at)
     SELECT DISTINCT tenant_id, hash, 0, NULL, 0 FROM subject_index;
