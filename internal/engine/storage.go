@@ -231,21 +231,9 @@ func (s *Store) PurgeExpiredPayloads(ctx context.Context, now time.Time, limit i
 // retention has passed at now; their payloads, deliveries, attempts and
 // subject links go with them. It returns how many events it deleted.
 func (s *Store) PurgeMetadata(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	n := 0
-	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
-		var err error
-		if n, err = tx.PurgeEvents(ctx, now, s.defaults.Metadata, limit); err != nil {
-			return fmt.Errorf("purge metadata: %w", err)
-		}
-		return nil
+	return s.purge(ctx, "metadata", limit, func(ctx context.Context, tx Tx) (int, error) {
+		return tx.PurgeEvents(ctx, now, s.defaults.Metadata, limit)
 	})
-	if n > 0 {
-		s.unscrubbed.Store(true)
-	}
-	return n, err
 }
 
 // PurgeAudit deletes up to limit each of the audit entries, erasure
@@ -254,20 +242,31 @@ func (s *Store) PurgeMetadata(ctx context.Context, now time.Time, limit int) (in
 // type go together, when its first sighting is that old: the type's next
 // event is then its first again, and announces no drift.
 func (s *Store) PurgeAudit(ctx context.Context, now time.Time, limit int) (int, error) {
+	n, err := s.purge(ctx, "audit entries", limit, func(ctx context.Context, tx Tx) (int, error) {
+		return tx.PurgeAudit(ctx, now, s.defaults.Audit, limit)
+	})
+	if n > 0 {
+		// Observations the cache holds may be gone: the store is asked again.
+		s.shapes.reset()
+	}
+	return n, err
+}
+
+// purge runs a purge of up to limit rows in a transaction of its own, and
+// leaves what it deleted to the next Scrub.
+func (s *Store) purge(ctx context.Context, what string, limit int, fn func(ctx context.Context, tx Tx) (int, error)) (int, error) {
 	if limit <= 0 {
 		return 0, nil
 	}
 	n := 0
 	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		if n, err = tx.PurgeAudit(ctx, now, s.defaults.Audit, limit); err != nil {
-			return fmt.Errorf("purge audit entries: %w", err)
+		if n, err = fn(ctx, tx); err != nil {
+			return fmt.Errorf("purge %s: %w", what, err)
 		}
 		return nil
 	})
 	if n > 0 {
-		// Observations the cache holds may be gone: the store is asked again.
-		s.shapes.reset()
 		s.unscrubbed.Store(true)
 	}
 	return n, err

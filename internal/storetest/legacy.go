@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"maps"
-	"slices"
 	"testing"
 	"time"
 
@@ -75,22 +74,7 @@ func LegacySubjects(t *testing.T, open OpenFunc, exec ExecFunc) {
 	stores := []*engine.Store{s, another}
 	wantExport := func(ids ...string) {
 		t.Helper()
-		for i, st := range stores {
-			got, err := st.SubjectPayloads(ctx, ten.ID, subjectAda)
-			if err != nil {
-				t.Fatalf("store %d: SubjectPayloads: %v", i, err)
-			}
-			var gotIDs []string
-			for _, sp := range got {
-				if sp.IntegrityError {
-					t.Fatalf("store %d: %s fails its integrity check", i, sp.EventID)
-				}
-				gotIDs = append(gotIDs, sp.EventID)
-			}
-			if !slices.Equal(gotIDs, ids) {
-				t.Fatalf("store %d: SubjectPayloads = %v, want %v", i, gotIDs, ids)
-			}
-		}
+		wantExported(t, stores, ten.ID, subjectAda, ids...)
 	}
 	wantExport(legacy)
 	// The next event about ada gives her a key, which the other store

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"slices"
 	"testing"
 
@@ -39,22 +40,7 @@ func testSubjectKeysAcrossStores(t *testing.T, b *bundle) {
 	}
 	wantExport := func(subj sluice.Subject, ids ...string) {
 		t.Helper()
-		for i, s := range stores {
-			got, err := s.SubjectPayloads(b.ctx, ten.ID, subj)
-			if err != nil {
-				t.Fatalf("store %d: SubjectPayloads: %v", i, err)
-			}
-			var gotIDs []string
-			for _, sp := range got {
-				if sp.IntegrityError {
-					t.Fatalf("store %d: SubjectPayloads: %s fails its integrity check", i, sp.EventID)
-				}
-				gotIDs = append(gotIDs, sp.EventID)
-			}
-			if !slices.Equal(gotIDs, ids) {
-				t.Fatalf("store %d: SubjectPayloads = %v, want %v", i, gotIDs, ids)
-			}
-		}
+		wantExported(t, stores, ten.ID, subj, ids...)
 	}
 
 	first := create(other, `{"n":1}`, subjectAda)
@@ -85,4 +71,26 @@ func testSubjectKeysAcrossStores(t *testing.T, b *bundle) {
 	wantOpens(fourth, `{"n":5}`)
 	wantExport(subjectAda, third, fourth)
 	wantExport(subjectCust, custOnly, fourth)
+}
+
+// wantExported checks that each of the stores exports exactly the events
+// with the ids for the tenant's subject, in that order, each opening.
+func wantExported(t *testing.T, stores []*engine.Store, tenantID string, subj sluice.Subject, ids ...string) {
+	t.Helper()
+	for i, s := range stores {
+		got, err := s.SubjectPayloads(context.Background(), tenantID, subj)
+		if err != nil {
+			t.Fatalf("store %d: SubjectPayloads: %v", i, err)
+		}
+		var gotIDs []string
+		for _, sp := range got {
+			if sp.IntegrityError {
+				t.Fatalf("store %d: SubjectPayloads: %s fails its integrity check", i, sp.EventID)
+			}
+			gotIDs = append(gotIDs, sp.EventID)
+		}
+		if !slices.Equal(gotIDs, ids) {
+			t.Fatalf("store %d: SubjectPayloads = %v, want %v", i, gotIDs, ids)
+		}
+	}
 }
