@@ -341,6 +341,28 @@ type Tx interface {
 	// type, all those of a type whose first sighting is that old together,
 	// so that the type is seen anew, not as drifting.
 	PurgeAudit(ctx context.Context, now time.Time, def time.Duration, limit int) (int, error)
+
+	// LockTenant reads a tenant to delete it, and keeps rows that refer to
+	// it from being added until the transaction ends: ENOTFOUND when there
+	// is no such tenant.
+	LockTenant(ctx context.Context, id string) error
+	// DeleteTenantKeys deletes the tenant's data keys, its subject keys
+	// (and with them its subject links) and its API keys, and returns the
+	// ids of the data keys.
+	DeleteTenantKeys(ctx context.Context, tenantID string) (dataKeyIDs []string, err error)
+	// DeleteTenantConfig deletes the tenant's sources and destinations and
+	// returns the destinations' ids.
+	DeleteTenantConfig(ctx context.Context, tenantID string) (destinationIDs []string, err error)
+	// DeleteTenantEvents deletes up to limit of the tenant's events, with
+	// everything that hangs off them, and returns how many.
+	DeleteTenantEvents(ctx context.Context, tenantID string, limit int) (int, error)
+	// DeleteTenantAudit deletes up to limit of the tenant's audit entries
+	// and returns how many.
+	DeleteTenantAudit(ctx context.Context, tenantID string, limit int) (int, error)
+	// DeleteTenant deletes the tenant's observations and erasures, and the
+	// tenant, once the rest of its rows are gone: ENOTFOUND when there is
+	// no such tenant.
+	DeleteTenant(ctx context.Context, id string) error
 }
 
 // DestinationRow is a destination as stored: its URL and secrets sealed,

@@ -73,9 +73,10 @@ type Driver struct {
 	// can end its own leases and never another live process's.
 	claimant string
 
-	// unscrubbed are the tables (partitions of subject_keys, observations)
-	// that rows were deleted from since they were last rewritten (see
-	// Scrub), with the id of the last transaction that deleted from each.
+	// unscrubbed are the tables (partitions of subject_keys, observations,
+	// data_keys) that rows were deleted from since they were last
+	// rewritten (see Scrub), with the id of the last transaction that
+	// deleted from each.
 	unscrubbedMu sync.Mutex
 	unscrubbed   map[string]uint64
 }
@@ -214,8 +215,9 @@ func (d *Driver) Ping(ctx context.Context) error {
 }
 
 // Scrub rewrites the partitions of subject_keys that rows were deleted
-// from (see DeleteSubjectKey), and observations after field paths stored
-// by an earlier version were renamed. VACUUM only marks a dead row's space free,
+// from (see DeleteSubjectKey), observations after field paths stored by an
+// earlier version were renamed, and data_keys after a tenant's were
+// deleted (see DeleteTenantKeys). VACUUM only marks a dead row's space free,
 // leaving its bytes in the page until something overwrites them; VACUUM
 // FULL writes the partition's live rows to a new file and drops the old
 // one, so that no page of the table keeps a destroyed key. It holds the
