@@ -22,6 +22,12 @@ type Store interface {
 	// UpdateTenant changes a tenant's name and retention overrides, which
 	// take effect in every process sharing the store within seconds.
 	UpdateTenant(ctx context.Context, t *Tenant) error
+	// DeleteTenant destroys a tenant: its keys first, so that nothing
+	// sealed for it opens again and its tokens no longer authenticate,
+	// then every row of it. The entry tenant.delete is recorded in the
+	// operator's tenant. ENOTFOUND for an unknown tenant, ECONFLICT for
+	// the operator's own.
+	DeleteTenant(ctx context.Context, tenantID string) error
 	// OperatorKey returns the operator key; ENOTFOUND before the first start.
 	OperatorKey(ctx context.Context) (*APIKey, error)
 	// SetTokenHash replaces a key's token hash (the operator token given by

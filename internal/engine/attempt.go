@@ -28,7 +28,13 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []*sluice.AttemptResult) 
 	notices := make([]attemptNotices, len(rs))
 	var order []int
 	for i, r := range rs {
-		if notices[i], out[i].Err = s.sealNotices(ctx, r); out[i].Err == nil {
+		notices[i], out[i].Err = s.sealNotices(ctx, r)
+		if tenantGone(out[i].Err) {
+			// Its tenant is being deleted: there is no one to notify, and
+			// the attempt is recorded while its delivery is still there.
+			notices[i], out[i].Err = attemptNotices{}, nil
+		}
+		if out[i].Err == nil {
 			order = append(order, i)
 		}
 	}
