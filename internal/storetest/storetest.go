@@ -87,6 +87,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{name: "PurgeMetadata", fn: testPurgeMetadata},
 		{name: "SealingRoundTrip", fn: testSealingRoundTrip},
 		{name: "SubjectKeysAcrossStores", fn: testSubjectKeysAcrossStores},
+		{name: "DeleteTenant", fn: testDeleteTenant},
+		{name: "DeleteTenantInFlight", fn: testDeleteTenantInFlight},
 	}
 	tests = append(tests, errorCases...)
 	tests = append(tests, capabilityCases...)
