@@ -139,6 +139,7 @@ func (h *Handler) routes() {
 	h.route("POST /v1/tenants", operatorOnly, h.createTenant)
 	h.route("GET /v1/tenants/{id}", anyRole, h.getTenant)
 	h.route("PATCH /v1/tenants/{id}", adminOnly, h.updateTenant)
+	h.route("DELETE /v1/tenants/{id}", operatorOnly, h.deleteTenant)
 	h.route("POST /v1/tenants/{id}/rotate-key", adminOnly, h.rotateTenantKey)
 	h.route("POST /v1/keys", adminOnly, h.createKey)
 	h.route("DELETE /v1/keys/{id}", adminOnly, h.deleteKey)

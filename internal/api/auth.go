@@ -13,7 +13,7 @@ type access int
 const (
 	anyRole      access = iota // any key of the tenant: reads of metadata
 	adminOnly                  // an admin key: writes, payloads and secrets
-	operatorOnly               // the operator key: creating tenants
+	operatorOnly               // the operator key: creating and deleting tenants
 )
 
 // apiFunc is a route's handler once the request is authenticated. It returns
