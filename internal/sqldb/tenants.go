@@ -5,11 +5,12 @@ import (
 	"fmt"
 )
 
-// The rows of a tenant being deleted (see the engine's DeleteTenant). No
-// table refers to another with a tenant's rows but events (their payloads,
-// deliveries, attempts and subject links go with them), subject keys
-// (their links go with them), and tenants, which every table with a
-// tenant_id refers to but for the children of events: they go before it.
+// The rows of a tenant being deleted (see the engine's DeleteTenant). Its
+// API keys, data keys, subject keys, sources, destinations and events
+// refer to its row in tenants, which goes last. An event's payload,
+// deliveries, attempts and subject links go with it (ON DELETE CASCADE),
+// and a subject's links go with its key. Audit entries, erasures and
+// observations refer to nothing.
 
 // LockTenant reads a tenant to delete it, and keeps rows that refer to it
 // from being added until the transaction ends: ENOTFOUND.
