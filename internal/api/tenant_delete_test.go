@@ -48,6 +48,7 @@ func TestOperatorDeletesTenant(t *testing.T) {
 	}
 	// The tenant is untouched by the refusals.
 	b.do(t, "GET", "/v1/events/"+ev, acme.Token, nil).want(t, http.StatusOK, nil)
+	b.do(t, "GET", path, b.operator, nil).want(t, http.StatusOK, nil)
 
 	b.do(t, "DELETE", path, b.operator, nil).want(t, http.StatusNoContent, nil)
 	for _, token := range []string{acme.Token, acmeViewer} {
@@ -55,6 +56,7 @@ func TestOperatorDeletesTenant(t *testing.T) {
 	}
 	b.ingest(t, src.ID, []byte(`{"type":"order.created"}`), nil).wantError(t, http.StatusNotFound, "not_found")
 	b.do(t, "DELETE", path, b.operator, nil).wantError(t, http.StatusNotFound, "not_found")
+	b.do(t, "GET", path, b.operator, nil).wantError(t, http.StatusNotFound, "not_found")
 	if got := b.auditActions(t, acme.ID); len(got) != 1 || got[0] != "tenant.delete" {
 		t.Errorf("the operator's audit of the tenant: %v, want [tenant.delete]", got)
 	}

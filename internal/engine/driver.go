@@ -354,8 +354,8 @@ type Tx interface {
 	// returns the destinations' ids.
 	DeleteTenantConfig(ctx context.Context, tenantID string) (destinationIDs []string, err error)
 	// DeleteTenantEvents deletes up to limit of the tenant's events, with
-	// everything that hangs off them, and returns how many.
-	DeleteTenantEvents(ctx context.Context, tenantID string, limit int) (int, error)
+	// everything that hangs off them, and returns their ids.
+	DeleteTenantEvents(ctx context.Context, tenantID string, limit int) (eventIDs []string, err error)
 	// DeleteTenantAudit deletes up to limit of the tenant's audit entries
 	// and returns how many.
 	DeleteTenantAudit(ctx context.Context, tenantID string, limit int) (int, error)

@@ -76,7 +76,8 @@ func (s *Store) DeleteTenant(ctx context.Context, tenantID string) error {
 }
 
 // deleteTenantRows deletes every row left of a tenant whose keys are gone,
-// a batch a transaction, and then the tenant. Each transaction locks the
+// a batch a transaction, and then the tenant, and forgets the payloads of
+// the events it deleted that this process keeps in memory. Each transaction locks the
 // tenant's row first: an event another process stores meanwhile (one
 // that still keeps the tenant's data key) is either deleted by a later
 // batch or fails for want of its tenant. Keys, sources and destinations
@@ -84,9 +85,12 @@ func (s *Store) DeleteTenant(ctx context.Context, tenantID string) error {
 // those data keys and destinations.
 func (s *Store) deleteTenantRows(ctx context.Context, tenantID string) (dataKeys, destinations []string, err error) {
 	for {
-		var done, gone bool
+		var (
+			done, gone bool
+			events     []string
+		)
 		err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
-			done, gone, dataKeys, destinations = false, false, nil, nil
+			done, gone, events, dataKeys, destinations = false, false, nil, nil, nil
 			err := tx.LockTenant(ctx, tenantID)
 			if sluice.ErrorCode(err) == sluice.ENOTFOUND {
 				gone = true // another deletion of it finished first
@@ -95,11 +99,12 @@ func (s *Store) deleteTenantRows(ctx context.Context, tenantID string) (dataKeys
 			if err != nil {
 				return err
 			}
-			n, err := tx.DeleteTenantEvents(ctx, tenantID, tenantDeleteBatch)
-			if err != nil || n == tenantDeleteBatch {
+			if events, err = tx.DeleteTenantEvents(ctx, tenantID, tenantDeleteBatch); err != nil ||
+				len(events) == tenantDeleteBatch {
 				return err
 			}
-			if n, err = tx.DeleteTenantAudit(ctx, tenantID, tenantDeleteBatch); err != nil || n == tenantDeleteBatch {
+			n, err := tx.DeleteTenantAudit(ctx, tenantID, tenantDeleteBatch)
+			if err != nil || n == tenantDeleteBatch {
 				return err
 			}
 			if destinations, err = tx.DeleteTenantConfig(ctx, tenantID); err != nil {
@@ -120,6 +125,7 @@ func (s *Store) deleteTenantRows(ctx context.Context, tenantID string) (dataKeys
 			return nil, nil, err
 		}
 		s.unscrubbed.Store(true)
+		s.volatile.forget(events...)
 		if done || gone {
 			return dataKeys, destinations, nil
 		}
@@ -129,7 +135,9 @@ func (s *Store) deleteTenantRows(ctx context.Context, tenantID string) (dataKeys
 // forgetTenant drops what this process keeps in memory of a tenant whose
 // keys are gone: its data keys (those with the ids given, and the one
 // sealing its new values), its subjects' keys, its destinations' opened
-// URLs and secrets, the shapes it was seen to have and its anomaly counts.
+// URLs and secrets, its retention, the shapes it was seen to have and its
+// anomaly counts. Its payloads kept in memory (storage "none") go with
+// their events, as deleteTenantRows deletes them.
 func (s *Store) forgetTenant(tenantID string, dataKeys, destinations []string) {
 	for _, id := range dataKeys {
 		s.keys.ForgetKey(id)
@@ -137,6 +145,7 @@ func (s *Store) forgetTenant(tenantID string, dataKeys, destinations []string) {
 	s.keys.Forget(tenantID)
 	s.subjectCache.forgetTenant(tenantID)
 	s.secrets.forget(destinations)
+	s.forgetPolicy(tenantID)
 	s.shapes.forgetTenant(tenantID)
 	s.anomalies.Forget(tenantID)
 }

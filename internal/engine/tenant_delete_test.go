@@ -101,11 +101,11 @@ func (f *tenantFake) DeleteTenantConfig(context.Context, string) ([]string, erro
 	return nil, nil
 }
 
-func (f *tenantFake) DeleteTenantEvents(_ context.Context, _ string, limit int) (int, error) {
+func (f *tenantFake) DeleteTenantEvents(_ context.Context, _ string, limit int) ([]string, error) {
 	n := min(f.eventRows, limit)
 	f.eventRows -= n
 	f.ops = append(f.ops, fmt.Sprint("events ", n))
-	return n, nil
+	return make([]string, n), nil
 }
 
 func (f *tenantFake) DeleteTenantAudit(_ context.Context, _ string, limit int) (int, error) {

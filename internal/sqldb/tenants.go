@@ -54,14 +54,14 @@ func (o *Ops) DeleteTenantConfig(ctx context.Context, tenantID string) ([]string
 }
 
 // DeleteTenantEvents deletes up to limit of the tenant's events, with
-// everything that hangs off them, and returns how many.
-func (o *Ops) DeleteTenantEvents(ctx context.Context, tenantID string, limit int) (int, error) {
-	n, err := o.Conn.Exec(ctx, `DELETE FROM events WHERE id IN
-		(SELECT id FROM events WHERE tenant_id = $1 ORDER BY id LIMIT $2)`, tenantID, limit)
+// everything that hangs off them, and returns their ids.
+func (o *Ops) DeleteTenantEvents(ctx context.Context, tenantID string, limit int) ([]string, error) {
+	ids, err := QueryStrings(ctx, o.Conn, `DELETE FROM events WHERE id IN
+		(SELECT id FROM events WHERE tenant_id = $1 ORDER BY id LIMIT $2) RETURNING id`, tenantID, limit)
 	if err != nil {
-		return 0, fmt.Errorf("delete events: %w", err)
+		return nil, fmt.Errorf("delete events: %w", err)
 	}
-	return int(n), nil
+	return ids, nil
 }
 
 // DeleteTenantAudit deletes up to limit of the tenant's audit entries and

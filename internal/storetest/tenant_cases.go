@@ -153,6 +153,7 @@ func attemptResult(b *bundle, c *sluice.Claim, outcome sluice.AttemptOutcome, st
 // tenantView is everything the store answers about a tenant, to tell
 // that a tenant kept it all.
 type tenantView struct {
+	Tenant       *sluice.Tenant
 	Keys         []*sluice.APIKey
 	Source       *sluice.Source
 	Sources      []*sluice.Source
@@ -179,12 +180,14 @@ func (b *bundle) view(t *testing.T, ft *fullTenant) *tenantView {
 			t.Fatalf("%s of tenant %s: %v", what, ft.named, err)
 		}
 	}
+	var err error
+	v.Tenant, err = b.store.Tenant(ctx, id)
+	must("Tenant", err)
 	for _, token := range ft.tokens {
 		k, err := b.store.KeyByTokenHash(ctx, sluice.HashToken(token))
 		must("KeyByTokenHash", err)
 		v.Keys = append(v.Keys, k)
 	}
-	var err error
 	v.Source, err = b.store.IngestSource(ctx, ft.source.ID)
 	must("IngestSource", err)
 	v.Sources, _, err = b.store.Sources(ctx, id, sluice.Page{Limit: 100})
@@ -272,6 +275,8 @@ func testDeleteTenant(t *testing.T, b *bundle) {
 	}
 
 	ctx, id := b.ctx, gone.tenant.ID
+	_, err = b.store.Tenant(ctx, id)
+	wantCode(t, "Tenant", err, sluice.ENOTFOUND)
 	for _, token := range gone.tokens {
 		_, err := b.store.KeyByTokenHash(ctx, sluice.HashToken(token))
 		wantCode(t, "KeyByTokenHash of a deleted tenant's token", err, sluice.ENOTFOUND)
