@@ -216,8 +216,8 @@ func (d *Driver) Ping(ctx context.Context) error {
 
 // Scrub rewrites the partitions of subject_keys that rows were deleted
 // from (see DeleteSubjectKey), observations after field paths stored by an
-// earlier version were renamed, and data_keys after a tenant's were
-// deleted (see DeleteTenantKeys). VACUUM only marks a dead row's space free,
+// earlier version were renamed, and data_keys after data keys were deleted
+// (see DeleteDataKey, DeleteTenantKeys). VACUUM only marks a dead row's space free,
 // leaving its bytes in the page until something overwrites them; VACUUM
 // FULL writes the partition's live rows to a new file and drops the old
 // one, so that no page of the table keeps a destroyed key. It holds the
