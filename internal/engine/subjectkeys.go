@@ -60,16 +60,27 @@ type subjectKey struct {
 // the subject (its key row is gone), which forgets it too, and a key
 // another process made since is told apart by its id.
 type subjectKeyCache struct {
-	mu   sync.Mutex
-	keys map[string]subjectKey
+	mu   sync.RWMutex
+	keys map[subjectCacheKey]subjectKey
 }
 
-func subjectCacheKey(tenantID string, hash []byte) string { return tenantID + "\x00" + string(hash) }
+// subjectCacheKey names a subject of a tenant; a struct, so that a lookup
+// allocates nothing. Subject hashes are HMAC-SHA256 sums, 32 bytes.
+type subjectCacheKey struct {
+	tenantID string
+	hash     [32]byte
+}
+
+func cacheKey(tenantID string, hash []byte) subjectCacheKey {
+	k := subjectCacheKey{tenantID: tenantID}
+	copy(k.hash[:], hash)
+	return k
+}
 
 func (c *subjectKeyCache) get(tenantID string, hash []byte) (subjectKey, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k, ok := c.keys[subjectCacheKey(tenantID, hash)]
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	k, ok := c.keys[cacheKey(tenantID, hash)]
 	return k, ok
 }
 
@@ -77,16 +88,16 @@ func (c *subjectKeyCache) put(tenantID string, hash []byte, k subjectKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.keys == nil || len(c.keys) >= maxCachedSubjectKey {
-		c.keys = make(map[string]subjectKey)
+		c.keys = make(map[subjectCacheKey]subjectKey)
 	}
-	c.keys[subjectCacheKey(tenantID, hash)] = k
+	c.keys[cacheKey(tenantID, hash)] = k
 }
 
 func (c *subjectKeyCache) forget(tenantID string, hashes ...[]byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, h := range hashes {
-		delete(c.keys, subjectCacheKey(tenantID, h))
+		delete(c.keys, cacheKey(tenantID, h))
 	}
 }
 
@@ -167,7 +178,9 @@ func (s *Store) giveKeys(ctx context.Context, tenantID string, rows []SubjectKey
 // stored among them.
 func (s *Store) keepSubjectKeys(tenantID string, se *sealedEvent) {
 	for i, l := range se.links {
-		s.subjectCache.put(tenantID, l.Hash, se.keys[i])
+		if k, ok := s.subjectCache.get(tenantID, l.Hash); !ok || k.id != se.keys[i].id {
+			s.subjectCache.put(tenantID, l.Hash, se.keys[i])
+		}
 	}
 }
 

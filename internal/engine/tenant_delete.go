@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/seal"
@@ -159,9 +158,8 @@ func tenantGone(err error) bool { return errors.Is(err, seal.ErrUnknownKey) }
 func (c *subjectKeyCache) forgetTenant(tenantID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	prefix := subjectCacheKey(tenantID, nil)
 	for k := range c.keys {
-		if strings.HasPrefix(k, prefix) {
+		if k.tenantID == tenantID {
 			delete(c.keys, k)
 		}
 	}

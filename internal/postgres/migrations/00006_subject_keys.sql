@@ -38,10 +38,21 @@ ALTER TABLE subject_index ALTER COLUMN key_id DROP DEFAULT;
 ALTER TABLE subject_index ADD COLUMN key_share BYTEA;
 ALTER TABLE subject_index ADD CONSTRAINT subject_index_key FOREIGN KEY (tenant_id, hash, key_id)
     REFERENCES subject_keys (tenant_id, hash, key_id) ON DELETE CASCADE;
+-- Links are keyed by event, in the order events are stored, so that new
+-- events' links go to few index pages; the subjects' index finds the
+-- events of a subject, and the links of a key as it is deleted.
+ALTER TABLE subject_index DROP CONSTRAINT subject_index_pkey;
+ALTER TABLE subject_index ADD PRIMARY KEY (event_id, hash);
+DROP INDEX subject_index_event;
+CREATE INDEX subject_index_subject ON subject_index (tenant_id, hash, key_id);
 ALTER TABLE event_payloads ADD COLUMN key_share BYTEA;
 
 -- +goose Down
 ALTER TABLE event_payloads DROP COLUMN key_share;
+DROP INDEX subject_index_subject;
+ALTER TABLE subject_index DROP CONSTRAINT subject_index_pkey;
+ALTER TABLE subject_index ADD PRIMARY KEY (tenant_id, hash, event_id);
+CREATE INDEX subject_index_event ON subject_index (event_id);
 ALTER TABLE subject_index DROP CONSTRAINT subject_index_key;
 ALTER TABLE subject_index DROP COLUMN key_share;
 ALTER TABLE subject_index DROP COLUMN key_id;

@@ -35,19 +35,23 @@ CREATE TABLE subject_keys (
 INSERT INTO subject_keys (tenant_id, hash, key_id, sealed_key, created_at)
     SELECT DISTINCT tenant_id, hash, 0, NULL, 0 FROM subject_index;
 
+-- The links are kept by event, in the order events are stored, so that a
+-- commit of new events writes their links into few pages; the subjects'
+-- index (by tenant, hash and key) finds the events of a subject, and the
+-- links of a key as it is deleted.
 CREATE TABLE subject_index_new (
-    tenant_id TEXT NOT NULL,
-    hash      BLOB NOT NULL,
     event_id  TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    hash      BLOB NOT NULL,
+    tenant_id TEXT NOT NULL,
     key_id    INTEGER NOT NULL,
     key_share BLOB, -- the subject's share of the event key, sealed under the subject's key
-    PRIMARY KEY (tenant_id, hash, event_id),
+    PRIMARY KEY (event_id, hash),
     FOREIGN KEY (tenant_id, hash, key_id) REFERENCES subject_keys (tenant_id, hash, key_id) ON DELETE CASCADE
 ) WITHOUT ROWID;
-INSERT INTO subject_index_new (tenant_id, hash, event_id, key_id) SELECT tenant_id, hash, event_id, 0 FROM subject_index;
+INSERT INTO subject_index_new (event_id, hash, tenant_id, key_id) SELECT event_id, hash, tenant_id, 0 FROM subject_index;
 DROP TABLE subject_index;
 ALTER TABLE subject_index_new RENAME TO subject_index;
-CREATE INDEX subject_index_event ON subject_index (event_id);
+CREATE INDEX subject_index_subject ON subject_index (tenant_id, hash, key_id);
 
 -- The tenant's share of the event key, sealed under the tenant's data key;
 -- NULL for a payload sealed under the tenant's key itself.
