@@ -9,10 +9,13 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,7 +109,55 @@ func (c *pgCluster) databaseURL(hostPort string) string {
 // it listens.
 func (c *pgCluster) start(t *testing.T, hostPort string) *proc {
 	t.Helper()
-	return startSluiceArgs(t, t.TempDir(), []string{"--database", c.databaseURL(hostPort)}, c.env...)
+	return c.startWith(t, hostPort)
+}
+
+// startWith is start with more environment.
+func (c *pgCluster) startWith(t *testing.T, hostPort string, env ...string) *proc {
+	t.Helper()
+	return startSluiceArgs(t, t.TempDir(), []string{"--database", c.databaseURL(hostPort)}, append(slices.Clone(c.env), env...)...)
+}
+
+// readRelationFiles writes every dirty page out (CHECKPOINT) and reads the
+// files of the schema's tables, TOAST tables and indexes from the server's
+// data directory, by relation name. The test is skipped where the server's
+// files cannot be read (a server on another machine or user).
+func (c *pgCluster) readRelationFiles(t *testing.T) map[string][]byte {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.db.ExecContext(ctx, `CHECKPOINT`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT c.relname, current_setting('data_directory') || '/' || pg_relation_filepath(c.oid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relkind IN ('r', 'i', 't') AND pg_relation_filepath(c.oid) IS NOT NULL
+		UNION ALL
+		SELECT c.relname || ' (TOAST)', current_setting('data_directory') || '/' || pg_relation_filepath(c.reltoastrelid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.reltoastrelid <> 0`, c.schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	files := map[string][]byte{}
+	for rows.Next() {
+		var name, path string
+		if err := rows.Scan(&name, &path); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue // dropped or rewritten since the query
+		case err != nil:
+			t.Skipf("the database's files are not readable here: %v", err)
+		}
+		files[name] = data
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 // tablesInSchema counts the sluice tables in the cluster's schema: proof

@@ -92,12 +92,29 @@ func (k *keyedPeople) withKeys(typ string) map[string]any {
 // payloads of the operational events delivered to a destination of
 // sluice.*, the schema-drift notices included. A second event of the same
 // shape with other people as keys alerts no drift.
+//
+// On PostgreSQL the scan reads the files of the schema's tables and
+// indexes in the server's data directory.
 func TestPersonalDataAsKeysIsNotRecorded(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	token := sluice.NewToken()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		dir, token := t.TempDir(), sluice.NewToken()
+		p := startSluice(t, dir, "SLUICE_ADMIN_TOKEN="+token, "SLUICE_LOG_LEVEL=debug")
+		testPersonalDataAsKeys(t, p, token, func(t *testing.T) map[string][]byte { return readDataDir(t, dir) })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		c := newPGCluster(t)
+		p := c.startWith(t, "", "SLUICE_LOG_LEVEL=debug")
+		testPersonalDataAsKeys(t, p, c.token, c.readRelationFiles)
+	})
+}
+
+// testPersonalDataAsKeys runs the scenario against p, reading the store's
+// files with files.
+func testPersonalDataAsKeys(t *testing.T, p *proc, token string, files func(t *testing.T) map[string][]byte) {
 	s := newSink(t, false)
-	p := startSluice(t, dir, "SLUICE_ADMIN_TOKEN="+token, "SLUICE_LOG_LEVEL=debug")
 	first, second := newKeyedPeople(), newKeyedPeople()
 	needles := append(first.needles("first"), second.needles("second")...)
 
@@ -189,9 +206,8 @@ func TestPersonalDataAsKeysIsNotRecorded(t *testing.T) {
 	// the folded path is there, the keys are not.
 	scanKeys := func(when string) {
 		t.Helper()
-		files := readDataDir(t, dir)
 		seen := false
-		for name, data := range files {
+		for name, data := range files(t) {
 			requireAbsent(t, when+": "+name, data, needles)
 			seen = seen || bytes.Contains(data, []byte("people[].*.deep.*.ok"))
 		}

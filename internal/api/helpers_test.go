@@ -30,7 +30,7 @@ import (
 // running dispatcher, and the operator token of the default tenant.
 type testBundle struct {
 	store    *engine.Store
-	dbPath   string // the store's database file, for tests that tamper with it
+	dbPath   string // the embedded store's database file, for tests that tamper with it; "" on PostgreSQL
 	srv      *httptest.Server
 	operator string // token of the operator key (admin of the default tenant)
 	logs     *testlog.Buffer
@@ -58,6 +58,19 @@ type setupOptions struct {
 	noDetectEmails bool
 	// anomalies replaces the store's default anomaly detector.
 	anomalies *anomaly.Detector
+	// postgres runs the bundle on PostgreSQL, in a schema of its own,
+	// instead of SQLite; the test is skipped without a test database.
+	postgres bool
+}
+
+// eachStore runs fn as a subtest on the embedded store and on PostgreSQL.
+func eachStore(t *testing.T, fn func(t *testing.T, o setupOptions)) {
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); fn(t, setupOptions{}) })
+	t.Run("postgres", func(t *testing.T) {
+		testkit.DatabaseURL(t)
+		t.Parallel()
+		fn(t, setupOptions{postgres: true})
+	})
 }
 
 func setup(t *testing.T) *testBundle { return setupWith(t, setupOptions{}) }
@@ -69,10 +82,19 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 	ctx := context.Background()
 	logs := &testlog.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	dbPath := filepath.Join(t.TempDir(), "sluice.db")
-	driver, err := sqlite.Open(ctx, sqlite.Config{Path: dbPath, Logger: logger})
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
+	var (
+		dbPath string
+		driver engine.Driver
+	)
+	if o.postgres {
+		driver = testkit.OpenPostgres(t, testkit.NewSchema(t))
+	} else {
+		dbPath = filepath.Join(t.TempDir(), "sluice.db")
+		d, err := sqlite.Open(ctx, sqlite.Config{Path: dbPath, Logger: logger})
+		if err != nil {
+			t.Fatalf("open sqlite: %v", err)
+		}
+		driver = d
 	}
 	store := testkit.OpenStore(t, driver, testkit.StoreOptions{Now: o.now, Anomalies: o.anomalies, Logger: logger})
 	operator := sluice.NewToken()

@@ -44,7 +44,12 @@ func (b *testBundle) checkErasure(t *testing.T, eventID, typ, value string) {
 // misses, each through ingest or publish on a real store.
 func TestErasureFindsEveryBodyKind(t *testing.T) {
 	t.Parallel()
-	b := setupWith(t, setupOptions{noDispatcher: true})
+	eachStore(t, testErasureFindsEveryBodyKind)
+}
+
+func testErasureFindsEveryBodyKind(t *testing.T, o setupOptions) {
+	o.noDispatcher = true
+	b := setupWith(t, o)
 	src := b.source(t, b.operator, map[string]any{"verification": map[string]string{"type": "none"}})
 	many := make([]string, 150)
 	for i := range many {
