@@ -67,6 +67,9 @@ type Payload struct {
 	ContentType string
 	Headers     http.Header // filtered inbound headers; nil for published events
 	ExpiresAt   time.Time
+	// Hops is how many gateways the event had passed through when it
+	// arrived (HeaderHops); its deliveries say one more.
+	Hops int
 }
 
 // NewEvent is what CreateEvent stores: the event, its payload, and the key

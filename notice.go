@@ -20,6 +20,9 @@ const (
 	AnomalySchemaDrift  = "schema_drift"
 	AnomalyBurst        = "burst"
 	AnomalyAuthFailures = "auth_failures"
+	// AnomalyLoop: an event came back after passing through MaxHops
+	// gateways, and was refused.
+	AnomalyLoop = "loop"
 )
 
 // AnomalyNotice is the payload of sluice.anomaly.* events: ids, types and

@@ -172,6 +172,11 @@ type Store interface {
 	// they pile up. It reports whether that made deliveries due that a
 	// dispatcher must claim.
 	RecordVerificationFailure(ctx context.Context, src *Source) (unclaimed bool, err error)
+	// RecordLoop notes an event of the tenant refused because it had
+	// passed through too many gateways, from the source ("" when
+	// published), and publishes sluice.anomaly.loop (at most once a
+	// cooldown per source). It reports whether that made deliveries due.
+	RecordLoop(ctx context.Context, tenantID, sourceID, eventType string) (unclaimed bool, err error)
 
 	// AuditLog lists a tenant's audit entries, newest first.
 	AuditLog(ctx context.Context, tenantID string, page Page) ([]*AuditEntry, string, error)
@@ -249,6 +254,8 @@ type Claim struct {
 	Destination Destination
 	Body        []byte
 	ContentType string
+	// Hops is the event's Payload.Hops: the delivery carries one more.
+	Hops int
 	// Storage is how the event's payload is kept; the dispatcher passes it
 	// on in the AttemptResult. Empty means StorageRetain.
 	Storage PayloadStorage

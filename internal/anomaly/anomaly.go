@@ -51,6 +51,7 @@ type Detector struct {
 	mu       sync.Mutex
 	rates    map[string]*rate
 	failures map[string]*rate
+	loops    map[string]*rate
 }
 
 // rate counts one key's events in the current window and keeps the moving
@@ -90,6 +91,20 @@ func (d *Detector) AuthFailure(tenantID, sourceID string, now time.Time) (alert 
 	}
 	r.lastAlert = now
 	return true, fmt.Sprintf("%d verification failures in %s", r.count, d.window())
+}
+
+// Loop notes an event of the source refused as a loop and reports whether
+// to alert: the first time, and again once the cooldown has passed.
+func (d *Detector) Loop(tenantID, sourceID string, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.counter(&d.loops, tenantID+"\x00"+sourceID, now)
+	r.count++
+	if !d.cooledDown(r, now) {
+		return false
+	}
+	r.lastAlert = now
+	return true
 }
 
 // counter returns key's rate with its window brought up to now: each

@@ -44,6 +44,13 @@ type Config struct {
 	// AllowedDestinationCIDRs are private ranges destinations may use anyway;
 	// a host in one may also use plain http.
 	AllowedDestinationCIDRs []netip.Prefix
+	// Self is how this gateway is reached, bar the request's own Host,
+	// which is added: no destination may lead there.
+	Self safehttp.Self
+	// MaxHops is how many gateways an event may have passed through
+	// (sluice.HeaderHops) for ingest and publish to accept it; beyond,
+	// they answer 508. Default sluice.DefaultMaxHops.
+	MaxHops int
 	// Resolver looks up a destination's host name when the destination is
 	// created or its URL changed, for the SSRF check. Default
 	// net.DefaultResolver.
@@ -112,6 +119,9 @@ func New(cfg Config) *Handler {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
+	if cfg.MaxHops <= 0 {
+		cfg.MaxHops = sluice.DefaultMaxHops
+	}
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}
 	}
@@ -119,7 +129,8 @@ func New(cfg Config) *Handler {
 		cfg.Now = time.Now
 	}
 	h := &Handler{cfg: cfg, store: cfg.Store, logger: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(),
-		policy: safehttp.Policy{AllowPrivate: cfg.AllowPrivateDestinations, Allowed: cfg.AllowedDestinationCIDRs}}
+		policy: safehttp.Policy{AllowPrivate: cfg.AllowPrivateDestinations, Allowed: cfg.AllowedDestinationCIDRs,
+			Self: cfg.Self}}
 	h.routes()
 	return h
 }
@@ -239,6 +250,8 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case sluice.ERATELIMITED:
 		return http.StatusTooManyRequests
+	case sluice.ELOOP:
+		return http.StatusLoopDetected
 	default:
 		return http.StatusInternalServerError
 	}

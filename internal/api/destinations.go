@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/safehttp"
 	"github.com/sluicehq/sluice/internal/signature"
 )
 
@@ -60,7 +61,7 @@ type destinationInput struct {
 // the first field that is wrong. The URL is checked only when given, as
 // the check may ask DNS; the switch alone is never refused, so a
 // destination stored under older rules can still be turned off.
-func (h *Handler) apply(ctx context.Context, in *destinationInput, d *sluice.Destination) error {
+func (h *Handler) apply(ctx context.Context, policy safehttp.Policy, in *destinationInput, d *sluice.Destination) error {
 	if len(in.Fields) > 0 {
 		fields, err := fieldAllowlist(in.Fields)
 		if err != nil {
@@ -88,7 +89,7 @@ func (h *Handler) apply(ctx context.Context, in *destinationInput, d *sluice.Des
 		}
 	}
 	if in.URL != nil {
-		if err := h.policy.CheckDestinationURL(ctx, h.cfg.Resolver, *in.URL); err != nil {
+		if err := policy.CheckDestinationURL(ctx, h.cfg.Resolver, *in.URL); err != nil {
 			return err
 		}
 		d.URL = *in.URL
@@ -105,6 +106,14 @@ func (h *Handler) apply(ctx context.Context, in *destinationInput, d *sluice.Des
 	return nil
 }
 
+// policyFor is the address policy for a destination given in request r:
+// the gateway's, with the host r was sent to counted as the gateway's own.
+func (h *Handler) policyFor(r *http.Request) safehttp.Policy {
+	p := h.policy
+	p.Self = p.Self.WithHost(r.Host)
+	return p
+}
+
 // createDestination serves POST /v1/destinations.
 func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
 	var in destinationInput
@@ -116,7 +125,7 @@ func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, key 
 	}
 	d := &sluice.Destination{ID: sluice.NewID(sluice.PrefixDestination), TenantID: key.TenantID,
 		EventTypes: []string{"*"}, Enabled: true}
-	if err := h.apply(r.Context(), &in, d); err != nil {
+	if err := h.apply(r.Context(), h.policyFor(r), &in, d); err != nil {
 		return err
 	}
 	if d.Secret == "" {
@@ -171,7 +180,7 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request, key 
 		return err
 	}
 	wasEnabled := d.Enabled
-	if err := h.apply(r.Context(), &in, d); err != nil {
+	if err := h.apply(r.Context(), h.policyFor(r), &in, d); err != nil {
 		return err
 	}
 	if err := h.store.UpdateDestination(r.Context(), d); err != nil {

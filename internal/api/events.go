@@ -70,11 +70,15 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 		}
 		subjects = append(subjects, subj)
 	}
+	hops, err := h.checkHops(r.Context(), r, key.TenantID, "", in.Type)
+	if err != nil {
+		return err
+	}
 	now := h.now()
 	ne := &sluice.NewEvent{
 		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: key.TenantID, Type: in.Type,
 			Direction: sluice.Outbound, ReceivedAt: now},
-		Payload:  sluice.Payload{Body: in.Payload, ContentType: "application/json"},
+		Payload:  sluice.Payload{Body: in.Payload, ContentType: "application/json", Hops: hops},
 		Subjects: h.detectedSubjects(subjects, in.Payload, "application/json"),
 	}
 	if in.IdempotencyKey != "" {

@@ -82,11 +82,16 @@ func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	msg := inbound.NewMessage(r.Header, body)
+	eventType := inboundType(msg, src)
+	hops, err := h.checkHops(ctx, r, src.TenantID, src.ID, eventType)
+	if err != nil {
+		return err
+	}
 	ne := &sluice.NewEvent{
-		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: src.TenantID, Type: inboundType(msg, src),
+		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: src.TenantID, Type: eventType,
 			Direction: sluice.Inbound, SourceID: src.ID, ReceivedAt: now},
 		Payload: sluice.Payload{Body: body, ContentType: r.Header.Get("Content-Type"),
-			Headers: storedHeaders(r.Header, inbound.SignatureHeaders(&src.Verification))},
+			Headers: storedHeaders(r.Header, inbound.SignatureHeaders(&src.Verification)), Hops: hops},
 		Subjects:  h.detectedSubjects(pathSubjects(src, msg), body, r.Header.Get("Content-Type")),
 		Storage:   src.PayloadStorage,
 		Retention: src.PayloadRetention,
@@ -100,6 +105,27 @@ func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeStored(w, "event_id", created)
 	return nil
+}
+
+// checkHops returns how many gateways the event of request r has passed
+// through (sluice.HeaderHops): EINVALID for a malformed count, and ELOOP
+// (508) past MaxHops, which is logged and published as
+// sluice.anomaly.loop for the tenant. sourceID is "" for a published event.
+func (h *Handler) checkHops(ctx context.Context, r *http.Request, tenantID, sourceID, eventType string) (int, error) {
+	hops, err := sluice.HopsOf(r.Header)
+	if err != nil || hops <= h.cfg.MaxHops {
+		return hops, err
+	}
+	h.logger.WarnContext(ctx, "event refused", slog.String("reason", "loop"), slog.String("tenant_id", tenantID),
+		slog.String("source_id", sourceID), slog.Int("hops", hops))
+	if unclaimed, err := h.store.RecordLoop(context.WithoutCancel(ctx), tenantID, sourceID, eventType); err != nil {
+		h.logger.ErrorContext(ctx, "record loop", slog.Any("error", err))
+	} else if unclaimed {
+		h.cfg.Wake()
+	}
+	return 0, sluice.Errorf(sluice.ELOOP,
+		"the event has passed through %d gateways (%s), more than the %d allowed: a destination leads back into a gateway",
+		hops, sluice.HeaderHops, h.cfg.MaxHops)
 }
 
 // inboundType is the event's type found at the source's path, or

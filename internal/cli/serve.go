@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"time"
 
@@ -177,7 +178,17 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("start retention: %w", err)
 	}
 	s.listenForWork(ctx)
+	s.listener, err = net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		s.dispatcher.Stop()
+		s.retention.Stop()
+		return fmt.Errorf("--addr (SLUICE_ADDR): %w", err)
+	}
+	// Destinations may not lead back here (safehttp.Self).
+	self := safehttp.Self{Listen: []netip.AddrPort{s.listener.Addr().(*net.TCPAddr).AddrPort()}}
 	handler := api.New(api.Config{
+		Self:                     self,
+		MaxHops:                  s.cfg.MaxHops,
 		Store:                    s.store,
 		Logger:                   s.logger,
 		MaxPayloadBytes:          s.cfg.MaxPayloadBytes,
@@ -197,6 +208,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		Policy: safehttp.Policy{
 			AllowPrivate: s.cfg.AllowPrivateDestinations,
 			Allowed:      s.cfg.AllowedDestinationCIDRs,
+			Self:         self,
 		},
 		Wake:              s.dispatcher.Wake,
 		Metrics:           s.metrics,
@@ -211,12 +223,6 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		WriteTimeout:      s.timeouts.write,
 		IdleTimeout:       s.timeouts.idle,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
-	}
-	s.listener, err = net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		s.dispatcher.Stop()
-		s.retention.Stop()
-		return fmt.Errorf("--addr (SLUICE_ADDR): %w", err)
 	}
 	if s.certs != nil {
 		s.listener = tls.NewListener(s.listener, s.certs.tlsConfig())

@@ -56,6 +56,10 @@ type Config struct {
 	TrustedProxies          []netip.Prefix
 	DetectEmails            bool
 
+	// MaxHops is how many gateways an event may have passed through
+	// before ingest and publish refuse it (1 to 100).
+	MaxHops int
+
 	// RotateKeyAfter is how many values a tenant's data key seals before
 	// the tenant gets a new one (1 to 2^32).
 	RotateKeyAfter int64

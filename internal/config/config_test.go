@@ -50,6 +50,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		LogFormat:       "text",
 		DetectEmails:    true,
 		RotateKeyAfter:  1 << 30,
+		MaxHops:         3,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", got, want)
@@ -87,6 +88,7 @@ func TestEveryVariableApplies(t *testing.T) {
 		"SLUICE_TRUSTED_PROXIES":            "fd00::/8,::1",
 		"SLUICE_DETECT_EMAILS":              "0",
 		"SLUICE_ROTATE_KEY_AFTER":           "1000000",
+		"SLUICE_MAX_HOPS":                   "5",
 	}
 	got := mustLoad(t, nil, vars)
 	want := &Config{
@@ -114,6 +116,7 @@ func TestEveryVariableApplies(t *testing.T) {
 		TrustedProxies:           []netip.Prefix{netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("::1/128")},
 		DetectEmails:             false,
 		RotateKeyAfter:           1000000,
+		MaxHops:                  5,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("from variables:\n got %+v\nwant %+v", got, want)
@@ -182,6 +185,8 @@ func TestBadValueNamesTheSetting(t *testing.T) {
 		{"zero rotation count", []string{"--rotate-key-after=0"}, nil, []string{"--rotate-key-after (SLUICE_ROTATE_KEY_AFTER)", "positive integer"}},
 		{"rotation count past 2^32", nil, map[string]string{"SLUICE_ROTATE_KEY_AFTER": "4294967297"},
 			[]string{"--rotate-key-after (SLUICE_ROTATE_KEY_AFTER)", "2^32"}},
+		{"zero hops", []string{"--max-hops=0"}, nil, []string{"--max-hops (SLUICE_MAX_HOPS)", "positive integer"}},
+		{"too many hops", nil, map[string]string{"SLUICE_MAX_HOPS": "101"}, []string{"--max-hops (SLUICE_MAX_HOPS)", "at most 100"}},
 		{"payload retention", []string{"--payload-retention", "30d"}, nil,
 			[]string{`--payload-retention (SLUICE_PAYLOAD_RETENTION): "30d" is not a duration`}},
 		{"payload storage", []string{"--payload-storage", "forever"}, nil,

@@ -93,10 +93,24 @@ var settings = []setting{
 		apply: func(c *Config, v string) (err error) { c.TrustedProxies, err = parsePrefixes(v); return }},
 	{flag: "detect-emails", env: "SLUICE_DETECT_EMAILS", def: "true", isBool: true, usage: "index every email address found in a payload",
 		apply: func(c *Config, v string) (err error) { c.DetectEmails, err = parseBool(v); return }},
+	{flag: "max-hops", env: "SLUICE_MAX_HOPS", def: "3",
+		usage: "`count` of gateways an event may have passed through (the Sluice-Hops header) before it is refused with 508, ending delivery loops",
+		apply: func(c *Config, v string) error {
+			n, err := parsePositiveInt(v)
+			if err == nil && n > maxMaxHops {
+				err = fmt.Errorf("at most %d", maxMaxHops)
+			}
+			c.MaxHops = int(n)
+			return err
+		}},
 	{flag: "rotate-key-after", env: "SLUICE_ROTATE_KEY_AFTER", def: "1073741824",
 		usage: "`count` of values a tenant's data key seals before the tenant gets a new one (at most 2^32: AES-GCM with random nonces, NIST SP 800-38D)",
 		apply: func(c *Config, v string) (err error) { c.RotateKeyAfter, err = parseRotateKeyAfter(v); return }},
 }
+
+// maxMaxHops bounds --max-hops: a chain of gateways longer than this is
+// a loop, not an architecture.
+const maxMaxHops = 100
 
 // maxRotateKeyAfter is the most values one data key may seal: NIST SP
 // 800-38D allows an AES-GCM key 2^32 invocations with random 96-bit

@@ -276,7 +276,7 @@ func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Cla
 	claims := make([]*sluice.Claim, 0, len(rows))
 	var broken []string
 	for _, r := range rows {
-		c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, ContentType: r.ContentType}
+		c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, ContentType: r.ContentType, Hops: r.Hops}
 		if err := s.openDestinationInto(ctx, &r.Destination, &c.Destination); err != nil {
 			return nil, err
 		}
@@ -288,7 +288,7 @@ func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Cla
 			// A payload stored nowhere is delivered from this process's
 			// memory while it keeps it; else it is gone.
 			if v, ok := s.volatile.get(c.Delivery.EventID, s.clock()); ok {
-				c.Body, c.ContentType, c.Storage = v.body, v.contentType, sluice.StorageNone
+				c.Body, c.ContentType, c.Hops, c.Storage = v.body, v.contentType, v.hops, sluice.StorageNone
 			}
 			claims = append(claims, c)
 			continue

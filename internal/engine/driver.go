@@ -384,6 +384,7 @@ type SourceRow struct {
 type PayloadRow struct {
 	State       sluice.PayloadState // the event's payload state
 	ContentType string
+	Hops        int // sluice.Payload.Hops
 	// Body and Headers are sealed; Body is nil when no payload is stored,
 	// Headers when none were kept.
 	Body, Headers []byte
@@ -497,6 +498,7 @@ type EventRows struct {
 	// DedupDigest is the keyed hash of the event's dedup key; "" for none.
 	DedupDigest   string
 	ContentType   string
+	Hops          int    // the payload's sluice.Payload.Hops
 	Body, Headers []byte // sealed; Body nil when the payload is not stored, Headers when none were kept
 	// KeyShare is the tenant's share of the event's key (see PayloadRow);
 	// nil for a payload sealed under the tenant's key.
@@ -586,6 +588,7 @@ type ClaimRow struct {
 	EventType   string
 	Destination DestinationRow
 	ContentType string
+	Hops        int // the payload's sluice.Payload.Hops
 	// Body is the sealed payload; nil when it is gone or past its expiry.
 	Body []byte
 	// KeyShare is the tenant's share of the event's key (see PayloadRow).

@@ -59,7 +59,7 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	}
 	s.keepSubjectKeys(in.Event.TenantID, se)
 	if ins.Inserted && se.storage.storage == sluice.StorageNone && len(plan.rows.Deliveries) > 0 {
-		s.volatile.put(in.Event.ID, in.Payload.Body, in.Payload.ContentType, se.storage.volatileUntil)
+		s.volatile.put(in.Event.ID, &in.Payload, se.storage.volatileUntil)
 	}
 	if !ins.Inserted {
 		return s.duplicateOf(ctx, se)
@@ -179,7 +179,7 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 	now := s.now()
 	sp := &se.storage
 	rows := &EventRows{Event: in.Event, DedupDigest: se.dedupDigest, ContentType: in.Payload.ContentType,
-		Body: se.body, Headers: se.headers, KeyShare: se.keyShare, ExpiresAt: sp.expiresAt,
+		Hops: in.Payload.Hops, Body: se.body, Headers: se.headers, KeyShare: se.keyShare, ExpiresAt: sp.expiresAt,
 		DeliveredUntil: sp.deliveredUntil, UndeliveredUntil: sp.undeliveredUntil,
 		UntilDelivered: sp.storage == sluice.StorageUntilDelivered,
 		Subjects:       se.links, NewSubjectKeys: se.newKeys, Observations: se.shapes}
@@ -199,7 +199,7 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 			continue
 		}
 		c := &sluice.Claim{EventType: e.Type, Body: in.Payload.Body, ContentType: in.Payload.ContentType,
-			Storage: sp.storage}
+			Hops: in.Payload.Hops, Storage: sp.storage}
 		if err := s.openDestinationInto(ctx, d, &c.Destination); err != nil {
 			return nil, err
 		}
@@ -307,7 +307,7 @@ func (s *Store) Payload(ctx context.Context, tenantID, eventID string) (*sluice.
 			return nil, err
 		}
 	}
-	p := &sluice.Payload{ContentType: r.ContentType, ExpiresAt: r.Until()}
+	p := &sluice.Payload{ContentType: r.ContentType, ExpiresAt: r.Until(), Hops: r.Hops}
 	if p.Body, p.Headers, err = s.openStoredPayload(ctx, tenantID, eventID, r, shares[eventID]); err != nil {
 		return nil, err
 	}

@@ -81,6 +81,17 @@ func (s *Store) RecordVerificationFailure(ctx context.Context, src *sluice.Sourc
 		Kind: sluice.AnomalyAuthFailures, Detail: detail}), nil
 }
 
+// RecordLoop notes an event refused as a loop and publishes
+// sluice.anomaly.loop, at most once a cooldown per source. It reports
+// whether that made deliveries due.
+func (s *Store) RecordLoop(ctx context.Context, tenantID, sourceID, eventType string) (bool, error) {
+	if !s.anomalies.Loop(tenantID, sourceID, s.now()) {
+		return false, nil
+	}
+	return s.publishAnomaly(ctx, tenantID, sluice.AnomalyNotice{SourceID: sourceID, EventType: eventType,
+		Kind: sluice.AnomalyLoop, Detail: "an event came back after passing through too many gateways"}), nil
+}
+
 // publishAnomaly stores an operational sluice.anomaly.* event and reports
 // whether it made deliveries due. A failure is logged, not returned: what
 // caused it is stored already.

@@ -114,16 +114,18 @@ type volatilePayloads struct {
 type volatilePayload struct {
 	body        []byte
 	contentType string
+	hops        int
 	until       time.Time
 }
 
-func (v *volatilePayloads) put(eventID string, body []byte, contentType string, until time.Time) {
+func (v *volatilePayloads) put(eventID string, p *sluice.Payload, until time.Time) {
+	body := p.Body
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.m == nil {
 		v.m = make(map[string]*volatilePayload)
 	}
-	v.m[eventID] = &volatilePayload{body: body, contentType: contentType, until: until}
+	v.m[eventID] = &volatilePayload{body: body, contentType: p.ContentType, hops: p.Hops, until: until}
 	v.order = append(v.order, eventID)
 	v.bytes += len(body)
 	for v.bytes > maxVolatileBytes && len(v.order) > 0 {

@@ -108,7 +108,7 @@ func (d *Driver) eventBatch(rows *engine.EventRows) *pgx.Batch {
 	if rows.Body != nil {
 		b.Queue(`INSERT INTO event_payloads (`+sqldb.PayloadColumns+`)
 			SELECT $1::text, $2::text, $3::text, $4::bytea, $5::bytea, $6::bytea, $7::bigint, $8::bigint, $9::bigint,
-				$10::boolean`+ifInserted, sqldb.PayloadValues(rows)...)
+				$10::boolean, $11::integer`+ifInserted, sqldb.PayloadValues(rows)...)
 	}
 	for _, l := range rows.Subjects {
 		b.Queue(`INSERT INTO subject_index (event_id, tenant_id, hash, key_id, key_share)

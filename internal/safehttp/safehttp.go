@@ -114,6 +114,9 @@ type Policy struct {
 	// (--allowed-destination-cidrs). A range lifts the check for the
 	// addresses inside it only, whatever their class.
 	Allowed []netip.Prefix
+	// Self is how this gateway is reached: CheckDestinationURL refuses
+	// a destination there even when AllowPrivate lifts every other check.
+	Self Self
 }
 
 // Check returns nil if addr may be reached and a *BlockedError (wrapping

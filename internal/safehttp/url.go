@@ -27,8 +27,9 @@ const (
 // resolve with r to, an address the policy refuses (see CheckHost). A name
 // that does not resolve yet is accepted, and so is one whose lookup takes
 // longer than five seconds: DialContext checks the address again on every
-// connection (DNS rebinding). It returns an EINVALID *sluice.Error naming
-// the rule broken, never echoing the URL.
+// connection (DNS rebinding). A URL that leads to the gateway itself
+// (Policy.Self) is refused whatever the policy allows. It returns an
+// EINVALID *sluice.Error naming the rule broken, never echoing the URL.
 func (p Policy) CheckDestinationURL(ctx context.Context, r Resolver, raw string) error {
 	u, err := url.Parse(raw)
 	switch {
@@ -49,14 +50,17 @@ func (p Policy) CheckDestinationURL(ctx context.Context, r Resolver, raw string)
 	default:
 		return sluice.Errorf(sluice.EINVALID, "url: must be an absolute https URL")
 	}
-	if p.AllowPrivate {
-		return nil
-	}
 	// The lookup is bounded, and ends with the caller's context: a slow
 	// resolver answers as a name that does not resolve yet, which is
 	// accepted.
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
+	if p.Self.isSelf(ctx, r, u) {
+		return sluice.Errorf(sluice.EINVALID, "url: leads to this gateway itself; its deliveries would come back as new events (a loop)")
+	}
+	if p.AllowPrivate {
+		return nil
+	}
 	err = p.CheckHost(ctx, r, u.Hostname())
 	var blocked *BlockedError
 	switch {

@@ -66,6 +66,7 @@ func (o *Ops) Events(ctx context.Context, tenantID string, f sluice.EventFilter)
 // of event_payloads, so every column may be NULL.
 type payloadScan struct {
 	contentType                           *string
+	hops                                  *int
 	expires, deliveredUntil, undelivUntil *int64
 	status                                sluice.EventStatus
 	p                                     engine.PayloadRow
@@ -74,17 +75,20 @@ type payloadScan struct {
 // payloadColumns are what payloadScan's targets scan, of events e and
 // event_payloads p.
 const payloadColumns = `e.status, p.content_type, p.headers, p.body, p.key_share, p.expires_at, p.delivered_until,
-	p.undelivered_until`
+	p.undelivered_until, p.hops`
 
 func (s *payloadScan) targets() []any {
 	return []any{&s.status, &s.contentType, &s.p.Headers, &s.p.Body, &s.p.KeyShare, &s.expires, &s.deliveredUntil,
-		&s.undelivUntil}
+		&s.undelivUntil, &s.hops}
 }
 
 func (s *payloadScan) row() *engine.PayloadRow {
 	p := s.p
 	if s.contentType != nil {
 		p.ContentType = *s.contentType
+	}
+	if s.hops != nil {
+		p.Hops = *s.hops
 	}
 	p.ExpiresAt = FromNullMS(s.expires)
 	p.DeliveredUntil, p.UndeliveredUntil = FromNullMS(s.deliveredUntil), FromNullMS(s.undelivUntil)
@@ -95,14 +99,14 @@ func (s *payloadScan) row() *engine.PayloadRow {
 // PayloadColumns are the columns of a new payload's row, in the order of
 // PayloadValues.
 const PayloadColumns = `event_id, tenant_id, content_type, headers, body, key_share, expires_at, delivered_until,
-	undelivered_until, until_delivered`
+	undelivered_until, until_delivered, hops`
 
 // PayloadValues are the values of the payload row of rows, a new event
 // with a stored payload.
 func PayloadValues(rows *engine.EventRows) []any {
 	e := &rows.Event
 	return []any{e.ID, e.TenantID, rows.ContentType, rows.Headers, rows.Body, rows.KeyShare, MS(rows.ExpiresAt),
-		NullMS(rows.DeliveredUntil), NullMS(rows.UndeliveredUntil), rows.UntilDelivered}
+		NullMS(rows.DeliveredUntil), NullMS(rows.UndeliveredUntil), rows.UntilDelivered, rows.Hops}
 }
 
 // payloadEnd is when the payload of event e, stored in p, expires: its
@@ -315,7 +319,7 @@ func (o *Ops) InsertEvent(ctx context.Context, rows *engine.EventRows) (*engine.
 	}
 	if rows.Body != nil {
 		if _, err := o.Conn.Exec(ctx, `INSERT INTO event_payloads (`+PayloadColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-			$9, $10)`, PayloadValues(rows)...); err != nil {
+			$9, $10, $11)`, PayloadValues(rows)...); err != nil {
 			return nil, fmt.Errorf("insert payload: %w", err)
 		}
 	}

@@ -190,7 +190,7 @@ func (o *Ops) PurgeAudit(ctx context.Context, now time.Time, def time.Duration, 
 func (o *Ops) LoadClaims(ctx context.Context, ids []string, now time.Time) ([]*engine.ClaimRow, error) {
 	rows, err := queryAll(ctx, o.Conn, "claims", `SELECT d.id, d.tenant_id, d.event_id, d.destination_id, d.attempts,
 			d.next_attempt_at, d.created_at, d.updated_at, d.recovers, e.type, p.content_type, p.body, p.key_share,
-			p.until_delivered, `+
+			p.until_delivered, p.hops, `+
 		prefixed("t.", DestinationColumns)+`
 		FROM deliveries d
 		JOIN events e ON e.id = d.event_id
@@ -221,13 +221,17 @@ func scanClaim(row Row) (*engine.ClaimRow, error) {
 	var created, updated int64
 	var contentType *string
 	var untilDelivered *bool
+	var hops *int
 	var dest destinationScan
 	if err := row.Scan(append([]any{&d.ID, &d.TenantID, &d.EventID, &d.DestinationID, &d.Attempts, &next, &created,
-		&updated, &d.Recovers, &r.EventType, &contentType, &r.Body, &r.KeyShare, &untilDelivered},
+		&updated, &d.Recovers, &r.EventType, &contentType, &r.Body, &r.KeyShare, &untilDelivered, &hops},
 		dest.targets()...)...); err != nil {
 		return nil, err
 	}
 	r.UntilDelivered = untilDelivered != nil && *untilDelivered
+	if hops != nil {
+		r.Hops = *hops
+	}
 	d.Status = sluice.DeliveryPending
 	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = FromNullMS(next), FromMS(created), FromMS(updated)
 	if contentType != nil {

@@ -36,7 +36,7 @@ func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, s *s
 	if types := splitList(r.PostFormValue("event_types")); len(types) > 0 {
 		d.EventTypes = types
 	}
-	if err := h.create(r.Context(), s.key, d); err != nil {
+	if err := h.create(r.Context(), s.key, d, r.Host); err != nil {
 		h.notDone(w, r, "/ui/destinations", "Not created", err)
 		return
 	}
@@ -45,14 +45,17 @@ func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, s *s
 
 // create checks and stores a new destination, as POST /v1/destinations
 // does: EFORBIDDEN for a viewer, EINVALID naming the field that is wrong.
-func (h *Handler) create(ctx context.Context, key *sluice.APIKey, d *sluice.Destination) error {
+// host is the request's Host, the gateway's own as the user reaches it.
+func (h *Handler) create(ctx context.Context, key *sluice.APIKey, d *sluice.Destination, host string) error {
 	if err := key.RequireAdmin(); err != nil {
 		return err
 	}
 	if err := d.Validate(); err != nil {
 		return err
 	}
-	if err := h.cfg.Policy.CheckDestinationURL(ctx, h.cfg.Resolver, d.URL); err != nil {
+	policy := h.cfg.Policy
+	policy.Self = policy.Self.WithHost(host)
+	if err := policy.CheckDestinationURL(ctx, h.cfg.Resolver, d.URL); err != nil {
 		return err
 	}
 	d.Secret = signature.NewSecret()
