@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -302,8 +303,18 @@ func TestLogHygiene(t *testing.T) {
 		if found := findIn([]byte(line), needles); len(found) > 0 {
 			t.Errorf("log line %d shows %v: %s", i+1, found, line)
 		}
+		// The only address with a port a line may name is Sluice's own:
+		// a client's is personal data.
+		for _, addr := range addrPortRE.FindAllString(line, -1) {
+			if addr != p.addr {
+				t.Errorf("log line %d names the address %s: %s", i+1, addr, line)
+			}
+		}
 	}
 }
+
+// addrPortRE matches an IPv4 or bracketed IPv6 address with a port.
+var addrPortRE = regexp.MustCompile(`(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\]):\d+`)
 
 // expectGone replays an event whose payload is gone: 410 with code gone.
 func expectGone(t *testing.T, p *proc, token, id string) {

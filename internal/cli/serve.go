@@ -222,7 +222,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		ReadTimeout:       s.timeouts.read,
 		WriteTimeout:      s.timeouts.write,
 		IdleTimeout:       s.timeouts.idle,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		ErrorLog:          serverErrorLog(s.logger),
 	}
 	if s.certs != nil {
 		s.listener = tls.NewListener(s.listener, s.certs.tlsConfig())
