@@ -17,9 +17,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -94,6 +96,9 @@ func Open(ctx context.Context, cfg Config) (_ *Driver, err error) {
 			d.lock.Close()
 		}
 	}()
+	if err := ownerOnly(cfg.Path); err != nil {
+		return nil, err
+	}
 	// synchronous=FULL: an acknowledged event survives power loss, not only a
 	// process crash. Group commit amortises the extra fsync.
 	// temp_store=MEMORY keeps the savepoint journal, which every write of a
@@ -207,4 +212,26 @@ func (d *Driver) CreateEvent(ctx context.Context, tenantID string, hashes [][]by
 		return err
 	})
 	return out, err
+}
+
+// ownerOnly makes the database at path, and its WAL and shared-memory
+// files if they exist, readable by their owner only: they hold sealed
+// payloads, wrapped keys and metadata. A new database is created 0600
+// here, before SQLite would create it with the umask's wider default;
+// SQLite gives the WAL and shared-memory files it creates later the
+// database file's permissions.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(name, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("restrict %s: %w", filepath.Base(name), err)
+		}
+	}
+	return nil
 }

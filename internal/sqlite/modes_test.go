@@ -1,0 +1,71 @@
+//go:build unix
+
+package sqlite_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/testkit"
+)
+
+// Every file of the store is its owner's alone: a new database, its WAL
+// and shared memory and its lock file, and those of a database an older
+// version created with wider permissions once it is opened again.
+func TestFilesOwnerOnly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sluice.db")
+	master := testkit.NewMaster(t)
+	write := func() {
+		t.Helper()
+		s, err := openStore(t, path, master)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ten := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "t"}
+		key := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Name: "op", Role: sluice.RoleAdmin,
+			TokenHash: sluice.HashToken(sluice.NewToken())}
+		if err := s.CreateTenant(context.Background(), ten, key); err != nil {
+			t.Fatal(err)
+		}
+		checkModes(t, dir, []string{"sluice.db", "sluice.db-wal", "sluice.db-shm", "sluice.db.lock"})
+	}
+	write()
+	for _, name := range []string{"sluice.db", "sluice.db-wal", "sluice.db-shm"} {
+		if err := os.Chmod(filepath.Join(dir, name), 0o644); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	write()
+}
+
+// checkModes fails unless dir holds the files named and every file in it
+// is readable and writable by its owner only.
+func checkModes(t *testing.T, dir string, want []string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[e.Name()] = true
+		if mode := info.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s has mode %o, want 600", e.Name(), mode)
+		}
+	}
+	for _, name := range want {
+		if !seen[name] {
+			t.Errorf("%s was not created", name)
+		}
+	}
+}
