@@ -166,24 +166,29 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
-// CheckHost is the check at configuration time, before any connection: an
-// IP literal is checked as it is; "localhost" and names under ".localhost"
-// are loopback without asking DNS; any other name is resolved with r, and
-// the host is refused if any of its addresses is. A name that does not
-// resolve (yet) is accepted: DialContext checks again on every connection,
-// so accepting it opens nothing. The error is a *BlockedError.
+// CheckHost is the check at configuration time, before any connection. The
+// host is first read as the HTTP client and the system resolver will read
+// it: mapped as IDNA lookup maps it (fullwidth and circled digits, the
+// ideographic full stops), then taken as an address if it is one in any
+// form getaddrinfo accepts, inet_aton's included ("0x7f000001", "127.1",
+// "0177.0.0.1"). An address is checked as it is; "localhost" and names
+// under ".localhost" are loopback without asking DNS; any other name is
+// resolved with r, in its mapped form, and the host is refused if any of
+// its addresses is. A name that does not resolve (yet) is accepted:
+// DialContext checks again on every connection, so accepting it opens
+// nothing. The error is a *BlockedError.
 func (p Policy) CheckHost(ctx context.Context, r Resolver, host string) error {
 	if p.AllowPrivate {
 		return nil
 	}
-	host = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), ".")
-	if addr, err := netip.ParseAddr(host); err == nil {
+	name, addr, isAddr := hostAddr(host)
+	if isAddr {
 		return p.Check(addr)
 	}
-	if lower := strings.ToLower(host); lower == "localhost" || strings.HasSuffix(lower, ".localhost") {
+	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
 		return p.Check(netip.IPv6Loopback())
 	}
-	addrs, err := r.LookupNetIP(ctx, "ip", host)
+	addrs, err := r.LookupNetIP(ctx, "ip", name)
 	if err != nil {
 		return nil
 	}

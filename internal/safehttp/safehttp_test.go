@@ -173,6 +173,14 @@ func TestCheckHost(t *testing.T) {
 		{"127.0.0.1", "loopback"},
 		{"::1", "loopback"},
 		{"[::ffff:127.0.0.1]", "loopback"},
+		{"0x7f000001", "loopback"},
+		{"127.1.", "loopback"},
+		{"①②⑦.⓪.⓪.①", "loopback"},
+		{"ＬＯＣＡＬＨＯＳＴ", "loopback"},
+		{"Rebind.Test", "loopback"}, // looked up in its mapped form, rebind.test
+		{"ＲＥＢＩＮＤ.ｔｅｓｔ", "loopback"},
+		{"[::127.0.0.1]", "loopback"},
+		{"[::ffff:0:127.0.0.1]", "loopback"},
 	}
 	for _, tt := range tests {
 		err := safehttp.Policy{}.CheckHost(context.Background(), r, tt.host)
