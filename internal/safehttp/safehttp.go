@@ -40,9 +40,9 @@ type blockedRange struct {
 
 // blocked lists the ranges refused by default. The first match names the
 // class, so more specific entries (metadata) come before their enclosing
-// range. IPv4-mapped IPv6 addresses are unmapped, and NAT64, 6to4 and
-// Teredo addresses have their embedded IPv4 address extracted, before this
-// table is consulted.
+// range. IPv4-mapped IPv6 addresses are unmapped, and IPv4-compatible,
+// SIIT, NAT64, 6to4 and Teredo addresses have their embedded IPv4 address
+// extracted, before this table is consulted.
 var blocked = []blockedRange{
 	// Cloud metadata endpoints first: they sit inside link-local and ULA.
 	{netip.MustParsePrefix("169.254.169.254/32"), "metadata"}, // AWS, GCP, Azure, OpenStack, …
@@ -78,10 +78,12 @@ var blocked = []blockedRange{
 // to one reaches that IPv4 address through a translator or relay, so that
 // address is what counts.
 var (
-	nat64      = netip.MustParsePrefix("64:ff9b::/96")   // RFC 6052 well-known: the last 32 bits
-	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48") // RFC 8215 local use, RFC 6052 /48 layout
-	sixToFour  = netip.MustParsePrefix("2002::/16")      // RFC 3056: bits 16 to 47
-	teredo     = netip.MustParsePrefix("2001::/32")      // RFC 4380: the client, inverted, in the last 32 bits
+	ipv4Compat = netip.MustParsePrefix("::/96")           // RFC 4291 §2.5.5.1, deprecated: the last 32 bits, but for :: and ::1
+	siit       = netip.MustParsePrefix("::ffff:0:0:0/96") // RFC 2765 IPv4-translated (SIIT): the last 32 bits
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")    // RFC 6052 well-known: the last 32 bits
+	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48")  // RFC 8215 local use, RFC 6052 /48 layout
+	sixToFour  = netip.MustParsePrefix("2002::/16")       // RFC 3056: bits 16 to 47
+	teredo     = netip.MustParsePrefix("2001::/32")       // RFC 4380: the client, inverted, in the last 32 bits
 )
 
 // embeddedIPv4 returns the IPv4 address an IPv6 address of a translation
@@ -91,7 +93,14 @@ func embeddedIPv4(addr netip.Addr) netip.Addr {
 	switch {
 	case !addr.Is6():
 		return addr
-	case nat64.Contains(addr):
+	case ipv4Compat.Contains(addr):
+		// :: and ::1 are IPv6's own unspecified and loopback addresses, not
+		// 0.0.0.0 and 0.0.0.1, and keep their own entries in the table.
+		if addr == netip.IPv6Unspecified() || addr == netip.IPv6Loopback() {
+			return addr
+		}
+		return netip.AddrFrom4([4]byte(b[12:16]))
+	case siit.Contains(addr), nat64.Contains(addr):
 		return netip.AddrFrom4([4]byte(b[12:16]))
 	case nat64Local.Contains(addr):
 		return netip.AddrFrom4([4]byte{b[6], b[7], b[9], b[10]}) // byte 8 is the reserved "u" octet
@@ -121,8 +130,9 @@ type Policy struct {
 
 // Check returns nil if addr may be reached and a *BlockedError (wrapping
 // ErrBlocked) naming the address's class if not. An IPv4-mapped IPv6 address
-// is judged as its IPv4 address; a NAT64, 6to4 or Teredo address as the
-// IPv4 address it embeds.
+// is judged as its IPv4 address; an IPv4-compatible (::a.b.c.d), SIIT
+// (::ffff:0:a.b.c.d), NAT64, 6to4 or Teredo address as the IPv4 address it
+// embeds.
 func (p Policy) Check(addr netip.Addr) error {
 	if p.AllowPrivate {
 		return nil
@@ -159,24 +169,29 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
-// CheckHost is the check at configuration time, before any connection: an
-// IP literal is checked as it is; "localhost" and names under ".localhost"
-// are loopback without asking DNS; any other name is resolved with r, and
-// the host is refused if any of its addresses is. A name that does not
-// resolve (yet) is accepted: DialContext checks again on every connection,
-// so accepting it opens nothing. The error is a *BlockedError.
+// CheckHost is the check at configuration time, before any connection. The
+// host is first read as the HTTP client and the system resolver will read
+// it: mapped as IDNA lookup maps it (fullwidth and circled digits, the
+// ideographic full stops), then taken as an address if it is one in any
+// form getaddrinfo accepts, inet_aton's included ("0x7f000001", "127.1",
+// "0177.0.0.1"). An address is checked as it is; "localhost" and names
+// under ".localhost" are loopback without asking DNS; any other name is
+// resolved with r, in its mapped form, and the host is refused if any of
+// its addresses is. A name that does not resolve (yet) is accepted:
+// DialContext checks again on every connection, so accepting it opens
+// nothing. The error is a *BlockedError.
 func (p Policy) CheckHost(ctx context.Context, r Resolver, host string) error {
 	if p.AllowPrivate {
 		return nil
 	}
-	host = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), ".")
-	if addr, err := netip.ParseAddr(host); err == nil {
+	name, addr, isAddr := hostAddr(host)
+	if isAddr {
 		return p.Check(addr)
 	}
-	if lower := strings.ToLower(host); lower == "localhost" || strings.HasSuffix(lower, ".localhost") {
+	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
 		return p.Check(netip.IPv6Loopback())
 	}
-	addrs, err := r.LookupNetIP(ctx, "ip", host)
+	addrs, err := r.LookupNetIP(ctx, "ip", name)
 	if err != nil {
 		return nil
 	}

@@ -61,6 +61,16 @@ func TestCheck(t *testing.T) {
 		{"2002:5db8:d822::1", ""},                            // 6to4 of 93.184.216.34
 		{"2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"}, // Teredo, client 127.0.0.1
 		{"2001:0:4136:e378:8000:63bf:a201:6ddd", ""},         // Teredo, client 93.254.146.34
+		{"::127.0.0.1", "loopback"},                          // IPv4-compatible
+		{"::a9fe:a9fe", "metadata"},                          // IPv4-compatible 169.254.169.254
+		{"::10.0.0.1", "private"},                            // IPv4-compatible
+		{"::0.0.0.2", "unspecified"},                         // IPv4-compatible 0.0.0.2, not :: or ::1
+		{"::93.184.216.34", ""},                              // IPv4-compatible, public
+		{"::ffff:0:127.0.0.1", "loopback"},                   // SIIT
+		{"::ffff:0:a9fe:a9fe", "metadata"},                   // SIIT 169.254.169.254
+		{"::ffff:0:192.168.1.1", "private"},                  // SIIT
+		{"::ffff:0:93.184.216.34", ""},                       // SIIT, public
+		{"::1:0:0:7f00:1", ""},                               // neither: public (unassigned, but not blocked)
 		{"93.184.216.34", ""},
 		{"8.8.8.8", ""},
 		{"172.32.0.1", ""},
@@ -93,15 +103,18 @@ func TestCheckAllowed(t *testing.T) {
 		netip.MustParsePrefix("fd00:1::/32"),
 	}}
 	for addr, allowed := range map[string]bool{
-		"10.1.2.3":         true,
-		"::ffff:10.1.2.3":  true,
-		"fd00:1::5":        true,
-		"10.2.0.1":         false,
-		"127.0.0.1":        false,
-		"169.254.169.254":  false,
-		"fd00:2::5":        false,
-		"93.184.216.34":    true,
-		"::ffff:127.0.0.1": false,
+		"10.1.2.3":          true,
+		"::ffff:10.1.2.3":   true,
+		"fd00:1::5":         true,
+		"10.2.0.1":          false,
+		"127.0.0.1":         false,
+		"169.254.169.254":   false,
+		"fd00:2::5":         false,
+		"93.184.216.34":     true,
+		"::ffff:127.0.0.1":  false,
+		"::10.1.2.3":        true, // IPv4-compatible, judged and allowed as 10.1.2.3
+		"::ffff:0:10.1.2.3": true, // SIIT, likewise
+		"::10.2.0.1":        false,
 	} {
 		err := p.Check(netip.MustParseAddr(addr))
 		if (err == nil) != allowed {
@@ -160,6 +173,14 @@ func TestCheckHost(t *testing.T) {
 		{"127.0.0.1", "loopback"},
 		{"::1", "loopback"},
 		{"[::ffff:127.0.0.1]", "loopback"},
+		{"0x7f000001", "loopback"},
+		{"127.1.", "loopback"},
+		{"①②⑦.⓪.⓪.①", "loopback"},
+		{"ＬＯＣＡＬＨＯＳＴ", "loopback"},
+		{"Rebind.Test", "loopback"}, // looked up in its mapped form, rebind.test
+		{"ＲＥＢＩＮＤ.ｔｅｓｔ", "loopback"},
+		{"[::127.0.0.1]", "loopback"},
+		{"[::ffff:0:127.0.0.1]", "loopback"},
 	}
 	for _, tt := range tests {
 		err := safehttp.Policy{}.CheckHost(context.Background(), r, tt.host)
@@ -227,6 +248,26 @@ func TestDialContext(t *testing.T) {
 	case <-accepted:
 		t.Error("a refused dial reached the listener")
 	default:
+	}
+}
+
+// The control hook judges the IPv6 forms that embed an IPv4 address by
+// that address. It runs before connect(2), so nothing is sent even where
+// IPv6 has no route.
+func TestDialContextEmbeddedIPv4(t *testing.T) {
+	t.Parallel()
+	dial := safehttp.Policy{}.DialContext(&net.Dialer{})
+	for _, addr := range []string{"[::127.0.0.1]:443", "[::ffff:0:127.0.0.1]:443", "[::ffff:127.0.0.1]:443", "[::a9fe:a9fe]:80"} {
+		conn, err := dial(context.Background(), "tcp", addr)
+		if err == nil {
+			conn.Close()
+		}
+		if errors.Is(err, syscall.EAFNOSUPPORT) {
+			t.Skip("no IPv6 sockets here")
+		}
+		if !errors.Is(err, safehttp.ErrBlocked) {
+			t.Errorf("dial %s error = %v, want one wrapping ErrBlocked", addr, err)
+		}
 	}
 }
 

@@ -70,17 +70,18 @@ func (p Policy) CheckDestinationURL(ctx context.Context, r Resolver, raw string)
 		return sluice.Errorf(sluice.EINVALID, "url: host is not a public address")
 	}
 	verb := "resolves to"
-	if _, perr := netip.ParseAddr(u.Hostname()); perr == nil {
+	if _, _, isAddr := hostAddr(u.Hostname()); isAddr {
 		verb = "is"
 	}
 	return sluice.Errorf(sluice.EINVALID,
 		"url: host %s a non-public address (%s); allow its range with --allowed-destination-cidrs", verb, blocked.Class)
 }
 
-// allowsLiteral reports whether host is an IP address in an allowed range.
+// allowsLiteral reports whether host is an IP address in an allowed range,
+// in any form hostAddr reads as one.
 func (p Policy) allowsLiteral(host string) bool {
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
+	_, addr, isAddr := hostAddr(host)
+	if !isAddr {
 		return false
 	}
 	addr = addr.Unmap()

@@ -123,3 +123,111 @@ func errText(err error) string {
 	}
 	return sluice.ErrorCode(err) + ": " + sluice.ErrorMessage(err)
 }
+
+// A host is read as the HTTP client and the system resolver will read it:
+// IDNA-mapped, then as an address in any form inet_aton accepts. Names that
+// are no address in any form still go to the resolver.
+func TestCheckDestinationURLCanonicalHost(t *testing.T) {
+	t.Parallel()
+	dns := fakeResolver{
+		"public.example.com":     {"93.184.216.34"},
+		"rebind.example.com":     {"127.0.0.1"},
+		"0x7f000001.example.com": {"93.184.216.34"},
+		"127.0.0.1.example.com":  {"127.0.0.1"},
+		"256.0.0.1":              {"93.184.216.34"}, // not an address in any form: a name
+		"1.2.3.4.5":              {"10.0.0.1"},
+	}
+	is := func(class string) string {
+		return "invalid: url: host is a non-public address (" + class + "); allow its range with --allowed-destination-cidrs"
+	}
+	resolvesTo := func(class string) string {
+		return "invalid: url: host resolves to a non-public address (" + class + "); allow its range with --allowed-destination-cidrs"
+	}
+	tests := []struct {
+		host string
+		want string
+	}{
+		// inet_aton forms of loopback and other blocked addresses.
+		{"0x7f000001", is("loopback")},
+		{"0X7F000001", is("loopback")},
+		{"2130706433", is("loopback")},
+		{"017700000001", is("loopback")},
+		{"0177.0.0.1", is("loopback")},
+		{"0x7f.1", is("loopback")},
+		{"127.1", is("loopback")},
+		{"127.0.1", is("loopback")},
+		{"127.0.0.01", is("loopback")},
+		{"127.1.", is("loopback")},
+		{"0", is("unspecified")},
+		{"0x0", is("unspecified")},
+		{"00", is("unspecified")},
+		{"0xa9fea9fe", is("metadata")},
+		{"169.254.43518", is("metadata")},
+		{"0251.0376.0251.0376", is("metadata")},
+		{"0300.0250.1", is("private")},
+		{"10.1", is("private")},
+		{"0xffffffff", is("reserved")},
+		// IDNA mapping: compatibility digits, ideographic full stops,
+		// ignored code points.
+		{"①②⑦.⓪.⓪.①", is("loopback")},
+		{"１２７．０．０．１", is("loopback")},
+		{"127。0。0。1", is("loopback")},
+		{"127｡0｡0｡1", is("loopback")},
+		{"０ｘ７Ｆ０００００１", is("loopback")},
+		{"①②⑦.①", is("loopback")},
+		{"127\u00ad.0.0.1", is("loopback")},
+		{"127.0.0.1\u200b", is("loopback")},
+		{"⑯⑨.②⑤④.⑯⑨.②⑤④", is("metadata")},
+		// IPv6 forms that embed an IPv4 address.
+		{"[::127.0.0.1]", is("loopback")},
+		{"[::7f00:1]", is("loopback")},
+		{"[::ffff:0:127.0.0.1]", is("loopback")},
+		{"[::ffff:0:a9fe:a9fe]", is("metadata")},
+		{"[::10.0.0.1]", is("private")},
+		// Names still go to the resolver, in their mapped form.
+		{"ＲＥＢＩＮＤ.example.com", resolvesTo("loopback")},
+		{"127.0.0.1.example.com", resolvesTo("loopback")},
+		{"1.2.3.4.5", resolvesTo("private")},
+		{"ｐｕｂｌｉｃ.example.com", ""},
+		{"0x7f000001.example.com", ""},
+		{"256.0.0.1", ""},
+		{"not-yet.example.com", ""},
+		// Public addresses in the same forms are accepted.
+		{"0x08080808", ""},
+		{"134744072", ""},
+		{"010.010.010.010", ""},
+		{"8.8.2056", ""},
+		{"0127.0.0.1", ""}, // octal 0127 is 87: 87.0.0.1
+		{"⑧.⑧.⑧.⑧", ""},
+		{"[::8.8.8.8]", ""},
+		{"[::ffff:0:8.8.8.8]", ""},
+		// Not addresses, and not resolving: accepted as today.
+		{"0x100000000", ""},
+		{"4294967296", ""},
+		{"08.0.0.1", ""},
+		{"0x", ""},
+		{"127.0.0.256", ""},
+		{"127..1", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			t.Parallel()
+			err := safehttp.Policy{}.CheckDestinationURL(context.Background(), dns, "https://"+tt.host+"/hooks")
+			if got := errText(err); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// http is allowed to an address in an allowed range in whatever form the
+// address is written.
+func TestCheckDestinationURLCanonicalAllowed(t *testing.T) {
+	t.Parallel()
+	p := safehttp.Policy{Allowed: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}
+	for _, host := range []string{"10.1.2.3", "0x0a010203", "10.1.515", "１０.１.２.３"} {
+		if err := p.CheckDestinationURL(context.Background(), fakeResolver{}, "http://"+host+"/"); err != nil {
+			t.Errorf("http://%s: %v, want nil", host, err)
+		}
+	}
+}
