@@ -54,14 +54,39 @@ type Detector struct {
 	loops    map[string]*rate
 }
 
-// rate counts one key's events in the current window and keeps the moving
-// baseline of past windows.
+// slots is how many parts a window is counted in. The count compared
+// with a limit is that of the last slots parts, the window sliding by a
+// part at a time: a burst that straddles two fixed windows, half in each,
+// still shows whole.
+const slots = 10
+
+// rate counts one key's events: over the window sliding to now, for
+// alerts, and per fixed window for the moving baseline of past windows.
 type rate struct {
-	window    time.Time // start of the current window
-	count     int
+	parts [slots]int // the last slots parts of a window, a ring
+	part  time.Time  // start of the current part, at parts[head]
+	head  int
+
+	window    time.Time // start of the current fixed window
+	count     int       // its events
 	baseline  float64
-	windows   int // windows completed
+	windows   int // fixed windows completed
 	lastAlert time.Time
+}
+
+// add counts one event in the current part and the current window.
+func (r *rate) add() {
+	r.parts[r.head]++
+	r.count++
+}
+
+// sliding is the count of the window that ends now.
+func (r *rate) sliding() int {
+	n := 0
+	for _, c := range r.parts {
+		n += c
+	}
+	return n
 }
 
 // Event counts an event of the source ("" for published ones) and type and
@@ -70,13 +95,14 @@ func (d *Detector) Event(tenantID, sourceID, eventType string, now time.Time) (b
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	r := d.counter(&d.rates, tenantID+"\x00"+sourceID+"\x00"+eventType, now)
-	r.count++
+	r.add()
+	n := r.sliding()
 	limit := max(d.factor()*r.baseline, float64(d.minBurst()))
-	if r.windows < d.warmup() || float64(r.count) <= limit || !d.cooledDown(r, now) {
+	if r.windows < d.warmup() || float64(n) <= limit || !d.cooledDown(r, now) {
 		return false, ""
 	}
 	r.lastAlert = now
-	return true, fmt.Sprintf("%d events in %s, against a usual %.1f", r.count, d.window(), r.baseline)
+	return true, fmt.Sprintf("%d events in %s, against a usual %.1f", n, d.window(), r.baseline)
 }
 
 // AuthFailure counts a verification failure of the source and reports,
@@ -85,12 +111,13 @@ func (d *Detector) AuthFailure(tenantID, sourceID string, now time.Time) (alert 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	r := d.counter(&d.failures, tenantID+"\x00"+sourceID, now)
-	r.count++
-	if r.count < d.authFailures() || !d.cooledDown(r, now) {
+	r.add()
+	n := r.sliding()
+	if n < d.authFailures() || !d.cooledDown(r, now) {
 		return false, ""
 	}
 	r.lastAlert = now
-	return true, fmt.Sprintf("%d verification failures in %s", r.count, d.window())
+	return true, fmt.Sprintf("%d verification failures in %s", n, d.window())
 }
 
 // Loop notes an event of the source refused as a loop and reports whether
@@ -99,7 +126,7 @@ func (d *Detector) Loop(tenantID, sourceID string, now time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	r := d.counter(&d.loops, tenantID+"\x00"+sourceID, now)
-	r.count++
+	r.add()
 	if !d.cooledDown(r, now) {
 		return false
 	}
@@ -107,7 +134,8 @@ func (d *Detector) Loop(tenantID, sourceID string, now time.Time) bool {
 	return true
 }
 
-// counter returns key's rate with its window brought up to now: each
+// counter returns key's rate with its window brought up to now: the
+// parts that ended are dropped from the sliding window, and each fixed
 // window that ended is folded into the baseline, an empty one as zero.
 func (d *Detector) counter(m *map[string]*rate, key string, now time.Time) *rate {
 	if *m == nil || len(*m) >= maxKeys {
@@ -115,9 +143,18 @@ func (d *Detector) counter(m *map[string]*rate, key string, now time.Time) *rate
 	}
 	r := (*m)[key]
 	start := now.Truncate(d.window())
+	part := d.window() / slots
 	if r == nil {
-		r = &rate{window: start}
+		r = &rate{window: start, part: now.Truncate(part)}
 		(*m)[key] = r
+	}
+	if now.Sub(r.part) >= d.window() { // the whole sliding window has passed
+		r.parts, r.part = [slots]int{}, now.Truncate(part)
+	}
+	for now.Sub(r.part) >= part {
+		r.head = (r.head + 1) % slots
+		r.parts[r.head] = 0
+		r.part = r.part.Add(part)
 	}
 	for r.window.Before(start) {
 		r.baseline = alpha*float64(r.count) + (1-alpha)*r.baseline

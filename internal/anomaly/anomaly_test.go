@@ -71,3 +71,50 @@ func TestAuthFailures(t *testing.T) {
 		t.Fatal("another source inherited the failures")
 	}
 }
+
+// A burst that straddles two fixed windows, half in each, is still one
+// window's worth of events: the window slides.
+func TestBurstAcrossWindows(t *testing.T) {
+	d := &Detector{Window: 10 * time.Second, Factor: 5, MinBurst: 50, Warmup: 3, Cooldown: time.Minute}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for w := range 4 { // one event a window
+		if burst, _ := d.Event("t", "src", "x", now.Add(time.Duration(w)*10*time.Second)); burst {
+			t.Fatal("a steady rate is a burst")
+		}
+	}
+	edge := now.Add(50 * time.Second) // a fixed window's boundary
+	alerts := 0
+	for i := range 60 { // 30 in the last 3 s before it, 30 in the first 3 s after
+		at := edge.Add(-3*time.Second + time.Duration(i)*100*time.Millisecond)
+		if burst, _ := d.Event("t", "src", "x", at); burst {
+			alerts++
+			if i < 50 {
+				t.Fatalf("burst at event %d, before 50 were within a window", i+1)
+			}
+		}
+	}
+	if alerts != 1 {
+		t.Fatalf("%d alerts for a burst straddling two windows, want 1", alerts)
+	}
+}
+
+// Verification failures pile up across a window's boundary too, and those
+// that slid out of the window no longer count.
+func TestAuthFailuresAcrossWindows(t *testing.T) {
+	d := &Detector{Window: 10 * time.Second, AuthFailures: 10, Cooldown: time.Minute}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 9 { // 9 in the window's last second, then the 10th 11 s later
+		if alert, _ := d.AuthFailure("t", "a", now.Add(9*time.Second+time.Duration(i)*100*time.Millisecond)); alert {
+			t.Fatalf("alert at failure %d", i+1)
+		}
+	}
+	if alert, _ := d.AuthFailure("t", "a", now.Add(20*time.Second)); alert {
+		t.Fatal("failures that slid out of the window still counted")
+	}
+	for i := range 10 { // 5 before the boundary at 30 s, 5 after
+		alert, _ := d.AuthFailure("t", "b", now.Add(28*time.Second+time.Duration(i)*400*time.Millisecond))
+		if alert != (i == 9) {
+			t.Fatalf("failure %d: alert %v", i+1, alert)
+		}
+	}
+}

@@ -37,7 +37,8 @@ func (s Self) WithHost(host string) Self {
 // and port are one of s.Hosts, or its host is, or resolves with r to, an
 // address the gateway listens on at that port.
 func (s Self) isSelf(ctx context.Context, r Resolver, u *url.URL) bool {
-	host, port := strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")), urlPort(u)
+	host, addr, isAddr := hostAddr(u.Hostname())
+	port := urlPort(u)
 	if port == 0 {
 		return false
 	}
@@ -49,9 +50,12 @@ func (s Self) isSelf(ctx context.Context, r Resolver, u *url.URL) bool {
 	if len(s.Listen) == 0 {
 		return false
 	}
-	addrs, err := hostAddrs(ctx, r, host)
-	if err != nil {
-		return false
+	addrs := []netip.Addr{addr}
+	if !isAddr {
+		var err error
+		if addrs, err = nameAddrs(ctx, r, host); err != nil {
+			return false
+		}
 	}
 	for _, a := range addrs {
 		if s.listensOn(netip.AddrPortFrom(a.WithZone("").Unmap(), port)) {
@@ -96,12 +100,9 @@ func isLocal(addr netip.Addr) bool {
 	return false
 }
 
-// hostAddrs returns the addresses host stands for: itself when it is an
-// IP address, loopback for localhost names, else what r resolves.
-func hostAddrs(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
-	if addr, err := netip.ParseAddr(host); err == nil {
-		return []netip.Addr{addr}, nil
-	}
+// nameAddrs returns the addresses a host name stands for: loopback for
+// localhost names, else what r resolves.
+func nameAddrs(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return []netip.Addr{netip.IPv6Loopback(), netip.AddrFrom4([4]byte{127, 0, 0, 1})}, nil
 	}

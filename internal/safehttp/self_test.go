@@ -29,6 +29,8 @@ func TestSelfRefused(t *testing.T) {
 		{"listen address", loopback, "http://127.0.0.1:8080/in/src_1", true},
 		{"localhost at the port", loopback, "http://localhost:8080/in/src_1", true},
 		{"another port", loopback, "http://127.0.0.1:8081/hooks", false},
+		{"listen address spelt in hex", loopback, "http://0x7f000001:8080/in/src_1", true},
+		{"listen address spelt short", loopback, "http://127.1:8080/in/src_1", true},
 		{"another loopback address", loopback, "http://127.0.0.2:8080/hooks", false},
 		{"unspecified listener, loopback", anywhere, "http://127.0.0.1:8080/x", true},
 		{"unspecified listener, IPv6 loopback", anywhere, "http://[::1]:8080/x", true},
