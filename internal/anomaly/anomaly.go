@@ -4,8 +4,9 @@
 // a source. Schema drift is found where events are stored (see
 // sluice.NewEvent.Drift).
 //
-// A Detector keeps its counts in memory, per process: with several
-// processes each sees its share of the traffic.
+// A Detector keeps its counts in memory. Processes sharing a database
+// exchange them every part of a window (Unshared, Merge), so that each
+// judges the traffic of all.
 package anomaly
 
 import (
@@ -62,22 +63,24 @@ const slots = 10
 
 // rate counts one key's events: over the window sliding to now, for
 // alerts, and per fixed window for the moving baseline of past windows.
+// Where processes share their counts (Shared, Merge), parts holds every
+// process's, as far as this one knows.
 type rate struct {
-	parts [slots]int // the last slots parts of a window, a ring
-	part  time.Time  // start of the current part, at parts[head]
-	head  int
+	parts  [slots]int // the last slots parts of a window, a ring
+	own    [slots]int // this process's counts in parts, not shared yet
+	part   time.Time  // start of the current part, at parts[head]
+	head   int
+	seeded bool // the ring has seen an event or a merge
 
-	window    time.Time // start of the current fixed window
-	count     int       // its events
 	baseline  float64
 	windows   int // fixed windows completed
 	lastAlert time.Time
 }
 
-// add counts one event in the current part and the current window.
+// add counts one event in the current part.
 func (r *rate) add() {
 	r.parts[r.head]++
-	r.count++
+	r.own[r.head]++
 }
 
 // sliding is the count of the window that ends now.
@@ -89,12 +92,23 @@ func (r *rate) sliding() int {
 	return n
 }
 
+// index returns the ring position of the part starting at t, and false
+// when that part is not in the ring (ended more than a window ago, or not
+// started).
+func (r *rate) index(t time.Time, part time.Duration) (int, bool) {
+	if t.After(r.part) || r.part.Sub(t) >= slots*part || r.part.Sub(t)%part != 0 {
+		return 0, false
+	}
+	back := int(r.part.Sub(t) / part)
+	return (r.head - back + slots) % slots, true
+}
+
 // Event counts an event of the source ("" for published ones) and type and
 // reports a burst, with its description, when this event makes one.
 func (d *Detector) Event(tenantID, sourceID, eventType string, now time.Time) (burst bool, detail string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	r := d.counter(&d.rates, tenantID+"\x00"+sourceID+"\x00"+eventType, now)
+	r := d.counter(&d.rates, burstKey(tenantID, sourceID, eventType), now)
 	r.add()
 	n := r.sliding()
 	limit := max(d.factor()*r.baseline, float64(d.minBurst()))
@@ -110,7 +124,7 @@ func (d *Detector) Event(tenantID, sourceID, eventType string, now time.Time) (b
 func (d *Detector) AuthFailure(tenantID, sourceID string, now time.Time) (alert bool, detail string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	r := d.counter(&d.failures, tenantID+"\x00"+sourceID, now)
+	r := d.counter(&d.failures, failureKey(tenantID, sourceID), now)
 	r.add()
 	n := r.sliding()
 	if n < d.authFailures() || !d.cooledDown(r, now) {
@@ -125,7 +139,7 @@ func (d *Detector) AuthFailure(tenantID, sourceID string, now time.Time) (alert 
 func (d *Detector) Loop(tenantID, sourceID string, now time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	r := d.counter(&d.loops, tenantID+"\x00"+sourceID, now)
+	r := d.counter(&d.loops, failureKey(tenantID, sourceID), now)
 	r.add()
 	if !d.cooledDown(r, now) {
 		return false
@@ -134,38 +148,77 @@ func (d *Detector) Loop(tenantID, sourceID string, now time.Time) bool {
 	return true
 }
 
-// counter returns key's rate with its window brought up to now: the
-// parts that ended are dropped from the sliding window, and each fixed
-// window that ended is folded into the baseline, an empty one as zero.
+// counter returns key's rate with its window brought up to now.
 func (d *Detector) counter(m *map[string]*rate, key string, now time.Time) *rate {
 	if *m == nil || len(*m) >= maxKeys {
 		*m = make(map[string]*rate)
 	}
 	r := (*m)[key]
-	start := now.Truncate(d.window())
-	part := d.window() / slots
 	if r == nil {
-		r = &rate{window: start, part: now.Truncate(part)}
+		r = &rate{part: now.Truncate(d.window() / slots)}
 		(*m)[key] = r
 	}
-	if now.Sub(r.part) >= d.window() { // the whole sliding window has passed
-		r.parts, r.part = [slots]int{}, now.Truncate(part)
-	}
-	for now.Sub(r.part) >= part {
-		r.head = (r.head + 1) % slots
-		r.parts[r.head] = 0
-		r.part = r.part.Add(part)
-	}
-	for r.window.Before(start) {
-		r.baseline = alpha*float64(r.count) + (1-alpha)*r.baseline
-		r.count, r.windows = 0, r.windows+1
-		r.window = r.window.Add(d.window())
-		if r.windows > 100 && r.baseline < 0.01 { // long idle: skip ahead
-			r.window = start
-		}
-	}
+	d.advance(r, now)
 	return r
 }
+
+// advance moves r's ring up to the part holding now. The parts that ended
+// leave the sliding window; each fixed window that ended (the ring's ten
+// parts, aligned on the window) is folded into the baseline, and each
+// empty one after it as zero.
+func (d *Detector) advance(r *rate, now time.Time) {
+	window, part := d.window(), d.window()/slots
+	if now.Sub(r.part) >= 2*window { // idle: fold the ring's last window, then zeros
+		start := r.part.Truncate(window)
+		n := 0
+		for i := 0; i <= int(r.part.Sub(start)/part); i++ {
+			n += r.parts[(r.head-i+slots)%slots]
+		}
+		d.fold(r, n)
+		empty := int(now.Truncate(window).Sub(start)/window) - 1
+		for i := 0; i < empty && i < 100; i++ {
+			d.fold(r, 0)
+		}
+		if empty > 100 {
+			r.windows += empty - 100
+		}
+		r.parts, r.own, r.head, r.part = [slots]int{}, [slots]int{}, 0, now.Truncate(part)
+		return
+	}
+	for now.Sub(r.part) >= part {
+		next := r.part.Add(part)
+		if next.Truncate(window).Equal(next) {
+			d.fold(r, r.sliding())
+		}
+		r.head = (r.head + 1) % slots
+		r.parts[r.head], r.own[r.head] = 0, 0
+		r.part = next
+	}
+}
+
+// fold takes a fixed window's count n into r's moving baseline.
+func (d *Detector) fold(r *rate, n int) {
+	r.baseline = alpha*float64(n) + (1-alpha)*r.baseline
+	r.windows++
+}
+
+// burstKey and failureKey name a key's counts, its kind first; Shared
+// and Merge carry them.
+func burstKey(tenantID, sourceID, eventType string) string {
+	return kindBurst + keySep + tenantID + keySep + sourceID + keySep + eventType
+}
+
+func failureKey(tenantID, sourceID string) string {
+	return kindAuth + keySep + tenantID + keySep + sourceID
+}
+
+// Kinds of key, and what separates a key's parts: no id or event type
+// holds the separator.
+const (
+	kindBurst = "burst"
+	kindAuth  = "auth"
+	keySep    = "\x1f"
+)
 
 func (d *Detector) cooledDown(r *rate, now time.Time) bool {
 	return r.lastAlert.IsZero() || now.Sub(r.lastAlert) >= d.cooldown()

@@ -2,16 +2,18 @@ package anomaly
 
 import "strings"
 
-// Forget drops every count of the tenant, once it is deleted: its
-// sources' and event types' rates and verification failures.
+// Forget drops every count kept for the tenant: its data is being deleted.
 func (d *Detector) Forget(tenantID string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	prefix := tenantID + "\x00"
-	for _, m := range []map[string]*rate{d.rates, d.failures} {
-		for key := range m {
+	for _, m := range []struct {
+		rates map[string]*rate
+		kind  string
+	}{{d.rates, kindBurst}, {d.failures, kindAuth}, {d.loops, kindAuth}} {
+		prefix := m.kind + keySep + tenantID + keySep
+		for key := range m.rates {
 			if strings.HasPrefix(key, prefix) {
-				delete(m, key)
+				delete(m.rates, key)
 			}
 		}
 	}

@@ -65,13 +65,16 @@ type Server struct {
 	logger     *slog.Logger
 	store      *engine.Store
 	stopListen context.CancelFunc // ends the store's work notifications; nil without them
-	dispatcher *deliver.Dispatcher
-	retention  *retention.Service
-	metrics    *metrics.Metrics
-	http       *http.Server
-	listener   net.Listener
-	serveErr   chan error
-	timeouts   serverTimeouts
+	// stopSharing ends the exchange of anomaly counts and waits for it;
+	// nil without one.
+	stopSharing func()
+	dispatcher  *deliver.Dispatcher
+	retention   *retention.Service
+	metrics     *metrics.Metrics
+	http        *http.Server
+	listener    net.Listener
+	serveErr    chan error
+	timeouts    serverTimeouts
 
 	certs      *certHolder // nil without TLS
 	stopReload func()      // stops the SIGHUP listener; nil without TLS
@@ -178,6 +181,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("start retention: %w", err)
 	}
 	s.listenForWork(ctx)
+	s.shareAnomalies(ctx)
 	s.listener, err = net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		s.dispatcher.Stop()
@@ -269,6 +273,9 @@ func (s *Server) Close() error {
 	errShutdown := s.http.Shutdown(ctx)
 	if s.stopListen != nil {
 		s.stopListen()
+	}
+	if s.stopSharing != nil {
+		s.stopSharing()
 	}
 	s.dispatcher.Stop()
 	s.retention.Stop()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/config"
@@ -78,6 +79,33 @@ func (s *Server) listenForWork(ctx context.Context) {
 	go func() {
 		if err := l.ListenWork(listenCtx, s.dispatcher.Wake); err != nil && listenCtx.Err() == nil {
 			s.logger.Error("work notifications stopped; polling only", slog.Any("error", err))
+		}
+	}()
+}
+
+// shareAnomalies exchanges this process's anomaly counts with the other
+// processes on a shared database, every part of the detector's window,
+// until Close; on a database of its own it does nothing.
+func (s *Server) shareAnomalies(ctx context.Context) {
+	if !s.store.SharesAnomalyCounts() {
+		return
+	}
+	shareCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	s.stopSharing = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		ticker := time.NewTicker(s.store.AnomalyShareInterval())
+		defer ticker.Stop()
+		for {
+			select {
+			case <-shareCtx.Done():
+				return
+			case <-ticker.C:
+			}
+			if err := s.store.ShareAnomalyCounts(shareCtx); err != nil && shareCtx.Err() == nil {
+				s.logger.Warn("share anomaly counts", slog.Any("error", err))
+			}
 		}
 	}()
 }
