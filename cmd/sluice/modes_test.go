@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // Every file sluice serve writes in its data directory is its owner's
@@ -21,26 +22,7 @@ func TestDataDirOwnerOnly(t *testing.T) {
 	if code := call(t, "GET", p.url+"/v1/events", token, nil, nil); code != http.StatusOK {
 		t.Fatalf("list events: %d", code)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]bool{}
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		names[e.Name()] = true
-		if mode := info.Mode().Perm(); mode != 0o600 {
-			t.Errorf("%s has mode %o, want 600", e.Name(), mode)
-		}
-	}
-	for _, name := range []string{"sluice.db", "sluice.db-wal", "sluice.db-shm", "master.key"} {
-		if !names[name] {
-			t.Errorf("%s is not in the data directory (has %v)", name, names)
-		}
-	}
+	testkit.RequireOwnerOnly(t, dir, "sluice.db", "sluice.db-wal", "sluice.db-shm", "master.key")
 	info, err := os.Stat(dir)
 	if err != nil {
 		t.Fatal(err)

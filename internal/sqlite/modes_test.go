@@ -33,7 +33,7 @@ func TestFilesOwnerOnly(t *testing.T) {
 		if err := s.CreateTenant(context.Background(), ten, key); err != nil {
 			t.Fatal(err)
 		}
-		checkModes(t, dir, []string{"sluice.db", "sluice.db-wal", "sluice.db-shm", "sluice.db.lock"})
+		testkit.RequireOwnerOnly(t, dir, "sluice.db", "sluice.db-wal", "sluice.db-shm", "sluice.db.lock")
 	}
 	write()
 	for _, name := range []string{"sluice.db", "sluice.db-wal", "sluice.db-shm"} {
@@ -42,30 +42,4 @@ func TestFilesOwnerOnly(t *testing.T) {
 		}
 	}
 	write()
-}
-
-// checkModes fails unless dir holds the files named and every file in it
-// is readable and writable by its owner only.
-func checkModes(t *testing.T, dir string, want []string) {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen[e.Name()] = true
-		if mode := info.Mode().Perm(); mode != 0o600 {
-			t.Errorf("%s has mode %o, want 600", e.Name(), mode)
-		}
-	}
-	for _, name := range want {
-		if !seen[name] {
-			t.Errorf("%s was not created", name)
-		}
-	}
 }
