@@ -16,6 +16,7 @@ const (
 	ETOOLARGE     = "too_large"     // 413: the request body is over the limit
 	ERATELIMITED  = "rate_limited"  // 429: slow down
 	ELOOP         = "loop_detected" // 508: the event has passed through too many gateways
+	EUNAVAILABLE  = "unavailable"   // 503: the database cannot answer now; the message says what became of the request
 	EINTERNAL     = "internal"      // 500: anything else; the message carries no detail
 )
 

@@ -257,6 +257,8 @@ func statusOf(code string) int {
 		return http.StatusTooManyRequests
 	case sluice.ELOOP:
 		return http.StatusLoopDetected
+	case sluice.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
@@ -272,16 +274,20 @@ type errorBody struct {
 
 // writeError answers with err's code and user-safe message. An internal
 // error is logged (it carries ids and SQL, never request data) and shown
-// without detail.
+// without detail; so is the cause of an unavailable database, whose answer
+// asks the client to come back after a second.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := sluice.ErrorCode(err)
-	if code == sluice.EINTERNAL {
+	switch code {
+	case sluice.EINTERNAL:
 		if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 			return // the client went away; nobody reads the answer
 		}
 		h.logger.ErrorContext(r.Context(), "request failed", slog.String("route", r.Pattern), slog.Any("error", err))
-	}
-	if code == sluice.EUNAUTHORIZED {
+	case sluice.EUNAVAILABLE:
+		h.logger.WarnContext(r.Context(), "request failed", slog.String("route", r.Pattern), slog.Any("error", err))
+		w.Header().Set("Retry-After", "1")
+	case sluice.EUNAUTHORIZED:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
 	}
 	var body errorBody
