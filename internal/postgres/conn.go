@@ -1,14 +1,19 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/sqldb"
 )
@@ -100,8 +105,12 @@ func (r result) Scan(dest ...any) error { return mapError(r.Rows.Scan(dest...)) 
 func (r result) Err() error { return mapError(r.Rows.Err()) }
 
 // mapError gives a constraint violation its code: a unique violation is
-// ECONFLICT, a foreign key violation ENOTFOUND.
+// ECONFLICT, a foreign key violation ENOTFOUND. A lost connection is
+// EUNAVAILABLE: the statement may be tried again on another one.
 func mapError(err error) error {
+	if lostConnection(err) {
+		return unavailable(err)
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return err
@@ -113,6 +122,43 @@ func mapError(err error) error {
 		return sqldb.MissingReference(err)
 	}
 	return err
+}
+
+// unavailable is EUNAVAILABLE for a lost connection, wrapping its error
+// for the log. It promises nothing about writes: a transaction whose
+// COMMIT may have been sent is settled before it is answered (commit.go).
+func unavailable(err error) error {
+	return fmt.Errorf("%w: %w", sluice.Errorf(sluice.EUNAVAILABLE, "the database connection failed; retry"), err)
+}
+
+// lostConnection reports whether err is the connection's failure rather
+// than a statement's: the server could not be reached, the network
+// failed, or the server ended the session (a FATAL error, such as
+// pg_terminate_backend's or a shutdown's). A context that ended is the
+// caller's doing, not the database's.
+func lostConnection(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		return !statementError(pgErr)
+	}
+	if _, ok := errors.AsType[*pgconn.ConnectError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	// pgconn reports a read cut short as io.ErrUnexpectedEOF, and a
+	// connection it had closed already as safe to retry.
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || pgconn.SafeToRetry(err)
+}
+
+// statementError reports whether the server answered with an error that
+// ends the statement, and the transaction it is in, but not the session:
+// severity ERROR. FATAL and PANIC end the session.
+func statementError(pgErr *pgconn.PgError) bool {
+	return cmp.Or(pgErr.SeverityUnlocalized, pgErr.Severity) == "ERROR"
 }
 
 // connKey is the context key of the connection a transaction runs on.
