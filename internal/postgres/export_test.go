@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // PreparedStatements returns the text of every statement prepared on the
@@ -55,3 +57,15 @@ func RelationFiles(ctx context.Context, d *Driver) ([]string, error) {
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
+
+// BreakCommits has d call before with a new event's connection once its
+// rows are planned and before any is sent, and sent once the rows and
+// COMMIT are sent and before any answer is read; nil leaves that moment
+// alone. Set it before the driver is used.
+func BreakCommits(d *Driver, before, sent func(*pgconn.PgConn)) {
+	d.hooks.beforeCommit, d.hooks.commitSent = before, sent
+}
+
+// SetSettleWithin bounds how long d settles a commit whose answer was
+// lost. Set it before the driver is used.
+func SetSettleWithin(d *Driver, within time.Duration) { d.settleWithin = within }

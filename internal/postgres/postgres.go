@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -79,6 +80,16 @@ type Driver struct {
 	// deleted from each.
 	unscrubbedMu sync.Mutex
 	unscrubbed   map[string]uint64
+
+	// settleWithin bounds the settling of a commit whose answer was lost
+	// (commit.go).
+	settleWithin time.Duration
+	// hooks let tests break a new event's connection at given moments
+	// (export_test.go); nil in production.
+	hooks struct {
+		beforeCommit func(*pgconn.PgConn) // the rows planned, nothing of them sent
+		commitSent   func(*pgconn.PgConn) // the rows and COMMIT sent, no answer read
+	}
 }
 
 var _ engine.Driver = (*Driver)(nil)
@@ -120,6 +131,8 @@ func Open(ctx context.Context, cfg Config) (_ *Driver, err error) {
 		schema:   cfg.Schema,
 		channel:  "sluice_work",
 		claimant: newClaimant(),
+
+		settleWithin: defaultSettleWithin,
 	}
 	if cfg.Schema != "" {
 		d.channel += "_" + cfg.Schema
@@ -295,7 +308,8 @@ func (d *Driver) Listener() sluice.Listener { return d }
 func (d *Driver) Exclusive() sluice.Exclusive { return d }
 
 // maxTxTries bounds how often a transaction is run again after PostgreSQL
-// aborted it to break a deadlock or a serialization conflict.
+// aborted it to break a deadlock or a serialization conflict, or (a new
+// event's) after its connection failed before it committed.
 const maxTxTries = 4
 
 // WithTx runs fn in a transaction and commits it. Transactions of several
@@ -310,7 +324,8 @@ func (d *Driver) WithTx(ctx context.Context, fn func(ctx context.Context, tx eng
 }
 
 // retry runs a transaction with once until it is not aborted to break a
-// deadlock or a serialization conflict, at most maxTxTries times.
+// deadlock or a serialization conflict, nor lost with its connection
+// before it committed, at most maxTxTries times.
 func (d *Driver) retry(ctx context.Context, once func() error) error {
 	for try := 1; ; try++ {
 		err := once()
@@ -330,6 +345,9 @@ const (
 )
 
 func retryable(err error) bool {
+	if _, ok := errors.AsType[*lostBeforeCommit](err); ok {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == codeDeadlock || pgErr.Code == codeSerialization)
 }

@@ -75,8 +75,15 @@ func (t *tx) RenameObservations(ctx context.Context, renames []engine.Observatio
 // InsertEvent stores an event with everything in rows in one round trip
 // (see eventBatch).
 func (t *tx) InsertEvent(ctx context.Context, rows *engine.EventRows) (*engine.EventInserted, error) {
-	b := t.drv.eventBatch(rows)
-	return readEventBatch(t.tx.SendBatch(ctx, b), rows)
+	results := t.tx.SendBatch(ctx, t.drv.eventBatch(rows))
+	out, err := readEventRows(results, rows)
+	if cerr := results.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("insert event rows: %w", mapError(cerr))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // eventBatch queues the statements of a new event: the event's first,
@@ -142,13 +149,9 @@ func claimant(d *Driver, dl *engine.DeliveryRow) *string {
 	return &d.claimant
 }
 
-// readEventBatch reads the results of eventBatch and closes them.
-func readEventBatch(results pgx.BatchResults, rows *engine.EventRows) (_ *engine.EventInserted, err error) {
-	defer func() {
-		if cerr := results.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("insert event rows: %w", mapError(cerr))
-		}
-	}()
+// readEventRows reads the results of eventBatch's statements, and leaves
+// those of any queued after them to the caller, who closes results.
+func readEventRows(results pgx.BatchResults, rows *engine.EventRows) (*engine.EventInserted, error) {
 	for range rows.NewSubjectKeys {
 		if _, err := results.Exec(); err != nil {
 			return nil, fmt.Errorf("insert subject key: %w", mapError(err))
@@ -175,6 +178,11 @@ func readEventBatch(results pgx.BatchResults, rows *engine.EventRows) (_ *engine
 		}
 		out.NewObservations[i] = tag.RowsAffected() > 0
 	}
+	if rows.Announce {
+		if _, err := results.Exec(); err != nil {
+			return nil, fmt.Errorf("notify work: %w", mapError(err))
+		}
+	}
 	return out, nil
 }
 
@@ -182,14 +190,27 @@ func readEventBatch(results pgx.BatchResults, rows *engine.EventRows) (_ *engine
 // goes with the read of the routes, and the rows with COMMIT. The routes'
 // rows stay locked against deletion to the end. A dedup key is checked by
 // the event's insert, which does nothing when it is taken.
+//
+// A transaction that did not commit because its connection failed runs
+// again on another one; when it never could, the error is EUNAVAILABLE
+// saying the event was not stored. One whose connection failed after its
+// COMMIT was sent is settled first (commit.go): committed, it is answered
+// as if the answer had come; undecided, the error is EUNAVAILABLE saying
+// the outcome is unknown.
 func (d *Driver) CreateEvent(ctx context.Context, tenantID string, hashes [][]byte,
 	plan func(routes []*engine.DestinationRow, keys []engine.SubjectKeyRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
 	var out *engine.EventInserted
 	err := d.retry(ctx, func() error {
 		var err error
 		out, err = d.createEventOnce(ctx, tenantID, hashes, plan)
+		if doubt, ok := errors.AsType[*commitInDoubt](err); ok {
+			out, err = d.settleCommit(ctx, doubt)
+		}
 		return err
 	})
+	if _, ok := errors.AsType[*lostBeforeCommit](err); ok {
+		return nil, notStored(err)
+	}
 	return out, err
 }
 
@@ -212,16 +233,24 @@ func scanSubjectKeys(rows pgx.Rows, err error) ([]engine.SubjectKeyRow, error) {
 	return keys, nil
 }
 
+// createEventOnce runs a new event's transaction once. Its errors before
+// the COMMIT was sent are lostBeforeCommit when they ended the
+// connection; after, commitFailed classifies them.
 func (d *Driver) createEventOnce(ctx context.Context, tenantID string, hashes [][]byte,
 	plan func(routes []*engine.DestinationRow, keys []engine.SubjectKeyRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
 	c, err := d.pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, uncommitted(ctx, nil, fmt.Errorf("begin: %w", err))
 	}
 	defer c.Release()
+	pg := c.Conn().PgConn()
+	inDoubt := false
 	defer func() {
-		// A failed statement leaves the transaction open and aborted.
-		if c.Conn().PgConn().TxStatus() != 'I' {
+		// A failed statement leaves the transaction open and aborted. A
+		// connection whose COMMIT is in doubt is left as it is: a ROLLBACK
+		// could only follow it, and the pool drops a connection left in a
+		// transaction.
+		if !inDoubt && pg.TxStatus() != 'I' {
 			_, _ = c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 		}
 	}()
@@ -230,14 +259,22 @@ func (d *Driver) createEventOnce(ctx context.Context, tenantID string, hashes []
 	ctx = withConn(ctx, c)
 	head := &pgx.Batch{}
 	head.Queue("BEGIN")
+	// The transaction's id, to settle its commit by if the answer to it is
+	// lost (commit.go).
+	head.Queue(`SELECT pg_current_xact_id()::text::bigint`)
 	head.Queue(d.read.RoutesQuery(), tenantID)
 	if len(hashes) > 0 {
 		head.Queue(subjectKeysQuery, tenantID, hashes)
 	}
 	results := c.SendBatch(ctx, head)
-	if _, err := results.Exec(); err != nil {
+	var xid uint64
+	_, err = results.Exec()
+	if err == nil {
+		err = results.QueryRow().Scan(&xid)
+	}
+	if err != nil {
 		results.Close()
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, uncommitted(ctx, pg, fmt.Errorf("begin: %w", mapError(err)))
 	}
 	rows, err := results.Query()
 	routes, err := sqldb.ScanRoutes(result{rows}, err)
@@ -245,19 +282,51 @@ func (d *Driver) createEventOnce(ctx context.Context, tenantID string, hashes []
 	if err == nil && len(hashes) > 0 {
 		keys, err = scanSubjectKeys(results.Query())
 	}
-	if cerr := results.Close(); err == nil {
-		err = cerr
+	if cerr := results.Close(); err == nil && cerr != nil {
+		err = mapError(cerr)
 	}
 	if err != nil {
-		return nil, err
+		return nil, uncommitted(ctx, pg, err)
 	}
 	er, err := plan(routes, keys)
 	if err != nil {
 		return nil, err
 	}
+	if d.hooks.beforeCommit != nil {
+		d.hooks.beforeCommit(pg)
+	}
 	b := d.eventBatch(er)
 	b.Queue("COMMIT")
-	return readEventBatch(c.SendBatch(ctx, b), er)
+	results = c.SendBatch(ctx, b)
+	if d.hooks.commitSent != nil {
+		d.hooks.commitSent(pg)
+	}
+	out, err := readEventRows(results, er)
+	if err == nil {
+		err = readCommit(results)
+	}
+	// Once COMMIT has answered, the rest of the batch (its end) can only
+	// fail with the connection, which changes nothing.
+	results.Close()
+	if err != nil {
+		err = commitFailed(ctx, pg, err, xid, er)
+		_, inDoubt = errors.AsType[*commitInDoubt](err)
+		return nil, err
+	}
+	return out, nil
+}
+
+// readCommit reads the answer to COMMIT. A transaction that failed
+// answers ROLLBACK, which readEventRows' errors would have come before.
+func readCommit(results pgx.BatchResults) error {
+	tag, err := results.Exec()
+	if err != nil {
+		return fmt.Errorf("commit: %w", mapError(err))
+	}
+	if tag.String() != "COMMIT" {
+		return errRolledBack
+	}
+	return nil
 }
 
 // RefreshEventStatus locks the events first, in id order, and only then
