@@ -110,13 +110,15 @@ func (p *pgProxy) forward(client net.Conn) {
 	<-done
 }
 
-// cut closes every connection open through the proxy, at both ends.
-func (p *pgProxy) cut() {
+// cut closes every connection open through the proxy, at both ends, and
+// returns how many there were.
+func (p *pgProxy) cut() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.conns {
 		c.Close()
 	}
+	return len(p.conns) / 2
 }
 
 // refuse turns new connections away, or lets them through again.
