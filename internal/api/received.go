@@ -32,7 +32,7 @@ func outcomeOf(status int) string {
 		return metrics.OutcomeDuplicate
 	}
 	for _, code := range []string{sluice.EINVALID, sluice.EUNAUTHORIZED, sluice.EFORBIDDEN, sluice.ENOTFOUND,
-		sluice.ECONFLICT, sluice.EGONE, sluice.ETOOLARGE, sluice.ERATELIMITED, sluice.EUNAVAILABLE} {
+		sluice.ECONFLICT, sluice.EGONE, sluice.ETOOLARGE, sluice.ERATELIMITED, sluice.ELOOP, sluice.EUNAVAILABLE} {
 		if statusOf(code) == status {
 			return code
 		}
