@@ -45,6 +45,9 @@ const (
 	DefaultLease        = 30 * time.Second
 	DefaultWorkers      = 64
 	DefaultPollInterval = 500 * time.Millisecond
+	// DefaultPerTenant is PerTenant's default with the default Workers and
+	// PerDestination: all the workers but one destination's share.
+	DefaultPerTenant = DefaultWorkers - DefaultWorkers/4
 )
 
 // storeTimeout bounds each store call. Store calls do not stop with the

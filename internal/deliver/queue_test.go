@@ -151,7 +151,7 @@ func TestTenantShareIsBounded(t *testing.T) {
 // to more than that share, within Workers.
 func TestPerTenantDefault(t *testing.T) {
 	for _, c := range []struct{ workers, perDest, perTenant, want int }{
-		{0, 0, 0, DefaultWorkers - DefaultWorkers/4},
+		{0, 0, 0, DefaultPerTenant},
 		{4, 1, 0, 3},
 		{4, 2, 0, 3},
 		{2, 1, 0, 2},
