@@ -158,7 +158,7 @@ func claimPasses(r sluice.ClaimRequest,
 		// Keep no more of a destination or a tenant than its room; the plan
 		// may still leave some of those unclaimed (rescheduled or held).
 		kept := make([]ClaimCandidate, 0, len(candidates))
-		byID := make(map[string]ClaimCandidate, len(candidates))
+		keptAt := make(map[string]int, len(candidates)) // id → index in kept
 		takenDest := make(map[string]int)
 		takenTenant := make(map[string]int)
 		for _, c := range candidates {
@@ -170,8 +170,8 @@ func claimPasses(r sluice.ClaimRequest,
 			}
 			takenDest[c.DestinationID]++
 			takenTenant[c.TenantID]++
+			keptAt[c.ID] = len(kept)
 			kept = append(kept, c)
-			byID[c.ID] = c
 		}
 		plan := planClaims(r.Now, leaseUntil, kept, gates)
 		if err := apply(plan, gates); err != nil {
@@ -179,8 +179,9 @@ func claimPasses(r sluice.ClaimRequest,
 		}
 		ids = append(ids, plan.Claim...)
 		for _, id := range plan.Claim {
-			dests.take(byID[id].DestinationID)
-			tenants.take(byID[id].TenantID)
+			c := &kept[keptAt[id]]
+			dests.take(c.DestinationID)
+			tenants.take(c.TenantID)
 		}
 		if len(candidates) < want || len(plan.Claim) == len(candidates) {
 			break // no more due work, or none was held back
