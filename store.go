@@ -245,6 +245,14 @@ type ClaimRequest struct {
 	// attempts in flight: the attempts each may still start. A destination
 	// with no room is skipped.
 	Room map[string]int
+	// PerTenant caps how many deliveries of one tenant this claim may take,
+	// so one tenant's backlog cannot fill a claim meant for every tenant;
+	// 0: no cap but Limit.
+	PerTenant int
+	// TenantRoom overrides PerTenant for tenants that already have
+	// deliveries in flight, by tenant id, as Room does for destinations. A
+	// tenant with no room is skipped.
+	TenantRoom map[string]int
 }
 
 // Claim is a leased delivery with everything needed to attempt it.

@@ -149,6 +149,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		RetrySchedule: s.cfg.RetrySchedule,
 		Timeout:       s.cfg.DeliveryTimeout,
 		Lease:         s.cfg.DeliveryLease,
+		PerTenant:     s.cfg.TenantWorkers,
 		Policy: safehttp.Policy{
 			AllowPrivate: s.cfg.AllowPrivateDestinations,
 			Allowed:      s.cfg.AllowedDestinationCIDRs,

@@ -46,6 +46,9 @@ type Config struct {
 	MaxPayloadBytes int64
 	DeliveryTimeout time.Duration
 	DeliveryLease   time.Duration // always longer than DeliveryTimeout
+	// TenantWorkers is how many of the delivery workers one tenant's
+	// attempts may hold at once (1 to deliver.DefaultWorkers).
+	TenantWorkers int
 
 	TLSCert, TLSKey string // both set or both empty
 

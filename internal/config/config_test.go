@@ -46,6 +46,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		MaxPayloadBytes: 1048576,
 		DeliveryTimeout: 15 * time.Second,
 		DeliveryLease:   30 * time.Second,
+		TenantWorkers:   48,
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "text",
 		DetectEmails:    true,
@@ -89,6 +90,7 @@ func TestEveryVariableApplies(t *testing.T) {
 		"SLUICE_DETECT_EMAILS":              "0",
 		"SLUICE_ROTATE_KEY_AFTER":           "1000000",
 		"SLUICE_MAX_HOPS":                   "5",
+		"SLUICE_TENANT_WORKERS":             "64",
 	}
 	got := mustLoad(t, nil, vars)
 	want := &Config{
@@ -108,6 +110,7 @@ func TestEveryVariableApplies(t *testing.T) {
 		MaxPayloadBytes:          2048,
 		DeliveryTimeout:          5 * time.Second,
 		DeliveryLease:            time.Minute,
+		TenantWorkers:            64,
 		TLSCert:                  "cert.pem",
 		TLSKey:                   "key.pem",
 		LogLevel:                 slog.LevelDebug,
@@ -183,6 +186,9 @@ func TestBadValueNamesTheSetting(t *testing.T) {
 			[]string{"--allow-private-destinations (SLUICE_ALLOW_PRIVATE_DESTINATIONS)", `"yes" is not a boolean`}},
 		{"bool flag", []string{"--detect-emails=maybe"}, nil, []string{"--detect-emails (SLUICE_DETECT_EMAILS)", `"maybe"`}},
 		{"zero rotation count", []string{"--rotate-key-after=0"}, nil, []string{"--rotate-key-after (SLUICE_ROTATE_KEY_AFTER)", "positive integer"}},
+		{"tenant workers zero", []string{"--tenant-workers=0"}, nil, []string{"--tenant-workers (SLUICE_TENANT_WORKERS)", "positive integer"}},
+		{"tenant workers past the workers", nil, map[string]string{"SLUICE_TENANT_WORKERS": "65"},
+			[]string{"--tenant-workers (SLUICE_TENANT_WORKERS)", "more than the 64 delivery workers"}},
 		{"rotation count past 2^32", nil, map[string]string{"SLUICE_ROTATE_KEY_AFTER": "4294967297"},
 			[]string{"--rotate-key-after (SLUICE_ROTATE_KEY_AFTER)", "2^32"}},
 		{"zero hops", []string{"--max-hops=0"}, nil, []string{"--max-hops (SLUICE_MAX_HOPS)", "positive integer"}},

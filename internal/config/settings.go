@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/deliver"
 )
 
 // setting is one row of SPEC §2: a flag, its variable, its default, and how
@@ -79,6 +80,9 @@ var settings = []setting{
 		apply: func(c *Config, v string) (err error) { c.DeliveryTimeout, err = parsePositiveDuration(v); return }},
 	{flag: "delivery-lease", env: "SLUICE_DELIVERY_LEASE", def: "30s", usage: "how long (a `duration`) a claimed delivery stays claimed; longer than --delivery-timeout",
 		apply: func(c *Config, v string) (err error) { c.DeliveryLease, err = parsePositiveDuration(v); return }},
+	{flag: "tenant-workers", env: "SLUICE_TENANT_WORKERS", def: strconv.Itoa(deliver.DefaultPerTenant),
+		usage: "`count` of the " + strconv.Itoa(deliver.DefaultWorkers) + " delivery workers one tenant's attempts may hold at once; the rest are kept for the other tenants",
+		apply: func(c *Config, v string) (err error) { c.TenantWorkers, err = parseTenantWorkers(v); return }},
 	{flag: "tls-cert", env: "SLUICE_TLS_CERT", usage: "certificate `file` to serve HTTPS directly (with --tls-key)",
 		apply: func(c *Config, v string) error { c.TLSCert = v; return nil }},
 	{flag: "tls-key", env: "SLUICE_TLS_KEY", usage: "private key `file` to serve HTTPS directly (with --tls-cert)",
@@ -123,6 +127,16 @@ func parseRotateKeyAfter(v string) (int64, error) {
 		return 0, fmt.Errorf("%d is more than 2^32 (%d), the most values AES-GCM with random nonces may seal under one key", n, int64(maxRotateKeyAfter))
 	}
 	return n, err
+}
+
+// parseTenantWorkers reads --tenant-workers: at least one worker, or a
+// tenant could deliver nothing, and at most every worker there is.
+func parseTenantWorkers(v string) (int, error) {
+	n, err := parsePositiveInt(v)
+	if err == nil && n > deliver.DefaultWorkers {
+		return 0, fmt.Errorf("%d is more than the %d delivery workers", n, deliver.DefaultWorkers)
+	}
+	return int(n), err
 }
 
 // settingByFlag returns the setting of a flag name; it panics on a name that

@@ -70,16 +70,19 @@ type queuedClaim struct {
 
 // claimBatch first hands queued claims to free workers, then claims as
 // much due work as the free workers and queues have room for, and starts
-// what it can. Each destination gets no more than its room: PerDestination
-// in flight and as many queued. It reports whether the batch came back
-// full, so more work is probably due.
+// what it can. Each destination gets no more than its room, PerDestination
+// in flight and prefetchFactor times as many queued, and each tenant no
+// more than its room, PerTenant in flight and prefetchFactor times as many
+// queued: one tenant's backlog leaves room in every batch for the others.
+// It reports whether the batch came back full, so more work is probably
+// due.
 func (d *Dispatcher) claimBatch(ctx context.Context) bool {
 	d.startAll(d.takeQueued())
-	limit, room, seq := d.batchSize()
-	if limit == 0 {
+	r, seq := d.batchSize()
+	if r.Limit == 0 {
 		return false
 	}
-	claims, err := d.claim(ctx, limit, room)
+	claims, err := d.claim(ctx, r)
 	if err != nil {
 		d.logger.Error("claim deliveries", slog.Any("error", err))
 		return false
@@ -89,41 +92,52 @@ func (d *Dispatcher) claimBatch(ctx context.Context) bool {
 	d.startAll(start)
 	// With claims given back, the failure's worker wakes the loop when it
 	// is done; claiming again before would only take them again.
-	return len(back) == 0 && len(claims) == limit
+	return len(back) == 0 && len(claims) == r.Limit
 }
 
-// batchSize returns how many deliveries to claim, the room of every
-// destination with attempts in flight or queued, and failSeq, to pass to
-// placeSince with what is claimed. A zero limit means no room anywhere, or
-// a store behind with its recording.
-func (d *Dispatcher) batchSize() (limit int, room map[string]int, seq uint64) {
+// batchSize returns the claim request for as many deliveries as there is
+// room for, with the room of every destination and every tenant with
+// attempts in flight or queued, and failSeq, to pass to placeSince with
+// what is claimed. A zero Limit means no room anywhere, or a store behind
+// with its recording.
+func (d *Dispatcher) batchSize() (r sluice.ClaimRequest, seq uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	limit = (1+prefetchFactor)*d.cfg.Workers - d.running - d.nQueued
+	limit := (1+prefetchFactor)*d.cfg.Workers - d.running - d.nQueued
 	if limit <= 0 || d.queuedLen >= maxQueuedBytes || d.recording >= maxRecordingFactor*d.cfg.Workers {
-		return 0, nil, d.failSeq
+		return sluice.ClaimRequest{}, d.failSeq
 	}
 	perDest := (1 + prefetchFactor) * d.cfg.PerDestination
-	room = make(map[string]int, len(d.perDest)+len(d.queued))
+	room := make(map[string]int, len(d.perDest)+len(d.queued))
 	for id, n := range d.perDest {
 		room[id] = perDest - n - len(d.queued[id])
 	}
 	for id, q := range d.queued {
 		room[id] = perDest - d.perDest[id] - len(q)
 	}
-	return limit, room, d.failSeq
-}
-
-func (d *Dispatcher) claim(ctx context.Context, limit int, room map[string]int) ([]*sluice.Claim, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
-	claims, err := d.store.ClaimDue(ctx, sluice.ClaimRequest{
+	perTenant := (1 + prefetchFactor) * d.cfg.PerTenant
+	tenantRoom := make(map[string]int, len(d.perTenant)+len(d.tenantQ))
+	for id, n := range d.perTenant {
+		tenantRoom[id] = perTenant - n - d.tenantQ[id]
+	}
+	for id, n := range d.tenantQ {
+		tenantRoom[id] = perTenant - d.perTenant[id] - n
+	}
+	return sluice.ClaimRequest{
 		Now:            d.now(),
 		Limit:          limit,
 		Lease:          d.cfg.Lease,
-		PerDestination: (1 + prefetchFactor) * d.cfg.PerDestination,
+		PerDestination: perDest,
 		Room:           room,
-	})
+		PerTenant:      perTenant,
+		TenantRoom:     tenantRoom,
+	}, d.failSeq
+}
+
+func (d *Dispatcher) claim(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.Claim, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	claims, err := d.store.ClaimDue(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
@@ -142,18 +156,11 @@ func (d *Dispatcher) OfferRequest() (*sluice.ClaimRequest, func([]*sluice.Claim)
 		return nil, nil
 	default:
 	}
-	limit, room, seq := d.batchSize()
-	if limit == 0 {
+	r, seq := d.batchSize()
+	if r.Limit == 0 {
 		return nil, nil
 	}
-	r := &sluice.ClaimRequest{
-		Now:            d.now(),
-		Limit:          limit,
-		Lease:          d.cfg.Lease,
-		PerDestination: (1 + prefetchFactor) * d.cfg.PerDestination,
-		Room:           room,
-	}
-	return r, func(claims []*sluice.Claim) { d.offer(claims, seq) }
+	return &r, func(claims []*sluice.Claim) { d.offer(claims, seq) }
 }
 
 // offer takes deliveries created claimed under a request made when failSeq
@@ -198,16 +205,17 @@ func (d *Dispatcher) placeSince(claims []*sluice.Claim, seq uint64) (start, back
 func (d *Dispatcher) placeSinceLocked(claims []*sluice.Claim, seq uint64) (start, back []*sluice.Claim) {
 	leaseEnd := d.now().Add(d.cfg.Lease)
 	for _, c := range claims {
-		dest := c.Delivery.DestinationID
+		tenant, dest := c.Delivery.TenantID, c.Delivery.DestinationID
 		switch {
 		case d.failedSince(dest, seq):
 			back = append(back, c)
-		case len(d.queued[dest]) == 0 && d.hasSlot(dest):
-			d.takeSlot(dest)
+		case len(d.queued[dest]) == 0 && d.hasSlot(tenant, dest):
+			d.takeSlot(tenant, dest)
 			start = append(start, c)
 		default:
 			d.queued[dest] = append(d.queued[dest], queuedClaim{claim: c, leaseEnd: leaseEnd})
 			d.nQueued++
+			d.tenantQ[tenant]++
 			d.queuedLen += len(c.Body)
 		}
 	}
@@ -215,34 +223,57 @@ func (d *Dispatcher) placeSinceLocked(claims []*sluice.Claim, seq uint64) (start
 }
 
 // takeQueued gives free workers the queued claims of destinations with a
-// free slot, and returns them to start.
+// free slot, whose tenants have one too, and returns them to start.
 func (d *Dispatcher) takeQueued() []*sluice.Claim {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var start []*sluice.Claim
-	for dest := range d.queued {
-		for d.hasSlot(dest) {
+	for dest, q := range d.queued {
+		tenant := q[0].claim.Delivery.TenantID // a destination has one tenant
+		for d.hasSlot(tenant, dest) {
 			c := d.popQueued(dest)
 			if c == nil {
 				break
 			}
-			d.takeSlot(dest)
+			d.takeSlot(tenant, dest)
 			start = append(start, c)
 		}
 	}
 	return start
 }
 
-// hasSlot reports whether a worker and a slot of the destination are free.
-// Call it with d.mu held.
-func (d *Dispatcher) hasSlot(dest string) bool {
-	return d.running < d.cfg.Workers && d.perDest[dest] < d.cfg.PerDestination
+// hasSlot reports whether a worker, a slot of the destination and a slot
+// of its tenant are free. Call it with d.mu held.
+func (d *Dispatcher) hasSlot(tenant, dest string) bool {
+	return d.running < d.cfg.Workers && d.perDest[dest] < d.cfg.PerDestination &&
+		d.perTenant[tenant] < d.cfg.PerTenant
 }
 
 // takeSlot counts an attempt starting. Call it with d.mu held.
-func (d *Dispatcher) takeSlot(dest string) {
+func (d *Dispatcher) takeSlot(tenant, dest string) {
 	d.running++
 	d.perDest[dest]++
+	d.perTenant[tenant]++
+}
+
+// freeSlot counts an attempt ending. Call it with d.mu held.
+func (d *Dispatcher) freeSlot(tenant, dest string) {
+	d.running--
+	if d.perDest[dest]--; d.perDest[dest] <= 0 {
+		delete(d.perDest, dest)
+	}
+	if d.perTenant[tenant]--; d.perTenant[tenant] <= 0 {
+		delete(d.perTenant, tenant)
+	}
+}
+
+// unqueue counts a claim leaving the queues. Call it with d.mu held.
+func (d *Dispatcher) unqueue(c *sluice.Claim) {
+	d.nQueued--
+	d.queuedLen -= len(c.Body)
+	if d.tenantQ[c.Delivery.TenantID]--; d.tenantQ[c.Delivery.TenantID] <= 0 {
+		delete(d.tenantQ, c.Delivery.TenantID)
+	}
 }
 
 // popQueued returns the destination's next queued claim with enough lease
@@ -257,8 +288,7 @@ func (d *Dispatcher) popQueued(dest string) *sluice.Claim {
 		} else {
 			d.queued[dest] = q[1:]
 		}
-		d.nQueued--
-		d.queuedLen -= len(next.claim.Body)
+		d.unqueue(next.claim)
 		if next.leaseEnd.After(latest) {
 			return next.claim
 		}
@@ -277,9 +307,8 @@ func (d *Dispatcher) returnQueued(dest string) {
 		}
 		for _, qc := range q {
 			ids = append(ids, qc.claim.Delivery.ID)
-			d.queuedLen -= len(qc.claim.Body)
+			d.unqueue(qc.claim)
 		}
-		d.nQueued -= len(q)
 		delete(d.queued, id)
 	}
 	d.mu.Unlock()
@@ -335,25 +364,23 @@ func (d *Dispatcher) work(c *sluice.Claim) {
 	defer d.workers.Done()
 	for c != nil {
 		d.deliver(c)
-		c = d.next(c.Delivery.DestinationID)
+		c = d.next(c.Delivery.TenantID, c.Delivery.DestinationID)
 	}
 }
 
-// next frees the worker and destination slot of a finished attempt and
-// returns the destination's next queued claim to run in them, or nil; then
-// it wakes the loop, which may have held work back for want of a worker.
-func (d *Dispatcher) next(dest string) *sluice.Claim {
+// next frees the worker, destination and tenant slots of a finished
+// attempt and returns the destination's next queued claim to run in them,
+// or nil; then it wakes the loop, which may have held work back for want
+// of a worker.
+func (d *Dispatcher) next(tenant, dest string) *sluice.Claim {
 	d.mu.Lock()
-	d.running--
-	if d.perDest[dest]--; d.perDest[dest] <= 0 {
-		delete(d.perDest, dest)
-	}
+	d.freeSlot(tenant, dest)
 	var c *sluice.Claim
 	select {
 	case <-d.stopping:
 	default:
 		if c = d.popQueued(dest); c != nil {
-			d.takeSlot(dest)
+			d.takeSlot(tenant, dest)
 		}
 	}
 	d.mu.Unlock()

@@ -2,16 +2,22 @@
 // POSTs each to its destination signed the Standard Webhooks way, records
 // every attempt, and schedules retries.
 //
-// Concurrency is bounded twice: Workers attempts in all, and PerDestination
-// attempts to any one destination, so a slow or hanging destination holds at
-// most PerDestination workers and the others keep flowing. A destination's
-// rate limit and circuit breaker are kept by the store, across processes:
-// the deliveries they hold back are never claimed, so they take no worker.
+// Concurrency is bounded three times: Workers attempts in all,
+// PerDestination attempts to any one destination, so a slow or hanging
+// destination holds at most PerDestination workers and the others keep
+// flowing, and PerTenant attempts of any one tenant, so a tenant whose
+// destinations all hang leaves Workers - PerTenant workers to the other
+// tenants. A destination's rate limit and circuit breaker are kept by the
+// store, across processes: the deliveries they hold back are never claimed,
+// so they take no worker.
 //
 // Claims beyond the free workers wait in per-destination queues, so a
 // finishing worker starts its destination's next delivery at once; the
-// deliveries of new events arrive already claimed (OfferRequest). Successes are
-// recorded in the background, failures before the worker moves on.
+// deliveries of new events arrive already claimed (OfferRequest). What is
+// claimed, from the store or at birth, keeps to each destination's and each
+// tenant's room, so one tenant's backlog cannot fill the queues either.
+// Successes are recorded in the background, failures before the worker
+// moves on.
 //
 // Recording an attempt also moves its destination's health (the circuit
 // breaker) and publishes the operational events it calls for: the store
@@ -39,6 +45,9 @@ const (
 	DefaultLease        = 30 * time.Second
 	DefaultWorkers      = 64
 	DefaultPollInterval = 500 * time.Millisecond
+	// DefaultPerTenant is PerTenant's default with the default Workers and
+	// PerDestination: all the workers but one destination's share.
+	DefaultPerTenant = DefaultWorkers - DefaultWorkers/4
 )
 
 // storeTimeout bounds each store call. Store calls do not stop with the
@@ -79,6 +88,16 @@ type Config struct {
 	// PerDestination is how many attempts to one destination run at once.
 	// Default max(1, Workers/4).
 	PerDestination int
+	// PerTenant is how many attempts of one tenant's deliveries, to all its
+	// destinations together, run at once: a tenant whose destinations are
+	// slow or hang holds at most PerTenant workers, and the other tenants'
+	// deliveries start in the rest. Default Workers - PerDestination, so
+	// that the others keep one destination's full share, but more than
+	// PerDestination, so that one hanging destination never holds up the
+	// rest of its own tenant; at most Workers. A lower figure keeps more
+	// for the other tenants, at the cost of a tenant alone on the
+	// dispatcher; Workers keeps nothing for them.
+	PerTenant int
 	// PollInterval is how often to look for due work when nothing wakes the
 	// dispatcher. Default DefaultPollInterval.
 	PollInterval time.Duration
@@ -108,8 +127,8 @@ func (c Config) withDefaults() (Config, error) {
 	if slices.ContainsFunc(c.RetrySchedule, func(d time.Duration) bool { return d < 0 }) {
 		return c, errors.New("deliver: Config.RetrySchedule has a negative delay")
 	}
-	if c.Timeout < 0 || c.Lease < 0 || c.Workers < 0 || c.PerDestination < 0 || c.PollInterval < 0 {
-		return c, errors.New("deliver: Config has a negative Timeout, Lease, Workers, PerDestination or PollInterval")
+	if c.Timeout < 0 || c.Lease < 0 || c.Workers < 0 || c.PerDestination < 0 || c.PerTenant < 0 || c.PollInterval < 0 {
+		return c, errors.New("deliver: Config has a negative Timeout, Lease, Workers, PerDestination, PerTenant or PollInterval")
 	}
 	c.RetrySchedule = slices.Clone(c.RetrySchedule)
 	if c.Logger == nil {
@@ -131,6 +150,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.PerDestination = max(1, c.Workers/4)
 	}
 	c.PerDestination = min(c.PerDestination, c.Workers)
+	if c.PerTenant == 0 {
+		c.PerTenant = max(c.PerDestination+1, c.Workers-c.PerDestination)
+	}
+	c.PerTenant = min(c.PerTenant, c.Workers)
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
 	}
@@ -163,8 +186,10 @@ type Dispatcher struct {
 	loopDone  chan struct{}            // closed when the claim loop has returned
 	running   int                      // attempts in flight
 	perDest   map[string]int           // attempts in flight by destination id
+	perTenant map[string]int           // attempts in flight by tenant id
 	queued    map[string][]queuedClaim // claims waiting for a worker, by destination id
 	nQueued   int                      // claims in queued
+	tenantQ   map[string]int           // claims in queued by tenant id
 	queuedLen int                      // bytes of the bodies in queued
 	recording int                      // attempts made and not yet recorded
 	successes []recording              // successful attempts waiting for recordSuccesses
@@ -192,17 +217,19 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, err
 	}
 	return &Dispatcher{
-		cfg:      cfg,
-		store:    cfg.Store,
-		logger:   cfg.Logger,
-		now:      cfg.Now,
-		wake:     make(chan struct{}, 1),
-		stopping: make(chan struct{}),
-		loopDone: make(chan struct{}),
-		perDest:  make(map[string]int),
-		failing:  make(map[string]int),
-		lastFail: make(map[string]uint64),
-		queued:   make(map[string][]queuedClaim),
+		cfg:       cfg,
+		store:     cfg.Store,
+		logger:    cfg.Logger,
+		now:       cfg.Now,
+		wake:      make(chan struct{}, 1),
+		stopping:  make(chan struct{}),
+		loopDone:  make(chan struct{}),
+		perDest:   make(map[string]int),
+		perTenant: make(map[string]int),
+		tenantQ:   make(map[string]int),
+		failing:   make(map[string]int),
+		lastFail:  make(map[string]uint64),
+		queued:    make(map[string][]queuedClaim),
 	}, nil
 }
 

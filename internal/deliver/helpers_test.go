@@ -35,8 +35,13 @@ func setup(t *testing.T) *testBundle { return setupWith(t, testkit.StoreOptions{
 // it applies as attempts are recorded.
 func setupWith(t *testing.T, o testkit.StoreOptions) *testBundle {
 	t.Helper()
+	return setupOn(t, testkit.SQLiteStore(t, o))
+}
+
+// setupOn is setup on the given store.
+func setupOn(t *testing.T, store *engine.Store) *testBundle {
+	t.Helper()
 	ctx := context.Background()
-	store := testkit.SQLiteStore(t, o)
 	ten := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "test"}
 	key := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Name: "admin", Role: sluice.RoleAdmin,
 		TokenHash: sluice.HashToken(sluice.NewToken())}

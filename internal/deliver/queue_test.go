@@ -38,12 +38,12 @@ func TestQueuedPayloadBytesAreBounded(t *testing.T) {
 	if started := place(3); started != 1 {
 		t.Fatalf("%d of 3 claims started, want 1 (PerDestination)", started)
 	}
-	if limit, _, _ := d.batchSize(); limit == 0 {
+	if r, _ := d.batchSize(); r.Limit == 0 {
 		t.Fatalf("with two payloads queued, batchSize = 0; want room")
 	}
 	place(1)
-	if limit, _, _ := d.batchSize(); limit != 0 {
-		t.Errorf("with %d payload bytes queued (bound %d), batchSize = %d; want 0", d.queuedLen, maxQueuedBytes, limit)
+	if r, _ := d.batchSize(); r.Limit != 0 {
+		t.Errorf("with %d payload bytes queued (bound %d), batchSize = %d; want 0", d.queuedLen, maxQueuedBytes, r.Limit)
 	}
 	if r, offer := d.OfferRequest(); r != nil || offer != nil {
 		t.Errorf("with the queues full, OfferRequest = %+v and an offer function; want nils", r)
@@ -54,8 +54,8 @@ func TestQueuedPayloadBytesAreBounded(t *testing.T) {
 	if popped == nil {
 		t.Fatal("popQueued returned nothing")
 	}
-	if limit, _, _ := d.batchSize(); limit == 0 || d.queuedLen != 2*len(body) {
-		t.Errorf("after a queued claim started: batchSize = %d with %d bytes queued; want room and %d", limit, d.queuedLen, 2*len(body))
+	if r, _ := d.batchSize(); r.Limit == 0 || d.queuedLen != 2*len(body) {
+		t.Errorf("after a queued claim started: batchSize = %d with %d bytes queued; want room and %d", r.Limit, d.queuedLen, 2*len(body))
 	}
 }
 
@@ -110,5 +110,68 @@ func TestWakesAreBounded(t *testing.T) {
 	if first, last := d.wakes[0], d.wakes[len(d.wakes)-1]; !first.Equal(now.Add(time.Minute+time.Millisecond)) ||
 		!last.Equal(now.Add(time.Minute+maxWakes*time.Millisecond)) {
 		t.Errorf("wake-up times held run from %s to %s; want the earliest %d", first.Sub(now), last.Sub(now), maxWakes)
+	}
+}
+
+// One tenant's claims, however many destinations they go to, start in at
+// most PerTenant workers and fill at most (1+prefetchFactor) times that
+// of the claims: another tenant's claim still starts at once, and every
+// claim request leaves it room.
+func TestTenantShareIsBounded(t *testing.T) {
+	d, err := New(Config{Store: unusedStore{}, RetrySchedule: []time.Duration{0}, Workers: 4, PerDestination: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim := func(tenant string, dest int) *sluice.Claim {
+		return &sluice.Claim{Delivery: sluice.Delivery{ID: sluice.NewID(sluice.PrefixDelivery), TenantID: tenant,
+			DestinationID: "dst_" + tenant + strconv.Itoa(dest)}}
+	}
+	var busy []*sluice.Claim
+	for i := range 8 {
+		busy = append(busy, claim("ten_a", i))
+	}
+	start, _ := d.placeSince(busy, 0)
+	if len(start) != 3 {
+		t.Fatalf("%d of tenant a's 8 claims to 8 destinations started, want 3 (the default PerTenant)", len(start))
+	}
+	if more := d.takeQueued(); len(more) != 0 {
+		t.Fatalf("takeQueued started %d more of tenant a's claims with one worker free", len(more))
+	}
+	r, _ := d.batchSize()
+	if r.PerTenant != (1+prefetchFactor)*3 || r.TenantRoom["ten_a"] != r.PerTenant-8 {
+		t.Fatalf("claim request PerTenant %d, room of tenant a %d; want %d and %d", r.PerTenant,
+			r.TenantRoom["ten_a"], (1+prefetchFactor)*3, (1+prefetchFactor)*3-8)
+	}
+	if start, _ := d.placeSince([]*sluice.Claim{claim("ten_b", 0)}, 0); len(start) != 1 {
+		t.Fatalf("tenant b's claim did not start with tenant a at its share")
+	}
+}
+
+// PerTenant defaults to all the workers but one destination's share, and
+// to more than that share, within Workers.
+func TestPerTenantDefault(t *testing.T) {
+	for _, c := range []struct{ workers, perDest, perTenant, want int }{
+		{0, 0, 0, DefaultPerTenant},
+		{4, 1, 0, 3},
+		{4, 2, 0, 3},
+		{2, 1, 0, 2},
+		{1, 0, 0, 1},
+		{8, 8, 0, 8},
+		{8, 6, 0, 7},
+		{8, 2, 20, 8},
+		{8, 2, 1, 1},
+	} {
+		d, err := New(Config{Store: unusedStore{}, RetrySchedule: []time.Duration{0}, Workers: c.workers,
+			PerDestination: c.perDest, PerTenant: c.perTenant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.cfg.PerTenant != c.want {
+			t.Errorf("Workers %d, PerDestination %d, PerTenant %d: PerTenant = %d, want %d", c.workers, c.perDest,
+				c.perTenant, d.cfg.PerTenant, c.want)
+		}
+	}
+	if _, err := New(Config{Store: unusedStore{}, RetrySchedule: []time.Duration{0}, PerTenant: -1}); err == nil {
+		t.Error("a negative PerTenant was accepted")
 	}
 }

@@ -13,6 +13,7 @@ import (
 // ClaimCandidate is a due pending delivery that ClaimDue may take.
 type ClaimCandidate struct {
 	ID            string
+	TenantID      string
 	DestinationID string
 	Due           int64 // next_attempt_at, Unix milliseconds
 	// RateSlot is the rate limiter epoch in which the delivery's due time
@@ -130,51 +131,47 @@ func interval(perSecond int) int64 {
 }
 
 // maxClaimPasses bounds how often one claim looks again for work after the
-// rate limiter, the circuit breaker or a destination's room held some of its
-// candidates back.
+// rate limiter, the circuit breaker or a destination's or a tenant's room
+// held some of its candidates back.
 const maxClaimPasses = 4
 
 // claimPasses runs ClaimDue inside its transaction and returns the
 // ids to load as claims, in due order. fetch returns up to want due
-// candidates, earliest first, skipping the destinations in skip, with the
-// gates of their destinations; apply writes a plan. Destinations that run
-// out of room join skip, so a pass never sees their deliveries again and
-// the scan of the due index stays as short as the claim.
+// candidates, earliest first, skipping the destinations in skip and the
+// tenants in skipTenants, with the gates of their destinations; apply
+// writes a plan. Destinations and tenants that run out of room join the
+// skips, so a pass never sees their deliveries again and the scan of the
+// due index stays as short as the claim.
 func claimPasses(r sluice.ClaimRequest,
-	fetch func(skip []string, want int) ([]ClaimCandidate, map[string]*Gate, error),
+	fetch func(skip, skipTenants []string, want int) ([]ClaimCandidate, map[string]*Gate, error),
 	apply func(plan ClaimPlan, gates map[string]*Gate) error) ([]string, error) {
-	room := make(map[string]int, len(r.Room))
-	var skip []string
-	for id, n := range r.Room {
-		if n <= 0 {
-			skip = append(skip, id)
-			continue
-		}
-		room[id] = n
-	}
+	dests := newRoomLeft(r.Room, r.PerDestination)
+	tenants := newRoomLeft(r.TenantRoom, r.PerTenant)
 	leaseUntil := r.Now.Add(r.Lease)
 	var ids []string
 	for pass := 0; pass < maxClaimPasses && len(ids) < r.Limit; pass++ {
 		want := r.Limit - len(ids)
-		candidates, gates, err := fetch(skip, want)
+		candidates, gates, err := fetch(dests.skip, tenants.skip, want)
 		if err != nil {
 			return nil, err
 		}
-		// Keep no more of a destination than its room; the plan may still
-		// leave some of those unclaimed (rescheduled or held).
+		// Keep no more of a destination or a tenant than its room; the plan
+		// may still leave some of those unclaimed (rescheduled or held).
 		kept := make([]ClaimCandidate, 0, len(candidates))
-		destOf := make(map[string]string, len(candidates))
-		taken := make(map[string]int)
+		keptAt := make(map[string]int, len(candidates)) // id → index in kept
+		takenDest := make(map[string]int)
+		takenTenant := make(map[string]int)
 		for _, c := range candidates {
-			if _, seen := room[c.DestinationID]; !seen && r.PerDestination > 0 {
-				room[c.DestinationID] = r.PerDestination
-			}
-			if n, capped := room[c.DestinationID]; capped && taken[c.DestinationID] >= n {
+			if n, capped := dests.room(c.DestinationID); capped && takenDest[c.DestinationID] >= n {
 				continue
 			}
-			taken[c.DestinationID]++
+			if n, capped := tenants.room(c.TenantID); capped && takenTenant[c.TenantID] >= n {
+				continue
+			}
+			takenDest[c.DestinationID]++
+			takenTenant[c.TenantID]++
+			keptAt[c.ID] = len(kept)
 			kept = append(kept, c)
-			destOf[c.ID] = c.DestinationID
 		}
 		plan := planClaims(r.Now, leaseUntil, kept, gates)
 		if err := apply(plan, gates); err != nil {
@@ -182,12 +179,9 @@ func claimPasses(r sluice.ClaimRequest,
 		}
 		ids = append(ids, plan.Claim...)
 		for _, id := range plan.Claim {
-			dest := destOf[id]
-			if n, capped := room[dest]; capped {
-				if room[dest] = n - 1; n == 1 {
-					skip = append(skip, dest)
-				}
-			}
+			c := &kept[keptAt[id]]
+			dests.take(c.DestinationID)
+			tenants.take(c.TenantID)
 		}
 		if len(candidates) < want || len(plan.Claim) == len(candidates) {
 			break // no more due work, or none was held back
@@ -196,8 +190,49 @@ func claimPasses(r sluice.ClaimRequest,
 	return ids, nil
 }
 
+// roomLeft is what one claim may still take of each destination, or of
+// each tenant: the request's room for those it names, and def for the
+// others (0: no cap).
+type roomLeft struct {
+	left map[string]int
+	def  int
+	skip []string // ids with no room left
+}
+
+func newRoomLeft(given map[string]int, def int) *roomLeft {
+	r := &roomLeft{left: make(map[string]int, len(given)), def: def}
+	for id, n := range given {
+		if n <= 0 {
+			r.skip = append(r.skip, id)
+			continue
+		}
+		r.left[id] = n
+	}
+	return r
+}
+
+// room returns the room left for id, and whether id has a cap at all.
+func (r *roomLeft) room(id string) (int, bool) {
+	n, capped := r.left[id]
+	if !capped && r.def > 0 {
+		r.left[id] = r.def
+		return r.def, true
+	}
+	return n, capped
+}
+
+// take counts a claim of id: an id whose room runs out joins skip.
+func (r *roomLeft) take(id string) {
+	if n, capped := r.left[id]; capped {
+		if r.left[id] = n - 1; n == 1 {
+			r.skip = append(r.skip, id)
+		}
+	}
+}
+
 // ClaimDue leases up to r.Limit due pending deliveries of enabled
-// destinations, earliest first and within each destination's room, for
+// destinations, earliest first and within each destination's and each
+// tenant's room, for
 // r.Lease, passing them through their destinations' rate limits and
 // circuit breakers (claimPasses): deliveries over a rate limit are
 // rescheduled to their own later start, and a paused destination gets one
@@ -217,8 +252,8 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 		rows = nil
 		leaseUntil := r.Now.Add(r.Lease)
 		ids, err := claimPasses(r,
-			func(skip []string, want int) ([]ClaimCandidate, map[string]*Gate, error) {
-				return tx.ClaimCandidates(ctx, r.Now, skip, want)
+			func(skip, skipTenants []string, want int) ([]ClaimCandidate, map[string]*Gate, error) {
+				return tx.ClaimCandidates(ctx, r.Now, skip, skipTenants, want)
 			},
 			func(plan ClaimPlan, gates map[string]*Gate) error {
 				return tx.ApplyClaimPlan(ctx, plan, gates, r.Now, leaseUntil)

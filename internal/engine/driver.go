@@ -268,10 +268,10 @@ type Tx interface {
 
 	// ClaimCandidates returns up to limit due pending deliveries at now,
 	// in CompareCandidates' order, of enabled destinations whose gates let them start
-	// and that are not in skip, with the gates of their destinations that
-	// have one (see Gate). A driver shared by processes locks them, passing
-	// over those another transaction holds.
-	ClaimCandidates(ctx context.Context, now time.Time, skip []string, limit int) ([]ClaimCandidate, map[string]*Gate, error)
+	// and that are not in skip, of tenants not in skipTenants, with the
+	// gates of their destinations that have one (see Gate). A driver shared
+	// by processes locks them, passing over those another transaction holds.
+	ClaimCandidates(ctx context.Context, now time.Time, skip, skipTenants []string, limit int) ([]ClaimCandidate, map[string]*Gate, error)
 	// ApplyClaimPlan leases the plan's claims until leaseUntil (their
 	// next_attempt_at moves there too), reschedules its reservations and
 	// stores the gates marked Changed.

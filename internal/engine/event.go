@@ -234,7 +234,9 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 // firstDelay, may be created claimed under r, given how many r already
 // took by destination: only one due at once, to an enabled destination
 // with no rate limit and a closed circuit (those gates are ClaimDue's to
-// pass), within r's Limit, PerDestination and Room.
+// pass), within r's Limit, PerDestination and Room, PerTenant and
+// TenantRoom. An event's deliveries are all its tenant's, so what r took
+// in all is what it took of the tenant.
 func claimedAtBirth(r *sluice.ClaimRequest, d *DestinationRow, firstDelay time.Duration, taken map[string]int) bool {
 	if r == nil || firstDelay > 0 || !d.Enabled || d.RateLimitPerSecond > 0 || !d.PausedUntil.IsZero() {
 		return false
@@ -243,14 +245,19 @@ func claimedAtBirth(r *sluice.ClaimRequest, d *DestinationRow, firstDelay time.D
 	for _, n := range taken {
 		total += n
 	}
-	room, ok := r.Room[d.ID]
-	if !ok {
-		room = r.PerDestination
-		if room == 0 {
-			room = r.Limit
-		}
+	return total < r.Limit && total < roomOf(r.TenantRoom, d.TenantID, r.PerTenant, r.Limit) &&
+		taken[d.ID] < roomOf(r.Room, d.ID, r.PerDestination, r.Limit)
+}
+
+// roomOf returns id's room in rooms, else def, else limit when def is 0.
+func roomOf(rooms map[string]int, id string, def, limit int) int {
+	if room, ok := rooms[id]; ok {
+		return room
 	}
-	return total < r.Limit && taken[d.ID] < room
+	if def > 0 {
+		return def
+	}
+	return limit
 }
 
 // insertEvent stores a sealed event inside tx, routed with the tenant's

@@ -13,8 +13,9 @@ import (
 )
 
 // ClaimCandidates locks up to limit due deliveries, earliest first, of
-// destinations not in skip, and then the gates of their destinations that
-// have one, in id order so two claims cannot deadlock. It returns the
+// destinations not in skip and tenants not in skipTenants, and then the
+// gates of their destinations that have one, in id order so two claims
+// cannot deadlock. It returns the
 // candidates in due order.
 //
 // Several processes claim at once: FOR UPDATE SKIP LOCKED makes each pass
@@ -24,23 +25,26 @@ import (
 // read under a row lock, so processes share one rate limit and one probe.
 //
 // With nothing to skip it reads the head of the due index. Otherwise the
-// head may be a long backlog of skipped destinations, which a scan would
-// have to step over, so it first finds up to limit other destinations with
-// due work and then reads each one's earliest through its own index: the
-// cost follows the number of destinations, never the backlog.
-func (t *tx) ClaimCandidates(ctx context.Context, now time.Time, skip []string, limit int) ([]engine.ClaimCandidate, map[string]*engine.Gate, error) {
+// head may be a long backlog of skipped destinations or tenants, which a
+// scan would have to step over, so it first finds up to limit other
+// destinations with due work and then reads each one's earliest through
+// its own index: the cost follows the number of destinations, never the
+// backlog.
+func (t *tx) ClaimCandidates(ctx context.Context, now time.Time, skip, skipTenants []string, limit int) ([]engine.ClaimCandidate, map[string]*engine.Gate, error) {
 	var found []gatedCandidate
-	if len(skip) == 0 {
+	if len(skip) == 0 && len(skipTenants) == 0 {
 		var err error
 		if found, err = t.dueCandidates(ctx, now, "", limit); err != nil {
 			return nil, nil, err
 		}
 	} else {
+		// A nil slice is NULL, and NOT (x = ANY(NULL)) holds for no row.
+		skip, skipTenants = append([]string{}, skip...), append([]string{}, skipTenants...)
 		dests, err := sqldb.QueryStrings(ctx, t.Conn, `SELECT t.id FROM destinations t
-			WHERE t.enabled AND `+gateOpen+` AND NOT (t.id = ANY($3))
+			WHERE t.enabled AND `+gateOpen+` AND NOT (t.id = ANY($3)) AND NOT (t.tenant_id = ANY($5))
 				AND EXISTS (SELECT 1 FROM deliveries d
 					WHERE d.destination_id = t.id AND d.status = 'pending' AND d.next_attempt_at <= $1)
-			LIMIT $4`, sqldb.MS(now), now.UnixMicro(), skip, limit)
+			LIMIT $4`, sqldb.MS(now), now.UnixMicro(), skip, limit, skipTenants)
 		if err != nil {
 			return nil, nil, fmt.Errorf("find destinations with due work: %w", err)
 		}
@@ -119,7 +123,7 @@ func (t *tx) dueCandidates(ctx context.Context, now time.Time, destinationID str
 	if destinationID != "" {
 		where, args = " AND d.destination_id = $4", append(args, destinationID)
 	}
-	rows, err := t.tx.Query(ctx, `SELECT d.id, d.destination_id, d.next_attempt_at, d.rate_slot,
+	rows, err := t.tx.Query(ctx, `SELECT d.id, d.tenant_id, d.destination_id, d.next_attempt_at, d.rate_slot,
 			t.rate_limit_per_second > 0 OR t.paused_until IS NOT NULL
 		FROM deliveries d JOIN destinations t ON t.id = d.destination_id
 		WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND t.enabled AND `+gateOpen+where+`
@@ -130,7 +134,7 @@ func (t *tx) dueCandidates(ctx context.Context, now time.Time, destinationID str
 	}
 	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gatedCandidate, error) {
 		var c gatedCandidate
-		err := row.Scan(&c.ID, &c.DestinationID, &c.Due, &c.RateSlot, &c.gated)
+		err := row.Scan(&c.ID, &c.TenantID, &c.DestinationID, &c.Due, &c.RateSlot, &c.gated)
 		return c, err
 	})
 	if err != nil {

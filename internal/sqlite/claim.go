@@ -12,25 +12,30 @@ import (
 )
 
 // ClaimCandidates returns up to limit due deliveries, earliest first, of
-// destinations not in skip, and the gates of their destinations that have
-// one. No lock is needed: no other transaction runs meanwhile.
+// destinations not in skip and tenants not in skipTenants, and the gates
+// of their destinations that have one. No lock is needed: no other
+// transaction runs meanwhile.
 //
 // With nothing to skip it reads the head of the due index. Otherwise the
-// head may be a long backlog of skipped destinations, which a scan would
-// have to step over, so it first finds up to limit other destinations with
-// due work and then reads each one's earliest, through its own index: the
-// cost follows the number of destinations, never the backlog.
-func (t *tx) ClaimCandidates(ctx context.Context, now time.Time, skip []string, limit int) ([]engine.ClaimCandidate, map[string]*engine.Gate, error) {
+// head may be a long backlog of skipped destinations or tenants, which a
+// scan would have to step over, so it first finds up to limit other
+// destinations with due work and then reads each one's earliest, through
+// its own index: the cost follows the number of destinations, never the
+// backlog.
+func (t *tx) ClaimCandidates(ctx context.Context, now time.Time, skip, skipTenants []string, limit int) ([]engine.ClaimCandidate, map[string]*engine.Gate, error) {
 	gates := make(map[string]*engine.Gate)
-	if len(skip) == 0 {
+	if len(skip) == 0 && len(skipTenants) == 0 {
 		c, err := t.dueCandidates(ctx, now, "", limit, gates)
 		return c, gates, err
 	}
+	// A nil slice encodes as JSON null, and NOT IN a null excludes every row.
+	skip, skipTenants = append([]string{}, skip...), append([]string{}, skipTenants...)
 	dests, err := sqldb.QueryStrings(ctx, t.Conn, `SELECT t.id FROM destinations t
 		WHERE t.enabled = 1 AND `+gateOpen+` AND t.id NOT IN (SELECT value FROM json_each(?3))
+			AND t.tenant_id NOT IN (SELECT value FROM json_each(?5))
 			AND EXISTS (SELECT 1 FROM deliveries d INDEXED BY deliveries_destination_due
 				WHERE d.destination_id = t.id AND d.status = 'pending' AND d.next_attempt_at <= ?1)
-		LIMIT ?4`, sqldb.MS(now), now.UnixMicro(), dialect.IDs(skip), limit)
+		LIMIT ?4`, sqldb.MS(now), now.UnixMicro(), dialect.IDs(skip), limit, dialect.IDs(skipTenants))
 	if err != nil {
 		return nil, nil, fmt.Errorf("find destinations with due work: %w", err)
 	}
@@ -62,7 +67,7 @@ func (t *tx) dueCandidates(ctx context.Context, now time.Time, destinationID str
 		index, where = "deliveries_destination_due", " AND d.destination_id = ?4"
 		args = append(args, destinationID)
 	}
-	rows, err := t.Conn.Query(ctx, `SELECT d.id, d.destination_id, d.next_attempt_at, d.rate_slot,
+	rows, err := t.Conn.Query(ctx, `SELECT d.id, d.tenant_id, d.destination_id, d.next_attempt_at, d.rate_slot,
 			t.rate_limit_per_second, t.rate_next_at, t.rate_hold_until, t.rate_epoch, t.paused_until
 		FROM deliveries d INDEXED BY `+index+` JOIN destinations t ON t.id = d.destination_id
 		WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND t.enabled = 1 AND `+gateOpen+where+`
@@ -76,7 +81,7 @@ func (t *tx) dueCandidates(ctx context.Context, now time.Time, destinationID str
 		var c engine.ClaimCandidate
 		var g engine.Gate
 		var rateNext, rateHold, paused *int64
-		if err := rows.Scan(&c.ID, &c.DestinationID, &c.Due, &c.RateSlot, &g.RatePerSecond, &rateNext, &rateHold,
+		if err := rows.Scan(&c.ID, &c.TenantID, &c.DestinationID, &c.Due, &c.RateSlot, &g.RatePerSecond, &rateNext, &rateHold,
 			&g.RateEpoch, &paused); err != nil {
 			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}

@@ -124,6 +124,79 @@ func testClaimRoom(t *testing.T, b *bundle) {
 	}
 }
 
+// A tenant's room caps what one claim takes of all its destinations
+// together, and the claim fills up from other tenants even though the
+// capped tenant's deliveries are due first; a tenant with no room is
+// skipped, and PerTenant caps the tenants the room does not name.
+func testClaimTenantRoom(t *testing.T, b *bundle) {
+	busy, ctx := b.tenant(t, "busy")
+	quiet, ctxQ := b.tenant(t, "quiet")
+	b.destination(t, ctx, busy.ID, "*")
+	b.destination(t, ctx, busy.ID, "*")
+	b.destination(t, ctxQ, quiet.ID, "*")
+	for range 10 {
+		b.event(t, ctx, busy.ID, "x.y") // a delivery to each of busy's two destinations
+	}
+	b.clock.Advance(time.Millisecond)
+	for range 3 {
+		b.event(t, ctxQ, quiet.ID, "x.y")
+	}
+	claimByTenant := func(r sluice.ClaimRequest) map[string]int {
+		t.Helper()
+		r.Now, r.Lease = b.clock.Now(), 30*time.Second
+		claims, err := b.store.ClaimDue(b.ctx, r)
+		if err != nil {
+			t.Fatalf("ClaimDue: %v", err)
+		}
+		got := map[string]int{}
+		for _, c := range claims {
+			got[c.Delivery.TenantID]++
+		}
+		return got
+	}
+	if got := claimByTenant(sluice.ClaimRequest{Limit: 8, TenantRoom: map[string]int{busy.ID: 2}}); got[busy.ID] != 2 || got[quiet.ID] != 3 {
+		t.Fatalf("claimed %v, want 2 of the capped tenant and the other's 3", got)
+	}
+	if got := claimByTenant(sluice.ClaimRequest{Limit: 8, TenantRoom: map[string]int{busy.ID: 0}}); len(got) != 0 {
+		t.Fatalf("claimed %v from a tenant with no room", got)
+	}
+	if got := claimByTenant(sluice.ClaimRequest{Limit: 8, PerTenant: 3}); got[busy.ID] != 3 || len(got) != 1 {
+		t.Fatalf("claimed %v with PerTenant 3, want 3 of the busy tenant", got)
+	}
+	if got := claimByTenant(sluice.ClaimRequest{Limit: 8, PerTenant: 5, PerDestination: 1}); got[busy.ID] != 2 || len(got) != 1 {
+		t.Fatalf("claimed %v with PerDestination 1, want one from each of the busy tenant's destinations", got)
+	}
+}
+
+// Deliveries created claimed keep to the tenant's room, or PerTenant.
+func testCreateEventClaimedTenantRoom(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	for range 3 {
+		b.destination(t, ctx, ten.ID, "*")
+	}
+	for _, r := range []struct {
+		claim *sluice.ClaimRequest
+		want  int
+	}{
+		{&sluice.ClaimRequest{Limit: 10, PerDestination: 4, TenantRoom: map[string]int{ten.ID: 2}}, 2},
+		{&sluice.ClaimRequest{Limit: 10, PerDestination: 4, TenantRoom: map[string]int{ten.ID: 0}}, 0},
+		{&sluice.ClaimRequest{Limit: 10, PerDestination: 4, PerTenant: 1}, 1},
+		{&sluice.ClaimRequest{Limit: 10, PerDestination: 4, PerTenant: 1, TenantRoom: map[string]int{"ten_other": 0, ten.ID: 5}}, 3},
+	} {
+		ne := b.newEvent(ten.ID, "x.y", "")
+		r.claim.Now, r.claim.Lease = b.clock.Now(), 30*time.Second
+		ne.Claim = r.claim
+		created, err := b.store.CreateEvent(ctx, ne, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(created.Claims) != r.want || created.Unclaimed != (r.want < 3) {
+			t.Errorf("under %+v: created %d claimed, unclaimed %v; want %d claimed", *r.claim, len(created.Claims),
+				created.Unclaimed, r.want)
+		}
+	}
+}
+
 func testClaimExpiredPayload(t *testing.T, b *bundle) {
 	ten, ctx := b.tenant(t, "a")
 	b.destination(t, ctx, ten.ID, "*")
