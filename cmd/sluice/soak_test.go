@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,9 +32,9 @@ const (
 
 // TestSoak publishes open loop, at a steady rate, to a gateway on
 // PostgreSQL whose receiver fails one delivery in ten, kills the gateway
-// with SIGKILL a third of the way in and starts it again, and restarts
-// PostgreSQL two thirds of the way in (with SLUICE_SOAK_PG_RESTART; else
-// the database is cut off for a few seconds, as TestDatabaseOutage does).
+// with SIGKILL a quarter of the way in and starts it again, and restarts
+// PostgreSQL half way (with SLUICE_SOAK_PG_RESTART; else the database is
+// cut off until the gateway notices, as TestDatabaseOutage does).
 // Publishers retry with their idempotency key until acknowledged. At the
 // end no acknowledged event is lost and no key made two events; duplicate
 // deliveries are counted and reported, and so is the gateway's memory,
@@ -78,56 +79,60 @@ func TestSoak(t *testing.T) {
 	defer stop()
 	done := make(chan struct{})
 	go func() { defer close(done); pub.run(ctx, rate) }()
-	mem := &rssSampler{}
+	mem := &heapSampler{}
 
 	start := time.Now()
 	at := func(f float64) <-chan time.Time {
 		return time.After(time.Until(start.Add(time.Duration(f * float64(duration)))))
 	}
-	<-at(1.0 / 3)
+	<-at(1.0 / 4)
 	old := gateway.Load()
 	if err := old.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	old.wait(t)
 	gateway.Store(c.startWith(t, dbAddr, env...))
-	mem.watch(ctx, gateway.Load().cmd.Process.Pid)
+	mem.watch(ctx, gateway.Load())
 	t.Logf("killed the gateway at %s; a new one listens", time.Since(start).Round(time.Second))
 
-	<-at(2.0 / 3)
+	<-at(1.0 / 2)
+	mem.mark()
 	if restart != "" {
 		if out, err := exec.Command("sh", "-c", restart).CombinedOutput(); err != nil {
 			t.Fatalf("restart PostgreSQL (%s): %v\n%s", soakRestartEnv, err, out)
 		}
 		t.Logf("restarted PostgreSQL at %s", time.Since(start).Round(time.Second))
+		mem.mark()
 	} else {
 		proxy.cut()
 		testkit.WaitFor(t, 30*time.Second, func() bool { return healthz(gateway.Load()) == http.StatusServiceUnavailable },
 			func() string { return "waiting for the gateway to notice the database is gone" })
 		proxy.resume()
 		t.Logf("cut PostgreSQL off at %s until the gateway noticed", time.Since(start).Round(time.Second))
+		mem.mark()
 	}
 
 	<-at(1)
+	mem.mark()
 	stop()
 	<-done
 	acked := pub.acked()
 	missing := rcv.waitFor(acked, 2*time.Minute)
 	dups, most := rcv.duplicates(acked)
-	rss := mem.stop()
+	heap := mem.stop()
 	t.Logf("published %d events at %d/s for %s: %d acknowledged, %d publish retries, %d answers 5xx",
 		pub.sent.Load(), rate, duration, len(acked), pub.retries.Load(), pub.serverErrors.Load())
 	t.Logf("receiver: %d deliveries answered, %d failed on purpose; %d events arrived more than once (at most %d times)",
 		rcv.requests.Load(), rcv.failed.Load(), dups, most)
-	t.Logf("gateway RSS after the restart: %s", rss)
+	t.Logf("gateway's Go heap in use after its restart: %s", heap)
 	if missing > 0 {
 		t.Fatalf("%d of %d acknowledged events were never delivered", missing, len(acked))
 	}
 	if n := pub.conflicts.Load(); n > 0 {
 		t.Fatalf("%d idempotency keys were acknowledged with two different events", n)
 	}
-	if rss.grew() {
-		t.Fatalf("the gateway's memory kept growing: %s", rss)
+	if heap.grew() {
+		t.Fatalf("the gateway's memory kept growing: %s", heap)
 	}
 }
 
@@ -223,17 +228,19 @@ func newFlakyReceiver(t *testing.T) *flakyReceiver {
 	return r
 }
 
-// rssSampler reads a process's resident set size once a second.
-type rssSampler struct {
-	mu      sync.Mutex
-	samples []int64 // kB
-	cancel  context.CancelFunc
-	done    chan struct{}
+// heapSampler reads a gateway's Go heap in use from its /metrics once a
+// second, in phases: mark ends one and begins the next.
+type heapSampler struct {
+	mu     sync.Mutex
+	phases [][]int64 // bytes
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
-func (s *rssSampler) watch(ctx context.Context, pid int) {
+func (s *heapSampler) watch(ctx context.Context, p *proc) {
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.done = make(chan struct{})
+	s.phases = [][]int64{nil}
 	go func() {
 		defer close(s.done)
 		ticker := time.NewTicker(time.Second)
@@ -244,69 +251,84 @@ func (s *rssSampler) watch(ctx context.Context, pid int) {
 				return
 			case <-ticker.C:
 			}
-			if kb, ok := readRSS(pid); ok {
+			if n, ok := heapInUse(p); ok {
 				s.mu.Lock()
-				s.samples = append(s.samples, kb)
+				s.phases[len(s.phases)-1] = append(s.phases[len(s.phases)-1], n)
 				s.mu.Unlock()
 			}
 		}
 	}()
 }
 
-// stop ends the sampling and returns what it saw.
-func (s *rssSampler) stop() rssReport {
+// mark begins a new phase of samples.
+func (s *heapSampler) mark() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.phases = append(s.phases, nil)
+}
+
+// stop ends the sampling and returns the phases: steady load after the
+// gateway's restart, the database's restart, steady load again.
+func (s *heapSampler) stop() heapReport {
 	if s.cancel == nil {
-		return rssReport{}
+		return heapReport{}
 	}
 	s.cancel()
 	<-s.done
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return rssReport(append([]int64(nil), s.samples...))
+	return heapReport(s.phases)
 }
 
-// rssReport is a process's RSS, in kB, once a second.
-type rssReport []int64
+// heapReport is the samples of each phase.
+type heapReport [][]int64
 
-// grew reports whether the RSS kept growing: the last third's peak is over
-// half as large again as the middle third's and 32 MiB above it. The
-// first third is warm-up (caches, pools, queues filling after a restart).
-func (r rssReport) grew() bool {
-	if len(r) < 9 {
+// grew reports whether the heap kept growing: under the same load after
+// the database's restart as before it, the median heap in use is more
+// than twice as large and 16 MiB larger.
+func (r heapReport) grew() bool {
+	if len(r) < 3 || len(r[0]) < 3 || len(r[2]) < 3 {
 		return false
 	}
-	third := len(r) / 3
-	middle, last := peak(r[third:2*third]), peak(r[2*third:])
-	return last > middle*3/2 && last-middle > 32<<10
+	before, after := median(r[0]), median(r[2])
+	return after > 2*before && after-before > 16<<20
 }
 
-func (r rssReport) String() string {
-	if len(r) == 0 {
-		return "no samples (not on Linux?)"
+func (r heapReport) String() string {
+	var parts []string
+	for i, name := range []string{"before the database's restart", "during it", "after it"} {
+		if i < len(r) && len(r[i]) > 0 {
+			parts = append(parts, fmt.Sprintf("median %d MiB %s (%d samples)", median(r[i])>>20, name, len(r[i])))
+		}
 	}
-	third := max(len(r)/3, 1)
-	return fmt.Sprintf("%d samples; peak %d MiB in the first third, %d MiB in the middle, %d MiB in the last",
-		len(r), peak(r[:third])>>10, peak(r[third:min(2*third, len(r))])>>10, peak(r[min(2*third, len(r)-1):])>>10)
-}
-
-func peak(kb []int64) int64 {
-	var m int64
-	for _, v := range kb {
-		m = max(m, v)
+	if len(parts) == 0 {
+		return "no samples"
 	}
-	return m
+	return strings.Join(parts, ", ")
 }
 
-// readRSS reads VmRSS of the process from /proc, in kB.
-func readRSS(pid int) (int64, bool) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func median(v []int64) int64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// heapInUse reads go_memstats_heap_inuse_bytes from the gateway's metrics.
+func heapInUse(p *proc) (int64, bool) {
+	client := http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(p.url + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return 0, false
 	}
 	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb, err == nil
+		if rest, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return int64(f), err == nil
 		}
 	}
 	return 0, false
