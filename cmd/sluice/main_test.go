@@ -151,6 +151,11 @@ func call(t *testing.T, method, url, token string, body any, out any) int {
 
 // callNoFail is call for goroutines: 0 means the request or decoding failed.
 func callNoFail(method, url, token string, body any, out any) int {
+	return callHeaders(method, url, token, nil, body, out)
+}
+
+// callHeaders is callNoFail with extra request headers.
+func callHeaders(method, url, token string, header map[string]string, body any, out any) int {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -165,6 +170,9 @@ func callNoFail(method, url, token string, body any, out any) int {
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0

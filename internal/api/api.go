@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/metrics"
+	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/safehttp"
 )
 
@@ -58,6 +59,9 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For names the client,
 	// for source IP allowlists.
 	TrustedProxies []netip.Prefix
+	// Origin is how clients reach the gateway: the public URL, or what a
+	// trusted proxy or the request says. Ingest URLs are built on it.
+	Origin origin.Origin
 	// DetectEmails indexes every email address found in a payload (see
 	// subject.Emails for where it looks) as a subject of its event.
 	DetectEmails bool

@@ -107,10 +107,10 @@ func (h *Handler) apply(ctx context.Context, policy safehttp.Policy, in *destina
 }
 
 // policyFor is the address policy for a destination given in request r:
-// the gateway's, with the host r was sent to counted as the gateway's own.
+// the gateway's, with the hosts r reached it by counted as its own.
 func (h *Handler) policyFor(r *http.Request) safehttp.Policy {
 	p := h.policy
-	p.Self = p.Self.WithHost(r.Host)
+	p.Self = p.Self.WithHost(h.cfg.Origin.Hosts(r)...)
 	return p
 }
 

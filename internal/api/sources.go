@@ -79,14 +79,9 @@ func toSourceJSON(s *sluice.Source, base string) sourceJSON {
 	return out
 }
 
-// baseURL is the scheme and host the request reached Sluice at, for
-// ingest URLs.
-func baseURL(r *http.Request) string {
-	if r.TLS != nil {
-		return "https://" + r.Host
-	}
-	return "http://" + r.Host
-}
+// baseURL is the base URL the request reached Sluice at, for ingest
+// URLs (see origin.Origin.Base).
+func (h *Handler) baseURL(r *http.Request) string { return h.cfg.Origin.Base(r) }
 
 // sourceInput is the body of POST and PATCH /v1/sources: a nil field is
 // left as it is (PATCH) or takes its default (POST).
@@ -271,7 +266,7 @@ func (h *Handler) createSource(w http.ResponseWriter, r *http.Request, key *slui
 	if err := h.store.CreateSource(r.Context(), s); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toSourceJSON(s, baseURL(r)))
+	writeJSON(w, http.StatusCreated, toSourceJSON(s, h.baseURL(r)))
 	return nil
 }
 
@@ -285,7 +280,7 @@ func (h *Handler) listSources(w http.ResponseWriter, r *http.Request, key *sluic
 	if err != nil {
 		return err
 	}
-	base := baseURL(r)
+	base := h.baseURL(r)
 	writeJSON(w, http.StatusOK, newList(ss, next, func(s *sluice.Source) sourceJSON { return toSourceJSON(s, base) }))
 	return nil
 }
@@ -296,7 +291,7 @@ func (h *Handler) getSource(w http.ResponseWriter, r *http.Request, key *sluice.
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toSourceJSON(s, baseURL(r)))
+	writeJSON(w, http.StatusOK, toSourceJSON(s, h.baseURL(r)))
 	return nil
 }
 
@@ -317,7 +312,7 @@ func (h *Handler) updateSource(w http.ResponseWriter, r *http.Request, key *slui
 	if err := h.store.UpdateSource(r.Context(), s); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toSourceJSON(s, baseURL(r)))
+	writeJSON(w, http.StatusOK, toSourceJSON(s, h.baseURL(r)))
 	return nil
 }
 

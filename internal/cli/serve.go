@@ -19,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/internal/deliver"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/metrics"
+	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/retention"
 	"github.com/sluicehq/sluice/internal/safehttp"
 	"github.com/sluicehq/sluice/internal/ui"
@@ -191,6 +192,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 	}
 	// Destinations may not lead back here (safehttp.Self).
 	self := safehttp.Self{Listen: []netip.AddrPort{s.listener.Addr().(*net.TCPAddr).AddrPort()}}
+	reached := origin.Origin{Public: s.cfg.PublicURL, Trusted: s.cfg.TrustedProxies}
 	handler := api.New(api.Config{
 		Self:                     self,
 		MaxHops:                  s.cfg.MaxHops,
@@ -202,6 +204,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		AllowPrivateDestinations: s.cfg.AllowPrivateDestinations,
 		AllowedDestinationCIDRs:  s.cfg.AllowedDestinationCIDRs,
 		TrustedProxies:           s.cfg.TrustedProxies,
+		Origin:                   reached,
 		DetectEmails:             s.cfg.DetectEmails,
 		Wake:                     s.dispatcher.Wake,
 		Offers:                   s.dispatcher,
@@ -215,6 +218,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 			Allowed:      s.cfg.AllowedDestinationCIDRs,
 			Self:         self,
 		},
+		Origin:            reached,
 		Wake:              s.dispatcher.Wake,
 		Metrics:           s.metrics,
 		PayloadRetention:  s.cfg.PayloadRetention,

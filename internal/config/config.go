@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -58,6 +59,9 @@ type Config struct {
 	AllowedDestinationCIDRs []netip.Prefix
 	TrustedProxies          []netip.Prefix
 	DetectEmails            bool
+
+	// PublicURL is the base URL clients reach Sluice at; nil when unset.
+	PublicURL *url.URL
 
 	// MaxHops is how many gateways an event may have passed through
 	// before ingest and publish refuse it (1 to 100).

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -90,6 +91,7 @@ func TestEveryVariableApplies(t *testing.T) {
 		"SLUICE_DETECT_EMAILS":              "0",
 		"SLUICE_ROTATE_KEY_AFTER":           "1000000",
 		"SLUICE_MAX_HOPS":                   "5",
+		"SLUICE_PUBLIC_URL":                 "https://hooks.example.com/sluice/",
 		"SLUICE_TENANT_WORKERS":             "64",
 	}
 	got := mustLoad(t, nil, vars)
@@ -120,6 +122,7 @@ func TestEveryVariableApplies(t *testing.T) {
 		DetectEmails:             false,
 		RotateKeyAfter:           1000000,
 		MaxHops:                  5,
+		PublicURL:                &url.URL{Scheme: "https", Host: "hooks.example.com", Path: "/sluice"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("from variables:\n got %+v\nwant %+v", got, want)
@@ -191,6 +194,8 @@ func TestBadValueNamesTheSetting(t *testing.T) {
 			[]string{"--tenant-workers (SLUICE_TENANT_WORKERS)", "more than the 64 delivery workers"}},
 		{"rotation count past 2^32", nil, map[string]string{"SLUICE_ROTATE_KEY_AFTER": "4294967297"},
 			[]string{"--rotate-key-after (SLUICE_ROTATE_KEY_AFTER)", "2^32"}},
+		{"relative public URL", []string{"--public-url=hooks.example.com"}, nil, []string{"--public-url (SLUICE_PUBLIC_URL)", "absolute URL"}},
+		{"public URL with a query", nil, map[string]string{"SLUICE_PUBLIC_URL": "https://h.example.com/?x=1"}, []string{"--public-url (SLUICE_PUBLIC_URL)", "no query"}},
 		{"zero hops", []string{"--max-hops=0"}, nil, []string{"--max-hops (SLUICE_MAX_HOPS)", "positive integer"}},
 		{"too many hops", nil, map[string]string{"SLUICE_MAX_HOPS": "101"}, []string{"--max-hops (SLUICE_MAX_HOPS)", "at most 100"}},
 		{"payload retention", []string{"--payload-retention", "30d"}, nil,

@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/deliver"
 )
 
@@ -93,10 +94,19 @@ var settings = []setting{
 		apply: func(c *Config, v string) (err error) { c.LogFormat, err = parseLogFormat(v); return }},
 	{flag: "allowed-destination-cidrs", env: "SLUICE_ALLOWED_DESTINATION_CIDRS", usage: "comma-separated `CIDRs`: private ranges destinations may use anyway",
 		apply: func(c *Config, v string) (err error) { c.AllowedDestinationCIDRs, err = parsePrefixes(v); return }},
-	{flag: "trusted-proxies", env: "SLUICE_TRUSTED_PROXIES", usage: "comma-separated `CIDRs` whose X-Forwarded-For is believed",
+	{flag: "trusted-proxies", env: "SLUICE_TRUSTED_PROXIES", usage: "comma-separated `CIDRs` whose X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host are believed",
 		apply: func(c *Config, v string) (err error) { c.TrustedProxies, err = parsePrefixes(v); return }},
 	{flag: "detect-emails", env: "SLUICE_DETECT_EMAILS", def: "true", isBool: true, usage: "index every email address found in a payload",
 		apply: func(c *Config, v string) (err error) { c.DetectEmails, err = parseBool(v); return }},
+	{flag: "public-url", env: "SLUICE_PUBLIC_URL",
+		usage: "the `URL` clients reach Sluice at (https://hooks.example.com), for ingest URLs and Secure cookies; empty: what each request (or a trusted proxy) says",
+		apply: func(c *Config, v string) (err error) {
+			if strings.TrimSpace(v) == "" {
+				return nil
+			}
+			c.PublicURL, err = origin.ParsePublic(v)
+			return err
+		}},
 	{flag: "max-hops", env: "SLUICE_MAX_HOPS", def: "3",
 		usage: "`count` of gateways an event may have passed through (the Sluice-Hops header) before it is refused with 508, ending delivery loops",
 		apply: func(c *Config, v string) error {

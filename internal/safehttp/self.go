@@ -25,10 +25,14 @@ type Self struct {
 	Hosts []string
 }
 
-// WithHost returns s with host, a request's Host header, among its Hosts.
-func (s Self) WithHost(host string) Self {
-	if host != "" {
-		s.Hosts = append(slices.Clip(s.Hosts), host)
+// WithHost returns s with hosts, such as a request's Host header, among
+// its Hosts.
+func (s Self) WithHost(hosts ...string) Self {
+	s.Hosts = slices.Clip(s.Hosts)
+	for _, h := range hosts {
+		if h != "" {
+			s.Hosts = append(s.Hosts, h)
+		}
 	}
 	return s
 }

@@ -36,7 +36,7 @@ func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, s *s
 	if types := splitList(r.PostFormValue("event_types")); len(types) > 0 {
 		d.EventTypes = types
 	}
-	if err := h.create(r.Context(), s.key, d, r.Host); err != nil {
+	if err := h.create(r.Context(), s.key, d, h.cfg.Origin.Hosts(r)); err != nil {
 		h.notDone(w, r, "/ui/destinations", "Not created", err)
 		return
 	}
@@ -45,8 +45,8 @@ func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, s *s
 
 // create checks and stores a new destination, as POST /v1/destinations
 // does: EFORBIDDEN for a viewer, EINVALID naming the field that is wrong.
-// host is the request's Host, the gateway's own as the user reaches it.
-func (h *Handler) create(ctx context.Context, key *sluice.APIKey, d *sluice.Destination, host string) error {
+// hosts are those the user reached the gateway by: its own.
+func (h *Handler) create(ctx context.Context, key *sluice.APIKey, d *sluice.Destination, hosts []string) error {
 	if err := key.RequireAdmin(); err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (h *Handler) create(ctx context.Context, key *sluice.APIKey, d *sluice.Dest
 		return err
 	}
 	policy := h.cfg.Policy
-	policy.Self = policy.Self.WithHost(host)
+	policy.Self = policy.Self.WithHost(hosts...)
 	if err := policy.CheckDestinationURL(ctx, h.cfg.Resolver, d.URL); err != nil {
 		return err
 	}

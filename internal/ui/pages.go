@@ -19,7 +19,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := randomToken()
-	setCookie(w, r, loginCookie, token, 600)
+	h.setCookie(w, r, loginCookie, token, 600)
 	h.render(w, r, nil, http.StatusOK, "login.html", loginView{CSRF: token})
 }
 
@@ -49,8 +49,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, _ := h.sessions.create(hash, key, h.cfg.Now())
-	setCookie(w, r, loginCookie, "", -1)
-	setCookie(w, r, sessionCookie, id, int(sessionTTL.Seconds()))
+	h.setCookie(w, r, loginCookie, "", -1)
+	h.setCookie(w, r, sessionCookie, id, int(sessionTTL.Seconds()))
 	h.cfg.Logger.Info("ui: signed in", slog.String("key_id", key.ID))
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
@@ -77,13 +77,13 @@ func loginFormGenuine(r *http.Request) bool {
 
 func (h *Handler) freshLogin(w http.ResponseWriter, r *http.Request) string {
 	token := randomToken()
-	setCookie(w, r, loginCookie, token, 600)
+	h.setCookie(w, r, loginCookie, token, 600)
 	return token
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *session) {
 	h.sessions.end(r)
-	setCookie(w, r, sessionCookie, "", -1)
+	h.setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }
 

@@ -89,8 +89,9 @@ func sameToken(a, b string) bool {
 }
 
 // setCookie sets an HttpOnly, SameSite=Strict cookie on /ui/, Secure when
-// the request came over TLS. A negative maxAge deletes it.
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+// the client reached the gateway over HTTPS (directly, through a trusted
+// proxy, or at an https public URL). A negative maxAge deletes it.
+func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/ui/", MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: h.cfg.Origin.Secure(r), SameSite: http.SameSiteStrictMode})
 }

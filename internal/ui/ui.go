@@ -25,6 +25,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/datamap"
 	"github.com/sluicehq/sluice/internal/metrics"
+	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/safehttp"
 )
 
@@ -66,6 +67,10 @@ type Config struct {
 	// default net.DefaultResolver.
 	Policy   safehttp.Policy
 	Resolver safehttp.Resolver
+	// Origin is how clients reach the gateway: it decides whether the
+	// session cookie is Secure, and counts as the gateway's own in the
+	// check that a destination does not lead back to it.
+	Origin origin.Origin
 	// Wake is called when a destination is enabled: its waiting deliveries
 	// are due now. Default: nothing.
 	Wake func()
@@ -153,7 +158,7 @@ func (h *Handler) page(pattern string, fn pageFunc) {
 		case "":
 		case sluice.ENOTFOUND:
 			h.sessions.end(r)
-			setCookie(w, r, sessionCookie, "", -1)
+			h.setCookie(w, r, sessionCookie, "", -1)
 			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 			return
 		default:
