@@ -13,8 +13,8 @@ import (
 	"unicode"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/origin"
 )
 
 // setting is one row of SPEC §2: a flag, its variable, its default, and how
