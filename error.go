@@ -7,17 +7,18 @@ import (
 
 // Error codes. Each maps to exactly one HTTP status in internal/api.
 const (
-	EINVALID      = "invalid"       // 400: the request is malformed or fails validation
-	EUNAUTHORIZED = "unauthorized"  // 401: no or unknown credentials
-	EFORBIDDEN    = "forbidden"     // 403: credentials lack the role for this action
-	ENOTFOUND     = "not_found"     // 404: no such resource for this tenant
-	ECONFLICT     = "conflict"      // 409: the resource's state forbids the change
-	EGONE         = "gone"          // 410: the resource existed but its data is gone
-	ETOOLARGE     = "too_large"     // 413: the request body is over the limit
-	ERATELIMITED  = "rate_limited"  // 429: slow down
-	ELOOP         = "loop_detected" // 508: the event has passed through too many gateways
-	EUNAVAILABLE  = "unavailable"   // 503: the database cannot answer now; the message says what became of the request
-	EINTERNAL     = "internal"      // 500: anything else; the message carries no detail
+	EINVALID      = "invalid"            // 400: the request is malformed or fails validation
+	EUNAUTHORIZED = "unauthorized"       // 401: no or unknown credentials
+	EFORBIDDEN    = "forbidden"          // 403: credentials lack the role for this action
+	ENOTFOUND     = "not_found"          // 404: no such resource for this tenant
+	ECONFLICT     = "conflict"           // 409: the resource's state forbids the change
+	EGONE         = "gone"               // 410: the resource existed but its data is gone
+	ETOOLARGE     = "too_large"          // 413: the request body is over the limit
+	ERATELIMITED  = "rate_limited"       // 429: slow down
+	EMETHOD       = "method_not_allowed" // 405: the path exists, not with this method
+	ELOOP         = "loop_detected"      // 508: the event has passed through too many gateways
+	EUNAVAILABLE  = "unavailable"        // 503: the database cannot answer now; the message says what became of the request
+	EINTERNAL     = "internal"           // 500: anything else; the message carries no detail
 )
 
 // Error is an error a user may see: a code and a message safe to show.

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -188,11 +189,28 @@ func (h *Handler) routes() {
 	h.route("GET /v1/audit", anyRole, h.listAudit)
 	h.route("GET /v1/datamap", anyRole, h.getDataMap)
 
-	// Anything else, including a known path with the wrong method, gets the
-	// API's error shape rather than the mux's plain text.
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	// Anything else gets the API's error shape rather than the mux's plain
+	// text: 405 with Allow for a known path and another method, else 404.
+	h.mux.HandleFunc("/", h.noRoute)
+}
+
+// noRoute answers a request no route matched: 405 naming the methods the
+// path has, or 404 when it has none.
+func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := h.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) == 0 {
 		h.writeError(w, r, sluice.Errorf(sluice.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
-	})
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	h.writeError(w, r, sluice.Errorf(sluice.EMETHOD, "%s is not allowed here; use %s", r.Method, strings.Join(allowed, " or ")))
 }
 
 // ServeHTTP bounds the request body and dispatches to the route.
@@ -261,6 +279,8 @@ func statusOf(code string) int {
 		return http.StatusTooManyRequests
 	case sluice.ELOOP:
 		return http.StatusLoopDetected
+	case sluice.EMETHOD:
+		return http.StatusMethodNotAllowed
 	case sluice.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	default:
