@@ -3,6 +3,8 @@ package sluice
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -72,4 +74,22 @@ func encodeULID(dst []byte, raw [16]byte) {
 		lo = lo>>5 | hi<<59
 		hi >>= 5
 	}
+}
+
+// idPrefixes are the prefixes NewID is given.
+var idPrefixes = []string{PrefixTenant, PrefixKey, PrefixSource, PrefixDestination, PrefixEvent, PrefixDelivery,
+	PrefixAttempt, PrefixErasure, PrefixAudit}
+
+// ValidID reports whether s has the shape of an id NewID makes: a known
+// prefix and 26 characters of the ULID alphabet.
+func ValidID(s string) bool {
+	if len(s) != 4+26 || !slices.Contains(idPrefixes, s[:4]) {
+		return false
+	}
+	for i := 4; i < len(s); i++ {
+		if strings.IndexByte(crockford, s[i]) < 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -40,3 +40,17 @@ func TestEncodeULIDKnownValue(t *testing.T) {
 		t.Fatalf("time part = %s, want 01ARZ3NDEK", got)
 	}
 }
+
+func TestValidID(t *testing.T) {
+	for _, prefix := range []string{PrefixEvent, PrefixAudit, PrefixTenant} {
+		if id := NewID(prefix); !ValidID(id) {
+			t.Errorf("ValidID(%q) = false for a new id", id)
+		}
+	}
+	for _, s := range []string{"", "zzz", "evt_", "evt_01ARZ3NDEKTSV4RRFFQ69G5FA", "evt_01ARZ3NDEKTSV4RRFFQ69G5FAVX",
+		"xyz_01ARZ3NDEKTSV4RRFFQ69G5FAV", "evt_01ARZ3NDEKTSV4RRFFQ69G5FAU", "evt_01arz3ndektsv4rrffq69g5fav"} {
+		if ValidID(s) {
+			t.Errorf("ValidID(%q) = true", s)
+		}
+	}
+}

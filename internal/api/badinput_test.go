@@ -36,6 +36,7 @@ var codeOf = map[int]string{
 	http.StatusForbidden:             sluice.EFORBIDDEN,
 	http.StatusNotFound:              sluice.ENOTFOUND,
 	http.StatusRequestEntityTooLarge: sluice.ETOOLARGE,
+	http.StatusMethodNotAllowed:      sluice.EMETHOD,
 }
 
 // tenantState is everything of a tenant that a bad request could change,
@@ -321,14 +322,14 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "destinations limit 501", method: "GET", path: destinations + "?limit=501", token: op, status: 400},
 		{name: "destinations limit abc", method: "GET", path: destinations + "?limit=abc", token: viewer, status: 400},
 
-		// Unknown routes and wrong methods get the error shape.
+		// Unknown routes (404) and wrong methods (405) get the error shape.
 		{name: "unknown route", method: "GET", path: "/v1/nope", token: op, status: 404},
 		{name: "unknown route unauthenticated", method: "POST", path: "/v1/sourcez", body: okEvent, status: 404},
-		{name: "wrong method on events", method: "PUT", path: events, token: op, body: okEvent, status: 404},
-		{name: "wrong method on event", method: "DELETE", path: events + "/" + evt, token: op, status: 404},
-		{name: "wrong method on destination", method: "POST", path: destinations + "/" + dst.ID, token: op, body: okDestination, status: 404},
-		{name: "wrong method on keys", method: "GET", path: "/v1/keys", token: op, status: 404},
-		{name: "wrong method on tenants", method: "DELETE", path: "/v1/tenants", token: op, status: 404},
+		{name: "wrong method on events", method: "PUT", path: events, token: op, body: okEvent, status: 405},
+		{name: "wrong method on event", method: "DELETE", path: events + "/" + evt, token: op, status: 405},
+		{name: "wrong method on destination", method: "POST", path: destinations + "/" + dst.ID, token: op, body: okDestination, status: 405},
+		{name: "wrong method on keys", method: "GET", path: "/v1/keys", token: op, status: 405},
+		{name: "wrong method on tenants", method: "DELETE", path: "/v1/tenants", token: op, status: 405},
 	}
 
 	tenants := []struct{ token, id string }{{b.operator, opKey.TenantID}, {other, otherKey.TenantID}}

@@ -218,7 +218,8 @@ func TestEventTypeRouting(t *testing.T) {
 	prefix := b.destination(t, b.operator, map[string]any{"url": url, "event_types": []string{"invoice.*"}})
 	exact := b.destination(t, b.operator, map[string]any{"url": url, "event_types": []string{"customer.created"}})
 	all := b.destination(t, b.operator, map[string]any{"url": url})
-	bySource := b.destination(t, b.operator, map[string]any{"url": url, "source_ids": []string{"src_01ABC"}})
+	src := b.source(t, b.operator, map[string]any{"verification": map[string]string{"type": "none"}})
+	bySource := b.destination(t, b.operator, map[string]any{"url": url, "source_ids": []string{src.ID}})
 	if !slices.Equal(all.EventTypes, []string{"*"}) {
 		t.Errorf("default event_types %v, want [*]", all.EventTypes)
 	}

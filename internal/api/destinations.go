@@ -88,6 +88,11 @@ func (h *Handler) apply(ctx context.Context, policy safehttp.Policy, in *destina
 			return err
 		}
 	}
+	if in.SourceIDs != nil {
+		if err := h.checkSourcesExist(ctx, d.TenantID, d.SourceIDs); err != nil {
+			return err
+		}
+	}
 	if in.URL != nil {
 		if err := policy.CheckDestinationURL(ctx, h.cfg.Resolver, *in.URL); err != nil {
 			return err
@@ -102,6 +107,22 @@ func (h *Handler) apply(ctx context.Context, policy safehttp.Policy, in *destina
 	}
 	if in.Enabled != nil {
 		d.SetEnabled(*in.Enabled)
+	}
+	return nil
+}
+
+// checkSourcesExist refuses source ids the tenant has no source of:
+// EINVALID naming the first, as a destination filtered on it would never
+// receive anything.
+func (h *Handler) checkSourcesExist(ctx context.Context, tenantID string, ids []string) error {
+	for i, id := range ids {
+		_, err := h.store.Source(ctx, tenantID, id)
+		switch {
+		case sluice.ErrorCode(err) == sluice.ENOTFOUND:
+			return sluice.Errorf(sluice.EINVALID, "source_ids[%d]: no source %s of this tenant", i, id)
+		case err != nil:
+			return err
+		}
 	}
 	return nil
 }

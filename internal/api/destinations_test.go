@@ -78,9 +78,10 @@ func TestDestinationSecretGivenAndList(t *testing.T) {
 	t.Parallel()
 	b := setupWith(t, setupOptions{noDispatcher: true})
 	secret := signature.NewSecret()
+	src := b.source(t, b.operator, map[string]any{"verification": map[string]string{"type": "none"}})
 	given := b.destination(t, b.operator, map[string]any{"url": "https://a.example.com", "secret": secret,
-		"source_ids": []string{"src_01J0000000000000000000000"}})
-	if given.Secret != secret || !slices.Equal(given.SourceIDs, []string{"src_01J0000000000000000000000"}) {
+		"source_ids": []string{src.ID}})
+	if given.Secret != secret || !slices.Equal(given.SourceIDs, []string{src.ID}) {
 		t.Errorf("created %+v with the given secret and source", given)
 	}
 	var ids []string

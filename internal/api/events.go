@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -63,8 +64,8 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 		return err
 	}
 	subjects := make([]sluice.Subject, 0, len(in.Subjects))
-	for _, given := range in.Subjects {
-		subj, err := privacy.Subject("subjects", given.Type, given.Value)
+	for i, given := range in.Subjects {
+		subj, err := privacy.Subject(fmt.Sprintf("subjects[%d]", i), given.Type, given.Value)
 		if err != nil {
 			return err
 		}

@@ -88,10 +88,13 @@ func newList[S, T any](items []S, next string, convert func(S) T) list[T] {
 const maxLimit = 500
 
 // pageFrom reads ?limit= and ?cursor=: EINVALID for a limit that is not an
-// integer from 1 to maxLimit.
+// integer from 1 to maxLimit, or a cursor that is not an id.
 func pageFrom(r *http.Request) (sluice.Page, error) {
 	q := r.URL.Query()
 	p := sluice.Page{Limit: 50, Cursor: q.Get("cursor")}
+	if p.Cursor != "" && !sluice.ValidID(p.Cursor) {
+		return p, sluice.Errorf(sluice.EINVALID, "cursor: not a cursor this API gave; pass next_cursor as a list returned it")
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxLimit {
@@ -135,6 +138,9 @@ func decodeError(err error) error {
 	if syntax, ok := errors.AsType[*json.SyntaxError](err); ok {
 		return sluice.Errorf(sluice.EINVALID, "body: malformed JSON at byte %d", syntax.Offset)
 	}
+	if in, ok := errors.AsType[*inputError](err); ok {
+		return sluice.Errorf(sluice.EINVALID, "%s", in.msg)
+	}
 	if typ, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 		if typ.Field == "" {
 			return sluice.Errorf(sluice.EINVALID, "body: must be a JSON object")
@@ -152,6 +158,12 @@ func decodeError(err error) error {
 	}
 	return sluice.Errorf(sluice.EINVALID, "body: not valid JSON")
 }
+
+// inputError is a decoding error that names the field and what it must
+// be itself, from a type's UnmarshalJSON; it never quotes the value.
+type inputError struct{ msg string }
+
+func (e *inputError) Error() string { return e.msg }
 
 // describeType names the JSON type a Go type is decoded from.
 func describeType(t reflect.Type) string {

@@ -14,8 +14,8 @@ import (
 // webhook-id. It answers 202 with how many were re-queued.
 func (h *Handler) recoverDestination(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
 	var in struct {
-		Since *time.Time `json:"since"`
-		Until *time.Time `json:"until"`
+		Since *string `json:"since"`
+		Until *string `json:"until"`
 	}
 	if err := decodeJSON(r, &in); err != nil {
 		return err
@@ -23,14 +23,20 @@ func (h *Handler) recoverDestination(w http.ResponseWriter, r *http.Request, key
 	if in.Since == nil {
 		return sluice.Errorf(sluice.EINVALID, "since: required, an RFC 3339 time such as 2026-01-02T15:04:05Z")
 	}
+	since, err := parseTime("since", *in.Since)
+	if err != nil {
+		return err
+	}
 	until := h.now()
 	if in.Until != nil {
-		until = *in.Until
+		if until, err = parseTime("until", *in.Until); err != nil {
+			return err
+		}
 	}
-	if !until.After(*in.Since) {
+	if !until.After(since) {
 		return sluice.Errorf(sluice.EINVALID, "until: must be after since")
 	}
-	n, err := h.store.Recover(r.Context(), key.TenantID, r.PathValue("id"), *in.Since, until, h.cfg.FirstDelay)
+	n, err := h.store.Recover(r.Context(), key.TenantID, r.PathValue("id"), since, until, h.cfg.FirstDelay)
 	if err != nil {
 		return err
 	}
@@ -39,4 +45,14 @@ func (h *Handler) recoverDestination(w http.ResponseWriter, r *http.Request, key
 	}
 	writeJSON(w, http.StatusAccepted, map[string]int{"recovered": n})
 	return nil
+}
+
+// parseTime reads an RFC 3339 time given in field: EINVALID naming the
+// field and the form, never the value.
+func parseTime(field, v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, sluice.Errorf(sluice.EINVALID, "%s: must be an RFC 3339 time such as 2026-01-02T15:04:05Z", field)
+	}
+	return t, nil
 }

@@ -1,6 +1,9 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"time"
@@ -49,6 +52,26 @@ type subjectPathJSON struct {
 	Type string `json:"type"`
 }
 
+// subjectPathList is subject_paths as a request gives it: an item that is
+// not an object is refused naming its index.
+type subjectPathList []subjectPathJSON
+
+func (l *subjectPathList) UnmarshalJSON(data []byte) error {
+	var items []json.RawMessage
+	if err := json.Unmarshal(data, &items); err != nil {
+		return &inputError{`subject_paths: must be an array of {"path", "type"} objects`}
+	}
+	*l = make(subjectPathList, len(items))
+	for i, item := range items {
+		dec := json.NewDecoder(bytes.NewReader(item))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&(*l)[i]); err != nil {
+			return &inputError{fmt.Sprintf(`subject_paths[%d]: must be an object {"path": "data.email", "type": "email"}`, i)}
+		}
+	}
+	return nil
+}
+
 func toSourceJSON(s *sluice.Source, base string) sourceJSON {
 	v := s.Verification
 	out := sourceJSON{
@@ -90,7 +113,7 @@ type sourceInput struct {
 	Verification       *verificationJSON  `json:"verification"`
 	EventTypePath      *string            `json:"event_type_path"`
 	EventIDPath        *string            `json:"event_id_path"`
-	SubjectPaths       *[]subjectPathJSON `json:"subject_paths"`
+	SubjectPaths       *subjectPathList   `json:"subject_paths"`
 	AllowedIPs         *[]string          `json:"allowed_ips"`
 	RateLimitPerSecond *int               `json:"rate_limit_per_second"`
 	PayloadRetention   *string            `json:"payload_retention"`

@@ -106,7 +106,7 @@ func TestRotateTenantKey(t *testing.T) {
 	b.do(t, "POST", path, viewer, nil).wantError(t, http.StatusForbidden, "forbidden")
 	b.do(t, "POST", path, "", nil).wantError(t, http.StatusUnauthorized, "unauthorized")
 	b.do(t, "POST", path, acme, `{"key":"x"}`).wantError(t, http.StatusBadRequest, "invalid")
-	b.do(t, "GET", path, acme, nil).wantError(t, http.StatusNotFound, "not_found")
+	b.do(t, "GET", path, acme, nil).wantError(t, http.StatusMethodNotAllowed, "method_not_allowed")
 
 	entries, _, err := b.store.AuditLog(context.Background(), acmeID, sluice.Page{Limit: 500})
 	if err != nil {

@@ -7,6 +7,8 @@ package privacy
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -27,6 +29,36 @@ func Subject(field, typ, value string) (sluice.Subject, error) {
 type Store interface {
 	SubjectPayloads(ctx context.Context, tenantID string, s sluice.Subject) ([]*sluice.SubjectPayload, error)
 	RecordAudit(ctx context.Context, e *sluice.AuditEntry) error
+	Observations(ctx context.Context, tenantID string) ([]*sluice.Observation, error)
+}
+
+// builtinTypes are the subject types Sluice itself finds and normalises.
+var builtinTypes = []string{"email", "phone"}
+
+// checkKnownType refuses a subject type the tenant has never had indexed,
+// which a typo makes ("emial"): an export of it would answer nothing,
+// however much is stored about the person. EINVALID naming the types
+// indexed.
+func checkKnownType(ctx context.Context, store Store, tenantID, typ string) error {
+	if slices.Contains(builtinTypes, typ) {
+		return nil
+	}
+	obs, err := store.Observations(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	known := slices.Clone(builtinTypes)
+	for _, o := range obs {
+		if o.Kind == sluice.ObservedSubject && !slices.Contains(known, o.Name) {
+			if o.Name == typ {
+				return nil
+			}
+			known = append(known, o.Name)
+		}
+	}
+	slices.Sort(known)
+	return sluice.Errorf(sluice.EINVALID, "type: no subject of type %q was ever indexed for this tenant; types indexed: %s",
+		typ, strings.Join(known, ", "))
 }
 
 // Export is a subject's export, as GET /v1/subjects/export answers it.
@@ -55,6 +87,9 @@ func ExportSubject(ctx context.Context, store Store, key *sluice.APIKey, typ, va
 	}
 	subj, err := Subject("subject", typ, value)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkKnownType(ctx, store, key.TenantID, subj.Type); err != nil {
 		return nil, err
 	}
 	found, err := store.SubjectPayloads(ctx, key.TenantID, subj)
