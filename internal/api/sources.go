@@ -109,16 +109,16 @@ func (h *Handler) baseURL(r *http.Request) string { return h.cfg.Origin.Base(r) 
 // sourceInput is the body of POST and PATCH /v1/sources: a nil field is
 // left as it is (PATCH) or takes its default (POST).
 type sourceInput struct {
-	Name               *string            `json:"name"`
-	Verification       *verificationJSON  `json:"verification"`
-	EventTypePath      *string            `json:"event_type_path"`
-	EventIDPath        *string            `json:"event_id_path"`
-	SubjectPaths       *subjectPathList   `json:"subject_paths"`
-	AllowedIPs         *[]string          `json:"allowed_ips"`
-	RateLimitPerSecond *int               `json:"rate_limit_per_second"`
-	PayloadRetention   *string            `json:"payload_retention"`
-	PayloadStorage     *string            `json:"payload_storage"`
-	Enabled            *bool              `json:"enabled"`
+	Name               *string           `json:"name"`
+	Verification       *verificationJSON `json:"verification"`
+	EventTypePath      *string           `json:"event_type_path"`
+	EventIDPath        *string           `json:"event_id_path"`
+	SubjectPaths       *subjectPathList  `json:"subject_paths"`
+	AllowedIPs         *[]string         `json:"allowed_ips"`
+	RateLimitPerSecond *int              `json:"rate_limit_per_second"`
+	PayloadRetention   *string           `json:"payload_retention"`
+	PayloadStorage     *string           `json:"payload_storage"`
+	Enabled            *bool             `json:"enabled"`
 }
 
 // apply checks in and sets its fields on s: EINVALID naming the first
