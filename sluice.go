@@ -13,3 +13,8 @@ var Version = "0.1.0-dev"
 
 // UserAgent is the user-agent header sent with every delivery.
 func UserAgent() string { return "Sluice/" + Version }
+
+// HeaderEventType carries the event's type on every delivery, so that a
+// receiver can route a payload that does not say what it is (the body is
+// the payload as published or received, not wrapped in an envelope).
+const HeaderEventType = "Sluice-Event-Type"

@@ -182,6 +182,7 @@ func (d *Dispatcher) send(c *sluice.Claim, at time.Time) response {
 	req.Header.Set(signature.HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
 	req.Header.Set(signature.HeaderSignature, signer.Sign(c.Delivery.EventID, at, body))
 	req.Header.Set(sluice.HeaderHops, strconv.Itoa(c.Hops+1))
+	req.Header.Set(sluice.HeaderEventType, c.EventType)
 
 	res, err := d.cfg.Client.Do(req)
 	if err != nil {

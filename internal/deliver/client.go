@@ -17,7 +17,9 @@ import (
 // carrying any of the client error's text, which names the destination URL.
 const (
 	ErrClassTimeout    = "timeout"     // no complete response within the delivery timeout
-	ErrClassConnect    = "connect"     // DNS lookup, dial or connection refused
+	ErrClassDNS        = "dns"         // the host name did not resolve
+	ErrClassRefused    = "refused"     // the host refused the connection: nothing listens on the port
+	ErrClassConnect    = "connect"     // the connection could not be made some other way (unreachable, reset)
 	ErrClassBlocked    = "blocked"     // the address dialed is not allowed (SSRF guard)
 	ErrClassTLS        = "tls"         // handshake or certificate verification failed
 	ErrClassRedirect   = "redirect"    // a 3xx response; redirects are not followed
@@ -57,12 +59,16 @@ func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastR
 func classifyError(err error) string {
 	var netErr net.Error
 	switch {
+	case isDNSError(err):
+		return ErrClassDNS
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return ErrClassTimeout
 	case errors.Is(err, safehttp.ErrBlocked):
 		return ErrClassBlocked
 	case isTLSError(err):
 		return ErrClassTLS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ErrClassRefused
 	case isConnectError(err):
 		return ErrClassConnect
 	default:
@@ -83,11 +89,12 @@ func isTLSError(err error) bool {
 		errors.As(err, &authority) || errors.As(err, &hostname) || errors.As(err, &invalid)
 }
 
+func isDNSError(err error) bool {
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
 func isConnectError(err error) bool {
-	var (
-		dns *net.DNSError
-		op  *net.OpError
-	)
-	return errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial" ||
-		errors.Is(err, syscall.ECONNREFUSED)
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

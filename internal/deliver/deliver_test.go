@@ -53,6 +53,12 @@ func TestRetriesUntilSuccess(t *testing.T) {
 		if got := r.header.Get("webhook-id"); got != ev.ID {
 			t.Errorf("request %d webhook-id = %q, want the event id %q", i, got, ev.ID)
 		}
+		if got := r.header.Get(sluice.HeaderEventType); got != "invoice.paid" {
+			t.Errorf("request %d %s = %q, want the event's type", i, sluice.HeaderEventType, got)
+		}
+		if got := r.header.Get(sluice.HeaderHops); got != "1" {
+			t.Errorf("request %d %s = %q, want 1 for an event published here", i, sluice.HeaderHops, got)
+		}
 		verifyBoth(t, dest.Secret, r)
 	}
 

@@ -168,8 +168,8 @@ func TestConnectionFailures(t *testing.T) {
 	t.Cleanup(untrusted.Close)
 
 	for _, tc := range []struct{ name, url, class string }{
-		{"refused", closed.URL, "connect"},
-		{"unresolvable", "http://sluice-test.invalid/hook", "connect"},
+		{"refused", closed.URL, "refused"},
+		{"unresolvable", "http://sluice-test.invalid/hook", "dns"},
 		{"untrusted certificate", untrusted.URL, "tls"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
