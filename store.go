@@ -180,6 +180,12 @@ type Store interface {
 
 	// AuditLog lists a tenant's audit entries, newest first.
 	AuditLog(ctx context.Context, tenantID string, page Page) ([]*AuditEntry, string, error)
+	// APIKeys lists a tenant's keys, newest first; their token hashes are
+	// for authentication, never for display.
+	APIKeys(ctx context.Context, tenantID string, page Page) ([]*APIKey, string, error)
+	// Erasures lists a tenant's erasure records, newest first: what was
+	// erased and when, never whom.
+	Erasures(ctx context.Context, tenantID string, page Page) ([]*Erasure, string, error)
 	// RecordAudit appends an entry that is not part of a change the store
 	// makes itself, such as a payload read.
 	RecordAudit(ctx context.Context, e *AuditEntry) error

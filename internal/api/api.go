@@ -158,6 +158,7 @@ func (h *Handler) routes() {
 	h.route("DELETE /v1/tenants/{id}", operatorOnly, h.deleteTenant)
 	h.route("POST /v1/tenants/{id}/rotate-key", adminOnly, h.rotateTenantKey)
 	h.route("POST /v1/keys", adminOnly, h.createKey)
+	h.route("GET /v1/keys", adminOnly, h.listKeys)
 	h.route("DELETE /v1/keys/{id}", adminOnly, h.deleteKey)
 
 	h.mux.HandleFunc("POST /in/{source_id}", h.countReceived(metrics.ViaIngest, h.ingest))
@@ -185,6 +186,7 @@ func (h *Handler) routes() {
 	h.route("DELETE /v1/events/{id}/payload", adminOnly, h.erasePayload)
 
 	h.route("POST /v1/erasures", adminOnly, h.eraseSubject)
+	h.route("GET /v1/erasures", adminOnly, h.listErasures)
 	h.route("GET /v1/subjects/export", adminOnly, h.exportSubject)
 	h.route("GET /v1/audit", anyRole, h.listAudit)
 	h.route("GET /v1/datamap", anyRole, h.getDataMap)

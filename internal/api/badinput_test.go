@@ -328,7 +328,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{name: "wrong method on events", method: "PUT", path: events, token: op, body: okEvent, status: 405},
 		{name: "wrong method on event", method: "DELETE", path: events + "/" + evt, token: op, status: 405},
 		{name: "wrong method on destination", method: "POST", path: destinations + "/" + dst.ID, token: op, body: okDestination, status: 405},
-		{name: "wrong method on keys", method: "GET", path: "/v1/keys", token: op, status: 405},
+		{name: "wrong method on keys", method: "PUT", path: "/v1/keys", token: op, status: 405},
 		{name: "wrong method on tenants", method: "DELETE", path: "/v1/tenants", token: op, status: 405},
 	}
 

@@ -82,6 +82,31 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, key *sluice.
 	return nil
 }
 
+// keyJSON is a key as GET /v1/keys shows it: never its token.
+type keyJSON struct {
+	ID        string      `json:"id"`
+	Name      string      `json:"name"`
+	Role      sluice.Role `json:"role"`
+	Operator  bool        `json:"operator"`
+	CreatedAt time.Time   `json:"created_at"`
+}
+
+// listKeys serves GET /v1/keys: the tenant's keys, newest first.
+func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	page, err := pageFrom(r)
+	if err != nil {
+		return err
+	}
+	keys, next, err := h.store.APIKeys(r.Context(), key.TenantID, page)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(keys, next, func(k *sluice.APIKey) keyJSON {
+		return keyJSON{ID: k.ID, Name: k.Name, Role: k.Role, Operator: k.Operator, CreatedAt: k.CreatedAt}
+	}))
+	return nil
+}
+
 // deleteKey serves DELETE /v1/keys/{id}.
 func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
 	defer h.keys.forget() // even on failure: the key may be gone anyway

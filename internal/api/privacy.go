@@ -75,6 +75,24 @@ func (h *Handler) eraseSubject(w http.ResponseWriter, r *http.Request, key *slui
 	return nil
 }
 
+// listErasures serves GET /v1/erasures: the tenant's erasure records,
+// newest first, naming no subject.
+func (h *Handler) listErasures(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	page, err := pageFrom(r)
+	if err != nil {
+		return err
+	}
+	es, next, err := h.store.Erasures(r.Context(), key.TenantID, page)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(es, next, func(e *sluice.Erasure) erasureJSON {
+		return erasureJSON{ID: e.ID, EventsMatched: e.EventsMatched, PayloadsErased: e.PayloadsErased,
+			CompletedAt: e.CompletedAt}
+	}))
+	return nil
+}
+
 // exportSubject serves GET /v1/subjects/export?type=&value= (admin only):
 // every retained payload linked to the subject. The export is audited,
 // without the subject.

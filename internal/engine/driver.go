@@ -152,6 +152,10 @@ type Reader interface {
 	QueueStats(ctx context.Context, now time.Time) (*sluice.QueueStats, error)
 	// AuditLog lists the tenant's audit entries, newest first.
 	AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error)
+	// APIKeys lists the tenant's keys, newest first.
+	APIKeys(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.APIKey, string, error)
+	// Erasures lists the tenant's erasure records, newest first.
+	Erasures(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Erasure, string, error)
 }
 
 // Tx is a transaction: reads that see its writes, and the writes. Writes

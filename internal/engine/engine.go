@@ -166,6 +166,16 @@ func (s *Store) AuditLog(ctx context.Context, tenantID string, page sluice.Page)
 	return s.read.AuditLog(ctx, tenantID, page)
 }
 
+// APIKeys lists the tenant's keys, newest first.
+func (s *Store) APIKeys(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.APIKey, string, error) {
+	return s.read.APIKeys(ctx, tenantID, page)
+}
+
+// Erasures lists the tenant's erasure records, newest first.
+func (s *Store) Erasures(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Erasure, string, error) {
+	return s.read.Erasures(ctx, tenantID, page)
+}
+
 // RecordAudit appends an entry that is not part of a change the store
 // makes itself, such as a payload read.
 func (s *Store) RecordAudit(ctx context.Context, e *sluice.AuditEntry) error {

@@ -88,6 +88,12 @@ func (o *Ops) APIKey(ctx context.Context, tenantID, id string) (*sluice.APIKey, 
 	return k, notFound(err, "key")
 }
 
+// APIKeys lists the tenant's keys, newest first.
+func (o *Ops) APIKeys(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.APIKey, string, error) {
+	return listPage(ctx, o.Conn, "keys", `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = $1`,
+		[]any{tenantID}, page, scanKey, func(k *sluice.APIKey) string { return k.ID })
+}
+
 // SetTokenHash replaces a key's token hash and returns its tenant.
 func (o *Ops) SetTokenHash(ctx context.Context, keyID string, hash []byte) (string, error) {
 	var tenantID string

@@ -42,6 +42,18 @@ func (o *Ops) EndPayloads(ctx context.Context, eventIDs []string, state sluice.P
 	return int(deleted), nil
 }
 
+// Erasures lists the tenant's erasure records, newest first.
+func (o *Ops) Erasures(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Erasure, string, error) {
+	return listPage(ctx, o.Conn, "erasures", `SELECT id, tenant_id, events_matched, payloads_erased, completed_at
+		FROM erasures WHERE tenant_id = $1`, []any{tenantID}, page, func(row Row) (*sluice.Erasure, error) {
+		var e sluice.Erasure
+		var completed int64
+		err := row.Scan(&e.ID, &e.TenantID, &e.EventsMatched, &e.PayloadsErased, &completed)
+		e.CompletedAt = FromMS(completed)
+		return &e, err
+	}, func(e *sluice.Erasure) string { return e.ID })
+}
+
 // InsertErasure records an erasure.
 func (o *Ops) InsertErasure(ctx context.Context, e *engine.ErasureRow) error {
 	_, err := o.Conn.Exec(ctx, `INSERT INTO erasures (id, tenant_id, subject_hash, events_matched, payloads_erased,
