@@ -14,19 +14,26 @@ import (
 // destinationJSON is a destination as the API shows it. The secret appears
 // only when the destination is created; GET …/secret reads it after that.
 type destinationJSON struct {
-	ID                 string    `json:"id"`
-	Name               string    `json:"name"`
-	URL                string    `json:"url"`
-	EventTypes         []string  `json:"event_types"`
-	SourceIDs          []string  `json:"source_ids"`
-	Fields             []string  `json:"fields"`
-	RateLimitPerSecond *int      `json:"rate_limit_per_second"`
-	Enabled            bool      `json:"enabled"`
-	State              string    `json:"state"`
-	DisabledReason     string    `json:"disabled_reason,omitempty"`
-	Secret             string    `json:"secret,omitempty"`
-	CreatedAt          time.Time `json:"created_at"`
-	UpdatedAt          time.Time `json:"updated_at"`
+	ID                 string   `json:"id"`
+	Name               string   `json:"name"`
+	URL                string   `json:"url"`
+	EventTypes         []string `json:"event_types"`
+	SourceIDs          []string `json:"source_ids"`
+	Fields             []string `json:"fields"`
+	RateLimitPerSecond *int     `json:"rate_limit_per_second"`
+	Enabled            bool     `json:"enabled"`
+	State              string   `json:"state"`
+	DisabledReason     string   `json:"disabled_reason,omitempty"`
+	// Health: the failed attempts in a row, since when, and while the
+	// circuit breaker holds deliveries back (state "paused"), why and when
+	// one probe goes.
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	FailingSince        *time.Time `json:"failing_since"`
+	PausedReason        string     `json:"paused_reason,omitempty"`
+	NextProbeAt         *time.Time `json:"next_probe_at,omitempty"`
+	Secret              string     `json:"secret,omitempty"`
+	CreatedAt           time.Time  `json:"created_at"`
+	UpdatedAt           time.Time  `json:"updated_at"`
 }
 
 func toDestinationJSON(d *sluice.Destination) destinationJSON {
@@ -37,6 +44,14 @@ func toDestinationJSON(d *sluice.Destination) destinationJSON {
 	}
 	if out.SourceIDs == nil {
 		out.SourceIDs = []string{}
+	}
+	out.ConsecutiveFailures = d.Failures
+	if !d.FailingSince.IsZero() {
+		out.FailingSince = &d.FailingSince
+	}
+	if out.State == sluice.StatePaused {
+		out.PausedReason = "consecutive_failures"
+		out.NextProbeAt = &d.PausedUntil
 	}
 	if d.RateLimitPerSecond > 0 {
 		out.RateLimitPerSecond = &d.RateLimitPerSecond

@@ -227,7 +227,39 @@ func (h *Handler) listDeliveries(w http.ResponseWriter, r *http.Request, key *sl
 	if err != nil {
 		return err
 	}
+	if err := h.holdForPause(r.Context(), key.TenantID, ds); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, newList(ds, "", toDeliveryJSON))
+	return nil
+}
+
+// holdForPause moves the next attempt of pending deliveries to a paused
+// destination to when its probe may go, as the circuit breaker will: the
+// time stored may have passed already, and would say the delivery is
+// overdue when it is held back.
+func (h *Handler) holdForPause(ctx context.Context, tenantID string, ds []*sluice.Delivery) error {
+	paused := map[string]time.Time{}
+	for _, d := range ds {
+		if d.Status != sluice.DeliveryPending {
+			continue
+		}
+		until, seen := paused[d.DestinationID]
+		if !seen {
+			dest, err := h.store.Destination(ctx, tenantID, d.DestinationID)
+			switch {
+			case sluice.ErrorCode(err) == sluice.ENOTFOUND:
+			case err != nil:
+				return err
+			case dest.State() == sluice.StatePaused:
+				until = dest.PausedUntil
+			}
+			paused[d.DestinationID] = until
+		}
+		if d.NextAttemptAt.Before(until) {
+			d.NextAttemptAt = until
+		}
+	}
 	return nil
 }
 

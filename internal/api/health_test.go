@@ -20,7 +20,8 @@ func TestDestinationRateLimitAndPausedState(t *testing.T) {
 	}))
 	t.Cleanup(down.Close)
 	d := b.destination(t, b.operator, map[string]any{"url": down.URL, "rate_limit_per_second": 50})
-	if d.RateLimitPerSecond == nil || *d.RateLimitPerSecond != 50 || d.State != "active" {
+	if d.RateLimitPerSecond == nil || *d.RateLimitPerSecond != 50 || d.State != "active" ||
+		d.ConsecutiveFailures != 0 || d.FailingSince != nil || d.NextProbeAt != nil {
 		t.Fatalf("created = %+v", d)
 	}
 	var got destination
@@ -41,5 +42,18 @@ func TestDestinationRateLimitAndPausedState(t *testing.T) {
 	})
 	if !got.Enabled || got.DisabledReason != "" {
 		t.Fatalf("a paused destination is still enabled: %+v", got)
+	}
+	if got.PausedReason != "consecutive_failures" || got.ConsecutiveFailures < 10 || got.FailingSince == nil ||
+		got.NextProbeAt == nil || !got.NextProbeAt.After(*got.FailingSince) {
+		t.Fatalf("a paused destination does not say why and until when: %+v", got)
+	}
+	// A delivery held back by the pause shows when it may go, not a time
+	// already past.
+	held := b.publish(t, b.operator, map[string]any{"type": "x.y", "payload": map[string]any{}})
+	for _, dl := range b.deliveries(t, b.operator, held) {
+		if dl.Status == "pending" && (dl.NextAttemptAt == nil || dl.NextAttemptAt.Before(*got.NextProbeAt)) {
+			t.Fatalf("a delivery to the paused destination shows next_attempt_at %v, before the probe at %v",
+				dl.NextAttemptAt, got.NextProbeAt)
+		}
 	}
 }

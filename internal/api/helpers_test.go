@@ -250,6 +250,11 @@ type destination struct {
 	State              string   `json:"state"`
 	DisabledReason     string   `json:"disabled_reason"`
 	Secret             string   `json:"secret"`
+
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	FailingSince        *time.Time `json:"failing_since"`
+	PausedReason        string     `json:"paused_reason"`
+	NextProbeAt         *time.Time `json:"next_probe_at"`
 }
 
 // destination creates a destination from the fields given and returns it.
