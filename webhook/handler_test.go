@@ -276,6 +276,8 @@ func TestHandlerConcurrentDuplicates(t *testing.T) {
 			<-proceed
 		}
 	}), webhook.HandlerOptions{})
+	release := sync.OnceFunc(func() { close(proceed) })
+	t.Cleanup(release) // before the server's Close, which waits for the held request
 	body := []byte(`{"a":1}`)
 	now := time.Now()
 	h := headersFor("evt_c", now, svixSign(t, b.secret, "evt_c", now, body))
@@ -306,7 +308,7 @@ func TestHandlerConcurrentDuplicates(t *testing.T) {
 		}
 	}
 	<-entered
-	close(proceed)
+	release()
 	wg.Wait()
 	byCode[<-codes]++
 	if got := calls.Load(); got != 1 {
