@@ -1,6 +1,7 @@
 package sluice
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"unicode"
@@ -97,6 +98,31 @@ func checkSourceIDs(ids []string) error {
 	for _, id := range ids {
 		if !strings.HasPrefix(id, PrefixSource) || len(id) > maxSourceIDLen {
 			return Errorf(EINVALID, "source_ids: each must be a source id (src_…)")
+		}
+	}
+	return nil
+}
+
+// DestinationLister lists a tenant's destinations; Store implements it.
+type DestinationLister interface {
+	Destinations(ctx context.Context, tenantID string, page Page) ([]*Destination, string, error)
+}
+
+// CheckDestinationName requires d's name, and that no other destination
+// of its tenant has it (compared without regard to case): EINVALID for
+// none, ECONFLICT for one taken. Names are how people tell destinations
+// apart in lists, alerts and the dashboard.
+func CheckDestinationName(ctx context.Context, s DestinationLister, d *Destination) error {
+	if strings.TrimSpace(d.Name) == "" {
+		return Errorf(EINVALID, "name: required, a name no other destination of the tenant has")
+	}
+	all, err := ListAll(func(p Page) ([]*Destination, string, error) { return s.Destinations(ctx, d.TenantID, p) })
+	if err != nil {
+		return err
+	}
+	for _, other := range all {
+		if other.ID != d.ID && strings.EqualFold(other.Name, d.Name) {
+			return Errorf(ECONFLICT, "name: destination %s is named so already", other.ID)
 		}
 	}
 	return nil

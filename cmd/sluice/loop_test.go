@@ -35,7 +35,7 @@ func TestDeliveryLoopEnds(t *testing.T) {
 		Error struct{ Code, Message string }
 	}
 	for _, u := range []string{src.IngestURL, strings.Replace(src.IngestURL, "127.0.0.1", "localhost", 1)} {
-		if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"url": u,
+		if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"name": randomHex(6), "url": u,
 			"event_types": []string{"*"}}, &refused); code != http.StatusBadRequest || !strings.Contains(refused.Error.Message, "loop") {
 			t.Fatalf("a destination at the gateway's own address: %d %+v", code, refused)
 		}
@@ -68,12 +68,12 @@ func TestDeliveryLoopEnds(t *testing.T) {
 	}))
 	defer proxy.Close()
 	for range 2 {
-		if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"url": proxy.URL,
+		if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"name": randomHex(6), "url": proxy.URL,
 			"event_types": []string{"*"}}, nil); code != http.StatusCreated {
 			t.Fatalf("create destination: %d", code)
 		}
 	}
-	if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"url": proxy.URL + "/alerts",
+	if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"name": randomHex(6), "url": proxy.URL + "/alerts",
 		"event_types": []string{"sluice.anomaly.*"}}, nil); code != http.StatusCreated {
 		t.Fatalf("create destination: %d", code)
 	}

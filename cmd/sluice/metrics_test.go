@@ -94,7 +94,7 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	// The failing destination gets only the ingested events: 6 failed
 	// attempts, short of the 10 that would open its circuit.
 	for url, types := range map[string][]string{ok.URL: {"*"}, failing.URL: {"ping"}} {
-		if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"url": url, "event_types": types}, nil); code != http.StatusCreated {
+		if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"name": randomHex(6), "url": url, "event_types": types}, nil); code != http.StatusCreated {
 			t.Fatalf("create destination: %d", code)
 		}
 	}

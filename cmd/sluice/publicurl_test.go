@@ -58,7 +58,7 @@ func TestPublicURL(t *testing.T) {
 	}
 	var refused struct{ Error struct{ Message string } }
 	if code := call(t, "POST", public.url+"/v1/destinations", token,
-		map[string]any{"url": "https://gw.example.com/in/src_x"}, &refused); code != http.StatusBadRequest ||
+		map[string]any{"name": "self", "url": "https://gw.example.com/in/src_x"}, &refused); code != http.StatusBadRequest ||
 		!strings.Contains(refused.Error.Message, "loop") {
 		t.Fatalf("a destination at the public URL: %d %+v", code, refused)
 	}

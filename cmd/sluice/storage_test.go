@@ -26,7 +26,7 @@ func TestPayloadStorageNoneAcrossRestart(t *testing.T) {
 	// a.* go to a sink that fails each first try; b.* to one that always fails.
 	ok := newSink(t, true)
 	var dest struct{ Secret string }
-	if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"url": ok.srv.URL,
+	if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"name": randomHex(6), "url": ok.srv.URL,
 		"event_types": []string{"a.*"}}, &dest); code != http.StatusCreated {
 		t.Fatalf("create destination: %d", code)
 	}
@@ -37,7 +37,7 @@ func TestPayloadStorageNoneAcrossRestart(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer down.Close()
-	if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"url": down.URL,
+	if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"name": randomHex(6), "url": down.URL,
 		"event_types": []string{"b.*"}}, nil); code != http.StatusCreated {
 		t.Fatalf("create destination: %d", code)
 	}

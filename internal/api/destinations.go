@@ -108,6 +108,11 @@ func (h *Handler) apply(ctx context.Context, policy safehttp.Policy, in *destina
 			return err
 		}
 	}
+	if in.Name != nil {
+		if err := sluice.CheckDestinationName(ctx, h.store, d); err != nil {
+			return err
+		}
+	}
 	if in.URL != nil {
 		if err := policy.CheckDestinationURL(ctx, h.cfg.Resolver, *in.URL); err != nil {
 			return err
@@ -158,6 +163,9 @@ func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, key 
 	}
 	if in.URL == nil {
 		return sluice.Errorf(sluice.EINVALID, "url: required")
+	}
+	if in.Name == nil {
+		return sluice.Errorf(sluice.EINVALID, "name: required, a name no other destination of the tenant has")
 	}
 	d := &sluice.Destination{ID: sluice.NewID(sluice.PrefixDestination), TenantID: key.TenantID,
 		EventTypes: []string{"*"}, Enabled: true}

@@ -127,7 +127,7 @@ func TestDestinationURLRules(t *testing.T) {
 		{"/relative", http.StatusBadRequest},
 	}
 	for _, tt := range tests {
-		res := b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"url": tt.url})
+		res := b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": sluice.NewID("dst-"), "url": tt.url})
 		if res.status != tt.want {
 			t.Errorf("url %q: status %d, want %d (%s)", tt.url, res.status, tt.want, res.body)
 		}

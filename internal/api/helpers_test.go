@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -257,9 +258,14 @@ type destination struct {
 	NextProbeAt         *time.Time `json:"next_probe_at"`
 }
 
-// destination creates a destination from the fields given and returns it.
+// destination creates a destination from the fields given, named anew
+// unless they name it, and returns it.
 func (b *testBundle) destination(t *testing.T, token string, fields map[string]any) destination {
 	t.Helper()
+	if _, named := fields["name"]; !named {
+		fields = maps.Clone(fields)
+		fields["name"] = sluice.NewID("dst-")
+	}
 	var d destination
 	b.do(t, "POST", "/v1/destinations", token, fields).want(t, http.StatusCreated, &d)
 	return d

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice"
 )
 
 // fakeResolver answers from a map; a name not in it does not resolve.
@@ -48,7 +50,7 @@ func TestDestinationURLRefusesNonPublicHosts(t *testing.T) {
 		{"https://mixed.example.com/hooks", "private"},
 	}
 	for _, tt := range refused {
-		msg := b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"url": tt.url}).
+		msg := b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": sluice.NewID("dst-"), "url": tt.url}).
 			wantError(t, http.StatusBadRequest, "invalid")
 		if !strings.HasPrefix(msg, "url: ") || !strings.Contains(msg, "("+tt.class+")") {
 			t.Errorf("url %q: message %q, want a url error naming %q", tt.url, msg, tt.class)
@@ -72,12 +74,12 @@ func TestDestinationURLRefusesNonPublicHosts(t *testing.T) {
 		"https://internal.example.com/hooks",
 	}
 	for _, u := range accepted {
-		b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"url": u}).want(t, http.StatusCreated, nil)
+		b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": sluice.NewID("dst-"), "url": u}).want(t, http.StatusCreated, nil)
 	}
 
 	// Changing the URL is checked the same way.
 	var d destination
-	b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"url": "https://93.184.216.35/"}).
+	b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": sluice.NewID("dst-"), "url": "https://93.184.216.35/"}).
 		want(t, http.StatusCreated, &d)
 	b.do(t, "PATCH", "/v1/destinations/"+d.ID, b.operator, map[string]any{"url": "https://rebind.example.com/"}).
 		wantError(t, http.StatusBadRequest, "invalid")
@@ -89,6 +91,6 @@ func TestDestinationURLAllowPrivate(t *testing.T) {
 	b := setupWith(t, setupOptions{noDispatcher: true,
 		resolver: fakeResolver{"rebind.example.com": {netip.MustParseAddr("127.0.0.1")}}})
 	for _, u := range []string{"https://127.0.0.1/", "http://10.0.0.1:8080/", "https://rebind.example.com/", "https://localhost/"} {
-		b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"url": u}).want(t, http.StatusCreated, nil)
+		b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": sluice.NewID("dst-"), "url": u}).want(t, http.StatusCreated, nil)
 	}
 }

@@ -43,3 +43,24 @@ func TestMisleadingInputRefused(t *testing.T) {
 	}
 	_ = http.StatusBadRequest
 }
+
+// A destination needs a name no other of its tenant's has, whatever the
+// case; another tenant may use it.
+func TestDestinationNameRequiredAndUnique(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, setupOptions{noDispatcher: true})
+	url := "https://example.com/h"
+	b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"url": url}).
+		wantError(t, http.StatusBadRequest, sluice.EINVALID)
+	b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": " ", "url": url}).
+		wantError(t, http.StatusBadRequest, sluice.EINVALID)
+	first := b.destination(t, b.operator, map[string]any{"name": "Billing", "url": url})
+	b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": "billing", "url": url}).
+		wantError(t, http.StatusConflict, sluice.ECONFLICT)
+	other := b.destination(t, b.operator, map[string]any{"name": "crm", "url": url})
+	b.do(t, "PATCH", "/v1/destinations/"+other.ID, b.operator, map[string]any{"name": "BILLING"}).
+		wantError(t, http.StatusConflict, sluice.ECONFLICT)
+	b.do(t, "PATCH", "/v1/destinations/"+first.ID, b.operator, map[string]any{"name": "billing"}).
+		want(t, http.StatusOK, nil) // its own name, in other letters
+	b.destination(t, b.tenant(t, "acme"), map[string]any{"name": "billing", "url": url})
+}

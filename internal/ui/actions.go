@@ -53,6 +53,9 @@ func (h *Handler) create(ctx context.Context, key *sluice.APIKey, d *sluice.Dest
 	if err := d.Validate(); err != nil {
 		return err
 	}
+	if err := sluice.CheckDestinationName(ctx, h.cfg.Store, d); err != nil {
+		return err
+	}
 	policy := h.cfg.Policy
 	policy.Self = policy.Self.WithHost(hosts...)
 	if err := policy.CheckDestinationURL(ctx, h.cfg.Resolver, d.URL); err != nil {

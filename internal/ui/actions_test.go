@@ -32,14 +32,14 @@ func TestCreateDestination(t *testing.T) {
 		{"name too long", url.Values{"name": {strings.Repeat("n", 201)}, "url": {"https://a.example.com"}},
 			map[string]any{"name": strings.Repeat("n", 201), "url": "https://a.example.com"}},
 		{"no URL", url.Values{"name": {"x"}, "url": {""}}, map[string]any{"name": "x", "url": ""}},
-		{"plain http", url.Values{"url": {"http://hooks.example.com/x"}}, map[string]any{"url": "http://hooks.example.com/x"}},
-		{"credentials", url.Values{"url": {"https://u:p@hooks.example.com"}}, map[string]any{"url": "https://u:p@hooks.example.com"}},
-		{"loopback", url.Values{"url": {"https://127.0.0.1/"}}, map[string]any{"url": "https://127.0.0.1/"}},
-		{"resolves to loopback", url.Values{"url": {"https://rebind.example.com/"}}, map[string]any{"url": "https://rebind.example.com/"}},
-		{"bad pattern", url.Values{"url": {"https://a.example.com"}, "event_types": {"invoice paid"}},
-			map[string]any{"url": "https://a.example.com", "event_types": []string{"invoice paid"}}},
-		{"bad field", url.Values{"url": {"https://a.example.com"}, "fields": {"id, data..amount"}},
-			map[string]any{"url": "https://a.example.com", "fields": []string{"id", "data..amount"}}},
+		{"plain http", url.Values{"name": {"x"}, "url": {"http://hooks.example.com/x"}}, map[string]any{"name": "x", "url": "http://hooks.example.com/x"}},
+		{"credentials", url.Values{"name": {"x"}, "url": {"https://u:p@hooks.example.com"}}, map[string]any{"name": "x", "url": "https://u:p@hooks.example.com"}},
+		{"loopback", url.Values{"name": {"x"}, "url": {"https://127.0.0.1/"}}, map[string]any{"name": "x", "url": "https://127.0.0.1/"}},
+		{"resolves to loopback", url.Values{"name": {"x"}, "url": {"https://rebind.example.com/"}}, map[string]any{"name": "x", "url": "https://rebind.example.com/"}},
+		{"bad pattern", url.Values{"name": {"x"}, "url": {"https://a.example.com"}, "event_types": {"invoice paid"}},
+			map[string]any{"name": "x", "url": "https://a.example.com", "event_types": []string{"invoice paid"}}},
+		{"bad field", url.Values{"name": {"x"}, "url": {"https://a.example.com"}, "fields": {"id, data..amount"}},
+			map[string]any{"name": "x", "url": "https://a.example.com", "fields": []string{"id", "data..amount"}}},
 	}
 	for _, tt := range tests {
 		code, raw := b.call(t, "POST", "/v1/destinations", b.operator, tt.body, nil)
@@ -86,7 +86,7 @@ func TestSwitchDestination(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	var d struct{ ID string }
-	if code, raw := b.call(t, "POST", "/v1/destinations", b.operator, map[string]any{"url": "https://a.example.com"}, &d); code != http.StatusCreated {
+	if code, raw := b.call(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": "a", "url": "https://a.example.com"}, &d); code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, raw)
 	}
 	key, err := b.store.KeyByTokenHash(context.Background(), sluice.HashToken(b.operator))
@@ -247,7 +247,7 @@ func TestViewerIsRefused(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	var d struct{ ID string }
-	if code, raw := b.call(t, "POST", "/v1/destinations", b.operator, map[string]any{"url": "https://a.example.com"}, &d); code != http.StatusCreated {
+	if code, raw := b.call(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": "a", "url": "https://a.example.com"}, &d); code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, raw)
 	}
 	id := b.publish(t, map[string]any{"type": "user.created", "payload": map[string]any{"email": "ada@example.com"}})
