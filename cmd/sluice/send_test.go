@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-github/v75/github"
 	"github.com/stripe/stripe-go/v85/webhook"
+
+	"github.com/sluicehq/sluice"
 )
 
 // capture is a loopback endpoint that keeps the one request it gets.
@@ -96,7 +98,7 @@ func TestSendStripeValidatesWithStripeGo(t *testing.T) {
 // 401 and a failing exit with the wrong one.
 func TestSendIntoSluice(t *testing.T) {
 	t.Parallel()
-	token := "sk_send_test_token"
+	token := sluice.NewToken()
 	p := startSluice(t, t.TempDir(), "SLUICE_ADMIN_TOKEN="+token)
 	var src struct {
 		IngestURL string `json:"ingest_url"`
