@@ -1,9 +1,52 @@
 package main_test
 
 import (
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/testkit"
 )
+
+// anyToken matches an API token anywhere.
+var anyToken = regexp.MustCompile(`sk_[A-Za-z0-9_-]{20,}`)
+
+// A first start on a busy address fails before it creates anything or
+// prints a token; the next start, on a free address, prints the token.
+func TestAdminTokenNotSpentOnBusyPort(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	code, stdout, stderr := runSluice(t, nil, "serve", "--addr", busy.Addr().String(), "--data-dir", dir)
+	if code == 0 || !strings.Contains(stderr, "--addr (SLUICE_ADDR)") {
+		t.Fatalf("serve on a busy address: exit %d, stderr %q; want a failure naming --addr", code, stderr)
+	}
+	if anyToken.MatchString(stdout + stderr) {
+		t.Fatalf("serve on a busy address printed a token:\n%s%s", stdout, stderr)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("serve on a busy address created the data dir (%v)", err)
+	}
+	p := startSluice(t, dir)
+	tokenRE := regexp.MustCompile(`sk_[A-Za-z0-9_-]{43}`)
+	var token string
+	testkit.WaitFor(t, 10*time.Second, func() bool {
+		token = tokenRE.FindString(p.stdout.String())
+		return token != ""
+	}, func() string { return "no token printed on the start after the busy one" })
+	if code := call(t, "GET", p.url+"/v1/destinations", token, nil, nil); code != http.StatusOK {
+		t.Fatalf("printed token: status %d", code)
+	}
+}
 
 // An --admin-token shorter than 32 characters is refused at start, without
 // being echoed.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/api"
@@ -99,8 +100,9 @@ var defaultTimeouts = serverTimeouts{
 	idle:       120 * time.Second,
 }
 
-// Start opens the store, makes sure the operator key exists (printing a
-// generated token once to stdout), starts the dispatcher and begins serving.
+// Start binds the listen address, opens the store, makes sure the operator
+// key exists (printing a generated token once to stdout), starts the
+// dispatcher and begins serving.
 func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) (*Server, error) {
 	return startWithTimeouts(ctx, cfg, logger, stdout, defaultTimeouts)
 }
@@ -108,16 +110,37 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 // startWithTimeouts is Start with the connection timeouts given; tests
 // shorten them.
 func startWithTimeouts(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer, timeouts serverTimeouts) (*Server, error) {
-	store, err := openStore(ctx, cfg, logger)
+	// The address first: a busy port must stop a first start before it
+	// creates anything, above all before it generates and prints the
+	// operator token, which it prints only once.
+	listener, err := listen(cfg.Addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger, store: store, serveErr: make(chan error, 1), timeouts: timeouts}
+	store, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		listener.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, logger: logger, store: store, listener: listener, serveErr: make(chan error, 1), timeouts: timeouts}
 	if err := s.start(ctx, stdout); err != nil {
+		listener.Close()
 		store.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// listen binds addr, naming the setting when it cannot.
+func listen(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("--addr (SLUICE_ADDR): %w: stop what listens there or choose another address; nothing was created", err)
+	case err != nil:
+		return nil, fmt.Errorf("--addr (SLUICE_ADDR): %w", err)
+	}
+	return l, nil
 }
 
 func (s *Server) start(ctx context.Context, stdout io.Writer) error {
@@ -184,12 +207,6 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 	}
 	s.listenForWork(ctx)
 	s.shareAnomalies(ctx)
-	s.listener, err = net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		s.dispatcher.Stop()
-		s.retention.Stop()
-		return fmt.Errorf("--addr (SLUICE_ADDR): %w", err)
-	}
 	// Destinations may not lead back here (safehttp.Self).
 	self := safehttp.Self{Listen: []netip.AddrPort{s.listener.Addr().(*net.TCPAddr).AddrPort()}}
 	reached := origin.Origin{Public: s.cfg.PublicURL, Trusted: s.cfg.TrustedProxies}
