@@ -126,3 +126,57 @@ func TestSendIntoSluice(t *testing.T) {
 		t.Error("the log shows the payload or the secret")
 	}
 }
+
+// `sluice send` takes its flags before, around or after the file, and
+// reads standard input for "-".
+func TestSendFlagsInAnyOrder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	body := []byte(`{"id":"ord_1","status":"paid"}`)
+	file := filepath.Join(dir, "event.json")
+	if err := os.WriteFile(file, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bodies := make(chan []byte, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Header.Get("Stripe-Signature") == "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		bodies <- b
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	flags := []string{"--source-url", srv.URL + "/in/src_test", "--provider", "stripe", "--secret", "whsec_stripe"}
+
+	run := func(stdin []byte, args ...string) (int, string) {
+		cmd := exec.Command(binary, append([]string{"send"}, args...)...)
+		if stdin != nil {
+			cmd.Stdin = bytes.NewReader(stdin)
+		}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.Run()
+		return cmd.ProcessState.ExitCode(), out.String()
+	}
+	for name, args := range map[string][]string{
+		"flags after the file":    append([]string{file}, flags...),
+		"flags around the file":   append(append(append([]string{}, flags[:2]...), file), flags[2:]...),
+		"stdin with - at the end": append(append([]string{}, flags...), "-"),
+	} {
+		code, out := run(body, args...)
+		if code != 0 {
+			t.Errorf("%s: exit %d\n%s", name, code, out)
+			continue
+		}
+		select {
+		case got := <-bodies:
+			if !bytes.Equal(got, body) {
+				t.Errorf("%s: sent %q, want %q", name, got, body)
+			}
+		default:
+			t.Errorf("%s: nothing was sent", name)
+		}
+	}
+}

@@ -30,14 +30,41 @@ import (
 // dispatcher's attempts are bounded by the delivery timeout on their own.
 const drainTimeout = 30 * time.Second
 
+var serveCommand = command{
+	name: "serve",
+	args: "[flags]",
+	about: `Runs the gateway: the JSON API under /v1/, the ingest URLs /in/{source_id},
+the dashboard under /ui/ and the delivery workers. With no flags it keeps an
+embedded store (SQLite) and a generated master key in ./sluice-data and
+listens on :8080. With --database, every process sharing that PostgreSQL
+database shares the work.
+
+On the first start it creates the default tenant and prints its operator
+token (the admin token) once, on stdout. To choose it, or to replace a lost
+one, start with --admin-token or SLUICE_ADMIN_TOKEN set to a token of at
+least 32 characters: the stored token follows it on every start.
+
+Every flag can also be set by the variable in brackets; a flag wins over its
+variable. SIGINT and SIGTERM drain and exit 0; SIGHUP reloads the TLS pair.`,
+	examples: `
+sluice serve                                        # ./sluice-data, listening on :8080
+sluice serve --addr 127.0.0.1:9000 --data-dir /var/lib/sluice
+export SLUICE_ADMIN_TOKEN=sk_$(openssl rand -hex 32) # choose (or replace) the operator token
+sluice serve --database postgres://sluice@db/sluice --master-key "$(cat master.key)"`,
+}
+
 // Serve runs the gateway until ctx ends, then drains and returns nil.
 func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := &serveCommand
 	cfg, err := config.Load(args, os.Getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		config.PrintUsage(stdout)
+	var ue *config.UsageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		c.printUsage(stdout, config.Flags())
 		return err
-	}
-	if err != nil {
+	case errors.As(err, &ue):
+		return c.usageError(dashDash(ue.Err))
+	case err != nil:
 		return err
 	}
 	logger := cfg.Logger(stderr)

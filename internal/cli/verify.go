@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -17,25 +16,39 @@ const verifyTolerance = 5 * time.Minute
 // errNotVerified makes Verify exit 1 after it printed the reason itself.
 var errNotVerified = errors.New("signature not verified")
 
+var verifyCommand = command{
+	name: "verify",
+	args: "--secret whsec_… --id ID --timestamp UNIX --signature SIG < BODY",
+	about: `Checks a Standard Webhooks signature over the body on standard input, as a
+receiver of Sluice's deliveries would: the webhook-id, webhook-timestamp
+and webhook-signature headers go in --id, --timestamp and --signature.
+
+It prints "verified" and exits 0, or prints the reason and exits 1. A
+timestamp more than five minutes from now is refused, against replays.`,
+	examples: `
+sluice verify --secret whsec_… --id evt_… --timestamp 1767225600 --signature 'v1,K5o…' < body.json`,
+}
+
 // Verify checks a Standard Webhooks signature over the body on standard
 // input, as a receiver would:
 //
 //	sluice verify --secret whsec_… --id … --timestamp … --signature … < body
 //
 // It prints "verified" and returns nil, or prints the reason and returns
-// an error (exit 1).
+// an error (exit 1). A bad flag or an argument is a usage error.
 func Verify(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	c := &verifyCommand
+	fs := c.flagSet()
 	secret := fs.String("secret", "", "the destination's signing secret, whsec_… (required)")
 	id := fs.String("id", "", "the webhook-id header")
 	timestamp := fs.String("timestamp", "", "the webhook-timestamp header (unix seconds)")
 	sig := fs.String("signature", "", "the webhook-signature header (v1,… entries, space separated)")
-	if err := fs.Parse(args); err != nil {
+	rest, err := c.parse(fs, args, stdout)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: the body is read from standard input", fs.Arg(0))
+	if len(rest) > 0 {
+		return c.usageErrorf("unexpected argument %q: the body is read from standard input (< body.json)", rest[0])
 	}
 	body, err := io.ReadAll(stdin)
 	if err != nil {

@@ -303,12 +303,26 @@ func TestHelp(t *testing.T) {
 			t.Errorf("Load(%s) error = %v, want flag.ErrHelp", arg, err)
 		}
 	}
-	var b strings.Builder
-	PrintUsage(&b)
+	fs := Flags()
 	for _, s := range settings {
-		if !strings.Contains(b.String(), "-"+s.flag) || !strings.Contains(b.String(), s.env) {
-			t.Errorf("usage lacks %s / %s:\n%s", s.flag, s.env, b.String())
+		f := fs.Lookup(s.flag)
+		if f == nil || !strings.Contains(f.Usage, s.env) || f.DefValue != s.def {
+			t.Errorf("flag %s: %+v, want its usage naming %s and default %q", s.flag, f, s.env, s.def)
 		}
+	}
+}
+
+// A command line that cannot be read is a usage error; a bad value is not.
+func TestUsageError(t *testing.T) {
+	t.Parallel()
+	var ue *UsageError
+	for _, args := range [][]string{{"--no-such-flag"}, {"--addr"}, {"extra"}} {
+		if _, err := Load(args, nil); !errors.As(err, &ue) {
+			t.Errorf("Load(%q) error = %v, want a *UsageError", args, err)
+		}
+	}
+	if _, err := Load([]string{"--addr", "8080"}, nil); err == nil || errors.As(err, &ue) {
+		t.Errorf("a bad value: error %v, want one that is not a *UsageError", err)
 	}
 }
 

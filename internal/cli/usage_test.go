@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Flags may come before, between and after the arguments; "--" ends them.
+func TestParseInterspersed(t *testing.T) {
+	t.Parallel()
+	c := &command{name: "test"}
+	tests := []struct {
+		args     []string
+		wantArgs []string
+		wantS    string
+		wantB    bool
+	}{
+		{[]string{"--s", "x", "file"}, []string{"file"}, "x", false},
+		{[]string{"file", "--s", "x", "--b"}, []string{"file"}, "x", true},
+		{[]string{"a", "--b", "b", "--s=y", "c"}, []string{"a", "b", "c"}, "y", true},
+		{[]string{"-", "--s", "x"}, []string{"-"}, "x", false},
+		{[]string{"a", "--", "--s", "x"}, []string{"a", "--s", "x"}, "", false},
+		{nil, nil, "", false},
+	}
+	for _, tt := range tests {
+		fs := c.flagSet()
+		s := fs.String("s", "", "")
+		b := fs.Bool("b", false, "")
+		got, err := c.parse(fs, tt.args, io.Discard)
+		if err != nil || !slices.Equal(got, tt.wantArgs) || *s != tt.wantS || *b != tt.wantB {
+			t.Errorf("parse(%q) = %q, s=%q b=%v, %v; want %q, s=%q b=%v",
+				tt.args, got, *s, *b, err, tt.wantArgs, tt.wantS, tt.wantB)
+		}
+	}
+}
+
+// -h prints the usage to stdout and is flag.ErrHelp; a bad flag is a usage
+// error naming the flag as typed in the docs.
+func TestParseHelpAndErrors(t *testing.T) {
+	t.Parallel()
+	c := &command{name: "test", args: "[flags] FILE", about: "Does a test.", examples: "sluice test x"}
+	fs := c.flagSet()
+	fs.Duration("wait", time.Minute, "how long to `wait`")
+	var out bytes.Buffer
+	if _, err := c.parse(fs, []string{"file", "--help"}, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"usage: sluice test [flags] FILE\n", "Does a test.", "  --wait wait\n      how long to wait (default 1m0s)\n", "examples:\n  sluice test x"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, out.String())
+		}
+	}
+	for args, want := range map[string]string{
+		"--nope":      "unknown flag --nope",
+		"--wait":      "flag needs an argument: --wait",
+		"--wait=soon": `invalid value "soon" for flag --wait`,
+	} {
+		fs := c.flagSet()
+		fs.Duration("wait", 0, "")
+		_, err := c.parse(fs, []string{args}, io.Discard)
+		var ue *usageError
+		if !errors.As(err, &ue) || ue.cmd != "test" || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want a usage error of test containing %q", args, err, want)
+		}
+	}
+}
