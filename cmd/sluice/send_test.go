@@ -127,14 +127,19 @@ func TestSendIntoSluice(t *testing.T) {
 	}
 }
 
-// `sluice send` takes its flags before, around or after the file, and
-// reads standard input for "-".
-func TestSendFlagsInAnyOrder(t *testing.T) {
+// `sluice send` takes its flags before or after the file, reads standard
+// input for "-", and refuses a missing or empty body with a usage error
+// before it sends anything.
+func TestSendFileAndFlagsInAnyOrder(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	body := []byte(`{"id":"ord_1","status":"paid"}`)
 	file := filepath.Join(dir, "event.json")
+	empty := filepath.Join(dir, "empty.json")
 	if err := os.WriteFile(file, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	bodies := make(chan []byte, 10)
@@ -178,5 +183,23 @@ func TestSendFlagsInAnyOrder(t *testing.T) {
 		default:
 			t.Errorf("%s: nothing was sent", name)
 		}
+	}
+	for name, c := range map[string]struct {
+		stdin []byte
+		args  []string
+		want  string
+	}{
+		"empty file":               {nil, append([]string{empty}, flags...), "empty.json is empty"},
+		"empty stdin with -":       {[]byte{}, append([]string{"-"}, flags...), "standard input is empty"},
+		"no file, stdin /dev/null": {nil, flags, "standard input is empty"},
+		"two files":                {nil, append([]string{file, file}, flags...), "one body file"},
+	} {
+		code, out := run(c.stdin, c.args...)
+		if code != 2 || !strings.Contains(out, c.want) || !strings.Contains(out, "run 'sluice send -h' for usage") {
+			t.Errorf("%s: exit %d, %q; want 2 naming %q and the usage", name, code, out, c.want)
+		}
+	}
+	if len(bodies) > 0 {
+		t.Errorf("%d requests sent for refused command lines", len(bodies))
 	}
 }

@@ -23,8 +23,8 @@ var sendCommand = command{
 	args: "--source-url URL [flags] FILE|-",
 	about: `Posts a test webhook to a source's ingest URL, signed the way the provider
 named by --provider signs, so a source can be tried by hand. The body is
-the file FILE, or standard input with "-" or without FILE. Flags may come
-before or after FILE.
+the file FILE, or standard input with "-" (or when it is piped in); an
+empty body is refused. Flags may come before or after FILE.
 
 It prints the answer's status and body, and fails (exit 1) unless the
 answer is 2xx: a source that rejects the signature answers 401.`,
@@ -42,9 +42,10 @@ echo '{"id":"ord_1","status":"paid"}' | sluice send --source-url http://localhos
 //
 //	sluice send --source-url URL --provider stripe --secret whsec_… file.json
 //
-// The body comes from the file, or standard input without one (or with
-// "-"). It prints the answer's status and body, and fails unless it is 2xx.
-// A bad flag is a usage error.
+// The body comes from the file, or standard input with "-" or when no file
+// is given and standard input is not a terminal. It prints the answer's
+// status and body, and fails unless it is 2xx. A missing or empty body,
+// like a bad flag, is a usage error.
 func Send(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := &sendCommand
 	fs := c.flagSet()
@@ -102,17 +103,33 @@ func Send(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return post(ctx, target, header, body, stdout)
 }
 
-// readBody reads the file named in args, or standard input.
-func readBody(c *command, args []string, stdin io.Reader) ([]byte, error) {
+// readBody reads the file named in files, or standard input for "-" or no
+// file. No file with a terminal for standard input, and an empty body, are
+// usage errors of c: the first would wait for typing nobody meant to do.
+func readBody(c *command, files []string, stdin io.Reader) ([]byte, error) {
+	var (
+		body []byte
+		err  error
+	)
 	switch {
-	case len(args) > 1:
-		return nil, c.usageErrorf("give at most one body file")
-	case len(args) == 0 || args[0] == "-":
-		return io.ReadAll(stdin)
+	case len(files) > 1:
+		return nil, c.usageErrorf("give one body file, not %d", len(files))
+	case len(files) == 0 && isTerminal(stdin):
+		return nil, c.usageErrorf("no body: give a FILE, or - to read standard input")
+	case len(files) == 0 || files[0] == "-":
+		body, err = io.ReadAll(stdin)
+	default:
+		body, err = os.ReadFile(files[0])
 	}
-	body, err := os.ReadFile(args[0])
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if len(body) == 0 {
+		from := "standard input"
+		if len(files) == 1 && files[0] != "-" {
+			from = files[0]
+		}
+		return nil, c.usageErrorf("the body from %s is empty: a webhook needs one", from)
 	}
 	return body, nil
 }

@@ -137,3 +137,22 @@ func fromEnv(fs *flag.FlagSet, vars map[string]string) error {
 	}
 	return nil
 }
+
+// isTerminal reports whether r is an interactive terminal, so that a
+// command waiting for a body on it would wait for a person who does not
+// know it is expected. The standard library cannot ask the terminal
+// driver, so this takes a character device other than the null device
+// for one: /dev/null, which tests and services give as standard input,
+// reads as empty instead.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err != nil || !os.SameFile(fi, null)
+}

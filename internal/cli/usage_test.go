@@ -2,9 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -68,5 +72,65 @@ func TestParseHelpAndErrors(t *testing.T) {
 		if !errors.As(err, &ue) || ue.cmd != "test" || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want a usage error of test containing %q", args, err, want)
 		}
+	}
+}
+
+// fakeTTY is a reader that says it is a character device, as a terminal
+// does.
+type fakeTTY struct{ io.Reader }
+
+func (fakeTTY) Stat() (os.FileInfo, error) { return ttyInfo{}, nil }
+
+type ttyInfo struct{ os.FileInfo }
+
+func (ttyInfo) Mode() fs.FileMode { return fs.ModeDevice | fs.ModeCharDevice | 0o620 }
+
+func TestIsTerminal(t *testing.T) {
+	t.Parallel()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	file, err := os.Create(filepath.Join(t.TempDir(), "body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	for name, c := range map[string]struct {
+		r    io.Reader
+		want bool
+	}{
+		"a terminal":   {fakeTTY{strings.NewReader("")}, true},
+		"/dev/null":    {null, false},
+		"a file":       {file, false},
+		"a pipe or so": {strings.NewReader("{}"), false},
+	} {
+		if got := isTerminal(c.r); got != c.want {
+			t.Errorf("%s: isTerminal %v, want %v", name, got, c.want)
+		}
+	}
+}
+
+// Without a file, `sluice send` refuses to wait on a terminal; with "-" it
+// reads it. An empty body is refused. Each is a usage error, before any
+// request.
+func TestSendBodyRules(t *testing.T) {
+	t.Parallel()
+	flags := []string{"--source-url", "http://127.0.0.1:1/in/src_x"}
+	var ue *usageError
+	err := Send(context.Background(), flags, fakeTTY{strings.NewReader(`{"a":1}`)}, io.Discard, io.Discard)
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "give a FILE, or - to read standard input") {
+		t.Errorf("no file on a terminal: %v, want a usage error asking for FILE or -", err)
+	}
+	err = Send(context.Background(), append(flags, "-"), fakeTTY{strings.NewReader("")}, io.Discard, io.Discard)
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "standard input is empty") {
+		t.Errorf("- and an empty terminal: %v, want a usage error for the empty body", err)
+	}
+	// Past the body checks it posts: to a closed port here, an error that
+	// is not a usage error.
+	err = Send(context.Background(), append(flags, "-"), fakeTTY{strings.NewReader(`{"a":1}`)}, io.Discard, io.Discard)
+	if err == nil || errors.As(err, &ue) || !strings.Contains(err.Error(), "post") {
+		t.Errorf("- and a body typed on a terminal: %v, want the post to fail", err)
 	}
 }
