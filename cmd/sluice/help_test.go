@@ -37,6 +37,10 @@ func TestHelpOfEveryCommand(t *testing.T) {
 	if !strings.Contains(stdout, "--content-type string\n      the body's content type (default application/json)") {
 		t.Errorf("send -h does not show a flag with its default:\n%s", stdout)
 	}
+	_, stdout, _ = runSluice(t, nil, "verify", "-h")
+	if !strings.Contains(stdout, "--tolerance duration") || !strings.Contains(stdout, "(default 5m0s)") {
+		t.Errorf("verify -h does not show --tolerance and its default:\n%s", stdout)
+	}
 }
 
 // An unknown flag, or a command line a subcommand cannot act on, prints the
@@ -57,6 +61,7 @@ func TestUsageErrorsPointToHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"keys"},
 		{"version", "extra"},
+		{"verify", "--tolerance", "0s"},
 		{"bench", "--rate", "10", "--concurrency", "2"},
 	} {
 		code, _, stderr := runSluice(t, nil, args...)

@@ -134,3 +134,22 @@ func TestSendBodyRules(t *testing.T) {
 		t.Errorf("- and a body typed on a terminal: %v, want the post to fail", err)
 	}
 }
+
+// verify reads the body from standard input, never waiting on a terminal,
+// and takes a positive tolerance; anything else is a usage error.
+func TestVerifyUsageErrors(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		args  []string
+		stdin io.Reader
+	}{
+		"a terminal":     {nil, fakeTTY{strings.NewReader("")}},
+		"zero tolerance": {[]string{"--tolerance", "0s"}, strings.NewReader("{}")},
+		"an argument":    {[]string{"body.json"}, strings.NewReader("{}")},
+	} {
+		var ue *usageError
+		if err := Verify(c.args, c.stdin, io.Discard, io.Discard); !errors.As(err, &ue) {
+			t.Errorf("%s: %v, want a usage error", name, err)
+		}
+	}
+}
