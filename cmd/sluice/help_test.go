@@ -3,10 +3,12 @@ package main_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice"
 )
 
 // subcommands are every command line that has a usage of its own.
-var subcommands = [][]string{{"serve"}, {"send"}, {"verify"}, {"keys"}, {"keys", "rotate"}, {"bench"}, {"version"}}
+var subcommands = [][]string{{"serve"}, {"trigger"}, {"send"}, {"verify"}, {"keys"}, {"keys", "rotate"}, {"bench"}, {"version"}}
 
 // -h and --help of every subcommand, and `sluice help CMD`, print a usage
 // with a synopsis, the flags and an example, on stdout, and exit 0.
@@ -60,6 +62,8 @@ func TestUsageErrorsPointToHelp(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"keys"},
+		{"trigger"},
+		{"trigger", "no.such.sample", "--token", sluice.NewToken()},
 		{"version", "extra"},
 		{"verify", "--tolerance", "0s"},
 		{"bench", "--rate", "10", "--concurrency", "2"},

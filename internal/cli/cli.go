@@ -1,5 +1,5 @@
-// Package cli implements sluice's subcommands: serve, verify, send, keys,
-// bench and version.
+// Package cli implements sluice's subcommands: serve, trigger, send, verify,
+// keys, bench and version.
 package cli
 
 import (
@@ -15,6 +15,7 @@ const usage = `usage: sluice <command> [flags]
 
 commands:
   serve     run the gateway
+  trigger   publish a built-in sample event to a running gateway
   send      post a signed test webhook to a source
   verify    check a Standard Webhooks signature over the body on stdin
   keys      rotate the master key
@@ -35,6 +36,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		err = Serve(ctx, rest, stdout, stderr)
+	case "trigger":
+		err = Trigger(ctx, rest, stdout, stderr)
 	case "verify":
 		err = Verify(rest, os.Stdin, stdout, stderr)
 	case "keys":

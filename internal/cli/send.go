@@ -72,7 +72,7 @@ func Send(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if target == "" {
 		return c.usageErrorf("--source-url is required: the ingest_url of the source to try")
 	}
-	if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !isHTTPURL(target) {
 		return c.usageErrorf("--source-url must be an http or https URL")
 	}
 	if err := inbound.Check(&v); err != nil {
@@ -132,6 +132,12 @@ func readBody(c *command, files []string, stdin io.Reader) ([]byte, error) {
 		return nil, c.usageErrorf("the body from %s is empty: a webhook needs one", from)
 	}
 	return body, nil
+}
+
+// isHTTPURL reports whether s is an absolute http or https URL.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // post sends the webhook and prints the answer: an error unless it is 2xx.
