@@ -68,3 +68,32 @@ func TestAdminTokenTooShortRefused(t *testing.T) {
 		}
 	}
 }
+
+// The first start names the dashboard and the next step, never repeating
+// the token; later starts name the dashboard only.
+func TestAdminFirstStartNamesDashboardAndNextStep(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := startSluice(t, dir)
+	dashboard := "msg=dashboard url=" + p.url + "/ui/"
+	next := `command="sluice trigger order.paid --token <admin token> --url ` + p.url + `"`
+	testkit.WaitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(p.log(), dashboard) && strings.Contains(p.log(), next)
+	}, func() string { return "the first start does not name the dashboard and the next step:\n" + p.log() })
+	if anyToken.MatchString(p.log()) {
+		t.Errorf("the log shows a token:\n%s", p.log())
+	}
+	stopSluice(t, p)
+	p = startSluice(t, dir)
+	testkit.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(p.log(), "msg=dashboard url="+p.url+"/ui/") },
+		func() string { return "a later start does not name the dashboard:\n" + p.log() })
+	if strings.Contains(p.log(), "next step") {
+		t.Errorf("a later start shows the next step again:\n%s", p.log())
+	}
+	// Behind a proxy, clients reach the dashboard at the public URL.
+	p = startSluice(t, t.TempDir(), "SLUICE_PUBLIC_URL=https://gw.example.com/")
+	testkit.WaitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(p.log(), "msg=dashboard url=https://gw.example.com/ui/") &&
+			strings.Contains(p.log(), "--url https://gw.example.com\"")
+	}, func() string { return "the dashboard and next step do not use the public URL:\n" + p.log() })
+}

@@ -73,6 +73,15 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("sluice listening", "addr", srv.Addr(), "tls", cfg.TLSCert != "", "version", versionString())
+	base := srv.URL()
+	if cfg.PublicURL != nil {
+		base = cfg.PublicURL.String() // how clients reach it, through a proxy
+	}
+	logger.Info("dashboard", "url", base+"/ui/")
+	if srv.firstStart {
+		// The token is on stdout already, or was chosen: never again here.
+		logger.Info("next step: publish a test event", "command", triggerHint(base))
+	}
 	select {
 	case <-ctx.Done():
 		logger.Info("sluice draining")
@@ -104,6 +113,7 @@ type Server struct {
 	listener    net.Listener
 	serveErr    chan error
 	timeouts    serverTimeouts
+	firstStart  bool // this start created the default tenant
 
 	certs      *certHolder // nil without TLS
 	stopReload func()      // stops the SIGHUP listener; nil without TLS
@@ -178,10 +188,11 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		}
 		s.certs = certs
 	}
-	token, err := bootstrapOperator(ctx, s.store, s.cfg.AdminToken)
+	token, created, err := bootstrapOperator(ctx, s.store, s.cfg.AdminToken)
 	if err != nil {
 		return err
 	}
+	s.firstStart = created
 	if token != "" {
 		// The one secret Sluice ever prints: to the terminal, never the log.
 		fmt.Fprintf(stdout, "Sluice admin token (shown once; keep it, or set SLUICE_ADMIN_TOKEN): %s\n", token)
@@ -302,13 +313,18 @@ func (s *Server) ReloadCertificate() error {
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.listener.Addr().String() }
 
-// URL is the server's base URL on loopback-reachable form.
+// URL is the server's base URL in a form reachable from this machine: an
+// unspecified listen address (:8080, 0.0.0.0, [::]) is named localhost.
 func (s *Server) URL() string {
 	scheme := "http"
 	if s.cfg.TLSCert != "" {
 		scheme = "https"
 	}
-	return scheme + "://" + s.listener.Addr().String()
+	host, port, _ := net.SplitHostPort(s.listener.Addr().String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // Close drains: it stops accepting, waits for requests in flight, lets
@@ -329,4 +345,14 @@ func (s *Server) Close() error {
 	s.dispatcher.Stop()
 	s.retention.Stop()
 	return errors.Join(errShutdown, s.store.Close())
+}
+
+// triggerHint is the command that publishes a first test event to the
+// gateway at base, the token left for the reader to fill in.
+func triggerHint(base string) string {
+	hint := "sluice trigger order.paid --token <admin token>"
+	if base != defaultGatewayURL {
+		hint += " --url " + base
+	}
+	return hint
 }
