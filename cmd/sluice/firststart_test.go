@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/testkit"
 )
 
@@ -96,4 +97,37 @@ func TestAdminFirstStartNamesDashboardAndNextStep(t *testing.T) {
 		return strings.Contains(p.log(), "msg=dashboard url=https://gw.example.com/ui/") &&
 			strings.Contains(p.log(), "--url https://gw.example.com\"")
 	}, func() string { return "the dashboard and next step do not use the public URL:\n" + p.log() })
+}
+
+// A lost operator token is replaced by starting with a new one in
+// SLUICE_ADMIN_TOKEN (docs/cli.md): the new token works and the old one no
+// longer does, on that start and on later ones without the variable.
+func TestAdminTokenReplacedOnRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := startSluice(t, dir)
+	tokenRE := regexp.MustCompile(`sk_[A-Za-z0-9_-]{43}`)
+	var lost string
+	testkit.WaitFor(t, 10*time.Second, func() bool {
+		lost = tokenRE.FindString(p.stdout.String())
+		return lost != ""
+	}, func() string { return "no token printed on first start" })
+	stopSluice(t, p)
+
+	replacement := sluice.NewToken()
+	p = startSluice(t, dir, "SLUICE_ADMIN_TOKEN="+replacement)
+	if got := call(t, "GET", p.url+"/v1/destinations", replacement, nil, nil); got != http.StatusOK {
+		t.Errorf("the new token: status %d, want 200", got)
+	}
+	if got := call(t, "GET", p.url+"/v1/destinations", lost, nil, nil); got != http.StatusUnauthorized {
+		t.Errorf("the lost token: status %d, want 401", got)
+	}
+	stopSluice(t, p)
+	p = startSluice(t, dir)
+	if got := call(t, "GET", p.url+"/v1/destinations", replacement, nil, nil); got != http.StatusOK {
+		t.Errorf("the new token after a start without the variable: status %d, want 200", got)
+	}
+	if strings.Contains(p.stdout.String(), "sk_") {
+		t.Errorf("a token was printed on a later start")
+	}
 }
