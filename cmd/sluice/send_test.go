@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-github/v75/github"
 	"github.com/stripe/stripe-go/v85/webhook"
+
+	"github.com/sluicehq/sluice"
 )
 
 // capture is a loopback endpoint that keeps the one request it gets.
@@ -96,7 +98,7 @@ func TestSendStripeValidatesWithStripeGo(t *testing.T) {
 // 401 and a failing exit with the wrong one.
 func TestSendIntoSluice(t *testing.T) {
 	t.Parallel()
-	token := "sk_send_test_token"
+	token := sluice.NewToken()
 	p := startSluice(t, t.TempDir(), "SLUICE_ADMIN_TOKEN="+token)
 	var src struct {
 		IngestURL string `json:"ingest_url"`
@@ -122,5 +124,82 @@ func TestSendIntoSluice(t *testing.T) {
 	}
 	if strings.Contains(p.log(), "ada@example.com") || strings.Contains(p.log(), "shp-s3cret") {
 		t.Error("the log shows the payload or the secret")
+	}
+}
+
+// `sluice send` takes its flags before or after the file, reads standard
+// input for "-", and refuses a missing or empty body with a usage error
+// before it sends anything.
+func TestSendFileAndFlagsInAnyOrder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	body := []byte(`{"id":"ord_1","status":"paid"}`)
+	file := filepath.Join(dir, "event.json")
+	empty := filepath.Join(dir, "empty.json")
+	if err := os.WriteFile(file, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bodies := make(chan []byte, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Header.Get("Stripe-Signature") == "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		bodies <- b
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	flags := []string{"--source-url", srv.URL + "/in/src_test", "--provider", "stripe", "--secret", "whsec_stripe"}
+
+	run := func(stdin []byte, args ...string) (int, string) {
+		cmd := exec.Command(binary, append([]string{"send"}, args...)...)
+		if stdin != nil {
+			cmd.Stdin = bytes.NewReader(stdin)
+		}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.Run()
+		return cmd.ProcessState.ExitCode(), out.String()
+	}
+	for name, args := range map[string][]string{
+		"flags after the file":    append([]string{file}, flags...),
+		"flags around the file":   append(append(append([]string{}, flags[:2]...), file), flags[2:]...),
+		"stdin with - at the end": append(append([]string{}, flags...), "-"),
+	} {
+		code, out := run(body, args...)
+		if code != 0 {
+			t.Errorf("%s: exit %d\n%s", name, code, out)
+			continue
+		}
+		select {
+		case got := <-bodies:
+			if !bytes.Equal(got, body) {
+				t.Errorf("%s: sent %q, want %q", name, got, body)
+			}
+		default:
+			t.Errorf("%s: nothing was sent", name)
+		}
+	}
+	for name, c := range map[string]struct {
+		stdin []byte
+		args  []string
+		want  string
+	}{
+		"empty file":               {nil, append([]string{empty}, flags...), "empty.json is empty"},
+		"empty stdin with -":       {[]byte{}, append([]string{"-"}, flags...), "standard input is empty"},
+		"no file, stdin /dev/null": {nil, flags, "standard input is empty"},
+		"two files":                {nil, append([]string{file, file}, flags...), "one body file"},
+	} {
+		code, out := run(c.stdin, c.args...)
+		if code != 2 || !strings.Contains(out, c.want) || !strings.Contains(out, "run 'sluice send -h' for usage") {
+			t.Errorf("%s: exit %d, %q; want 2 naming %q and the usage", name, code, out, c.want)
+		}
+	}
+	if len(bodies) > 0 {
+		t.Errorf("%d requests sent for refused command lines", len(bodies))
 	}
 }

@@ -58,3 +58,44 @@ func TestVerifyCommand(t *testing.T) {
 		}
 	}
 }
+
+// `sluice verify --tolerance` widens the five minutes a timestamp may be
+// off by, and narrows them.
+func TestVerifyTolerance(t *testing.T) {
+	t.Parallel()
+	secret, _ := newWhsec()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"type":"invoice.paid","id":"inv_1"}`)
+	run := func(age time.Duration, extra ...string) (int, string) {
+		ts := time.Now().Add(-age)
+		sig, err := wh.Sign("msg_1", ts, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := append([]string{"verify", "--secret", secret, "--id", "msg_1",
+			"--timestamp", strconv.FormatInt(ts.Unix(), 10), "--signature", sig}, extra...)
+		cmd := exec.Command(binary, args...)
+		cmd.Stdin = bytes.NewReader(body)
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	for _, c := range []struct {
+		age   time.Duration
+		flags []string
+		code  int
+		want  string
+	}{
+		{time.Hour, nil, 1, "tolerance"},
+		{time.Hour, []string{"--tolerance", "2h"}, 0, "verified"},
+		{time.Hour, []string{"--tolerance=61m"}, 0, "verified"},
+		{time.Minute, []string{"--tolerance", "10s"}, 1, "tolerance"},
+		{time.Minute, nil, 0, "verified"},
+	} {
+		if code, out := run(c.age, c.flags...); code != c.code || !strings.Contains(out, c.want) {
+			t.Errorf("signed %s ago, %v: exit %d, %q; want %d and %q", c.age, c.flags, code, out, c.code, c.want)
+		}
+	}
+}

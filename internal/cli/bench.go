@@ -28,7 +28,7 @@ import (
 // the options are wrong, the run cannot be set up, or accepted events were
 // not delivered in time (after printing what it measured).
 func Bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f, err := parseBenchFlags(args, stderr)
+	f, err := parseBenchFlags(args, stdout)
 	if err != nil {
 		return err
 	}
@@ -86,17 +86,36 @@ type benchFlags struct {
 	subjectsCPUProfile string
 }
 
-// parseBenchFlags parses and checks the flags, before any gateway starts.
-func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+var benchCommand = command{
+	name: "bench",
+	args: "[flags]",
+	about: `Load-tests a gateway: the one at --url, or one it starts in process on a
+temporary data directory with default settings. It first runs the same load
+against a bare net/http handler on loopback, the ceiling Sluice's figures
+are compared with. It prints events/s accepted and delivered, ack and
+end-to-end latency percentiles, errors by class, peak RSS and CPU time per
+event: a table on stdout (or one JSON object with --json), progress on
+stderr. It fails when accepted events are not delivered in time.`,
+	examples: `
+sluice bench                                     # e2e: publish and wait for every delivery, 64 senders
+sluice bench --scenario ingest --events 2000     # Stripe-signed POST /in/{source_id}
+sluice bench --rate 1000 --events 10000          # open loop at 1,000 events/s
+sluice bench --url http://host:8080 --token sk_…  # a running gateway
+sluice bench --json > bench.json`,
+}
+
+// parseBenchFlags parses and checks the flags, before any gateway starts;
+// -h prints the usage to stdout.
+func parseBenchFlags(args []string, stdout io.Writer) (*benchFlags, error) {
+	c := &benchCommand
+	fs := c.flagSet()
 	var (
 		f        benchFlags
 		o        = &f.options
 		scenario string
 	)
 	fs.StringVar(&o.URL, "url", "", "base URL of a running Sluice (default: start one in process)")
-	fs.StringVar(&o.Token, "token", "", "admin token of the running Sluice (default: $SLUICE_ADMIN_TOKEN)")
+	fs.StringVar(&o.Token, "token", "", "admin token of the running Sluice (SLUICE_ADMIN_TOKEN)")
 	fs.StringVar(&scenario, "scenario", string(bench.ScenarioE2E), "publish (POST /v1/events, deliveries not awaited), ingest (Stripe-signed POST /in/{source_id}, deliveries awaited) or e2e (POST /v1/events, deliveries awaited)")
 	fs.IntVar(&o.Events, "events", 10000, "events to send")
 	fs.IntVar(&o.Concurrency, "concurrency", 64, "closed loop: concurrent senders, each sending when its last event is answered")
@@ -111,11 +130,12 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.IntVar(&o.SubjectPool, "subject-pool", 0, "with --subjects: draw the addresses from this many customers; 0: every event a new data subject")
 	fs.StringVar(&f.subjectsCPUProfile, "subjects-cpuprofile", "", "write a pprof CPU profile of this process, taken while the load with subjects goes to Sluice, to `file` (with --subjects)")
 	fs.StringVar(&f.database, "database", "", "PostgreSQL `URL` for the in-process gateway: it works in a schema of its own, dropped afterwards (default: the embedded store)")
-	if err := fs.Parse(args); err != nil {
+	rest, err := c.parse(fs, args, stdout)
+	if err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if len(rest) > 0 {
+		return nil, c.usageErrorf("unexpected argument %q", rest[0])
 	}
 	o.Scenario, o.SkipBaseline = bench.Scenario(scenario), !*baseline
 	if o.Token == "" {
@@ -123,19 +143,19 @@ func parseBenchFlags(args []string, stderr io.Writer) (*benchFlags, error) {
 	}
 	switch {
 	case o.URL != "" && f.database != "":
-		return nil, errors.New("--database is for the in-process gateway; it cannot be used with --url")
+		return nil, c.usageErrorf("--database is for the in-process gateway; it cannot be used with --url")
 	case o.URL != "" && o.Token == "":
-		return nil, errors.New("--token (or SLUICE_ADMIN_TOKEN) is required with --url")
+		return nil, c.usageErrorf("--token (or SLUICE_ADMIN_TOKEN) is required with --url")
 	case f.subjectsCPUProfile != "" && !o.Subjects:
-		return nil, errors.New("--subjects-cpuprofile profiles the phase --subjects adds: give --subjects too")
+		return nil, c.usageErrorf("--subjects-cpuprofile profiles the phase --subjects adds: give --subjects too")
 	case f.subjectsCPUProfile != "" && f.subjectsCPUProfile == f.cpuProfile:
-		return nil, errors.New("--cpuprofile and --subjects-cpuprofile must name different files")
+		return nil, c.usageErrorf("--cpuprofile and --subjects-cpuprofile must name different files")
 	}
 	if err := loadShape(fs, o); err != nil {
-		return nil, err
+		return nil, c.usageError(err)
 	}
 	if err := o.CheckLoad(); err != nil {
-		return nil, err
+		return nil, c.usageError(err)
 	}
 	return &f, nil
 }

@@ -10,25 +10,27 @@ import (
 )
 
 // bootstrapOperator makes sure the default tenant and its operator key
-// exist. With a configured token the key's hash follows it; without one a
-// token is generated on the first start and returned so the caller can show
-// it once. It returns "" when there is nothing to show.
-func bootstrapOperator(ctx context.Context, store sluice.Store, configured string) (string, error) {
+// exist, and says whether it created them (the first start). With a
+// configured token the key's hash follows it, on every start: that is how
+// a lost operator token is replaced. Without one a token is generated on
+// the first start and returned so the caller can show it once. It returns
+// "" when there is nothing to show.
+func bootstrapOperator(ctx context.Context, store sluice.Store, configured string) (token string, created bool, err error) {
 	key, err := store.OperatorKey(ctx)
 	switch {
 	case err == nil && configured != "":
 		if want := sluice.HashToken(configured); !bytes.Equal(key.TokenHash, want) {
 			if err := store.SetTokenHash(ctx, key.ID, want); err != nil {
-				return "", fmt.Errorf("set operator token: %w", err)
+				return "", false, fmt.Errorf("set operator token: %w", err)
 			}
 		}
-		return "", nil
+		return "", false, nil
 	case err == nil:
-		return "", nil
+		return "", false, nil
 	case sluice.ErrorCode(err) != sluice.ENOTFOUND:
-		return "", fmt.Errorf("find operator key: %w", err)
+		return "", false, fmt.Errorf("find operator key: %w", err)
 	}
-	token := configured
+	token = configured
 	if token == "" {
 		token = sluice.NewToken()
 	}
@@ -43,12 +45,12 @@ func bootstrapOperator(ctx context.Context, store sluice.Store, configured strin
 		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("create default tenant: %w", err)
+		return "", false, fmt.Errorf("create default tenant: %w", err)
 	}
 	if configured != "" {
-		return "", nil
+		return "", true, nil
 	}
-	return token, nil
+	return token, true, nil
 }
 
 func versionString() string { return sluice.Version + " " + runtime.Version() }

@@ -14,23 +14,73 @@ import (
 	"github.com/sluicehq/sluice/internal/seal"
 )
 
+var keysCommand = command{
+	name: "keys",
+	args: "rotate [flags]",
+	about: `Manages the master key, which wraps every data key Sluice seals payloads
+and secrets with.
+
+commands:
+  rotate   re-wrap every data key under a new master key (sluice keys rotate -h)`,
+	examples: `sluice keys rotate --new-master-key "$(openssl rand -base64 32)"`,
+}
+
+var keysRotateCommand = command{
+	name: "keys rotate",
+	args: "--new-master-key BASE64 [flags]",
+	about: `Re-wraps every data key of the store (the embedded one in --data-dir, or
+PostgreSQL with --database) under a new master key. Payloads and other
+sealed values are not rewritten: they name their data key, which stays.
+
+When the current key came from the data directory's key file, the file is
+replaced by the new key. Otherwise (--master-key or SLUICE_MASTER_KEY),
+start every Sluice process with the new key afterwards. The embedded store
+must not be in use: stop the gateway first.`,
+	examples: `
+# the embedded store in ./sluice-data, its key file replaced
+sluice keys rotate --new-master-key "$(openssl rand -base64 32)"
+# PostgreSQL: give the current key, then restart every process with the new one
+sluice keys rotate --database postgres://… --master-key "$SLUICE_MASTER_KEY" --new-master-key "$NEW_KEY"`,
+}
+
 // Keys runs `sluice keys rotate --new-master-key …`: it re-wraps every data
 // key of the store (embedded, or PostgreSQL with --database) under the new
 // master key; payloads and other
 // sealed values are not rewritten, since they name their data key, which
 // stays. When the current key came from the data directory's key file, the
 // file is replaced by the new key; otherwise start Sluice with the new key.
+// -h prints the usage; a missing or unknown subcommand is a usage error.
 func Keys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "rotate" {
-		return errors.New("usage: sluice keys rotate --new-master-key <base64> [--data-dir …] [--master-key …]")
+	c := &keysCommand
+	if len(args) == 0 {
+		return c.usageErrorf("name a command: rotate")
 	}
-	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", envOr("SLUICE_DATA_DIR", "./sluice-data"), "the embedded store's `directory` (SLUICE_DATA_DIR)")
-	database := fs.String("database", os.Getenv("SLUICE_DATABASE_URL"), "PostgreSQL `URL` (SLUICE_DATABASE_URL); empty: the embedded store")
-	current := fs.String("master-key", os.Getenv("SLUICE_MASTER_KEY"), "the current master key, `base64` (SLUICE_MASTER_KEY); default: the data dir's key file")
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		c.printUsage(stdout, nil)
+		return flag.ErrHelp
+	case "rotate":
+		return keysRotate(ctx, args[1:], stdout)
+	}
+	return c.usageErrorf("unknown command %q (there is one: rotate)", args[0])
+}
+
+func keysRotate(ctx context.Context, args []string, stdout io.Writer) error {
+	c := &keysRotateCommand
+	fs := c.flagSet()
+	dataDir := fs.String("data-dir", "./sluice-data", "the embedded store's `directory` (SLUICE_DATA_DIR)")
+	database := fs.String("database", "", "PostgreSQL `URL` (SLUICE_DATABASE_URL); empty: the embedded store")
+	current := fs.String("master-key", "", "the current master key, `base64` (SLUICE_MASTER_KEY); default: the data dir's key file")
 	next := fs.String("new-master-key", "", "the new master key, `base64` of 32 bytes (required)")
-	if err := fs.Parse(args[1:]); err != nil {
+	rest, err := c.parse(fs, args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return c.usageErrorf("unexpected argument %q", rest[0])
+	}
+	if err := fromEnv(fs, map[string]string{"data-dir": "SLUICE_DATA_DIR", "database": "SLUICE_DATABASE_URL",
+		"master-key": "SLUICE_MASTER_KEY"}); err != nil {
 		return err
 	}
 	oldKey, err := config.ParseMasterKey(*current)
@@ -39,7 +89,7 @@ func Keys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	newKey, err := config.ParseMasterKey(*next)
 	if err != nil || newKey == nil {
-		return errors.New("--new-master-key: required, base64 of 32 bytes")
+		return c.usageErrorf("--new-master-key: required, base64 of 32 bytes")
 	}
 	newMaster, err := seal.NewMaster(newKey)
 	if err != nil {
@@ -73,11 +123,4 @@ func Keys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "start every Sluice process with the new key (--master-key / SLUICE_MASTER_KEY); the old one is no longer needed")
 	return nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/api"
@@ -29,14 +30,41 @@ import (
 // dispatcher's attempts are bounded by the delivery timeout on their own.
 const drainTimeout = 30 * time.Second
 
+var serveCommand = command{
+	name: "serve",
+	args: "[flags]",
+	about: `Runs the gateway: the JSON API under /v1/, the ingest URLs /in/{source_id},
+the dashboard under /ui/ and the delivery workers. With no flags it keeps an
+embedded store (SQLite) and a generated master key in ./sluice-data and
+listens on :8080. With --database, every process sharing that PostgreSQL
+database shares the work.
+
+On the first start it creates the default tenant and prints its operator
+token (the admin token) once, on stdout. To choose it, or to replace a lost
+one, start with --admin-token or SLUICE_ADMIN_TOKEN set to a token of at
+least 32 characters: the stored token follows it on every start.
+
+Every flag can also be set by the variable in brackets; a flag wins over its
+variable. SIGINT and SIGTERM drain and exit 0; SIGHUP reloads the TLS pair.`,
+	examples: `
+sluice serve                                        # ./sluice-data, listening on :8080
+sluice serve --addr 127.0.0.1:9000 --data-dir /var/lib/sluice
+export SLUICE_ADMIN_TOKEN=sk_$(openssl rand -hex 32) # choose (or replace) the operator token
+sluice serve --database postgres://sluice@db/sluice --master-key "$(cat master.key)"`,
+}
+
 // Serve runs the gateway until ctx ends, then drains and returns nil.
 func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := &serveCommand
 	cfg, err := config.Load(args, os.Getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		config.PrintUsage(stdout)
+	var ue *config.UsageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		c.printUsage(stdout, config.Flags())
 		return err
-	}
-	if err != nil {
+	case errors.As(err, &ue):
+		return c.usageError(dashDash(ue.Err))
+	case err != nil:
 		return err
 	}
 	logger := cfg.Logger(stderr)
@@ -45,6 +73,15 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("sluice listening", "addr", srv.Addr(), "tls", cfg.TLSCert != "", "version", versionString())
+	base := srv.URL()
+	if cfg.PublicURL != nil {
+		base = cfg.PublicURL.String() // how clients reach it, through a proxy
+	}
+	logger.Info("dashboard", "url", base+"/ui/")
+	if srv.firstStart {
+		// The token is on stdout already, or was chosen: never again here.
+		logger.Info("next step: publish a test event", "command", triggerHint(base))
+	}
 	select {
 	case <-ctx.Done():
 		logger.Info("sluice draining")
@@ -76,6 +113,7 @@ type Server struct {
 	listener    net.Listener
 	serveErr    chan error
 	timeouts    serverTimeouts
+	firstStart  bool // this start created the default tenant
 
 	certs      *certHolder // nil without TLS
 	stopReload func()      // stops the SIGHUP listener; nil without TLS
@@ -99,8 +137,9 @@ var defaultTimeouts = serverTimeouts{
 	idle:       120 * time.Second,
 }
 
-// Start opens the store, makes sure the operator key exists (printing a
-// generated token once to stdout), starts the dispatcher and begins serving.
+// Start binds the listen address, opens the store, makes sure the operator
+// key exists (printing a generated token once to stdout), starts the
+// dispatcher and begins serving.
 func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) (*Server, error) {
 	return startWithTimeouts(ctx, cfg, logger, stdout, defaultTimeouts)
 }
@@ -108,16 +147,37 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 // startWithTimeouts is Start with the connection timeouts given; tests
 // shorten them.
 func startWithTimeouts(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer, timeouts serverTimeouts) (*Server, error) {
-	store, err := openStore(ctx, cfg, logger)
+	// The address first: a busy port must stop a first start before it
+	// creates anything, above all before it generates and prints the
+	// operator token, which it prints only once.
+	listener, err := listen(cfg.Addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger, store: store, serveErr: make(chan error, 1), timeouts: timeouts}
+	store, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		listener.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, logger: logger, store: store, listener: listener, serveErr: make(chan error, 1), timeouts: timeouts}
 	if err := s.start(ctx, stdout); err != nil {
+		listener.Close()
 		store.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// listen binds addr, naming the setting when it cannot.
+func listen(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("--addr (SLUICE_ADDR): %w: stop what listens there or choose another address; nothing was created", err)
+	case err != nil:
+		return nil, fmt.Errorf("--addr (SLUICE_ADDR): %w", err)
+	}
+	return l, nil
 }
 
 func (s *Server) start(ctx context.Context, stdout io.Writer) error {
@@ -128,10 +188,11 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		}
 		s.certs = certs
 	}
-	token, err := bootstrapOperator(ctx, s.store, s.cfg.AdminToken)
+	token, created, err := bootstrapOperator(ctx, s.store, s.cfg.AdminToken)
 	if err != nil {
 		return err
 	}
+	s.firstStart = created
 	if token != "" {
 		// The one secret Sluice ever prints: to the terminal, never the log.
 		fmt.Fprintf(stdout, "Sluice admin token (shown once; keep it, or set SLUICE_ADMIN_TOKEN): %s\n", token)
@@ -184,12 +245,6 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 	}
 	s.listenForWork(ctx)
 	s.shareAnomalies(ctx)
-	s.listener, err = net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		s.dispatcher.Stop()
-		s.retention.Stop()
-		return fmt.Errorf("--addr (SLUICE_ADDR): %w", err)
-	}
 	// Destinations may not lead back here (safehttp.Self).
 	self := safehttp.Self{Listen: []netip.AddrPort{s.listener.Addr().(*net.TCPAddr).AddrPort()}}
 	reached := origin.Origin{Public: s.cfg.PublicURL, Trusted: s.cfg.TrustedProxies}
@@ -258,13 +313,18 @@ func (s *Server) ReloadCertificate() error {
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.listener.Addr().String() }
 
-// URL is the server's base URL on loopback-reachable form.
+// URL is the server's base URL in a form reachable from this machine: an
+// unspecified listen address (:8080, 0.0.0.0, [::]) is named localhost.
 func (s *Server) URL() string {
 	scheme := "http"
 	if s.cfg.TLSCert != "" {
 		scheme = "https"
 	}
-	return scheme + "://" + s.listener.Addr().String()
+	host, port, _ := net.SplitHostPort(s.listener.Addr().String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // Close drains: it stops accepting, waits for requests in flight, lets
@@ -285,4 +345,14 @@ func (s *Server) Close() error {
 	s.dispatcher.Stop()
 	s.retention.Stop()
 	return errors.Join(errShutdown, s.store.Close())
+}
+
+// triggerHint is the command that publishes a first test event to the
+// gateway at base, the token left for the reader to fill in.
+func triggerHint(base string) string {
+	hint := "sluice trigger order.paid --token <admin token>"
+	if base != defaultGatewayURL {
+		hint += " --url " + base
+	}
+	return hint
 }

@@ -74,20 +74,23 @@ type Config struct {
 
 // Load parses the serve subcommand's arguments, falling back to the
 // variables getenv returns (an empty value counts as unset) and then to the
-// defaults. It returns flag.ErrHelp for -h or --help (print PrintUsage then),
-// a flag-package error for an unknown flag, and otherwise every invalid
-// setting at once, one per line, each naming its flag and variable.
+// defaults. It returns flag.ErrHelp for -h or --help (print Flags then), a
+// *UsageError for an unknown flag, a flag without its value or an argument,
+// and otherwise every invalid setting at once, one per line, each naming its
+// flag and variable.
 func Load(args []string, getenv func(string) string) (*Config, error) {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
 	fs, values := newFlagSet()
 	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil, err
+	} else if err != nil {
+		return nil, &UsageError{Err: err}
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (a boolean flag takes its value as --flag=false)", fs.Arg(0))
+		return nil, &UsageError{Err: fmt.Errorf("unexpected argument %q (a boolean flag takes its value as --flag=false)", fs.Arg(0))}
 	}
 
 	c := &Config{}
@@ -142,13 +145,18 @@ func (c *Config) Logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// PrintUsage writes the serve subcommand's flags, with their variables and
-// defaults, to w: what `sluice serve -h` shows.
-func PrintUsage(w io.Writer) {
+// UsageError is a command line Load cannot read at all, as opposed to a
+// setting with a bad value: the caller shows how to ask for usage.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Flags returns the serve subcommand's flags, each with its variable in its
+// usage and its default, for `sluice serve -h` to list. Parsing is Load's.
+func Flags() *flag.FlagSet {
 	fs, _ := newFlagSet()
-	fs.SetOutput(w)
-	fmt.Fprintln(w, "usage: sluice serve [flags]\n\nEvery flag can also be set by the variable in brackets; a flag wins over its variable.\n\nflags:")
-	fs.PrintDefaults()
+	return fs
 }
 
 // newFlagSet registers every setting as a flag that only records its raw

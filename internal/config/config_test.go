@@ -69,7 +69,7 @@ func TestEveryVariableApplies(t *testing.T) {
 		"SLUICE_ADDR":                       "127.0.0.1:9000",
 		"SLUICE_DATA_DIR":                   "/var/lib/sluice",
 		"SLUICE_DATABASE_URL":               "postgres://u:p@db/sluice",
-		"SLUICE_ADMIN_TOKEN":                "sk_operator",
+		"SLUICE_ADMIN_TOKEN":                "sk_operator_token_of_at_least_32_chars",
 		"SLUICE_MASTER_KEY":                 base64.StdEncoding.EncodeToString(key),
 		"SLUICE_ALLOW_PRIVATE_DESTINATIONS": "true",
 		"SLUICE_PAYLOAD_RETENTION":          "168h",
@@ -99,7 +99,7 @@ func TestEveryVariableApplies(t *testing.T) {
 		Addr:                     "127.0.0.1:9000",
 		DataDir:                  "/var/lib/sluice",
 		DatabaseURL:              "postgres://u:p@db/sluice",
-		AdminToken:               "sk_operator",
+		AdminToken:               "sk_operator_token_of_at_least_32_chars",
 		MasterKey:                key,
 		AllowPrivateDestinations: true,
 		PayloadStorage:           sluice.StorageUntilDelivered,
@@ -185,6 +185,9 @@ func TestBadValueNamesTheSetting(t *testing.T) {
 		{"master key raw base64", []string{"--master-key", base64.RawStdEncoding.EncodeToString(make([]byte, 32))}, nil,
 			[]string{"--master-key (SLUICE_MASTER_KEY)", "base64"}},
 		{"admin token", []string{"--admin-token", "two words"}, nil, []string{"--admin-token (SLUICE_ADMIN_TOKEN)"}},
+		{"admin token short", []string{"--admin-token", "admin"}, nil, []string{"--admin-token (SLUICE_ADMIN_TOKEN)", "is 5 characters", "at least 32"}},
+		{"admin token one short", nil, map[string]string{"SLUICE_ADMIN_TOKEN": strings.Repeat("x", 31)},
+			[]string{"--admin-token (SLUICE_ADMIN_TOKEN)", "at least 32"}},
 		{"bool variable", nil, map[string]string{"SLUICE_ALLOW_PRIVATE_DESTINATIONS": "yes"},
 			[]string{"--allow-private-destinations (SLUICE_ALLOW_PRIVATE_DESTINATIONS)", `"yes" is not a boolean`}},
 		{"bool flag", []string{"--detect-emails=maybe"}, nil, []string{"--detect-emails (SLUICE_DETECT_EMAILS)", `"maybe"`}},
@@ -274,6 +277,7 @@ func TestErrorsNeverShowSecrets(t *testing.T) {
 	}{
 		{"token flag", []string{"--admin-token", token}, nil, "super secret"},
 		{"token variable", nil, map[string]string{"SLUICE_ADMIN_TOKEN": token}, "super secret"},
+		{"short token", []string{"--admin-token", "sk_hunter2"}, nil, "hunter2"},
 		{"master key length", []string{"--master-key", key}, nil, key},
 		{"master key encoding", nil, map[string]string{"SLUICE_MASTER_KEY": badB64}, "c2VjcmV0"},
 		{"database password", []string{"--database", dbURL}, nil, "hunter2"},
@@ -299,12 +303,38 @@ func TestHelp(t *testing.T) {
 			t.Errorf("Load(%s) error = %v, want flag.ErrHelp", arg, err)
 		}
 	}
-	var b strings.Builder
-	PrintUsage(&b)
+	fs := Flags()
 	for _, s := range settings {
-		if !strings.Contains(b.String(), "-"+s.flag) || !strings.Contains(b.String(), s.env) {
-			t.Errorf("usage lacks %s / %s:\n%s", s.flag, s.env, b.String())
+		f := fs.Lookup(s.flag)
+		if f == nil || !strings.Contains(f.Usage, s.env) || f.DefValue != s.def {
+			t.Errorf("flag %s: %+v, want its usage naming %s and default %q", s.flag, f, s.env, s.def)
 		}
+	}
+}
+
+// A command line that cannot be read is a usage error; a bad value is not.
+func TestUsageError(t *testing.T) {
+	t.Parallel()
+	var ue *UsageError
+	for _, args := range [][]string{{"--no-such-flag"}, {"--addr"}, {"extra"}} {
+		if _, err := Load(args, nil); !errors.As(err, &ue) {
+			t.Errorf("Load(%q) error = %v, want a *UsageError", args, err)
+		}
+	}
+	if _, err := Load([]string{"--addr", "8080"}, nil); err == nil || errors.As(err, &ue) {
+		t.Errorf("a bad value: error %v, want one that is not a *UsageError", err)
+	}
+}
+
+// A token of 32 characters or more is taken as given.
+func TestAdminTokenLength(t *testing.T) {
+	t.Parallel()
+	token := strings.Repeat("a1", 16)
+	if c := mustLoad(t, []string{"--admin-token", token}, nil); c.AdminToken != token {
+		t.Errorf("AdminToken %q, want %q", c.AdminToken, token)
+	}
+	if c := mustLoad(t, nil, nil); c.AdminToken != "" {
+		t.Errorf("unset AdminToken %q, want empty", c.AdminToken)
 	}
 }
 

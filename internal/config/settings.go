@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/deliver"
@@ -43,7 +44,7 @@ var settings = []setting{
 		}},
 	{flag: "database", env: "SLUICE_DATABASE_URL", usage: "PostgreSQL `URL` (postgres://…); empty: the embedded store",
 		apply: func(c *Config, v string) (err error) { c.DatabaseURL, err = parseDatabaseURL(v); return }},
-	{flag: "admin-token", env: "SLUICE_ADMIN_TOKEN", usage: "operator `token`; empty: generated on first start and printed once",
+	{flag: "admin-token", env: "SLUICE_ADMIN_TOKEN", usage: "operator `token`, at least 32 characters; empty: generated on first start and printed once. Set on a later start, it replaces the operator token",
 		apply: func(c *Config, v string) (err error) { c.AdminToken, err = parseToken(v); return }},
 	{flag: "master-key", env: "SLUICE_MASTER_KEY", usage: "`base64` of 32 bytes wrapping the data keys; empty: generated into the data dir (embedded store only)",
 		apply: func(c *Config, v string) (err error) { c.MasterKey, err = ParseMasterKey(v); return }},
@@ -178,10 +179,22 @@ func parseDatabaseURL(v string) (string, error) {
 	return v, nil
 }
 
+// minTokenLength is the shortest operator token accepted. The operator
+// token is the bearer password to every tenant's creation and deletion,
+// stored under a fast hash (SHA-256), so its strength has to be its own:
+// 32 random hex characters carry 128 bits. A length cannot prove
+// randomness, but it refuses the "admin", "secret" and "changeme" that are
+// tried first. Generated tokens are 46 characters (256 bits).
+const minTokenLength = 32
+
 // parseToken never echoes v.
 func parseToken(v string) (string, error) {
 	if strings.ContainsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		return "", errors.New("must not contain spaces or control characters")
+	}
+	if n := utf8.RuneCountInString(v); v != "" && n < minTokenLength {
+		return "", fmt.Errorf("is %d characters; it must be at least %d, as random as a generated one "+
+			"(e.g. sk_$(openssl rand -hex 32)), or leave it unset to have one generated", n, minTokenLength)
 	}
 	return v, nil
 }
