@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,6 +102,7 @@ type Handler struct {
 	logger *slog.Logger
 	now    func() time.Time
 	mux    *http.ServeMux
+	routes []string        // the pattern of every API route, in the order registered
 	policy safehttp.Policy // for destination URLs, from the Config
 
 	sourceLimits keyedLimiter             // requests a second per source
@@ -136,7 +138,7 @@ func New(cfg Config) *Handler {
 	h := &Handler{cfg: cfg, store: cfg.Store, logger: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(),
 		policy: safehttp.Policy{AllowPrivate: cfg.AllowPrivateDestinations, Allowed: cfg.AllowedDestinationCIDRs,
 			Self: cfg.Self}}
-	h.routes()
+	h.register()
 	return h
 }
 
@@ -146,10 +148,23 @@ func (h *Handler) Handle(pattern string, handler http.Handler) {
 	h.mux.Handle(pattern, handler)
 }
 
-func (h *Handler) routes() {
-	h.mux.HandleFunc("GET /healthz", h.healthz)
+// Routes returns the pattern of every API route ("GET /v1/events/{id}"),
+// in the order registered, so tests can hold the API's reference to them.
+// Neither the fallback that answers 404 or 405 nor what Handle adds is
+// among them.
+func (h *Handler) Routes() []string { return slices.Clone(h.routes) }
+
+// handle registers an API route and records its pattern for Routes.
+func (h *Handler) handle(pattern string, handler http.HandlerFunc) {
+	h.routes = append(h.routes, pattern)
+	h.mux.HandleFunc(pattern, handler)
+}
+
+// register registers every API route.
+func (h *Handler) register() {
+	h.handle("GET /healthz", h.healthz)
 	if h.cfg.Metrics != nil {
-		h.mux.Handle("GET /metrics", h.cfg.Metrics.Handler())
+		h.handle("GET /metrics", h.cfg.Metrics.Handler().ServeHTTP)
 	}
 
 	h.route("POST /v1/tenants", operatorOnly, h.createTenant)
@@ -161,7 +176,7 @@ func (h *Handler) routes() {
 	h.route("GET /v1/keys", adminOnly, h.listKeys)
 	h.route("DELETE /v1/keys/{id}", adminOnly, h.deleteKey)
 
-	h.mux.HandleFunc("POST /in/{source_id}", h.countReceived(metrics.ViaIngest, h.ingest))
+	h.handle("POST /in/{source_id}", h.countReceived(metrics.ViaIngest, h.ingest))
 	h.route("POST /v1/sources", adminOnly, h.createSource)
 	h.route("GET /v1/sources", anyRole, h.listSources)
 	h.route("GET /v1/sources/{id}", anyRole, h.getSource)
@@ -177,7 +192,7 @@ func (h *Handler) routes() {
 	h.route("POST /v1/destinations/{id}/rotate-secret", adminOnly, h.rotateSecret)
 	h.route("POST /v1/destinations/{id}/recover", adminOnly, h.recoverDestination)
 
-	h.mux.HandleFunc("POST /v1/events", h.countReceived(metrics.ViaPublish, h.handler(adminOnly, h.publishEvent)))
+	h.handle("POST /v1/events", h.countReceived(metrics.ViaPublish, h.handler(adminOnly, h.publishEvent)))
 	h.route("GET /v1/events", anyRole, h.listEvents)
 	h.route("GET /v1/events/{id}", anyRole, h.getEvent)
 	h.route("GET /v1/events/{id}/deliveries", anyRole, h.listDeliveries)

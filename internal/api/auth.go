@@ -23,7 +23,7 @@ type apiFunc func(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) er
 // route registers fn behind bearer authentication and the access check. The
 // request's context carries the key as the Actor of any change it makes.
 func (h *Handler) route(pattern string, need access, fn apiFunc) {
-	h.mux.HandleFunc(pattern, h.handler(need, fn))
+	h.handle(pattern, h.handler(need, fn))
 }
 
 // handler is the HTTP handler of fn: see route.
