@@ -166,6 +166,7 @@ func (h *Handler) register() {
 	if h.cfg.Metrics != nil {
 		h.handle("GET /metrics", h.cfg.Metrics.Handler().ServeHTTP)
 	}
+	h.handle("GET /v1/openapi.json", serveOpenAPI)
 
 	h.route("POST /v1/tenants", operatorOnly, h.createTenant)
 	h.route("GET /v1/tenants/{id}", anyRole, h.getTenant)
