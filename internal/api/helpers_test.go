@@ -35,6 +35,9 @@ type testBundle struct {
 	srv      *httptest.Server
 	operator string // token of the operator key (admin of the default tenant)
 	logs     *testlog.Buffer
+	// contract checks every answer of srv against openapi.json; nil for
+	// none.
+	contract *contractChecker
 }
 
 // setupOptions tune setup; the zero value is what most tests want.
@@ -129,9 +132,10 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 		t.Cleanup(d.Stop)
 		cfg.Wake, cfg.Offers = d.Wake, d
 	}
-	srv := httptest.NewServer(api.New(cfg))
+	contract := newContractChecker(t)
+	srv := httptest.NewServer(contract.wrap(api.New(cfg)))
 	t.Cleanup(srv.Close)
-	return &testBundle{store: store, dbPath: dbPath, srv: srv, operator: operator, logs: logs}
+	return &testBundle{store: store, dbPath: dbPath, srv: srv, operator: operator, logs: logs, contract: contract}
 }
 
 // response is an API answer.
@@ -177,6 +181,11 @@ func (b *testBundle) do(t *testing.T, method, path, token string, body any) *res
 	data, err := io.ReadAll(res.Body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b.contract != nil {
+		// Usually the answer's own problems; any the server had not
+		// recorded yet wait for the next call or the end of the test.
+		b.contract.report(t)
 	}
 	return &response{status: res.StatusCode, header: res.Header, body: data}
 }

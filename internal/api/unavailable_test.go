@@ -34,9 +34,10 @@ func TestPublishUnavailable(t *testing.T) {
 	cause := errors.New("read tcp: connection reset by peer")
 	store := unavailableStore{Store: b.store, err: fmt.Errorf("%w: %w",
 		sluice.Errorf(sluice.EUNAVAILABLE, "whether event evt_1 was stored is unknown; retry with the same idempotency key"), cause)}
-	srv := httptest.NewServer(api.New(api.Config{Store: store, Logger: slog.New(slog.NewTextHandler(b.logs, nil))}))
+	contract := newContractChecker(t)
+	srv := httptest.NewServer(contract.wrap(api.New(api.Config{Store: store, Logger: slog.New(slog.NewTextHandler(b.logs, nil))})))
 	t.Cleanup(srv.Close)
-	u := &testBundle{store: b.store, srv: srv, operator: b.operator, logs: b.logs}
+	u := &testBundle{store: b.store, srv: srv, operator: b.operator, logs: b.logs, contract: contract}
 
 	res := u.do(t, http.MethodPost, "/v1/events", u.operator,
 		map[string]any{"type": "a.b", "payload": map[string]string{"secret": "payload-value"}, "idempotency_key": "k"})
