@@ -40,7 +40,7 @@ type SubjectPath struct {
 	Type string
 }
 
-// Verification types (SPEC §3, "Sources").
+// Verification types (docs/api.md, "Sources and ingest").
 const (
 	VerifyNone             = "none"
 	VerifyStripe           = "stripe"

@@ -1,8 +1,8 @@
 package main_test
 
-// Scale-out on PostgreSQL (SPEC §5): several `sluice serve` processes share
-// one database, claim work with FOR UPDATE SKIP LOCKED and a lease, and
-// take over a dead process's deliveries when its leases end.
+// Scale-out on PostgreSQL (docs/operations.md): several `sluice serve`
+// processes share one database, claim work with FOR UPDATE SKIP LOCKED and
+// a lease, and take over a dead process's deliveries when its leases end.
 
 import (
 	"bytes"

@@ -253,7 +253,7 @@ func TestDashboardSessionAndCSRF(t *testing.T) {
 			t.Fatalf("sign in from %q with %q: %d", c.origin, c.body, res.StatusCode)
 		}
 	}
-	// A client that is no browser may post the token field alone (SPEC §6).
+	// A client that is no browser may post the token field alone.
 	res, err = noRedirect.PostForm(p.url+"/ui/login", map[string][]string{"token": {token}})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
-// Package api is Sluice's JSON API (SPEC §3): tenants and keys, sources and
-// the ingest endpoint providers post to, destinations, and publishing and
-// reading events.
+// Package api is Sluice's JSON API: tenants and keys, sources and the
+// ingest endpoint providers post to, destinations, and publishing and
+// reading events. openapi.json, served at GET /v1/openapi.json, is its
+// reference, and docs/api.md its overview.
 //
 // Handlers are methods on Handler that return an error; the one place an
 // error becomes a response is writeError, and the one place a code becomes
@@ -306,7 +307,7 @@ func statusOf(code string) int {
 	}
 }
 
-// errorBody is the SPEC's error shape.
+// errorBody is the shape of every error answer.
 type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`

@@ -29,7 +29,7 @@ type badInputCase struct {
 	secrets []string
 }
 
-// codeOf is SPEC §3's mapping of the statuses these cases expect to codes.
+// codeOf is the API's mapping of the statuses these cases expect to codes.
 var codeOf = map[int]string{
 	http.StatusBadRequest:            sluice.EINVALID,
 	http.StatusUnauthorized:          sluice.EUNAUTHORIZED,
@@ -109,10 +109,10 @@ func (b *testBundle) doAuthorization(t *testing.T, method, path, authorization s
 // padTo pads a JSON body with trailing spaces to n bytes.
 func padTo(body string, n int) string { return body + strings.Repeat(" ", n-len(body)) }
 
-// SPEC §4.6: malformed JSON, oversize bodies, unknown ids, bad credentials
-// and bad values each get a 4xx in the error shape with a message that does
-// not repeat a secret, and neither tenant's events, deliveries, destinations
-// or audit log change.
+// Malformed JSON, oversize bodies, unknown ids, bad credentials and bad
+// values each get a 4xx in the error shape with a message that does not
+// repeat a secret, and neither tenant's events, deliveries, destinations or
+// audit log change.
 func TestBadInputChangesNothing(t *testing.T) {
 	t.Parallel()
 	// 1024 bytes is enough for every case below except the oversize ones.

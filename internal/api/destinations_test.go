@@ -11,8 +11,8 @@ import (
 	"github.com/sluicehq/sluice/internal/signature"
 )
 
-// Create, read, list, patch and delete a destination, with the defaults the
-// SPEC names and a generated secret only shown at creation and by …/secret.
+// Create, read, list, patch and delete a destination, with the documented
+// defaults and a generated secret only shown at creation and by …/secret.
 func TestDestinationLifecycle(t *testing.T) {
 	t.Parallel()
 	b := setupWith(t, setupOptions{noDispatcher: true})

@@ -16,7 +16,7 @@ import (
 const fuzzMaxPayloadBytes = 4096
 
 // checkFuzzError fails unless res is a 400 or 413 (with an admin token no
-// other 4xx applies) in the SPEC's error shape with the code of its status,
+// other 4xx applies) in the API's error shape with the code of its status,
 // and a 413 only for a body over the limit.
 func checkFuzzError(t *testing.T, res *response, body []byte) {
 	t.Helper()

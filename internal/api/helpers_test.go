@@ -203,7 +203,7 @@ func (r *response) want(t *testing.T, status int, out any) {
 	}
 }
 
-// wantError fails unless the answer is the SPEC's error shape with the
+// wantError fails unless the answer is the API's error shape with the
 // status and code and a message, and returns the message.
 func (r *response) wantError(t *testing.T, status int, code string) string {
 	t.Helper()

@@ -66,7 +66,7 @@ func writeStored(w http.ResponseWriter, field string, created *sluice.EventCreat
 	_, _ = w.Write(b) // a failed write means the client went away
 }
 
-// list is the SPEC's list shape. NextCursor is null on the last page.
+// list is the shape of every list answer. NextCursor is null on the last page.
 type list[T any] struct {
 	Data       []T     `json:"data"`
 	NextCursor *string `json:"next_cursor"`

@@ -2,10 +2,10 @@
 // variables into one validated Config.
 //
 // Every setting has a flag and a variable: a flag wins over its variable,
-// which wins over the default (SPEC §2). A bad value is reported naming both,
-// e.g. `--retry-schedule (SLUICE_RETRY_SCHEDULE): "5x" is not a duration`,
-// and no error ever repeats a secret (the admin token, the master key, or a
-// database URL, which may carry a password).
+// which wins over the default (docs/operations.md lists them). A bad value
+// is reported naming both, e.g. `--retry-schedule (SLUICE_RETRY_SCHEDULE):
+// "5x" is not a duration`, and no error ever repeats a secret (the admin
+// token, the master key, or a database URL, which may carry a password).
 package config
 
 import (

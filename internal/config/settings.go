@@ -18,8 +18,8 @@ import (
 	"github.com/sluicehq/sluice/internal/origin"
 )
 
-// setting is one row of SPEC §2: a flag, its variable, its default, and how
-// its text becomes a Config field. apply's errors never include a secret's
+// setting is one row of the table in docs/operations.md: a flag, its
+// variable, its default, and how its text becomes a Config field. apply's errors never include a secret's
 // value; Load prefixes them with the setting's name.
 type setting struct {
 	flag, env, def, usage string
@@ -30,7 +30,7 @@ type setting struct {
 // name is how errors refer to the setting: `--flag (VARIABLE)`.
 func (s *setting) name() string { return "--" + s.flag + " (" + s.env + ")" }
 
-// settings lists every setting of `sluice serve`, in the order of SPEC §2.
+// settings lists every setting of `sluice serve`.
 var settings = []setting{
 	{flag: "addr", env: "SLUICE_ADDR", def: ":8080", usage: "listen `address` (host:port)",
 		apply: func(c *Config, v string) (err error) { c.Addr, err = parseAddr(v); return }},

@@ -1,4 +1,4 @@
-// Package datamap builds a tenant's data map (SPEC §3, Operations): which
+// Package datamap builds a tenant's data map (docs/privacy.md): which
 // source's events, of which types and about which subject types, flow to
 // which destinations with which fields. The API serves it at GET
 // /v1/datamap and the dashboard shows it; both build it here.

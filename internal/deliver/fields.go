@@ -15,7 +15,7 @@ const ErrClassFields = "fields"
 var errNotObject = errors.New("the payload is not a JSON object")
 
 // selectFields returns the JSON object body reduced to the dot paths in
-// fields (SPEC: data minimization), keeping each selected value's bytes.
+// fields (data minimization), keeping each selected value's bytes.
 // A path names object members only ("data.amount"); a value it reaches is
 // kept whole, arrays included. Paths that reach nothing are left out, and a
 // path inside one already selected whole adds nothing.

@@ -1,6 +1,7 @@
 // Package inbound verifies the webhooks that providers post to a source
-// (SPEC §3, "Sources"), finds values such as the event type in them, and
-// signs test webhooks the way each provider would, for `sluice send`.
+// (docs/api.md, "Sources and ingest"), finds values such as the event type
+// in them, and signs test webhooks the way each provider would, for
+// `sluice send`.
 //
 // Every verifier reads only the request's headers and raw body, compares
 // secrets in constant time, and reports failures as one of four reason

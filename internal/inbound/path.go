@@ -19,7 +19,7 @@ const (
 )
 
 // DefaultPaths returns the default event type path and event id path for a
-// verification type (SPEC §3): stripe "type"/"id"; github
+// verification type (docs/api.md): stripe "type"/"id"; github
 // "header:X-GitHub-Event"/"header:X-GitHub-Delivery"; shopify
 // "header:X-Shopify-Topic"/"header:X-Shopify-Webhook-Id"; standard-webhooks
 // "type"/"header:webhook-id"; every other type, known or not, "type"/"id".

@@ -1,6 +1,6 @@
 // Package postgres is the shared store's driver (internal/engine):
 // PostgreSQL through a pgx pool, for any number of `sluice serve`
-// processes against one database (SPEC §5).
+// processes against one database (docs/operations.md, "Scaling out").
 //
 // What it does its own way is what several processes need: deliveries
 // are claimed with FOR UPDATE SKIP LOCKED and a lease that names this

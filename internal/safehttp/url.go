@@ -20,7 +20,7 @@ const (
 	lookupTimeout = 5 * time.Second
 )
 
-// CheckDestinationURL applies the SPEC's rules to a destination URL as a
+// CheckDestinationURL applies the address rules to a destination URL as a
 // user gives it: an absolute https URL of at most 2048 bytes without
 // credentials; http only when private destinations are allowed or the host
 // is an address in an allowed range; and a host that is not, and does not

@@ -1,5 +1,5 @@
-// Package seal is Sluice's envelope encryption (SPEC §4, guarantee 2: no
-// plaintext at rest).
+// Package seal is Sluice's envelope encryption: no plaintext at rest
+// (docs/privacy.md).
 //
 // Every tenant has a DataKey that encrypts its rows with AES-256-GCM. Data keys
 // are stored only wrapped (encrypted) by the Master key, together with their

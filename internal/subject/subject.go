@@ -1,6 +1,6 @@
 // Package subject normalises data subject identifiers, hashes them into the
 // subject index under a per-tenant key, and finds email addresses in
-// payloads of every kind (SPEC §3, "Privacy operations").
+// payloads of every kind (docs/privacy.md, "Erasure").
 //
 // The index never holds a subject value: only HMAC-SHA256 of the normalised
 // value under a key derived from the master key, because a plain hash of an

@@ -164,7 +164,7 @@ type browser struct {
 	client *http.Client
 }
 
-// signIn signs in with token as a client that is no browser may (SPEC §6).
+// signIn signs in with token as a client that is no browser may.
 func (b *testBundle) signIn(t *testing.T, token string) *browser {
 	t.Helper()
 	jar, err := cookiejar.New(nil)

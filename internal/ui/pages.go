@@ -28,8 +28,8 @@ type loginView struct {
 	Error string
 }
 
-// login signs in with an API token (SPEC §6: POST /ui/login with the form
-// field token): the session keeps the token in memory and the browser gets
+// login signs in with an API token (POST /ui/login with the form field
+// token): the session keeps the token in memory and the browser gets
 // only the session's random id.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if !loginFormGenuine(r) {
@@ -59,7 +59,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 // carries a token matching its cookie (double submit); a browser posting
 // from another site also gives itself away by its Origin header. A client
 // that is no browser (no Origin, no form token) may post the token field
-// alone, as SPEC §6 allows.
+// alone.
 func loginFormGenuine(r *http.Request) bool {
 	if origin := r.Header.Get("Origin"); origin != "" {
 		u, err := url.Parse(origin)
