@@ -112,18 +112,22 @@ func (d *openAPI) resolve(v any) map[string]any {
 }
 
 // find returns the documented operation of method and an escaped URL path,
-// nil for none. A GET operation also serves HEAD, as the mux does.
+// nil for none. Where templates overlap, the one with the fewest
+// parameters wins, as the mux's most specific pattern does; a GET
+// operation also serves HEAD, as the mux's patterns do.
 func (d *openAPI) find(method, path string) *documentedOp {
 	if method == http.MethodHead {
 		method = http.MethodGet
 	}
 	segments := strings.Split(path, "/")
+	var found *documentedOp
 	for _, op := range d.ops {
-		if op.method == method && matchSegments(op.segments, segments) {
-			return op
+		if op.method == method && matchSegments(op.segments, segments) &&
+			(found == nil || strings.Count(op.path, "{") < strings.Count(found.path, "{")) {
+			found = op
 		}
 	}
-	return nil
+	return found
 }
 
 // matchSegments reports whether a path's segments fit a template's, a
