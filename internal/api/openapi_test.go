@@ -130,6 +130,20 @@ func (d *openAPI) find(method, path string) *documentedOp {
 	return found
 }
 
+// methodsOf returns the methods documented for the escaped URL path,
+// sorted, whichever template it fits.
+func (d *openAPI) methodsOf(path string) []string {
+	segments := strings.Split(path, "/")
+	var methods []string
+	for _, op := range d.ops {
+		if matchSegments(op.segments, segments) && !slices.Contains(methods, op.method) {
+			methods = append(methods, op.method)
+		}
+	}
+	slices.Sort(methods)
+	return methods
+}
+
 // matchSegments reports whether a path's segments fit a template's, a
 // {parameter} standing for one segment that is not empty.
 func matchSegments(template, segments []string) bool {
@@ -152,8 +166,10 @@ func matchSegments(template, segments []string) bool {
 // the document: a status it does not list for the operation, a content
 // type it does not list for that status, or a JSON body that lacks a
 // required property or has a value of another type or outside an enum. A
-// request to no documented operation must get the 404 of the error shape.
-func (d *openAPI) checkAnswer(method, path string, status int, contentType string, body []byte) []string {
+// request to a documented path with another method must get the 405 of
+// the error shape, with Allow naming the documented methods; a request to
+// any other path, the 404.
+func (d *openAPI) checkAnswer(method, path string, status int, header http.Header, body []byte) []string {
 	var resp map[string]any
 	where := fmt.Sprintf("%s %s → %d", method, path, status)
 	if op := d.find(method, path); op != nil {
@@ -162,11 +178,20 @@ func (d *openAPI) checkAnswer(method, path string, status int, contentType strin
 		if resp = d.resolve(responses[strconv.Itoa(status)]); resp == nil {
 			return []string{where + ": status not documented"}
 		}
+	} else if allowed := d.methodsOf(path); len(allowed) > 0 {
+		if status != http.StatusMethodNotAllowed {
+			return []string{where + ": the path is documented, not the method, and the answer is not 405"}
+		}
+		if got := strings.Split(header.Get("Allow"), ", "); !slices.Equal(slices.Sorted(slices.Values(got)), allowed) {
+			return []string{fmt.Sprintf("%s: Allow %q, want the documented %s", where, header.Get("Allow"), strings.Join(allowed, ", "))}
+		}
+		resp = d.resolve(d.pointer("#/components/responses/MethodNotAllowed"))
 	} else if status != http.StatusNotFound {
-		return []string{where + ": no documented operation, and the answer is not 404"}
+		return []string{where + ": no documented path, and the answer is not 404"}
 	} else {
 		resp = d.resolve(d.pointer("#/components/responses/NotFound"))
 	}
+	contentType := header.Get("Content-Type")
 
 	content, _ := resp["content"].(map[string]any)
 	if len(content) == 0 {
@@ -323,7 +348,7 @@ func (c *contractChecker) wrap(next http.Handler) http.Handler {
 		if r.Context().Err() != nil {
 			return // the client went away and read no answer
 		}
-		problems := c.doc.checkAnswer(r.Method, r.URL.EscapedPath(), rec.status, rec.Header().Get("Content-Type"), rec.body.Bytes())
+		problems := c.doc.checkAnswer(r.Method, r.URL.EscapedPath(), rec.status, rec.Header(), rec.body.Bytes())
 		if len(problems) > 0 {
 			c.mu.Lock()
 			c.problems = append(c.problems, problems...)
@@ -543,22 +568,27 @@ func TestContractCheckerFindsDrift(t *testing.T) {
 	for _, c := range []struct {
 		method, path string
 		status       int
+		allow        string // the Allow header
 		body         string
 		want         string // in the only problem; "" for none
 	}{
-		{"GET", "/v1/events/evt_1", 418, `{}`, "status not documented"},
-		{"GET", "/v1/events/evt_1/deliveries", 200, `{"data":[{"id":"dlv_1","destination_id":"dst_1","status":"pending","attempts":0}],"next_cursor":null}`,
+		{"GET", "/v1/events/evt_1", 418, "", `{}`, "status not documented"},
+		{"GET", "/v1/events/evt_1/deliveries", 200, "", `{"data":[{"id":"dlv_1","destination_id":"dst_1","status":"pending","attempts":0}],"next_cursor":null}`,
 			`body.data[0]: required property "next_attempt_at" is missing`},
-		{"GET", "/v1/events/evt_1/deliveries", 200, `{"data":[],"next_cursor":null}`, ""},
-		{"GET", "/v1/events/evt_1/deliveries", 200, `{"data":[{"id":"dlv_1","destination_id":"dst_1","status":"lost","attempts":0,"next_attempt_at":null}],"next_cursor":null}`,
+		{"GET", "/v1/events/evt_1/deliveries", 200, "", `{"data":[],"next_cursor":null}`, ""},
+		{"GET", "/v1/events/evt_1/deliveries", 200, "", `{"data":[{"id":"dlv_1","destination_id":"dst_1","status":"lost","attempts":0,"next_attempt_at":null}],"next_cursor":null}`,
 			"is not among"},
-		{"POST", "/v1/keys", 201, `{"id":"key_1","name":"","role":"admin","token":7,"created_at":"2026-01-01T00:00:00Z"}`,
+		{"POST", "/v1/keys", 201, "", `{"id":"key_1","name":"","role":"admin","token":7,"created_at":"2026-01-01T00:00:00Z"}`,
 			"body.token: a JSON integer, want string"},
-		{"GET", "/v1/nowhere", 200, `{}`, "no documented operation"},
-		{"GET", "/v1/nowhere", 404, `{"error":{"code":"not_found","message":"no route"}}`, ""},
-		{"DELETE", "/v1/sources/src_1", 404, `{"error":{"code":"not_found"}}`, `required property "message" is missing`},
+		{"GET", "/v1/nowhere", 200, "", `{}`, "no documented path"},
+		{"GET", "/v1/nowhere", 404, "", `{"error":{"code":"not_found","message":"no route"}}`, ""},
+		{"DELETE", "/v1/sources/src_1", 404, "", `{"error":{"code":"not_found"}}`, `required property "message" is missing`},
+		{"PUT", "/v1/sources/src_1", 404, "", `{"error":{"code":"not_found","message":"no route"}}`, "not 405"},
+		{"PUT", "/v1/sources/src_1", 405, "GET, PATCH", `{"error":{"code":"method_not_allowed","message":"no"}}`, "want the documented DELETE, GET, PATCH"},
+		{"PUT", "/v1/sources/src_1", 405, "GET, PATCH, DELETE", `{"error":{"code":"method_not_allowed","message":"no"}}`, ""},
 	} {
-		problems := doc.checkAnswer(c.method, c.path, c.status, "application/json", []byte(c.body))
+		header := http.Header{"Content-Type": {"application/json"}, "Allow": {c.allow}}
+		problems := doc.checkAnswer(c.method, c.path, c.status, header, []byte(c.body))
 		switch {
 		case c.want == "" && len(problems) > 0:
 			t.Errorf("%s %s %d %s: %q, want no problem", c.method, c.path, c.status, c.body, problems)
