@@ -27,6 +27,15 @@ type Destination struct {
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
 
+	// Kind says how deliveries reach the destination: KindHTTP (the
+	// dispatcher POSTs them to URL) or KindListen (a connected `sluice
+	// listen` fetches them; URL is empty). Empty means KindHTTP.
+	Kind string
+	// ListenUntil is when a listen destination goes unless its listener
+	// asks for deliveries again before; zero for KindHTTP. The store
+	// keeps it: UpdateDestination does not write it.
+	ListenUntil time.Time
+
 	// Health, kept by the store as attempts are recorded (see Health);
 	// UpdateDestination does not write it.
 
@@ -40,6 +49,24 @@ type Destination struct {
 	// succeeds. Zero when the circuit is closed.
 	PausedUntil time.Time
 }
+
+// Kinds of destination.
+const (
+	// KindHTTP is delivered to by the dispatcher, an HTTP POST to its URL.
+	KindHTTP = "http"
+	// KindListen is temporary and delivered only to the `sluice listen`
+	// that created it, over the connection that command opens: no
+	// dispatcher ever attempts it, and nothing connects to an address of
+	// its own. It lasts while it is kept alive (ListenUntil).
+	KindListen = "listen"
+)
+
+// Listening reports whether d is a listen destination (KindListen).
+func (d *Destination) Listening() bool { return d.Kind == KindListen }
+
+// Lapsed reports whether d is a listen destination that its listener did
+// not keep alive until t: no new delivery goes to it, and it is deleted.
+func (d *Destination) Lapsed(t time.Time) bool { return d.Listening() && !d.ListenUntil.After(t) }
 
 // Reasons a destination is disabled.
 const (

@@ -155,6 +155,23 @@ type Store interface {
 	// ignored.
 	ReturnClaims(ctx context.Context, deliveryIDs []string) error
 
+	// ClaimListen keeps the tenant's listen destination alive until
+	// r.KeepUntil, unless it lives longer already, and leases up to
+	// r.Limit of its due pending deliveries for r.Lease, as ClaimDue does
+	// for the dispatcher, which never claims them. ENOTFOUND when the
+	// destination is not the tenant's or not a listen destination.
+	ClaimListen(ctx context.Context, r ListenClaimRequest) ([]*Claim, error)
+	// ListenDeliveries returns those of the deliveries with the ids that
+	// go to the tenant's listen destination, each as a Claim without its
+	// Body, for recording the attempts its listener reports; the others
+	// are left out. Whether a delivery is still claimed at an attempt is
+	// RecordAttempts' to check. ENOTFOUND as ClaimListen.
+	ListenDeliveries(ctx context.Context, tenantID, destinationID string, deliveryIDs []string) ([]*Claim, error)
+	// PurgeIdleListeners deletes up to limit listen destinations whose
+	// ListenUntil has passed at now, as DeleteDestination does, and
+	// returns how many it deleted.
+	PurgeIdleListeners(ctx context.Context, now time.Time, limit int) (int, error)
+
 	// Observations lists what the tenant's events have been seen to carry,
 	// by source and event type (see Observation).
 	Observations(ctx context.Context, tenantID string) ([]*Observation, error)
@@ -259,6 +276,19 @@ type ClaimRequest struct {
 	// deliveries in flight, by tenant id, as Room does for destinations. A
 	// tenant with no room is skipped.
 	TenantRoom map[string]int
+}
+
+// ListenClaimRequest asks ClaimListen for the work of one listen
+// destination.
+type ListenClaimRequest struct {
+	TenantID      string
+	DestinationID string
+	Now           time.Time
+	Limit         int
+	Lease         time.Duration
+	// KeepUntil is the destination's new ListenUntil, unless it is later
+	// already.
+	KeepUntil time.Time
 }
 
 // Claim is a leased delivery with everything needed to attempt it.

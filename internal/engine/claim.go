@@ -247,13 +247,31 @@ func (s *Store) ClaimDue(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.
 	if r.Limit <= 0 {
 		return nil, nil
 	}
+	return s.claim(ctx, r, nil, func(ctx context.Context, tx Tx, skip, skipTenants []string, want int) ([]ClaimCandidate, map[string]*Gate, error) {
+		return tx.ClaimCandidates(ctx, r.Now, skip, skipTenants, want)
+	})
+}
+
+// candidateFetch returns up to want due candidates in a claim's
+// transaction, as Tx.ClaimCandidates does.
+type candidateFetch func(ctx context.Context, tx Tx, skip, skipTenants []string, want int) ([]ClaimCandidate, map[string]*Gate, error)
+
+// claim runs a claim of the candidates fetch finds (see ClaimDue) in one
+// transaction, after before, when set, has run in it.
+func (s *Store) claim(ctx context.Context, r sluice.ClaimRequest, before func(ctx context.Context, tx Tx) error,
+	fetch candidateFetch) ([]*sluice.Claim, error) {
 	var rows []*ClaimRow
 	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
 		rows = nil
+		if before != nil {
+			if err := before(ctx, tx); err != nil {
+				return err
+			}
+		}
 		leaseUntil := r.Now.Add(r.Lease)
 		ids, err := claimPasses(r,
 			func(skip, skipTenants []string, want int) ([]ClaimCandidate, map[string]*Gate, error) {
-				return tx.ClaimCandidates(ctx, r.Now, skip, skipTenants, want)
+				return fetch(ctx, tx, skip, skipTenants, want)
 			},
 			func(plan ClaimPlan, gates map[string]*Gate) error {
 				return tx.ApplyClaimPlan(ctx, plan, gates, r.Now, leaseUntil)

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/sluicehq/sluice"
 )
@@ -77,10 +78,21 @@ func (s *Store) DeleteSource(ctx context.Context, tenantID, id string) error {
 	})
 }
 
-// CreateDestination stores d.
+// CreateDestination stores d, of KindHTTP unless it says otherwise. A
+// listen destination lives until its ListenUntil; any other has none.
 func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) error {
 	now := s.now()
 	d.CreatedAt, d.UpdatedAt = now, now
+	switch d.Kind {
+	case "", sluice.KindHTTP:
+		d.Kind, d.ListenUntil = sluice.KindHTTP, time.Time{}
+	case sluice.KindListen:
+		if d.ListenUntil.IsZero() {
+			return sluice.Errorf(sluice.EINVALID, "a listen destination needs a time to live until")
+		}
+	default:
+		return sluice.Errorf(sluice.EINVALID, "kind: must be %s or %s", sluice.KindHTTP, sluice.KindListen)
+	}
 	r, err := s.sealDestination(ctx, d)
 	if err != nil {
 		return err

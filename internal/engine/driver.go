@@ -156,6 +156,12 @@ type Reader interface {
 	APIKeys(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.APIKey, string, error)
 	// Erasures lists the tenant's erasure records, newest first.
 	Erasures(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Erasure, string, error)
+	// LoadClaims reads what attempting the deliveries takes, in the order
+	// of ids; a delivery whose event or destination is gone is left out,
+	// and one whose payload is gone or past its expiry at now comes without
+	// a body. It reads the deliveries whatever their status: claimed ones,
+	// as a claim reads them, or those an attempt is reported of.
+	LoadClaims(ctx context.Context, ids []string, now time.Time) ([]*ClaimRow, error)
 }
 
 // Tx is a transaction: reads that see its writes, and the writes. Writes
@@ -271,19 +277,27 @@ type Tx interface {
 	DisableDestination(ctx context.Context, destinationID, reason string, at time.Time) error
 
 	// ClaimCandidates returns up to limit due pending deliveries at now,
-	// in CompareCandidates' order, of enabled destinations whose gates let them start
-	// and that are not in skip, of tenants not in skipTenants, with the
-	// gates of their destinations that have one (see Gate). A driver shared
-	// by processes locks them, passing over those another transaction holds.
+	// in CompareCandidates' order, of enabled destinations of
+	// sluice.KindHTTP whose gates let them start and that are not in
+	// skip, of tenants not in skipTenants, with the gates of their
+	// destinations that have one (see Gate). A driver shared by processes
+	// locks them, passing over those another transaction holds.
 	ClaimCandidates(ctx context.Context, now time.Time, skip, skipTenants []string, limit int) ([]ClaimCandidate, map[string]*Gate, error)
+	// ListenCandidates is ClaimCandidates for one enabled listen
+	// destination (sluice.KindListen), which ClaimCandidates never
+	// returns work of.
+	ListenCandidates(ctx context.Context, now time.Time, destinationID string, limit int) ([]ClaimCandidate, map[string]*Gate, error)
+	// KeepListening sets one of the tenant's listen destinations'
+	// ListenUntil.
+	KeepListening(ctx context.Context, tenantID, destinationID string, until time.Time) error
+	// DeleteIdleListeners deletes up to limit listen destinations whose
+	// ListenUntil is at or before now and returns them; a driver shared by
+	// processes passes over those another transaction holds.
+	DeleteIdleListeners(ctx context.Context, now time.Time, limit int) ([]DestinationRef, error)
 	// ApplyClaimPlan leases the plan's claims until leaseUntil (their
 	// next_attempt_at moves there too), reschedules its reservations and
 	// stores the gates marked Changed.
 	ApplyClaimPlan(ctx context.Context, plan ClaimPlan, gates map[string]*Gate, now, leaseUntil time.Time) error
-	// LoadClaims reads what attempting the claimed deliveries takes, in
-	// the order of ids; a delivery whose event or destination is gone is
-	// left out.
-	LoadClaims(ctx context.Context, ids []string, now time.Time) ([]*ClaimRow, error)
 	// ExpireDeliveries ends pending deliveries as expired and returns their
 	// events, by id.
 	ExpireDeliveries(ctx context.Context, ids []string, now time.Time) (eventIDs []string, err error)
@@ -375,6 +389,11 @@ type DestinationRow struct {
 	sluice.Destination
 	SealedURL, SealedSecret []byte
 	SealedPreviousSecret    []byte // nil when there is none
+}
+
+// DestinationRef names a destination and its tenant.
+type DestinationRef struct {
+	TenantID, ID string
 }
 
 // SourceRow is a source as stored: its credentials (the verification's

@@ -187,7 +187,7 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 	e := &rows.Event
 	var taken map[string]int // claimed at birth, by destination
 	for _, d := range routes {
-		if !d.Matches(e.Type, e.SourceID) {
+		if !d.Matches(e.Type, e.SourceID) || d.Lapsed(now) {
 			continue
 		}
 		dr := &DeliveryRow{Delivery: sluice.Delivery{ID: sluice.NewID(sluice.PrefixDelivery), TenantID: e.TenantID,
@@ -233,12 +233,13 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 // claimedAtBirth reports whether a new delivery to d, due after
 // firstDelay, may be created claimed under r, given how many r already
 // took by destination: only one due at once, to an enabled destination
-// with no rate limit and a closed circuit (those gates are ClaimDue's to
-// pass), within r's Limit, PerDestination and Room, PerTenant and
-// TenantRoom. An event's deliveries are all its tenant's, so what r took
-// in all is what it took of the tenant.
+// that the dispatcher delivers to (not a listen destination) with no rate
+// limit and a closed circuit (those gates are ClaimDue's to pass), within
+// r's Limit, PerDestination and Room, PerTenant and TenantRoom. An event's
+// deliveries are all its tenant's, so what r took in all is what it took
+// of the tenant.
 func claimedAtBirth(r *sluice.ClaimRequest, d *DestinationRow, firstDelay time.Duration, taken map[string]int) bool {
-	if r == nil || firstDelay > 0 || !d.Enabled || d.RateLimitPerSecond > 0 || !d.PausedUntil.IsZero() {
+	if r == nil || firstDelay > 0 || !d.Enabled || d.Listening() || d.RateLimitPerSecond > 0 || !d.PausedUntil.IsZero() {
 		return false
 	}
 	total := 0

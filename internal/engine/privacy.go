@@ -188,7 +188,7 @@ func (s *Store) Replay(ctx context.Context, tenantID, eventID, destinationID str
 		}
 		announce := false
 		for _, d := range routes {
-			if destinationID != "" && d.ID != destinationID || destinationID == "" && !d.Matches(e.Type, e.SourceID) {
+			if destinationID != "" && d.ID != destinationID || destinationID == "" && (!d.Matches(e.Type, e.SourceID) || d.Lapsed(now)) {
 				continue
 			}
 			dl := &sluice.Delivery{ID: sluice.NewID(sluice.PrefixDelivery), TenantID: tenantID, EventID: eventID,

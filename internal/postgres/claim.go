@@ -8,15 +8,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/sqldb"
 )
 
 // ClaimCandidates locks up to limit due deliveries, earliest first, of
-// destinations not in skip and tenants not in skipTenants, and then the
-// gates of their destinations that have one, in id order so two claims
-// cannot deadlock. It returns the
-// candidates in due order.
+// the destinations the dispatcher delivers to (sluice.KindHTTP) not in
+// skip and tenants not in skipTenants, and then the gates of their
+// destinations that have one, in id order so two claims cannot deadlock.
+// It returns the candidates in due order.
 //
 // Several processes claim at once: FOR UPDATE SKIP LOCKED makes each pass
 // over the rows another is claiming instead of waiting for them, and a row
@@ -34,14 +35,14 @@ func (t *tx) ClaimCandidates(ctx context.Context, now time.Time, skip, skipTenan
 	var found []gatedCandidate
 	if len(skip) == 0 && len(skipTenants) == 0 {
 		var err error
-		if found, err = t.dueCandidates(ctx, now, "", limit); err != nil {
+		if found, err = t.dueCandidates(ctx, now, sluice.KindHTTP, "", limit); err != nil {
 			return nil, nil, err
 		}
 	} else {
 		// A nil slice is NULL, and NOT (x = ANY(NULL)) holds for no row.
 		skip, skipTenants = append([]string{}, skip...), append([]string{}, skipTenants...)
 		dests, err := sqldb.QueryStrings(ctx, t.Conn, `SELECT t.id FROM destinations t
-			WHERE t.enabled AND `+gateOpen+` AND NOT (t.id = ANY($3)) AND NOT (t.tenant_id = ANY($5))
+			WHERE t.enabled AND t.kind = 'http' AND `+gateOpen+` AND NOT (t.id = ANY($3)) AND NOT (t.tenant_id = ANY($5))
 				AND EXISTS (SELECT 1 FROM deliveries d
 					WHERE d.destination_id = t.id AND d.status = 'pending' AND d.next_attempt_at <= $1)
 			LIMIT $4`, sqldb.MS(now), now.UnixMicro(), skip, limit, skipTenants)
@@ -49,7 +50,7 @@ func (t *tx) ClaimCandidates(ctx context.Context, now time.Time, skip, skipTenan
 			return nil, nil, fmt.Errorf("find destinations with due work: %w", err)
 		}
 		for _, id := range dests {
-			c, err := t.dueCandidates(ctx, now, id, limit)
+			c, err := t.dueCandidates(ctx, now, sluice.KindHTTP, id, limit)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -58,6 +59,23 @@ func (t *tx) ClaimCandidates(ctx context.Context, now time.Time, skip, skipTenan
 		slices.SortFunc(found, func(a, b gatedCandidate) int { return engine.CompareCandidates(a.ClaimCandidate, b.ClaimCandidate) })
 		found = found[:min(limit, len(found))]
 	}
+	return t.gatedCandidates(ctx, found)
+}
+
+// ListenCandidates locks up to limit due deliveries, earliest first, of
+// the listen destination, passing over those another claim holds, and
+// then its gate if it has one.
+func (t *tx) ListenCandidates(ctx context.Context, now time.Time, destinationID string, limit int) ([]engine.ClaimCandidate, map[string]*engine.Gate, error) {
+	found, err := t.dueCandidates(ctx, now, sluice.KindListen, destinationID, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t.gatedCandidates(ctx, found)
+}
+
+// gatedCandidates returns the candidates found, in their order, with the
+// gates of their destinations that have one, locked.
+func (t *tx) gatedCandidates(ctx context.Context, found []gatedCandidate) ([]engine.ClaimCandidate, map[string]*engine.Gate, error) {
 	candidates := make([]engine.ClaimCandidate, len(found))
 	var gated []string
 	for i, c := range found {
@@ -113,20 +131,20 @@ type gatedCandidate struct {
 	gated bool
 }
 
-// dueCandidates locks up to limit due deliveries, earliest first, of the
-// destination, or of every destination when it is empty, passing over
-// those another claim holds.
-func (t *tx) dueCandidates(ctx context.Context, now time.Time, destinationID string, limit int) ([]gatedCandidate, error) {
+// dueCandidates locks up to limit due deliveries, earliest first, of
+// destinations of the kind: of the destination, or of every destination
+// when it is empty, passing over those another claim holds.
+func (t *tx) dueCandidates(ctx context.Context, now time.Time, kind, destinationID string, limit int) ([]gatedCandidate, error) {
 	// Two texts, not one with an optional condition, so each has its own
 	// plan: the due index, or the destination's.
-	where, args := "", []any{sqldb.MS(now), now.UnixMicro(), limit}
+	where, args := "", []any{sqldb.MS(now), now.UnixMicro(), limit, kind}
 	if destinationID != "" {
-		where, args = " AND d.destination_id = $4", append(args, destinationID)
+		where, args = " AND d.destination_id = $5", append(args, destinationID)
 	}
 	rows, err := t.tx.Query(ctx, `SELECT d.id, d.tenant_id, d.destination_id, d.next_attempt_at, d.rate_slot,
 			t.rate_limit_per_second > 0 OR t.paused_until IS NOT NULL
 		FROM deliveries d JOIN destinations t ON t.id = d.destination_id
-		WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND t.enabled AND `+gateOpen+where+`
+		WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND t.enabled AND t.kind = $4 AND `+gateOpen+where+`
 		ORDER BY d.next_attempt_at, d.id LIMIT $3
 		FOR UPDATE OF d SKIP LOCKED`, args...)
 	if err != nil {

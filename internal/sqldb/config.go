@@ -151,8 +151,9 @@ func (o *Ops) Sources(ctx context.Context, tenantID string, page sluice.Page) ([
 
 // DestinationColumns are the destinations table's columns in
 // ScanDestination's order: the configuration, then the health that
-// recorded attempts keep.
-const DestinationColumns = destinationConfigColumns + `, failures, failing_since, paused_until`
+// recorded attempts keep, then the kind and a listen destination's
+// keep-alive, which an insert writes and an update leaves.
+const DestinationColumns = destinationConfigColumns + `, failures, failing_since, paused_until, kind, listen_until`
 
 // destinationConfigColumns are the columns of a destination's
 // configuration, which an insert writes.
@@ -205,6 +206,7 @@ type destinationScan struct {
 	previousUntil             *int64
 	created, updated          int64
 	failingSince, pausedUntil *int64
+	listenUntil               *int64
 }
 
 // targets returns the scan targets of DestinationColumns.
@@ -212,7 +214,7 @@ func (s *destinationScan) targets() []any {
 	r := &s.r
 	return []any{&r.ID, &r.TenantID, &r.Name, &r.SealedURL, &s.types, &s.sources, &s.fields,
 		&r.RateLimitPerSecond, &r.SealedSecret, &r.SealedPreviousSecret, &s.previousUntil, &r.Enabled, &r.DisabledReason,
-		&s.created, &s.updated, &r.Failures, &s.failingSince, &s.pausedUntil}
+		&s.created, &s.updated, &r.Failures, &s.failingSince, &s.pausedUntil, &r.Kind, &s.listenUntil}
 }
 
 // row decodes the scanned columns.
@@ -234,6 +236,7 @@ func (s *destinationScan) row() (*engine.DestinationRow, error) {
 	}
 	r.CreatedAt, r.UpdatedAt = FromMS(s.created), FromMS(s.updated)
 	r.FailingSince, r.PausedUntil = FromNullMS(s.failingSince), FromNullMS(s.pausedUntil)
+	r.ListenUntil = FromNullMS(s.listenUntil)
 	return &r, nil
 }
 
@@ -251,11 +254,42 @@ func (o *Ops) InsertDestination(ctx context.Context, r *engine.DestinationRow) e
 	if err != nil {
 		return err
 	}
+	kind := r.Kind
+	if kind == "" {
+		kind = sluice.KindHTTP
+	}
 	o.changed(r.TenantID, r.ID)
-	_, err = o.Conn.Exec(ctx, `INSERT INTO destinations (`+destinationConfigColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		append([]any{r.ID, r.TenantID}, append(args, MS(r.CreatedAt))...)...)
+	_, err = o.Conn.Exec(ctx, `INSERT INTO destinations (`+destinationConfigColumns+`, kind, listen_until)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		append([]any{r.ID, r.TenantID}, append(args, MS(r.CreatedAt), kind, NullMS(r.ListenUntil))...)...)
 	return err
+}
+
+// KeepListening sets one of the tenant's listen destinations' ListenUntil.
+func (o *Ops) KeepListening(ctx context.Context, tenantID, id string, until time.Time) error {
+	o.changed(tenantID, id)
+	return o.execOne(ctx, "listen destination", `UPDATE destinations SET listen_until = $3
+		WHERE id = $1 AND tenant_id = $2 AND kind = 'listen'`, id, tenantID, MS(until))
+}
+
+// DeleteIdleListeners deletes up to limit listen destinations whose
+// ListenUntil is at or before now, passing over those another transaction
+// holds, and returns them. The condition is checked again on the rows
+// deleted: one kept alive meanwhile stays.
+func (o *Ops) DeleteIdleListeners(ctx context.Context, now time.Time, limit int) ([]engine.DestinationRef, error) {
+	gone, err := queryAll(ctx, o.Conn, "listen destinations", `DELETE FROM destinations WHERE id IN (
+			SELECT id FROM destinations WHERE kind = 'listen' AND listen_until <= $1 LIMIT $2`+
+		o.lock("FOR UPDATE SKIP LOCKED")+`)
+		AND kind = 'listen' AND listen_until <= $1 RETURNING tenant_id, id`,
+		[]any{MS(now), limit}, func(row Row) (engine.DestinationRef, error) {
+			var d engine.DestinationRef
+			err := row.Scan(&d.TenantID, &d.ID)
+			return d, err
+		})
+	for _, d := range gone {
+		o.changed(d.TenantID, d.ID)
+	}
+	return gone, err
 }
 
 // UpdateDestination stores a destination's configuration.

@@ -7,14 +7,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/engine"
 	"github.com/sluicehq/sluice/internal/sqldb"
 )
 
 // ClaimCandidates returns up to limit due deliveries, earliest first, of
-// destinations not in skip and tenants not in skipTenants, and the gates
-// of their destinations that have one. No lock is needed: no other
-// transaction runs meanwhile.
+// the destinations the dispatcher delivers to (sluice.KindHTTP) not in
+// skip and tenants not in skipTenants, and the gates of their
+// destinations that have one. No lock is needed: no other transaction
+// runs meanwhile.
 //
 // With nothing to skip it reads the head of the due index. Otherwise the
 // head may be a long backlog of skipped destinations or tenants, which a
@@ -25,13 +27,13 @@ import (
 func (t *tx) ClaimCandidates(ctx context.Context, now time.Time, skip, skipTenants []string, limit int) ([]engine.ClaimCandidate, map[string]*engine.Gate, error) {
 	gates := make(map[string]*engine.Gate)
 	if len(skip) == 0 && len(skipTenants) == 0 {
-		c, err := t.dueCandidates(ctx, now, "", limit, gates)
+		c, err := t.dueCandidates(ctx, now, sluice.KindHTTP, "", limit, gates)
 		return c, gates, err
 	}
 	// A nil slice encodes as JSON null, and NOT IN a null excludes every row.
 	skip, skipTenants = append([]string{}, skip...), append([]string{}, skipTenants...)
 	dests, err := sqldb.QueryStrings(ctx, t.Conn, `SELECT t.id FROM destinations t
-		WHERE t.enabled = 1 AND `+gateOpen+` AND t.id NOT IN (SELECT value FROM json_each(?3))
+		WHERE t.enabled = 1 AND t.kind = 'http' AND `+gateOpen+` AND t.id NOT IN (SELECT value FROM json_each(?3))
 			AND t.tenant_id NOT IN (SELECT value FROM json_each(?5))
 			AND EXISTS (SELECT 1 FROM deliveries d INDEXED BY deliveries_destination_due
 				WHERE d.destination_id = t.id AND d.status = 'pending' AND d.next_attempt_at <= ?1)
@@ -41,7 +43,7 @@ func (t *tx) ClaimCandidates(ctx context.Context, now time.Time, skip, skipTenan
 	}
 	var all []engine.ClaimCandidate
 	for _, id := range dests {
-		c, err := t.dueCandidates(ctx, now, id, limit, gates)
+		c, err := t.dueCandidates(ctx, now, sluice.KindHTTP, id, limit, gates)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -51,26 +53,34 @@ func (t *tx) ClaimCandidates(ctx context.Context, now time.Time, skip, skipTenan
 	return all[:min(limit, len(all))], gates, nil
 }
 
+// ListenCandidates returns up to limit due deliveries, earliest first, of
+// the listen destination, and its gate if it has one.
+func (t *tx) ListenCandidates(ctx context.Context, now time.Time, destinationID string, limit int) ([]engine.ClaimCandidate, map[string]*engine.Gate, error) {
+	gates := make(map[string]*engine.Gate)
+	c, err := t.dueCandidates(ctx, now, sluice.KindListen, destinationID, limit, gates)
+	return c, gates, err
+}
+
 // gateOpen is the condition on destinations t whose gates let a delivery
 // start at ?1 (Unix milliseconds) and ?2 (Unix microseconds).
 const gateOpen = `(t.paused_until IS NULL OR t.paused_until <= ?1)
 	AND (t.rate_hold_until IS NULL OR t.rate_hold_until <= ?2)`
 
-// dueCandidates reads up to limit due deliveries, earliest first, of the
-// destination, or of every destination when it is empty, and adds their
-// destinations' gates to gates.
-func (t *tx) dueCandidates(ctx context.Context, now time.Time, destinationID string, limit int,
+// dueCandidates reads up to limit due deliveries, earliest first, of
+// destinations of the kind: of the destination, or of every destination
+// when it is empty. It adds their destinations' gates to gates.
+func (t *tx) dueCandidates(ctx context.Context, now time.Time, kind, destinationID string, limit int,
 	gates map[string]*engine.Gate) ([]engine.ClaimCandidate, error) {
 	index, where := "deliveries_due", ""
-	args := []any{sqldb.MS(now), now.UnixMicro(), limit}
+	args := []any{sqldb.MS(now), now.UnixMicro(), limit, kind}
 	if destinationID != "" {
-		index, where = "deliveries_destination_due", " AND d.destination_id = ?4"
+		index, where = "deliveries_destination_due", " AND d.destination_id = ?5"
 		args = append(args, destinationID)
 	}
 	rows, err := t.Conn.Query(ctx, `SELECT d.id, d.tenant_id, d.destination_id, d.next_attempt_at, d.rate_slot,
 			t.rate_limit_per_second, t.rate_next_at, t.rate_hold_until, t.rate_epoch, t.paused_until
 		FROM deliveries d INDEXED BY `+index+` JOIN destinations t ON t.id = d.destination_id
-		WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND t.enabled = 1 AND `+gateOpen+where+`
+		WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND t.enabled = 1 AND t.kind = ?4 AND `+gateOpen+where+`
 		ORDER BY d.next_attempt_at, d.id LIMIT ?3`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)

@@ -96,6 +96,7 @@ func Run(t *testing.T, open OpenFunc) {
 	tests = append(tests, capabilityCases...)
 	tests = append(tests, retentionCases...)
 	tests = append(tests, dataKeyCases...)
+	tests = append(tests, listenCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
