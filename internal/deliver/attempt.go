@@ -7,27 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/internal/signature"
 )
 
 // maxResponseRead is how much of a response body is read, and thrown away,
 // so the connection can be reused. None of it is kept.
 const maxResponseRead = 64 << 10
-
-// defaultContentType is sent when the stored payload has none.
-const defaultContentType = "application/json"
-
-// response is what one HTTP try of a delivery produced.
-type response struct {
-	status     int           // 0 when no response arrived
-	errClass   string        // empty on success
-	retryAfter time.Duration // from Retry-After on a 429 or 503
-	hasRetry   bool
-}
 
 // deliver makes one attempt of a claimed delivery and has it recorded.
 //
@@ -43,8 +30,8 @@ type response struct {
 // filled before the destination began to fail.
 func (d *Dispatcher) deliver(c *sluice.Claim) {
 	at := d.now()
-	resp := d.send(c, at)
-	r := d.result(c, resp, at, d.now())
+	outcome := d.send(c, at)
+	r := Result(c, outcome, d.cfg.RetrySchedule, at, d.now())
 	if r.Attempt.Outcome == sluice.AttemptFailed {
 		d.recordFailure(c, r)
 		return
@@ -149,106 +136,29 @@ func (d *Dispatcher) recordSuccesses() {
 	}
 }
 
-// send POSTs the claim's body to its destination, signed for the attempt
-// time at, and classifies what came back. The attempt has its own context:
-// stopping the dispatcher lets it finish within Config.Timeout.
-func (d *Dispatcher) send(c *sluice.Claim, at time.Time) response {
-	// During a rotation's grace period both secrets sign.
-	signer, err := signature.NewSigner(c.Destination.SigningSecrets(at)...)
-	if err != nil {
-		return response{errClass: ErrClassSigning}
-	}
-	// Only the allowlisted fields leave Sluice, and the signature covers
-	// exactly what is sent.
-	body := c.Body
-	if len(c.Destination.Fields) > 0 {
-		if body, err = selectFields(c.Body, c.Destination.Fields); err != nil {
-			return response{errClass: ErrClassFields}
-		}
+// send POSTs the claim's request (NewRequest) to its destination, signed
+// for the attempt time at, and classifies what came back. The attempt has
+// its own context: stopping the dispatcher lets it finish within
+// Config.Timeout.
+func (d *Dispatcher) send(c *sluice.Claim, at time.Time) Outcome {
+	out, errClass := NewRequest(c, at)
+	if errClass != "" {
+		return Outcome{ErrClass: errClass}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Destination.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Destination.URL, bytes.NewReader(out.Body))
 	if err != nil {
-		return response{errClass: ErrClassNetwork} // an unparsable URL: nothing was sent
+		return Outcome{ErrClass: ErrClassNetwork} // an unparsable URL: nothing was sent
 	}
-	contentType := c.ContentType
-	if contentType == "" {
-		contentType = defaultContentType
-	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("User-Agent", sluice.UserAgent())
-	req.Header.Set(signature.HeaderID, c.Delivery.EventID)
-	req.Header.Set(signature.HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
-	req.Header.Set(signature.HeaderSignature, signer.Sign(c.Delivery.EventID, at, body))
-	req.Header.Set(sluice.HeaderHops, strconv.Itoa(c.Hops+1))
-	req.Header.Set(sluice.HeaderEventType, c.EventType)
-
+	req.Header = out.Header
 	res, err := d.cfg.Client.Do(req)
 	if err != nil {
-		return response{errClass: classifyError(err)}
+		return Outcome{ErrClass: ClassifyError(err)}
 	}
 	_, _ = io.CopyN(io.Discard, res.Body, maxResponseRead)
 	_ = res.Body.Close()
-
-	out := response{status: res.StatusCode}
-	switch {
-	case res.StatusCode >= 200 && res.StatusCode < 300:
-	case res.StatusCode >= 300 && res.StatusCode < 400:
-		out.errClass = ErrClassRedirect
-	default:
-		out.errClass = ErrClassHTTPStatus
-	}
-	if res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable {
-		out.retryAfter, out.hasRetry = parseRetryAfter(res.Header.Get("Retry-After"), d.now())
-	}
-	return out
-}
-
-// result turns a response into the attempt to record and the delivery's
-// next state: succeeded on 2xx; exhausted with the destination disabled on
-// 410; otherwise pending for the next scheduled (or Retry-After) attempt, or
-// exhausted when the schedule is used up.
-func (d *Dispatcher) result(c *sluice.Claim, resp response, at, end time.Time) *sluice.AttemptResult {
-	r := &sluice.AttemptResult{Attempt: sluice.Attempt{
-		ID:            sluice.NewID(sluice.PrefixAttempt),
-		TenantID:      c.Delivery.TenantID,
-		DeliveryID:    c.Delivery.ID,
-		EventID:       c.Delivery.EventID,
-		DestinationID: c.Delivery.DestinationID,
-		Number:        c.Delivery.Attempts + 1,
-		Outcome:       sluice.AttemptFailed,
-		HTTPStatus:    resp.status,
-		Duration:      end.Sub(at),
-		Error:         resp.errClass,
-		At:            at,
-	},
-		EventType: c.EventType,
-		Recovers:  c.Delivery.Recovers,
-		Storage:   c.Storage,
-		// A payload that cannot be minimized says nothing about the
-		// destination's health.
-		CountsForHealth: resp.errClass != ErrClassFields,
-	}
-	switch {
-	case resp.errClass == "":
-		r.Attempt.Outcome, r.Status = sluice.AttemptSucceeded, sluice.DeliverySucceeded
-	case resp.status == http.StatusGone:
-		r.Status, r.DisableDestination = sluice.DeliveryExhausted, sluice.DisabledGone
-	case resp.errClass == ErrClassFields:
-		r.Status = sluice.DeliveryExhausted // the same payload will never minimize
-	default:
-		delay, ok := NextDelay(d.cfg.RetrySchedule, r.Attempt.Number, nil)
-		switch {
-		case !ok:
-			r.Status = sluice.DeliveryExhausted
-		case resp.hasRetry:
-			r.Status, r.NextAttemptAt = sluice.DeliveryPending, end.Add(resp.retryAfter)
-		default:
-			r.Status, r.NextAttemptAt = sluice.DeliveryPending, end.Add(delay)
-		}
-	}
-	return r
+	return HTTPOutcome(res.StatusCode, res.Header.Get("Retry-After"), d.now())
 }
 
 // record stores one attempt (see recordAll).

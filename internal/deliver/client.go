@@ -54,9 +54,9 @@ func newClient(timeout time.Duration, perHost int, policy safehttp.Policy) *http
 // it: a destination may not send its deliveries somewhere else.
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// classifyError returns the class of an error from http.Client.Do. It looks
+// ClassifyError returns the class of an error from http.Client.Do. It looks
 // at error types only; the error's text is never used or kept.
-func classifyError(err error) string {
+func ClassifyError(err error) string {
 	var netErr net.Error
 	switch {
 	case isDNSError(err):

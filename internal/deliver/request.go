@@ -1,0 +1,132 @@
+package deliver
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/signature"
+)
+
+// defaultContentType is sent when the stored payload has none.
+const defaultContentType = "application/json"
+
+// Request is a delivery as it goes out: its body, after the destination's
+// field allowlist, and the headers that sign it the Standard Webhooks way.
+type Request struct {
+	Header http.Header
+	Body   []byte
+}
+
+// NewRequest returns the request of an attempt of the claimed delivery
+// made at at, or the error class of an attempt that cannot be made:
+// ErrClassSigning when the destination's secrets cannot sign,
+// ErrClassFields when the payload cannot be reduced to its field
+// allowlist. The dispatcher POSTs what it returns, and the listen API
+// hands it to `sluice listen`, so a delivery reads and verifies the same
+// whichever way it goes.
+func NewRequest(c *sluice.Claim, at time.Time) (*Request, string) {
+	// During a rotation's grace period both secrets sign.
+	signer, err := signature.NewSigner(c.Destination.SigningSecrets(at)...)
+	if err != nil {
+		return nil, ErrClassSigning
+	}
+	// Only the allowlisted fields leave Sluice, and the signature covers
+	// exactly what is sent.
+	body := c.Body
+	if len(c.Destination.Fields) > 0 {
+		if body, err = selectFields(c.Body, c.Destination.Fields); err != nil {
+			return nil, ErrClassFields
+		}
+	}
+	contentType := c.ContentType
+	if contentType == "" {
+		contentType = defaultContentType
+	}
+	h := make(http.Header, 7)
+	h.Set("Content-Type", contentType)
+	h.Set("User-Agent", sluice.UserAgent())
+	h.Set(signature.HeaderID, c.Delivery.EventID)
+	h.Set(signature.HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
+	h.Set(signature.HeaderSignature, signer.Sign(c.Delivery.EventID, at, body))
+	h.Set(sluice.HeaderHops, strconv.Itoa(c.Hops+1))
+	h.Set(sluice.HeaderEventType, c.EventType)
+	return &Request{Header: h, Body: body}, ""
+}
+
+// Outcome is what one try of a delivery came to.
+type Outcome struct {
+	Status   int    // the HTTP status; 0 when no response arrived
+	ErrClass string // empty on success
+	// RetryAfter is the delay a 429 or 503 asked for, when HasRetryAfter.
+	RetryAfter    time.Duration
+	HasRetryAfter bool
+}
+
+// HTTPOutcome is the outcome of a response of the status, with the
+// Retry-After header value given, received at now: a 2xx succeeds, a 3xx
+// fails as a redirect (redirects are not followed) and anything else
+// fails with its status; a 429 or 503 keeps its Retry-After, up to an
+// hour.
+func HTTPOutcome(status int, retryAfter string, now time.Time) Outcome {
+	out := Outcome{Status: status}
+	switch {
+	case status >= 200 && status < 300:
+	case status >= 300 && status < 400:
+		out.ErrClass = ErrClassRedirect
+	default:
+		out.ErrClass = ErrClassHTTPStatus
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		out.RetryAfter, out.HasRetryAfter = parseRetryAfter(retryAfter, now)
+	}
+	return out
+}
+
+// Result turns the outcome of an attempt of the claimed delivery, made at
+// at and ended at end, into the attempt to record and the delivery's next
+// state: succeeded on 2xx; exhausted with the destination disabled on
+// 410; otherwise pending for the next attempt of the retry schedule (or
+// after Retry-After), or exhausted when the schedule is used up.
+func Result(c *sluice.Claim, o Outcome, schedule []time.Duration, at, end time.Time) *sluice.AttemptResult {
+	r := &sluice.AttemptResult{Attempt: sluice.Attempt{
+		ID:            sluice.NewID(sluice.PrefixAttempt),
+		TenantID:      c.Delivery.TenantID,
+		DeliveryID:    c.Delivery.ID,
+		EventID:       c.Delivery.EventID,
+		DestinationID: c.Delivery.DestinationID,
+		Number:        c.Delivery.Attempts + 1,
+		Outcome:       sluice.AttemptFailed,
+		HTTPStatus:    o.Status,
+		Duration:      end.Sub(at),
+		Error:         o.ErrClass,
+		At:            at,
+	},
+		EventType: c.EventType,
+		Recovers:  c.Delivery.Recovers,
+		Storage:   c.Storage,
+		// A payload that cannot be minimized says nothing about the
+		// destination's health.
+		CountsForHealth: o.ErrClass != ErrClassFields,
+	}
+	switch {
+	case o.ErrClass == "":
+		r.Attempt.Outcome, r.Status = sluice.AttemptSucceeded, sluice.DeliverySucceeded
+	case o.Status == http.StatusGone:
+		r.Status, r.DisableDestination = sluice.DeliveryExhausted, sluice.DisabledGone
+	case o.ErrClass == ErrClassFields:
+		r.Status = sluice.DeliveryExhausted // the same payload will never minimize
+	default:
+		delay, ok := NextDelay(schedule, r.Attempt.Number, nil)
+		switch {
+		case !ok:
+			r.Status = sluice.DeliveryExhausted
+		case o.HasRetryAfter:
+			r.Status, r.NextAttemptAt = sluice.DeliveryPending, end.Add(o.RetryAfter)
+		default:
+			r.Status, r.NextAttemptAt = sluice.DeliveryPending, end.Add(delay)
+		}
+	}
+	return r
+}
