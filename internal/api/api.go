@@ -18,9 +18,11 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/deliver"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/safehttp"
@@ -76,8 +78,22 @@ type Config struct {
 	// latency and erasures, and is served at GET /metrics.
 	Metrics *metrics.Metrics
 	// Wake is called when deliveries may have become due now: an event was
-	// stored, or a destination was enabled. Default: nothing.
+	// stored, or a destination was enabled. Default: nothing. The
+	// listeners' waiting claims are woken too.
 	Wake func()
+	// RetrySchedule is the delay before each attempt, as the dispatcher's
+	// (its length is the attempt limit): the attempts listeners report
+	// are retried on it. Default: FirstDelay alone, no retries.
+	RetrySchedule []time.Duration
+	// DeliveryLease is how long a delivery claimed by a listener stays
+	// claimed, as the dispatcher's. Default deliver.DefaultLease.
+	DeliveryLease time.Duration
+	// ListenTTL is how long a listen destination lives after its listener
+	// last claimed from it. Default DefaultListenTTL.
+	ListenTTL time.Duration
+	// ListenPoll is how often a listener's waiting claim looks at the
+	// store when nothing wakes it. Default DefaultListenPoll.
+	ListenPoll time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -109,6 +125,10 @@ type Handler struct {
 	sourceLimits keyedLimiter             // requests a second per source
 	keys         ttlCache[*sluice.APIKey] // recently authenticated keys, by token hash
 	sources      ttlCache[*sluice.Source] // recently used ingest sources, by id
+
+	listenWake wakeSignal    // wakes listeners' waiting claims
+	ending     chan struct{} // closed by EndLongPolls
+	endOnce    sync.Once
 }
 
 // New returns a Handler serving every route of the API. It panics if
@@ -133,12 +153,29 @@ func New(cfg Config) *Handler {
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}
 	}
+	if len(cfg.RetrySchedule) == 0 {
+		cfg.RetrySchedule = []time.Duration{cfg.FirstDelay}
+	}
+	if cfg.DeliveryLease <= 0 {
+		cfg.DeliveryLease = deliver.DefaultLease
+	}
+	if cfg.ListenTTL <= 0 {
+		cfg.ListenTTL = DefaultListenTTL
+	}
+	if cfg.ListenPoll <= 0 {
+		cfg.ListenPoll = DefaultListenPoll
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	h := &Handler{cfg: cfg, store: cfg.Store, logger: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(),
 		policy: safehttp.Policy{AllowPrivate: cfg.AllowPrivateDestinations, Allowed: cfg.AllowedDestinationCIDRs,
-			Self: cfg.Self}}
+			Self: cfg.Self}, ending: make(chan struct{})}
+	wake := cfg.Wake
+	h.cfg.Wake = func() {
+		wake()
+		h.listenWake.notify()
+	}
 	h.register()
 	return h
 }
@@ -193,6 +230,11 @@ func (h *Handler) register() {
 	h.route("GET /v1/destinations/{id}/secret", adminOnly, h.getDestinationSecret)
 	h.route("POST /v1/destinations/{id}/rotate-secret", adminOnly, h.rotateSecret)
 	h.route("POST /v1/destinations/{id}/recover", adminOnly, h.recoverDestination)
+
+	h.route("POST /v1/listen", adminOnly, h.createListen)
+	h.route("DELETE /v1/listen/{id}", adminOnly, h.deleteListen)
+	h.route("POST /v1/listen/{id}/claim", adminOnly, h.claimListen)
+	h.route("POST /v1/listen/{id}/attempts", adminOnly, h.reportListen)
 
 	h.handle("POST /v1/events", h.countReceived(metrics.ViaPublish, h.handler(adminOnly, h.publishEvent)))
 	h.route("GET /v1/events", anyRole, h.listEvents)

@@ -34,13 +34,21 @@ type destinationJSON struct {
 	Secret              string     `json:"secret,omitempty"`
 	CreatedAt           time.Time  `json:"created_at"`
 	UpdatedAt           time.Time  `json:"updated_at"`
+	// Kind is "http", or "listen" for a destination `sluice listen`
+	// created (no URL), which lives until ListenUntil unless its listener
+	// claims from it again.
+	Kind        string     `json:"kind"`
+	ListenUntil *time.Time `json:"listen_until,omitempty"`
 }
 
 func toDestinationJSON(d *sluice.Destination) destinationJSON {
 	out := destinationJSON{
 		ID: d.ID, Name: d.Name, URL: d.URL, EventTypes: d.EventTypes, SourceIDs: d.SourceIDs, Fields: d.Fields,
 		Enabled: d.Enabled, State: d.State(), DisabledReason: d.DisabledReason,
-		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Kind: sluice.KindHTTP,
+	}
+	if d.Listening() {
+		out.Kind, out.ListenUntil = sluice.KindListen, &d.ListenUntil
 	}
 	if out.SourceIDs == nil {
 		out.SourceIDs = []string{}
@@ -222,6 +230,9 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request, key 
 	d, err := h.store.Destination(r.Context(), key.TenantID, r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if in.URL != nil && d.Listening() {
+		return sluice.Errorf(sluice.EINVALID, "url: a listen destination has none; its deliveries go to its sluice listen")
 	}
 	wasEnabled := d.Enabled
 	if err := h.apply(r.Context(), h.policyFor(r), &in, d); err != nil {

@@ -115,7 +115,8 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 	}
 	cfg := api.Config{Store: store, Logger: logger, MaxPayloadBytes: o.maxPayloadBytes,
 		FirstDelay: schedule[0], AllowPrivateDestinations: !o.strictURLs, AllowedDestinationCIDRs: o.allowedCIDRs,
-		TrustedProxies: o.trustedProxies, Now: o.now, DetectEmails: !o.noDetectEmails, Resolver: o.resolver}
+		TrustedProxies: o.trustedProxies, Now: o.now, DetectEmails: !o.noDetectEmails, Resolver: o.resolver,
+		RetrySchedule: schedule, DeliveryLease: 5 * time.Second, ListenPoll: 50 * time.Millisecond}
 	if cfg.Resolver == nil {
 		cfg.Resolver = fakeResolver{}
 	}

@@ -229,10 +229,12 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		Interval:  s.cfg.RetentionInterval,
 		Logger:    s.logger,
 		OnPass:    func(p retention.Pass) { s.metrics.Purged(p.Payloads, p.Events) },
-		// Old data keys go once nothing sealed under them is left.
+		// Listen destinations whose listener went away go, and old data
+		// keys go once nothing sealed under them is left.
 		AfterPurge: func(ctx context.Context) error {
+			errListeners := s.purgeIdleListeners(ctx)
 			_, err := s.store.RetireDataKeys(ctx)
-			return err
+			return errors.Join(errListeners, err)
 		},
 	})
 	if err != nil {
@@ -243,7 +245,6 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		s.dispatcher.Stop()
 		return fmt.Errorf("start retention: %w", err)
 	}
-	s.listenForWork(ctx)
 	s.shareAnomalies(ctx)
 	// Destinations may not lead back here (safehttp.Self).
 	self := safehttp.Self{Listen: []netip.AddrPort{s.listener.Addr().(*net.TCPAddr).AddrPort()}}
@@ -264,7 +265,16 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		Wake:                     s.dispatcher.Wake,
 		Offers:                   s.dispatcher,
 		Metrics:                  s.metrics,
+		RetrySchedule:            s.cfg.RetrySchedule,
+		DeliveryLease:            s.cfg.DeliveryLease,
 	})
+	// Work stored elsewhere wakes the dispatcher and the listeners'
+	// waiting claims alike.
+	wake := func() {
+		s.dispatcher.Wake()
+		handler.WakeListeners()
+	}
+	s.listenForWork(ctx, wake)
 	handler.Handle("/ui/", ui.New(ui.Config{
 		Store:  s.store,
 		Logger: s.logger,
@@ -274,7 +284,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 			Self:         self,
 		},
 		Origin:            reached,
-		Wake:              s.dispatcher.Wake,
+		Wake:              wake,
 		Metrics:           s.metrics,
 		PayloadRetention:  s.cfg.PayloadRetention,
 		MetadataRetention: s.cfg.MetadataRetention,
@@ -288,6 +298,8 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		IdleTimeout:       s.timeouts.idle,
 		ErrorLog:          serverErrorLog(s.logger),
 	}
+	// A drain does not wait for the listeners' claims to time out.
+	s.http.RegisterOnShutdown(handler.EndLongPolls)
 	if s.certs != nil {
 		s.listener = tls.NewListener(s.listener, s.certs.tlsConfig())
 		s.stopReload = s.certs.reloadOnSIGHUP()

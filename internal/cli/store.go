@@ -66,10 +66,10 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*e
 	return store, nil
 }
 
-// listenForWork wakes the dispatcher whenever another process sharing the
-// store stores work, so it need not wait for its next poll. A store of one
-// process has no Listener: nothing to hear.
-func (s *Server) listenForWork(ctx context.Context) {
+// listenForWork calls wake whenever another process sharing the store
+// stores work, so the dispatcher need not wait for its next poll. A store
+// of one process has no Listener: nothing to hear.
+func (s *Server) listenForWork(ctx context.Context, wake func()) {
 	l := s.store.Listener()
 	if l == nil {
 		return
@@ -77,11 +77,26 @@ func (s *Server) listenForWork(ctx context.Context) {
 	listenCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopListen = cancel
 	go func() {
-		if err := l.ListenWork(listenCtx, s.dispatcher.Wake); err != nil && listenCtx.Err() == nil {
+		if err := l.ListenWork(listenCtx, wake); err != nil && listenCtx.Err() == nil {
 			s.logger.Error("work notifications stopped; polling only", slog.Any("error", err))
 		}
 	}()
 }
+
+// purgeIdleListeners deletes the listen destinations whose `sluice
+// listen` stopped claiming (it was killed, or lost its connection for
+// longer than their keep-alive), in batches.
+func (s *Server) purgeIdleListeners(ctx context.Context) error {
+	for {
+		n, err := s.store.PurgeIdleListeners(ctx, time.Now(), idleListenerBatch)
+		if err != nil || n < idleListenerBatch {
+			return err
+		}
+	}
+}
+
+// idleListenerBatch bounds the listen destinations one purge deletes.
+const idleListenerBatch = 100
 
 // shareAnomalies exchanges this process's anomaly counts with the other
 // processes on a shared database, every part of the detector's window,
