@@ -8,7 +8,7 @@ import (
 )
 
 // subcommands are every command line that has a usage of its own.
-var subcommands = [][]string{{"serve"}, {"trigger"}, {"send"}, {"verify"}, {"keys"}, {"keys", "rotate"}, {"bench"}, {"version"}}
+var subcommands = [][]string{{"serve"}, {"trigger"}, {"listen"}, {"send"}, {"verify"}, {"keys"}, {"keys", "rotate"}, {"bench"}, {"version"}}
 
 // -h and --help of every subcommand, and `sluice help CMD`, print a usage
 // with a synopsis, the flags and an example, on stdout, and exit 0.
@@ -64,6 +64,8 @@ func TestUsageErrorsPointToHelp(t *testing.T) {
 		{"keys"},
 		{"trigger"},
 		{"trigger", "no.such.sample", "--token", sluice.NewToken()},
+		{"listen", "--token", sluice.NewToken()},
+		{"listen", "--forward-to", "localhost:3000", "--token", sluice.NewToken()},
 		{"version", "extra"},
 		{"verify", "--tolerance", "0s"},
 		{"bench", "--rate", "10", "--concurrency", "2"},

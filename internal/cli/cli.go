@@ -1,5 +1,5 @@
-// Package cli implements sluice's subcommands: serve, trigger, send, verify,
-// keys, bench and version.
+// Package cli implements sluice's subcommands: serve, trigger, listen, send,
+// verify, keys, bench and version.
 package cli
 
 import (
@@ -16,6 +16,7 @@ const usage = `usage: sluice <command> [flags]
 commands:
   serve     run the gateway
   trigger   publish a built-in sample event to a running gateway
+  listen    forward a running gateway's deliveries to a local URL
   send      post a signed test webhook to a source
   verify    check a Standard Webhooks signature over the body on stdin
   keys      rotate the master key
@@ -44,6 +45,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = Keys(ctx, rest, stdout, stderr)
 	case "send":
 		err = Send(ctx, rest, os.Stdin, stdout, stderr)
+	case "listen":
+		err = Listen(ctx, rest, stdout, stderr)
 	case "bench":
 		err = Bench(ctx, rest, stdout, stderr)
 	case "version":
