@@ -259,8 +259,9 @@ type attemptReport struct {
 
 // reportableErrors are the error classes of an attempt that got no
 // answer, which a listener may report.
-var reportableErrors = map[string]bool{deliver.ErrClassTimeout: true, deliver.ErrClassConnect: true,
-	deliver.ErrClassTLS: true, deliver.ErrClassNetwork: true}
+var reportableErrors = map[string]bool{deliver.ErrClassTimeout: true, deliver.ErrClassDNS: true,
+	deliver.ErrClassRefused: true, deliver.ErrClassConnect: true, deliver.ErrClassTLS: true,
+	deliver.ErrClassNetwork: true}
 
 // check validates one reported attempt, the index-th: EINVALID naming
 // the field.
@@ -275,7 +276,7 @@ func (a *attemptReport) check(index int) error {
 	case a.Status != 0 && a.Error != "":
 		return sluice.Errorf(sluice.EINVALID, "attempts[%d].error: only when no answer came (status 0)", index)
 	case a.Status == 0 && !reportableErrors[a.Error]:
-		return sluice.Errorf(sluice.EINVALID, "attempts[%d].error: must be timeout, connect, tls or network when status is 0", index)
+		return sluice.Errorf(sluice.EINVALID, "attempts[%d].error: must be timeout, dns, refused, connect, tls or network when status is 0", index)
 	case a.DurationMS < 0 || a.DurationMS > maxReportedDuration.Milliseconds():
 		return sluice.Errorf(sluice.EINVALID, "attempts[%d].duration_ms: must be from 0 to %d", index,
 			maxReportedDuration.Milliseconds())

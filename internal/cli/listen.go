@@ -276,32 +276,32 @@ func (l *listener) forwardAll(ctx context.Context, batch []listenDelivery) {
 // the gateway signed, and returns what came of it.
 func (l *listener) forwardOne(ctx context.Context, d *listenDelivery) forwarded {
 	out := forwarded{DeliveryID: d.DeliveryID, Attempt: d.Attempt, at: time.Now()}
+	out.Status, out.Error, out.RetryAfter = l.send(ctx, d)
+	out.duration = time.Since(out.at)
+	out.DurationMS = out.duration.Milliseconds()
+	return out
+}
+
+// send POSTs the delivery to the local URL within the timeout, and
+// returns the answer's status and Retry-After, or why none came, classed
+// as the dispatcher classes it (refused: nothing listens there).
+func (l *listener) send(ctx context.Context, d *listenDelivery) (status int, errClass, retryAfter string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.timeout)
 	defer cancel()
-	defer func() {
-		out.duration = time.Since(out.at)
-		out.DurationMS = out.duration.Milliseconds()
-	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.target, bytes.NewReader(d.Body))
 	if err != nil {
-		out.Error = deliver.ErrClassNetwork
-		return out
+		return 0, deliver.ErrClassNetwork, ""
 	}
 	for name, v := range d.Headers {
 		req.Header.Set(name, v)
 	}
 	res, err := l.forward.Do(req)
 	if err != nil {
-		out.Error = deliver.ClassifyError(err)
-		if out.Error != deliver.ErrClassTimeout && out.Error != deliver.ErrClassConnect && out.Error != deliver.ErrClassTLS {
-			out.Error = deliver.ErrClassNetwork
-		}
-		return out
+		return 0, deliver.ClassifyError(err), ""
 	}
 	_, _ = io.CopyN(io.Discard, res.Body, maxForwardedResponse)
 	_ = res.Body.Close()
-	out.Status, out.RetryAfter = res.StatusCode, res.Header.Get("Retry-After")
-	return out
+	return res.StatusCode, "", res.Header.Get("Retry-After")
 }
 
 // attemptLine is the line printed for an attempt: when, the event, what

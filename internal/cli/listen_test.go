@@ -42,6 +42,41 @@ func TestListenFlags(t *testing.T) {
 	}
 }
 
+// A delivery is forwarded with its headers and exact body, and its
+// attempt timed; a receiver that is not there refuses the connection.
+func TestListenForwardOne(t *testing.T) {
+	t.Parallel()
+	got := make(chan *http.Request, 1)
+	bodies := make(chan []byte, 1)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- r
+		bodies <- body
+		w.Header().Set("Retry-After", "7")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(recv.Close)
+	d := &listenDelivery{DeliveryID: "dlv_1", Attempt: 2, Body: []byte("a=1&b=2"),
+		Headers: map[string]string{"content-type": "application/x-www-form-urlencoded", "webhook-id": "evt_1"}}
+	l := &listener{target: recv.URL + "/hooks", timeout: 5 * time.Second, forward: newForwardClient()}
+	f := l.forwardOne(context.Background(), d)
+	r, body := <-got, <-bodies
+	if r.Method != http.MethodPost || r.URL.Path != "/hooks" || string(body) != "a=1&b=2" ||
+		r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" || r.Header.Get("webhook-id") != "evt_1" {
+		t.Fatalf("forwarded %s %s %q with headers %v", r.Method, r.URL.Path, body, r.Header)
+	}
+	if f.DeliveryID != "dlv_1" || f.Attempt != 2 || f.Status != http.StatusServiceUnavailable || f.Error != "" ||
+		f.RetryAfter != "7" || f.duration <= 0 || f.DurationMS != f.duration.Milliseconds() {
+		t.Fatalf("forwarded = %+v", f)
+	}
+
+	recv.Close()
+	l.forward = newForwardClient() // no connection kept from the first request
+	if f := l.forwardOne(context.Background(), d); f.Status != 0 || f.Error != "refused" || f.duration <= 0 {
+		t.Fatalf("forwarded to nothing = %+v, want the connection refused", f)
+	}
+}
+
 // Run in process against a gateway that allows no private destination,
 // sluice listen forwards to a loopback receiver; when its destination is
 // purged from under it (a laptop asleep past the keep-alive) it listens
