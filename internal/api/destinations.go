@@ -180,6 +180,13 @@ func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, key 
 	if err := h.apply(r.Context(), h.policyFor(r), &in, d); err != nil {
 		return err
 	}
+	return h.insertDestination(w, r, d)
+}
+
+// insertDestination stores a new destination, with a new secret unless
+// it was given one, and answers 201 with it and its secret: the one
+// answer that shows the secret besides GET …/secret.
+func (h *Handler) insertDestination(w http.ResponseWriter, r *http.Request, d *sluice.Destination) error {
 	if d.Secret == "" {
 		d.Secret = signature.NewSecret()
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/deliver"
-	"github.com/sluicehq/sluice/internal/signature"
 )
 
 // Defaults and limits of the listen routes, which `sluice listen` uses.
@@ -66,16 +65,7 @@ func (h *Handler) createListen(w http.ResponseWriter, r *http.Request, key *slui
 	if err := h.apply(r.Context(), h.policy, &given, d); err != nil {
 		return err
 	}
-	if d.Secret == "" {
-		d.Secret = signature.NewSecret()
-	}
-	if err := h.store.CreateDestination(r.Context(), d); err != nil {
-		return err
-	}
-	out := toDestinationJSON(d)
-	out.Secret = d.Secret
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return h.insertDestination(w, r, d)
 }
 
 // deleteListen serves DELETE /v1/listen/{id}: 204, or 404 for anything
