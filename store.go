@@ -83,6 +83,9 @@ type Store interface {
 	Payload(ctx context.Context, tenantID, eventID string) (*Payload, error)
 	// Deliveries lists an event's deliveries, oldest first.
 	Deliveries(ctx context.Context, tenantID, eventID string) ([]*Delivery, error)
+	// DestinationDeliveries lists a destination's deliveries, newest
+	// first; ENOTFOUND when the tenant has no such destination.
+	DestinationDeliveries(ctx context.Context, tenantID, destinationID string, page Page) ([]*Delivery, string, error)
 	// Attempts lists an event's attempts, oldest first.
 	Attempts(ctx context.Context, tenantID, eventID string) ([]*Attempt, error)
 

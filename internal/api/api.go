@@ -228,6 +228,7 @@ func (h *Handler) register() {
 	h.route("PATCH /v1/destinations/{id}", adminOnly, h.updateDestination)
 	h.route("DELETE /v1/destinations/{id}", adminOnly, h.deleteDestination)
 	h.route("GET /v1/destinations/{id}/secret", adminOnly, h.getDestinationSecret)
+	h.route("GET /v1/destinations/{id}/deliveries", anyRole, h.listDestinationDeliveries)
 	h.route("POST /v1/destinations/{id}/rotate-secret", adminOnly, h.rotateSecret)
 	h.route("POST /v1/destinations/{id}/recover", adminOnly, h.recoverDestination)
 

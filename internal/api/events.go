@@ -207,6 +207,7 @@ func joinStatuses(statuses []sluice.EventStatus) string {
 // deliveryJSON is one delivery of an event.
 type deliveryJSON struct {
 	ID            string                `json:"id"`
+	EventID       string                `json:"event_id"`
 	DestinationID string                `json:"destination_id"`
 	Status        sluice.DeliveryStatus `json:"status"`
 	Attempts      int                   `json:"attempts"`
@@ -214,7 +215,8 @@ type deliveryJSON struct {
 }
 
 func toDeliveryJSON(d *sluice.Delivery) deliveryJSON {
-	out := deliveryJSON{ID: d.ID, DestinationID: d.DestinationID, Status: d.Status, Attempts: d.Attempts}
+	out := deliveryJSON{ID: d.ID, EventID: d.EventID, DestinationID: d.DestinationID, Status: d.Status,
+		Attempts: d.Attempts}
 	if d.Status == sluice.DeliveryPending && !d.NextAttemptAt.IsZero() {
 		out.NextAttemptAt = &d.NextAttemptAt
 	}
@@ -231,6 +233,24 @@ func (h *Handler) listDeliveries(w http.ResponseWriter, r *http.Request, key *sl
 		return err
 	}
 	writeJSON(w, http.StatusOK, newList(ds, "", toDeliveryJSON))
+	return nil
+}
+
+// listDestinationDeliveries serves GET /v1/destinations/{id}/deliveries:
+// the destination's deliveries, newest first, paged.
+func (h *Handler) listDestinationDeliveries(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
+	page, err := pageFrom(r)
+	if err != nil {
+		return err
+	}
+	ds, next, err := h.store.DestinationDeliveries(r.Context(), key.TenantID, r.PathValue("id"), page)
+	if err != nil {
+		return err
+	}
+	if err := h.holdForPause(r.Context(), key.TenantID, ds); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(ds, next, toDeliveryJSON))
 	return nil
 }
 

@@ -152,6 +152,9 @@ type Reader interface {
 	QueueStats(ctx context.Context, now time.Time) (*sluice.QueueStats, error)
 	// AuditLog lists the tenant's audit entries, newest first.
 	AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error)
+	// DestinationDeliveries lists a destination's deliveries, newest
+	// first; ENOTFOUND when the tenant has no such destination.
+	DestinationDeliveries(ctx context.Context, tenantID, destinationID string, page sluice.Page) ([]*sluice.Delivery, string, error)
 	// APIKeys lists the tenant's keys, newest first.
 	APIKeys(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.APIKey, string, error)
 	// Erasures lists the tenant's erasure records, newest first.

@@ -166,6 +166,11 @@ func (s *Store) AuditLog(ctx context.Context, tenantID string, page sluice.Page)
 	return s.read.AuditLog(ctx, tenantID, page)
 }
 
+// DestinationDeliveries lists a destination's deliveries, newest first.
+func (s *Store) DestinationDeliveries(ctx context.Context, tenantID, destinationID string, page sluice.Page) ([]*sluice.Delivery, string, error) {
+	return s.read.DestinationDeliveries(ctx, tenantID, destinationID, page)
+}
+
 // APIKeys lists the tenant's keys, newest first.
 func (s *Store) APIKeys(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.APIKey, string, error) {
 	return s.read.APIKeys(ctx, tenantID, page)

@@ -160,17 +160,35 @@ func (o *Ops) Deliveries(ctx context.Context, tenantID, eventID string) ([]*slui
 	if err := o.eventExists(ctx, tenantID, eventID); err != nil {
 		return nil, err
 	}
-	return queryAll(ctx, o.Conn, "deliveries", `SELECT id, tenant_id, event_id, destination_id, status, attempts,
-		next_attempt_at, recovers, created_at, updated_at FROM deliveries WHERE event_id = $1 AND tenant_id = $2 ORDER BY id`,
-		[]any{eventID, tenantID}, func(row Row) (*sluice.Delivery, error) {
-			var d sluice.Delivery
-			var next *int64
-			var created, updated int64
-			err := row.Scan(&d.ID, &d.TenantID, &d.EventID, &d.DestinationID, &d.Status, &d.Attempts, &next,
-				&d.Recovers, &created, &updated)
-			d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = FromNullMS(next), FromMS(created), FromMS(updated)
-			return &d, err
-		})
+	return queryAll(ctx, o.Conn, "deliveries", `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE event_id = $1 AND tenant_id = $2 ORDER BY id`, []any{eventID, tenantID}, scanDelivery)
+}
+
+// DestinationDeliveries lists a destination's deliveries, newest first;
+// ENOTFOUND when the tenant has no such destination.
+func (o *Ops) DestinationDeliveries(ctx context.Context, tenantID, destinationID string, page sluice.Page) ([]*sluice.Delivery, string, error) {
+	var one int
+	err := o.Conn.QueryRow(ctx, `SELECT 1 FROM destinations WHERE id = $1 AND tenant_id = $2`, destinationID, tenantID).Scan(&one)
+	if err != nil {
+		return nil, "", notFound(err, "destination")
+	}
+	return listPage(ctx, o.Conn, "deliveries", `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE destination_id = $1 AND tenant_id = $2`, []any{destinationID, tenantID}, page, scanDelivery,
+		func(d *sluice.Delivery) string { return d.ID })
+}
+
+// deliveryColumns are what scanDelivery scans.
+const deliveryColumns = `id, tenant_id, event_id, destination_id, status, attempts, next_attempt_at, recovers,
+	created_at, updated_at`
+
+func scanDelivery(row Row) (*sluice.Delivery, error) {
+	var d sluice.Delivery
+	var next *int64
+	var created, updated int64
+	err := row.Scan(&d.ID, &d.TenantID, &d.EventID, &d.DestinationID, &d.Status, &d.Attempts, &next,
+		&d.Recovers, &created, &updated)
+	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = FromNullMS(next), FromMS(created), FromMS(updated)
+	return &d, err
 }
 
 // Attempts lists an event's attempts, oldest first.

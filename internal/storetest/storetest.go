@@ -84,6 +84,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{name: "EraseSubjectExpired", fn: testEraseSubjectExpired},
 		{name: "SubjectPayloadsExpiry", fn: testSubjectPayloadsExpiry},
 		{name: "Replay", fn: testReplay},
+		{name: "DestinationDeliveries", fn: testDestinationDeliveries},
 		{name: "Recover", fn: testRecover},
 		{name: "PurgeExpiredPayloads", fn: testPurgeExpiredPayloads},
 		{name: "PurgeMetadata", fn: testPurgeMetadata},
