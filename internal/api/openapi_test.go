@@ -573,10 +573,10 @@ func TestContractCheckerFindsDrift(t *testing.T) {
 		want         string // in the only problem; "" for none
 	}{
 		{"GET", "/v1/events/evt_1", 418, "", `{}`, "status not documented"},
-		{"GET", "/v1/events/evt_1/deliveries", 200, "", `{"data":[{"id":"dlv_1","destination_id":"dst_1","status":"pending","attempts":0}],"next_cursor":null}`,
+		{"GET", "/v1/events/evt_1/deliveries", 200, "", `{"data":[{"id":"dlv_1","event_id":"evt_1","destination_id":"dst_1","status":"pending","attempts":0}],"next_cursor":null}`,
 			`body.data[0]: required property "next_attempt_at" is missing`},
 		{"GET", "/v1/events/evt_1/deliveries", 200, "", `{"data":[],"next_cursor":null}`, ""},
-		{"GET", "/v1/events/evt_1/deliveries", 200, "", `{"data":[{"id":"dlv_1","destination_id":"dst_1","status":"lost","attempts":0,"next_attempt_at":null}],"next_cursor":null}`,
+		{"GET", "/v1/events/evt_1/deliveries", 200, "", `{"data":[{"id":"dlv_1","event_id":"evt_1","destination_id":"dst_1","status":"lost","attempts":0,"next_attempt_at":null}],"next_cursor":null}`,
 			"is not among"},
 		{"POST", "/v1/keys", 201, "", `{"id":"key_1","name":"","role":"admin","token":7,"created_at":"2026-01-01T00:00:00Z"}`,
 			"body.token: a JSON integer, want string"},
