@@ -320,34 +320,28 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// statusOf maps an error code to its HTTP status: the only such mapping.
+// errorStatuses maps each error code to its HTTP status: the only such
+// mapping. A code not in it, EINTERNAL included, is 500.
+var errorStatuses = map[string]int{
+	sluice.EINVALID:      http.StatusBadRequest,
+	sluice.EUNAUTHORIZED: http.StatusUnauthorized,
+	sluice.EFORBIDDEN:    http.StatusForbidden,
+	sluice.ENOTFOUND:     http.StatusNotFound,
+	sluice.EMETHOD:       http.StatusMethodNotAllowed,
+	sluice.ECONFLICT:     http.StatusConflict,
+	sluice.EGONE:         http.StatusGone,
+	sluice.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	sluice.ERATELIMITED:  http.StatusTooManyRequests,
+	sluice.ELOOP:         http.StatusLoopDetected,
+	sluice.EUNAVAILABLE:  http.StatusServiceUnavailable,
+}
+
+// statusOf is the HTTP status of an error code (errorStatuses).
 func statusOf(code string) int {
-	switch code {
-	case sluice.EINVALID:
-		return http.StatusBadRequest
-	case sluice.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case sluice.EFORBIDDEN:
-		return http.StatusForbidden
-	case sluice.ENOTFOUND:
-		return http.StatusNotFound
-	case sluice.ECONFLICT:
-		return http.StatusConflict
-	case sluice.EGONE:
-		return http.StatusGone
-	case sluice.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case sluice.ERATELIMITED:
-		return http.StatusTooManyRequests
-	case sluice.ELOOP:
-		return http.StatusLoopDetected
-	case sluice.EMETHOD:
-		return http.StatusMethodNotAllowed
-	case sluice.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
+	if status, ok := errorStatuses[code]; ok {
+		return status
 	}
+	return http.StatusInternalServerError
 }
 
 // errorBody is the shape of every error answer.

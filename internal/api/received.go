@@ -31,9 +31,8 @@ func outcomeOf(status int) string {
 	case http.StatusOK:
 		return metrics.OutcomeDuplicate
 	}
-	for _, code := range []string{sluice.EINVALID, sluice.EUNAUTHORIZED, sluice.EFORBIDDEN, sluice.ENOTFOUND,
-		sluice.ECONFLICT, sluice.EGONE, sluice.ETOOLARGE, sluice.ERATELIMITED, sluice.ELOOP, sluice.EUNAVAILABLE} {
-		if statusOf(code) == status {
+	for code, s := range errorStatuses { // one code a status
+		if s == status {
 			return code
 		}
 	}
