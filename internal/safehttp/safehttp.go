@@ -184,23 +184,36 @@ func (p Policy) CheckHost(ctx context.Context, r Resolver, host string) error {
 	if p.AllowPrivate {
 		return nil
 	}
-	name, addr, isAddr := hostAddr(host)
-	if isAddr {
-		return p.Check(addr)
-	}
-	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
-		return p.Check(netip.IPv6Loopback())
-	}
-	addrs, err := r.LookupNetIP(ctx, "ip", name)
-	if err != nil {
-		return nil
-	}
+	return p.checkAll(resolveHost(ctx, r, host))
+}
+
+// checkAll returns the error of the first address the policy refuses.
+func (p Policy) checkAll(addrs []netip.Addr) error {
 	for _, addr := range addrs {
 		if err := p.Check(addr); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// resolveHost returns the addresses host stands for: the address itself
+// in any form hostAddr reads, loopback for "localhost" and names under
+// ".localhost" without asking DNS, else what r resolves; none for a name
+// that does not resolve (yet).
+func resolveHost(ctx context.Context, r Resolver, host string) []netip.Addr {
+	name, addr, isAddr := hostAddr(host)
+	switch {
+	case isAddr:
+		return []netip.Addr{addr}
+	case name == "localhost" || strings.HasSuffix(name, ".localhost"):
+		return []netip.Addr{netip.IPv6Loopback(), netip.AddrFrom4([4]byte{127, 0, 0, 1})}
+	}
+	addrs, err := r.LookupNetIP(ctx, "ip", name)
+	if err != nil {
+		return nil
+	}
+	return addrs
 }
 
 // DialContext returns a dial function for http.Transport that connects like

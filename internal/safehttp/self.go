@@ -1,7 +1,6 @@
 package safehttp
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"net/url"
@@ -38,10 +37,11 @@ func (s Self) WithHost(hosts ...string) Self {
 }
 
 // isSelf reports whether the absolute URL u leads to the gateway: its host
-// and port are one of s.Hosts, or its host is, or resolves with r to, an
-// address the gateway listens on at that port.
-func (s Self) isSelf(ctx context.Context, r Resolver, u *url.URL) bool {
-	host, addr, isAddr := hostAddr(u.Hostname())
+// and port are one of s.Hosts, or one of addrs, the addresses its host
+// stands for (resolveHost), is an address the gateway listens on at that
+// port.
+func (s Self) isSelf(u *url.URL, addrs []netip.Addr) bool {
+	host, _, _ := hostAddr(u.Hostname())
 	port := urlPort(u)
 	if port == 0 {
 		return false
@@ -49,16 +49,6 @@ func (s Self) isSelf(ctx context.Context, r Resolver, u *url.URL) bool {
 	for _, h := range s.Hosts {
 		if name, p, ok := splitHost(h); ok && name == host && (p == port || p == 0 && (port == 80 || port == 443)) {
 			return true
-		}
-	}
-	if len(s.Listen) == 0 {
-		return false
-	}
-	addrs := []netip.Addr{addr}
-	if !isAddr {
-		var err error
-		if addrs, err = nameAddrs(ctx, r, host); err != nil {
-			return false
 		}
 	}
 	for _, a := range addrs {
@@ -102,15 +92,6 @@ func isLocal(addr netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// nameAddrs returns the addresses a host name stands for: loopback for
-// localhost names, else what r resolves.
-func nameAddrs(ctx context.Context, r Resolver, host string) ([]netip.Addr, error) {
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return []netip.Addr{netip.IPv6Loopback(), netip.AddrFrom4([4]byte{127, 0, 0, 1})}, nil
-	}
-	return r.LookupNetIP(ctx, "ip", host)
 }
 
 // urlPort is u's port, explicit or its scheme's; 0 when neither says.

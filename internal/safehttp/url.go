@@ -55,13 +55,18 @@ func (p Policy) CheckDestinationURL(ctx context.Context, r Resolver, raw string)
 	// accepted.
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
-	if p.Self.isSelf(ctx, r, u) {
+	// One lookup serves both checks.
+	var addrs []netip.Addr
+	if !p.AllowPrivate || len(p.Self.Listen) > 0 {
+		addrs = resolveHost(ctx, r, u.Hostname())
+	}
+	if p.Self.isSelf(u, addrs) {
 		return sluice.Errorf(sluice.EINVALID, "url: leads to this gateway itself; its deliveries would come back as new events (a loop)")
 	}
 	if p.AllowPrivate {
 		return nil
 	}
-	err = p.CheckHost(ctx, r, u.Hostname())
+	err = p.checkAll(addrs)
 	var blocked *BlockedError
 	switch {
 	case err == nil:
