@@ -55,10 +55,10 @@ func TestDestinationExposureFields(t *testing.T) {
 	var d exposed
 	resp := b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": "crm",
 		"url": "https://crm.example.com/hooks", "delivery": "thin", "fetch_ttl_seconds": 60,
-		"pseudonymize": []string{"customer.email"},
-		"personal_data": map[string]any{"allowed": true, "purpose": "support", "lawful_basis": "contract"},
-		"headers":       map[string]string{"X-Team": "billing"},
-		"auth":          map[string]any{"type": "basic", "username": "hooks", "password": "pa55-private"},
+		"pseudonymize":       []string{"customer.email"},
+		"personal_data":      map[string]any{"allowed": true, "purpose": "support", "lawful_basis": "contract"},
+		"headers":            map[string]string{"X-Team": "billing"},
+		"auth":               map[string]any{"type": "basic", "username": "hooks", "password": "pa55-private"},
 		"client_certificate": map[string]any{"cert_pem": string(certPEM), "key_pem": string(keyPEM)},
 		"purpose":            "customer support", "lawful_basis": "legitimate_interests", "owner": "dpo@example.com",
 		"region": "eu"})
