@@ -32,13 +32,10 @@ func NewRequest(c *sluice.Claim, at time.Time) (*Request, string) {
 	if err != nil {
 		return nil, ErrClassSigning
 	}
-	// Only the allowlisted fields leave Sluice, and the signature covers
-	// exactly what is sent.
-	body := c.Body
-	if len(c.Destination.Fields) > 0 {
-		if body, err = selectFields(c.Body, c.Destination.Fields); err != nil {
-			return nil, ErrClassFields
-		}
+	// The signature covers exactly what is sent.
+	body, errClass := Body(c)
+	if errClass != "" {
+		return nil, errClass
 	}
 	contentType := c.ContentType
 	if contentType == "" {
@@ -53,6 +50,23 @@ func NewRequest(c *sluice.Claim, at time.Time) (*Request, string) {
 	h.Set(sluice.HeaderHops, strconv.Itoa(c.Hops+1))
 	h.Set(sluice.HeaderEventType, c.EventType)
 	return &Request{Header: h, Body: body}, ""
+}
+
+// Body returns what the claimed delivery's destination is sent of its
+// event's payload, every control of what it may see applied, or the error
+// class of a payload that cannot be reduced to what it may see
+// (ErrClassFields). A thin delivery's fetch answers with it too, so the
+// destination reads the same whichever way it gets the payload.
+func Body(c *sluice.Claim) ([]byte, string) {
+	body := c.Body
+	// Only the allowlisted fields leave Sluice.
+	if len(c.Destination.Fields) > 0 {
+		var err error
+		if body, err = selectFields(body, c.Destination.Fields); err != nil {
+			return nil, ErrClassFields
+		}
+	}
+	return body, ""
 }
 
 // Outcome is what one try of a delivery came to.
