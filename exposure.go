@@ -130,6 +130,9 @@ func (d *Destination) validateExposure() error {
 	if err := d.Processing.validate(); err != nil {
 		return err
 	}
+	if d.Listening() && (len(d.Headers) > 0 || d.Auth.Type != "" || d.ClientCert.CertPEM != "") {
+		return Errorf(EINVALID, "headers, auth, client_certificate: a listen destination's deliveries go to its sluice listen, which is never handed them")
+	}
 	if err := checkHeaders(d.Headers, d.Auth.Type != ""); err != nil {
 		return err
 	}
@@ -207,35 +210,55 @@ func checkPaths(field string, paths []string) error {
 	return nil
 }
 
-// reservedHeaders are set by Sluice on every delivery: a destination's own
-// headers may not replace them.
+// reservedHeaders are set by Sluice, or by the HTTP client on the way
+// out, on every delivery, or are connection-specific (HTTP/2 refuses a
+// request carrying one): a destination's own headers may not replace them.
+// Cookie is not among them: Sluice sends none, and a receiver behind a
+// gateway may want one.
 var reservedHeaders = []string{"Content-Type", "Content-Length", "Content-Encoding", "Transfer-Encoding", "Host",
-	"Connection", "User-Agent", "Te", "Trailer", "Upgrade", "Proxy-Authorization", "Expect", "Keep-Alive"}
+	"Connection", "User-Agent", "Te", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Connection", "Expect",
+	"Keep-Alive", "Http2-Settings"}
 
-// checkHeaders accepts up to maxHeaders static headers with token names
-// and one-line values, none that Sluice sets itself (the signature's
-// webhook-*, Sluice-*, the transport's), and no Authorization when the
-// destination has auth.
+// HeaderSetBySluice reports whether a header of the name is Sluice's own
+// on a delivery: the signature's webhook-*, Sluice-*, or one the HTTP
+// client sets or refuses. A destination's static headers never include one.
+func HeaderSetBySluice(name string) bool {
+	canon := textproto.CanonicalMIMEHeaderKey(name)
+	return slices.Contains(reservedHeaders, canon) || strings.HasPrefix(canon, "Webhook-") ||
+		strings.HasPrefix(canon, "Sluice-")
+}
+
+// checkHeaders accepts up to maxHeaders static headers with token names,
+// each name once whatever its case, and one-line values without control
+// characters, none that Sluice sets itself (HeaderSetBySluice), and no
+// Authorization when the destination has auth.
 func checkHeaders(h map[string]string, hasAuth bool) error {
 	if len(h) > maxHeaders {
 		return Errorf(EINVALID, "headers: at most %d", maxHeaders)
 	}
+	seen := make(map[string]bool, len(h))
 	for name, v := range h {
 		canon := textproto.CanonicalMIMEHeaderKey(name)
 		switch {
 		case !validHeaderName(name):
 			return Errorf(EINVALID, "headers: %q is not a header name", name)
-		case slices.Contains(reservedHeaders, canon), strings.HasPrefix(canon, "Webhook-"),
-			strings.HasPrefix(canon, "Sluice-"):
+		case HeaderSetBySluice(canon):
 			return Errorf(EINVALID, "headers: %s is set by Sluice", canon)
 		case canon == "Authorization" && hasAuth:
 			return Errorf(EINVALID, "headers: Authorization comes from auth on this destination")
-		case len(v) > maxHeaderValue || !utf8.ValidString(v) || strings.ContainsAny(v, "\x00\r\n"):
-			return Errorf(EINVALID, "headers: the value of %s must be one line of at most %d bytes", canon, maxHeaderValue)
+		case seen[canon]:
+			return Errorf(EINVALID, "headers: %s is given twice", canon)
+		case len(v) > maxHeaderValue || !utf8.ValidString(v) || strings.ContainsFunc(v, isControl):
+			return Errorf(EINVALID, "headers: the value of %s must be one line of at most %d bytes, without control characters", canon, maxHeaderValue)
 		}
+		seen[canon] = true
 	}
 	return nil
 }
+
+// isControl reports whether r may not appear in a header value: a control
+// character other than the horizontal tab.
+func isControl(r rune) bool { return r != '\t' && (r < ' ' || r == 0x7f) }
 
 func validHeaderName(name string) bool {
 	if name == "" || len(name) > 256 {
@@ -269,8 +292,8 @@ func (a DestinationAuth) validate() error {
 		}
 		return oneLine("auth.password", a.Password)
 	case AuthBearer:
-		if a.Token == "" || strings.ContainsAny(a.Token, " \t") {
-			return Errorf(EINVALID, "auth.token: required for bearer, without spaces")
+		if a.Token == "" || strings.ContainsFunc(a.Token, func(r rune) bool { return r == ' ' || r == '\t' || isControl(r) }) {
+			return Errorf(EINVALID, "auth.token: required for bearer, without spaces or control characters")
 		}
 		return oneLine("auth.token", a.Token)
 	default:

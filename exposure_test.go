@@ -42,6 +42,19 @@ func TestDestinationExposureValidate(t *testing.T) {
 		{"basic colon", func(d *Destination) { d.Auth = DestinationAuth{Type: AuthBasic, Username: "u:x"} }, "auth.username"},
 		{"bearer empty", func(d *Destination) { d.Auth = DestinationAuth{Type: AuthBearer} }, "auth.token"},
 		{"unknown auth", func(d *Destination) { d.Auth = DestinationAuth{Type: "digest"} }, "auth.type"},
+		{"proxy-connection header", func(d *Destination) { d.Headers = map[string]string{"proxy-connection": "x"} }, "headers"},
+		{"header twice in two cases", func(d *Destination) { d.Headers = map[string]string{"X-Team": "a", "x-team": "b"} }, "headers"},
+		{"header value with a control character", func(d *Destination) { d.Headers = map[string]string{"X-A": "a\x01b"} }, "headers"},
+		{"header value with a tab", func(d *Destination) { d.Headers = map[string]string{"X-A": "a\tb"} }, ""},
+		{"cookie header", func(d *Destination) { d.Headers = map[string]string{"Cookie": "session=1"} }, ""},
+		{"authorization without auth", func(d *Destination) { d.Headers = map[string]string{"Authorization": "Token t"} }, ""},
+		{"bearer with a control character", func(d *Destination) { d.Auth = DestinationAuth{Type: AuthBearer, Token: "a\x7fb"} }, "auth.token"},
+		{"listen with headers", func(d *Destination) {
+			d.Kind, d.Headers = KindListen, map[string]string{"X-Team": "a"}
+		}, "headers, auth, client_certificate"},
+		{"listen with auth", func(d *Destination) {
+			d.Kind, d.Auth = KindListen, DestinationAuth{Type: AuthBearer, Token: "t"}
+		}, "headers, auth, client_certificate"},
 		{"cert without key", func(d *Destination) { d.ClientCert = ClientCertificate{CertPEM: "x"} }, "client_certificate"},
 	}
 	for _, tt := range tests {
@@ -66,6 +79,16 @@ func TestRestrictedDataValidate(t *testing.T) {
 	for _, r := range []RestrictedData{{Paths: []string{"a b"}}, {SubjectTypes: []string{""}}} {
 		if err := r.Validate(); ErrorCode(err) != EINVALID {
 			t.Errorf("Validate(%+v) = %v, want invalid", r, err)
+		}
+	}
+}
+
+func TestHeaderSetBySluice(t *testing.T) {
+	for name, want := range map[string]bool{"webhook-id": true, "WEBHOOK-SIGNATURE": true, "sluice-hops": true,
+		"content-type": true, "host": true, "user-agent": true, "proxy-connection": true, "X-Team": false,
+		"Authorization": false, "Cookie": false} {
+		if got := HeaderSetBySluice(name); got != want {
+			t.Errorf("HeaderSetBySluice(%q) = %v, want %v", name, got, want)
 		}
 	}
 }

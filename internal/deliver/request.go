@@ -25,7 +25,9 @@ type Request struct {
 // ErrClassFields when the payload cannot be reduced to its field
 // allowlist. The dispatcher POSTs what it returns, and the listen API
 // hands it to `sluice listen`, so a delivery reads and verifies the same
-// whichever way it goes.
+// whichever way it goes. Its headers are Sluice's own: the dispatcher
+// adds the destination's static headers and credentials on the way out,
+// and a listener is never handed them.
 func NewRequest(c *sluice.Claim, at time.Time) (*Request, string) {
 	// During a rotation's grace period both secrets sign.
 	signer, err := signature.NewSigner(c.Destination.SigningSecrets(at)...)
