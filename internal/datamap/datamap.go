@@ -41,6 +41,9 @@ type Flow struct {
 	EventType     string   `json:"event_type"`
 	DestinationID string   `json:"destination_id"`
 	Fields        []string `json:"fields"` // null: the whole payload
+	// Withheld is what the destination is not sent of the restricted
+	// data; absent when nothing is (withheld.go).
+	Withheld *Withheld `json:"withheld,omitempty"`
 }
 
 // Destination is a destination and what it takes.
@@ -56,6 +59,7 @@ type Store interface {
 	Sources(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Source, string, error)
 	Destinations(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Destination, string, error)
 	Observations(ctx context.Context, tenantID string) ([]*sluice.Observation, error)
+	Tenant(ctx context.Context, id string) (*sluice.Tenant, error)
 }
 
 // Build returns the tenant's data map: its sources in the store's order,
@@ -122,5 +126,10 @@ func Build(ctx context.Context, store Store, tenantID string) (*Map, error) {
 		slices.Sort(bySource[id].SubjectTypes)
 		m.Sources = append(m.Sources, *bySource[id])
 	}
+	ten, err := store.Tenant(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	addWithheld(m, ten.Restricted, sources, dests, obs)
 	return m, nil
 }
