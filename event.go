@@ -81,6 +81,11 @@ type NewEvent struct {
 	// Subjects are the normalised data subjects the event is about; the
 	// store indexes their keyed hashes so an erasure finds the event.
 	Subjects []Subject
+	// SubjectPaths are where the event's source finds its subjects in its
+	// payload (Source.SubjectPaths): the store keeps them, with the paths
+	// where it finds the values of Subjects, so that the values of a
+	// restricted subject type (RestrictedData) can be withheld.
+	SubjectPaths []SubjectPath
 
 	// Storage and Retention are the source's overrides of the tenant's
 	// payload storage and of its retention once delivered; zero keeps the

@@ -23,6 +23,10 @@ const (
 	// AnomalyLoop: an event came back after passing through MaxHops
 	// gateways, and was refused.
 	AnomalyLoop = "loop"
+	// AnomalyRestrictedField: an event carried a field path, new to its
+	// source and type, that its tenant restricts as personal data
+	// (RestrictedData). The notice names the paths, never their values.
+	AnomalyRestrictedField = "restricted_field"
 )
 
 // AnomalyNotice is the payload of sluice.anomaly.* events: ids, types and

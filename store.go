@@ -306,6 +306,12 @@ type Claim struct {
 	// Storage is how the event's payload is kept; the dispatcher passes it
 	// on in the AttemptResult. Empty means StorageRetain.
 	Storage PayloadStorage
+	// Restricted is the tenant's restricted data policy as the store last
+	// read it, and SubjectPaths are where the event's payload carries its
+	// subjects, by type (see NewEvent.SubjectPaths): what is withheld from
+	// a destination without a PersonalDataGrant.
+	Restricted   RestrictedData
+	SubjectPaths []SubjectPath
 }
 
 // AttemptResult is an attempt and what it does to its delivery: the

@@ -92,9 +92,10 @@ func (h *Handler) ingestEvent(w http.ResponseWriter, r *http.Request) error {
 			Direction: sluice.Inbound, SourceID: src.ID, ReceivedAt: now},
 		Payload: sluice.Payload{Body: body, ContentType: r.Header.Get("Content-Type"),
 			Headers: storedHeaders(r.Header, inbound.SignatureHeaders(&src.Verification)), Hops: hops},
-		Subjects:  h.detectedSubjects(pathSubjects(src, msg), body, r.Header.Get("Content-Type")),
-		Storage:   src.PayloadStorage,
-		Retention: src.PayloadRetention,
+		Subjects:     h.detectedSubjects(pathSubjects(src, msg), body, r.Header.Get("Content-Type")),
+		SubjectPaths: src.SubjectPaths,
+		Storage:      src.PayloadStorage,
+		Retention:    src.PayloadRetention,
 	}
 	if id, ok := msg.Lookup(src.EventIDPath); ok && id != "" {
 		ne.DedupKey = dedupKey(src.ID, id)

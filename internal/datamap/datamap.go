@@ -41,6 +41,9 @@ type Flow struct {
 	EventType     string   `json:"event_type"`
 	DestinationID string   `json:"destination_id"`
 	Fields        []string `json:"fields"` // null: the whole payload
+	// Withheld is what the destination is not sent of the restricted
+	// data; absent when nothing is (withheld.go).
+	Withheld *Withheld `json:"withheld,omitempty"`
 }
 
 // Destination is a destination and what it takes.
@@ -56,6 +59,7 @@ type Store interface {
 	Sources(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Source, string, error)
 	Destinations(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.Destination, string, error)
 	Observations(ctx context.Context, tenantID string) ([]*sluice.Observation, error)
+	Tenant(ctx context.Context, id string) (*sluice.Tenant, error)
 }
 
 // Build returns the tenant's data map: its sources in the store's order,
@@ -73,6 +77,7 @@ func Build(ctx context.Context, store Store, tenantID string) (*Map, error) {
 
 // inputs are what a tenant's data map is built from.
 type inputs struct {
+	tenant       *sluice.Tenant
 	sources      []*sluice.Source
 	destinations []*sluice.Destination
 	observations []*sluice.Observation
@@ -81,6 +86,9 @@ type inputs struct {
 func load(ctx context.Context, store Store, tenantID string) (*inputs, error) {
 	var in inputs
 	var err error
+	if in.tenant, err = store.Tenant(ctx, tenantID); err != nil {
+		return nil, err
+	}
 	in.sources, err = sluice.ListAll(func(p sluice.Page) ([]*sluice.Source, string, error) {
 		return store.Sources(ctx, tenantID, p)
 	})
@@ -143,5 +151,6 @@ func (in *inputs) build() *Map {
 		slices.Sort(bySource[id].SubjectTypes)
 		m.Sources = append(m.Sources, *bySource[id])
 	}
+	addWithheld(m, in.tenant.Restricted, in.sources, dests, in.observations)
 	return m
 }

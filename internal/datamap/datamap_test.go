@@ -16,6 +16,11 @@ type fakeStore struct {
 	destinations []*sluice.Destination
 	observations []*sluice.Observation
 	err          error // returned by Observations
+	restricted   sluice.RestrictedData
+}
+
+func (f *fakeStore) Tenant(_ context.Context, id string) (*sluice.Tenant, error) {
+	return &sluice.Tenant{ID: id, Restricted: f.restricted}, nil
 }
 
 func (f *fakeStore) Sources(context.Context, string, sluice.Page) ([]*sluice.Source, string, error) {

@@ -27,9 +27,14 @@ type Record struct {
 	EventType         string `json:"event_type"`
 	// SubjectTypes and FieldPaths are the data categories: the kinds of
 	// data subject the events are about, and the field paths the recipient
-	// receives (every path observed, less what its allowlist leaves out).
+	// receives (every path observed, less what its allowlist and the
+	// tenant's restricted data leave out).
 	SubjectTypes []string `json:"subject_types"`
 	FieldPaths   []string `json:"field_paths"`
+	// Withheld is what of the tenant's restricted data the recipient is
+	// not sent, lacking a personal data grant.
+	WithheldPaths        []string `json:"withheld_paths"`
+	WithheldSubjectTypes []string `json:"withheld_subject_types"`
 	// The recipient: the destination, the host it is sent to, where it
 	// keeps the data and who answers for it, and why it receives the data
 	// on what basis.
@@ -63,21 +68,11 @@ type RecordRetention struct {
 	Metadata       string `json:"metadata"`
 }
 
-// RecordsStore is what BuildRecords reads: sluice.Store implements it.
-type RecordsStore interface {
-	Store
-	Tenant(ctx context.Context, id string) (*sluice.Tenant, error)
-}
-
 // BuildRecords returns the tenant's records of processing, a record per
 // flow of its data map, in the map's order. server is the server's
 // retention, which the tenant's and each source's overrides refine.
 // Errors are the store's.
-func BuildRecords(ctx context.Context, store RecordsStore, tenantID string, server sluice.Retention) ([]Record, error) {
-	t, err := store.Tenant(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
+func BuildRecords(ctx context.Context, store Store, tenantID string, server sluice.Retention) ([]Record, error) {
 	in, err := load(ctx, store, tenantID)
 	if err != nil {
 		return nil, err
@@ -98,7 +93,7 @@ func BuildRecords(ctx context.Context, store RecordsStore, tenantID string, serv
 			paths[k] = append(paths[k], o.Name)
 		}
 	}
-	tenantRetention := t.Retention.Or(server)
+	tenantRetention := in.tenant.Retention.Or(server)
 	records := []Record{}
 	for _, s := range in.build().Sources {
 		src := sources[s.ID] // nil for published events
@@ -108,12 +103,17 @@ func BuildRecords(ctx context.Context, store RecordsStore, tenantID string, serv
 		}
 		for _, f := range s.Flows {
 			d := dests[f.DestinationID]
+			withheld := Withheld{Paths: []string{}, SubjectTypes: []string{}}
+			if f.Withheld != nil {
+				withheld = *f.Withheld
+			}
 			r := Record{SourceID: s.ID, SourceName: s.Name, EventType: f.EventType, SubjectTypes: s.SubjectTypes,
-				FieldPaths: received(paths[flowKey{s.ID, f.EventType}], d.Fields), DestinationID: d.ID,
+				FieldPaths:    received(paths[flowKey{s.ID, f.EventType}], d.Fields, withheld.Paths),
+				WithheldPaths: withheld.Paths, WithheldSubjectTypes: withheld.SubjectTypes, DestinationID: d.ID,
 				DestinationName: d.Name, Region: d.Processing.Region, Owner: d.Processing.Owner,
 				Purpose: d.Processing.Purpose, LawfulBasis: d.Processing.LawfulBasis,
 				PersonalDataAllowed: d.PersonalData.Allowed, Retention: recordRetention(retention),
-				Delivery: sluice.DeliveryFull, EncryptedAtRest: true, Minimised: d.Fields != nil,
+				Delivery: sluice.DeliveryFull, EncryptedAtRest: true, Minimised: d.Fields != nil || f.Withheld != nil,
 				Pseudonymised: len(d.Pseudonymize) > 0, PseudonymisedPaths: nonNil(d.Pseudonymize)}
 			if src != nil {
 				p := src.Processing
@@ -132,11 +132,15 @@ func BuildRecords(ctx context.Context, store RecordsStore, tenantID string, serv
 }
 
 // received returns, sorted, the observed paths a destination with the
-// allowlist receives: all of them without one, else those an allowlisted
-// path selects (itself, or a path within it).
-func received(observed, allowlist []string) []string {
+// allowlist receives, less those withheld from it: all of them without an
+// allowlist, else those an allowlisted path selects (itself, or a path
+// within it).
+func received(observed, allowlist, withheld []string) []string {
 	out := []string{}
 	for _, p := range observed {
+		if slices.ContainsFunc(withheld, func(w string) bool { return sluice.PathCovers(w, p) }) {
+			continue
+		}
 		if allowlist == nil || slices.ContainsFunc(allowlist, func(f string) bool { return within(p, f) }) {
 			out = append(out, p)
 		}
@@ -177,6 +181,8 @@ var recordColumns = []struct {
 	{"event_type", func(r *Record) string { return r.EventType }},
 	{"subject_types", func(r *Record) string { return strings.Join(r.SubjectTypes, "; ") }},
 	{"field_paths", func(r *Record) string { return strings.Join(r.FieldPaths, "; ") }},
+	{"withheld_paths", func(r *Record) string { return strings.Join(r.WithheldPaths, "; ") }},
+	{"withheld_subject_types", func(r *Record) string { return strings.Join(r.WithheldSubjectTypes, "; ") }},
 	{"destination_id", func(r *Record) string { return r.DestinationID }},
 	{"destination_name", func(r *Record) string { return r.DestinationName }},
 	{"recipient_host", func(r *Record) string { return r.RecipientHost }},

@@ -13,13 +13,17 @@ import (
 	"github.com/sluicehq/sluice/internal/datamap"
 )
 
-// recordsStore adds the tenant to fakeStore.
-type recordsStore struct {
+// retentionStore is fakeStore with a tenant of its own retention.
+type retentionStore struct {
 	fakeStore
-	tenant *sluice.Tenant
+	retention sluice.Retention
 }
 
-func (s *recordsStore) Tenant(context.Context, string) (*sluice.Tenant, error) { return s.tenant, nil }
+func (s *retentionStore) Tenant(ctx context.Context, id string) (*sluice.Tenant, error) {
+	t, err := s.fakeStore.Tenant(ctx, id)
+	t.Retention = s.retention
+	return t, err
+}
 
 func TestBuildRecords(t *testing.T) {
 	t.Parallel()
@@ -33,9 +37,9 @@ func TestBuildRecords(t *testing.T) {
 	field := func(src, typ, path string) *sluice.Observation {
 		return &sluice.Observation{SourceID: src, EventType: typ, Kind: sluice.ObservedField, Name: path}
 	}
-	store := &recordsStore{
-		tenant: &sluice.Tenant{ID: "ten_1", Retention: sluice.Retention{Metadata: 48 * time.Hour}},
-		fakeStore: fakeStore{sources: []*sluice.Source{shop}, destinations: []*sluice.Destination{crm, ops},
+	store := &retentionStore{retention: sluice.Retention{Metadata: 48 * time.Hour},
+		fakeStore: fakeStore{restricted: sluice.RestrictedData{Paths: []string{"customer.phone"}},
+			sources: []*sluice.Source{shop}, destinations: []*sluice.Destination{crm, ops},
 			observations: []*sluice.Observation{
 				{SourceID: "src_shop", EventType: "order.paid", Kind: sluice.ObservedType},
 				{SourceID: "src_shop", EventType: "order.paid", Kind: sluice.ObservedSubject, Name: "email"},
@@ -43,6 +47,7 @@ func TestBuildRecords(t *testing.T) {
 				field("src_shop", "order.paid", "customer"),
 				field("src_shop", "order.paid", "customer.email"),
 				field("src_shop", "order.paid", "customers"),
+				field("src_shop", "order.paid", "customer.phone"),
 				{EventType: "user.created", Kind: sluice.ObservedType},
 			}}}
 	records, err := datamap.BuildRecords(context.Background(), store, "ten_1", sluice.DefaultRetention)
@@ -55,7 +60,8 @@ func TestBuildRecords(t *testing.T) {
 	first := records[0]
 	want := datamap.Record{SourceID: "src_shop", SourceName: "shop", SourcePurpose: "orders", SourceLawfulBasis: "contract",
 		SourceOwner: "shop@example.com", EventType: "order.paid", SubjectTypes: []string{"email"},
-		FieldPaths: []string{"customer", "customer.email"}, DestinationID: "dst_crm", DestinationName: "crm",
+		FieldPaths: []string{"customer", "customer.email", "customer.phone"}, WithheldPaths: []string{},
+		WithheldSubjectTypes: []string{}, DestinationID: "dst_crm", DestinationName: "crm",
 		RecipientHost: "crm.example.com", Region: "eu", Owner: "crm@example.com", Purpose: "support",
 		LawfulBasis: "legitimate_interests", PersonalDataAllowed: true,
 		Retention: datamap.RecordRetention{PayloadStorage: "retain", Undelivered: "72h0m0s", Delivered: "24h0m0s",
@@ -65,8 +71,10 @@ func TestBuildRecords(t *testing.T) {
 	if !reflect.DeepEqual(first, want) {
 		t.Errorf("record\n got %+v\nwant %+v", first, want)
 	}
-	if ops := records[1]; ops.DestinationID != "dst_ops" || ops.EncryptedInTransit || ops.Minimised ||
-		!slices.Equal(ops.FieldPaths, []string{"customer", "customer.email", "customers", "id"}) {
+	// ops has no grant: the restricted phone is withheld, which minimises.
+	if ops := records[1]; ops.DestinationID != "dst_ops" || ops.EncryptedInTransit || !ops.Minimised ||
+		!slices.Equal(ops.FieldPaths, []string{"customer", "customer.email", "customers", "id"}) ||
+		!slices.Equal(ops.WithheldPaths, []string{"customer.phone"}) {
 		t.Errorf("ops record %+v", ops)
 	}
 	if pub := records[2]; pub.SourceID != "" || pub.EventType != "user.created" || pub.Retention.Delivered != "720h0m0s" ||
@@ -89,7 +97,7 @@ func TestBuildRecords(t *testing.T) {
 	if rows[2][col] != "'=ops" {
 		t.Errorf("a name read as a formula is %q in the CSV, want it quoted", rows[2][col])
 	}
-	if col := slices.Index(rows[0], "field_paths"); rows[1][col] != "customer; customer.email" {
+	if col := slices.Index(rows[0], "field_paths"); rows[1][col] != "customer; customer.email; customer.phone" {
 		t.Errorf("field paths cell %q", rows[1][col])
 	}
 }

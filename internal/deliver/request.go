@@ -57,10 +57,17 @@ func NewRequest(c *sluice.Claim, at time.Time) (*Request, string) {
 // Body returns what the claimed delivery's destination is sent of its
 // event's payload, every control of what it may see applied, or the error
 // class of a payload that cannot be reduced to what it may see
-// (ErrClassFields). A thin delivery's fetch answers with it too, so the
+// (ErrClassFields): what the tenant restricts as personal data is
+// withheld from a destination without a grant, then only the field
+// allowlist is kept. A thin delivery's fetch answers with it too, so the
 // destination reads the same whichever way it gets the payload.
 func Body(c *sluice.Claim) ([]byte, string) {
 	body := c.Body
+	// Restricted data goes first, so that an allowlist cannot let it through.
+	body, ok := withholdRestricted(c, body)
+	if !ok {
+		return nil, ErrClassFields
+	}
 	// Only the allowlisted fields leave Sluice.
 	if len(c.Destination.Fields) > 0 {
 		var err error

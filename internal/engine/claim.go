@@ -311,7 +311,8 @@ func (s *Store) expireDeliveries(ctx context.Context, tx Tx, ids []string) error
 	return tx.RefreshEventStatus(ctx, eventIDs)
 }
 
-// openClaims opens the claims' destinations and payloads. A payload that
+// openClaims opens the claims' destinations and payloads, and gives them
+// their tenants' restricted data policies. A payload that
 // fails its integrity check, or whose subject was erased meanwhile, cannot
 // be sent: it ends like a payload that is gone, in a transaction of its
 // own.
@@ -329,7 +330,8 @@ func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Cla
 	claims := make([]*sluice.Claim, 0, len(rows))
 	var broken []string
 	for _, r := range rows {
-		c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, ContentType: r.ContentType, Hops: r.Hops}
+		c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, ContentType: r.ContentType, Hops: r.Hops,
+			SubjectPaths: r.SubjectPaths}
 		if err := s.openDestinationInto(ctx, &r.Destination, &c.Destination); err != nil {
 			return nil, err
 		}
@@ -362,6 +364,9 @@ func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Cla
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := s.fillRestricted(ctx, claims); err != nil {
+		return nil, err
 	}
 	return claims, nil
 }

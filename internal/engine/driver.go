@@ -550,6 +550,9 @@ type EventRows struct {
 	// Observations are stored unless the store has them; the first one,
 	// of kind sluice.ObservedType, tells whether the type was seen before.
 	Observations []sluice.Observation
+	// SubjectPaths are where the payload carries its subjects, by type
+	// (never a value), kept with the event for its claims (ClaimRow).
+	SubjectPaths []sluice.SubjectPath
 	// Announce asks the driver to announce the work it makes due (see
 	// Tx.AnnounceWork).
 	Announce bool
@@ -625,4 +628,6 @@ type ClaimRow struct {
 	// UntilDelivered says the payload is kept until its event is
 	// delivered (EventRows.UntilDelivered).
 	UntilDelivered bool
+	// SubjectPaths are the event's (EventRows.SubjectPaths).
+	SubjectPaths []sluice.SubjectPath
 }

@@ -15,8 +15,9 @@ import (
 // the tenant it stores nothing and returns the first event as a duplicate.
 //
 // It keeps what the event shows of its shape, and afterwards publishes
-// sluice.anomaly.schema_drift for field paths new to a source's event type
-// and sluice.anomaly.burst when the type arrives far above its usual rate.
+// sluice.anomaly.schema_drift for field paths new to a source's event type,
+// sluice.anomaly.restricted_field for new ones its tenant restricts as
+// personal data, and sluice.anomaly.burst when the type arrives far above its usual rate.
 func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay time.Duration) (*sluice.EventCreated, error) {
 	var (
 		se   *sealedEvent
@@ -71,6 +72,10 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		created.Unclaimed = s.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,
 			Kind: sluice.AnomalySchemaDrift, Detail: driftDetail(drift)}) || created.Unclaimed
 	}
+	if paths := restrictedDrift(se.shapes, ins.NewObservations, se.restricted, se.located); len(paths) > 0 {
+		created.Unclaimed = s.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,
+			Kind: sluice.AnomalyRestrictedField, Detail: restrictedDetail(paths)}) || created.Unclaimed
+	}
 	if burst, detail := s.anomalies.Event(e.TenantID, e.SourceID, e.Type, s.now()); burst {
 		created.Unclaimed = s.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,
 			Kind: sluice.AnomalyBurst, Detail: detail}) || created.Unclaimed
@@ -124,6 +129,10 @@ type sealedEvent struct {
 	dedupDigest   string
 	shapes        []sluice.Observation
 	storage       storagePlan
+	// located is where the payload carries its subjects, restricted the
+	// tenant's restricted data policy (restricted.go).
+	located    []sluice.SubjectPath
+	restricted sluice.RestrictedData
 }
 
 // sealEvent prepares in for its rows; with observe, its shape is observed.
@@ -157,6 +166,10 @@ func (s *Store) sealEvent(ctx context.Context, in *sluice.NewEvent, observe bool
 	if observe {
 		se.shapes = s.shapes.unknown(e.TenantID, observationsOf(in))
 	}
+	se.located = subjectLocations(in)
+	if se.restricted, err = s.restrictedOf(ctx, e.TenantID); err != nil {
+		return nil, err
+	}
 	return se, nil
 }
 
@@ -182,7 +195,7 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 		Hops: in.Payload.Hops, Body: se.body, Headers: se.headers, KeyShare: se.keyShare, ExpiresAt: sp.expiresAt,
 		DeliveredUntil: sp.deliveredUntil, UndeliveredUntil: sp.undeliveredUntil,
 		UntilDelivered: sp.storage == sluice.StorageUntilDelivered,
-		Subjects:       se.links, NewSubjectKeys: se.newKeys, Observations: se.shapes}
+		Subjects:       se.links, NewSubjectKeys: se.newKeys, Observations: se.shapes, SubjectPaths: se.located}
 	plan := &eventPlan{rows: rows}
 	e := &rows.Event
 	var taken map[string]int // claimed at birth, by destination
@@ -199,7 +212,7 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 			continue
 		}
 		c := &sluice.Claim{EventType: e.Type, Body: in.Payload.Body, ContentType: in.Payload.ContentType,
-			Hops: in.Payload.Hops, Storage: sp.storage}
+			Hops: in.Payload.Hops, Storage: sp.storage, Restricted: se.restricted, SubjectPaths: se.located}
 		if err := s.openDestinationInto(ctx, d, &c.Destination); err != nil {
 			return nil, err
 		}

@@ -13,43 +13,56 @@ import (
 // purpose (sluice.Retention), as the server sets it and each tenant
 // overrides it, and how payloads are written down (sluice.PayloadStorage).
 
-// policyLifetime is how long a tenant's retention, once read, is used
-// before it is read again: its changes through another process take
-// effect within it.
+// policyLifetime is how long a tenant's retention and restricted data
+// policy, once read, are used before they are read again: their changes
+// through another process take effect within it.
 const policyLifetime = 10 * time.Second
 
-// policyCache keeps tenants' retention overrides, by tenant.
+// policyCache keeps tenants' retention overrides and restricted data
+// policies, by tenant.
 type policyCache struct {
 	mu sync.Mutex
 	m  map[string]cachedPolicy
 }
 
 type cachedPolicy struct {
-	r    sluice.Retention
-	read time.Time
+	r          sluice.Retention
+	restricted sluice.RestrictedData
+	read       time.Time
 }
 
 // retentionOf returns the tenant's retention: its overrides over the
 // server's.
 func (s *Store) retentionOf(ctx context.Context, tenantID string) (sluice.Retention, error) {
+	p, err := s.tenantPolicy(ctx, tenantID)
+	if err != nil {
+		return sluice.Retention{}, err
+	}
+	return p.r.Or(s.defaults), nil
+}
+
+// tenantPolicy returns the tenant's policies as read within
+// policyLifetime.
+func (s *Store) tenantPolicy(ctx context.Context, tenantID string) (cachedPolicy, error) {
 	now := time.Now()
 	s.policies.mu.Lock()
 	c, ok := s.policies.m[tenantID]
 	s.policies.mu.Unlock()
 	if ok && now.Sub(c.read) < policyLifetime {
-		return c.r.Or(s.defaults), nil
+		return c, nil
 	}
 	t, err := s.read.Tenant(ctx, tenantID)
 	if err != nil {
-		return sluice.Retention{}, fmt.Errorf("read tenant's retention: %w", err)
+		return cachedPolicy{}, fmt.Errorf("read tenant's policies: %w", err)
 	}
+	c = cachedPolicy{r: t.Retention, restricted: t.Restricted, read: now}
 	s.policies.mu.Lock()
 	if s.policies.m == nil || len(s.policies.m) > 100_000 {
 		s.policies.m = make(map[string]cachedPolicy)
 	}
-	s.policies.m[tenantID] = cachedPolicy{r: t.Retention, read: now}
+	s.policies.m[tenantID] = c
 	s.policies.mu.Unlock()
-	return t.Retention.Or(s.defaults), nil
+	return c, nil
 }
 
 // forgetPolicy drops a tenant's cached retention.

@@ -105,3 +105,7 @@ func (w *word) add(c uint8) {
 func (w *word) token() bool {
 	return w.n >= minTokenWord && w.upper >= 3 && w.lower >= 3 && w.mixed
 }
+
+// Identifier reports whether Paths records the key, its JSON escapes
+// resolved, by name rather than as Placeholder.
+func Identifier(key string) bool { return identifier(key) }

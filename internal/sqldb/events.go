@@ -325,10 +325,11 @@ func (o *Ops) InsertEvent(ctx context.Context, rows *engine.EventRows) (*engine.
 	if err := o.insertSubjectKeys(ctx, e.TenantID, rows.NewSubjectKeys, e.ReceivedAt); err != nil {
 		return nil, err
 	}
-	n, err := o.Conn.Exec(ctx, `INSERT INTO events (`+EventColumns+`, dedup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+	n, err := o.Conn.Exec(ctx, `INSERT INTO events (`+EventColumns+`, dedup_key, subject_paths)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
 		e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, string(e.Status), string(e.PayloadState),
-		MS(e.ReceivedAt), nullText(rows.DedupDigest))
+		MS(e.ReceivedAt), nullText(rows.DedupDigest), EncodeSubjectPaths(rows.SubjectPaths))
 	if err != nil {
 		return nil, fmt.Errorf("insert event: %w", err)
 	}

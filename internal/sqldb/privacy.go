@@ -202,7 +202,7 @@ func (o *Ops) PurgeAudit(ctx context.Context, now time.Time, def time.Duration, 
 func (o *Ops) LoadClaims(ctx context.Context, ids []string, now time.Time) ([]*engine.ClaimRow, error) {
 	rows, err := queryAll(ctx, o.Conn, "claims", `SELECT d.id, d.tenant_id, d.event_id, d.destination_id, d.attempts,
 			d.next_attempt_at, d.created_at, d.updated_at, d.recovers, e.type, p.content_type, p.body, p.key_share,
-			p.until_delivered, p.hops, `+
+			p.until_delivered, p.hops, e.subject_paths, `+
 		prefixed("t.", DestinationColumns)+`
 		FROM deliveries d
 		JOIN events e ON e.id = d.event_id
@@ -234,11 +234,16 @@ func scanClaim(row Row) (*engine.ClaimRow, error) {
 	var contentType *string
 	var untilDelivered *bool
 	var hops *int
+	var subjectPaths *string
 	var dest destinationScan
 	if err := row.Scan(append([]any{&d.ID, &d.TenantID, &d.EventID, &d.DestinationID, &d.Attempts, &next, &created,
-		&updated, &d.Recovers, &r.EventType, &contentType, &r.Body, &r.KeyShare, &untilDelivered, &hops},
+		&updated, &d.Recovers, &r.EventType, &contentType, &r.Body, &r.KeyShare, &untilDelivered, &hops, &subjectPaths},
 		dest.targets()...)...); err != nil {
 		return nil, err
+	}
+	var err error
+	if r.SubjectPaths, err = DecodeSubjectPaths(subjectPaths); err != nil {
+		return nil, fmt.Errorf("claim of %s: %w", d.ID, err)
 	}
 	r.UntilDelivered = untilDelivered != nil && *untilDelivered
 	if hops != nil {
