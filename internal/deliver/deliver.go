@@ -37,6 +37,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/safehttp"
+	"github.com/sluicehq/sluice/internal/thin"
 )
 
 // Defaults for the zero values of Config.
@@ -110,6 +111,10 @@ type Config struct {
 	// no proxy, TLS 1.2 or later and a dialer enforcing Policy. Redirects
 	// are never followed, whatever the given client's CheckRedirect says.
 	Client *http.Client
+	// Fetch makes the thin events of thin destinations: the gateway's
+	// base URL and the fetch key. Without it their attempts fail as
+	// ErrClassSigning.
+	Fetch thin.Issuer
 	// Metrics, when set, counts recorded attempts and ended deliveries.
 	Metrics *metrics.Metrics
 	// Now is the clock. Default time.Now.

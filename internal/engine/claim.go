@@ -329,7 +329,8 @@ func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Cla
 	claims := make([]*sluice.Claim, 0, len(rows))
 	var broken []string
 	for _, r := range rows {
-		c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, ContentType: r.ContentType, Hops: r.Hops}
+		c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, ReceivedAt: r.ReceivedAt, ContentType: r.ContentType,
+			Hops: r.Hops}
 		if err := s.openDestinationInto(ctx, &r.Destination, &c.Destination); err != nil {
 			return nil, err
 		}
