@@ -164,6 +164,12 @@ type Store interface {
 	// for the dispatcher, which never claims them. ENOTFOUND when the
 	// destination is not the tenant's or not a listen destination.
 	ClaimListen(ctx context.Context, r ListenClaimRequest) ([]*Claim, error)
+	// FetchClaim returns the delivery with the id as a Claim carrying its
+	// payload and its destination as they are now, for a thin delivery's
+	// fetch: ENOTFOUND when there is no such delivery or its destination
+	// was deleted; a nil Body when the payload is gone (erased, expired or
+	// never stored).
+	FetchClaim(ctx context.Context, deliveryID string) (*Claim, error)
 	// ListenDeliveries returns those of the deliveries with the ids that
 	// go to the tenant's listen destination, each as a Claim without its
 	// Body, for recording the attempts its listener reports; the others
@@ -296,8 +302,10 @@ type ListenClaimRequest struct {
 
 // Claim is a leased delivery with everything needed to attempt it.
 type Claim struct {
-	Delivery    Delivery
-	EventType   string
+	Delivery  Delivery
+	EventType string
+	// ReceivedAt is the event's Event.ReceivedAt: a thin delivery says it.
+	ReceivedAt  time.Time
 	Destination Destination
 	Body        []byte
 	ContentType string

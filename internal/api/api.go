@@ -26,6 +26,7 @@ import (
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/safehttp"
+	"github.com/sluicehq/sluice/internal/thin"
 )
 
 // Config configures a Handler. New fills in the defaults.
@@ -94,6 +95,10 @@ type Config struct {
 	// ListenPoll is how often a listener's waiting claim looks at the
 	// store when nothing wakes it. Default DefaultListenPoll.
 	ListenPoll time.Duration
+	// FetchKey checks the fetch tokens of thin deliveries
+	// (seal.Master.FetchKey), as the dispatcher signs them. Without it
+	// every fetch is 404 and listeners get no thin deliveries.
+	FetchKey []byte
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -251,6 +256,9 @@ func (h *Handler) register() {
 	h.route("GET /v1/audit", anyRole, h.listAudit)
 	h.route("GET /v1/datamap", anyRole, h.getDataMap)
 	h.route("GET /v1/datamap/records", anyRole, h.getRecords)
+
+	// The token is the credential: no API key.
+	h.handle("GET "+thin.PathPrefix+"{token}", h.fetchThin)
 
 	// Anything else gets the API's error shape rather than the mux's plain
 	// text: 405 with Allow for a known path and another method, else 404.

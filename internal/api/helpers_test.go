@@ -25,6 +25,7 @@ import (
 	"github.com/sluicehq/sluice/internal/sqlite"
 	"github.com/sluicehq/sluice/internal/testkit"
 	"github.com/sluicehq/sluice/internal/testlog"
+	"github.com/sluicehq/sluice/internal/thin"
 )
 
 // testBundle is the API served on loopback over a real SQLite store, with a
@@ -109,6 +110,10 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 		t.Fatalf("create default tenant: %v", err)
 	}
 
+	// Bound first, so thin deliveries' fetch URLs can name it.
+	srv := httptest.NewUnstartedServer(nil)
+	t.Cleanup(srv.Close)
+	fetch := thin.Issuer{Base: "http://" + srv.Listener.Addr().String(), Key: store.FetchKey()}
 	schedule := o.retrySchedule
 	if schedule == nil {
 		schedule = []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond}
@@ -116,14 +121,15 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 	cfg := api.Config{Store: store, Logger: logger, MaxPayloadBytes: o.maxPayloadBytes,
 		FirstDelay: schedule[0], AllowPrivateDestinations: !o.strictURLs, AllowedDestinationCIDRs: o.allowedCIDRs,
 		TrustedProxies: o.trustedProxies, Now: o.now, DetectEmails: !o.noDetectEmails, Resolver: o.resolver,
-		RetrySchedule: schedule, DeliveryLease: 5 * time.Second, ListenPoll: 50 * time.Millisecond}
+		RetrySchedule: schedule, DeliveryLease: 5 * time.Second, ListenPoll: 50 * time.Millisecond,
+		FetchKey: fetch.Key}
 	if cfg.Resolver == nil {
 		cfg.Resolver = fakeResolver{}
 	}
 	if !o.noDispatcher {
 		d, err := deliver.New(deliver.Config{Store: store, Logger: logger, RetrySchedule: schedule,
 			Timeout: 2 * time.Second, Lease: 5 * time.Second, PollInterval: 50 * time.Millisecond,
-			Policy: safehttp.Policy{AllowPrivate: true}, Now: o.now})
+			Policy: safehttp.Policy{AllowPrivate: true}, Now: o.now, Fetch: fetch})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,8 +140,8 @@ func setupWith(t testing.TB, o setupOptions) *testBundle {
 		cfg.Wake, cfg.Offers = d.Wake, d
 	}
 	contract := newContractChecker(t)
-	srv := httptest.NewServer(contract.wrap(api.New(cfg)))
-	t.Cleanup(srv.Close)
+	srv.Config.Handler = contract.wrap(api.New(cfg))
+	srv.Start()
 	return &testBundle{store: store, dbPath: dbPath, srv: srv, operator: operator, logs: logs, contract: contract}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/thin"
 )
 
 // Defaults and limits of the listen routes, which `sluice listen` uses.
@@ -183,7 +184,9 @@ func (h *Handler) writeClaims(w http.ResponseWriter, r *http.Request, claims []*
 	var failed []*sluice.AttemptResult
 	var failedClaims []*sluice.Claim
 	for _, c := range claims {
-		req, errClass := deliver.NewRequest(c, now)
+		// A thin delivery's fetch URL is built on the base the listener
+		// reached the gateway by: its receiver is on the listener's side.
+		req, errClass := deliver.NewRequest(c, now, thin.Issuer{Base: h.cfg.Origin.Base(r), Key: h.cfg.FetchKey})
 		if errClass != "" {
 			failed = append(failed, h.listenResult(c, deliver.Outcome{ErrClass: errClass}, now, now))
 			failedClaims = append(failedClaims, c)

@@ -23,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/retention"
 	"github.com/sluicehq/sluice/internal/safehttp"
+	"github.com/sluicehq/sluice/internal/thin"
 	"github.com/sluicehq/sluice/internal/ui"
 )
 
@@ -73,10 +74,7 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("sluice listening", "addr", srv.Addr(), "tls", cfg.TLSCert != "", "version", versionString())
-	base := srv.URL()
-	if cfg.PublicURL != nil {
-		base = cfg.PublicURL.String() // how clients reach it, through a proxy
-	}
+	base := srv.publicBase() // how clients reach it, through a proxy
 	logger.Info("dashboard", "url", base+"/ui/")
 	if srv.firstStart {
 		// The token is on stdout already, or was chosen: never again here.
@@ -204,7 +202,10 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("release claims: %w", err)
 	}
 	s.metrics = metrics.New(metrics.Config{Store: s.store, Logger: s.logger})
+	fetchKey := s.store.FetchKey()
 	s.dispatcher, err = deliver.New(deliver.Config{
+		// Thin deliveries' fetch URLs: where receivers reach this gateway.
+		Fetch:         thin.Issuer{Base: s.publicBase(), Key: fetchKey},
 		Metrics:       s.metrics,
 		Store:         s.store,
 		Logger:        s.logger,
@@ -267,6 +268,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		Metrics:                  s.metrics,
 		RetrySchedule:            s.cfg.RetrySchedule,
 		DeliveryLease:            s.cfg.DeliveryLease,
+		FetchKey:                 fetchKey,
 	})
 	// Work stored elsewhere wakes the dispatcher and the listeners'
 	// waiting claims alike.
@@ -337,6 +339,16 @@ func (s *Server) URL() string {
 		host = "localhost"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// publicBase is the base URL receivers reach the gateway by: the public
+// URL, else the listen address (URL), which only reaches a receiver on
+// the same host or network.
+func (s *Server) publicBase() string {
+	if s.cfg.PublicURL != nil {
+		return s.cfg.PublicURL.String()
+	}
+	return s.URL()
 }
 
 // Close drains: it stops accepting, waits for requests in flight, lets

@@ -100,7 +100,7 @@ var settings = []setting{
 	{flag: "detect-emails", env: "SLUICE_DETECT_EMAILS", def: "true", isBool: true, usage: "index every email address found in a payload",
 		apply: func(c *Config, v string) (err error) { c.DetectEmails, err = parseBool(v); return }},
 	{flag: "public-url", env: "SLUICE_PUBLIC_URL",
-		usage: "the `URL` clients reach Sluice at (https://hooks.example.com), for ingest URLs and Secure cookies; empty: what each request (or a trusted proxy) says",
+		usage: "the `URL` clients reach Sluice at (https://hooks.example.com), for ingest URLs, thin deliveries' fetch URLs and Secure cookies; empty: what each request (or a trusted proxy) says",
 		apply: func(c *Config, v string) (err error) {
 			if strings.TrimSpace(v) == "" {
 				return nil

@@ -143,7 +143,7 @@ func (d *Dispatcher) recordSuccesses() {
 // has its own context: stopping the dispatcher lets it finish within
 // Config.Timeout.
 func (d *Dispatcher) send(c *sluice.Claim, at time.Time) Outcome {
-	out, errClass := NewRequest(c, at)
+	out, errClass := NewRequest(c, at, d.cfg.Fetch)
 	if errClass != "" {
 		return Outcome{ErrClass: errClass}
 	}

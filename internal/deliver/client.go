@@ -25,7 +25,7 @@ const (
 	ErrClassRedirect   = "redirect"    // a 3xx response; redirects are not followed
 	ErrClassHTTPStatus = "http_status" // any other non-2xx response
 	ErrClassNetwork    = "network"     // the connection failed some other way
-	ErrClassSigning    = "signing"     // the destination's secret could not sign
+	ErrClassSigning    = "signing"     // the destination's secret could not sign, or no fetch URL could be made for a thin delivery
 )
 
 // newClient returns the HTTP client deliveries use by default. It is the one

@@ -37,6 +37,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/safehttp"
+	"github.com/sluicehq/sluice/internal/thin"
 )
 
 // Defaults for the zero values of Config.
@@ -114,6 +115,10 @@ type Config struct {
 	// given Client whose Transport is not an *http.Transport cannot
 	// present one, and such deliveries fail as ErrClassTLS.
 	Client *http.Client
+	// Fetch makes the thin events of thin destinations: the gateway's
+	// base URL and the fetch key. Without it their attempts fail as
+	// ErrClassSigning.
+	Fetch thin.Issuer
 	// Metrics, when set, counts recorded attempts and ended deliveries.
 	Metrics *metrics.Metrics
 	// Now is the clock. Default time.Now.

@@ -7,13 +7,15 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/signature"
+	"github.com/sluicehq/sluice/internal/thin"
 )
 
 // defaultContentType is sent when the stored payload has none.
 const defaultContentType = "application/json"
 
-// Request is a delivery as it goes out: its body, after the destination's
-// field allowlist, and the headers that sign it the Standard Webhooks way.
+// Request is a delivery as it goes out: its body (what Body leaves of the
+// payload, or a thin event), and the headers that sign it the Standard
+// Webhooks way.
 type Request struct {
 	Header http.Header
 	Body   []byte
@@ -21,20 +23,39 @@ type Request struct {
 
 // NewRequest returns the request of an attempt of the claimed delivery
 // made at at, or the error class of an attempt that cannot be made:
-// ErrClassSigning when the destination's secrets cannot sign,
-// ErrClassFields when the payload cannot be reduced to its field
-// allowlist. The dispatcher POSTs what it returns, and the listen API
-// hands it to `sluice listen`, so a delivery reads and verifies the same
-// whichever way it goes. Its headers are Sluice's own: the dispatcher
-// adds the destination's static headers and credentials on the way out,
-// and a listener is never handed them.
-func NewRequest(c *sluice.Claim, at time.Time) (*Request, string) {
-	// During a rotation's grace period both secrets sign.
-	signer, err := signature.NewSigner(c.Destination.SigningSecrets(at)...)
-	if err != nil {
+// ErrClassSigning when the destination's secrets cannot sign, or a thin
+// delivery's fetch URL cannot be made, ErrClassFields when the payload
+// cannot be reduced to its field allowlist. A full delivery carries the
+// payload (FullRequest); a thin one, the thin event that issuer makes,
+// whose fetch answers with the full delivery's body. The dispatcher POSTs
+// what it returns, and the listen API hands it to `sluice listen`, so a
+// delivery reads and verifies the same whichever way it goes. Its
+// headers are Sluice's own: the dispatcher adds the destination's static
+// headers and credentials on the way out, and a listener is never handed
+// them.
+func NewRequest(c *sluice.Claim, at time.Time, issuer thin.Issuer) (*Request, string) {
+	if !c.Destination.Thin() {
+		return FullRequest(c, at)
+	}
+	// A destination hears only of events it may see: the fetch answers
+	// with what a full delivery carries, so that must be made too.
+	if _, errClass := Body(c); errClass != "" {
+		return nil, errClass
+	}
+	body, ok := issuer.Event(c, at)
+	if !ok {
 		return nil, ErrClassSigning
 	}
-	// The signature covers exactly what is sent.
+	return signedRequest(c, at, body, thinContentType)
+}
+
+// thinContentType is the type of a thin event.
+const thinContentType = "application/json"
+
+// FullRequest returns the request of a full delivery of the claim made at
+// at: the payload as Body leaves it, signed. A thin delivery's fetch
+// answers with it. Its error classes are NewRequest's.
+func FullRequest(c *sluice.Claim, at time.Time) (*Request, string) {
 	body, errClass := Body(c)
 	if errClass != "" {
 		return nil, errClass
@@ -43,11 +64,23 @@ func NewRequest(c *sluice.Claim, at time.Time) (*Request, string) {
 	if contentType == "" {
 		contentType = defaultContentType
 	}
+	return signedRequest(c, at, body, contentType)
+}
+
+// signedRequest is the request carrying body, of the content type, for
+// the claim at at, signed the Standard Webhooks way.
+func signedRequest(c *sluice.Claim, at time.Time, body []byte, contentType string) (*Request, string) {
+	// During a rotation's grace period both secrets sign.
+	signer, err := signature.NewSigner(c.Destination.SigningSecrets(at)...)
+	if err != nil {
+		return nil, ErrClassSigning
+	}
 	h := make(http.Header, 7)
 	h.Set("Content-Type", contentType)
 	h.Set("User-Agent", sluice.UserAgent())
 	h.Set(signature.HeaderID, c.Delivery.EventID)
 	h.Set(signature.HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
+	// The signature covers exactly what is sent.
 	h.Set(signature.HeaderSignature, signer.Sign(c.Delivery.EventID, at, body))
 	h.Set(sluice.HeaderHops, strconv.Itoa(c.Hops+1))
 	h.Set(sluice.HeaderEventType, c.EventType)

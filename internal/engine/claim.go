@@ -330,9 +330,8 @@ func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Cla
 	claims := make([]*sluice.Claim, 0, len(rows))
 	var broken []string
 	for _, r := range rows {
-		c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, ContentType: r.ContentType, Hops: r.Hops,
-			SubjectPaths: r.SubjectPaths}
-		if err := s.openDestinationInto(ctx, &r.Destination, &c.Destination); err != nil {
+		c, err := s.claimOf(ctx, r)
+		if err != nil {
 			return nil, err
 		}
 		c.Delivery.Status = sluice.DeliveryPending
@@ -369,6 +368,14 @@ func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Cla
 		return nil, err
 	}
 	return claims, nil
+}
+
+// claimOf returns the claim of a row with its destination opened, but not
+// its payload, nor its tenant's restricted data policy (fillRestricted).
+func (s *Store) claimOf(ctx context.Context, r *ClaimRow) (*sluice.Claim, error) {
+	c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, ReceivedAt: r.ReceivedAt, ContentType: r.ContentType,
+		Hops: r.Hops, SubjectPaths: r.SubjectPaths}
+	return c, s.openDestinationInto(ctx, &r.Destination, &c.Destination)
 }
 
 // ReturnClaims gives back claims never attempted: each delivery is due

@@ -618,6 +618,7 @@ type DestinationHealth struct {
 type ClaimRow struct {
 	Delivery    sluice.Delivery
 	EventType   string
+	ReceivedAt  time.Time // the event's
 	Destination DestinationRow
 	ContentType string
 	Hops        int // the payload's sluice.Payload.Hops

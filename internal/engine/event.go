@@ -211,7 +211,7 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 			plan.unclaimed = plan.unclaimed || d.Enabled
 			continue
 		}
-		c := &sluice.Claim{EventType: e.Type, Body: in.Payload.Body, ContentType: in.Payload.ContentType,
+		c := &sluice.Claim{EventType: e.Type, ReceivedAt: e.ReceivedAt, Body: in.Payload.Body, ContentType: in.Payload.ContentType,
 			Hops: in.Payload.Hops, Storage: sp.storage, Restricted: se.restricted, SubjectPaths: se.located}
 		if err := s.openDestinationInto(ctx, d, &c.Destination); err != nil {
 			return nil, err

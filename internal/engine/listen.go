@@ -72,7 +72,8 @@ func (s *Store) ListenDeliveries(ctx context.Context, tenantID, destinationID st
 		if r.Delivery.TenantID != tenantID || r.Delivery.DestinationID != destinationID {
 			continue
 		}
-		c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, ContentType: r.ContentType, Hops: r.Hops}
+		c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, ReceivedAt: r.ReceivedAt, ContentType: r.ContentType,
+			Hops: r.Hops}
 		if err := s.openDestinationInto(ctx, &r.Destination, &c.Destination); err != nil {
 			return nil, err
 		}

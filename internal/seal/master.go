@@ -2,6 +2,7 @@ package seal
 
 import (
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -24,6 +25,10 @@ const (
 // fingerprintLabel is the message HMAC'd under the master key to fingerprint it.
 const fingerprintLabel = "sluice master key fingerprint"
 
+// fetchKeyInfo is the HKDF info of FetchKey; bump the version to derive an
+// unrelated key (and void every fetch token outstanding).
+const fetchKeyInfo = "sluice fetch token v1"
+
 // Master is the master key: it only wraps and unwraps data keys, never
 // payloads. It keeps no copy of the raw key. A Master is safe for concurrent
 // use.
@@ -33,6 +38,7 @@ const fingerprintLabel = "sluice master key fingerprint"
 type Master struct {
 	aead        cipher.AEAD
 	fingerprint string
+	fetchKey    []byte // see FetchKey
 }
 
 // NewMaster returns the master key for key, which must be KeySize bytes; the
@@ -48,8 +54,21 @@ func NewMaster(key []byte) (*Master, error) {
 	}
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(fingerprintLabel))
-	return &Master{aead: aead, fingerprint: hex.EncodeToString(mac.Sum(nil)[:8])}, nil
+	fetchKey, err := hkdf.Key(sha256.New, key, nil, fetchKeyInfo, KeySize)
+	if err != nil {
+		// Unreachable: KeySize is far below HKDF-SHA256's 255*32-byte limit.
+		return nil, fmt.Errorf("seal: derive fetch key: %w", err)
+	}
+	return &Master{aead: aead, fingerprint: hex.EncodeToString(mac.Sum(nil)[:8]), fetchKey: fetchKey}, nil
 }
+
+// FetchKey is the key that signs the fetch tokens of thin deliveries:
+// HKDF-SHA256(master key, salt nil, info "sluice fetch token v1"),
+// KeySize bytes. Every process sharing a store has the master key, so
+// each checks a token any of them issued, and no second secret needs
+// configuring; a new master key voids the tokens outstanding. Each call
+// returns a new slice the caller may keep.
+func (m *Master) FetchKey() []byte { return append([]byte(nil), m.fetchKey...) }
 
 // Fingerprint identifies the master key without revealing it: hex of the
 // first 8 bytes of HMAC-SHA256(key, "sluice master key fingerprint"). It is

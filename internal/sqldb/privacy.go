@@ -201,8 +201,8 @@ func (o *Ops) PurgeAudit(ctx context.Context, now time.Time, def time.Duration, 
 // without a body.
 func (o *Ops) LoadClaims(ctx context.Context, ids []string, now time.Time) ([]*engine.ClaimRow, error) {
 	rows, err := queryAll(ctx, o.Conn, "claims", `SELECT d.id, d.tenant_id, d.event_id, d.destination_id, d.attempts,
-			d.next_attempt_at, d.created_at, d.updated_at, d.recovers, e.type, p.content_type, p.body, p.key_share,
-			p.until_delivered, p.hops, e.subject_paths, `+
+			d.next_attempt_at, d.created_at, d.updated_at, d.recovers, e.type, e.received_at, p.content_type, p.body,
+			p.key_share, p.until_delivered, p.hops, e.subject_paths, `+
 		prefixed("t.", DestinationColumns)+`
 		FROM deliveries d
 		JOIN events e ON e.id = d.event_id
@@ -230,14 +230,15 @@ func scanClaim(row Row) (*engine.ClaimRow, error) {
 	r := &engine.ClaimRow{}
 	d := &r.Delivery
 	var next *int64
-	var created, updated int64
+	var created, updated, received int64
 	var contentType *string
 	var untilDelivered *bool
 	var hops *int
 	var subjectPaths *string
 	var dest destinationScan
 	if err := row.Scan(append([]any{&d.ID, &d.TenantID, &d.EventID, &d.DestinationID, &d.Attempts, &next, &created,
-		&updated, &d.Recovers, &r.EventType, &contentType, &r.Body, &r.KeyShare, &untilDelivered, &hops, &subjectPaths},
+		&updated, &d.Recovers, &r.EventType, &received, &contentType, &r.Body, &r.KeyShare, &untilDelivered, &hops,
+		&subjectPaths},
 		dest.targets()...)...); err != nil {
 		return nil, err
 	}
@@ -251,6 +252,7 @@ func scanClaim(row Row) (*engine.ClaimRow, error) {
 	}
 	d.Status = sluice.DeliveryPending
 	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = FromNullMS(next), FromMS(created), FromMS(updated)
+	r.ReceivedAt = FromMS(received)
 	if contentType != nil {
 		r.ContentType = *contentType
 	}

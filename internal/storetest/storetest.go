@@ -100,6 +100,7 @@ func Run(t *testing.T, open OpenFunc) {
 	tests = append(tests, listenCases...)
 	tests = append(tests, exposureCases...)
 	tests = append(tests, restrictedCases...)
+	tests = append(tests, thinCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
