@@ -40,6 +40,10 @@ type Store interface {
 	// DeleteAPIKey removes a key: ENOTFOUND if it is not the tenant's,
 	// EFORBIDDEN for the operator key.
 	DeleteAPIKey(ctx context.Context, tenantID, id string) error
+	// RecordKeyUse records that a key authenticated at at (a whole
+	// KeyUseMinute): its LastUsedAt becomes at unless it is at or later
+	// already. An unknown key is no error: it may have been deleted since.
+	RecordKeyUse(ctx context.Context, keyID string, at time.Time) error
 
 	// CreateDestination stores d.
 	CreateDestination(ctx context.Context, d *Destination) error

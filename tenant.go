@@ -43,7 +43,22 @@ type APIKey struct {
 	Operator  bool // the operator key: admin of the default tenant, may create tenants
 	TokenHash []byte
 	CreatedAt time.Time
+	// ExpiresAt is when the key stops authenticating; zero: never.
+	ExpiresAt time.Time
+	// LastUsedAt is the minute the key last authenticated (see
+	// KeyUseMinute); zero: never.
+	LastUsedAt time.Time
 }
+
+// Expired reports whether the key has expired at now: from its ExpiresAt
+// on, it authenticates nowhere.
+func (k *APIKey) Expired(now time.Time) bool {
+	return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)
+}
+
+// KeyUseMinute is the precision a key's last use is kept at: a busy key
+// costs at most one write a minute, not one a request.
+const KeyUseMinute = time.Minute
 
 // TokenPrefix starts every API token, so a leaked token is recognisable.
 const TokenPrefix = "sk_"

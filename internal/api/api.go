@@ -23,6 +23,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/deliver"
+	"github.com/sluicehq/sluice/internal/keyuse"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/safehttp"
@@ -99,6 +100,9 @@ type Config struct {
 	// (seal.Master.FetchKey), as the dispatcher signs them. Without it
 	// every fetch is 404 and listeners get no thin deliveries.
 	FetchKey []byte
+	// KeyUse records the minute each key last authenticated; share one
+	// with the dashboard. Default: a Recorder of its own over Store.
+	KeyUse *keyuse.Recorder
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -172,6 +176,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.KeyUse == nil {
+		cfg.KeyUse = keyuse.New(cfg.Store, cfg.Logger)
 	}
 	h := &Handler{cfg: cfg, store: cfg.Store, logger: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(),
 		policy: safehttp.Policy{AllowPrivate: cfg.AllowPrivateDestinations, Allowed: cfg.AllowedDestinationCIDRs,

@@ -43,14 +43,29 @@ func (h *Handler) handler(need access, fn apiFunc) http.HandlerFunc {
 	}
 }
 
-// authenticate finds the key of the request's bearer token: EUNAUTHORIZED
-// when there is none or it is unknown.
+// authenticate finds the key of the request's bearer token and records
+// its use: EUNAUTHORIZED when there is none, it is unknown or it has
+// expired.
 func (h *Handler) authenticate(r *http.Request) (*sluice.APIKey, error) {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return nil, sluice.Errorf(sluice.EUNAUTHORIZED, "an Authorization: Bearer <token> header is required")
 	}
-	hash := sluice.HashToken(strings.TrimSpace(token))
+	key, err := h.keyOf(r, sluice.HashToken(strings.TrimSpace(token)))
+	if err != nil {
+		return nil, err
+	}
+	now := h.now()
+	if key.Expired(now) {
+		return nil, sluice.Errorf(sluice.EUNAUTHORIZED, "the bearer token has expired")
+	}
+	h.cfg.KeyUse.Used(r.Context(), key, now)
+	return key, nil
+}
+
+// keyOf returns the key of a token hash, from the cache when it is
+// fresh: EUNAUTHORIZED when there is none.
+func (h *Handler) keyOf(r *http.Request, hash []byte) (*sluice.APIKey, error) {
 	now := h.now()
 	if key, ok := h.keys.get(string(hash), now); ok {
 		return key, nil

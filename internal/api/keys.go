@@ -55,13 +55,15 @@ type keyCreated struct {
 	Role      sluice.Role `json:"role"`
 	Token     string      `json:"token"`
 	CreatedAt time.Time   `json:"created_at"`
+	ExpiresAt *time.Time  `json:"expires_at"`
 }
 
 // createKey serves POST /v1/keys.
 func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
 	var in struct {
-		Name string      `json:"name"`
-		Role sluice.Role `json:"role"`
+		Name      string      `json:"name"`
+		Role      sluice.Role `json:"role"`
+		ExpiresAt *string     `json:"expires_at"`
 	}
 	if err := decodeJSON(r, &in); err != nil {
 		return err
@@ -72,23 +74,39 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, key *sluice.
 	if !in.Role.Valid() {
 		return sluice.Errorf(sluice.EINVALID, `role: must be "admin" or "viewer"`)
 	}
+	var expires time.Time
+	if in.ExpiresAt != nil {
+		t, err := parseTime("expires_at", *in.ExpiresAt)
+		if err != nil {
+			return err
+		}
+		if !t.After(h.now()) {
+			return sluice.Errorf(sluice.EINVALID, "expires_at: must be in the future")
+		}
+		// Stored at millisecond precision; shown in UTC, as every time.
+		expires = t.UTC().Truncate(time.Millisecond)
+	}
 	token := sluice.NewToken()
 	k := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), TenantID: key.TenantID, Name: in.Name, Role: in.Role,
-		TokenHash: sluice.HashToken(token)}
+		TokenHash: sluice.HashToken(token), ExpiresAt: expires}
 	if err := h.store.CreateAPIKey(r.Context(), k); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, keyCreated{ID: k.ID, Name: k.Name, Role: k.Role, Token: token, CreatedAt: k.CreatedAt})
+	writeJSON(w, http.StatusCreated, keyCreated{ID: k.ID, Name: k.Name, Role: k.Role, Token: token,
+		CreatedAt: k.CreatedAt, ExpiresAt: timeOrNull(k.ExpiresAt)})
 	return nil
 }
 
-// keyJSON is a key as GET /v1/keys shows it: never its token.
+// keyJSON is a key as GET /v1/keys shows it, for access reviews: never
+// its token.
 type keyJSON struct {
-	ID        string      `json:"id"`
-	Name      string      `json:"name"`
-	Role      sluice.Role `json:"role"`
-	Operator  bool        `json:"operator"`
-	CreatedAt time.Time   `json:"created_at"`
+	ID         string      `json:"id"`
+	Name       string      `json:"name"`
+	Role       sluice.Role `json:"role"`
+	Operator   bool        `json:"operator"`
+	CreatedAt  time.Time   `json:"created_at"`
+	ExpiresAt  *time.Time  `json:"expires_at"`
+	LastUsedAt *time.Time  `json:"last_used_at"`
 }
 
 // listKeys serves GET /v1/keys: the tenant's keys, newest first.
@@ -102,9 +120,18 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request, key *sluice.A
 		return err
 	}
 	writeJSON(w, http.StatusOK, newList(keys, next, func(k *sluice.APIKey) keyJSON {
-		return keyJSON{ID: k.ID, Name: k.Name, Role: k.Role, Operator: k.Operator, CreatedAt: k.CreatedAt}
+		return keyJSON{ID: k.ID, Name: k.Name, Role: k.Role, Operator: k.Operator, CreatedAt: k.CreatedAt,
+			ExpiresAt: timeOrNull(k.ExpiresAt), LastUsedAt: timeOrNull(k.LastUsedAt)}
 	}))
 	return nil
+}
+
+// timeOrNull is t for JSON, null when it is zero.
+func timeOrNull(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // deleteKey serves DELETE /v1/keys/{id}.

@@ -19,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/internal/config"
 	"github.com/sluicehq/sluice/internal/deliver"
 	"github.com/sluicehq/sluice/internal/engine"
+	"github.com/sluicehq/sluice/internal/keyuse"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/retention"
@@ -250,7 +251,11 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 	// Destinations may not lead back here (safehttp.Self).
 	self := safehttp.Self{Listen: []netip.AddrPort{s.listener.Addr().(*net.TCPAddr).AddrPort()}}
 	reached := origin.Origin{Public: s.cfg.PublicURL, Trusted: s.cfg.TrustedProxies}
+	// One record of keys' uses for the API and the dashboard: a key used
+	// by both costs one write a minute, not two.
+	keyUse := keyuse.New(s.store, s.logger)
 	handler := api.New(api.Config{
+		KeyUse:                   keyUse,
 		Self:                     self,
 		MaxHops:                  s.cfg.MaxHops,
 		Store:                    s.store,
@@ -280,6 +285,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 	handler.Handle("/ui/", ui.New(ui.Config{
 		Store:  s.store,
 		Logger: s.logger,
+		KeyUse: keyUse,
 		Policy: safehttp.Policy{
 			AllowPrivate: s.cfg.AllowPrivateDestinations,
 			Allowed:      s.cfg.AllowedDestinationCIDRs,

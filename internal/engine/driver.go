@@ -184,6 +184,9 @@ type Tx interface {
 	SetTokenHash(ctx context.Context, keyID string, hash []byte) (tenantID string, err error)
 	// DeleteAPIKey deletes a key.
 	DeleteAPIKey(ctx context.Context, id string) error
+	// SetKeyLastUsed sets a key's last use to at unless it is at or later
+	// already; an unknown key changes nothing and is no error.
+	SetKeyLastUsed(ctx context.Context, id string, at time.Time) error
 	// InsertAudit appends an audit entry.
 	InsertAudit(ctx context.Context, e *sluice.AuditEntry) error
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/seal"
@@ -149,6 +150,17 @@ func (s *Store) DeleteAPIKey(ctx context.Context, tenantID, id string) error {
 			return err
 		}
 		return s.audit(ctx, tx, tenantID, "key.delete", id)
+	})
+}
+
+// RecordKeyUse records that a key authenticated at at; see sluice.Store.
+// It is no change of configuration, so it is not audited.
+func (s *Store) RecordKeyUse(ctx context.Context, keyID string, at time.Time) error {
+	return s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		if err := tx.SetKeyLastUsed(ctx, keyID, at); err != nil {
+			return fmt.Errorf("record key use: %w", err)
+		}
+		return nil
 	})
 }
 

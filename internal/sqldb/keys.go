@@ -60,22 +60,33 @@ func (o *Ops) TenantIDs(ctx context.Context) ([]string, error) {
 // InsertAPIKey stores a key: ECONFLICT when its token, or a second
 // operator key, is taken.
 func (o *Ops) InsertAPIKey(ctx context.Context, k *sluice.APIKey) error {
-	_, err := o.Conn.Exec(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		k.ID, k.TenantID, k.Name, string(k.Role), k.Operator, k.TokenHash, MS(k.CreatedAt))
+	_, err := o.Conn.Exec(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		k.ID, k.TenantID, k.Name, string(k.Role), k.Operator, k.TokenHash, MS(k.CreatedAt), NullMS(k.ExpiresAt),
+		NullMS(k.LastUsedAt))
 	return err
 }
 
-const keyColumns = `id, tenant_id, name, role, operator, token_hash, created_at`
+const keyColumns = `id, tenant_id, name, role, operator, token_hash, created_at, expires_at, last_used_at`
 
 func scanKey(row Row) (*sluice.APIKey, error) {
 	var k sluice.APIKey
 	var role string
 	var created int64
-	if err := row.Scan(&k.ID, &k.TenantID, &k.Name, &role, &k.Operator, &k.TokenHash, &created); err != nil {
+	var expires, lastUsed *int64
+	if err := row.Scan(&k.ID, &k.TenantID, &k.Name, &role, &k.Operator, &k.TokenHash, &created, &expires, &lastUsed); err != nil {
 		return nil, err
 	}
 	k.Role, k.CreatedAt = sluice.Role(role), FromMS(created)
+	k.ExpiresAt, k.LastUsedAt = FromNullMS(expires), FromNullMS(lastUsed)
 	return &k, nil
+}
+
+// SetKeyLastUsed sets a key's last use to at unless it is at or later
+// already: a second process recording the same minute writes nothing.
+func (o *Ops) SetKeyLastUsed(ctx context.Context, id string, at time.Time) error {
+	_, err := o.Conn.Exec(ctx, `UPDATE api_keys SET last_used_at = $2
+		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)`, id, MS(at))
+	return err
 }
 
 // OperatorKey returns the operator key; ENOTFOUND if there is none.

@@ -101,6 +101,7 @@ func Run(t *testing.T, open OpenFunc) {
 	tests = append(tests, exposureCases...)
 	tests = append(tests, restrictedCases...)
 	tests = append(tests, thinCases...)
+	tests = append(tests, keyCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

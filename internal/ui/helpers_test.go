@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/api"
@@ -49,12 +50,16 @@ func (f fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Ad
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
-func setup(t *testing.T) *testBundle {
+func setup(t *testing.T) *testBundle { return setupAt(t, nil) }
+
+// setupAt is setup with now the clock of the store, the API and the
+// dashboard; nil: time.Now.
+func setupAt(t *testing.T, now func() time.Time) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &testBundle{logs: &testlog.Buffer{}}
 	logger := slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b.store = testkit.SQLiteStore(t, testkit.StoreOptions{Logger: logger})
+	b.store = testkit.SQLiteStore(t, testkit.StoreOptions{Logger: logger, Now: now})
 	b.operator = sluice.NewToken()
 	ten := &sluice.Tenant{ID: sluice.NewID(sluice.PrefixTenant), Name: "default"}
 	key := &sluice.APIKey{ID: sluice.NewID(sluice.PrefixKey), Name: "operator", Role: sluice.RoleAdmin,
@@ -66,10 +71,10 @@ func setup(t *testing.T) *testBundle {
 	allowed := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}
 	resolver := fakeResolver{"rebind.example.com": {netip.MustParseAddr("127.0.0.1")}}
 	handler := api.New(api.Config{Store: b.store, Logger: logger, AllowedDestinationCIDRs: allowed,
-		Resolver: resolver, Metrics: b.metrics, DetectEmails: true})
+		Resolver: resolver, Metrics: b.metrics, DetectEmails: true, Now: now})
 	handler.Handle("/ui/", ui.New(ui.Config{Store: b.store, Logger: logger,
 		Policy: safehttp.Policy{Allowed: allowed}, Resolver: resolver, Metrics: b.metrics,
-		Wake: func() { b.wakes.Add(1) }}))
+		Wake: func() { b.wakes.Add(1) }, Now: now}))
 	b.srv = httptest.NewServer(handler)
 	t.Cleanup(b.srv.Close)
 	return b

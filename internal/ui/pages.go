@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -39,20 +40,43 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	hash := sluice.HashToken(token)
+	now := h.cfg.Now()
 	key, err := h.cfg.Store.KeyByTokenHash(r.Context(), hash)
-	if token == "" || err != nil {
-		if err != nil && sluice.ErrorCode(err) != sluice.ENOTFOUND {
-			h.cfg.Logger.Error("ui: sign in", slog.Any("error", err))
-		}
-		h.render(w, r, nil, http.StatusUnauthorized, "login.html", loginView{CSRF: h.freshLogin(w, r),
-			Error: "That token is not valid."})
+	refused := ""
+	switch {
+	case token == "" || sluice.ErrorCode(err) == sluice.ENOTFOUND:
+		refused = "That token is not valid."
+	case err != nil:
+		h.cfg.Logger.Error("ui: sign in", slog.Any("error", err))
+		refused = "That token is not valid."
+	case key.Expired(now):
+		h.cfg.Logger.Info("ui: sign in refused, the key has expired", slog.String("key_id", key.ID))
+		refused = "That token has expired."
+	}
+	if refused != "" {
+		// Nothing of the token is written anywhere: there is no key to
+		// audit it under, and a mistyped token may be another secret.
+		h.render(w, r, nil, http.StatusUnauthorized, "login.html", loginView{CSRF: h.freshLogin(w, r), Error: refused})
 		return
 	}
-	id, _ := h.sessions.create(hash, key, h.cfg.Now())
+	// A sign-in that cannot be audited does not happen.
+	if err := h.auditSession(r.Context(), key, "session.sign_in"); err != nil {
+		h.fail(w, r, nil, err)
+		return
+	}
+	h.cfg.KeyUse.Used(r.Context(), key, now)
+	id, _ := h.sessions.create(hash, key, now)
 	h.setCookie(w, r, loginCookie, "", -1)
 	h.setCookie(w, r, sessionCookie, id, int(sessionTTL.Seconds()))
 	h.cfg.Logger.Info("ui: signed in", slog.String("key_id", key.ID))
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+}
+
+// auditSession records a sign-in or sign-out in the key's tenant's audit
+// log, the key both its actor and its resource.
+func (h *Handler) auditSession(ctx context.Context, key *sluice.APIKey, action string) error {
+	return h.cfg.Store.RecordAudit(ctx, &sluice.AuditEntry{TenantID: key.TenantID, ActorKeyID: key.ID,
+		Action: action, ResourceID: key.ID})
 }
 
 // loginFormGenuine guards sign-in against cross-site requests. The form
@@ -81,7 +105,13 @@ func (h *Handler) freshLogin(w http.ResponseWriter, r *http.Request) string {
 	return token
 }
 
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request, _ *session) {
+// logout ends the session, and audits it. The session ends even if the
+// entry cannot be written: a sign-out that fails would be worse.
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request, s *session) {
+	if err := h.auditSession(r.Context(), s.key, "session.sign_out"); err != nil {
+		h.cfg.Logger.ErrorContext(r.Context(), "ui: sign out not audited", slog.String("key_id", s.key.ID),
+			slog.Any("error", err))
+	}
 	h.sessions.end(r)
 	h.setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)

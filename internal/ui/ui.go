@@ -24,6 +24,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/datamap"
+	"github.com/sluicehq/sluice/internal/keyuse"
 	"github.com/sluicehq/sluice/internal/metrics"
 	"github.com/sluicehq/sluice/internal/origin"
 	"github.com/sluicehq/sluice/internal/safehttp"
@@ -53,6 +54,7 @@ type Store interface {
 	SubjectPayloads(ctx context.Context, tenantID string, s sluice.Subject) ([]*sluice.SubjectPayload, error)
 	AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error)
 	RecordAudit(ctx context.Context, e *sluice.AuditEntry) error
+	RecordKeyUse(ctx context.Context, keyID string, at time.Time) error
 }
 
 // Config configures the dashboard.
@@ -78,6 +80,9 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Retention settings, shown on the privacy page.
 	PayloadRetention, MetadataRetention, RetentionInterval time.Duration
+	// KeyUse records the minute each key last authenticated; share the
+	// API's. Default: a Recorder of its own over Store.
+	KeyUse *keyuse.Recorder
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -107,6 +112,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.KeyUse == nil {
+		cfg.KeyUse = keyuse.New(cfg.Store, cfg.Logger)
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), sessions: newSessions(), pages: parsePages()}
 	static, _ := fs.Sub(staticFS, "static") // the embedded folder exists
@@ -141,30 +149,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type pageFunc func(w http.ResponseWriter, r *http.Request, s *session)
 
 // page registers fn behind the session check and, for a POST, the CSRF
-// check. A browser without a session, or whose key has been deleted since
-// it signed in, is sent to sign in. The request's context carries the key
-// as the Actor of any change it makes, as the API's does.
+// check. A browser without a session, or whose key has been deleted or
+// has expired since it signed in, is sent to sign in. The request's
+// context carries the key as the Actor of any change it makes, as the
+// API's does.
 func (h *Handler) page(pattern string, fn pageFunc) {
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		s := h.sessions.get(r, h.cfg.Now())
+		now := h.cfg.Now()
+		s := h.sessions.get(r, now)
 		if s == nil {
 			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 			return
 		}
 		// The key is read again on every request, as the API authenticates
-		// every call: a deleted key ends its sessions at once.
+		// every call: a key deleted (through any process sharing the
+		// store) or expired ends its sessions at once.
 		key, err := h.cfg.Store.KeyByTokenHash(r.Context(), s.tokenHash)
-		switch sluice.ErrorCode(err) {
-		case "":
-		case sluice.ENOTFOUND:
+		switch {
+		case err == nil && key.Expired(now), sluice.ErrorCode(err) == sluice.ENOTFOUND:
+			h.cfg.Logger.InfoContext(r.Context(), "ui: session ended, its key is gone or expired",
+				slog.String("key_id", s.key.ID))
 			h.sessions.end(r)
 			h.setCookie(w, r, sessionCookie, "", -1)
 			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 			return
-		default:
+		case err != nil:
 			h.fail(w, r, nil, err)
 			return
 		}
+		h.cfg.KeyUse.Used(r.Context(), key, now)
 		current := *s
 		current.key = key
 		if r.Method == http.MethodPost && !sameToken(r.PostFormValue("csrf"), s.csrf) {
