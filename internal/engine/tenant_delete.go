@@ -53,10 +53,14 @@ func (s *Store) DeleteTenant(ctx context.Context, tenantID string) error {
 		if err := tx.LockTenant(ctx, tenantID); err != nil {
 			return err
 		}
+		t, err := tx.Tenant(ctx, tenantID)
+		if err != nil {
+			return err
+		}
 		if dataKeys, err = tx.DeleteTenantKeys(ctx, tenantID); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, op.TenantID, "tenant.delete", tenantID)
+		return s.auditDiff(ctx, tx, op.TenantID, "tenant.delete", tenantID, tenantFields(t), nil)
 	})
 	if err != nil {
 		return err
