@@ -75,7 +75,7 @@ func TestAuditResourceHistory(t *testing.T) {
 		if old, _, ok := update.change("url"); !ok || old != fp1 {
 			t.Fatalf("update url from %#v, want %s", old, fp1)
 		}
-		if old, new, ok := update.change("rate_limit_per_second"); !ok || old != float64(0) || new != float64(10) {
+		if old, new, ok := update.change("rate_limit_per_second"); !ok || old != nil || new != float64(10) {
 			t.Fatalf("update rate_limit_per_second %v to %v", old, new)
 		}
 		oldSecret, newSecret, _ := rotate.change("secret")

@@ -166,8 +166,8 @@ func (s *Store) changes(ctx context.Context, tenantID string, before, after []au
 		if old != nil && cur != nil && bytes.Equal(oldJSON, newJSON) {
 			continue
 		}
-		if (old == nil || cur == nil) && unset(oldJSON, newJSON) {
-			continue
+		if (old == nil || cur == nil) && string(oldJSON)+string(newJSON) == "null" {
+			continue // created or deleted, and not set
 		}
 		c := sluice.Change{Field: name}
 		if old != nil {
@@ -185,33 +185,21 @@ func (s *Store) changes(ctx context.Context, tenantID string, before, after []au
 	return out, nil
 }
 
-// encodeField returns f's value in JSON, an empty list as null: no
-// field tells the two apart, and a list read back empty must not show as
-// changed.
+// encodeField returns f's value in JSON, a value that is not set ("", 0,
+// an empty list) as null, as the API shows such fields: a list read back
+// empty must not show as changed, and a rate limit set where there was
+// none reads null to 10. false is a value (a destination created
+// disabled).
 func encodeField(f *auditField) ([]byte, error) {
 	b, err := json.Marshal(f.value)
 	if err != nil {
 		return nil, fmt.Errorf("audit field %s: %w", f.name, err)
 	}
-	if string(b) == "[]" {
+	switch string(b) {
+	case `""`, "0", "[]", "{}":
 		return []byte("null"), nil
 	}
 	return b, nil
-}
-
-// unset reports whether the one value of a field created or deleted (the
-// other is nil) is its zero: null, "" or 0. false is a
-// value worth showing (a destination created disabled).
-func unset(a, b []byte) bool {
-	v := a
-	if v == nil {
-		v = b
-	}
-	switch string(v) {
-	case "null", `""`, "0", "{}":
-		return true
-	}
-	return false
 }
 
 // fingerprinter fingerprints a tenant's sensitive values, reading the
@@ -226,11 +214,11 @@ type fingerprinter struct {
 // sensitive value's fingerprint (nil when empty), any other value as it
 // is, decoded from raw so that it reads as it will from the store.
 func (f *fingerprinter) value(ctx context.Context, af *auditField, raw []byte) (any, error) {
+	if string(raw) == "null" {
+		return nil, nil
+	}
 	if af.sensitive {
 		plain, _ := af.value.(string)
-		if plain == "" {
-			return nil, nil
-		}
 		if f.key == nil {
 			sk, err := f.s.keys.SubjectKey(ctx, f.tenantID)
 			if err != nil {

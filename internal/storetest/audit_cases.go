@@ -128,8 +128,8 @@ func testAuditChangesDestination(t *testing.T, b *bundle) {
 	if u["url"].Old != fp1 || wantFingerprint(t, "update url", u["url"].New) == fp1 {
 		t.Fatalf("update url = %+v, want from %s to another fingerprint", u["url"], fp1)
 	}
-	if r := u["rate_limit_per_second"]; r.Old != float64(0) || r.New != float64(10) {
-		t.Fatalf("update rate_limit_per_second = %+v, want 0 to 10", r)
+	if r := u["rate_limit_per_second"]; r.Old != nil || r.New != float64(10) {
+		t.Fatalf("update rate_limit_per_second = %+v, want null to 10", r)
 	}
 
 	// Rotation: the secrets' fingerprints; the old secret is now the
