@@ -24,8 +24,29 @@ type Destination struct {
 	PreviousSecretUntil time.Time
 	Enabled             bool
 	DisabledReason      string // set when !Enabled: DisabledManual, DisabledGone, DisabledFailing
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
+
+	// What the destination is sent beyond its allowlist (see exposure.go).
+
+	// Delivery is DeliveryFull (empty reads as full) or DeliveryThin.
+	Delivery string
+	// FetchTTL is how long a thin delivery's fetch URL works; 0 means
+	// DefaultFetchTTL (see FetchLifetime).
+	FetchTTL time.Duration
+	// Pseudonymize lists the field paths whose values are replaced, before
+	// signing, by a token stable per destination and subject.
+	Pseudonymize []string
+	// PersonalData declares the destination may receive what its tenant
+	// restricts as personal data.
+	PersonalData PersonalDataGrant
+	// Processing is the destination's entry in the records of processing.
+	Processing Processing
+	// Headers are sent with every delivery. Headers, Auth and ClientCert
+	// are sealed at rest, as the secret is.
+	Headers    map[string]string
+	Auth       DestinationAuth
+	ClientCert ClientCertificate
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 
 	// Kind says how deliveries reach the destination: KindHTTP (the
 	// dispatcher POSTs them to URL) or KindListen (a connected `sluice

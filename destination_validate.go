@@ -2,9 +2,7 @@ package sluice
 
 import (
 	"context"
-	"slices"
 	"strings"
-	"unicode"
 )
 
 // Limits on a destination's configuration.
@@ -41,7 +39,10 @@ func (d *Destination) Validate() error {
 	if err := checkEventTypePatterns(d.EventTypes); err != nil {
 		return err
 	}
-	return checkSourceIDs(d.SourceIDs)
+	if err := checkSourceIDs(d.SourceIDs); err != nil {
+		return err
+	}
+	return d.validateExposure()
 }
 
 // SetEnabled turns the destination's switch: a change clears the reason it
@@ -69,7 +70,7 @@ func checkFields(fields []string) error {
 		return Errorf(EINVALID, "fields: at most %d paths", maxFields)
 	}
 	for _, f := range fields {
-		if len(f) > maxFieldPathLen || slices.Contains(strings.Split(f, "."), "") || strings.ContainsFunc(f, unicode.IsSpace) {
+		if !validPath(f) {
 			return Errorf(EINVALID, "fields: each must be a dot path such as data.amount, without spaces")
 		}
 	}

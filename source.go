@@ -28,9 +28,11 @@ type Source struct {
 	// PayloadStorage overrides the tenant's payload storage; empty keeps
 	// it.
 	PayloadStorage PayloadStorage
-	Enabled        bool
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Processing is the source's entry in the records of processing.
+	Processing Processing
+	Enabled    bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // SubjectPath says where in an inbound event a data subject is, and what

@@ -38,5 +38,5 @@ func (s *Source) Validate() error {
 	if s.PayloadStorage != "" && !s.PayloadStorage.Valid() {
 		return Errorf(EINVALID, `payload_storage: must be "retain", "until_delivered" or "none"`)
 	}
-	return nil
+	return s.Processing.validate()
 }

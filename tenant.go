@@ -15,7 +15,10 @@ type Tenant struct {
 	// Retention overrides the server's retention and payload storage for
 	// the tenant's data; its zero fields keep the server's.
 	Retention Retention
-	CreatedAt time.Time
+	// Restricted is what the tenant counts as personal data: only
+	// destinations with a PersonalDataGrant receive it.
+	Restricted RestrictedData
+	CreatedAt  time.Time
 }
 
 // Role is what an API key may do within its tenant.

@@ -250,6 +250,7 @@ func (h *Handler) register() {
 	h.route("GET /v1/subjects/export", adminOnly, h.exportSubject)
 	h.route("GET /v1/audit", anyRole, h.listAudit)
 	h.route("GET /v1/datamap", anyRole, h.getDataMap)
+	h.route("GET /v1/datamap/records", anyRole, h.getRecords)
 
 	// Anything else gets the API's error shape rather than the mux's plain
 	// text: 405 with Allow for a known path and another method, else 404.

@@ -191,3 +191,67 @@ func TestBurstAndAuthFailureAlerts(t *testing.T) {
 		t.Errorf("alerts = %v, want one of each", kinds)
 	}
 }
+
+// The records of processing list each flow with its purposes, recipient,
+// retention and safeguards, as JSON and as CSV, and no payload value.
+func TestRecordsOfProcessing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	rcv := newReceiver(t)
+	src := b.source(t, b.operator, map[string]any{"name": "shop", "verification": map[string]string{"type": "none"},
+		"purpose": "order intake", "lawful_basis": "contract", "subject_paths": []map[string]string{{"path": "customer.email", "type": "email"}}})
+	crm := b.destination(t, b.operator, map[string]any{"name": "crm", "url": rcv.srv.URL, "fields": []string{"customer"},
+		"pseudonymize": []string{"customer.email"}, "purpose": "support", "lawful_basis": "legitimate_interests",
+		"owner": "crm-team@example.com", "region": "eu"})
+	b.ingest(t, src.ID, []byte(`{"type":"order.paid","id":"ord_1","customer":{"email":"ada@example.com"}}`), nil).
+		want(t, http.StatusAccepted, nil)
+
+	res := b.do(t, "GET", "/v1/datamap/records", b.operator, nil)
+	var out struct {
+		Records []struct {
+			SourceID      string   `json:"source_id"`
+			SourcePurpose string   `json:"source_purpose"`
+			EventType     string   `json:"event_type"`
+			SubjectTypes  []string `json:"subject_types"`
+			FieldPaths    []string `json:"field_paths"`
+			DestinationID string   `json:"destination_id"`
+			Purpose       string   `json:"purpose"`
+			LawfulBasis   string   `json:"lawful_basis"`
+			Region        string   `json:"region"`
+			Owner         string   `json:"owner"`
+			Pseudonymised bool     `json:"pseudonymised"`
+			Minimised     bool     `json:"minimised"`
+			Retention     struct {
+				Delivered string `json:"delivered"`
+			} `json:"retention"`
+		} `json:"records"`
+	}
+	res.want(t, http.StatusOK, &out)
+	if len(out.Records) != 1 {
+		t.Fatalf("records %s, want one flow", res.body)
+	}
+	r := out.Records[0]
+	if r.SourceID != src.ID || r.SourcePurpose != "order intake" || r.EventType != "order.paid" ||
+		!slices.Equal(r.SubjectTypes, []string{"email"}) || !slices.Equal(r.FieldPaths, []string{"customer", "customer.email"}) ||
+		r.DestinationID != crm.ID || r.Purpose != "support" || r.LawfulBasis != "legitimate_interests" || r.Region != "eu" ||
+		r.Owner != "crm-team@example.com" || !r.Pseudonymised || !r.Minimised || r.Retention.Delivered == "" {
+		t.Errorf("record %+v", r)
+	}
+
+	for _, path := range []string{"/v1/datamap?format=csv", "/v1/datamap/records?format=csv"} {
+		res := b.do(t, "GET", path, b.operator, nil)
+		if res.status != http.StatusOK || res.header.Get("Content-Type") != "text/csv; charset=utf-8" {
+			t.Fatalf("%s: %d %s", path, res.status, res.header.Get("Content-Type"))
+		}
+		lines := strings.Split(strings.TrimSpace(string(res.body)), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], "source_id,") || !strings.Contains(lines[1], crm.ID) {
+			t.Errorf("%s: csv %q", path, lines)
+		}
+		for _, value := range []string{"ada@example.com", "ord_1"} {
+			if strings.Contains(string(res.body), value) {
+				t.Errorf("%s holds the payload value %q", path, value)
+			}
+		}
+	}
+	b.do(t, "GET", "/v1/datamap?format=xml", b.operator, nil).wantError(t, http.StatusBadRequest, "invalid")
+}

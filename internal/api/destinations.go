@@ -39,6 +39,8 @@ type destinationJSON struct {
 	// claims from it again.
 	Kind        string     `json:"kind"`
 	ListenUntil *time.Time `json:"listen_until,omitempty"`
+	exposureJSON
+	processingJSON
 }
 
 func toDestinationJSON(d *sluice.Destination) destinationJSON {
@@ -46,6 +48,7 @@ func toDestinationJSON(d *sluice.Destination) destinationJSON {
 		ID: d.ID, Name: d.Name, URL: d.URL, EventTypes: d.EventTypes, SourceIDs: d.SourceIDs, Fields: d.Fields,
 		Enabled: d.Enabled, State: d.State(), DisabledReason: d.DisabledReason,
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Kind: sluice.KindHTTP,
+		exposureJSON: toExposureJSON(d), processingJSON: toProcessingJSON(d.Processing),
 	}
 	if d.Listening() {
 		out.Kind, out.ListenUntil = sluice.KindListen, &d.ListenUntil
@@ -78,6 +81,8 @@ type destinationInput struct {
 	RateLimitPerSecond *int            `json:"rate_limit_per_second"`
 	Secret             *string         `json:"secret"`
 	Enabled            *bool           `json:"enabled"`
+	exposureInput
+	processingJSON
 }
 
 // apply sets in's fields on d and validates the result: EINVALID naming
@@ -104,8 +109,12 @@ func (h *Handler) apply(ctx context.Context, policy safehttp.Policy, in *destina
 	if in.SourceIDs != nil {
 		d.SourceIDs = *in.SourceIDs
 	}
+	if err := in.exposureInput.apply(d); err != nil {
+		return err
+	}
+	in.processingJSON.apply(&d.Processing)
 	configured := len(in.Fields) > 0 || in.RateLimitPerSecond != nil || in.Name != nil || in.EventTypes != nil ||
-		in.SourceIDs != nil
+		in.SourceIDs != nil || in.exposureInput.given() || in.processingJSON.given()
 	if configured {
 		if err := d.Validate(); err != nil {
 			return err

@@ -412,3 +412,21 @@ func TestListenBodyIsExactBytes(t *testing.T) {
 		t.Fatalf("the replay's body in JSON = %+v, want standard base64 of the bytes", asJSON.Data)
 	}
 }
+
+// A listen destination takes no headers, auth or client certificate: a
+// listener is handed the signed request alone, never a destination's
+// credentials, so there would be nothing to send them with.
+func TestListenDestinationTakesNoCredentials(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, setupOptions{noDispatcher: true})
+	l := b.listen(t, b.operator, map[string]any{})
+	for _, in := range []map[string]any{
+		{"headers": map[string]string{"X-Team": "a"}},
+		{"auth": map[string]string{"type": "bearer", "token": "tok"}},
+	} {
+		msg := b.do(t, "PATCH", "/v1/destinations/"+l.ID, b.operator, in).wantError(t, http.StatusBadRequest, "invalid")
+		if !strings.HasPrefix(msg, "headers, auth, client_certificate:") {
+			t.Errorf("%v: message %q", in, msg)
+		}
+	}
+}

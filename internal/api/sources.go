@@ -32,6 +32,7 @@ type sourceJSON struct {
 	IngestURL          string            `json:"ingest_url"`
 	CreatedAt          time.Time         `json:"created_at"`
 	UpdatedAt          time.Time         `json:"updated_at"`
+	processingJSON
 }
 
 // verificationJSON is a verification rule as shown and as given. Secret and
@@ -81,6 +82,7 @@ func toSourceJSON(s *sluice.Source, base string) sourceJSON {
 		EventTypePath: s.EventTypePath, EventIDPath: s.EventIDPath,
 		SubjectPaths: make([]subjectPathJSON, len(s.SubjectPaths)), AllowedIPs: make([]string, len(s.AllowedIPs)),
 		Enabled: s.Enabled, IngestURL: base + "/in/" + s.ID, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		processingJSON: toProcessingJSON(s.Processing),
 	}
 	for i, p := range s.SubjectPaths {
 		out.SubjectPaths[i] = subjectPathJSON(p)
@@ -119,6 +121,7 @@ type sourceInput struct {
 	PayloadRetention   *string           `json:"payload_retention"`
 	PayloadStorage     *string           `json:"payload_storage"`
 	Enabled            *bool             `json:"enabled"`
+	processingJSON
 }
 
 // apply checks in and sets its fields on s: EINVALID naming the first
@@ -162,9 +165,10 @@ func (in *sourceInput) apply(s *sluice.Source) error {
 	if in.PayloadStorage != nil {
 		s.PayloadStorage = sluice.PayloadStorage(*in.PayloadStorage) // "" is the tenant's
 	}
+	in.processingJSON.apply(&s.Processing)
 	configured := in.Name != nil || in.Verification != nil || in.EventTypePath != nil || in.EventIDPath != nil ||
 		in.SubjectPaths != nil || in.AllowedIPs != nil || in.RateLimitPerSecond != nil || in.PayloadRetention != nil ||
-		in.PayloadStorage != nil
+		in.PayloadStorage != nil || in.processingJSON.given()
 	if configured {
 		if err := s.Validate(); err != nil {
 			return err

@@ -15,7 +15,10 @@ type tenantJSON struct {
 	Name string `json:"name"`
 	retentionJSON
 	Effective retentionJSON `json:"effective"`
-	CreatedAt time.Time     `json:"created_at"`
+	// RestrictedData is what the tenant counts as personal data, which
+	// only destinations with personal_data allowed receive.
+	RestrictedData restrictedJSON `json:"restricted_data"`
+	CreatedAt      time.Time      `json:"created_at"`
 }
 
 // retentionJSON is a retention as the API shows and takes it: durations in
@@ -89,7 +92,8 @@ func (h *Handler) tenantOf(r *http.Request, key *sluice.APIKey) (*sluice.Tenant,
 
 func (h *Handler) toTenantJSON(t *sluice.Tenant) tenantJSON {
 	return tenantJSON{ID: t.ID, Name: t.Name, retentionJSON: toRetentionJSON(t.Retention),
-		Effective: toRetentionJSON(t.Retention.Or(h.cfg.Retention)), CreatedAt: t.CreatedAt}
+		Effective: toRetentionJSON(t.Retention.Or(h.cfg.Retention)), RestrictedData: toRestrictedJSON(t.Restricted),
+		CreatedAt: t.CreatedAt}
 }
 
 // getTenant serves GET /v1/tenants/{id}.
@@ -107,6 +111,7 @@ func (h *Handler) updateTenant(w http.ResponseWriter, r *http.Request, key *slui
 	var in struct {
 		Name *string `json:"name"`
 		retentionJSON
+		RestrictedData *restrictedJSON `json:"restricted_data"`
 	}
 	if err := decodeJSON(r, &in); err != nil {
 		return err
@@ -123,6 +128,12 @@ func (h *Handler) updateTenant(w http.ResponseWriter, r *http.Request, key *slui
 	}
 	if err := in.retentionJSON.apply(&t.Retention); err != nil {
 		return err
+	}
+	if in.RestrictedData != nil {
+		t.Restricted = sluice.RestrictedData{Paths: in.RestrictedData.Paths, SubjectTypes: in.RestrictedData.SubjectTypes}
+		if err := t.Restricted.Validate(); err != nil {
+			return err
+		}
 	}
 	if err := h.store.UpdateTenant(r.Context(), t); err != nil {
 		return err

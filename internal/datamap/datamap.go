@@ -64,22 +64,43 @@ type Store interface {
 // deleted source's observations are left out: its events stay, its flows
 // are gone. Errors are the store's.
 func Build(ctx context.Context, store Store, tenantID string) (*Map, error) {
-	sources, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Source, string, error) {
+	in, err := load(ctx, store, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return in.build(), nil
+}
+
+// inputs are what a tenant's data map is built from.
+type inputs struct {
+	sources      []*sluice.Source
+	destinations []*sluice.Destination
+	observations []*sluice.Observation
+}
+
+func load(ctx context.Context, store Store, tenantID string) (*inputs, error) {
+	var in inputs
+	var err error
+	in.sources, err = sluice.ListAll(func(p sluice.Page) ([]*sluice.Source, string, error) {
 		return store.Sources(ctx, tenantID, p)
 	})
 	if err != nil {
 		return nil, err
 	}
-	dests, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Destination, string, error) {
+	in.destinations, err = sluice.ListAll(func(p sluice.Page) ([]*sluice.Destination, string, error) {
 		return store.Destinations(ctx, tenantID, p)
 	})
 	if err != nil {
 		return nil, err
 	}
-	obs, err := store.Observations(ctx, tenantID)
-	if err != nil {
+	if in.observations, err = store.Observations(ctx, tenantID); err != nil {
 		return nil, err
 	}
+	return &in, nil
+}
+
+func (in *inputs) build() *Map {
+	dests := in.destinations
 	m := &Map{Sources: []Source{}, Destinations: []Destination{}}
 	for _, d := range dests {
 		m.Destinations = append(m.Destinations, Destination{ID: d.ID, Name: d.Name, EventTypes: d.EventTypes, Fields: d.Fields})
@@ -91,11 +112,11 @@ func Build(ctx context.Context, store Store, tenantID string) (*Map, error) {
 		return s
 	}
 	order := []string{}
-	for _, s := range sources {
+	for _, s := range in.sources {
 		entry(s.ID, s.Name)
 		order = append(order, s.ID)
 	}
-	for _, o := range obs {
+	for _, o := range in.observations {
 		s := bySource[o.SourceID]
 		if s == nil {
 			if o.SourceID != "" {
@@ -122,5 +143,5 @@ func Build(ctx context.Context, store Store, tenantID string) (*Map, error) {
 		slices.Sort(bySource[id].SubjectTypes)
 		m.Sources = append(m.Sources, *bySource[id])
 	}
-	return m, nil
+	return m
 }

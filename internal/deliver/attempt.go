@@ -137,14 +137,21 @@ func (d *Dispatcher) recordSuccesses() {
 }
 
 // send POSTs the claim's request (NewRequest) to its destination, signed
-// for the attempt time at, and classifies what came back. The attempt has
-// its own context: stopping the dispatcher lets it finish within
+// for the attempt time at, with the destination's headers and credentials
+// (authenticate) and through its client (presenting its client
+// certificate, if it has one), and classifies what came back. The attempt
+// has its own context: stopping the dispatcher lets it finish within
 // Config.Timeout.
 func (d *Dispatcher) send(c *sluice.Claim, at time.Time) Outcome {
 	out, errClass := NewRequest(c, at)
 	if errClass != "" {
 		return Outcome{ErrClass: errClass}
 	}
+	client, errClass := d.certs.clientFor(&c.Destination)
+	if errClass != "" {
+		return Outcome{ErrClass: errClass}
+	}
+	authenticate(out.Header, &c.Destination)
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Destination.URL, bytes.NewReader(out.Body))
@@ -152,7 +159,7 @@ func (d *Dispatcher) send(c *sluice.Claim, at time.Time) Outcome {
 		return Outcome{ErrClass: ErrClassNetwork} // an unparsable URL: nothing was sent
 	}
 	req.Header = out.Header
-	res, err := d.cfg.Client.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		return Outcome{ErrClass: ClassifyError(err)}
 	}

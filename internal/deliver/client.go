@@ -21,7 +21,7 @@ const (
 	ErrClassRefused    = "refused"     // the host refused the connection: nothing listens on the port
 	ErrClassConnect    = "connect"     // the connection could not be made some other way (unreachable, reset)
 	ErrClassBlocked    = "blocked"     // the address dialed is not allowed (SSRF guard)
-	ErrClassTLS        = "tls"         // handshake or certificate verification failed
+	ErrClassTLS        = "tls"         // handshake or certificate verification failed, or the server refused the client certificate
 	ErrClassRedirect   = "redirect"    // a 3xx response; redirects are not followed
 	ErrClassHTTPStatus = "http_status" // any other non-2xx response
 	ErrClassNetwork    = "network"     // the connection failed some other way
@@ -76,8 +76,13 @@ func ClassifyError(err error) string {
 	}
 }
 
+// isTLSError reports whether err is of a TLS handshake: the server's
+// certificate did not verify, or the server refused ours (or wanted one
+// and got none), which crypto/tls reports as a "remote error" *net.OpError
+// holding the alert the server sent.
 func isTLSError(err error) bool {
 	var (
+		op        *net.OpError
 		verify    *tls.CertificateVerificationError
 		record    tls.RecordHeaderError
 		alert     tls.AlertError
@@ -86,7 +91,8 @@ func isTLSError(err error) bool {
 		invalid   x509.CertificateInvalidError
 	)
 	return errors.As(err, &verify) || errors.As(err, &record) || errors.As(err, &alert) ||
-		errors.As(err, &authority) || errors.As(err, &hostname) || errors.As(err, &invalid)
+		errors.As(err, &authority) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		errors.As(err, &op) && op.Op == "remote error"
 }
 
 func isDNSError(err error) bool {

@@ -109,6 +109,10 @@ type Config struct {
 	// Client sends the deliveries. Default: a client with keep-alive pools,
 	// no proxy, TLS 1.2 or later and a dialer enforcing Policy. Redirects
 	// are never followed, whatever the given client's CheckRedirect says.
+	// A destination with a client certificate gets a clone of its
+	// transport presenting the certificate, with a pool of its own; a
+	// given Client whose Transport is not an *http.Transport cannot
+	// present one, and such deliveries fail as ErrClassTLS.
 	Client *http.Client
 	// Metrics, when set, counts recorded attempts and ended deliveries.
 	Metrics *metrics.Metrics
@@ -177,6 +181,7 @@ type Dispatcher struct {
 	store  Store
 	logger *slog.Logger
 	now    func() time.Time
+	certs  *certClients // the clients of destinations with a client certificate
 
 	wake chan struct{} // buffered 1: a pending wake-up for the claim loop
 
@@ -221,6 +226,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		store:     cfg.Store,
 		logger:    cfg.Logger,
 		now:       cfg.Now,
+		certs:     newCertClients(cfg.Client, cfg.Now),
 		wake:      make(chan struct{}, 1),
 		stopping:  make(chan struct{}),
 		loopDone:  make(chan struct{}),
@@ -278,6 +284,7 @@ func (d *Dispatcher) Stop() {
 	<-d.loopDone
 	d.workers.Wait()
 	d.returnQueued("")
+	d.certs.closeAll()
 }
 
 // Wake tells the dispatcher that work may be due now, such as a delivery

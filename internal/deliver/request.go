@@ -25,20 +25,19 @@ type Request struct {
 // ErrClassFields when the payload cannot be reduced to its field
 // allowlist. The dispatcher POSTs what it returns, and the listen API
 // hands it to `sluice listen`, so a delivery reads and verifies the same
-// whichever way it goes.
+// whichever way it goes. Its headers are Sluice's own: the dispatcher
+// adds the destination's static headers and credentials on the way out,
+// and a listener is never handed them.
 func NewRequest(c *sluice.Claim, at time.Time) (*Request, string) {
 	// During a rotation's grace period both secrets sign.
 	signer, err := signature.NewSigner(c.Destination.SigningSecrets(at)...)
 	if err != nil {
 		return nil, ErrClassSigning
 	}
-	// Only the allowlisted fields leave Sluice, and the signature covers
-	// exactly what is sent.
-	body := c.Body
-	if len(c.Destination.Fields) > 0 {
-		if body, err = selectFields(c.Body, c.Destination.Fields); err != nil {
-			return nil, ErrClassFields
-		}
+	// The signature covers exactly what is sent.
+	body, errClass := Body(c)
+	if errClass != "" {
+		return nil, errClass
 	}
 	contentType := c.ContentType
 	if contentType == "" {
@@ -53,6 +52,23 @@ func NewRequest(c *sluice.Claim, at time.Time) (*Request, string) {
 	h.Set(sluice.HeaderHops, strconv.Itoa(c.Hops+1))
 	h.Set(sluice.HeaderEventType, c.EventType)
 	return &Request{Header: h, Body: body}, ""
+}
+
+// Body returns what the claimed delivery's destination is sent of its
+// event's payload, every control of what it may see applied, or the error
+// class of a payload that cannot be reduced to what it may see
+// (ErrClassFields). A thin delivery's fetch answers with it too, so the
+// destination reads the same whichever way it gets the payload.
+func Body(c *sluice.Claim) ([]byte, string) {
+	body := c.Body
+	// Only the allowlisted fields leave Sluice.
+	if len(c.Destination.Fields) > 0 {
+		var err error
+		if body, err = selectFields(body, c.Destination.Fields); err != nil {
+			return nil, ErrClassFields
+		}
+	}
+	return body, ""
 }
 
 // Outcome is what one try of a delivery came to.

@@ -397,6 +397,9 @@ type DestinationRow struct {
 	sluice.Destination
 	SealedURL, SealedSecret []byte
 	SealedPreviousSecret    []byte // nil when there is none
+	// SealedCredentials holds its headers, auth and client certificate;
+	// nil when it has none of them.
+	SealedCredentials []byte
 }
 
 // DestinationRef names a destination and its tenant.

@@ -11,7 +11,7 @@ import (
 )
 
 // Retiring old data keys. A key that no longer seals still opens what it
-// sealed. What outlives payloads (destinations' URLs and secrets, sources'
+// sealed. What outlives payloads (destinations' URLs, secrets and credentials, sources'
 // credentials, subjects' keys) is sealed again under the tenant's newest
 // key; payloads are not rewritten, but expire (or are erased). Once no
 // value sealed under an old key is left, the key is deleted and scrubbed

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 
@@ -23,6 +24,7 @@ const (
 	columnDestinationURL    = "destinations.url"
 	columnDestinationSecret = "destinations.secret"
 	columnPreviousSecret    = "destinations.previous_secret"
+	columnDestinationCreds  = "destinations.credentials"
 	columnSourceCredentials = "sources.credentials"
 	columnPayloadBody       = "event_payloads.body"
 	columnPayloadHeaders    = "event_payloads.headers"
@@ -46,7 +48,15 @@ func (s *Store) open(ctx context.Context, tenantID string, sealed []byte, column
 func (s *Store) sealDestination(ctx context.Context, d *sluice.Destination) (*DestinationRow, error) {
 	r := &DestinationRow{Destination: *d}
 	r.URL, r.Secret, r.PreviousSecret = "", "", ""
+	r.Headers, r.Auth, r.ClientCert = nil, sluice.DestinationAuth{}, sluice.ClientCertificate{}
 	var err error
+	if plain, ok, err := encodeDestinationCredentials(d); err != nil {
+		return nil, err
+	} else if ok {
+		if r.SealedCredentials, err = s.keys.Seal(ctx, d.TenantID, plain, columnDestinationCreds, d.ID); err != nil {
+			return nil, err
+		}
+	}
 	if r.SealedURL, err = s.keys.Seal(ctx, d.TenantID, []byte(d.URL), columnDestinationURL, d.ID); err != nil {
 		return nil, err
 	}
@@ -90,6 +100,15 @@ func (s *Store) openDestinationInto(ctx context.Context, r *DestinationRow, d *s
 			}
 			o.previousSecret = string(prev)
 		}
+		if r.SealedCredentials != nil {
+			plain, err := s.open(ctx, r.TenantID, r.SealedCredentials, columnDestinationCreds, r.ID)
+			if err != nil {
+				return o, err
+			}
+			if o.creds, err = decodeDestinationCredentials(r.ID, plain); err != nil {
+				return o, err
+			}
+		}
 		return o, nil
 	})
 	if err != nil {
@@ -97,14 +116,45 @@ func (s *Store) openDestinationInto(ctx context.Context, r *DestinationRow, d *s
 	}
 	*d = r.Destination
 	d.URL, d.Secret, d.PreviousSecret = opened.url, opened.secret, opened.previousSecret
+	d.Headers, d.Auth, d.ClientCert = maps.Clone(opened.creds.Headers), opened.creds.Auth, opened.creds.ClientCert
 	return nil
 }
 
-// openedSecrets are a destination's URL and secrets in the clear, and the
-// sealed values they were opened from.
+// openedSecrets are a destination's URL, secrets and credentials in the
+// clear, and the sealed values they were opened from.
 type openedSecrets struct {
-	sealedURL, sealedSecret, sealedPrevious []byte
-	url, secret, previousSecret             string
+	sealedURL, sealedSecret, sealedPrevious, sealedCreds []byte
+	url, secret, previousSecret                          string
+	creds                                                destinationCredentials
+}
+
+// destinationCredentials is what a destination's credentials column seals.
+type destinationCredentials struct {
+	Headers    map[string]string        `json:"headers,omitempty"`
+	Auth       sluice.DestinationAuth   `json:"auth,omitzero"`
+	ClientCert sluice.ClientCertificate `json:"client_cert,omitzero"`
+}
+
+// encodeDestinationCredentials returns what d's credentials column seals,
+// and false when d has no headers, auth or client certificate.
+func encodeDestinationCredentials(d *sluice.Destination) ([]byte, bool, error) {
+	c := destinationCredentials{Headers: d.Headers, Auth: d.Auth, ClientCert: d.ClientCert}
+	if len(c.Headers) == 0 && c.Auth == (sluice.DestinationAuth{}) && c.ClientCert == (sluice.ClientCertificate{}) {
+		return nil, false, nil
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode credentials of %s: %w", d.ID, err)
+	}
+	return b, true, nil
+}
+
+func decodeDestinationCredentials(id string, plain []byte) (destinationCredentials, error) {
+	var c destinationCredentials
+	if err := json.Unmarshal(plain, &c); err != nil {
+		return c, fmt.Errorf("decode credentials of destination %s: %w", id, err)
+	}
+	return c, nil
 }
 
 // secretCache keeps destinations' opened URLs and secrets by destination
@@ -124,7 +174,7 @@ func (c *secretCache) open(r *DestinationRow, load func() (openedSecrets, error)
 	o := c.byID[r.ID]
 	c.mu.Unlock()
 	if o != nil && bytes.Equal(o.sealedURL, r.SealedURL) && bytes.Equal(o.sealedSecret, r.SealedSecret) &&
-		bytes.Equal(o.sealedPrevious, r.SealedPreviousSecret) {
+		bytes.Equal(o.sealedPrevious, r.SealedPreviousSecret) && bytes.Equal(o.sealedCreds, r.SealedCredentials) {
 		return *o, nil
 	}
 	opened, err := load()
@@ -132,6 +182,7 @@ func (c *secretCache) open(r *DestinationRow, load func() (openedSecrets, error)
 		return opened, err
 	}
 	opened.sealedURL, opened.sealedSecret, opened.sealedPrevious = r.SealedURL, r.SealedSecret, r.SealedPreviousSecret
+	opened.sealedCreds = r.SealedCredentials
 	c.mu.Lock()
 	if c.byID == nil || len(c.byID) >= maxCachedSecrets {
 		c.byID = make(map[string]*openedSecrets)

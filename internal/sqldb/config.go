@@ -14,8 +14,8 @@ import (
 // sourceColumns are the sources table's columns in sourceRow.targets'
 // order.
 const sourceColumns = `id, tenant_id, name, verification, credentials, event_type_path, event_id_path,
-	subject_paths, allowed_ips, rate_limit_per_second, payload_retention_ms, payload_storage, enabled, created_at,
-	updated_at`
+	subject_paths, allowed_ips, rate_limit_per_second, payload_retention_ms, payload_storage, processing, enabled,
+	created_at, updated_at`
 
 // verificationJSON is a verification rule as stored, less its secrets.
 type verificationJSON struct {
@@ -53,8 +53,13 @@ func sourceArgs(r *engine.SourceRow) ([]any, error) {
 		}
 		texts[i] = string(b)
 	}
+	processing, err := encodeProcessing(r.ID, r.Processing)
+	if err != nil {
+		return nil, err
+	}
 	return []any{r.Name, texts[0], r.SealedCredentials, r.EventTypePath, r.EventIDPath, texts[1], texts[2],
-		r.RateLimitPerSecond, r.PayloadRetention.Milliseconds(), string(r.PayloadStorage), r.Enabled, MS(r.UpdatedAt)}, nil
+		r.RateLimitPerSecond, r.PayloadRetention.Milliseconds(), string(r.PayloadStorage), processing, r.Enabled,
+		MS(r.UpdatedAt)}, nil
 }
 
 func scanSource(row Row) (*engine.SourceRow, error) {
@@ -64,11 +69,16 @@ func scanSource(row Row) (*engine.SourceRow, error) {
 		subjects, ips    string
 		retentionMS      int64
 		storage          string
+		processing       string
 		created, updated int64
 	)
 	if err := row.Scan(&r.ID, &r.TenantID, &r.Name, &verification, &r.SealedCredentials, &r.EventTypePath,
-		&r.EventIDPath, &subjects, &ips, &r.RateLimitPerSecond, &retentionMS, &storage, &r.Enabled, &created,
-		&updated); err != nil {
+		&r.EventIDPath, &subjects, &ips, &r.RateLimitPerSecond, &retentionMS, &storage, &processing, &r.Enabled,
+		&created, &updated); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.Processing, err = decodeProcessing(r.ID, processing); err != nil {
 		return nil, err
 	}
 	var (
@@ -109,7 +119,7 @@ func (o *Ops) InsertSource(ctx context.Context, r *engine.SourceRow) error {
 		return err
 	}
 	_, err = o.Conn.Exec(ctx, `INSERT INTO sources (`+sourceColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		append([]any{r.ID, r.TenantID}, append(args, MS(r.CreatedAt))...)...)
 	return err
 }
@@ -122,7 +132,8 @@ func (o *Ops) UpdateSource(ctx context.Context, r *engine.SourceRow) error {
 	}
 	return o.execOne(ctx, "source", `UPDATE sources SET name = $3, verification = $4, credentials = $5,
 		event_type_path = $6, event_id_path = $7, subject_paths = $8, allowed_ips = $9, rate_limit_per_second = $10,
-		payload_retention_ms = $11, payload_storage = $12, enabled = $13, updated_at = $14 WHERE id = $1 AND tenant_id = $2`,
+		payload_retention_ms = $11, payload_storage = $12, processing = $13, enabled = $14, updated_at = $15
+		WHERE id = $1 AND tenant_id = $2`,
 		append([]any{r.ID, r.TenantID}, args...)...)
 }
 
@@ -166,7 +177,7 @@ const DestinationColumns = destinationConfigColumns + `, failures, failing_since
 // configuration, which an insert writes.
 const destinationConfigColumns = `id, tenant_id, name, url, event_types, source_ids, fields,
 	rate_limit_per_second, secret, previous_secret, previous_secret_until, enabled, disabled_reason,
-	created_at, updated_at`
+	options, credentials, created_at, updated_at`
 
 // destinationArgs are a destination's configuration values after id and
 // tenant_id, in destinationConfigColumns' order but for created_at, which
@@ -193,8 +204,13 @@ func destinationArgs(r *engine.DestinationRow) ([]any, error) {
 	if r.SealedPreviousSecret != nil {
 		previousUntil = NullMS(r.PreviousSecretUntil)
 	}
+	options, err := encodeDestinationOptions(&r.Destination)
+	if err != nil {
+		return nil, err
+	}
 	return []any{r.Name, r.SealedURL, string(types), string(sources), fields, r.RateLimitPerSecond,
-		r.SealedSecret, r.SealedPreviousSecret, previousUntil, r.Enabled, r.DisabledReason, MS(r.UpdatedAt)}, nil
+		r.SealedSecret, r.SealedPreviousSecret, previousUntil, r.Enabled, r.DisabledReason, options,
+		r.SealedCredentials, MS(r.UpdatedAt)}, nil
 }
 
 func nonNil(v []string) []string {
@@ -210,6 +226,7 @@ type destinationScan struct {
 	r                         engine.DestinationRow
 	types, sources            string
 	fields                    *string
+	options                   string
 	previousUntil             *int64
 	created, updated          int64
 	failingSince, pausedUntil *int64
@@ -221,7 +238,7 @@ func (s *destinationScan) targets() []any {
 	r := &s.r
 	return []any{&r.ID, &r.TenantID, &r.Name, &r.SealedURL, &s.types, &s.sources, &s.fields,
 		&r.RateLimitPerSecond, &r.SealedSecret, &r.SealedPreviousSecret, &s.previousUntil, &r.Enabled, &r.DisabledReason,
-		&s.created, &s.updated, &r.Failures, &s.failingSince, &s.pausedUntil, &r.Kind, &s.listenUntil}
+		&s.options, &r.SealedCredentials, &s.created, &s.updated, &r.Failures, &s.failingSince, &s.pausedUntil, &r.Kind, &s.listenUntil}
 }
 
 // row decodes the scanned columns.
@@ -240,6 +257,9 @@ func (s *destinationScan) row() (*engine.DestinationRow, error) {
 	}
 	if r.SealedPreviousSecret != nil {
 		r.PreviousSecretUntil = FromNullMS(s.previousUntil)
+	}
+	if err := decodeDestinationOptions(s.options, &r.Destination); err != nil {
+		return nil, err
 	}
 	r.CreatedAt, r.UpdatedAt = FromMS(s.created), FromMS(s.updated)
 	r.FailingSince, r.PausedUntil = FromNullMS(s.failingSince), FromNullMS(s.pausedUntil)
@@ -267,7 +287,7 @@ func (o *Ops) InsertDestination(ctx context.Context, r *engine.DestinationRow) e
 	}
 	o.changed(r.TenantID, r.ID)
 	_, err = o.Conn.Exec(ctx, `INSERT INTO destinations (`+destinationConfigColumns+`, kind, listen_until)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		append([]any{r.ID, r.TenantID}, append(args, MS(r.CreatedAt), kind, NullMS(r.ListenUntil))...)...)
 	return err
 }
@@ -308,8 +328,8 @@ func (o *Ops) UpdateDestination(ctx context.Context, r *engine.DestinationRow) e
 	o.changed(r.TenantID, r.ID)
 	return o.execOne(ctx, "destination", `UPDATE destinations SET name = $3, url = $4, event_types = $5,
 		source_ids = $6, fields = $7, rate_limit_per_second = $8, secret = $9, previous_secret = $10,
-		previous_secret_until = $11, enabled = $12, disabled_reason = $13, updated_at = $14
-		WHERE id = $1 AND tenant_id = $2`, append([]any{r.ID, r.TenantID}, args...)...)
+		previous_secret_until = $11, enabled = $12, disabled_reason = $13, options = $14, credentials = $15,
+		updated_at = $16 WHERE id = $1 AND tenant_id = $2`, append([]any{r.ID, r.TenantID}, args...)...)
 }
 
 // DeleteDestination deletes one of the tenant's destinations.

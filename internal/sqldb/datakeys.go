@@ -88,6 +88,7 @@ var sealedColumns = []sealedColumn{
 	sealedByID("destinations", "url"),
 	sealedByID("destinations", "secret"),
 	sealedByID("destinations", "previous_secret"),
+	sealedByID("destinations", "credentials"),
 	sealedByID("sources", "credentials"),
 	{column: "subject_keys.sealed_key", subjectKey: true,
 		find: `SELECT hash, key_id, sealed_key FROM subject_keys

@@ -19,12 +19,16 @@ func (o *Ops) InsertTenant(ctx context.Context, t *sluice.Tenant) error {
 func (o *Ops) Tenant(ctx context.Context, id string) (*sluice.Tenant, error) {
 	var t sluice.Tenant
 	var storage string
+	var restricted string
 	var undelivered, delivered, metadata, audit, created int64
 	err := o.Conn.QueryRow(ctx, `SELECT id, name, payload_storage, undelivered_retention_ms, payload_retention_ms,
-		metadata_retention_ms, audit_retention_ms, created_at FROM tenants WHERE id = $1`, id).Scan(&t.ID, &t.Name,
-		&storage, &undelivered, &delivered, &metadata, &audit, &created)
+		metadata_retention_ms, audit_retention_ms, restricted, created_at FROM tenants WHERE id = $1`, id).Scan(&t.ID,
+		&t.Name, &storage, &undelivered, &delivered, &metadata, &audit, &restricted, &created)
 	if err != nil {
 		return nil, notFound(err, "tenant")
+	}
+	if err := decodeRestricted(&t, restricted); err != nil {
+		return nil, err
 	}
 	t.Retention = sluice.Retention{PayloadStorage: sluice.PayloadStorage(storage), Undelivered: fromMillis(undelivered),
 		Delivered: fromMillis(delivered), Metadata: fromMillis(metadata), Audit: fromMillis(audit)}
@@ -32,14 +36,18 @@ func (o *Ops) Tenant(ctx context.Context, id string) (*sluice.Tenant, error) {
 	return &t, nil
 }
 
-// UpdateTenant changes a tenant's name and retention; ENOTFOUND if there is
-// none.
+// UpdateTenant changes a tenant's name, retention and restricted data;
+// ENOTFOUND if there is none.
 func (o *Ops) UpdateTenant(ctx context.Context, t *sluice.Tenant) error {
+	restricted, err := encodeRestricted(t)
+	if err != nil {
+		return err
+	}
 	r := &t.Retention
 	return o.execOne(ctx, "tenant", `UPDATE tenants SET name = $2, payload_storage = $3, undelivered_retention_ms = $4,
-		payload_retention_ms = $5, metadata_retention_ms = $6, audit_retention_ms = $7 WHERE id = $1`,
+		payload_retention_ms = $5, metadata_retention_ms = $6, audit_retention_ms = $7, restricted = $8 WHERE id = $1`,
 		t.ID, t.Name, string(r.PayloadStorage), r.Undelivered.Milliseconds(), r.Delivered.Milliseconds(),
-		r.Metadata.Milliseconds(), r.Audit.Milliseconds())
+		r.Metadata.Milliseconds(), r.Audit.Milliseconds(), restricted)
 }
 
 func fromMillis(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }

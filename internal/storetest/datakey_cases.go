@@ -55,6 +55,9 @@ func destinationSealedBy(t *testing.T, b *bundle, tenantID, id, keyID string) {
 	}
 	wantSealedBy(t, "destination URL", r.SealedURL, keyID)
 	wantSealedBy(t, "destination secret", r.SealedSecret, keyID)
+	if r.SealedCredentials != nil {
+		wantSealedBy(t, "destination credentials", r.SealedCredentials, keyID)
+	}
 }
 
 // payloadSealedBy fails unless the payload's body (or, for a payload

@@ -98,6 +98,7 @@ func Run(t *testing.T, open OpenFunc) {
 	tests = append(tests, retentionCases...)
 	tests = append(tests, dataKeyCases...)
 	tests = append(tests, listenCases...)
+	tests = append(tests, exposureCases...)
 	tests = append(tests, auditCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
