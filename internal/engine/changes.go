@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -46,7 +48,7 @@ func secretField(name, value string) auditField {
 // destinationFields are a destination's configuration fields. Its health
 // is not configuration; its enabled switch and disabled reason are.
 func destinationFields(d *sluice.Destination) []auditField {
-	return []auditField{
+	fields := []auditField{
 		field("name", d.Name),
 		field("kind", d.Kind),
 		secretField("url", d.URL),
@@ -59,6 +61,36 @@ func destinationFields(d *sluice.Destination) []auditField {
 		secretField("secret", d.Secret),
 		secretField("previous_secret", d.PreviousSecret),
 		field("previous_secret_until", timeValue(d.PreviousSecretUntil)),
+		field("delivery", d.Delivery),
+		field("fetch_ttl_seconds", int(d.FetchTTL/time.Second)),
+		field("pseudonymize", d.Pseudonymize),
+		field("personal_data.allowed", d.PersonalData.Allowed),
+		field("personal_data.purpose", d.PersonalData.Purpose),
+		field("personal_data.lawful_basis", d.PersonalData.LawfulBasis),
+	}
+	fields = append(fields, processingFields(d.Processing)...)
+	// A header's value may be a credential: each shows as a fingerprint.
+	for _, name := range slices.Sorted(maps.Keys(d.Headers)) {
+		fields = append(fields, secretField("headers."+name, d.Headers[name]))
+	}
+	return append(fields,
+		field("auth.type", d.Auth.Type),
+		secretField("auth.username", d.Auth.Username),
+		secretField("auth.password", d.Auth.Password),
+		secretField("auth.token", d.Auth.Token),
+		secretField("client_certificate.cert_pem", d.ClientCert.CertPEM),
+		secretField("client_certificate.key_pem", d.ClientCert.KeyPEM),
+	)
+}
+
+// processingFields are a flow's records of processing, on destinations
+// and sources.
+func processingFields(p sluice.Processing) []auditField {
+	return []auditField{
+		field("purpose", p.Purpose),
+		field("lawful_basis", p.LawfulBasis),
+		field("owner", p.Owner),
+		field("region", p.Region),
 	}
 }
 
@@ -73,7 +105,7 @@ func sourceFields(src *sluice.Source) []auditField {
 	for i, p := range src.AllowedIPs {
 		ips[i] = p.String()
 	}
-	return []auditField{
+	return append([]auditField{
 		field("name", src.Name),
 		field("verification.type", v.Type),
 		secretField("verification.secret", v.Secret),
@@ -91,7 +123,7 @@ func sourceFields(src *sluice.Source) []auditField {
 		field("payload_retention", durationValue(src.PayloadRetention)),
 		field("payload_storage", string(src.PayloadStorage)),
 		field("enabled", src.Enabled),
-	}
+	}, processingFields(src.Processing)...)
 }
 
 // tenantFields are a tenant's name and retention overrides.
@@ -104,6 +136,8 @@ func tenantFields(t *sluice.Tenant) []auditField {
 		field("payload_retention", durationValue(r.Delivered)),
 		field("metadata_retention", durationValue(r.Metadata)),
 		field("audit_retention", durationValue(r.Audit)),
+		field("restricted_data.paths", t.Restricted.Paths),
+		field("restricted_data.subject_types", t.Restricted.SubjectTypes),
 	}
 }
 
@@ -132,57 +166,76 @@ func durationValue(d time.Duration) any {
 	return d.String()
 }
 
-// changes returns what changed from before to after, two lists of the same
-// function's fields: every field whose value differs. A nil before is a
-// creation (each field set, from nil), a nil after a deletion (each field
-// set, to nil). Sensitive values are fingerprinted under the tenant's key.
+// changes returns what changed from before to after, two lists of one
+// resource type's fields: every field whose value differs, matched by
+// name (a field only one list has, such as a header added, is nil in the
+// other), in after's order, then the fields only before had. A nil
+// before is a creation (each field set, from nil), a nil after a
+// deletion (each field set, to nil). Sensitive values are fingerprinted
+// under the tenant's key.
 func (s *Store) changes(ctx context.Context, tenantID string, before, after []auditField) ([]sluice.Change, error) {
 	fp := fingerprinter{s: s, tenantID: tenantID}
-	n := max(len(before), len(after))
+	old := make(map[string]*auditField, len(before))
+	for i := range before {
+		old[before[i].name] = &before[i]
+	}
 	var out []sluice.Change
-	for i := range n {
-		var old, cur *auditField
-		if before != nil {
-			old = &before[i]
+	add := func(o, n *auditField) error {
+		c, changed, err := fp.change(ctx, o, n)
+		if changed {
+			out = append(out, c)
 		}
-		if after != nil {
-			cur = &after[i]
+		return err
+	}
+	seen := make(map[string]bool, len(after))
+	for i := range after {
+		seen[after[i].name] = true
+		if err := add(old[after[i].name], &after[i]); err != nil {
+			return nil, err
 		}
-		var name string
-		var oldJSON, newJSON []byte
-		var err error
-		if old != nil {
-			name = old.name
-			if oldJSON, err = encodeField(old); err != nil {
+	}
+	for i := range before {
+		if !seen[before[i].name] {
+			if err := add(&before[i], nil); err != nil {
 				return nil, err
 			}
 		}
-		if cur != nil {
-			name = cur.name
-			if newJSON, err = encodeField(cur); err != nil {
-				return nil, err
-			}
-		}
-		if old != nil && cur != nil && bytes.Equal(oldJSON, newJSON) {
-			continue
-		}
-		if (old == nil || cur == nil) && string(oldJSON)+string(newJSON) == "null" {
-			continue // created or deleted, and not set
-		}
-		c := sluice.Change{Field: name}
-		if old != nil {
-			if c.Old, err = fp.value(ctx, old, oldJSON); err != nil {
-				return nil, err
-			}
-		}
-		if cur != nil {
-			if c.New, err = fp.value(ctx, cur, newJSON); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, c)
 	}
 	return out, nil
+}
+
+// change compares a field before (o) and after (n), either nil where the
+// resource did not have it, and returns its change, if it changed.
+func (f *fingerprinter) change(ctx context.Context, o, n *auditField) (sluice.Change, bool, error) {
+	var c sluice.Change
+	oldJSON, newJSON := []byte("null"), []byte("null")
+	var err error
+	if o != nil {
+		c.Field = o.name
+		if oldJSON, err = encodeField(o); err != nil {
+			return c, false, err
+		}
+	}
+	if n != nil {
+		c.Field = n.name
+		if newJSON, err = encodeField(n); err != nil {
+			return c, false, err
+		}
+	}
+	if bytes.Equal(oldJSON, newJSON) {
+		return c, false, nil // unchanged, or created or deleted and not set
+	}
+	if o != nil {
+		if c.Old, err = f.value(ctx, o, oldJSON); err != nil {
+			return c, false, err
+		}
+	}
+	if n != nil {
+		if c.New, err = f.value(ctx, n, newJSON); err != nil {
+			return c, false, err
+		}
+	}
+	return c, true, nil
 }
 
 // encodeField returns f's value in JSON, a value that is not set ("", 0,

@@ -16,6 +16,38 @@ var auditCases = []testCase{
 	{name: "AuditChangesSource", fn: testAuditChangesSource},
 	{name: "AuditChangesTenantAndKeys", fn: testAuditChangesTenantAndKeys},
 	{name: "ResourceAudit", fn: testResourceAudit},
+	{name: "AuditChangesCredentials", fn: testAuditChangesCredentials},
+}
+
+// A destination's headers and credentials show only as fingerprints, a
+// header by its name.
+func testAuditChangesCredentials(t *testing.T, b *bundle) {
+	ten, ctx := b.tenant(t, "a")
+	d := b.destination(t, ctx, ten.ID, "*")
+	d.Headers = map[string]string{"X-Api-Key": "hdr-value-one"}
+	d.Auth = sluice.DestinationAuth{Type: sluice.AuthBearer, Token: "bearer-token-one"}
+	if err := b.store.UpdateDestination(ctx, d); err != nil {
+		t.Fatalf("UpdateDestination: %v", err)
+	}
+	d.Headers = map[string]string{"X-Other": "hdr-value-two"}
+	if err := b.store.UpdateDestination(ctx, d); err != nil {
+		t.Fatalf("UpdateDestination: %v", err)
+	}
+	entries, _, err := b.store.ResourceAudit(b.ctx, ten.ID, d.ID, sluice.Page{})
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("ResourceAudit = %d entries, %v", len(entries), err)
+	}
+	first, second := changesOf(entries[1]), changesOf(entries[0])
+	key := wantFingerprint(t, "headers.X-Api-Key", first["headers.X-Api-Key"].New)
+	wantFingerprint(t, "auth.token", first["auth.token"].New)
+	if len(first) != 3 || first["auth.type"].New != sluice.AuthBearer {
+		t.Fatalf("first update = %+v, want a header, auth.type and auth.token", entries[1].Changes)
+	}
+	if len(second) != 2 || second["headers.X-Api-Key"].Old != key || second["headers.X-Api-Key"].New != nil {
+		t.Fatalf("second update = %+v, want X-Api-Key removed and X-Other added", entries[0].Changes)
+	}
+	wantFingerprint(t, "headers.X-Other", second["headers.X-Other"].New)
+	wantNoValues(t, entries, "hdr-value", "bearer-token")
 }
 
 // changesOf returns an entry's changes by field.
