@@ -52,6 +52,8 @@ type Store interface {
 	// Destinations lists a tenant's destinations, newest first.
 	Destinations(ctx context.Context, tenantID string, page Page) ([]*Destination, string, error)
 	// UpdateDestination stores every field of d; ENOTFOUND if it is gone.
+	// Its audit entry is destination.secret_rotate when d has a new
+	// secret, destination.update otherwise.
 	UpdateDestination(ctx context.Context, d *Destination) error
 	// DeleteDestination removes a destination and cancels its pending
 	// deliveries; ENOTFOUND if none.
@@ -210,6 +212,10 @@ type Store interface {
 
 	// AuditLog lists a tenant's audit entries, newest first.
 	AuditLog(ctx context.Context, tenantID string, page Page) ([]*AuditEntry, string, error)
+	// ResourceAudit lists the tenant's audit entries about one resource
+	// (a destination, source, key or tenant id), newest first: its
+	// history. Another tenant's resource has none.
+	ResourceAudit(ctx context.Context, tenantID, resourceID string, page Page) ([]*AuditEntry, string, error)
 	// APIKeys lists a tenant's keys, newest first; their token hashes are
 	// for authentication, never for display.
 	APIKeys(ctx context.Context, tenantID string, page Page) ([]*APIKey, string, error)

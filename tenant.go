@@ -99,7 +99,8 @@ func ActorFrom(ctx context.Context) Actor {
 }
 
 // AuditEntry is one line of the audit trail: who did what to which resource,
-// and when. It never carries a payload, a secret or a URL.
+// and when, and what it changed. It never carries a payload, a secret or a
+// URL: Changes shows those as fingerprints.
 type AuditEntry struct {
 	ID         string
 	TenantID   string
@@ -107,4 +108,9 @@ type AuditEntry struct {
 	Action     string // e.g. "destination.create", "key.delete", "event.payload_read"
 	ResourceID string
 	At         time.Time
+	// Changes are the fields a configuration change changed, in the order
+	// of the resource's fields; nil for an entry that changes no
+	// configuration (a payload read, an erasure) and for entries written
+	// before changes were recorded.
+	Changes []Change
 }

@@ -145,10 +145,24 @@ type auditJSON struct {
 	Action     string    `json:"action"`
 	ResourceID *string   `json:"resource_id"`
 	At         time.Time `json:"at"`
+	// Changes are the fields a configuration change changed; empty for
+	// any other entry. Secrets and URLs show as fingerprints.
+	Changes []changeJSON `json:"changes"`
+}
+
+// changeJSON is one field an audited change changed: its values before
+// and after, null where it was or is not set.
+type changeJSON struct {
+	Field string `json:"field"`
+	Old   any    `json:"old"`
+	New   any    `json:"new"`
 }
 
 func toAuditJSON(e *sluice.AuditEntry) auditJSON {
-	out := auditJSON{ID: e.ID, Action: e.Action, At: e.At}
+	out := auditJSON{ID: e.ID, Action: e.Action, At: e.At, Changes: make([]changeJSON, len(e.Changes))}
+	for i, c := range e.Changes {
+		out.Changes[i] = changeJSON(c)
+	}
 	if e.ActorKeyID != "" {
 		out.ActorKeyID = &e.ActorKeyID
 	}
@@ -158,18 +172,47 @@ func toAuditJSON(e *sluice.AuditEntry) auditJSON {
 	return out
 }
 
-// listAudit serves GET /v1/audit.
+// listAudit serves GET /v1/audit, or with ?resource_id= one resource's
+// history.
 func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
 	page, err := pageFrom(r)
 	if err != nil {
 		return err
 	}
-	entries, next, err := h.store.AuditLog(r.Context(), key.TenantID, page)
+	var entries []*sluice.AuditEntry
+	var next string
+	if q := r.URL.Query(); q.Has("resource_id") {
+		id := q.Get("resource_id")
+		if !validResourceID(id) {
+			return sluice.Errorf(sluice.EINVALID, "resource_id: must be the id of a resource, such as dst_…")
+		}
+		entries, next, err = h.store.ResourceAudit(r.Context(), key.TenantID, id, page)
+	} else {
+		entries, next, err = h.store.AuditLog(r.Context(), key.TenantID, page)
+	}
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, newList(entries, next, toAuditJSON))
 	return nil
+}
+
+// validResourceID reports whether id has the shape of what audit entries
+// name: an id of Sluice's (sluice.ValidID), or a data key's id or a master
+// key's fingerprint (lower case letters, digits and underscores).
+func validResourceID(id string) bool {
+	if sluice.ValidID(id) {
+		return true
+	}
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // isIntegrity reports whether err is a failed integrity check of stored data.

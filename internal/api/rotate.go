@@ -45,11 +45,9 @@ func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request, key *slui
 		d.PreviousSecret, d.PreviousSecretUntil = d.Secret, h.now().Add(grace)
 	}
 	d.Secret = signature.NewSecret()
+	// The store audits a new secret as destination.secret_rotate, with
+	// the fingerprints of the secrets before and after.
 	if err := h.store.UpdateDestination(ctx, d); err != nil {
-		return err
-	}
-	if err := h.store.RecordAudit(ctx, &sluice.AuditEntry{TenantID: key.TenantID, ActorKeyID: key.ID,
-		Action: "destination.secret_rotate", ResourceID: d.ID}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"secret": d.Secret})

@@ -187,7 +187,9 @@ func (s *Store) recordHealth(ctx context.Context, tx Tx, r *sluice.AttemptResult
 	if err := tx.DisableDestination(ctx, a.DestinationID, change.disable, s.now()); err != nil {
 		return "", fmt.Errorf("disable destination: %w", err)
 	}
-	if err := s.audit(ctx, tx, a.TenantID, "destination.disable", a.DestinationID); err != nil {
+	changes := []sluice.Change{{Field: "enabled", Old: true, New: false},
+		{Field: "disabled_reason", Old: nil, New: change.disable}}
+	if err := s.auditChanges(ctx, tx, a.TenantID, "destination.disable", a.DestinationID, changes); err != nil {
 		return "", err
 	}
 	return change.disable, nil

@@ -20,7 +20,7 @@ func (s *Store) CreateSource(ctx context.Context, src *sluice.Source) error {
 		if err := tx.InsertSource(ctx, r); err != nil {
 			return fmt.Errorf("insert source: %w", err)
 		}
-		return s.audit(ctx, tx, src.TenantID, "source.create", src.ID)
+		return s.auditDiff(ctx, tx, src.TenantID, "source.create", src.ID, nil, sourceFields(src))
 	})
 }
 
@@ -61,21 +61,39 @@ func (s *Store) UpdateSource(ctx context.Context, src *sluice.Source) error {
 		return err
 	}
 	return s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		old, err := s.lockSource(ctx, tx, src.TenantID, src.ID)
+		if err != nil {
+			return err
+		}
 		if err := tx.UpdateSource(ctx, r); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, src.TenantID, "source.update", src.ID)
+		return s.auditDiff(ctx, tx, src.TenantID, "source.update", src.ID, sourceFields(old), sourceFields(src))
 	})
 }
 
 // DeleteSource removes a source; its events stay. ENOTFOUND if none.
 func (s *Store) DeleteSource(ctx context.Context, tenantID, id string) error {
 	return s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		old, err := s.lockSource(ctx, tx, tenantID, id)
+		if err != nil {
+			return err
+		}
 		if err := tx.DeleteSource(ctx, tenantID, id); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, tenantID, "source.delete", id)
+		return s.auditDiff(ctx, tx, tenantID, "source.delete", id, sourceFields(old), nil)
 	})
+}
+
+// lockSource reads one of the tenant's sources in tx to change it, its
+// secrets opened: what its audit entry compares the change with.
+func (s *Store) lockSource(ctx context.Context, tx Tx, tenantID, id string) (*sluice.Source, error) {
+	r, err := tx.LockSource(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.openSource(ctx, r)
 }
 
 // CreateDestination stores d, of KindHTTP unless it says otherwise. A
@@ -101,7 +119,7 @@ func (s *Store) CreateDestination(ctx context.Context, d *sluice.Destination) er
 		if err := tx.InsertDestination(ctx, r); err != nil {
 			return fmt.Errorf("insert destination: %w", err)
 		}
-		return s.audit(ctx, tx, d.TenantID, "destination.create", d.ID)
+		return s.auditDiff(ctx, tx, d.TenantID, "destination.create", d.ID, nil, destinationFields(d))
 	})
 }
 
@@ -139,6 +157,10 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 		if err != nil {
 			return err
 		}
+		before, err := s.openDestination(ctx, old)
+		if err != nil {
+			return err
+		}
 		if err := tx.UpdateDestination(ctx, r); err != nil {
 			return err
 		}
@@ -159,7 +181,12 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 				return err
 			}
 		}
-		return s.audit(ctx, tx, d.TenantID, "destination.update", d.ID)
+		action := "destination.update"
+		if before.Secret != d.Secret {
+			// Only a rotation gives a destination a new secret.
+			action = "destination.secret_rotate"
+		}
+		return s.auditDiff(ctx, tx, d.TenantID, action, d.ID, destinationFields(before), destinationFields(d))
 	})
 }
 
@@ -171,6 +198,17 @@ func (s *Store) UpdateDestination(ctx context.Context, d *sluice.Destination) er
 // cancel that follows also sees the deliveries those events added.
 func (s *Store) DeleteDestination(ctx context.Context, tenantID, id string) error {
 	return s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		// Read, not locked: locking it before the delete could deadlock
+		// with an attempt's health update. On PostgreSQL an update
+		// committed between the two shows in its own audit entry.
+		old, err := tx.Destination(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		before, err := s.openDestination(ctx, old)
+		if err != nil {
+			return err
+		}
 		if err := tx.DeleteDestination(ctx, tenantID, id); err != nil {
 			return err
 		}
@@ -181,7 +219,7 @@ func (s *Store) DeleteDestination(ctx context.Context, tenantID, id string) erro
 		if err := tx.RefreshEventStatus(ctx, eventIDs); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, tenantID, "destination.delete", id)
+		return s.auditDiff(ctx, tx, tenantID, "destination.delete", id, destinationFields(before), nil)
 	})
 }
 

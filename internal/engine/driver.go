@@ -152,6 +152,9 @@ type Reader interface {
 	QueueStats(ctx context.Context, now time.Time) (*sluice.QueueStats, error)
 	// AuditLog lists the tenant's audit entries, newest first.
 	AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error)
+	// ResourceAudit lists the tenant's audit entries about one resource,
+	// newest first.
+	ResourceAudit(ctx context.Context, tenantID, resourceID string, page sluice.Page) ([]*sluice.AuditEntry, string, error)
 	// DestinationDeliveries lists a destination's deliveries, newest
 	// first; ENOTFOUND when the tenant has no such destination.
 	DestinationDeliveries(ctx context.Context, tenantID, destinationID string, page sluice.Page) ([]*sluice.Delivery, string, error)
@@ -229,6 +232,8 @@ type Tx interface {
 	InsertSource(ctx context.Context, s *SourceRow) error
 	// UpdateSource stores every field of a source but its times of creation.
 	UpdateSource(ctx context.Context, s *SourceRow) error
+	// LockSource reads one of the tenant's sources to change it.
+	LockSource(ctx context.Context, tenantID, id string) (*SourceRow, error)
 	// DeleteSource deletes one of the tenant's sources.
 	DeleteSource(ctx context.Context, tenantID, id string) error
 

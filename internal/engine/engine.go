@@ -153,17 +153,41 @@ func (s *Store) Exclusive() sluice.Exclusive { return s.driver.Exclusive() }
 
 // audit appends an audit entry of the actor in ctx inside tx.
 func (s *Store) audit(ctx context.Context, tx Tx, tenantID, action, resourceID string) error {
+	return s.auditChanges(ctx, tx, tenantID, action, resourceID, nil)
+}
+
+// auditChanges appends an audit entry of the actor in ctx inside tx, with
+// the fields the change changed (see changes).
+func (s *Store) auditChanges(ctx context.Context, tx Tx, tenantID, action, resourceID string, changes []sluice.Change) error {
 	e := &sluice.AuditEntry{ID: sluice.NewID(sluice.PrefixAudit), TenantID: tenantID,
-		ActorKeyID: sluice.ActorFrom(ctx).KeyID, Action: action, ResourceID: resourceID, At: s.now()}
+		ActorKeyID: sluice.ActorFrom(ctx).KeyID, Action: action, ResourceID: resourceID, At: s.now(),
+		Changes: changes}
 	if err := tx.InsertAudit(ctx, e); err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
 	return nil
 }
 
+// auditDiff appends an audit entry of the actor in ctx inside tx with the
+// fields that differ from before to after (nil before: a creation, nil
+// after: a deletion).
+func (s *Store) auditDiff(ctx context.Context, tx Tx, tenantID, action, resourceID string, before, after []auditField) error {
+	changes, err := s.changes(ctx, tenantID, before, after)
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return s.auditChanges(ctx, tx, tenantID, action, resourceID, changes)
+}
+
 // AuditLog lists a tenant's audit entries, newest first.
 func (s *Store) AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error) {
 	return s.read.AuditLog(ctx, tenantID, page)
+}
+
+// ResourceAudit lists a tenant's audit entries about one resource, newest
+// first.
+func (s *Store) ResourceAudit(ctx context.Context, tenantID, resourceID string, page sluice.Page) ([]*sluice.AuditEntry, string, error) {
+	return s.read.ResourceAudit(ctx, tenantID, resourceID, page)
 }
 
 // DestinationDeliveries lists a destination's deliveries, newest first.

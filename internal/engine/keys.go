@@ -80,7 +80,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *sluice.Tenant, k *sluice.AP
 		if err := tx.InsertDataKey(ctx, &DataKeyRow{ID: id, TenantID: t.ID, Wrapped: wrapped, CreatedAt: now}); err != nil {
 			return fmt.Errorf("insert data key: %w", err)
 		}
-		return s.audit(ctx, tx, t.ID, "tenant.create", t.ID)
+		return s.auditDiff(ctx, tx, t.ID, "tenant.create", t.ID, nil, tenantFields(t))
 	})
 }
 
@@ -131,7 +131,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *sluice.APIKey) error {
 		if err := s.insertKey(ctx, tx, k); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, k.TenantID, "key.create", k.ID)
+		return s.auditDiff(ctx, tx, k.TenantID, "key.create", k.ID, nil, keyFields(k))
 	})
 }
 
@@ -149,7 +149,7 @@ func (s *Store) DeleteAPIKey(ctx context.Context, tenantID, id string) error {
 		if err := tx.DeleteAPIKey(ctx, id); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, tenantID, "key.delete", id)
+		return s.auditDiff(ctx, tx, tenantID, "key.delete", id, keyFields(k), nil)
 	})
 }
 

@@ -298,10 +298,14 @@ func (s *Store) UpdateTenant(ctx context.Context, t *sluice.Tenant) error {
 		return err
 	}
 	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		old, err := tx.Tenant(ctx, t.ID)
+		if err != nil {
+			return err
+		}
 		if err := tx.UpdateTenant(ctx, t); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, t.ID, "tenant.update", t.ID)
+		return s.auditDiff(ctx, tx, t.ID, "tenant.update", t.ID, tenantFields(old), tenantFields(t))
 	})
 	s.forgetPolicy(t.ID)
 	return err

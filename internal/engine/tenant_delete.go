@@ -56,6 +56,8 @@ func (s *Store) DeleteTenant(ctx context.Context, tenantID string) error {
 		if dataKeys, err = tx.DeleteTenantKeys(ctx, tenantID); err != nil {
 			return err
 		}
+		// Without changes: the entry outlives the tenant, and nothing of
+		// what it named (its name among them) may.
 		return s.audit(ctx, tx, op.TenantID, "tenant.delete", tenantID)
 	})
 	if err != nil {

@@ -148,6 +148,13 @@ func (o *Ops) Source(ctx context.Context, tenantID, id string) (*engine.SourceRo
 	return r, notFound(err, "source")
 }
 
+// LockSource reads one of the tenant's sources to change it.
+func (o *Ops) LockSource(ctx context.Context, tenantID, id string) (*engine.SourceRow, error) {
+	r, err := scanSource(o.Conn.QueryRow(ctx, `SELECT `+sourceColumns+` FROM sources WHERE id = $1 AND tenant_id = $2`+
+		o.lock("FOR NO KEY UPDATE"), id, tenantID))
+	return r, notFound(err, "source")
+}
+
 // SourceByID returns a source whatever its tenant.
 func (o *Ops) SourceByID(ctx context.Context, id string) (*engine.SourceRow, error) {
 	r, err := scanSource(o.Conn.QueryRow(ctx, `SELECT `+sourceColumns+` FROM sources WHERE id = $1`, id))

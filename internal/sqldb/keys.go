@@ -125,26 +125,6 @@ func (o *Ops) DeleteAPIKey(ctx context.Context, id string) error {
 	return o.execOne(ctx, "key", `DELETE FROM api_keys WHERE id = $1`, id)
 }
 
-// InsertAudit appends an audit entry.
-func (o *Ops) InsertAudit(ctx context.Context, e *sluice.AuditEntry) error {
-	_, err := o.Conn.Exec(ctx, `INSERT INTO audit_log (id, tenant_id, actor_key_id, action, resource_id, at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, e.ID, e.TenantID, e.ActorKeyID, e.Action, e.ResourceID, MS(e.At))
-	return err
-}
-
-// AuditLog lists the tenant's audit entries, newest first.
-func (o *Ops) AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error) {
-	return listPage(ctx, o.Conn, "audit",
-		`SELECT id, tenant_id, actor_key_id, action, resource_id, at FROM audit_log WHERE tenant_id = $1`,
-		[]any{tenantID}, page, func(row Row) (*sluice.AuditEntry, error) {
-			var e sluice.AuditEntry
-			var at int64
-			err := row.Scan(&e.ID, &e.TenantID, &e.ActorKeyID, &e.Action, &e.ResourceID, &at)
-			e.At = FromMS(at)
-			return &e, err
-		}, func(e *sluice.AuditEntry) string { return e.ID })
-}
-
 // Setting returns a store-wide setting; ENOTFOUND if it is not set.
 func (o *Ops) Setting(ctx context.Context, name string) (string, error) {
 	return o.setting(ctx, name, "")

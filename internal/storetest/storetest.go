@@ -102,6 +102,7 @@ func Run(t *testing.T, open OpenFunc) {
 	tests = append(tests, restrictedCases...)
 	tests = append(tests, thinCases...)
 	tests = append(tests, keyCases...)
+	tests = append(tests, auditCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -241,15 +242,33 @@ func parsePages() map[string]*template.Template {
 			}
 			return t.UTC().Format("2006-01-02 15:04:05")
 		},
-		"join": strings.Join,
-		"dur":  humanDuration,
-		"list": func() []sluice.EventStatus { return sluice.EventStatuses },
+		"join":   strings.Join,
+		"dur":    humanDuration,
+		"list":   func() []sluice.EventStatus { return sluice.EventStatuses },
+		"change": changeText,
 	}
 	pages := map[string]*template.Template{}
 	for name := range titles {
 		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name))
 	}
 	return pages
+}
+
+// changeText shows one field an audited change changed: "url: fp:… →
+// fp:…", each value in JSON, "—" where it was or is not set. Secrets and
+// URLs are fingerprints already: the store never records them.
+func changeText(c sluice.Change) string {
+	value := func(v any) string {
+		if v == nil {
+			return "—"
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return "?"
+		}
+		return string(b)
+	}
+	return c.Field + ": " + value(c.Old) + " → " + value(c.New)
 }
 
 // humanDuration shows a setting's duration in the largest whole unit that
