@@ -81,8 +81,8 @@ func (b *testBundle) fetch(t *testing.T, url string) *response {
 	return b.do(t, "GET", strings.TrimPrefix(url, b.srv.URL), "", nil)
 }
 
-// auditEntry is an audit entry as the API returns it.
-type auditEntry struct {
+// fetchAuditEntry is an audit entry as the API returns it.
+type fetchAuditEntry struct {
 	ActorKeyID *string `json:"actor_key_id"`
 	Action     string  `json:"action"`
 	ResourceID *string `json:"resource_id"`
@@ -90,11 +90,11 @@ type auditEntry struct {
 
 // fetchAudits returns the event.fetch* entries of the token's tenant on
 // the event, newest first.
-func (b *testBundle) fetchAudits(t *testing.T, token, eventID string) []auditEntry {
+func (b *testBundle) fetchAudits(t *testing.T, token, eventID string) []fetchAuditEntry {
 	t.Helper()
-	var out struct{ Data []auditEntry }
+	var out struct{ Data []fetchAuditEntry }
 	b.do(t, "GET", "/v1/audit?limit=500", token, nil).want(t, http.StatusOK, &out)
-	var fetches []auditEntry
+	var fetches []fetchAuditEntry
 	for _, e := range out.Data {
 		if strings.HasPrefix(e.Action, "event.fetch") && e.ResourceID != nil && *e.ResourceID == eventID {
 			fetches = append(fetches, e)
