@@ -357,6 +357,9 @@ func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Cla
 		}
 		claims = append(claims, c)
 	}
+	if err := s.pseudonymizeClaims(ctx, claims); err != nil {
+		return nil, err
+	}
 	if len(broken) > 0 {
 		err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error { return s.expireDeliveries(ctx, tx, broken) })
 		if err != nil {
