@@ -99,6 +99,7 @@ func Run(t *testing.T, open OpenFunc) {
 	tests = append(tests, dataKeyCases...)
 	tests = append(tests, listenCases...)
 	tests = append(tests, exposureCases...)
+	tests = append(tests, pseudonymCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
