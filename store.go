@@ -103,6 +103,12 @@ type Store interface {
 	// cancels those events' pending deliveries, and records the erasure
 	// under the subject's keyed hash. Repeating it erases nothing more.
 	EraseSubject(ctx context.Context, tenantID string, s Subject) (*Erasure, error)
+	// ResolvePseudonym returns the data subject behind a pseudonymous token
+	// a destination was sent (see Claim.Pseudonyms), and records the
+	// resolution as pseudonym.resolve in the audit log. ENOTFOUND for a
+	// token the destination was never sent, or whose subject was erased
+	// since.
+	ResolvePseudonym(ctx context.Context, tenantID, destinationID, token string) (*Subject, error)
 	// SubjectPayloads returns every retained payload linked to the subject,
 	// oldest first.
 	SubjectPayloads(ctx context.Context, tenantID string, s Subject) ([]*SubjectPayload, error)
@@ -330,6 +336,12 @@ type Claim struct {
 	// a destination without a PersonalDataGrant.
 	Restricted   RestrictedData
 	SubjectPaths []SubjectPath
+	// Pseudonyms are the tokens that replace the values at the
+	// destination's Pseudonymize paths in Body, by path and value (see
+	// internal/pseudonym.Key). The store mints them, and keeps what
+	// resolves each back to its subject, as it hands out the claim; a
+	// value without a token is never sent.
+	Pseudonyms map[string]string
 }
 
 // AttemptResult is an attempt and what it does to its delivery: the

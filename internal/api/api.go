@@ -260,6 +260,7 @@ func (h *Handler) register() {
 	h.route("POST /v1/erasures", adminOnly, h.eraseSubject)
 	h.route("GET /v1/erasures", adminOnly, h.listErasures)
 	h.route("GET /v1/subjects/export", adminOnly, h.exportSubject)
+	h.route("POST /v1/pseudonyms/resolve", adminOnly, h.resolvePseudonym)
 	h.route("GET /v1/audit", anyRole, h.listAudit)
 	h.route("GET /v1/datamap", anyRole, h.getDataMap)
 	h.route("GET /v1/datamap/records", anyRole, h.getRecords)

@@ -227,3 +227,23 @@ func TestThinFetchWithholdsRestricted(t *testing.T) {
 		t.Errorf("fetched %s, want the payload without data.customer", res.body)
 	}
 }
+
+// A thin delivery's fetch pseudonymises as a full delivery does.
+func TestThinFetchPseudonymizes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, ev, _ := b.deliverThin(t, b.operator, map[string]any{"pseudonymize": []string{"data.customer.email"}})
+	res := b.fetch(t, ev.FetchURL)
+	res.want(t, http.StatusOK, nil)
+	var got struct {
+		Data struct {
+			Customer struct{ Email string }
+		}
+	}
+	if err := json.Unmarshal(res.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got.Data.Customer.Email, "pst_") {
+		t.Errorf("fetched %s, want the email pseudonymised", res.body)
+	}
+}

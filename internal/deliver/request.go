@@ -108,6 +108,10 @@ func Body(c *sluice.Claim) ([]byte, string) {
 			return nil, ErrClassFields
 		}
 	}
+	var err error
+	if body, err = pseudonymize(body, c); err != nil {
+		return nil, ErrClassFields
+	}
 	return body, ""
 }
 

@@ -364,14 +364,24 @@ func (s *Store) openClaims(ctx context.Context, rows []*ClaimRow) ([]*sluice.Cla
 			return nil, err
 		}
 	}
-	if err := s.fillRestricted(ctx, claims); err != nil {
+	if err := s.completeClaims(ctx, claims); err != nil {
 		return nil, err
 	}
 	return claims, nil
 }
 
+// completeClaims gives claims with their payloads opened what deliver.Body
+// needs besides: their tenants' restricted data policies and the tokens of
+// their destinations' pseudonymised values.
+func (s *Store) completeClaims(ctx context.Context, claims []*sluice.Claim) error {
+	if err := s.fillRestricted(ctx, claims); err != nil {
+		return err
+	}
+	return s.pseudonymizeClaims(ctx, claims)
+}
+
 // claimOf returns the claim of a row with its destination opened, but not
-// its payload, nor its tenant's restricted data policy (fillRestricted).
+// its payload, nor what completeClaims adds.
 func (s *Store) claimOf(ctx context.Context, r *ClaimRow) (*sluice.Claim, error) {
 	c := &sluice.Claim{Delivery: r.Delivery, EventType: r.EventType, ReceivedAt: r.ReceivedAt, ContentType: r.ContentType,
 		Hops: r.Hops, SubjectPaths: r.SubjectPaths}

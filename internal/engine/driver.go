@@ -128,6 +128,10 @@ type Reader interface {
 	// has; a row's SealedKey is nil for a subject indexed before subject
 	// keys existed.
 	SubjectKeys(ctx context.Context, tenantID string, hashes [][]byte) ([]SubjectKeyRow, error)
+	// Pseudonym returns the record of a token the tenant's destination was
+	// sent, with its subject's sealed key; ENOTFOUND when there is none
+	// (never recorded, or its subject's key was deleted).
+	Pseudonym(ctx context.Context, tenantID, destinationID, token string) (*PseudonymRow, error)
 	// KeyShares returns the subjects' shares of the events' keys, with each
 	// subject's sealed key: one per subject link that has a share.
 	KeyShares(ctx context.Context, eventIDs []string) ([]KeyShareRow, error)
@@ -328,6 +332,13 @@ type Tx interface {
 	// SetSubjectKeys gives keys to subjects stored without one (SealedKey
 	// nil): ECONFLICT if one of them has a key already.
 	SetSubjectKeys(ctx context.Context, tenantID string, keys []SubjectKeyRow) error
+	// InsertSubjectKeys stores new keys of subjects, created at.
+	InsertSubjectKeys(ctx context.Context, tenantID string, keys []SubjectKeyRow, at time.Time) error
+	// InsertPseudonyms records tokens the tenant's destinations were sent,
+	// created at, leaving those recorded already as they are. Each row
+	// refers to its subject's key row and goes with it: ENOTFOUND when
+	// that row is gone.
+	InsertPseudonyms(ctx context.Context, tenantID string, rows []PseudonymRow, at time.Time) error
 	// RenameObservations gives observations new names: each old row goes,
 	// and the new one is stored, or keeps the earlier first sighting of the
 	// two when it is there already.

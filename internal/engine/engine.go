@@ -75,6 +75,7 @@ type Store struct {
 	defaults     sluice.Retention // the server's retention
 	policies     policyCache      // tenants' retention overrides
 	volatile     volatilePayloads // payloads of storage "none", for their retries
+	pseudonyms   pseudonymCache   // tokens recorded
 
 	// unscrubbed is set when a deletion has committed that no Scrub has
 	// followed yet.

@@ -67,6 +67,7 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	}
 	e := &plan.rows.Event
 	created := &sluice.EventCreated{Event: e, Claims: plan.claims, Unclaimed: plan.unclaimed, Storage: se.storage.storage}
+	s.pseudonymizeBorn(ctx, created)
 	s.shapes.stored(e.TenantID, se.shapes)
 	if drift := driftOf(se.shapes, ins.NewObservations); len(drift) > 0 {
 		created.Unclaimed = s.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,

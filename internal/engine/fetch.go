@@ -32,11 +32,6 @@ func (s *Store) FetchClaim(ctx context.Context, deliveryID string) (*sluice.Clai
 	if err != nil {
 		return nil, err
 	}
-	// The fetch answers with what a full delivery carries: what the
-	// tenant restricts is withheld as it would be.
-	if err := s.fillRestricted(ctx, []*sluice.Claim{c}); err != nil {
-		return nil, err
-	}
 	if r.Body == nil {
 		return c, nil
 	}
@@ -52,6 +47,11 @@ func (s *Store) FetchClaim(ctx context.Context, deliveryID string) (*sluice.Clai
 	case err == errSubjectErased:
 		c.Body = nil
 	case err != nil:
+		return nil, err
+	}
+	// The fetch answers with what a full delivery carries: restricted
+	// data withheld and values pseudonymised as they would be.
+	if err := s.completeClaims(ctx, []*sluice.Claim{c}); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -82,6 +82,7 @@ func (s *Store) EraseSubject(ctx context.Context, tenantID string, subj sluice.S
 		return s.audit(ctx, tx, tenantID, "subject.erase", e.ID)
 	})
 	s.subjectCache.forget(tenantID, hash)
+	s.pseudonyms.forget() // its tokens' records went with its key
 	if err != nil {
 		return nil, err
 	}

@@ -145,6 +145,7 @@ func (s *Store) forgetTenant(tenantID string, dataKeys, destinations []string) {
 	}
 	s.keys.Forget(tenantID)
 	s.subjectCache.forgetTenant(tenantID)
+	s.pseudonyms.forget()
 	s.secrets.forget(destinations)
 	s.forgetPolicy(tenantID)
 	s.shapes.forgetTenant(tenantID)

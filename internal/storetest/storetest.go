@@ -103,6 +103,7 @@ func Run(t *testing.T, open OpenFunc) {
 	tests = append(tests, thinCases...)
 	tests = append(tests, keyCases...)
 	tests = append(tests, auditCases...)
+	tests = append(tests, pseudonymCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
