@@ -3,7 +3,6 @@ package main_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -46,19 +45,9 @@ func TestAuditHistoryOfADestination(t *testing.T) {
 	rcv.setSecret(rotated.Secret)
 	publishAndWait(t, p, token, rcv)
 
-	req, err := http.NewRequest("GET", p.url+"/v1/audit?resource_id="+dest.ID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("GET /v1/audit?resource_id=: %d %v", res.StatusCode, err)
+	res, body := getBody(t, p.url+"/v1/audit?resource_id="+dest.ID, token)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/audit?resource_id=: %d", res.StatusCode)
 	}
 	var history struct {
 		Data []struct {

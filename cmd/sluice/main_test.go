@@ -154,6 +154,27 @@ func callNoFail(method, url, token string, body any, out any) int {
 	return callHeaders(method, url, token, nil, body, out)
 }
 
+// getBody GETs url with the bearer token and returns the answer, its body
+// read; it fails the test when no answer comes.
+func getBody(t *testing.T, url, token string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, body
+}
+
 // callHeaders is callNoFail with extra request headers.
 func callHeaders(method, url, token string, header map[string]string, body any, out any) int {
 	var r io.Reader

@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"encoding/csv"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,17 +38,7 @@ func TestRecordsOfProcessingCSV(t *testing.T) {
 	id := ingest(t, p.url+"/in/"+src.ID, []byte(`{"type":"order.paid","id":"ord_1","note":"gift","customer":{"email":"`+email+`"}}`), nil)
 	rcv.waitFor(t, []string{id}, 30*time.Second)
 
-	req, err := http.NewRequest("GET", p.url+"/v1/datamap?format=csv", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	res, body := getBody(t, p.url+"/v1/datamap?format=csv", token)
 	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") {
 		t.Fatalf("records: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}

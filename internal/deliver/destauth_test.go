@@ -262,19 +262,7 @@ func TestClientCertificateKeepsSSRFGuard(t *testing.T) {
 		d.ClientCert = sluice.ClientCertificate{CertPEM: string(cert), KeyPEM: string(key)}
 		d.Auth = sluice.DestinationAuth{Type: sluice.AuthBearer, Token: "tok"}
 	})
-	ev := b.event(t, "invoice.paid", []byte(`{}`), "")
-	d, err := deliver.New(deliver.Config{Store: b.store, RetrySchedule: []time.Duration{0},
-		Timeout: 2 * time.Second, Lease: 5 * time.Second, PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(b.ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Stop)
-
-	b.waitDelivery(t, ev.ID, sluice.DeliveryExhausted, 5*time.Second)
-	assertAttempts(t, b.attempts(t, ev.ID), failed(0, deliver.ErrClassBlocked))
+	b.wantBlocked(t)
 	if n := len(srv.requests()); n != 0 {
 		t.Errorf("server handled %d requests, want 0", n)
 	}

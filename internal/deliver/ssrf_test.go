@@ -17,11 +17,11 @@ import (
 // With the default (strict) Policy, the default client refuses to connect
 // to a loopback receiver: the attempt fails as "blocked" and nothing
 // reaches the receiver.
-func TestDefaultPolicyRefusesLoopback(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	recv := newReceiver(t, http.StatusOK)
-	b.destination(t, recv.URL)
+// wantBlocked publishes an event to the bundle's destinations and runs a
+// dispatcher with the default address policy, which must refuse the
+// loopback destination its one attempt: exhausted, error class blocked.
+func (b *testBundle) wantBlocked(t *testing.T) {
+	t.Helper()
 	ev := b.event(t, "invoice.paid", []byte(`{}`), "")
 	d, err := deliver.New(deliver.Config{Store: b.store, RetrySchedule: []time.Duration{0},
 		Timeout: 2 * time.Second, Lease: 5 * time.Second, PollInterval: 20 * time.Millisecond})
@@ -32,9 +32,16 @@ func TestDefaultPolicyRefusesLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Stop)
-
 	b.waitDelivery(t, ev.ID, sluice.DeliveryExhausted, 5*time.Second)
 	assertAttempts(t, b.attempts(t, ev.ID), failed(0, deliver.ErrClassBlocked))
+}
+
+func TestDefaultPolicyRefusesLoopback(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	recv := newReceiver(t, http.StatusOK)
+	b.destination(t, recv.URL)
+	b.wantBlocked(t)
 	if n := len(recv.received()); n != 0 {
 		t.Errorf("receiver got %d requests, want 0", n)
 	}
