@@ -124,11 +124,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.SendKeys(`#url`, rcv.URL+"/hooks", chromedp.ByID),
 		chromedp.SendKeys(`#fields`, "id, amount", chromedp.ByID),
 		chromedp.Submit(`#name`, chromedp.ByID),
-		chromedp.WaitVisible(`.flash`, chromedp.ByQuery),
-		chromedp.Text(`.flash`, &flash, chromedp.ByQuery),
+		chromedp.WaitVisible(`#secret`, chromedp.ByID),
+		chromedp.Text(`#secret`, &flash, chromedp.ByID),
 		shot(dir, "destinations", &png),
 	)
-	if err != nil || !strings.Contains(flash, "Created destination") {
+	if err != nil || !strings.Contains(flash, "The destination is created") {
 		t.Fatalf("create destination through the form: %q, %v", flash, err)
 	}
 

@@ -85,11 +85,18 @@ type destinationInput struct {
 	processingJSON
 }
 
-// apply sets in's fields on d and validates the result: EINVALID naming
-// the first field that is wrong. The URL is checked only when given, as
-// the check may ask DNS; the switch alone is never refused, so a
-// destination stored under older rules can still be turned off.
+// apply sets in's fields on d and validates the result (see
+// applyDestination).
 func (h *Handler) apply(ctx context.Context, policy safehttp.Policy, in *destinationInput, d *sluice.Destination) error {
+	return applyDestination(ctx, h.store, h.cfg.Resolver, policy, in, d)
+}
+
+// applyDestination sets in's fields on d and validates the result: EINVALID
+// naming the first field that is wrong. The URL is checked only when given,
+// as the check may ask DNS; the switch alone is never refused, so a
+// destination stored under older rules can still be turned off.
+func applyDestination(ctx context.Context, st RuleStore, resolver safehttp.Resolver, policy safehttp.Policy,
+	in *destinationInput, d *sluice.Destination) error {
 	if len(in.Fields) > 0 {
 		fields, err := fieldAllowlist(in.Fields)
 		if err != nil {
@@ -121,17 +128,17 @@ func (h *Handler) apply(ctx context.Context, policy safehttp.Policy, in *destina
 		}
 	}
 	if in.SourceIDs != nil {
-		if err := h.checkSourcesExist(ctx, d.TenantID, d.SourceIDs); err != nil {
+		if err := checkSourcesExist(ctx, st, d.TenantID, d.SourceIDs); err != nil {
 			return err
 		}
 	}
 	if in.Name != nil {
-		if err := sluice.CheckDestinationName(ctx, h.store, d); err != nil {
+		if err := sluice.CheckDestinationName(ctx, st, d); err != nil {
 			return err
 		}
 	}
 	if in.URL != nil {
-		if err := policy.CheckDestinationURL(ctx, h.cfg.Resolver, *in.URL); err != nil {
+		if err := policy.CheckDestinationURL(ctx, resolver, *in.URL); err != nil {
 			return err
 		}
 		d.URL = *in.URL
@@ -151,9 +158,9 @@ func (h *Handler) apply(ctx context.Context, policy safehttp.Policy, in *destina
 // checkSourcesExist refuses source ids the tenant has no source of:
 // EINVALID naming the first, as a destination filtered on it would never
 // receive anything.
-func (h *Handler) checkSourcesExist(ctx context.Context, tenantID string, ids []string) error {
+func checkSourcesExist(ctx context.Context, st RuleStore, tenantID string, ids []string) error {
 	for i, id := range ids {
-		_, err := h.store.Source(ctx, tenantID, id)
+		_, err := st.Source(ctx, tenantID, id)
 		switch {
 		case sluice.ErrorCode(err) == sluice.ENOTFOUND:
 			return sluice.Errorf(sluice.EINVALID, "source_ids[%d]: no source %s of this tenant", i, id)
@@ -178,18 +185,30 @@ func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, key 
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if in.URL == nil {
-		return sluice.Errorf(sluice.EINVALID, "url: required")
-	}
-	if in.Name == nil {
-		return sluice.Errorf(sluice.EINVALID, "name: required, a name no other destination of the tenant has")
-	}
-	d := &sluice.Destination{ID: sluice.NewID(sluice.PrefixDestination), TenantID: key.TenantID,
-		EventTypes: []string{"*"}, Enabled: true}
-	if err := h.apply(r.Context(), h.policyFor(r), &in, d); err != nil {
+	d, err := newDestination(r.Context(), h.store, h.cfg.Resolver, h.policyFor(r), key.TenantID, &in)
+	if err != nil {
 		return err
 	}
 	return h.insertDestination(w, r, d)
+}
+
+// newDestination is a new destination of tenantID as in gives it, with
+// the API's defaults (every event type but Sluice's own, enabled), not
+// yet stored and without its secret.
+func newDestination(ctx context.Context, st RuleStore, resolver safehttp.Resolver, policy safehttp.Policy,
+	tenantID string, in *destinationInput) (*sluice.Destination, error) {
+	if in.URL == nil {
+		return nil, sluice.Errorf(sluice.EINVALID, "url: required")
+	}
+	if in.Name == nil {
+		return nil, sluice.Errorf(sluice.EINVALID, "name: required, a name no other destination of the tenant has")
+	}
+	d := &sluice.Destination{ID: sluice.NewID(sluice.PrefixDestination), TenantID: tenantID,
+		EventTypes: []string{"*"}, Enabled: true}
+	if err := applyDestination(ctx, st, resolver, policy, in, d); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // insertDestination stores a new destination, with a new secret unless
@@ -241,17 +260,14 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request, key 
 		return err
 	}
 	if in.Secret != nil {
-		return sluice.Errorf(sluice.EINVALID, "secret: cannot be changed by PATCH; rotate it instead")
+		return errSecretByPatch
 	}
 	d, err := h.store.Destination(r.Context(), key.TenantID, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if in.URL != nil && d.Listening() {
-		return sluice.Errorf(sluice.EINVALID, "url: a listen destination has none; its deliveries go to its sluice listen")
-	}
 	wasEnabled := d.Enabled
-	if err := h.apply(r.Context(), h.policyFor(r), &in, d); err != nil {
+	if err := changeDestination(r.Context(), h.store, h.cfg.Resolver, h.policyFor(r), &in, d); err != nil {
 		return err
 	}
 	if err := h.store.UpdateDestination(r.Context(), d); err != nil {
@@ -262,6 +278,21 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request, key 
 	}
 	writeJSON(w, http.StatusOK, toDestinationJSON(d))
 	return nil
+}
+
+var errSecretByPatch = sluice.Errorf(sluice.EINVALID, "secret: cannot be changed by PATCH; rotate it instead")
+
+// changeDestination applies a PATCH to d, not yet stored: never its
+// secret, and no URL for a listen destination.
+func changeDestination(ctx context.Context, st RuleStore, resolver safehttp.Resolver, policy safehttp.Policy,
+	in *destinationInput, d *sluice.Destination) error {
+	if in.Secret != nil {
+		return errSecretByPatch
+	}
+	if in.URL != nil && d.Listening() {
+		return sluice.Errorf(sluice.EINVALID, "url: a listen destination has none; its deliveries go to its sluice listen")
+	}
+	return applyDestination(ctx, st, resolver, policy, in, d)
 }
 
 // deleteDestination serves DELETE /v1/destinations/{id}.
@@ -276,15 +307,11 @@ func (h *Handler) deleteDestination(w http.ResponseWriter, r *http.Request, key 
 // getDestinationSecret serves GET /v1/destinations/{id}/secret (admin only:
 // a secret is not metadata).
 func (h *Handler) getDestinationSecret(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
-	d, err := h.store.Destination(r.Context(), key.TenantID, r.PathValue("id"))
+	secret, err := ReadSecret(r.Context(), h.store, key, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if err := h.store.RecordAudit(r.Context(), &sluice.AuditEntry{TenantID: key.TenantID, ActorKeyID: key.ID,
-		Action: "destination.secret_read", ResourceID: d.ID}); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"secret": d.Secret})
+	writeJSON(w, http.StatusOK, map[string]string{"secret": secret})
 	return nil
 }
 

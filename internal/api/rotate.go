@@ -27,29 +27,53 @@ func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request, key *slui
 			return err
 		}
 	}
-	grace := defaultGracePeriod
-	if in.GracePeriod != nil {
-		d, err := time.ParseDuration(*in.GracePeriod)
-		if err != nil || d < 0 || d > maxGracePeriod {
-			return sluice.Errorf(sluice.EINVALID, "grace_period: must be a duration from 0s to %s, such as 24h", maxGracePeriod)
-		}
-		grace = d
+	if _, err := gracePeriod(in.GracePeriod); err != nil {
+		return err
 	}
 	ctx := r.Context()
 	d, err := h.store.Destination(ctx, key.TenantID, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	d.PreviousSecret, d.PreviousSecretUntil = "", time.Time{}
-	if grace > 0 {
-		d.PreviousSecret, d.PreviousSecretUntil = d.Secret, h.now().Add(grace)
+	if err := RotateSecret(d, in.GracePeriod, h.now()); err != nil {
+		return err
 	}
-	d.Secret = signature.NewSecret()
 	// The store audits a new secret as destination.secret_rotate, with
 	// the fingerprints of the secrets before and after.
 	if err := h.store.UpdateDestination(ctx, d); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"secret": d.Secret})
+	return nil
+}
+
+// gracePeriod reads a rotation's grace period: the default when not
+// given, EINVALID for one out of bounds.
+func gracePeriod(given *string) (time.Duration, error) {
+	if given == nil {
+		return defaultGracePeriod, nil
+	}
+	d, err := time.ParseDuration(*given)
+	if err != nil || d < 0 || d > maxGracePeriod {
+		return 0, sluice.Errorf(sluice.EINVALID, "grace_period: must be a duration from 0s to %s, such as 24h", maxGracePeriod)
+	}
+	return d, nil
+}
+
+// RotateSecret gives d a new secret, not yet stored, as POST
+// /v1/destinations/{id}/rotate-secret does: the old one signs beside it
+// until grace (nil: the default, 24h) from now has passed; "0s" ends it at
+// once. EINVALID for a grace period out of bounds. Storing d audits the
+// rotation.
+func RotateSecret(d *sluice.Destination, grace *string, now time.Time) error {
+	g, err := gracePeriod(grace)
+	if err != nil {
+		return err
+	}
+	d.PreviousSecret, d.PreviousSecretUntil = "", time.Time{}
+	if g > 0 {
+		d.PreviousSecret, d.PreviousSecretUntil = d.Secret, now.Add(g)
+	}
+	d.Secret = signature.NewSecret()
 	return nil
 }

@@ -283,11 +283,8 @@ func (h *Handler) createSource(w http.ResponseWriter, r *http.Request, key *slui
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	if in.Verification == nil {
-		return sluice.Errorf(sluice.EINVALID, `verification: required (e.g. {"type": "stripe", "secret": "whsec_…"})`)
-	}
-	s := &sluice.Source{ID: sluice.NewID(sluice.PrefixSource), TenantID: key.TenantID, Enabled: true}
-	if err := in.apply(s); err != nil {
+	s, err := newSource(key.TenantID, &in)
+	if err != nil {
 		return err
 	}
 	if err := h.store.CreateSource(r.Context(), s); err != nil {
@@ -295,6 +292,19 @@ func (h *Handler) createSource(w http.ResponseWriter, r *http.Request, key *slui
 	}
 	writeJSON(w, http.StatusCreated, toSourceJSON(s, h.baseURL(r)))
 	return nil
+}
+
+// newSource is a new, enabled source of tenantID as in gives it, not yet
+// stored.
+func newSource(tenantID string, in *sourceInput) (*sluice.Source, error) {
+	if in.Verification == nil {
+		return nil, sluice.Errorf(sluice.EINVALID, `verification: required (e.g. {"type": "stripe", "secret": "whsec_…"})`)
+	}
+	s := &sluice.Source{ID: sluice.NewID(sluice.PrefixSource), TenantID: tenantID, Enabled: true}
+	if err := in.apply(s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // listSources serves GET /v1/sources.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/privacy"
-	"github.com/sluicehq/sluice/internal/signature"
 )
 
 // The dashboard's changes and audited reads. Each applies what the JSON API
@@ -24,45 +23,7 @@ func (h *Handler) notDone(w http.ResponseWriter, r *http.Request, to, what strin
 	if sluice.ErrorCode(err) == sluice.EINTERNAL {
 		h.cfg.Logger.ErrorContext(r.Context(), "ui: action", slog.String("path", r.URL.Path), slog.Any("error", err))
 	}
-	back(w, r, to, what+": "+sluice.ErrorMessage(err))
-}
-
-// createDestination creates a destination from the form, with the API's
-// defaults: every event type but Sluice's own, a generated secret, enabled.
-func (h *Handler) createDestination(w http.ResponseWriter, r *http.Request, s *session) {
-	d := &sluice.Destination{ID: sluice.NewID(sluice.PrefixDestination), TenantID: s.key.TenantID,
-		Name: r.PostFormValue("name"), URL: r.PostFormValue("url"), EventTypes: []string{"*"},
-		Fields: splitList(r.PostFormValue("fields")), Enabled: true}
-	if types := splitList(r.PostFormValue("event_types")); len(types) > 0 {
-		d.EventTypes = types
-	}
-	if err := h.create(r.Context(), s.key, d, h.cfg.Origin.Hosts(r)); err != nil {
-		h.notDone(w, r, "/ui/destinations", "Not created", err)
-		return
-	}
-	back(w, r, "/ui/destinations", "Created destination "+d.ID+".")
-}
-
-// create checks and stores a new destination, as POST /v1/destinations
-// does: EFORBIDDEN for a viewer, EINVALID naming the field that is wrong.
-// hosts are those the user reached the gateway by: its own.
-func (h *Handler) create(ctx context.Context, key *sluice.APIKey, d *sluice.Destination, hosts []string) error {
-	if err := key.RequireAdmin(); err != nil {
-		return err
-	}
-	if err := d.Validate(); err != nil {
-		return err
-	}
-	if err := sluice.CheckDestinationName(ctx, h.cfg.Store, d); err != nil {
-		return err
-	}
-	policy := h.cfg.Policy
-	policy.Self = policy.Self.WithHost(hosts...)
-	if err := policy.CheckDestinationURL(ctx, h.cfg.Resolver, d.URL); err != nil {
-		return err
-	}
-	d.Secret = signature.NewSecret()
-	return h.cfg.Store.CreateDestination(ctx, d)
+	back(w, r, to, what+": "+dashboardWording(sluice.ErrorMessage(err)))
 }
 
 // switchDestination is the kill switch: it enables or disables a

@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -18,8 +19,9 @@ import (
 const forbidden = "this needs an admin key; a viewer key reads metadata only"
 
 // A form that creates a destination gives the API's message for what is
-// wrong, and creates nothing; a good one creates it with the API's
-// defaults, with the session's key named in the audit log.
+// wrong beside the field, keeps what was typed, and creates nothing; a good
+// one creates it with the API's defaults, with the session's key named in
+// the audit log, and shows its secret once.
 func TestCreateDestination(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -46,9 +48,20 @@ func TestCreateDestination(t *testing.T) {
 		if code != http.StatusBadRequest {
 			t.Fatalf("%s: the API answered %d, want 400", tt.name, code)
 		}
-		want := "Not created: " + apiError(t, raw)
-		if got := flash(t, br.post("/ui/destinations", tt.form)); got != want {
-			t.Errorf("%s: got %q, want %q", tt.name, got, want)
+		res := br.post("/ui/destinations", tt.form)
+		page := readBody(t, res)
+		if res.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", tt.name, res.StatusCode)
+		}
+		want := apiError(t, raw)
+		field, _, _ := strings.Cut(want, ":")
+		if got := fieldError(t, page, field); !sameMessage(got, want) {
+			t.Errorf("%s: beside %s got %q, want %q", tt.name, field, got, want)
+		}
+		for name := range tt.form {
+			if got := inputValue(page, name); got != tt.form.Get(name) {
+				t.Errorf("%s: %s shows %q, want %q as typed", tt.name, name, got, tt.form.Get(name))
+			}
 		}
 	}
 	key, err := b.store.KeyByTokenHash(context.Background(), sluice.HashToken(b.operator))
@@ -59,16 +72,22 @@ func TestCreateDestination(t *testing.T) {
 		t.Fatalf("%d destinations after refusals (%v), want 0", len(ds), err)
 	}
 
-	got := flash(t, br.post("/ui/destinations", url.Values{"name": {"billing"}, "url": {"https://10.1.2.3/hooks"},
-		"fields": {"id, data.amount"}}))
-	id, ok := strings.CutPrefix(got, "Created destination ")
-	id = strings.TrimSuffix(id, ".")
-	if !ok || !strings.HasPrefix(id, sluice.PrefixDestination) {
-		t.Fatalf("got %q, want a destination created", got)
+	res := br.post("/ui/destinations", url.Values{"name": {"billing"}, "url": {"https://10.1.2.3/hooks"},
+		"fields": {"id, data.amount"}})
+	page := readBody(t, res)
+	id := between(page, "<dt>Id</dt><dd><code>", "</code>")
+	if res.StatusCode != http.StatusCreated || !strings.HasPrefix(id, sluice.PrefixDestination) {
+		t.Fatalf("create: %d, id %q", res.StatusCode, id)
 	}
 	d, err := b.store.Destination(context.Background(), key.TenantID, id)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := html.UnescapeString(between(page, `<code id="secret-value">`, "</code>")); got != d.Secret {
+		t.Errorf("the page shows secret %q, want the destination's", got)
+	}
+	if _, again := br.get("/ui/destinations/" + id); strings.Contains(again, d.Secret) {
+		t.Error("the secret is shown again on the destination's page")
 	}
 	if _, err := signature.ParseSecret(d.Secret); err != nil || d.Name != "billing" || d.URL != "https://10.1.2.3/hooks" ||
 		!slices.Equal(d.EventTypes, []string{"*"}) || !slices.Equal(d.Fields, []string{"id", "data.amount"}) ||
@@ -259,10 +278,13 @@ func TestViewerIsRefused(t *testing.T) {
 		form url.Values
 		want string
 	}{
-		{"/ui/destinations", url.Values{"url": {"https://b.example.com"}}, "Not created: " + forbidden},
 		{"/ui/destinations/" + d.ID + "/enabled", url.Values{"enabled": {"false"}}, "Not changed: " + forbidden},
 		{"/ui/erasures", url.Values{"type": {"email"}, "value": {"ada@example.com"}}, "Not erased: " + forbidden},
 		{"/ui/export", url.Values{"type": {"email"}, "value": {"ada@example.com"}}, "Not exported: " + forbidden},
+	}
+	if res := br.post("/ui/destinations", url.Values{"url": {"https://b.example.com"}}); res.StatusCode != http.StatusForbidden ||
+		!strings.Contains(readBody(t, res), forbidden) {
+		t.Errorf("create destination as a viewer: %d", res.StatusCode)
 	}
 	for _, f := range forms {
 		if got := flash(t, br.post(f.path, f.form)); got != f.want {

@@ -195,28 +195,6 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, s *session) {
 	h.render(w, r, s, http.StatusOK, "overview.html", v)
 }
 
-func (h *Handler) sourcesPage(w http.ResponseWriter, r *http.Request, s *session) {
-	srcs, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Source, string, error) {
-		return h.cfg.Store.Sources(r.Context(), s.key.TenantID, p)
-	})
-	if err != nil {
-		h.fail(w, r, s, err)
-		return
-	}
-	h.render(w, r, s, http.StatusOK, "sources.html", srcs)
-}
-
-func (h *Handler) destinationsPage(w http.ResponseWriter, r *http.Request, s *session) {
-	dests, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Destination, string, error) {
-		return h.cfg.Store.Destinations(r.Context(), s.key.TenantID, p)
-	})
-	if err != nil {
-		h.fail(w, r, s, err)
-		return
-	}
-	h.render(w, r, s, http.StatusOK, "destinations.html", dests)
-}
-
 type eventsView struct {
 	Filter       sluice.EventFilter
 	Since, Until string // as the form gave them

@@ -56,6 +56,7 @@ type Store interface {
 	AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error)
 	RecordAudit(ctx context.Context, e *sluice.AuditEntry) error
 	RecordKeyUse(ctx context.Context, keyID string, at time.Time) error
+	sourceStore
 }
 
 // Config configures the dashboard.
@@ -124,9 +125,7 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("POST /ui/login", h.login)
 	h.page("POST /ui/logout", h.logout)
 	h.page("GET /ui/{$}", h.overview)
-	h.page("GET /ui/sources", h.sourcesPage)
-	h.page("GET /ui/destinations", h.destinationsPage)
-	h.page("POST /ui/destinations", h.createDestination)
+	h.sourceAndDestinationRoutes()
 	h.page("POST /ui/destinations/{id}/enabled", h.switchDestination)
 	h.page("GET /ui/events", h.eventsPage)
 	h.page("GET /ui/events/{id}", h.eventPage)
@@ -249,7 +248,7 @@ func parsePages() map[string]*template.Template {
 	}
 	pages := map[string]*template.Template{}
 	for name := range titles {
-		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name))
+		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partial_*.html", "templates/"+name))
 	}
 	return pages
 }
