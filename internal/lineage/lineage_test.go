@@ -153,6 +153,9 @@ func TestLayoutReadableAt200Flows(t *testing.T) {
 	}
 	svg := lineage.SVG(wide())
 	checkXML(t, svg)
+	if !bytes.Contains(svg, []byte(`>Data map: 10 sources, 200 event types, 20 destinations, 200 flows</title>`)) {
+		t.Error("the SVG's title does not count what it draws")
+	}
 	if !bytes.Contains(svg, []byte(`font-size="12"`)) || bytes.Contains(svg, []byte("<script")) {
 		t.Error("the SVG lacks its base font size, or holds a script")
 	}

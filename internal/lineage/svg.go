@@ -36,8 +36,8 @@ func (d *Diagram) WriteSVG(w io.Writer) error {
 	s.printf(`<svg xmlns="http://www.w3.org/2000/svg" class="lineage-diagram" viewBox="0 0 %d %d" width="%d" height="%d" `+
 		`role="img" aria-labelledby="lineage-title" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif" font-size="12">`,
 		d.Width, d.Height, d.Width, d.Height)
-	s.printf(`<title id="lineage-title">%s</title>`, esc(fmt.Sprintf(
-		"Data map: %d sources, %d event types, %d destinations, %d flows", d.Sources, d.Types, d.Destinations, d.Flows)))
+	s.printf(`<title id="lineage-title">Data map: %s, %s, %s, %s</title>`, count(d.Sources, "source"),
+		count(d.Types, "event type"), count(d.Destinations, "destination"), count(d.Flows, "flow"))
 	s.printf(`<rect width="%d" height="%d" fill="#fff"/>`, d.Width, d.Height)
 	for _, h := range []struct {
 		x    int
@@ -130,4 +130,12 @@ func esc(s string) string {
 	var b bytes.Buffer
 	_ = xml.EscapeText(&b, []byte(s)) // a bytes.Buffer does not fail
 	return b.String()
+}
+
+// count is "1 flow", "2 flows".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
