@@ -29,8 +29,8 @@ const (
 	typeX      = srcX + srcW + 60
 	typeW      = 180
 	laneW      = 330 // right of a type's box: the labels of its flows
-	destX      = typeX + typeW + laneW + 130
-	destW      = 200
+	destX      = typeX + typeW + laneW + 100
+	destW      = 240
 	canvasW    = destX + destW + margin
 	boxH       = 44 // a source's or a destination's box
 	rowH       = 40 // one flow of a type: its destination above the edge, what it carries below
@@ -326,7 +326,7 @@ func destinationText(x datamap.Destination) (label, note, title string) {
 		takes = "takes fields: " + strings.Join(x.Fields, ", ")
 	}
 	title = x.Name + " (" + x.ID + ")\n" + takes
-	return cut(x.Name, (destW-16)/charW), cut(x.ID, (destW-16)/smallCharW), title
+	return cut(x.Name, (destW-16)/charW), cut(x.ID, (destW-16)/charW), title
 }
 
 // cut shortens s to at most n characters, ending a cut one with "…".
