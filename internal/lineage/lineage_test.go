@@ -199,7 +199,7 @@ func TestSVGCutsLongNamesAndKeepsThemInTheTooltip(t *testing.T) {
 	if !strings.Contains(svg, "<title>"+long+" (dst_crm)") {
 		t.Error("the long name is not whole in its tooltip")
 	}
-	if !regexp.MustCompile(`>` + long[:20] + `[a-z-]*…</text>`).MatchString(svg) || strings.Contains(svg, ">"+long+"<") {
+	if !regexp.MustCompile(`>`+long[:20]+`[a-z-]*…</text>`).MatchString(svg) || strings.Contains(svg, ">"+long+"<") {
 		t.Error("the long name is not cut in its box")
 	}
 }
