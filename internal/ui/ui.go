@@ -131,6 +131,7 @@ func New(cfg Config) *Handler {
 	h.page("GET /ui/events/{id}", h.eventPage)
 	h.page("POST /ui/events/{id}/payload", h.revealPayload)
 	h.page("GET /ui/datamap", h.dataMapPage)
+	h.page("GET /ui/datamap.svg", h.dataMapSVG)
 	h.page("GET /ui/privacy", h.privacyPage)
 	h.page("POST /ui/erasures", h.erase)
 	h.page("POST /ui/export", h.export)
