@@ -103,7 +103,11 @@ func TestReplayFromEventPage(t *testing.T) {
 	if !strings.HasPrefix(got, "Replayed to 2 destinations: ") || !strings.Contains(got, "alpha ("+a+")") || strings.Contains(got, "gamma") {
 		t.Errorf("replay to all: %q", got)
 	}
-	var ds struct{ Data []struct{ DestinationID string `json:"destination_id"` } }
+	var ds struct {
+		Data []struct {
+			DestinationID string `json:"destination_id"`
+		}
+	}
 	b.call(t, "GET", "/v1/events/"+id+"/deliveries", b.operator, nil, &ds)
 	if len(ds.Data) != 2+1+1+2 { // routed, replayed by the dashboard, the API, then to all
 		t.Errorf("%d deliveries, want 6", len(ds.Data))
