@@ -119,8 +119,10 @@ func (h *Handler) destinationActions(w http.ResponseWriter, r *http.Request, s *
 		return
 	}
 	now := h.cfg.Now().UTC()
+	// Until is left empty, meaning now when the form is sent: a minute
+	// filled in here would miss what is exhausted before then.
 	h.render(w, r, s, http.StatusOK, "recover.html", destinationView{Destination: d,
-		Since: now.Add(-24 * time.Hour).Format(timeInput), Until: now.Format(timeInput)})
+		Since: now.Add(-24 * time.Hour).Format(timeInput)})
 }
 
 // recoverWindow retries a destination's exhausted deliveries of a window,
@@ -146,10 +148,14 @@ func (h *Handler) recoverWindow(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	if !confirmed(r) {
+		end := when(until) + " UTC"
+		if untilText == "" {
+			end = "now"
+		}
 		h.confirm(w, r, s, confirmView{
 			Heading: "Recover the exhausted deliveries to " + d.Name + "?",
 			Effects: []string{
-				"Every delivery to " + d.Name + " (" + d.ID + ") that was exhausted between " + when(since) + " and " + when(until) + " UTC, and whose payload is still retained, is sent again as a new delivery with the same webhook-id.",
+				"Every delivery to " + d.Name + " (" + d.ID + ") that was exhausted between " + when(since) + " UTC and " + end + ", and whose payload is still retained, is sent again as a new delivery with the same webhook-id.",
 				"The receiver may get events it already processed: it should deduplicate on webhook-id.",
 				"The recovery is in the audit log.",
 			},
