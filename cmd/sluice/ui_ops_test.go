@@ -122,7 +122,9 @@ func TestDashboardOperatorActionsInBrowser(t *testing.T) {
 	if !strings.HasPrefix(flash, "Replayed to 2 destinations: ") || !strings.Contains(flash, alpha) {
 		t.Fatalf("replay to all: %q", flash)
 	}
-	testkit.WaitFor(t, 20*time.Second, func() bool { return strings.Join(deliveries(order), ",") == strings.Repeat("succeeded,", 4)+"succeeded" },
+	testkit.WaitFor(t, 20*time.Second, func() bool {
+		return strings.Join(deliveries(order), ",") == strings.Repeat("succeeded,", 4)+"succeeded"
+	},
 		func() string { return fmt.Sprintf("the replays were not delivered: %v", deliveries(order)) })
 
 	var confirmText string
