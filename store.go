@@ -123,6 +123,12 @@ type Store interface {
 	// due after firstDelay, and returns how many it made. ENOTFOUND for a
 	// destination that is not the tenant's.
 	Recover(ctx context.Context, tenantID, destinationID string, since, until time.Time, firstDelay time.Duration) (int, error)
+	// ResumeDestination closes a paused destination's circuit breaker by
+	// hand: its failures and pause are forgotten, as after a successful
+	// probe, and the deliveries the pause held back are due at once.
+	// Audited as destination.resume. ENOTFOUND for a destination that is
+	// not the tenant's, ECONFLICT for one that is not paused.
+	ResumeDestination(ctx context.Context, tenantID, id string) error
 
 	// PurgeExpiredPayloads deletes up to limit payloads whose expiry, as
 	// their events stand (delivered or not), has come at now (their events

@@ -179,6 +179,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`#value`, chromedp.ByID),
 		chromedp.SendKeys(`#value`, "grace@example.com", chromedp.ByID),
 		chromedp.Submit(`#value`, chromedp.ByID),
+		chromedp.WaitVisible(`#confirm-button`, chromedp.ByID),
+		chromedp.Click(`#confirm-button`, chromedp.ByID),
 		chromedp.WaitVisible(`#erasure-result`, chromedp.ByID),
 		chromedp.Text(`#erasure-result`, &erased, chromedp.ByID),
 		shot(dir, "privacy-erased", &png),

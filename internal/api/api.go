@@ -243,6 +243,7 @@ func (h *Handler) register() {
 	h.route("GET /v1/destinations/{id}/deliveries", anyRole, h.listDestinationDeliveries)
 	h.route("POST /v1/destinations/{id}/rotate-secret", adminOnly, h.rotateSecret)
 	h.route("POST /v1/destinations/{id}/recover", adminOnly, h.recoverDestination)
+	h.route("POST /v1/destinations/{id}/resume", adminOnly, h.resumeDestination)
 
 	h.route("POST /v1/listen", adminOnly, h.createListen)
 	h.route("DELETE /v1/listen/{id}", adminOnly, h.deleteListen)

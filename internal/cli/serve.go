@@ -293,6 +293,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		},
 		Origin:            reached,
 		Wake:              wake,
+		FirstDelay:        s.cfg.RetrySchedule[0],
 		Metrics:           s.metrics,
 		PayloadRetention:  s.cfg.PayloadRetention,
 		MetadataRetention: s.cfg.MetadataRetention,

@@ -71,6 +71,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{name: "ClaimRateLimit", fn: testClaimRateLimit},
 		{name: "CircuitBreaker", fn: testCircuitBreaker,
 			health: engine.Health{OpenAfter: 3, Pause: 10 * time.Second, MaxPause: 15 * time.Second}},
+		{name: "ResumeDestination", fn: testResumeDestination, health: engine.Health{OpenAfter: 2, Pause: time.Hour}},
 		{name: "AutoDisable", fn: testAutoDisable, health: engine.Health{DisableAfter: 120 * time.Hour},
 			noticeRetention: time.Hour},
 		{name: "NoticesAndRecovers", fn: testNoticesAndRecovers},

@@ -30,6 +30,10 @@ func (h *Handler) notDone(w http.ResponseWriter, r *http.Request, to, what strin
 // destination.
 func (h *Handler) switchDestination(w http.ResponseWriter, r *http.Request, s *session) {
 	id, enable := r.PathValue("id"), r.PostFormValue("enabled") == "true"
+	if !enable && !confirmed(r) {
+		h.confirmDisable(w, r, s, id)
+		return
+	}
 	if err := h.setEnabled(r.Context(), s.key, id, enable); err != nil {
 		h.notDone(w, r, "/ui/destinations", "Not changed", err)
 		return
@@ -123,6 +127,10 @@ func (h *Handler) readPayload(ctx context.Context, key *sluice.APIKey, v *eventV
 // erase erases every payload about the subject the form names and shows
 // the outcome. The subject's value is never shown back or logged.
 func (h *Handler) erase(w http.ResponseWriter, r *http.Request, s *session) {
+	if !confirmed(r) {
+		h.confirmErase(w, r, s)
+		return
+	}
 	e, err := h.eraseSubject(r.Context(), s.key, r.PostFormValue("type"), r.PostFormValue("value"))
 	if err != nil {
 		h.notDone(w, r, "/ui/privacy", "Not erased", err)

@@ -126,7 +126,7 @@ func TestSwitchDestination(t *testing.T) {
 		{"true", "Destination " + d.ID + " enabled.", sluice.StateActive, "", 1}, // enabled already: nothing is due
 	}
 	for i, tt := range tests {
-		if got := flash(t, br.post("/ui/destinations/"+d.ID+"/enabled", url.Values{"enabled": {tt.enabled}})); got != tt.want {
+		if got := flash(t, br.post("/ui/destinations/"+d.ID+"/enabled", url.Values{"enabled": {tt.enabled}, "confirm": {"1"}})); got != tt.want {
 			t.Errorf("%d: got %q, want %q", i, got, tt.want)
 		}
 		got, err := b.store.Destination(context.Background(), key.TenantID, d.ID)
@@ -141,7 +141,7 @@ func TestSwitchDestination(t *testing.T) {
 			t.Errorf("%d: audit %+v, want destination.update by %s", i, e, key.ID)
 		}
 	}
-	got := flash(t, br.post("/ui/destinations/dst_nope/enabled", url.Values{"enabled": {"false"}}))
+	got := flash(t, br.post("/ui/destinations/dst_nope/enabled", url.Values{"enabled": {"false"}, "confirm": {"1"}}))
 	if !strings.HasPrefix(got, "Not changed: ") {
 		t.Errorf("an unknown destination: got %q", got)
 	}
@@ -224,7 +224,7 @@ func TestExportAndErase(t *testing.T) {
 		}
 	}
 
-	res = br.post("/ui/erasures", url.Values{"type": {"email"}, "value": {"ada@example.com"}})
+	res = br.post("/ui/erasures", url.Values{"type": {"email"}, "value": {"ada@example.com"}, "confirm": {"1"}})
 	body := readBody(t, res)
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, `id="erasure-result"`) || !strings.Contains(body, "2 events matched, 2 payloads erased") {
 		t.Fatalf("erase: %d %s", res.StatusCode, body)

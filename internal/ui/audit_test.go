@@ -18,7 +18,7 @@ func TestAuditChangesShown(t *testing.T) {
 		t.Fatalf("create: %d %s", code, raw)
 	}
 	br := b.signIn(t, b.operator)
-	br.post("/ui/destinations/"+d.ID+"/enabled", url.Values{"enabled": {"false"}})
+	br.post("/ui/destinations/"+d.ID+"/enabled", url.Values{"enabled": {"false"}, "confirm": {"1"}})
 	e := b.audit(t)[0]
 	if e.Action != "destination.update" || len(e.Changes) != 2 || e.Changes[0].Field != "enabled" ||
 		e.Changes[0].Old != true || e.Changes[0].New != false || e.Changes[1].New != "manual" {

@@ -243,6 +243,9 @@ type eventView struct {
 	Attempts   []*sluice.Attempt
 	Payload    string // shown only after an explicit, audited request
 	Shown      bool
+	// Destinations are the tenant's, to replay to; Names names them by id.
+	Destinations []*sluice.Destination
+	Names        map[string]string
 }
 
 func (h *Handler) eventView(r *http.Request, s *session) (*eventView, error) {
@@ -256,6 +259,9 @@ func (h *Handler) eventView(r *http.Request, s *session) (*eventView, error) {
 		return nil, err
 	}
 	if v.Attempts, err = h.cfg.Store.Attempts(ctx, tenant, id); err != nil {
+		return nil, err
+	}
+	if v.Destinations, v.Names, err = h.destinationNames(ctx, tenant); err != nil {
 		return nil, err
 	}
 	return v, nil

@@ -57,6 +57,9 @@ type Store interface {
 	RecordAudit(ctx context.Context, e *sluice.AuditEntry) error
 	RecordKeyUse(ctx context.Context, keyID string, at time.Time) error
 	sourceStore
+	Replay(ctx context.Context, tenantID, eventID, destinationID string, firstDelay time.Duration) ([]*sluice.Delivery, error)
+	Recover(ctx context.Context, tenantID, destinationID string, since, until time.Time, firstDelay time.Duration) (int, error)
+	ResumeDestination(ctx context.Context, tenantID, id string) error
 }
 
 // Config configures the dashboard.
@@ -75,9 +78,13 @@ type Config struct {
 	// session cookie is Secure, and counts as the gateway's own in the
 	// check that a destination does not lead back to it.
 	Origin origin.Origin
-	// Wake is called when a destination is enabled: its waiting deliveries
-	// are due now. Default: nothing.
+	// Wake is called when a destination is enabled or resumed, or
+	// deliveries are replayed or recovered: work is due now. Default:
+	// nothing.
 	Wake func()
+	// FirstDelay is the delay before a replayed or recovered delivery's
+	// first attempt; give the API's.
+	FirstDelay time.Duration
 	// Metrics, when set, counts erasures, as the API does.
 	Metrics *metrics.Metrics
 	// Retention settings, shown on the privacy page.
@@ -135,6 +142,10 @@ func New(cfg Config) *Handler {
 	h.page("GET /ui/privacy", h.privacyPage)
 	h.page("POST /ui/erasures", h.erase)
 	h.page("POST /ui/export", h.export)
+	h.page("POST /ui/events/{id}/replay", h.replay)
+	h.page("GET /ui/destinations/{id}/recover", h.destinationActions)
+	h.page("POST /ui/destinations/{id}/recover", h.recoverWindow)
+	h.page("POST /ui/destinations/{id}/resume", h.resume)
 	return h
 }
 
@@ -200,6 +211,8 @@ type view struct {
 	Error  string
 	Page   any
 	Signed bool
+	// Role and KeyName say who is signed in: the key's role and name.
+	Role, KeyName string
 }
 
 type errorView struct{ Message string }
@@ -210,6 +223,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, s *session, sta
 	data := view{Title: titles[name], Nav: strings.TrimSuffix(name, ".html"), Page: v}
 	if s != nil {
 		data.CSRF, data.Admin, data.Signed = s.csrf, s.key.Role == sluice.RoleAdmin, true
+		data.Role, data.KeyName = string(s.key.Role), s.key.Name
 	}
 	if f := r.URL.Query().Get("flash"); f != "" {
 		data.Flash = f
@@ -232,6 +246,7 @@ var titles = map[string]string{
 	"login.html": "Sign in", "overview.html": "Overview", "sources.html": "Sources",
 	"destinations.html": "Destinations", "events.html": "Events", "event.html": "Event",
 	"datamap.html": "Data map", "privacy.html": "Privacy", "error.html": "Error",
+	"confirm.html": "Confirm", "recover.html": "Recover and resume",
 }
 
 func parsePages() map[string]*template.Template {
