@@ -45,16 +45,20 @@ func TestFlashShowsOnceInItsSession(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	br, other := b.signIn(t, b.operator), b.signIn(t, b.operator)
-	res := br.post("/ui/destinations", url.Values{"name": {"billing"}, "url": {"https://10.1.2.3/hooks"}})
+	var d struct{ ID string }
+	if code, raw := b.call(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": "a", "url": "https://a.example.com"}, &d); code != http.StatusCreated {
+		t.Fatalf("create destination: %d %s", code, raw)
+	}
+	res := br.post("/ui/destinations/"+d.ID+"/enabled", url.Values{"enabled": {"false"}})
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/ui/destinations" {
-		t.Fatalf("create destination: %d to %q, want /ui/destinations and no query", res.StatusCode, res.Header.Get("Location"))
+		t.Fatalf("switch destination: %d to %q, want /ui/destinations and no query", res.StatusCode, res.Header.Get("Location"))
 	}
 	if _, body := other.get("/ui/destinations"); flashOf(body) != "" {
 		t.Errorf("another session of the key shows %q", flashOf(body))
 	}
 	_, body := br.get("/ui/destinations")
-	if got := flashOf(body); !strings.HasPrefix(got, "Created destination dst_") {
-		t.Fatalf("the next page shows %q, want the outcome", got)
+	if got, want := flashOf(body), "Destination "+d.ID+" disabled."; got != want {
+		t.Fatalf("the next page shows %q, want %q", got, want)
 	}
 	if _, body := br.get("/ui/destinations"); flashOf(body) != "" {
 		t.Errorf("the page after shows %q again", flashOf(body))
