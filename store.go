@@ -44,6 +44,9 @@ type Store interface {
 	// KeyUseMinute): its LastUsedAt becomes at unless it is at or later
 	// already. An unknown key is no error: it may have been deleted since.
 	RecordKeyUse(ctx context.Context, keyID string, at time.Time) error
+	// SessionStore keeps dashboard sessions. Deleting a key, or replacing
+	// its token, ends its sessions.
+	SessionStore
 
 	// CreateDestination stores d.
 	CreateDestination(ctx context.Context, d *Destination) error

@@ -72,6 +72,7 @@ type Reader interface {
 	KeyByTokenHash(ctx context.Context, hash []byte) (*sluice.APIKey, error)
 	// APIKey returns one of the tenant's keys; ENOTFOUND.
 	APIKey(ctx context.Context, tenantID, id string) (*sluice.APIKey, error)
+	SessionReader
 
 	// Setting returns a store-wide setting; ENOTFOUND if it is not set.
 	Setting(ctx context.Context, name string) (string, error)
@@ -191,6 +192,7 @@ type Tx interface {
 	SetTokenHash(ctx context.Context, keyID string, hash []byte) (tenantID string, err error)
 	// DeleteAPIKey deletes a key.
 	DeleteAPIKey(ctx context.Context, id string) error
+	SessionWriter
 	// SetKeyLastUsed sets a key's last use to at unless it is at or later
 	// already; an unknown key changes nothing and is no error.
 	SetKeyLastUsed(ctx context.Context, id string, at time.Time) error

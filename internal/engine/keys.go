@@ -112,12 +112,16 @@ func (s *Store) KeyByTokenHash(ctx context.Context, hash []byte) (*sluice.APIKey
 	return s.read.KeyByTokenHash(ctx, hash)
 }
 
-// SetTokenHash replaces a key's token hash; ENOTFOUND for an unknown key.
+// SetTokenHash replaces a key's token hash and ends the sessions signed
+// in with the old token; ENOTFOUND for an unknown key.
 func (s *Store) SetTokenHash(ctx context.Context, keyID string, hash []byte) error {
 	return s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
 		tenantID, err := tx.SetTokenHash(ctx, keyID, hash)
 		if err != nil {
 			return err
+		}
+		if err := tx.DeleteKeySessions(ctx, keyID); err != nil {
+			return fmt.Errorf("end the key's sessions: %w", err)
 		}
 		return s.audit(ctx, tx, tenantID, "key.token_replace", keyID)
 	})

@@ -105,6 +105,7 @@ func Run(t *testing.T, open OpenFunc) {
 	tests = append(tests, keyCases...)
 	tests = append(tests, auditCases...)
 	tests = append(tests, pseudonymCases...)
+	tests = append(tests, sessionCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

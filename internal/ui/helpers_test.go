@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -223,18 +224,43 @@ func (br *browser) post(path string, form url.Values) *http.Response {
 	return res
 }
 
-// flash is the one-line outcome a form redirected with, or "" when it did
-// not redirect.
+// flash is the one-line outcome a form redirected with, read as the
+// browser that posted it reads it: from the page it was sent to, which
+// takes it from the session. "" when the form did not redirect, or the
+// page shows none.
 func flash(t *testing.T, res *http.Response) string {
 	t.Helper()
 	if res.StatusCode != http.StatusSeeOther {
 		return ""
 	}
-	u, err := url.Parse(res.Header.Get("Location"))
+	to, err := res.Request.URL.Parse(res.Header.Get("Location"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return u.Query().Get("flash")
+	if to.RawQuery != "" {
+		t.Errorf("the form redirected to %s: a query, where the outcome should be in the session", to)
+	}
+	req, err := http.NewRequest(http.MethodGet, to.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header["Cookie"] = res.Request.Header["Cookie"] // the session the form was posted in
+	next, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Body.Close()
+	return flashOf(readBody(t, next))
+}
+
+// flashOf is the flash message a page shows, "" when it shows none.
+func flashOf(page string) string {
+	_, after, ok := strings.Cut(page, `<p class="flash" role="status">`)
+	if !ok {
+		return ""
+	}
+	message, _, _ := strings.Cut(after, "</p>")
+	return html.UnescapeString(message)
 }
 
 func readBody(t *testing.T, res *http.Response) string {

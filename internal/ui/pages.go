@@ -15,7 +15,7 @@ import (
 
 // loginPage shows the sign-in form, with a fresh double-submit CSRF token.
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
-	if h.sessions.get(r, h.cfg.Now()) != nil {
+	if s, err := h.sessionOf(r); err == nil && !s.key.Expired(h.cfg.Now()) {
 		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 		return
 	}
@@ -30,8 +30,8 @@ type loginView struct {
 }
 
 // login signs in with an API token (POST /ui/login with the form field
-// token): the session keeps the token in memory and the browser gets
-// only the session's random id.
+// token): the store keeps the session, under the hash of a random id that
+// only the browser gets; nothing of the token is kept.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if !loginFormGenuine(r) {
 		h.render(w, r, nil, http.StatusForbidden, "login.html", loginView{CSRF: h.freshLogin(w, r),
@@ -59,13 +59,18 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, nil, http.StatusUnauthorized, "login.html", loginView{CSRF: h.freshLogin(w, r), Error: refused})
 		return
 	}
+	id, idHash, err := h.startSession(r.Context(), key, now)
+	if err != nil {
+		h.fail(w, r, nil, err)
+		return
+	}
 	// A sign-in that cannot be audited does not happen.
 	if err := h.auditSession(r.Context(), key, "session.sign_in"); err != nil {
+		h.endSession(w, r, idHash)
 		h.fail(w, r, nil, err)
 		return
 	}
 	h.cfg.KeyUse.Used(r.Context(), key, now)
-	id, _ := h.sessions.create(hash, key, now)
 	h.setCookie(w, r, loginCookie, "", -1)
 	h.setCookie(w, r, sessionCookie, id, int(sessionTTL.Seconds()))
 	h.cfg.Logger.Info("ui: signed in", slog.String("key_id", key.ID))
@@ -112,8 +117,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, s *session) {
 		h.cfg.Logger.ErrorContext(r.Context(), "ui: sign out not audited", slog.String("key_id", s.key.ID),
 			slog.Any("error", err))
 	}
-	h.sessions.end(r)
-	h.setCookie(w, r, sessionCookie, "", -1)
+	h.endSession(w, r, s.idHash)
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }
 
@@ -124,9 +128,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	h.render(w, r, s, http.StatusInternalServerError, "error.html", errorView{Message: "Something went wrong reading the store."})
 }
 
-// back redirects after a form with a one-line outcome.
+// back redirects after a form, leaving a one-line outcome in the session
+// for the next page to show once (see takeFlash). The URL carries nothing
+// of it: a link cannot put words on the dashboard.
 func back(w http.ResponseWriter, r *http.Request, to, flash string) {
-	http.Redirect(w, r, to+"?flash="+url.QueryEscape(flash), http.StatusSeeOther)
+	if set, ok := r.Context().Value(flashKey{}).(func(context.Context, string)); ok && flash != "" {
+		set(r.Context(), flash)
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 type overviewView struct {

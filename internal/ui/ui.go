@@ -60,6 +60,7 @@ type Store interface {
 	Replay(ctx context.Context, tenantID, eventID, destinationID string, firstDelay time.Duration) ([]*sluice.Delivery, error)
 	Recover(ctx context.Context, tenantID, destinationID string, since, until time.Time, firstDelay time.Duration) (int, error)
 	ResumeDestination(ctx context.Context, tenantID, id string) error
+	sluice.SessionStore
 }
 
 // Config configures the dashboard.
@@ -98,10 +99,9 @@ type Config struct {
 
 // Handler serves the dashboard.
 type Handler struct {
-	cfg      Config
-	mux      *http.ServeMux
-	sessions *sessions
-	pages    map[string]*template.Template
+	cfg   Config
+	mux   *http.ServeMux
+	pages map[string]*template.Template
 }
 
 // New returns the dashboard. It panics if Store is nil, a programming
@@ -125,7 +125,7 @@ func New(cfg Config) *Handler {
 	if cfg.KeyUse == nil {
 		cfg.KeyUse = keyuse.New(cfg.Store, cfg.Logger)
 	}
-	h := &Handler{cfg: cfg, mux: http.NewServeMux(), sessions: newSessions(), pages: parsePages()}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: parsePages()}
 	static, _ := fs.Sub(staticFS, "static") // the embedded folder exists
 	h.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
 	h.mux.HandleFunc("GET /ui/login", h.loginPage)
@@ -168,36 +168,36 @@ type pageFunc func(w http.ResponseWriter, r *http.Request, s *session)
 func (h *Handler) page(pattern string, fn pageFunc) {
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		now := h.cfg.Now()
-		s := h.sessions.get(r, now)
-		if s == nil {
-			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
-			return
-		}
-		// The key is read again on every request, as the API authenticates
-		// every call: a key deleted (through any process sharing the
-		// store) or expired ends its sessions at once.
-		key, err := h.cfg.Store.KeyByTokenHash(r.Context(), s.tokenHash)
+		// The session is read from the store with its key on every
+		// request, as the API authenticates every call: a key deleted
+		// (through any process sharing the store) has taken its sessions
+		// with it, and one expired ends them here.
+		s, err := h.sessionOf(r)
 		switch {
-		case err == nil && key.Expired(now), sluice.ErrorCode(err) == sluice.ENOTFOUND:
-			h.cfg.Logger.InfoContext(r.Context(), "ui: session ended, its key is gone or expired",
-				slog.String("key_id", s.key.ID))
-			h.sessions.end(r)
-			h.setCookie(w, r, sessionCookie, "", -1)
+		case sluice.ErrorCode(err) == sluice.ENOTFOUND:
+			if _, err := r.Cookie(sessionCookie); err == nil {
+				h.setCookie(w, r, sessionCookie, "", -1)
+			}
 			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 			return
 		case err != nil:
 			h.fail(w, r, nil, err)
 			return
+		case s.key.Expired(now):
+			h.cfg.Logger.InfoContext(r.Context(), "ui: session ended, its key has expired",
+				slog.String("key_id", s.key.ID))
+			h.endSession(w, r, s.idHash)
+			http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+			return
 		}
+		key := s.key
 		h.cfg.KeyUse.Used(r.Context(), key, now)
-		current := *s
-		current.key = key
 		if r.Method == http.MethodPost && !sameToken(r.PostFormValue("csrf"), s.csrf) {
-			h.render(w, r, &current, http.StatusForbidden, "error.html", errorView{Message: "This form has expired. Go back, reload the page and try again."})
+			h.render(w, r, s, http.StatusForbidden, "error.html", errorView{Message: "This form has expired. Go back, reload the page and try again."})
 			return
 		}
 		ctx := sluice.WithActor(r.Context(), sluice.Actor{TenantID: key.TenantID, KeyID: key.ID})
-		fn(w, r.WithContext(ctx), &current)
+		fn(w, r.WithContext(h.withFlash(ctx, s)), s)
 	})
 }
 
@@ -225,9 +225,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, s *session, sta
 		data.CSRF, data.Admin, data.Signed = s.csrf, s.key.Role == sluice.RoleAdmin, true
 		data.Role, data.KeyName = string(s.key.Role), s.key.Name
 	}
-	if f := r.URL.Query().Get("flash"); f != "" {
-		data.Flash = f
-	}
+	data.Flash = h.takeFlash(r, s) // never from the URL: a link could forge it
 	if ev, ok := v.(errorView); ok {
 		data.Error = ev.Message
 	}
