@@ -49,7 +49,7 @@ func TestFlashShowsOnceInItsSession(t *testing.T) {
 	if code, raw := b.call(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": "a", "url": "https://a.example.com"}, &d); code != http.StatusCreated {
 		t.Fatalf("create destination: %d %s", code, raw)
 	}
-	res := br.post("/ui/destinations/"+d.ID+"/enabled", url.Values{"enabled": {"false"}})
+	res := br.post("/ui/destinations/"+d.ID+"/enabled", url.Values{"enabled": {"false"}, "confirm": {"1"}})
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/ui/destinations" {
 		t.Fatalf("switch destination: %d to %q, want /ui/destinations and no query", res.StatusCode, res.Header.Get("Location"))
 	}
