@@ -27,47 +27,52 @@ type Store interface {
 // Names are the names of a tenant's keys, destinations and sources, and
 // of the tenant, by id: what an audit entry's actor and resource are
 // called now. A deleted resource has none.
-type Names map[string]string
+type Names struct {
+	byID map[string]string
+	// Keys are the tenant's keys, newest first.
+	Keys []*sluice.APIKey
+}
 
 // LoadNames reads the names of the tenant's keys, destinations and
 // sources, and the tenant's own: one listing of each, however many entries
 // are then named. Errors are the store's.
 func LoadNames(ctx context.Context, store Store, tenantID string) (Names, error) {
-	names := Names{}
+	names := Names{byID: map[string]string{}}
 	keys, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.APIKey, string, error) { return store.APIKeys(ctx, tenantID, p) })
 	if err != nil {
-		return nil, err
+		return Names{}, err
 	}
 	for _, k := range keys {
-		names[k.ID] = k.Name
+		names.byID[k.ID] = k.Name
 	}
+	names.Keys = keys
 	dests, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Destination, string, error) {
 		return store.Destinations(ctx, tenantID, p)
 	})
 	if err != nil {
-		return nil, err
+		return Names{}, err
 	}
 	for _, d := range dests {
-		names[d.ID] = d.Name
+		names.byID[d.ID] = d.Name
 	}
 	srcs, err := sluice.ListAll(func(p sluice.Page) ([]*sluice.Source, string, error) { return store.Sources(ctx, tenantID, p) })
 	if err != nil {
-		return nil, err
+		return Names{}, err
 	}
 	for _, s := range srcs {
-		names[s.ID] = s.Name
+		names.byID[s.ID] = s.Name
 	}
 	ten, err := store.Tenant(ctx, tenantID)
 	if err != nil {
-		return nil, err
+		return Names{}, err
 	}
-	names[ten.ID] = ten.Name
+	names.byID[ten.ID] = ten.Name
 	return names, nil
 }
 
 // Of returns the name of the resource or key with the id; "" for one
 // that is gone, has no name, or is not the tenant's.
-func (n Names) Of(id string) string { return n[id] }
+func (n Names) Of(id string) string { return n.byID[id] }
 
 // ChangeText shows one field an audited change changed: "url: "fp:…" →
 // "fp:…"", each value in JSON, "—" where it was or is not set.

@@ -15,7 +15,7 @@ func TestRow(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600))
 	e := &sluice.AuditEntry{ID: "aud_1", ActorKeyID: "key_1", Action: "destination.update", ResourceID: "dst_1", At: at,
 		Changes: []sluice.Change{{Field: "url", Old: "fp:aa", New: "fp:bb"}, {Field: "rate_limit_per_second", New: 5.0}}}
-	names := Names{"key_1": "@ops", "dst_2": "other"}
+	names := Names{byID: map[string]string{"key_1": "@ops", "dst_2": "other"}}
 	got := Row(e, names)
 	want := []string{"aud_1", "2026-01-02T02:04:05.0000006Z", "key_1", "'@ops", "destination.update", "dst_1", "",
 		`url: "fp:aa" → "fp:bb"; rate_limit_per_second: — → 5`}
