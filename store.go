@@ -225,11 +225,16 @@ type Store interface {
 	// cooldown per source). It reports whether that made deliveries due.
 	RecordLoop(ctx context.Context, tenantID, sourceID, eventType string) (unclaimed bool, err error)
 
-	// AuditLog lists a tenant's audit entries, newest first.
+	// AuditEntries lists a tenant's audit entries that match the filter,
+	// newest first. EINVALID for a filter that fails its Validate.
+	AuditEntries(ctx context.Context, tenantID string, f AuditFilter, page Page) ([]*AuditEntry, string, error)
+	// AuditLog lists a tenant's audit entries, newest first: AuditEntries
+	// with no filter.
 	AuditLog(ctx context.Context, tenantID string, page Page) ([]*AuditEntry, string, error)
 	// ResourceAudit lists the tenant's audit entries about one resource
 	// (a destination, source, key or tenant id), newest first: its
-	// history. Another tenant's resource has none.
+	// history, AuditEntries filtered by ResourceID. Another tenant's
+	// resource has none.
 	ResourceAudit(ctx context.Context, tenantID, resourceID string, page Page) ([]*AuditEntry, string, error)
 	// APIKeys lists a tenant's keys, newest first; their token hashes are
 	// for authentication, never for display.

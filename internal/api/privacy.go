@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/auditlog"
 	"github.com/sluicehq/sluice/internal/inbound"
 	"github.com/sluicehq/sluice/internal/privacy"
 	"github.com/sluicehq/sluice/internal/subject"
@@ -172,24 +173,26 @@ func toAuditJSON(e *sluice.AuditEntry) auditJSON {
 	return out
 }
 
-// listAudit serves GET /v1/audit, or with ?resource_id= one resource's
-// history.
+// listAudit serves GET /v1/audit: the entries that match the filters of
+// auditFilterFrom, a page as JSON or, with ?format=csv, all of them as a
+// CSV download with the names of the keys and resources they name.
 func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request, key *sluice.APIKey) error {
 	page, err := pageFrom(r)
 	if err != nil {
 		return err
 	}
-	var entries []*sluice.AuditEntry
-	var next string
-	if q := r.URL.Query(); q.Has("resource_id") {
-		id := q.Get("resource_id")
-		if !validResourceID(id) {
-			return sluice.Errorf(sluice.EINVALID, "resource_id: must be the id of a resource, such as dst_…")
-		}
-		entries, next, err = h.store.ResourceAudit(r.Context(), key.TenantID, id, page)
-	} else {
-		entries, next, err = h.store.AuditLog(r.Context(), key.TenantID, page)
+	f, err := auditFilterFrom(r)
+	if err != nil {
+		return err
 	}
+	csv, err := wantsCSV(r)
+	if err != nil {
+		return err
+	}
+	if csv {
+		return auditlog.ServeCSV(w, r, h.store, key.TenantID, f, h.logger)
+	}
+	entries, next, err := h.store.AuditEntries(r.Context(), key.TenantID, f, page)
 	if err != nil {
 		return err
 	}
@@ -197,22 +200,30 @@ func (h *Handler) listAudit(w http.ResponseWriter, r *http.Request, key *sluice.
 	return nil
 }
 
-// validResourceID reports whether id has the shape of what audit entries
-// name: an id of Sluice's (sluice.ValidID), or a data key's id or a master
-// key's fingerprint (lower case letters, digits and underscores).
-func validResourceID(id string) bool {
-	if sluice.ValidID(id) {
-		return true
-	}
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
-			return false
+// auditFilterFrom reads GET /v1/audit's filters: actor_key_id, action (or
+// a prefix of actions ending in a dot), resource_id, and the RFC 3339
+// times since and until. A filter given empty or of the wrong shape is
+// EINVALID naming it.
+func auditFilterFrom(r *http.Request) (sluice.AuditFilter, error) {
+	q := r.URL.Query()
+	for _, name := range []string{"actor_key_id", "action", "resource_id", "since", "until"} {
+		if q.Has(name) && q.Get(name) == "" {
+			return sluice.AuditFilter{}, sluice.Errorf(sluice.EINVALID, "%s: must not be empty; leave it out to match every entry", name)
 		}
 	}
-	return true
+	f := sluice.AuditFilter{ActorKeyID: q.Get("actor_key_id"), Action: q.Get("action"), ResourceID: q.Get("resource_id")}
+	var err error
+	if v := q.Get("since"); v != "" {
+		if f.Since, err = parseTime("since", v); err != nil {
+			return f, err
+		}
+	}
+	if v := q.Get("until"); v != "" {
+		if f.Until, err = parseTime("until", v); err != nil {
+			return f, err
+		}
+	}
+	return f, f.Validate()
 }
 
 // isIntegrity reports whether err is a failed integrity check of stored data.

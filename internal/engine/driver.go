@@ -155,11 +155,9 @@ type Reader interface {
 	RetainedPayloads(ctx context.Context, tenantID string) (int, time.Time, error)
 	// QueueStats counts pending deliveries and destinations by state at now.
 	QueueStats(ctx context.Context, now time.Time) (*sluice.QueueStats, error)
-	// AuditLog lists the tenant's audit entries, newest first.
-	AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error)
-	// ResourceAudit lists the tenant's audit entries about one resource,
-	// newest first.
-	ResourceAudit(ctx context.Context, tenantID, resourceID string, page sluice.Page) ([]*sluice.AuditEntry, string, error)
+	// AuditEntries lists the tenant's audit entries that match the
+	// filter, newest first.
+	AuditEntries(ctx context.Context, tenantID string, f sluice.AuditFilter, page sluice.Page) ([]*sluice.AuditEntry, string, error)
 	// DestinationDeliveries lists a destination's deliveries, newest
 	// first; ENOTFOUND when the tenant has no such destination.
 	DestinationDeliveries(ctx context.Context, tenantID, destinationID string, page sluice.Page) ([]*sluice.Delivery, string, error)

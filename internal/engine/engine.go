@@ -180,15 +180,24 @@ func (s *Store) auditDiff(ctx context.Context, tx Tx, tenantID, action, resource
 	return s.auditChanges(ctx, tx, tenantID, action, resourceID, changes)
 }
 
+// AuditEntries lists a tenant's audit entries that match the filter,
+// newest first; EINVALID for a filter that fails its Validate.
+func (s *Store) AuditEntries(ctx context.Context, tenantID string, f sluice.AuditFilter, page sluice.Page) ([]*sluice.AuditEntry, string, error) {
+	if err := f.Validate(); err != nil {
+		return nil, "", err
+	}
+	return s.read.AuditEntries(ctx, tenantID, f, page)
+}
+
 // AuditLog lists a tenant's audit entries, newest first.
 func (s *Store) AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error) {
-	return s.read.AuditLog(ctx, tenantID, page)
+	return s.AuditEntries(ctx, tenantID, sluice.AuditFilter{}, page)
 }
 
 // ResourceAudit lists a tenant's audit entries about one resource, newest
 // first.
 func (s *Store) ResourceAudit(ctx context.Context, tenantID, resourceID string, page sluice.Page) ([]*sluice.AuditEntry, string, error) {
-	return s.read.ResourceAudit(ctx, tenantID, resourceID, page)
+	return s.read.AuditEntries(ctx, tenantID, sluice.AuditFilter{ResourceID: resourceID}, page)
 }
 
 // DestinationDeliveries lists a destination's deliveries, newest first.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/sluicehq/sluice"
 )
@@ -40,19 +41,38 @@ func (o *Ops) InsertAudit(ctx context.Context, e *sluice.AuditEntry) error {
 	return err
 }
 
-// AuditLog lists the tenant's audit entries, newest first.
-func (o *Ops) AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error) {
-	return listPage(ctx, o.Conn, "audit",
-		`SELECT `+auditColumns+` FROM audit_log WHERE tenant_id = $1`,
-		[]any{tenantID}, page, scanAudit, auditID)
-}
-
-// ResourceAudit lists the tenant's audit entries about one resource,
-// newest first (index audit_log_resource).
-func (o *Ops) ResourceAudit(ctx context.Context, tenantID, resourceID string, page sluice.Page) ([]*sluice.AuditEntry, string, error) {
-	return listPage(ctx, o.Conn, "audit",
-		`SELECT `+auditColumns+` FROM audit_log WHERE tenant_id = $1 AND resource_id = $2`,
-		[]any{tenantID, resourceID}, page, scanAudit, auditID)
+// AuditEntries lists the tenant's audit entries that match the filter,
+// newest first. The indexes audit_log_resource, audit_log_actor and
+// audit_log_at serve its filters; an action prefix compares the action's
+// first bytes, so that the underscores of actions are no LIKE wildcards.
+func (o *Ops) AuditEntries(ctx context.Context, tenantID string, f sluice.AuditFilter, page sluice.Page) ([]*sluice.AuditEntry, string, error) {
+	query := `SELECT ` + auditColumns + ` FROM audit_log WHERE tenant_id = $1`
+	args := []any{tenantID}
+	where := func(cond string, v any) {
+		query += ` AND ` + strings.ReplaceAll(cond, "?", arg(args))
+		args = append(args, v)
+	}
+	if f.ActorKeyID != "" {
+		where(`actor_key_id = ?`, f.ActorKeyID)
+	}
+	if f.ResourceID != "" {
+		where(`resource_id = ?`, f.ResourceID)
+	}
+	switch {
+	case f.Action == "":
+	case f.ActionPrefix():
+		query += ` AND substr(action, 1, ` + arg(args) + `) = ` + arg(append(args, nil))
+		args = append(args, len(f.Action), f.Action)
+	default:
+		where(`action = ?`, f.Action)
+	}
+	if !f.Since.IsZero() {
+		where(`at >= ?`, MS(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where(`at < ?`, MS(f.Until))
+	}
+	return listPage(ctx, o.Conn, "audit", query, args, page, scanAudit, auditID)
 }
 
 func scanAudit(row Row) (*sluice.AuditEntry, error) {

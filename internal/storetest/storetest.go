@@ -104,6 +104,7 @@ func Run(t *testing.T, open OpenFunc) {
 	tests = append(tests, thinCases...)
 	tests = append(tests, keyCases...)
 	tests = append(tests, auditCases...)
+	tests = append(tests, auditFilterCases...)
 	tests = append(tests, pseudonymCases...)
 	tests = append(tests, sessionCases...)
 	for _, tt := range tests {

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// The audit log on the privacy page shows what each change changed, the
+// The audit page shows what each change changed, the
 // URL only as a fingerprint.
 func TestAuditChangesShown(t *testing.T) {
 	t.Parallel()
@@ -24,13 +24,13 @@ func TestAuditChangesShown(t *testing.T) {
 		e.Changes[0].Old != true || e.Changes[0].New != false || e.Changes[1].New != "manual" {
 		t.Fatalf("audit %+v, want enabled true to false and disabled_reason manual", e)
 	}
-	_, page := br.get("/ui/privacy")
+	_, page := br.get("/ui/audit")
 	for _, want := range []string{"enabled: true → false", `disabled_reason: — → &#34;manual&#34;`, "url: — → &#34;fp:"} {
 		if !strings.Contains(page, want) {
-			t.Errorf("the privacy page lacks %q", want)
+			t.Errorf("the audit page lacks %q", want)
 		}
 	}
 	if strings.Contains(page, "private-path") {
-		t.Error("the privacy page shows the destination's URL")
+		t.Error("the audit page shows the destination's URL")
 	}
 }

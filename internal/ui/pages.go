@@ -312,17 +312,14 @@ func (h *Handler) dataMapPage(w http.ResponseWriter, r *http.Request, s *session
 
 type privacyView struct {
 	PayloadRetention, MetadataRetention, RetentionInterval time.Duration
-	Audit                                                  []*sluice.AuditEntry
 	Erasure                                                *sluice.Erasure
 }
 
+// privacyView is the privacy page's; the audit log has a page of its own
+// (auditPage).
 func (h *Handler) privacyView(r *http.Request, s *session) (*privacyView, error) {
-	audit, _, err := h.cfg.Store.AuditLog(r.Context(), s.key.TenantID, sluice.Page{Limit: 50})
-	if err != nil {
-		return nil, err
-	}
 	return &privacyView{PayloadRetention: h.cfg.PayloadRetention, MetadataRetention: h.cfg.MetadataRetention,
-		RetentionInterval: h.cfg.RetentionInterval, Audit: audit}, nil
+		RetentionInterval: h.cfg.RetentionInterval}, nil
 }
 
 func (h *Handler) privacyPage(w http.ResponseWriter, r *http.Request, s *session) {

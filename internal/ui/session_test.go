@@ -51,7 +51,7 @@ func TestDeletedKeyReadsNothing(t *testing.T) {
 	b := setup(t)
 	ev := b.publish(t, map[string]any{"type": "order.paid", "payload": map[string]any{"id": "o_1"}})
 	keyID, token := b.viewer(t)
-	pages := []string{"/ui/events", "/ui/events/" + ev, "/ui/privacy", "/ui/"}
+	pages := []string{"/ui/events", "/ui/events/" + ev, "/ui/privacy", "/ui/audit", "/ui/"}
 	sessions := make([]*browser, len(pages))
 	for i, p := range pages {
 		sessions[i] = b.signIn(t, token)

@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/auditlog"
 	"github.com/sluicehq/sluice/internal/datamap"
 	"github.com/sluicehq/sluice/internal/keyuse"
 	"github.com/sluicehq/sluice/internal/metrics"
@@ -41,6 +41,7 @@ var staticFS embed.FS
 // tenant; sluice.Store implements it. Each method is sluice.Store's.
 type Store interface {
 	datamap.Store
+	auditlog.Store
 	KeyByTokenHash(ctx context.Context, hash []byte) (*sluice.APIKey, error)
 	Destination(ctx context.Context, tenantID, id string) (*sluice.Destination, error)
 	CreateDestination(ctx context.Context, d *sluice.Destination) error
@@ -53,7 +54,6 @@ type Store interface {
 	RetainedPayloads(ctx context.Context, tenantID string) (count int, nextExpiry time.Time, err error)
 	EraseSubject(ctx context.Context, tenantID string, s sluice.Subject) (*sluice.Erasure, error)
 	SubjectPayloads(ctx context.Context, tenantID string, s sluice.Subject) ([]*sluice.SubjectPayload, error)
-	AuditLog(ctx context.Context, tenantID string, page sluice.Page) ([]*sluice.AuditEntry, string, error)
 	RecordAudit(ctx context.Context, e *sluice.AuditEntry) error
 	RecordKeyUse(ctx context.Context, keyID string, at time.Time) error
 	sourceStore
@@ -146,6 +146,8 @@ func New(cfg Config) *Handler {
 	h.page("GET /ui/destinations/{id}/recover", h.destinationActions)
 	h.page("POST /ui/destinations/{id}/recover", h.recoverWindow)
 	h.page("POST /ui/destinations/{id}/resume", h.resume)
+	h.page("GET /ui/audit", h.auditPage)
+	h.page("GET /ui/audit.csv", h.auditCSV)
 	return h
 }
 
@@ -245,6 +247,7 @@ var titles = map[string]string{
 	"destinations.html": "Destinations", "events.html": "Events", "event.html": "Event",
 	"datamap.html": "Data map", "privacy.html": "Privacy", "error.html": "Error",
 	"confirm.html": "Confirm", "recover.html": "Recover and resume",
+	"audit.html": "Audit log",
 }
 
 func parsePages() map[string]*template.Template {
@@ -258,30 +261,13 @@ func parsePages() map[string]*template.Template {
 		"join":   strings.Join,
 		"dur":    humanDuration,
 		"list":   func() []sluice.EventStatus { return sluice.EventStatuses },
-		"change": changeText,
+		"change": auditlog.ChangeText,
 	}
 	pages := map[string]*template.Template{}
 	for name := range titles {
 		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partial_*.html", "templates/"+name))
 	}
 	return pages
-}
-
-// changeText shows one field an audited change changed: "url: fp:… →
-// fp:…", each value in JSON, "—" where it was or is not set. Secrets and
-// URLs are fingerprints already: the store never records them.
-func changeText(c sluice.Change) string {
-	value := func(v any) string {
-		if v == nil {
-			return "—"
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return "?"
-		}
-		return string(b)
-	}
-	return c.Field + ": " + value(c.Old) + " → " + value(c.New)
 }
 
 // humanDuration shows a setting's duration in the largest whole unit that
