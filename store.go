@@ -231,11 +231,6 @@ type Store interface {
 	// AuditLog lists a tenant's audit entries, newest first: AuditEntries
 	// with no filter.
 	AuditLog(ctx context.Context, tenantID string, page Page) ([]*AuditEntry, string, error)
-	// ResourceAudit lists the tenant's audit entries about one resource
-	// (a destination, source, key or tenant id), newest first: its
-	// history, AuditEntries filtered by ResourceID. Another tenant's
-	// resource has none.
-	ResourceAudit(ctx context.Context, tenantID, resourceID string, page Page) ([]*AuditEntry, string, error)
 	// APIKeys lists a tenant's keys, newest first; their token hashes are
 	// for authentication, never for display.
 	APIKeys(ctx context.Context, tenantID string, page Page) ([]*APIKey, string, error)

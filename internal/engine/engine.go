@@ -194,12 +194,6 @@ func (s *Store) AuditLog(ctx context.Context, tenantID string, page sluice.Page)
 	return s.AuditEntries(ctx, tenantID, sluice.AuditFilter{}, page)
 }
 
-// ResourceAudit lists a tenant's audit entries about one resource, newest
-// first.
-func (s *Store) ResourceAudit(ctx context.Context, tenantID, resourceID string, page sluice.Page) ([]*sluice.AuditEntry, string, error) {
-	return s.read.AuditEntries(ctx, tenantID, sluice.AuditFilter{ResourceID: resourceID}, page)
-}
-
 // DestinationDeliveries lists a destination's deliveries, newest first.
 func (s *Store) DestinationDeliveries(ctx context.Context, tenantID, destinationID string, page sluice.Page) ([]*sluice.Delivery, string, error) {
 	return s.read.DestinationDeliveries(ctx, tenantID, destinationID, page)

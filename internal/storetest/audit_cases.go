@@ -33,9 +33,9 @@ func testAuditChangesCredentials(t *testing.T, b *bundle) {
 	if err := b.store.UpdateDestination(ctx, d); err != nil {
 		t.Fatalf("UpdateDestination: %v", err)
 	}
-	entries, _, err := b.store.ResourceAudit(b.ctx, ten.ID, d.ID, sluice.Page{})
+	entries, _, err := b.store.AuditEntries(b.ctx, ten.ID, sluice.AuditFilter{ResourceID: d.ID}, sluice.Page{})
 	if err != nil || len(entries) != 3 {
-		t.Fatalf("ResourceAudit = %d entries, %v", len(entries), err)
+		t.Fatalf("AuditEntries by resource = %d entries, %v", len(entries), err)
 	}
 	first, second := changesOf(entries[1]), changesOf(entries[0])
 	key := wantFingerprint(t, "headers.X-Api-Key", first["headers.X-Api-Key"].New)
@@ -119,9 +119,9 @@ func testAuditChangesDestination(t *testing.T, b *bundle) {
 	if err := b.store.DeleteDestination(ctx, ten.ID, d.ID); err != nil {
 		t.Fatalf("DeleteDestination: %v", err)
 	}
-	entries, _, err := b.store.ResourceAudit(b.ctx, ten.ID, d.ID, sluice.Page{})
+	entries, _, err := b.store.AuditEntries(b.ctx, ten.ID, sluice.AuditFilter{ResourceID: d.ID}, sluice.Page{})
 	if err != nil {
-		t.Fatalf("ResourceAudit: %v", err)
+		t.Fatalf("AuditEntries by resource: %v", err)
 	}
 	var actions []string
 	for _, e := range entries {
@@ -204,9 +204,9 @@ func testAuditChangesSource(t *testing.T, b *bundle) {
 	if err := b.store.DeleteSource(ctx, ten.ID, src.ID); err != nil {
 		t.Fatalf("DeleteSource: %v", err)
 	}
-	entries, _, err := b.store.ResourceAudit(b.ctx, ten.ID, src.ID, sluice.Page{})
+	entries, _, err := b.store.AuditEntries(b.ctx, ten.ID, sluice.AuditFilter{ResourceID: src.ID}, sluice.Page{})
 	if err != nil || len(entries) != 3 {
-		t.Fatalf("ResourceAudit = %d entries, %v; want 3", len(entries), err)
+		t.Fatalf("AuditEntries by resource = %d entries, %v; want 3", len(entries), err)
 	}
 	create, update, del := changesOf(entries[2]), changesOf(entries[1]), changesOf(entries[0])
 	fp1 := wantFingerprint(t, "create secret", create["verification.secret"].New)
@@ -241,7 +241,7 @@ func testAuditChangesTenantAndKeys(t *testing.T, b *bundle) {
 	if err := b.store.DeleteAPIKey(ctx, ten.ID, k.ID); err != nil {
 		t.Fatalf("DeleteAPIKey: %v", err)
 	}
-	history, _, err := b.store.ResourceAudit(b.ctx, ten.ID, ten.ID, sluice.Page{})
+	history, _, err := b.store.AuditEntries(b.ctx, ten.ID, sluice.AuditFilter{ResourceID: ten.ID}, sluice.Page{})
 	if err != nil || len(history) != 2 {
 		t.Fatalf("tenant history = %d entries, %v; want create and update", len(history), err)
 	}
@@ -252,7 +252,7 @@ func testAuditChangesTenantAndKeys(t *testing.T, b *bundle) {
 	if !reflect.DeepEqual(history[0].Changes, want) {
 		t.Fatalf("tenant.update changes = %+v, want %+v", history[0].Changes, want)
 	}
-	keys, _, err := b.store.ResourceAudit(b.ctx, ten.ID, k.ID, sluice.Page{})
+	keys, _, err := b.store.AuditEntries(b.ctx, ten.ID, sluice.AuditFilter{ResourceID: k.ID}, sluice.Page{})
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("key history = %d entries, %v", len(keys), err)
 	}
@@ -283,9 +283,9 @@ func testResourceAudit(t *testing.T, b *bundle) {
 	var all []*sluice.AuditEntry
 	page := sluice.Page{Limit: 2}
 	for {
-		entries, next, err := b.store.ResourceAudit(b.ctx, ten.ID, d1.ID, page)
+		entries, next, err := b.store.AuditEntries(b.ctx, ten.ID, sluice.AuditFilter{ResourceID: d1.ID}, page)
 		if err != nil {
-			t.Fatalf("ResourceAudit: %v", err)
+			t.Fatalf("AuditEntries by resource: %v", err)
 		}
 		all = append(all, entries...)
 		if next == "" {
@@ -307,10 +307,10 @@ func testResourceAudit(t *testing.T, b *bundle) {
 	if c := all[0].Changes; len(c) != 1 || c[0].Old != float64(2) || c[0].New != float64(3) {
 		t.Fatalf("newest change = %+v, want rate_limit_per_second 2 to 3", c)
 	}
-	if theirs, _, err := b.store.ResourceAudit(b.ctx, other.ID, d1.ID, sluice.Page{}); err != nil || len(theirs) != 0 {
+	if theirs, _, err := b.store.AuditEntries(b.ctx, other.ID, sluice.AuditFilter{ResourceID: d1.ID}, sluice.Page{}); err != nil || len(theirs) != 0 {
 		t.Fatalf("another tenant sees %d entries of %s, %v", len(theirs), d1.ID, err)
 	}
-	if none, _, err := b.store.ResourceAudit(b.ctx, ten.ID, "dst_unknown", sluice.Page{}); err != nil || len(none) != 0 {
+	if none, _, err := b.store.AuditEntries(b.ctx, ten.ID, sluice.AuditFilter{ResourceID: "dst_unknown"}, sluice.Page{}); err != nil || len(none) != 0 {
 		t.Fatalf("unknown resource: %d entries, %v", len(none), err)
 	}
 }
