@@ -48,14 +48,11 @@ func (h *Handler) createTenant(w http.ResponseWriter, r *http.Request, _ *sluice
 	return nil
 }
 
-// keyCreated is the answer to POST /v1/keys; the token is shown this once.
+// keyCreated is the answer to POST /v1/keys: the key, and its token
+// shown this once.
 type keyCreated struct {
-	ID        string      `json:"id"`
-	Name      string      `json:"name"`
-	Role      sluice.Role `json:"role"`
-	Token     string      `json:"token"`
-	CreatedAt time.Time   `json:"created_at"`
-	ExpiresAt *time.Time  `json:"expires_at"`
+	keyJSON
+	Token string `json:"token"`
 }
 
 // createKey serves POST /v1/keys.
@@ -92,8 +89,7 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request, key *sluice.
 	if err := h.store.CreateAPIKey(r.Context(), k); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, keyCreated{ID: k.ID, Name: k.Name, Role: k.Role, Token: token,
-		CreatedAt: k.CreatedAt, ExpiresAt: timeOrNull(k.ExpiresAt)})
+	writeJSON(w, http.StatusCreated, keyCreated{keyJSON: toKeyJSON(k), Token: token})
 	return nil
 }
 
@@ -119,11 +115,13 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request, key *sluice.A
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newList(keys, next, func(k *sluice.APIKey) keyJSON {
-		return keyJSON{ID: k.ID, Name: k.Name, Role: k.Role, Operator: k.Operator, CreatedAt: k.CreatedAt,
-			ExpiresAt: timeOrNull(k.ExpiresAt), LastUsedAt: timeOrNull(k.LastUsedAt)}
-	}))
+	writeJSON(w, http.StatusOK, newList(keys, next, toKeyJSON))
 	return nil
+}
+
+func toKeyJSON(k *sluice.APIKey) keyJSON {
+	return keyJSON{ID: k.ID, Name: k.Name, Role: k.Role, Operator: k.Operator, CreatedAt: k.CreatedAt,
+		ExpiresAt: timeOrNull(k.ExpiresAt), LastUsedAt: timeOrNull(k.LastUsedAt)}
 }
 
 // timeOrNull is t for JSON, null when it is zero.

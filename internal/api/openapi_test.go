@@ -578,7 +578,7 @@ func TestContractCheckerFindsDrift(t *testing.T) {
 		{"GET", "/v1/events/evt_1/deliveries", 200, "", `{"data":[],"next_cursor":null}`, ""},
 		{"GET", "/v1/events/evt_1/deliveries", 200, "", `{"data":[{"id":"dlv_1","event_id":"evt_1","destination_id":"dst_1","status":"lost","attempts":0,"next_attempt_at":null}],"next_cursor":null}`,
 			"is not among"},
-		{"POST", "/v1/keys", 201, "", `{"id":"key_1","name":"","role":"admin","token":7,"created_at":"2026-01-01T00:00:00Z","expires_at":null}`,
+		{"POST", "/v1/keys", 201, "", `{"id":"key_1","name":"","role":"admin","operator":false,"token":7,"created_at":"2026-01-01T00:00:00Z","expires_at":null,"last_used_at":null}`,
 			"body.token: a JSON integer, want string"},
 		{"GET", "/v1/nowhere", 200, "", `{}`, "no documented path"},
 		{"GET", "/v1/nowhere", 404, "", `{"error":{"code":"not_found","message":"no route"}}`, ""},
