@@ -56,6 +56,7 @@ type Event struct {
 	Type         string
 	Direction    Direction
 	SourceID     string // empty for published events
+	Customer     string // the tenant's customer it is for; empty for all (see Destination.Receives)
 	Status       EventStatus
 	PayloadState PayloadState
 	ReceivedAt   time.Time
@@ -100,6 +101,10 @@ type NewEvent struct {
 	// stored the event sends them without a claim's round trip through the
 	// store.
 	Claim *ClaimRequest
+	// To, when set, routes the event to this one destination alone,
+	// whatever its types (a test event); else to every destination that
+	// Receives it.
+	To string
 }
 
 // EventCreated is what CreateEvent did.

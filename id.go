@@ -20,6 +20,7 @@ const (
 	PrefixAttempt     = "att_"
 	PrefixErasure     = "era_"
 	PrefixAudit       = "aud_"
+	PrefixPortal      = "pts_"
 )
 
 // crockford is the ULID alphabet: sortable as text, no ambiguous letters.
@@ -78,7 +79,7 @@ func encodeULID(dst []byte, raw [16]byte) {
 
 // idPrefixes are the prefixes NewID is given.
 var idPrefixes = []string{PrefixTenant, PrefixKey, PrefixSource, PrefixDestination, PrefixEvent, PrefixDelivery,
-	PrefixAttempt, PrefixErasure, PrefixAudit}
+	PrefixAttempt, PrefixErasure, PrefixAudit, PrefixPortal}
 
 // ValidID reports whether s has the shape of an id NewID makes: a known
 // prefix and 26 characters of the ULID alphabet.

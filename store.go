@@ -47,6 +47,8 @@ type Store interface {
 	// SessionStore keeps dashboard sessions. Deleting a key, or replacing
 	// its token, ends its sessions.
 	SessionStore
+	// PortalStore keeps the sessions of customers' portals.
+	PortalStore
 
 	// CreateDestination stores d.
 	CreateDestination(ctx context.Context, d *Destination) error
@@ -54,6 +56,15 @@ type Store interface {
 	Destination(ctx context.Context, tenantID, id string) (*Destination, error)
 	// Destinations lists a tenant's destinations, newest first.
 	Destinations(ctx context.Context, tenantID string, page Page) ([]*Destination, string, error)
+	// CustomerDestinations lists the destinations of one of the tenant's
+	// customers, newest first.
+	CustomerDestinations(ctx context.Context, tenantID, customer string, page Page) ([]*Destination, string, error)
+	// SendTestEvent publishes an event of TestEventType, for the
+	// destination's customer, with a payload that holds no personal data,
+	// routed to that destination alone and due after firstDelay; audited
+	// as destination.test. ENOTFOUND for a destination the tenant does not
+	// have, EINVALID for a listen destination.
+	SendTestEvent(ctx context.Context, tenantID, destinationID string, firstDelay time.Duration) (*Event, error)
 	// UpdateDestination stores every field of d; ENOTFOUND if it is gone.
 	// Its audit entry is destination.secret_rotate when d has a new
 	// secret, destination.update otherwise.
