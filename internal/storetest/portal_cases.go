@@ -172,7 +172,7 @@ func (b *bundle) newPortal(t *testing.T, ctx context.Context, tenantID, customer
 	t.Helper()
 	token := sluice.NewToken()
 	p := &sluice.PortalSession{TenantID: tenantID, Scope: sluice.PortalScope{Customer: customer},
-		LinkHash: sluice.HashToken(token), LinkExpiresAt: b.clock.Now().Add(linkTTL), TTL: time.Hour}
+		LinkHash: sluice.HashToken(token), LinkTTL: linkTTL, TTL: time.Hour}
 	if err := b.store.CreatePortalSession(ctx, p); err != nil {
 		t.Fatalf("CreatePortalSession: %v", err)
 	}
@@ -225,9 +225,9 @@ func testPortalSessionSignsInOnce(t *testing.T, b *bundle) {
 	}{
 		{"no customer", sluice.PortalSession{}},
 		{"an e-mail as customer", sluice.PortalSession{Scope: sluice.PortalScope{Customer: "ada@example.com"}}},
-		{"a link for a day", sluice.PortalSession{Scope: sluice.PortalScope{Customer: "c"}, LinkExpiresAt: b.clock.Now().Add(24 * time.Hour)}},
-		{"no session TTL", sluice.PortalSession{Scope: sluice.PortalScope{Customer: "c"}, LinkExpiresAt: b.clock.Now().Add(time.Minute)}},
-		{"no link hash", sluice.PortalSession{Scope: sluice.PortalScope{Customer: "c"}, LinkExpiresAt: b.clock.Now().Add(time.Minute), TTL: time.Hour}},
+		{"a link for a day", sluice.PortalSession{Scope: sluice.PortalScope{Customer: "c"}, LinkTTL: 24 * time.Hour}},
+		{"no session TTL", sluice.PortalSession{Scope: sluice.PortalScope{Customer: "c"}, LinkTTL: time.Minute}},
+		{"no link hash", sluice.PortalSession{Scope: sluice.PortalScope{Customer: "c"}, LinkTTL: time.Minute, TTL: time.Hour}},
 	} {
 		tc.p.TenantID = ten.ID
 		wantCode(t, "CreatePortalSession("+tc.name+")", b.store.CreatePortalSession(ctx, &tc.p), sluice.EINVALID)
