@@ -302,3 +302,30 @@ func TestDeleteDestination(t *testing.T) {
 		t.Errorf("deleting it again: %q", got)
 	}
 }
+
+// A listen destination's edit form has no URL, headers, auth or client
+// certificate, which its deliveries never carry, and still saves.
+func TestEditListenDestination(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	br := b.signIn(t, b.operator)
+	key := b.tenant(t)
+	var l struct{ ID string }
+	if code, raw := b.call(t, "POST", "/v1/listen", b.operator, map[string]any{"event_types": []string{"*"}}, &l); code != http.StatusCreated {
+		t.Fatalf("listen: %d %s", code, raw)
+	}
+	_, page := br.get("/ui/destinations/" + l.ID)
+	form := between(page, `id="edit-destination"`, "</form>")
+	for _, name := range []string{"url", "header_name", "auth.type", "client_certificate.cert_pem"} {
+		if strings.Contains(form, `name="`+name+`"`) {
+			t.Errorf("the listen destination's form asks for %s", name)
+		}
+	}
+	res := br.post("/ui/destinations/"+l.ID, url.Values{"name": {"my listener"}, "event_types": {"*"}, "delivery": {"full"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("edit: %d %s", res.StatusCode, readBody(t, res))
+	}
+	if d, err := b.store.Destination(context.Background(), key.TenantID, l.ID); err != nil || d.Name != "my listener" || !d.Listening() {
+		t.Errorf("after the edit: %+v (%v)", d, err)
+	}
+}
