@@ -118,7 +118,7 @@ func headersOf(f *form) (map[string]string, error) {
 	out := map[string]string{}
 	for _, r := range headerRows(f) {
 		name, value := strings.TrimSpace(r.Name), strings.TrimSpace(r.Value)
-		if r.Remove || name == "" && value == "" {
+		if r.Remove || (name == "" && value == "") {
 			continue
 		}
 		if _, twice := out[name]; twice {

@@ -171,6 +171,23 @@ func TestDestinationFormSecrets(t *testing.T) {
 		d.ClientCert.KeyPEM != string(keyPEM) {
 		t.Errorf("after a bearer token and a certificate: %+v, certificate %v", d.Auth, d.ClientCert.KeyPEM != "")
 	}
+
+	// A new certificate with the key left empty is paired with the stored
+	// key: one of another key is refused as the API refuses the pair.
+	otherCert, _ := testcert.NewCA(t, "other ca").Client(t, "sluice")
+	form = editForm(t, br, mine.ID)
+	form.Set("client_certificate.cert_pem", string(otherCert))
+	res = br.post("/ui/destinations/"+mine.ID, form)
+	page = readBody(t, res)
+	_, raw = b.call(t, "PATCH", "/v1/destinations/"+theirs.ID, b.operator, map[string]any{
+		"client_certificate": map[string]string{"cert_pem": string(otherCert), "key_pem": string(keyPEM)}}, nil)
+	if got, want := fieldError(t, page, "client_certificate.cert_pem"), apiError(t, raw); res.StatusCode != http.StatusBadRequest ||
+		got != want || strings.Contains(page, "PRIVATE KEY-----\n") {
+		t.Errorf("a certificate of another key: %d, beside it %q, want %q", res.StatusCode, got, want)
+	}
+	if d, _ := b.store.Destination(ctx, key.TenantID, mine.ID); d.ClientCert.CertPEM != string(certPEM) || d.ClientCert.KeyPEM != string(keyPEM) {
+		t.Error("the refused certificate was stored")
+	}
 	for _, e := range b.audit(t) {
 		for _, c := range e.Changes {
 			if s := changeText(c); strings.Contains(s, "pw-") || strings.Contains(s, "tok-three") || strings.Contains(s, "PRIVATE KEY") {
