@@ -1,16 +1,21 @@
 package main_test
 
 import (
+	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/testkit"
 )
 
 // In a real browser, an operator runs sources and destinations from the
@@ -125,4 +130,166 @@ func TestDashboardFormsInBrowser(t *testing.T) {
 	if err != nil || !strings.HasPrefix(fieldErr, "url: ") || kept != "ftp://hooks.example.com/x" || keptTypes != "invoice.*" {
 		t.Fatalf("bad URL: beside the field %q, kept %q and %q, %v", fieldErr, kept, keptTypes, err)
 	}
+}
+
+// In a real browser, against the real binary: an operator gives a
+// destination Basic auth and a header, and a real receiver gets both on
+// the next delivery; changes the header with the password left empty, and
+// the next delivery still carries the password; creates a destination
+// with a rate limit and a purpose under "More settings", as the API then
+// shows it; and deletes it, asked first, after which the API knows it no
+// more and the audit log has the deletion. Screenshots of each step are
+// saved.
+func TestDashboardDestinationSettingsInBrowser(t *testing.T) {
+	t.Parallel()
+	token := sluice.NewToken()
+	p := startSluice(t, t.TempDir(), "SLUICE_ADMIN_TOKEN="+token)
+	var mu sync.Mutex
+	var got []http.Header
+	rcv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r.Header.Clone())
+	}))
+	defer rcv.Close()
+	// deliveredWith publishes an event and waits for the receiver to get
+	// it, returning its Authorization and X-Tenant headers.
+	deliveredWith := func() (auth, tenant string) {
+		t.Helper()
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if code := call(t, "POST", p.url+"/v1/events", token, map[string]any{"type": "crm.created",
+			"payload": map[string]any{"id": n}}, nil); code != http.StatusAccepted {
+			t.Fatalf("publish: %d", code)
+		}
+		testkit.WaitFor(t, 20*time.Second, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(got) > n
+		}, func() string { return "the event was not delivered" })
+		mu.Lock()
+		defer mu.Unlock()
+		return got[n].Get("Authorization"), got[n].Get("X-Tenant")
+	}
+	var crm struct{ ID string }
+	if code := call(t, "POST", p.url+"/v1/destinations", token, map[string]any{"name": "crm", "url": rcv.URL + "/crm",
+		"event_types": []string{"crm.*"}}, &crm); code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	dir := screenshots(t)
+	var png []byte
+	ctx := browser(t, 1280, 900)
+
+	// Basic auth and a header, set in the edit form.
+	var flash string
+	err := chromedp.Run(ctx, signIn(p.url, token),
+		chromedp.Navigate(p.url+"/ui/destinations/"+crm.ID),
+		chromedp.WaitVisible(`#edit-destination`, chromedp.ByID),
+		chromedp.SetValue(`#auth\.type`, "basic", chromedp.ByQuery),
+		chromedp.SendKeys(`#auth\.username`, "alice", chromedp.ByQuery),
+		chromedp.SendKeys(`#auth\.password`, "pw-browser", chromedp.ByQuery),
+		chromedp.SendKeys(`#header_name_0`, "X-Tenant", chromedp.ByID),
+		chromedp.SendKeys(`#header_value_0`, "acme", chromedp.ByID),
+		chromedp.ScrollIntoView(`#auth`, chromedp.ByID),
+		shot(dir, "destination-edit-auth", &png),
+		chromedp.Submit(`#edit-destination #name`, chromedp.ByQuery),
+		chromedp.WaitVisible(`.flash`, chromedp.ByQuery),
+		chromedp.Text(`.flash`, &flash, chromedp.ByQuery),
+		shot(dir, "destination-edited-auth", &png),
+	)
+	if err != nil || flash != "Saved destination "+crm.ID+"." {
+		t.Fatalf("edit auth and a header: %q, %v", flash, err)
+	}
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:pw-browser"))
+	if auth, tenant := deliveredWith(); auth != basic || tenant != "acme" {
+		t.Fatalf("first delivery: Authorization %q, X-Tenant %q", auth, tenant)
+	}
+
+	// The header changed, the password left empty: it is kept.
+	var password string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(p.url+"/ui/destinations/"+crm.ID),
+		chromedp.WaitVisible(`#edit-destination`, chromedp.ByID),
+		chromedp.Value(`#auth\.password`, &password, chromedp.ByQuery),
+		chromedp.SetValue(`#header_value_0`, "globex", chromedp.ByID),
+		chromedp.Submit(`#edit-destination #name`, chromedp.ByQuery),
+		chromedp.WaitVisible(`.flash`, chromedp.ByQuery),
+	)
+	if err != nil || password != "" {
+		t.Fatalf("edit the header: password shown %q, %v", password, err)
+	}
+	if auth, tenant := deliveredWith(); auth != basic || tenant != "globex" {
+		t.Fatalf("second delivery: Authorization %q, X-Tenant %q", auth, tenant)
+	}
+
+	// Created with a rate limit and a purpose under "More settings".
+	var ledger string
+	var closed bool
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(p.url+"/ui/destinations"),
+		chromedp.WaitVisible(`#new-destination`, chromedp.ByID),
+		chromedp.Evaluate(`!document.getElementById("more-settings").open`, &closed),
+		chromedp.SendKeys(`#name`, "ledger", chromedp.ByID),
+		chromedp.SendKeys(`#url`, rcv.URL+"/ledger", chromedp.ByID),
+		chromedp.Click(`#more-settings summary`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#rate_limit_per_second`, chromedp.ByID),
+		chromedp.SendKeys(`#rate_limit_per_second`, "5", chromedp.ByID),
+		chromedp.SendKeys(`#purpose`, "bookkeeping", chromedp.ByID),
+		shot(dir, "destinations-more-settings", &png),
+		chromedp.Submit(`#new-destination #name`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#secret-value`, chromedp.ByID),
+		chromedp.Text(`dl.facts dd code`, &ledger, chromedp.ByQuery),
+	)
+	if err != nil || !closed || !strings.HasPrefix(ledger, "dst_") {
+		t.Fatalf("create with More settings: closed at first %v, id %q, %v", closed, ledger, err)
+	}
+	var shown struct {
+		RateLimit int    `json:"rate_limit_per_second"`
+		Purpose   string `json:"purpose"`
+	}
+	if code := call(t, "GET", p.url+"/v1/destinations/"+ledger, token, nil, &shown); code != http.StatusOK ||
+		shown.RateLimit != 5 || shown.Purpose != "bookkeeping" {
+		t.Fatalf("the API shows %d %+v", code, shown)
+	}
+
+	// Deleted: asked first, then gone.
+	var confirmText string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(p.url+"/ui/destinations/"+ledger),
+		chromedp.WaitVisible(`#delete-destination`, chromedp.ByID),
+		chromedp.Click(`#delete-destination button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#confirm`, chromedp.ByID),
+		chromedp.Text(`#confirm`, &confirmText, chromedp.ByID),
+		shot(dir, "destination-delete-confirm", &png),
+	)
+	if err != nil || !strings.Contains(confirmText, "Delete ledger?") || !strings.Contains(confirmText, "cannot be undone") {
+		t.Fatalf("delete, first step: %q, %v", confirmText, err)
+	}
+	if code := call(t, "GET", p.url+"/v1/destinations/"+ledger, token, nil, nil); code != http.StatusOK {
+		t.Fatalf("deleted before it was confirmed: %d", code)
+	}
+	err = chromedp.Run(ctx,
+		chromedp.Click(`#confirm-button`, chromedp.ByID),
+		chromedp.WaitVisible(`.flash`, chromedp.ByQuery),
+		chromedp.Text(`.flash`, &flash, chromedp.ByQuery),
+		shot(dir, "destination-deleted", &png),
+	)
+	if err != nil || flash != fmt.Sprintf("Deleted destination ledger (%s).", ledger) {
+		t.Fatalf("delete, confirmed: %q, %v", flash, err)
+	}
+	if code := call(t, "GET", p.url+"/v1/destinations/"+ledger, token, nil, nil); code != http.StatusNotFound {
+		t.Errorf("after the delete, the API answers %d", code)
+	}
+	var audit struct {
+		Data []struct {
+			Action     string `json:"action"`
+			ResourceID string `json:"resource_id"`
+		} `json:"data"`
+	}
+	call(t, "GET", p.url+"/v1/audit?action=destination.delete", token, nil, &audit)
+	if len(audit.Data) != 1 || audit.Data[0].Action != "destination.delete" || audit.Data[0].ResourceID != ledger {
+		t.Errorf("the audit log's deletions: %+v", audit.Data)
+	}
+	t.Logf("screenshots in %s", dir)
 }

@@ -2,22 +2,18 @@ package ui
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/api"
 )
 
 // Destinations: the list, a page per destination with its settings and
-// recent deliveries, and forms that create and change them, read the
-// signing secret and rotate it, each under the API's rules and with its
-// audit entries (POST and PATCH /v1/destinations, GET …/secret, POST
-// …/rotate-secret).
+// recent deliveries, and forms that create, change and delete them, read
+// the signing secret and rotate it, each under the API's rules and with
+// its audit entries (POST, PATCH and DELETE /v1/destinations, GET
+// …/secret, POST …/rotate-secret).
 
 // sourceStore is what the source and destination pages read and change
 // beyond the rest of Store; sluice.Store has it.
@@ -26,6 +22,7 @@ type sourceStore interface {
 	CreateSource(ctx context.Context, s *sluice.Source) error
 	UpdateSource(ctx context.Context, s *sluice.Source) error
 	DestinationDeliveries(ctx context.Context, tenantID, destinationID string, page sluice.Page) ([]*sluice.Delivery, string, error)
+	DeleteDestination(ctx context.Context, tenantID, id string) error
 }
 
 // sourceAndDestinationRoutes registers the pages and forms of sources and
@@ -41,6 +38,7 @@ func (h *Handler) sourceAndDestinationRoutes() {
 	h.page("POST /ui/destinations/{id}", h.updateDestination)
 	h.page("POST /ui/destinations/{id}/secret", h.revealSecret)
 	h.page("POST /ui/destinations/{id}/rotate-secret", h.rotateSecret)
+	h.page("POST /ui/destinations/{id}/delete", h.deleteDestination)
 }
 
 func init() { titles["destination.html"] = "Destination" }
@@ -52,6 +50,9 @@ var destinationFields = map[string]string{
 	"rate_limit_per_second": "rate_limit_per_second", "delivery": "delivery",
 	"fetch_ttl_seconds": "fetch_ttl_seconds", "pseudonymize": "pseudonymize", "purpose": "purpose",
 	"lawful_basis": "lawful_basis", "owner": "owner", "region": "region",
+	"headers": "headers", "auth": "auth.type", "auth.type": "auth.type", "auth.username": "auth.username",
+	"auth.password": "auth.password", "auth.token": "auth.token",
+	"client_certificate": "client_certificate.cert_pem",
 }
 
 // recentDeliveries is how many of a destination's deliveries its page
@@ -63,6 +64,9 @@ type destinationsView struct {
 	Form         *form // the new destination's
 }
 
+// Fields is the new destination's form.
+func (v destinationsView) Fields() destinationForm { return destinationForm{Form: v.Form} }
+
 type destinationView struct {
 	Destination *sluice.Destination
 	Deliveries  []*sluice.Delivery
@@ -73,6 +77,11 @@ type destinationView struct {
 	Secret, SecretWhy string
 	Refused           string // why a reveal or rotation was not done
 	Choices           choices
+}
+
+// Fields is the edit form.
+func (v *destinationView) Fields() destinationForm {
+	return destinationForm{Form: v.Form, Destination: v.Destination}
 }
 
 func (h *Handler) destinationsPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -117,7 +126,11 @@ func (h *Handler) newDestination(r *http.Request, key *sluice.APIKey, f *form) (
 	}
 	policy := h.cfg.Policy
 	policy.Self = policy.Self.WithHost(h.cfg.Origin.Hosts(r)...)
-	d, err := api.NewDestination(r.Context(), h.cfg.Store, h.cfg.Resolver, policy, key.TenantID, destinationBody(f, nil))
+	body, err := destinationBody(f, nil)
+	if err != nil {
+		return nil, err
+	}
+	d, err := api.NewDestination(r.Context(), h.cfg.Store, h.cfg.Resolver, policy, key.TenantID, body)
 	if err != nil {
 		return nil, err
 	}
@@ -160,14 +173,7 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request, s *s
 		h.notFound(w, r, s, err, "There is no such destination.")
 		return
 	}
-	if err = s.key.RequireAdmin(); err == nil {
-		policy := h.cfg.Policy
-		policy.Self = policy.Self.WithHost(h.cfg.Origin.Hosts(r)...)
-		if err = api.ChangeDestination(ctx, h.cfg.Store, h.cfg.Resolver, policy, d, destinationBody(f, d)); err == nil {
-			err = h.cfg.Store.UpdateDestination(ctx, d)
-		}
-	}
-	if err != nil {
+	if err := h.changeDestination(r, s.key, d, f); err != nil {
 		if !refusable(err) {
 			h.fail(w, r, s, err)
 			return
@@ -179,6 +185,59 @@ func (h *Handler) updateDestination(w http.ResponseWriter, r *http.Request, s *s
 		return
 	}
 	back(w, r, "/ui/destinations/"+id, "Saved destination "+id+".")
+}
+
+// changeDestination applies the form to d and stores it, as PATCH
+// /v1/destinations/{id} does for key.
+func (h *Handler) changeDestination(r *http.Request, key *sluice.APIKey, d *sluice.Destination, f *form) error {
+	if err := key.RequireAdmin(); err != nil {
+		return err
+	}
+	body, err := destinationBody(f, d)
+	if err != nil {
+		return err
+	}
+	policy := h.cfg.Policy
+	policy.Self = policy.Self.WithHost(h.cfg.Origin.Hosts(r)...)
+	if err := api.ChangeDestination(r.Context(), h.cfg.Store, h.cfg.Resolver, policy, d, body); err != nil {
+		return err
+	}
+	return h.cfg.Store.UpdateDestination(r.Context(), d)
+}
+
+// deleteDestination deletes a destination, as DELETE /v1/destinations/{id}
+// does (the store audits it as destination.delete), after a confirmation
+// step, and goes back to the list. A viewer or an unknown destination is
+// refused at once.
+func (h *Handler) deleteDestination(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx, id := r.Context(), r.PathValue("id")
+	if err := s.key.RequireAdmin(); err != nil {
+		h.notDone(w, r, "/ui/destinations/"+id, "Not deleted", err)
+		return
+	}
+	d, err := h.cfg.Store.Destination(ctx, s.key.TenantID, id)
+	if err != nil {
+		h.notDone(w, r, "/ui/destinations", "Not deleted", err)
+		return
+	}
+	if !confirmed(r) {
+		h.confirm(w, r, s, confirmView{
+			Heading: "Delete " + d.Name + "?",
+			Effects: []string{
+				"The destination " + d.Name + " (" + d.ID + ") is deleted, with its signing secret, headers, auth and client certificate. This cannot be undone.",
+				"Its pending and retrying deliveries are cancelled; nothing more is sent to it. Events and their delivery history stay.",
+				"The deletion is in the audit log.",
+			},
+			Action: "/ui/destinations/" + id + "/delete",
+			Button: "Delete destination", Cancel: "/ui/destinations/" + id,
+		})
+		return
+	}
+	if err := h.cfg.Store.DeleteDestination(ctx, s.key.TenantID, id); err != nil {
+		h.notDone(w, r, "/ui/destinations", "Not deleted", err)
+		return
+	}
+	back(w, r, "/ui/destinations", "Deleted destination "+d.Name+" ("+id+").")
 }
 
 // revealSecret shows a destination's signing secret to an admin, audited
@@ -232,70 +291,4 @@ func (h *Handler) refused(w http.ResponseWriter, r *http.Request, s *session, er
 	default:
 		h.showDestination(w, r, s, refusedStatus(err), id, change)
 	}
-}
-
-// destinationBody is the form as the body of POST /v1/destinations, or of
-// PATCH for current. Left empty, the event types are every one on creation
-// and unchanged on a change, and the field allowlist is the whole payload.
-// Full delivery, the default, is not given unless it changes.
-func destinationBody(f *form, current *sluice.Destination) []byte {
-	create := current == nil
-	get := func(k string) string { return strings.TrimSpace(f.Values.Get(k)) }
-	body := map[string]any{"name": f.Values.Get("name")}
-	if _, ok := f.Values["url"]; ok || create { // a listen destination's form has none
-		body["url"] = get("url")
-	}
-	if types := splitList(f.Values.Get("event_types")); len(types) > 0 {
-		body["event_types"] = types
-	}
-	if fields := splitList(f.Values.Get("fields")); len(fields) > 0 {
-		body["fields"] = fields
-	} else if !create {
-		body["fields"] = nil
-	}
-	if ids := splitList(f.Values.Get("source_ids")); len(ids) > 0 || !create {
-		body["source_ids"] = list(f.Values.Get("source_ids"))
-	}
-	if n := number(f.Values.Get("rate_limit_per_second")); n != nil {
-		body["rate_limit_per_second"] = n
-	} else if !create {
-		body["rate_limit_per_second"] = 0
-	}
-	if d := get("delivery"); d != "" && (d != sluice.DeliveryFull || (!create && current.Delivery != "")) {
-		body["delivery"] = d
-	}
-	if n := number(f.Values.Get("fetch_ttl_seconds")); n != nil {
-		body["fetch_ttl_seconds"] = n
-	}
-	if p := splitList(f.Values.Get("pseudonymize")); len(p) > 0 || !create {
-		body["pseudonymize"] = list(f.Values.Get("pseudonymize"))
-	}
-	for _, k := range []string{"purpose", "lawful_basis", "owner", "region"} {
-		if v := get(k); v != "" || !create {
-			body[k] = v
-		}
-	}
-	out, _ := json.Marshal(body) // strings, lists and numbers
-	return out
-}
-
-// destinationValues is a stored destination as its form starts.
-func destinationValues(d *sluice.Destination) url.Values {
-	out := url.Values{
-		"name": {d.Name}, "url": {d.URL}, "event_types": {strings.Join(d.EventTypes, ", ")},
-		"source_ids": {strings.Join(d.SourceIDs, ", ")}, "fields": {strings.Join(d.Fields, ", ")},
-		"delivery": {d.Delivery}, "pseudonymize": {strings.Join(d.Pseudonymize, ", ")},
-		"purpose": {d.Processing.Purpose}, "lawful_basis": {d.Processing.LawfulBasis},
-		"owner": {d.Processing.Owner}, "region": {d.Processing.Region},
-	}
-	if out.Get("delivery") == "" {
-		out.Set("delivery", sluice.DeliveryFull)
-	}
-	if d.RateLimitPerSecond > 0 {
-		out.Set("rate_limit_per_second", strconv.Itoa(d.RateLimitPerSecond))
-	}
-	if d.FetchTTL > 0 {
-		out.Set("fetch_ttl_seconds", strconv.Itoa(int(d.FetchTTL/time.Second)))
-	}
-	return out
 }

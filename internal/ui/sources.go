@@ -168,7 +168,8 @@ func submitted(r *http.Request) *form {
 	for k, vs := range r.PostForm {
 		switch k {
 		case "csrf":
-		case "verification.secret", "verification.password":
+		case "verification.secret", "verification.password", "auth.password", "auth.token",
+			"client_certificate.cert_pem", "client_certificate.key_pem":
 			f.secrets[k] = r.PostForm.Get(k)
 		default:
 			f.Values[k] = vs
