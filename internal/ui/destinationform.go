@@ -219,6 +219,9 @@ func destinationBody(f *form, current *sluice.Destination) ([]byte, error) {
 	} else if !create {
 		body["fields"] = nil
 	}
+	if c := get("customer"); c != "" || !create {
+		body["customer"] = c
+	}
 	if ids := splitList(f.Values.Get("source_ids")); len(ids) > 0 || !create {
 		body["source_ids"] = list(f.Values.Get("source_ids"))
 	}
@@ -265,7 +268,7 @@ func destinationBody(f *form, current *sluice.Destination) ([]byte, error) {
 // credentials or client certificate.
 func destinationValues(d *sluice.Destination) url.Values {
 	out := url.Values{
-		"name": {d.Name}, "url": {d.URL}, "event_types": {strings.Join(d.EventTypes, ", ")},
+		"name": {d.Name}, "customer": {d.Customer}, "url": {d.URL}, "event_types": {strings.Join(d.EventTypes, ", ")},
 		"source_ids": {strings.Join(d.SourceIDs, ", ")}, "fields": {strings.Join(d.Fields, ", ")},
 		"delivery": {d.Delivery}, "pseudonymize": {strings.Join(d.Pseudonymize, ", ")},
 		"purpose": {d.Processing.Purpose}, "lawful_basis": {d.Processing.LawfulBasis},

@@ -224,7 +224,7 @@ func TestCreateDestinationMoreSettings(t *testing.T) {
 	}
 
 	good := url.Values{"name": {"billing"}, "url": {"https://10.1.2.3/hooks"}, "delivery": {"thin"},
-		"rate_limit_per_second": {"5"}, "purpose": {"invoicing"}, "lawful_basis": {"contract"},
+		"rate_limit_per_second": {"5"}, "purpose": {"invoicing"}, "lawful_basis": {"contract"}, "customer": {"cus_42"},
 		"header_name": {"X-Tenant"}, "header_value": {"acme"}, "auth.type": {"bearer"}, "auth.token": {"tok-1"}}
 	res = br.post("/ui/destinations", good)
 	page = readBody(t, res)
@@ -234,6 +234,7 @@ func TestCreateDestinationMoreSettings(t *testing.T) {
 	}
 	var got struct {
 		RateLimit   int               `json:"rate_limit_per_second"`
+		Customer    string            `json:"customer"`
 		Delivery    string            `json:"delivery"`
 		Purpose     string            `json:"purpose"`
 		LawfulBasis string            `json:"lawful_basis"`
@@ -243,7 +244,7 @@ func TestCreateDestinationMoreSettings(t *testing.T) {
 	if code, raw := b.call(t, "GET", "/v1/destinations/"+id, b.operator, nil, &got); code != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", id, code, raw)
 	}
-	if got.RateLimit != 5 || got.Delivery != "thin" || got.Purpose != "invoicing" || got.LawfulBasis != "contract" ||
+	if got.RateLimit != 5 || got.Customer != "cus_42" || got.Delivery != "thin" || got.Purpose != "invoicing" || got.LawfulBasis != "contract" ||
 		!maps.Equal(got.Headers, map[string]string{"X-Tenant": "acme"}) || !maps.Equal(got.Auth, map[string]string{"type": "bearer"}) {
 		t.Errorf("created: %+v", got)
 	}

@@ -46,7 +46,7 @@ func init() { titles["destination.html"] = "Destination" }
 // destinationFields maps the fields the API's messages name to the form's
 // inputs.
 var destinationFields = map[string]string{
-	"name": "name", "url": "url", "event_types": "event_types", "source_ids": "source_ids", "fields": "fields",
+	"name": "name", "customer": "customer", "url": "url", "event_types": "event_types", "source_ids": "source_ids", "fields": "fields",
 	"rate_limit_per_second": "rate_limit_per_second", "delivery": "delivery",
 	"fetch_ttl_seconds": "fetch_ttl_seconds", "pseudonymize": "pseudonymize", "purpose": "purpose",
 	"lawful_basis": "lawful_basis", "owner": "owner", "region": "region",
