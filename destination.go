@@ -21,7 +21,7 @@ type Destination struct {
 	// receives only that customer's events, and that customer's portal
 	// manages it. Empty: the tenant's own, receiving every customer's.
 	Customer string
-	Secret             string   // "whsec_" + base64 of the signing key
+	Secret   string // "whsec_" + base64 of the signing key
 	// PreviousSecret still signs, beside Secret, until PreviousSecretUntil:
 	// the grace period of a rotation. Empty when there is none.
 	PreviousSecret      string

@@ -42,6 +42,9 @@ func (d *Destination) Validate() error {
 	if err := checkSourceIDs(d.SourceIDs); err != nil {
 		return err
 	}
+	if err := ValidateCustomer(d.Customer); err != nil {
+		return err
+	}
 	return d.validateExposure()
 }
 

@@ -296,6 +296,7 @@ type EventFilter struct {
 	Type     string
 	SourceID string
 	Status   EventStatus
+	Customer string
 	// Since and Until bound the time received: [Since, Until).
 	Since, Until time.Time
 }

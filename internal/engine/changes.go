@@ -51,6 +51,7 @@ func destinationFields(d *sluice.Destination) []auditField {
 	fields := []auditField{
 		field("name", d.Name),
 		field("kind", d.Kind),
+		field("customer", d.Customer),
 		secretField("url", d.URL),
 		field("event_types", d.EventTypes),
 		field("source_ids", d.SourceIDs),

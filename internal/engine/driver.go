@@ -73,6 +73,7 @@ type Reader interface {
 	// APIKey returns one of the tenant's keys; ENOTFOUND.
 	APIKey(ctx context.Context, tenantID, id string) (*sluice.APIKey, error)
 	SessionReader
+	PortalReader
 
 	// Setting returns a store-wide setting; ENOTFOUND if it is not set.
 	Setting(ctx context.Context, name string) (string, error)
@@ -102,6 +103,9 @@ type Reader interface {
 	Destination(ctx context.Context, tenantID, id string) (*DestinationRow, error)
 	// Destinations lists the tenant's destinations, newest first.
 	Destinations(ctx context.Context, tenantID string, page sluice.Page) ([]*DestinationRow, string, error)
+	// CustomerDestinations lists the destinations of one of the tenant's
+	// customers, newest first.
+	CustomerDestinations(ctx context.Context, tenantID, customer string, page sluice.Page) ([]*DestinationRow, string, error)
 	// Source returns one of the tenant's sources.
 	Source(ctx context.Context, tenantID, id string) (*SourceRow, error)
 	// SourceByID returns a source whatever its tenant, for ingest.
@@ -191,6 +195,7 @@ type Tx interface {
 	// DeleteAPIKey deletes a key.
 	DeleteAPIKey(ctx context.Context, id string) error
 	SessionWriter
+	PortalWriter
 	// SetKeyLastUsed sets a key's last use to at unless it is at or later
 	// already; an unknown key changes nothing and is no error.
 	SetKeyLastUsed(ctx context.Context, id string, at time.Time) error
@@ -387,8 +392,8 @@ type Tx interface {
 	// is no such tenant.
 	LockTenant(ctx context.Context, id string) error
 	// DeleteTenantKeys deletes the tenant's data keys, its subject keys
-	// (and with them its subject links) and its API keys, and returns the
-	// ids of the data keys.
+	// (and with them its subject links), its API keys and its portal
+	// sessions, and returns the ids of the data keys.
 	DeleteTenantKeys(ctx context.Context, tenantID string) (dataKeyIDs []string, err error)
 	// DeleteTenantConfig deletes the tenant's sources and destinations and
 	// returns the destinations' ids.

@@ -26,7 +26,7 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		err  error
 	)
 	for try := 1; ; try++ {
-		se, err = s.sealEvent(ctx, in, true)
+		se, err = s.sealEvent(ctx, in, in.To == "") // a test event is no traffic to learn from
 		if err == nil {
 			missing := s.missingKeys(in.Event.TenantID, se.hashes)
 			ins, err = s.driver.CreateEvent(ctx, in.Event.TenantID, missing,
@@ -76,6 +76,9 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	if paths := restrictedDrift(se.shapes, ins.NewObservations, se.restricted, se.located); len(paths) > 0 {
 		created.Unclaimed = s.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,
 			Kind: sluice.AnomalyRestrictedField, Detail: restrictedDetail(paths)}) || created.Unclaimed
+	}
+	if in.To != "" {
+		return created, nil // a test event: no traffic
 	}
 	if burst, detail := s.anomalies.Event(e.TenantID, e.SourceID, e.Type, s.now()); burst {
 		created.Unclaimed = s.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,
@@ -201,7 +204,7 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 	e := &rows.Event
 	var taken map[string]int // claimed at birth, by destination
 	for _, d := range routes {
-		if !d.Matches(e.Type, e.SourceID) || d.Lapsed(now) {
+		if !routed(in, d, now) {
 			continue
 		}
 		dr := &DeliveryRow{Delivery: sluice.Delivery{ID: sluice.NewID(sluice.PrefixDelivery), TenantID: e.TenantID,
@@ -242,6 +245,16 @@ func (s *Store) planEvent(ctx context.Context, se *sealedEvent, routes []*Destin
 	}
 	rows.Announce = plan.unclaimed
 	return plan, nil
+}
+
+// routed reports whether the new event in has a delivery to d at now: d
+// is the one destination it is sent To, or else d Receives it and is not
+// a listen destination that has lapsed.
+func routed(in *sluice.NewEvent, d *DestinationRow, now time.Time) bool {
+	if in.To != "" {
+		return d.ID == in.To
+	}
+	return d.Receives(&in.Event) && !d.Lapsed(now)
 }
 
 // claimedAtBirth reports whether a new delivery to d, due after

@@ -189,8 +189,12 @@ func (s *Store) Replay(ctx context.Context, tenantID, eventID, destinationID str
 		}
 		announce := false
 		for _, d := range routes {
-			if destinationID != "" && d.ID != destinationID || destinationID == "" && (!d.Matches(e.Type, e.SourceID) || d.Lapsed(now)) {
+			if destinationID != "" && d.ID != destinationID || destinationID == "" && (!d.Receives(e) || d.Lapsed(now)) {
 				continue
+			}
+			if d.Customer != "" && d.Customer != e.Customer {
+				// Named, but another customer's: it never gets this event.
+				return sluice.Errorf(sluice.ECONFLICT, "the event is not for this destination's customer")
 			}
 			dl := &sluice.Delivery{ID: sluice.NewID(sluice.PrefixDelivery), TenantID: tenantID, EventID: eventID,
 				DestinationID: d.ID, Status: sluice.DeliveryPending, NextAttemptAt: now.Add(firstDelay),

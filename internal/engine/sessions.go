@@ -87,15 +87,23 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 // SetSessionFlash leaves a message, cut to sluice.MaxFlash bytes, for the
 // session's next page: ENOTFOUND if there is no such session.
 func (s *Store) SetSessionFlash(ctx context.Context, idHash []byte, message string) error {
+	return s.setFlash(ctx, "session", func(ctx context.Context, tx Tx, m string) error {
+		return tx.SetSessionFlash(ctx, idHash, m)
+	}, message)
+}
+
+// setFlash leaves message, cut to sluice.MaxFlash bytes, with set:
+// ENOTFOUND naming what when there is no such session.
+func (s *Store) setFlash(ctx context.Context, what string, set func(context.Context, Tx, string) error, message string) error {
 	message = cutUTF8(message, sluice.MaxFlash)
 	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
-		return tx.SetSessionFlash(ctx, idHash, message)
+		return set(ctx, tx, message)
 	})
 	switch {
 	case sluice.ErrorCode(err) == sluice.ENOTFOUND:
-		return sluice.Errorf(sluice.ENOTFOUND, "session not found")
+		return sluice.Errorf(sluice.ENOTFOUND, "%s not found", what)
 	case err != nil:
-		return fmt.Errorf("set session flash: %w", err)
+		return fmt.Errorf("set %s flash: %w", what, err)
 	}
 	return nil
 }
@@ -103,14 +111,21 @@ func (s *Store) SetSessionFlash(ctx context.Context, idHash []byte, message stri
 // TakeSessionFlash returns the session's waiting message and clears it at
 // once; "" when none waits.
 func (s *Store) TakeSessionFlash(ctx context.Context, idHash []byte) (string, error) {
+	return s.takeFlash(ctx, "session", func(ctx context.Context, tx Tx) (string, error) {
+		return tx.TakeSessionFlash(ctx, idHash)
+	})
+}
+
+// takeFlash takes a waiting message with take.
+func (s *Store) takeFlash(ctx context.Context, what string, take func(context.Context, Tx) (string, error)) (string, error) {
 	var message string
 	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
-		message, err = tx.TakeSessionFlash(ctx, idHash)
+		message, err = take(ctx, tx)
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("take session flash: %w", err)
+		return "", fmt.Errorf("take %s flash: %w", what, err)
 	}
 	return message, nil
 }

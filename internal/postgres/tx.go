@@ -108,10 +108,9 @@ func (d *Driver) eventBatch(rows *engine.EventRows) *pgx.Batch {
 			e.TenantID, k.Hash, k.ID, k.SealedKey, sqldb.MS(e.ReceivedAt))
 	}
 	b.Queue(`INSERT INTO events (`+sqldb.EventColumns+`, dedup_key, subject_paths)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
-		e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, string(e.Status), string(e.PayloadState),
-		sqldb.MS(e.ReceivedAt), dedup, sqldb.EncodeSubjectPaths(rows.SubjectPaths))
+		append(sqldb.EventValues(e), dedup, sqldb.EncodeSubjectPaths(rows.SubjectPaths))...)
 	if rows.Body != nil {
 		b.Queue(`INSERT INTO event_payloads (`+sqldb.PayloadColumns+`)
 			SELECT $1::text, $2::text, $3::text, $4::bytea, $5::bytea, $6::bytea, $7::bigint, $8::bigint, $9::bigint,

@@ -177,7 +177,7 @@ const DestinationColumns = destinationConfigColumns + `, failures, failing_since
 // configuration, which an insert writes.
 const destinationConfigColumns = `id, tenant_id, name, url, event_types, source_ids, fields,
 	rate_limit_per_second, secret, previous_secret, previous_secret_until, enabled, disabled_reason,
-	options, credentials, created_at, updated_at`
+	options, credentials, customer, created_at, updated_at`
 
 // destinationArgs are a destination's configuration values after id and
 // tenant_id, in destinationConfigColumns' order but for created_at, which
@@ -210,7 +210,7 @@ func destinationArgs(r *engine.DestinationRow) ([]any, error) {
 	}
 	return []any{r.Name, r.SealedURL, string(types), string(sources), fields, r.RateLimitPerSecond,
 		r.SealedSecret, r.SealedPreviousSecret, previousUntil, r.Enabled, r.DisabledReason, options,
-		r.SealedCredentials, MS(r.UpdatedAt)}, nil
+		r.SealedCredentials, r.Customer, MS(r.UpdatedAt)}, nil
 }
 
 func nonNil(v []string) []string {
@@ -238,7 +238,7 @@ func (s *destinationScan) targets() []any {
 	r := &s.r
 	return []any{&r.ID, &r.TenantID, &r.Name, &r.SealedURL, &s.types, &s.sources, &s.fields,
 		&r.RateLimitPerSecond, &r.SealedSecret, &r.SealedPreviousSecret, &s.previousUntil, &r.Enabled, &r.DisabledReason,
-		&s.options, &r.SealedCredentials, &s.created, &s.updated, &r.Failures, &s.failingSince, &s.pausedUntil, &r.Kind, &s.listenUntil}
+		&s.options, &r.SealedCredentials, &r.Customer, &s.created, &s.updated, &r.Failures, &s.failingSince, &s.pausedUntil, &r.Kind, &s.listenUntil}
 }
 
 // row decodes the scanned columns.
@@ -287,7 +287,7 @@ func (o *Ops) InsertDestination(ctx context.Context, r *engine.DestinationRow) e
 	}
 	o.changed(r.TenantID, r.ID)
 	_, err = o.Conn.Exec(ctx, `INSERT INTO destinations (`+destinationConfigColumns+`, kind, listen_until)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 		append([]any{r.ID, r.TenantID}, append(args, MS(r.CreatedAt), kind, NullMS(r.ListenUntil))...)...)
 	return err
 }
@@ -329,7 +329,7 @@ func (o *Ops) UpdateDestination(ctx context.Context, r *engine.DestinationRow) e
 	return o.execOne(ctx, "destination", `UPDATE destinations SET name = $3, url = $4, event_types = $5,
 		source_ids = $6, fields = $7, rate_limit_per_second = $8, secret = $9, previous_secret = $10,
 		previous_secret_until = $11, enabled = $12, disabled_reason = $13, options = $14, credentials = $15,
-		updated_at = $16 WHERE id = $1 AND tenant_id = $2`, append([]any{r.ID, r.TenantID}, args...)...)
+		customer = $16, updated_at = $17 WHERE id = $1 AND tenant_id = $2`, append([]any{r.ID, r.TenantID}, args...)...)
 }
 
 // DeleteDestination deletes one of the tenant's destinations.
@@ -364,6 +364,14 @@ func (o *Ops) destination(ctx context.Context, tenantID, id, lock string) (*engi
 func (o *Ops) Destinations(ctx context.Context, tenantID string, page sluice.Page) ([]*engine.DestinationRow, string, error) {
 	return listPage(ctx, o.Conn, "destinations", `SELECT `+DestinationColumns+` FROM destinations WHERE tenant_id = $1`,
 		[]any{tenantID}, page, scanDestination, func(r *engine.DestinationRow) string { return r.ID })
+}
+
+// CustomerDestinations lists the destinations of one of the tenant's
+// customers, newest first.
+func (o *Ops) CustomerDestinations(ctx context.Context, tenantID, customer string, page sluice.Page) ([]*engine.DestinationRow, string, error) {
+	return listPage(ctx, o.Conn, "destinations", `SELECT `+DestinationColumns+` FROM destinations
+		WHERE tenant_id = $1 AND customer = $2 AND customer <> ''`,
+		[]any{tenantID, customer}, page, scanDestination, func(r *engine.DestinationRow) string { return r.ID })
 }
 
 // Routes returns the tenant's destinations, by id, and keeps them from

@@ -13,13 +13,25 @@ import (
 )
 
 // EventColumns are the events table's columns in ScanEvent's order.
-const EventColumns = `id, tenant_id, type, direction, source_id, status, payload_state, received_at`
+const EventColumns = `id, tenant_id, type, direction, source_id, status, payload_state, received_at, customer`
+
+// eventTargets are the scan targets of EventColumns: received is set to
+// ReceivedAt's milliseconds.
+func eventTargets(e *sluice.Event, received *int64) []any {
+	return []any{&e.ID, &e.TenantID, &e.Type, &e.Direction, &e.SourceID, &e.Status, &e.PayloadState, received, &e.Customer}
+}
+
+// EventValues are the event's values of EventColumns, for an insert.
+func EventValues(e *sluice.Event) []any {
+	return []any{e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, string(e.Status), string(e.PayloadState),
+		MS(e.ReceivedAt), e.Customer}
+}
 
 // ScanEvent scans a row of EventColumns.
 func ScanEvent(row Row) (*sluice.Event, error) {
 	var e sluice.Event
 	var received int64
-	if err := row.Scan(&e.ID, &e.TenantID, &e.Type, &e.Direction, &e.SourceID, &e.Status, &e.PayloadState, &received); err != nil {
+	if err := row.Scan(eventTargets(&e, &received)...); err != nil {
 		return nil, err
 	}
 	e.ReceivedAt = FromMS(received)
@@ -44,7 +56,7 @@ func (o *Ops) Events(ctx context.Context, tenantID string, f sluice.EventFilter)
 	query := `SELECT ` + EventColumns + ` FROM events WHERE tenant_id = $1`
 	args := []any{tenantID}
 	for _, c := range []struct{ column, value string }{
-		{"type", f.Type}, {"source_id", f.SourceID}, {"status", string(f.Status)},
+		{"type", f.Type}, {"source_id", f.SourceID}, {"status", string(f.Status)}, {"customer", f.Customer},
 	} {
 		if c.value != "" {
 			query += ` AND ` + c.column + ` = ` + arg(args)
@@ -135,10 +147,9 @@ func (o *Ops) LockEvent(ctx context.Context, tenantID, id string) (*sluice.Event
 	var e sluice.Event
 	var received int64
 	err := o.Conn.QueryRow(ctx, `SELECT e.id, e.tenant_id, e.type, e.direction, e.source_id, e.status, e.payload_state,
-			e.received_at, `+payloadColumns+`
+			e.received_at, e.customer, `+payloadColumns+`
 		FROM events e LEFT JOIN event_payloads p ON p.event_id = e.id WHERE e.id = $1 AND e.tenant_id = $2`+
-		o.lock("FOR NO KEY UPDATE OF e"), id, tenantID).Scan(append([]any{&e.ID, &e.TenantID, &e.Type, &e.Direction,
-		&e.SourceID, &e.Status, &e.PayloadState, &received}, s.targets()...)...)
+		o.lock("FOR NO KEY UPDATE OF e"), id, tenantID).Scan(append(eventTargets(&e, &received), s.targets()...)...)
 	if err != nil {
 		return nil, nil, notFound(err, "event")
 	}
@@ -326,10 +337,9 @@ func (o *Ops) InsertEvent(ctx context.Context, rows *engine.EventRows) (*engine.
 		return nil, err
 	}
 	n, err := o.Conn.Exec(ctx, `INSERT INTO events (`+EventColumns+`, dedup_key, subject_paths)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
-		e.ID, e.TenantID, e.Type, string(e.Direction), e.SourceID, string(e.Status), string(e.PayloadState),
-		MS(e.ReceivedAt), nullText(rows.DedupDigest), EncodeSubjectPaths(rows.SubjectPaths))
+		append(EventValues(e), nullText(rows.DedupDigest), EncodeSubjectPaths(rows.SubjectPaths))...)
 	if err != nil {
 		return nil, fmt.Errorf("insert event: %w", err)
 	}

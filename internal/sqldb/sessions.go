@@ -67,7 +67,13 @@ func (o *Ops) DeleteExpiredSessions(ctx context.Context, now time.Time, limit in
 // SetSessionFlash leaves a session's flash message, replacing one waiting:
 // ENOTFOUND if there is no such session.
 func (o *Ops) SetSessionFlash(ctx context.Context, idHash []byte, message string) error {
-	_, err := o.Conn.Exec(ctx, `INSERT INTO session_flashes (session_hash, message) VALUES ($1, $2)
+	return o.setFlash(ctx, "session_flashes", idHash, message)
+}
+
+// setFlash leaves a flash message in table (session_flashes or
+// portal_flashes) under the session's hash, replacing one waiting.
+func (o *Ops) setFlash(ctx context.Context, table string, idHash []byte, message string) error {
+	_, err := o.Conn.Exec(ctx, `INSERT INTO `+table+` (session_hash, message) VALUES ($1, $2)
 		ON CONFLICT (session_hash) DO UPDATE SET message = excluded.message`, idHash, message)
 	return err
 }
@@ -76,8 +82,14 @@ func (o *Ops) SetSessionFlash(ctx context.Context, idHash []byte, message string
 // one statement: of requests taking it at once, one gets it. "" when none
 // waits.
 func (o *Ops) TakeSessionFlash(ctx context.Context, idHash []byte) (string, error) {
+	return o.takeFlash(ctx, "session_flashes", idHash)
+}
+
+// takeFlash deletes the flash message in table under the session's hash
+// and returns it, in one statement; "" when none waits.
+func (o *Ops) takeFlash(ctx context.Context, table string, idHash []byte) (string, error) {
 	var message string
-	err := o.Conn.QueryRow(ctx, `DELETE FROM session_flashes WHERE session_hash = $1 RETURNING message`, idHash).Scan(&message)
+	err := o.Conn.QueryRow(ctx, `DELETE FROM `+table+` WHERE session_hash = $1 RETURNING message`, idHash).Scan(&message)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

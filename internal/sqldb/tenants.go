@@ -21,8 +21,8 @@ func (o *Ops) LockTenant(ctx context.Context, id string) error {
 }
 
 // DeleteTenantKeys deletes the tenant's data keys, its subject keys (and
-// with them its subject links) and its API keys, and returns the ids of
-// the data keys.
+// with them its subject links), its API keys and its portal sessions, and
+// returns the ids of the data keys.
 func (o *Ops) DeleteTenantKeys(ctx context.Context, tenantID string) ([]string, error) {
 	if _, err := o.Conn.Exec(ctx, `DELETE FROM subject_keys WHERE tenant_id = $1`, tenantID); err != nil {
 		return nil, fmt.Errorf("delete subject keys: %w", err)
@@ -33,6 +33,9 @@ func (o *Ops) DeleteTenantKeys(ctx context.Context, tenantID string) ([]string, 
 	}
 	if _, err := o.Conn.Exec(ctx, `DELETE FROM api_keys WHERE tenant_id = $1`, tenantID); err != nil {
 		return nil, fmt.Errorf("delete api keys: %w", err)
+	}
+	if _, err := o.Conn.Exec(ctx, `DELETE FROM portal_sessions WHERE tenant_id = $1`, tenantID); err != nil {
+		return nil, fmt.Errorf("delete portal sessions: %w", err)
 	}
 	return sortedUnique(ids), nil
 }
