@@ -58,7 +58,9 @@ type PortalSession struct {
 	// LinkHash is the SHA-256 of the sign-in link's token (HashToken): the
 	// token itself is kept nowhere. The store forgets it at sign-in.
 	LinkHash []byte
-	// LinkExpiresAt is when the link stops working if it has not been used.
+	// LinkTTL is how long the link works, unused, from its creation; the
+	// store sets LinkExpiresAt from it.
+	LinkTTL       time.Duration
 	LinkExpiresAt time.Time
 	// TTL is how long the session lasts from sign-in.
 	TTL time.Duration
@@ -82,6 +84,10 @@ type PortalScope struct {
 	Payloads bool
 }
 
+// PortalSignInPath is where a portal's sign-in link leads, followed by its
+// token.
+const PortalSignInPath = "/portal/start/"
+
 // Lifetimes of portal links and sessions.
 const (
 	DefaultPortalLinkTTL    = 5 * time.Minute
@@ -90,19 +96,19 @@ const (
 	MaxPortalSessionTTL     = 24 * time.Hour
 )
 
-// Validate checks a new portal session's scope and lifetimes (the link
-// TTL as LinkExpiresAt - now): EINVALID naming the field.
-func (p *PortalSession) Validate(now time.Time) error {
+// Validate checks a new portal session's scope and lifetimes: EINVALID
+// naming the field.
+func (p *PortalSession) Validate() error {
 	if p.Scope.Customer == "" {
 		return Errorf(EINVALID, "scope.customer: required")
 	}
 	if err := ValidateCustomer(p.Scope.Customer); err != nil {
 		return Errorf(EINVALID, "scope.%s", err.(*Error).Message)
 	}
-	if ttl := p.LinkExpiresAt.Sub(now); ttl <= 0 || ttl > MaxPortalLinkTTL {
+	if p.LinkTTL < time.Second || p.LinkTTL > MaxPortalLinkTTL {
 		return Errorf(EINVALID, "link_ttl_seconds: 1 to %d", int(MaxPortalLinkTTL/time.Second))
 	}
-	if p.TTL <= 0 || p.TTL > MaxPortalSessionTTL {
+	if p.TTL < time.Second || p.TTL > MaxPortalSessionTTL {
 		return Errorf(EINVALID, "session_ttl_seconds: 1 to %d", int(MaxPortalSessionTTL/time.Second))
 	}
 	return nil
@@ -111,7 +117,8 @@ func (p *PortalSession) Validate(now time.Time) error {
 // PortalStore keeps portal sessions; Store embeds it.
 type PortalStore interface {
 	// CreatePortalSession stores a new portal session with its link's
-	// hash, audited as portal_session.create: EINVALID (see Validate),
+	// hash, its ID, CreatedAt, CreatedBy (the actor) and LinkExpiresAt
+	// set, audited as portal_session.create: EINVALID (see Validate),
 	// ENOTFOUND for an unknown tenant.
 	CreatePortalSession(ctx context.Context, p *PortalSession) error
 	// SignInPortal uses a sign-in link: the portal session whose link has

@@ -244,6 +244,9 @@ func (h *Handler) register() {
 	h.route("POST /v1/destinations/{id}/rotate-secret", adminOnly, h.rotateSecret)
 	h.route("POST /v1/destinations/{id}/recover", adminOnly, h.recoverDestination)
 	h.route("POST /v1/destinations/{id}/resume", adminOnly, h.resumeDestination)
+	h.route("POST /v1/destinations/{id}/test", adminOnly, h.testDestination)
+	h.route("POST /v1/portal-sessions", adminOnly, h.createPortalSession)
+	h.route("DELETE /v1/portal-sessions/{id}", adminOnly, h.deletePortalSession)
 
 	h.route("POST /v1/listen", adminOnly, h.createListen)
 	h.route("DELETE /v1/listen/{id}", adminOnly, h.deleteListen)

@@ -16,6 +16,7 @@ import (
 type destinationJSON struct {
 	ID                 string   `json:"id"`
 	Name               string   `json:"name"`
+	Customer           string   `json:"customer,omitempty"`
 	URL                string   `json:"url"`
 	EventTypes         []string `json:"event_types"`
 	SourceIDs          []string `json:"source_ids"`
@@ -45,7 +46,7 @@ type destinationJSON struct {
 
 func toDestinationJSON(d *sluice.Destination) destinationJSON {
 	out := destinationJSON{
-		ID: d.ID, Name: d.Name, URL: d.URL, EventTypes: d.EventTypes, SourceIDs: d.SourceIDs, Fields: d.Fields,
+		ID: d.ID, Name: d.Name, Customer: d.Customer, URL: d.URL, EventTypes: d.EventTypes, SourceIDs: d.SourceIDs, Fields: d.Fields,
 		Enabled: d.Enabled, State: d.State(), DisabledReason: d.DisabledReason,
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Kind: sluice.KindHTTP,
 		exposureJSON: toExposureJSON(d), processingJSON: toProcessingJSON(d.Processing),
@@ -74,6 +75,7 @@ func toDestinationJSON(d *sluice.Destination) destinationJSON {
 // field is left as it is (PATCH) or takes its default (POST).
 type destinationInput struct {
 	Name               *string         `json:"name"`
+	Customer           *string         `json:"customer"`
 	URL                *string         `json:"url"`
 	EventTypes         *[]string       `json:"event_types"`
 	SourceIDs          *[]string       `json:"source_ids"`
@@ -116,12 +118,15 @@ func applyDestination(ctx context.Context, st RuleStore, resolver safehttp.Resol
 	if in.SourceIDs != nil {
 		d.SourceIDs = *in.SourceIDs
 	}
+	if in.Customer != nil {
+		d.Customer = *in.Customer
+	}
 	if err := in.exposureInput.apply(d); err != nil {
 		return err
 	}
 	in.processingJSON.apply(&d.Processing)
 	configured := len(in.Fields) > 0 || in.RateLimitPerSecond != nil || in.Name != nil || in.EventTypes != nil ||
-		in.SourceIDs != nil || in.exposureInput.given() || in.processingJSON.given()
+		in.SourceIDs != nil || in.Customer != nil || in.exposureInput.given() || in.processingJSON.given()
 	if configured {
 		if err := d.Validate(); err != nil {
 			return err
@@ -233,7 +238,13 @@ func (h *Handler) listDestinations(w http.ResponseWriter, r *http.Request, key *
 	if err != nil {
 		return err
 	}
-	ds, next, err := h.store.Destinations(r.Context(), key.TenantID, page)
+	var ds []*sluice.Destination
+	var next string
+	if customer := r.URL.Query().Get("customer"); customer != "" {
+		ds, next, err = h.store.CustomerDestinations(r.Context(), key.TenantID, customer, page)
+	} else {
+		ds, next, err = h.store.Destinations(r.Context(), key.TenantID, page)
+	}
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type publishInput struct {
 	Payload        json.RawMessage `json:"payload"`
 	IdempotencyKey string          `json:"idempotency_key"`
 	Subjects       []subjectInput  `json:"subjects"`
+	Customer       string          `json:"customer"`
 }
 
 // subjectInput names a data subject an event is about.
@@ -49,7 +50,7 @@ func (in *publishInput) check() error {
 	if len(in.Subjects) > maxSubjects {
 		return sluice.Errorf(sluice.EINVALID, "subjects: at most %d", maxSubjects)
 	}
-	return nil
+	return sluice.ValidateCustomer(in.Customer)
 }
 
 // publishEvent serves POST /v1/events: 202 once the event, its payload and
@@ -78,7 +79,7 @@ func (h *Handler) publishEvent(w http.ResponseWriter, r *http.Request, key *slui
 	now := h.now()
 	ne := &sluice.NewEvent{
 		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: key.TenantID, Type: in.Type,
-			Direction: sluice.Outbound, ReceivedAt: now},
+			Direction: sluice.Outbound, Customer: in.Customer, ReceivedAt: now},
 		Payload:  sluice.Payload{Body: in.Payload, ContentType: "application/json", Hops: hops},
 		Subjects: h.detectedSubjects(subjects, in.Payload, "application/json"),
 	}
@@ -120,13 +121,14 @@ type eventJSON struct {
 	Type         string              `json:"type"`
 	Direction    sluice.Direction    `json:"direction"`
 	SourceID     *string             `json:"source_id"`
+	Customer     string              `json:"customer,omitempty"`
 	Status       sluice.EventStatus  `json:"status"`
 	ReceivedAt   time.Time           `json:"received_at"`
 	PayloadState sluice.PayloadState `json:"payload_state"`
 }
 
 func toEventJSON(e *sluice.Event) eventJSON {
-	out := eventJSON{ID: e.ID, Type: e.Type, Direction: e.Direction, Status: e.Status,
+	out := eventJSON{ID: e.ID, Type: e.Type, Direction: e.Direction, Customer: e.Customer, Status: e.Status,
 		ReceivedAt: e.ReceivedAt, PayloadState: e.PayloadState}
 	if e.SourceID != "" {
 		out.SourceID = &e.SourceID
@@ -150,9 +152,12 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request, key *sluice
 	}
 	q := r.URL.Query()
 	f := sluice.EventFilter{Page: page, Type: q.Get("type"), SourceID: q.Get("source_id"),
-		Status: sluice.EventStatus(q.Get("status"))}
+		Status: sluice.EventStatus(q.Get("status")), Customer: q.Get("customer")}
 	if f.Status != "" && !f.Status.Valid() {
 		return sluice.Errorf(sluice.EINVALID, "status: must be one of %s", joinStatuses(sluice.EventStatuses))
+	}
+	if err := sluice.ValidateCustomer(f.Customer); err != nil {
+		return err
 	}
 	events, next, err := h.store.Events(r.Context(), key.TenantID, f)
 	if err != nil {

@@ -68,6 +68,7 @@ const (
 	fieldPayload
 	fieldIdempotencyKey
 	fieldSubjects
+	fieldCustomer
 	numFields
 )
 
@@ -84,6 +85,8 @@ func publishField(key []byte) int {
 		return fieldIdempotencyKey
 	case `"subjects"`:
 		return fieldSubjects
+	case `"customer"`:
+		return fieldCustomer
 	}
 	return -1
 }
@@ -117,6 +120,11 @@ func decodePublishFast(body []byte, in *publishInput) bool {
 	}
 	if s := spans[fieldIdempotencyKey]; s != nil {
 		if in.IdempotencyKey, ok = jsonscan.DecodeString(s); !ok {
+			return false
+		}
+	}
+	if s := spans[fieldCustomer]; s != nil {
+		if in.Customer, ok = jsonscan.DecodeString(s); !ok {
 			return false
 		}
 	}

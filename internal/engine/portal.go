@@ -42,17 +42,17 @@ type PortalWriter interface {
 }
 
 // CreatePortalSession stores a new portal session and deletes some that are
-// over; see sluice.PortalStore. Its id, CreatedAt and CreatedBy (the key
-// in ctx) are set here.
+// over; see sluice.PortalStore.
 func (s *Store) CreatePortalSession(ctx context.Context, p *sluice.PortalSession) error {
 	now := s.now()
-	if err := p.Validate(now); err != nil {
+	if err := p.Validate(); err != nil {
 		return err
 	}
 	if len(p.LinkHash) != sha256.Size {
 		return sluice.Errorf(sluice.EINVALID, "a portal session needs the hash of its link's token")
 	}
 	p.ID, p.CreatedAt, p.CreatedBy = sluice.NewID(sluice.PrefixPortal), now, sluice.ActorFrom(ctx).KeyID
+	p.LinkExpiresAt = now.Add(p.LinkTTL)
 	err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
 		if _, err := tx.DeleteExpiredPortalSessions(ctx, now, sessionPurgeBatch); err != nil {
 			return fmt.Errorf("delete expired portal sessions: %w", err)

@@ -107,6 +107,7 @@ func Run(t *testing.T, open OpenFunc) {
 	tests = append(tests, auditFilterCases...)
 	tests = append(tests, pseudonymCases...)
 	tests = append(tests, sessionCases...)
+	tests = append(tests, portalCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
