@@ -26,16 +26,16 @@ type portalBrowser struct {
 // portalLink makes a sign-in link of the tenant's portal for scope, as POST
 // /v1/portal-sessions does (the store keeps only the token's hash), and
 // returns the link's path and the portal session's id.
-func (b *testBundle) portalLink(t *testing.T, tenantID string, scope sluice.PortalScope, linkTTL time.Duration, now time.Time) (path, id string) {
+func (b *testBundle) portalLink(t *testing.T, tenantID string, scope sluice.PortalScope, linkTTL time.Duration) (path, id string) {
 	t.Helper()
 	token := sluice.NewToken()
 	ps := &sluice.PortalSession{TenantID: tenantID, Scope: scope, LinkHash: sluice.HashToken(token),
-		LinkExpiresAt: now.Add(linkTTL), TTL: time.Hour}
+		LinkTTL: linkTTL, TTL: time.Hour}
 	ctx := sluice.WithActor(context.Background(), sluice.Actor{TenantID: tenantID, KeyID: b.operatorKey(t).ID})
 	if err := b.store.CreatePortalSession(ctx, ps); err != nil {
 		t.Fatalf("create portal session: %v", err)
 	}
-	return "/portal/start/" + token, ps.ID
+	return sluice.PortalSignInPath + token, ps.ID
 }
 
 // newPortalBrowser is a browser with no cookie yet.
@@ -52,7 +52,7 @@ func (b *testBundle) newPortalBrowser(t *testing.T) *portalBrowser {
 // portal signs in to the customer's portal with a fresh link.
 func (b *testBundle) portal(t *testing.T, scope sluice.PortalScope) (*portalBrowser, string) {
 	t.Helper()
-	link, id := b.portalLink(t, b.operatorKey(t).TenantID, scope, time.Minute, time.Now())
+	link, id := b.portalLink(t, b.operatorKey(t).TenantID, scope, time.Minute)
 	br := b.newPortalBrowser(t)
 	if res := br.do("GET", link, nil); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/portal/" {
 		t.Fatalf("sign in: %d to %q", res.StatusCode, res.Header.Get("Location"))
@@ -197,7 +197,7 @@ func TestPortalLinksAndSessions(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	tenant := b.operatorKey(t).TenantID
-	link, id := b.portalLink(t, tenant, sluice.PortalScope{Customer: "cus_a"}, time.Minute, time.Now())
+	link, id := b.portalLink(t, tenant, sluice.PortalScope{Customer: "cus_a"}, time.Minute)
 	br := b.newPortalBrowser(t)
 	res := br.do("GET", link, nil)
 	var cookie *http.Cookie
@@ -285,8 +285,8 @@ func TestPortalLinkExpires(t *testing.T) {
 	clock := testkit.ClockAt(time.Now())
 	b := setupAt(t, clock.Now)
 	tenant := b.operatorKey(t).TenantID
-	link, _ := b.portalLink(t, tenant, sluice.PortalScope{Customer: "cus_a"}, time.Minute, clock.Now())
-	fresh, _ := b.portalLink(t, tenant, sluice.PortalScope{Customer: "cus_a"}, 30*time.Minute, clock.Now())
+	link, _ := b.portalLink(t, tenant, sluice.PortalScope{Customer: "cus_a"}, time.Minute)
+	fresh, _ := b.portalLink(t, tenant, sluice.PortalScope{Customer: "cus_a"}, 30*time.Minute)
 	clock.Advance(2 * time.Minute)
 	br := b.newPortalBrowser(t)
 	if code, page := br.get(link); code != http.StatusNotFound || !strings.Contains(page, "has expired or was used already") {
