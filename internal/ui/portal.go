@@ -194,6 +194,12 @@ func (p *Portal) sessionOf(r *http.Request) (*portalSession, error) {
 // signIn uses a sign-in link: a link unknown, used or expired shows one
 // page for all three. Neither the token nor the path is logged.
 func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// A link checker or preview asking about the link does not use it
+		// up: only a browser's GET does.
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		return
+	}
 	id, csrf := randomToken(), randomToken()
 	ps, err := p.cfg.Store.SignInPortal(r.Context(), sluice.HashToken(r.PathValue("token")), sluice.HashSessionID(id), csrf)
 	switch {

@@ -199,6 +199,15 @@ func TestPortalLinksAndSessions(t *testing.T) {
 	tenant := b.operatorKey(t).TenantID
 	link, id := b.portalLink(t, tenant, sluice.PortalScope{Customer: "cus_a"}, time.Minute)
 	br := b.newPortalBrowser(t)
+	// A HEAD, as a link preview may send, does not use the link up.
+	head, err := http.Head(b.srv.URL + link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Body.Close()
+	if head.StatusCode != http.StatusOK || len(head.Cookies()) != 0 {
+		t.Errorf("HEAD of the link: %d, cookies %v", head.StatusCode, head.Cookies())
+	}
 	res := br.do("GET", link, nil)
 	var cookie *http.Cookie
 	for _, c := range res.Cookies() {
@@ -245,7 +254,7 @@ func TestPortalLinksAndSessions(t *testing.T) {
 	}
 	req, _ := http.NewRequest("GET", b.srv.URL+"/ui/destinations", nil)
 	req.AddCookie(&http.Cookie{Name: "sluice_session", Value: cookie.Value})
-	res, err := b.newPortalBrowser(t).client.Do(req)
+	res, err = b.newPortalBrowser(t).client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
