@@ -17,11 +17,11 @@ type Destination struct {
 	SourceIDs          []string // empty: events from any source, and published events
 	Fields             []string // nil: the whole body; else a JSON field allowlist
 	RateLimitPerSecond int      // 0: unlimited
+	Secret             string   // "whsec_" + base64 of the signing key
 	// Customer is the tenant's customer the destination belongs to: it
 	// receives only that customer's events, and that customer's portal
 	// manages it. Empty: the tenant's own, receiving every customer's.
 	Customer string
-	Secret   string // "whsec_" + base64 of the signing key
 	// PreviousSecret still signs, beside Secret, until PreviousSecretUntil:
 	// the grace period of a rotation. Empty when there is none.
 	PreviousSecret      string

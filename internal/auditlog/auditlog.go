@@ -10,6 +10,7 @@ package auditlog
 import (
 	"context"
 	"encoding/json"
+	"strings"
 
 	"github.com/sluicehq/sluice"
 )
@@ -71,8 +72,15 @@ func LoadNames(ctx context.Context, store Store, tenantID string) (Names, error)
 }
 
 // Of returns the name of the resource or key with the id; "" for one
-// that is gone, has no name, or is not the tenant's.
-func (n Names) Of(id string) string { return n.byID[id] }
+// that is gone, has no name, or is not the tenant's. A portal session, the
+// actor of what a customer does in their portal, is "customer portal": its
+// customer is in its portal_session.create entry.
+func (n Names) Of(id string) string {
+	if name, ok := n.byID[id]; ok || !strings.HasPrefix(id, sluice.PrefixPortal) {
+		return name
+	}
+	return "customer portal"
+}
 
 // ChangeText shows one field an audited change changed: "url: "fp:…" →
 // "fp:…"", each value in JSON, "—" where it was or is not set.

@@ -26,3 +26,14 @@ func TestRow(t *testing.T) {
 		t.Fatalf("an entry of Sluice's own names an actor: %q", sluiceRow)
 	}
 }
+
+// What a customer did in their portal names its actor, a portal session
+// that has no name of its own, as the customer portal.
+func TestPortalActorName(t *testing.T) {
+	names := Names{byID: map[string]string{"key_1": "ops"}}
+	e := &sluice.AuditEntry{ID: "aud_1", ActorKeyID: sluice.PrefixPortal + "01", Action: "destination.create",
+		ResourceID: "dst_gone", At: time.Unix(0, 0)}
+	if got := Row(e, names); got[3] != "customer portal" || got[6] != "" {
+		t.Errorf("Row = %q, want the actor named customer portal and the gone destination nameless", got)
+	}
+}
