@@ -87,7 +87,26 @@ func ReadSecret(ctx context.Context, st SecretReader, key *sluice.APIKey, id str
 	if err != nil {
 		return "", err
 	}
-	if err := st.RecordAudit(ctx, &sluice.AuditEntry{TenantID: key.TenantID, ActorKeyID: key.ID,
+	return RevealSecret(ctx, st, sluice.Actor{TenantID: key.TenantID, KeyID: key.ID}, d)
+}
+
+// AuditRecorder records audit entries; sluice.Store has it.
+type AuditRecorder interface {
+	RecordAudit(ctx context.Context, e *sluice.AuditEntry) error
+}
+
+// RevealSecret returns d's signing secret to actor, audited as
+// destination.secret_read under actor's key id (a key, or a customer's
+// portal session), as ReadSecret audits it. It does not authorise: the
+// caller has found d through actor's own rules (ReadSecret: an admin key
+// of d's tenant; the portal: a session scoped to d's customer).
+// EFORBIDDEN when actor is not of d's tenant; a read that cannot be
+// audited does not happen.
+func RevealSecret(ctx context.Context, rec AuditRecorder, actor sluice.Actor, d *sluice.Destination) (string, error) {
+	if actor.TenantID != d.TenantID || actor.KeyID == "" {
+		return "", sluice.Errorf(sluice.EFORBIDDEN, "not allowed to read this secret")
+	}
+	if err := rec.RecordAudit(ctx, &sluice.AuditEntry{TenantID: d.TenantID, ActorKeyID: actor.KeyID,
 		Action: "destination.secret_read", ResourceID: d.ID}); err != nil {
 		return "", err
 	}

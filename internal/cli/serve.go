@@ -282,15 +282,16 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		handler.WakeListeners()
 	}
 	s.listenForWork(ctx, wake)
+	policy := safehttp.Policy{
+		AllowPrivate: s.cfg.AllowPrivateDestinations,
+		Allowed:      s.cfg.AllowedDestinationCIDRs,
+		Self:         self,
+	}
 	handler.Handle("/ui/", ui.New(ui.Config{
-		Store:  s.store,
-		Logger: s.logger,
-		KeyUse: keyUse,
-		Policy: safehttp.Policy{
-			AllowPrivate: s.cfg.AllowPrivateDestinations,
-			Allowed:      s.cfg.AllowedDestinationCIDRs,
-			Self:         self,
-		},
+		Store:             s.store,
+		Logger:            s.logger,
+		KeyUse:            keyUse,
+		Policy:            policy,
 		Origin:            reached,
 		Wake:              wake,
 		FirstDelay:        s.cfg.RetrySchedule[0],
@@ -298,6 +299,16 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		PayloadRetention:  s.cfg.PayloadRetention,
 		MetadataRetention: s.cfg.MetadataRetention,
 		RetentionInterval: s.cfg.RetentionInterval,
+	}))
+	// Customers' portals: a boundary of their own beside the dashboard,
+	// with its own cookie and sessions (see ui.Portal).
+	handler.Handle("/portal/", ui.NewPortal(ui.PortalConfig{
+		Store:      s.store,
+		Logger:     s.logger,
+		Policy:     policy,
+		Origin:     reached,
+		Wake:       wake,
+		FirstDelay: s.cfg.RetrySchedule[0],
 	}))
 	s.http = &http.Server{
 		Handler:           handler,

@@ -28,10 +28,11 @@ import (
 	"github.com/sluicehq/sluice/internal/ui"
 )
 
-// testBundle is the dashboard beside the JSON API, as sluice serve mounts
-// them, over a real SQLite store, with production URL rules (the range
-// 10.1.0.0/16 allowed) and a resolver that never asks real DNS. The API is
-// there to set up data and to compare the dashboard's answers with its own.
+// testBundle is the dashboard and the customers' portal beside the JSON
+// API, as sluice serve mounts them, over a real SQLite store, with
+// production URL rules (the range 10.1.0.0/16 allowed) and a resolver that
+// never asks real DNS. The API is there to set up data and to compare the
+// dashboard's answers with its own.
 type testBundle struct {
 	store    *engine.Store
 	metrics  *metrics.Metrics
@@ -76,6 +77,8 @@ func setupAt(t *testing.T, now func() time.Time) *testBundle {
 	handler.Handle("/ui/", ui.New(ui.Config{Store: b.store, Logger: logger,
 		Policy: safehttp.Policy{Allowed: allowed}, Resolver: resolver, Metrics: b.metrics,
 		Wake: func() { b.wakes.Add(1) }, Now: now}))
+	handler.Handle("/portal/", ui.NewPortal(ui.PortalConfig{Store: b.store, Logger: logger,
+		Policy: safehttp.Policy{Allowed: allowed}, Resolver: resolver, Wake: func() { b.wakes.Add(1) }, Now: now}))
 	b.srv = httptest.NewServer(handler)
 	t.Cleanup(b.srv.Close)
 	return b
