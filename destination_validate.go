@@ -113,9 +113,10 @@ type DestinationLister interface {
 }
 
 // CheckDestinationName requires d's name, and that no other destination
-// of its tenant has it (compared without regard to case): EINVALID for
-// none, ECONFLICT for one taken. Names are how people tell destinations
-// apart in lists, alerts and the dashboard.
+// of its tenant and customer has it (compared without regard to case):
+// EINVALID for none, ECONFLICT for one taken. Names are how people tell
+// destinations apart in lists, alerts, the dashboard and a customer's
+// portal; two customers may each name one "Production".
 func CheckDestinationName(ctx context.Context, s DestinationLister, d *Destination) error {
 	if strings.TrimSpace(d.Name) == "" {
 		return Errorf(EINVALID, "name: required, a name no other destination of the tenant has")
@@ -125,7 +126,7 @@ func CheckDestinationName(ctx context.Context, s DestinationLister, d *Destinati
 		return err
 	}
 	for _, other := range all {
-		if other.ID != d.ID && strings.EqualFold(other.Name, d.Name) {
+		if other.ID != d.ID && other.Customer == d.Customer && strings.EqualFold(other.Name, d.Name) {
 			return Errorf(ECONFLICT, "name: destination %s is named so already", other.ID)
 		}
 	}

@@ -137,7 +137,7 @@ func applyDestination(ctx context.Context, st RuleStore, resolver safehttp.Resol
 			return err
 		}
 	}
-	if in.Name != nil {
+	if in.Name != nil || in.Customer != nil {
 		if err := sluice.CheckDestinationName(ctx, st, d); err != nil {
 			return err
 		}

@@ -94,6 +94,15 @@ func TestCustomersAndTestEvents(t *testing.T) {
 	if n := len(ownRecv.got()); n != 2 {
 		t.Errorf("the own destination got %d requests, want the two orders and no test event", n)
 	}
+	// Names are unique among one customer's destinations, not across
+	// customers: each may have its own "production".
+	prodA := b.destination(t, b.operator, map[string]any{"name": "production", "url": ownRecv.srv.URL, "customer": "cus_a"})
+	b.destination(t, b.operator, map[string]any{"name": "production", "url": ownRecv.srv.URL, "customer": "cus_b"})
+	b.do(t, "POST", "/v1/destinations", b.operator, map[string]any{"name": "Production", "url": ownRecv.srv.URL,
+		"customer": "cus_a"}).wantError(t, http.StatusConflict, sluice.ECONFLICT)
+	b.do(t, "PATCH", "/v1/destinations/"+prodA.ID, b.operator, map[string]any{"customer": "cus_b"}).
+		wantError(t, http.StatusConflict, sluice.ECONFLICT)
+
 	viewer := b.key(t, b.operator, sluice.RoleViewer)
 	b.do(t, "POST", "/v1/destinations/"+acme.ID+"/test", viewer, nil).wantError(t, http.StatusForbidden, sluice.EFORBIDDEN)
 	b.do(t, "POST", "/v1/destinations/dst_nope/test", b.operator, nil).wantError(t, http.StatusNotFound, sluice.ENOTFOUND)

@@ -94,7 +94,7 @@ func (p *Portal) createDestination(w http.ResponseWriter, r *http.Request, s *po
 	f := submitted(r)
 	policy := p.cfg.Policy
 	policy.Self = policy.Self.WithHost(p.cfg.Origin.Hosts(r)...)
-	d, err := api.NewDestination(r.Context(), p.cfg.Store, p.cfg.Resolver, policy, s.TenantID, portalDestinationBody(f, true))
+	d, err := api.NewDestination(r.Context(), p.cfg.Store, p.cfg.Resolver, policy, s.TenantID, portalDestinationBody(f, s.Scope.Customer))
 	if err == nil {
 		d.Customer = s.Scope.Customer
 		err = p.cfg.Store.CreateDestination(r.Context(), d)
@@ -104,7 +104,7 @@ func (p *Portal) createDestination(w http.ResponseWriter, r *http.Request, s *po
 			p.fail(w, r, s, err)
 			return
 		}
-		f.refuse(portalWording(err), portalDestinationFields)
+		f.refuse(err, portalDestinationFields)
 		p.showDestinations(w, r, s, refusedStatus(err), f)
 		return
 	}
@@ -175,7 +175,7 @@ func (p *Portal) updateDestination(w http.ResponseWriter, r *http.Request, s *po
 	f := submitted(r)
 	policy := p.cfg.Policy
 	policy.Self = policy.Self.WithHost(p.cfg.Origin.Hosts(r)...)
-	if err = api.ChangeDestination(ctx, p.cfg.Store, p.cfg.Resolver, policy, d, portalDestinationBody(f, false)); err == nil {
+	if err = api.ChangeDestination(ctx, p.cfg.Store, p.cfg.Resolver, policy, d, portalDestinationBody(f, "")); err == nil {
 		err = p.cfg.Store.UpdateDestination(ctx, d)
 	}
 	if err != nil {
@@ -183,7 +183,7 @@ func (p *Portal) updateDestination(w http.ResponseWriter, r *http.Request, s *po
 			p.fail(w, r, s, err)
 			return
 		}
-		f.refuse(portalWording(err), portalDestinationFields)
+		f.refuse(err, portalDestinationFields)
 		// The page shows the endpoint as stored, the form as typed.
 		stored, lookup := p.destination(ctx, s, d.ID)
 		if lookup != nil {
@@ -299,10 +299,15 @@ func (p *Portal) sendTest(w http.ResponseWriter, r *http.Request, s *portalSessi
 }
 
 // portalDestinationBody is the form as the body of POST /v1/destinations
-// (create) or PATCH: its name, URL and event types, nothing else. Event
-// types are separated by commas or spaces; none means every type.
-func portalDestinationBody(f *form, create bool) []byte {
+// for the customer's new destination, or, customer "", of PATCH: its name,
+// URL and event types, nothing else of the form. Event types are separated
+// by commas or spaces; none means every type.
+func portalDestinationBody(f *form, customer string) []byte {
+	create := customer != ""
 	body := map[string]any{"name": f.Values.Get("name"), "url": strings.TrimSpace(f.Values.Get("url"))}
+	if create {
+		body["customer"] = customer
+	}
 	types := strings.FieldsFunc(f.Values.Get("event_types"), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 	switch {
 	case len(types) > 0:
@@ -312,14 +317,4 @@ func portalDestinationBody(f *form, create bool) []byte {
 	}
 	out, _ := json.Marshal(body) // strings and lists
 	return out
-}
-
-// portalWording is an API refusal as the portal shows it: a name taken is
-// said to be, without naming the destination that has it, which may be
-// another customer's.
-func portalWording(err error) error {
-	if sluice.ErrorCode(err) == sluice.ECONFLICT && strings.HasPrefix(sluice.ErrorMessage(err), "name: ") {
-		return sluice.Errorf(sluice.ECONFLICT, "name: this name is taken already; choose another")
-	}
-	return err
 }
