@@ -113,13 +113,47 @@ func (p *Portal) createDestination(w http.ResponseWriter, r *http.Request, s *po
 	})
 }
 
-func (p *Portal) destinationPage(w http.ResponseWriter, r *http.Request, s *portalSession) {
-	d, err := p.destination(r.Context(), s, r.PathValue("id"))
-	if err != nil {
-		p.notFound(w, r, s, err)
+func (p *Portal) destinationPage(w http.ResponseWriter, r *http.Request, s *portalSession, d *sluice.Destination) {
+	p.showDestination(w, r, s, http.StatusOK, d, nil)
+}
+
+// endpointFunc serves a page of one of the session's customer's
+// destinations, d.
+type endpointFunc func(w http.ResponseWriter, r *http.Request, s *portalSession, d *sluice.Destination)
+
+// endpoint registers fn, behind the session and CSRF checks, for the
+// destination the path's {id} names: found through destination, so in
+// the session's scope, or the one page of a destination out of it.
+func (p *Portal) endpoint(pattern string, fn endpointFunc) {
+	p.page(pattern, func(w http.ResponseWriter, r *http.Request, s *portalSession) {
+		d, err := p.destination(r.Context(), s, r.PathValue("id"))
+		if err != nil {
+			p.notFound(w, r, s, err)
+			return
+		}
+		fn(w, r, s, d)
+	})
+}
+
+// refused shows the endpoint's page, as stored, after a change of it was
+// refused: the form f as typed, set on the page by show, with err beside
+// its field (of fields) or above it.
+func (p *Portal) refused(w http.ResponseWriter, r *http.Request, s *portalSession, id string, err error, f *form,
+	fields map[string]string, show func(*portalDestinationView)) {
+	if !refusable(err) {
+		p.fail(w, r, s, err)
 		return
 	}
-	p.showDestination(w, r, s, http.StatusOK, d, nil)
+	stored, lookup := p.destination(r.Context(), s, id)
+	if lookup != nil {
+		p.notFound(w, r, s, lookup)
+		return
+	}
+	f.refuse(err, fields)
+	p.showDestination(w, r, s, refusedStatus(err), stored, func(v *portalDestinationView) {
+		show(v)
+		v.Refused, f.Other = f.Other, ""
+	})
 }
 
 // notFound shows the one page of a destination out of scope, or the
@@ -165,34 +199,17 @@ func (p *Portal) showDestination(w http.ResponseWriter, r *http.Request, s *port
 
 // updateDestination changes an endpoint's name, URL and event types as
 // PATCH /v1/destinations/{id} does.
-func (p *Portal) updateDestination(w http.ResponseWriter, r *http.Request, s *portalSession) {
+func (p *Portal) updateDestination(w http.ResponseWriter, r *http.Request, s *portalSession, d *sluice.Destination) {
 	ctx := r.Context()
-	d, err := p.destination(ctx, s, r.PathValue("id"))
-	if err != nil {
-		p.notFound(w, r, s, err)
-		return
-	}
 	f := submitted(r)
 	policy := p.cfg.Policy
 	policy.Self = policy.Self.WithHost(p.cfg.Origin.Hosts(r)...)
-	if err = api.ChangeDestination(ctx, p.cfg.Store, p.cfg.Resolver, policy, d, portalDestinationBody(f, "")); err == nil {
+	err := api.ChangeDestination(ctx, p.cfg.Store, p.cfg.Resolver, policy, d, portalDestinationBody(f, ""))
+	if err == nil {
 		err = p.cfg.Store.UpdateDestination(ctx, d)
 	}
 	if err != nil {
-		if !refusable(err) {
-			p.fail(w, r, s, err)
-			return
-		}
-		f.refuse(err, portalDestinationFields)
-		// The page shows the endpoint as stored, the form as typed.
-		stored, lookup := p.destination(ctx, s, d.ID)
-		if lookup != nil {
-			p.notFound(w, r, s, lookup)
-			return
-		}
-		p.showDestination(w, r, s, refusedStatus(err), stored, func(v *portalDestinationView) {
-			v.Form, v.Refused, f.Other = f, f.Other, ""
-		})
+		p.refused(w, r, s, d.ID, err, f, portalDestinationFields, func(v *portalDestinationView) { v.Form = f })
 		return
 	}
 	back(w, r, "/portal/destinations/"+d.ID, "Saved.")
@@ -201,13 +218,8 @@ func (p *Portal) updateDestination(w http.ResponseWriter, r *http.Request, s *po
 // switchDestination enables or disables an endpoint, as PATCH
 // /v1/destinations/{id} with "enabled" does. Disabling fails nothing:
 // deliveries wait until it is enabled again.
-func (p *Portal) switchDestination(w http.ResponseWriter, r *http.Request, s *portalSession) {
+func (p *Portal) switchDestination(w http.ResponseWriter, r *http.Request, s *portalSession, d *sluice.Destination) {
 	ctx := r.Context()
-	d, err := p.destination(ctx, s, r.PathValue("id"))
-	if err != nil {
-		p.notFound(w, r, s, err)
-		return
-	}
 	enable, wasEnabled := r.PostFormValue("enabled") == "true", d.Enabled
 	d.SetEnabled(enable)
 	if err := p.cfg.Store.UpdateDestination(ctx, d); err != nil {
@@ -227,33 +239,18 @@ func (p *Portal) switchDestination(w http.ResponseWriter, r *http.Request, s *po
 // rotateSecret gives an endpoint a new signing secret as POST
 // /v1/destinations/{id}/rotate-secret does, the old one signing beside it
 // for the grace period given, and shows the new one once.
-func (p *Portal) rotateSecret(w http.ResponseWriter, r *http.Request, s *portalSession) {
+func (p *Portal) rotateSecret(w http.ResponseWriter, r *http.Request, s *portalSession, d *sluice.Destination) {
 	ctx := r.Context()
-	d, err := p.destination(ctx, s, r.PathValue("id"))
-	if err != nil {
-		p.notFound(w, r, s, err)
-		return
-	}
 	f := submitted(r)
 	grace := f.Values.Get("grace_period")
 	// Storing the new secret audits it as destination.secret_rotate.
-	if err = api.RotateSecret(d, &grace, p.cfg.Now()); err == nil {
+	err := api.RotateSecret(d, &grace, p.cfg.Now())
+	if err == nil {
 		err = p.cfg.Store.UpdateDestination(ctx, d)
 	}
 	if err != nil {
-		if !refusable(err) {
-			p.fail(w, r, s, err)
-			return
-		}
-		stored, lookup := p.destination(ctx, s, d.ID)
-		if lookup != nil {
-			p.notFound(w, r, s, lookup)
-			return
-		}
-		f.refuse(err, map[string]string{"grace_period": "grace_period"})
-		p.showDestination(w, r, s, refusedStatus(err), stored, func(v *portalDestinationView) {
-			v.Rotate, v.Refused, f.Other = f, f.Other, ""
-		})
+		p.refused(w, r, s, d.ID, err, f, map[string]string{"grace_period": "grace_period"},
+			func(v *portalDestinationView) { v.Rotate = f })
 		return
 	}
 	p.showDestination(w, r, s, http.StatusOK, d, func(v *portalDestinationView) { v.Secret, v.SecretWhy = d.Secret, "rotated" })
@@ -261,13 +258,8 @@ func (p *Portal) rotateSecret(w http.ResponseWriter, r *http.Request, s *portalS
 
 // revealSecret shows an endpoint's signing secret, audited as
 // destination.secret_read under the portal session.
-func (p *Portal) revealSecret(w http.ResponseWriter, r *http.Request, s *portalSession) {
+func (p *Portal) revealSecret(w http.ResponseWriter, r *http.Request, s *portalSession, d *sluice.Destination) {
 	ctx := r.Context()
-	d, err := p.destination(ctx, s, r.PathValue("id"))
-	if err != nil {
-		p.notFound(w, r, s, err)
-		return
-	}
 	secret, err := api.RevealSecret(ctx, p.cfg.Store, sluice.ActorFrom(ctx), d)
 	if err != nil {
 		p.fail(w, r, s, err)
@@ -278,13 +270,8 @@ func (p *Portal) revealSecret(w http.ResponseWriter, r *http.Request, s *portalS
 
 // sendTest sends a test event to the endpoint alone, audited by the store
 // as destination.test, and wakes the dispatcher.
-func (p *Portal) sendTest(w http.ResponseWriter, r *http.Request, s *portalSession) {
+func (p *Portal) sendTest(w http.ResponseWriter, r *http.Request, s *portalSession, d *sluice.Destination) {
 	ctx := r.Context()
-	d, err := p.destination(ctx, s, r.PathValue("id"))
-	if err != nil {
-		p.notFound(w, r, s, err)
-		return
-	}
 	ev, err := p.cfg.Store.SendTestEvent(ctx, s.TenantID, d.ID, p.cfg.FirstDelay)
 	if err != nil {
 		if !refusable(err) {
