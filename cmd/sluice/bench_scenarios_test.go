@@ -18,11 +18,14 @@ type benchJSON struct {
 		Load   string `json:"load"`
 		Events int    `json:"events"`
 	} `json:"options"`
-	Sluice   benchResultJSON  `json:"sluice"`
-	Baseline *benchResultJSON `json:"baseline"`
-	Ratios   struct {
-		AcceptedVsBaseline  *float64 `json:"accepted_vs_baseline"`
-		DeliveredVsBaseline *float64 `json:"delivered_vs_baseline"`
+	Sluice    benchResultJSON  `json:"sluice"`
+	Baseline  *benchResultJSON `json:"baseline"`
+	Forwarder *benchResultJSON `json:"forwarder"`
+	Ratios    struct {
+		AcceptedVsBaseline   *float64 `json:"accepted_vs_baseline"`
+		DeliveredVsBaseline  *float64 `json:"delivered_vs_baseline"`
+		AcceptedVsForwarder  *float64 `json:"accepted_vs_forwarder"`
+		DeliveredVsForwarder *float64 `json:"delivered_vs_forwarder"`
 	} `json:"ratios"`
 }
 
@@ -38,9 +41,10 @@ type benchResultJSON struct {
 }
 
 // `sluice bench --json` runs each scenario against an in-process gateway,
-// after the same load against the bare baseline, and prints one JSON
-// object: every event accepted and, where the scenario awaits them,
-// delivered, with the baseline's figures and the ratios to them.
+// after the same load against the bare baseline and the forwarder, and
+// prints one JSON object: every event accepted and, where the scenario
+// awaits them, delivered, by Sluice and by the forwarder, with the
+// baseline's figures and Sluice's ratios to the baseline and the forwarder.
 func TestBenchScenariosJSON(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -74,20 +78,35 @@ func TestBenchScenariosJSON(t *testing.T) {
 			if b == nil || b.Sent != 200 || b.Accepted != 200 || b.Errors != 0 || b.AcceptedPerSec <= 0 || b.AckLatencyMS["p99"] <= 0 {
 				t.Errorf("baseline %+v, want 200 accepted, no errors", b)
 			}
-			if r := doc.Ratios.AcceptedVsBaseline; r == nil || *r <= 0 {
-				t.Errorf("accepted ratio %v, want a positive one", r)
+			f := doc.Forwarder
+			if f == nil || f.Sent != 200 || f.Accepted != 200 || f.Errors != 0 || f.AcceptedPerSec <= 0 {
+				t.Fatalf("forwarder %+v, want 200 accepted, no errors", f)
+			}
+			for name, r := range map[string]*float64{"accepted": doc.Ratios.AcceptedVsBaseline,
+				"accepted vs forwarder": doc.Ratios.AcceptedVsForwarder} {
+				if r == nil || *r <= 0 {
+					t.Errorf("%s ratio %v, want a positive one", name, r)
+				}
 			}
 			if !tt.delivers {
-				if s.Delivered != nil || doc.Ratios.DeliveredVsBaseline != nil {
-					t.Errorf("publish scenario reports deliveries: %v, ratio %v", s.Delivered, doc.Ratios.DeliveredVsBaseline)
+				if s.Delivered != nil || f.Delivered != nil || doc.Ratios.DeliveredVsBaseline != nil ||
+					doc.Ratios.DeliveredVsForwarder != nil {
+					t.Errorf("publish scenario reports deliveries: %v and %v, ratios %v and %v", s.Delivered, f.Delivered,
+						doc.Ratios.DeliveredVsBaseline, doc.Ratios.DeliveredVsForwarder)
 				}
 				return
+			}
+			if f.Delivered == nil || *f.Delivered != 200 {
+				t.Errorf("forwarder delivered %v, want all 200", f.Delivered)
 			}
 			if s.Delivered == nil || *s.Delivered != 200 || s.DeliveredPerSec == nil || *s.DeliveredPerSec <= 0 || s.E2ELatencyMS["max"] <= 0 {
 				t.Errorf("delivered %v at %v/s, end to end %v; want all 200", s.Delivered, s.DeliveredPerSec, s.E2ELatencyMS)
 			}
-			if r := doc.Ratios.DeliveredVsBaseline; r == nil || *r <= 0 {
-				t.Errorf("delivered ratio %v, want a positive one", r)
+			for name, r := range map[string]*float64{"delivered": doc.Ratios.DeliveredVsBaseline,
+				"delivered vs forwarder": doc.Ratios.DeliveredVsForwarder} {
+				if r == nil || *r <= 0 {
+					t.Errorf("%s ratio %v, want a positive one", name, r)
+				}
 			}
 		})
 	}

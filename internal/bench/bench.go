@@ -4,7 +4,8 @@
 // latency of the acknowledgement, and, where deliveries are awaited, the
 // end-to-end latency from sending an event to its delivery at a loopback
 // receiver. The same load first runs against a bare net/http handler, the
-// baseline Sluice's figures are read against.
+// baseline, and then against a forwarder that keeps nothing, the ceiling
+// of any gateway on net/http: Sluice's figures are read against both.
 package bench
 
 import (
@@ -78,6 +79,9 @@ type Options struct {
 
 	// SkipBaseline leaves out the run against the bare net/http handler.
 	SkipBaseline bool
+	// SkipForwarder leaves out the run against the forwarder that keeps
+	// nothing, the ceiling Sluice is compared with.
+	SkipForwarder bool
 	// Gateway describes the gateway for the report, e.g. "in process,
 	// embedded store"; default "remote". It must not hold credentials.
 	Gateway string
@@ -114,14 +118,21 @@ func (o *Options) openLoop() bool { return o.Rate > 0 }
 // creates a destination for bench.* events pointing at it (the gateway must
 // allow private destinations) and, for the ingest scenario, a Stripe source.
 // Unless o.SkipBaseline, it then sends the load to a bare net/http handler
-// on loopback; then it sends the same load to the gateway and, unless the
-// scenario is publish, waits up to o.Timeout for every accepted event to
-// arrive. With o.Subjects it then sends the load to the gateway again, an
+// on loopback. Unless o.SkipForwarder, it sends the same load to a
+// forwarder on loopback that keeps nothing and delivers to the same
+// receiver, and waits for its deliveries as for the gateway's (in the
+// publish scenario it lets them all arrive, unmeasured, so that none
+// competes with the gateway's phase). Then it sends the same load to the
+// gateway and, unless the scenario is publish, waits up to o.Timeout for
+// every accepted event to arrive. The baseline and the forwarder go first,
+// as the gateway's phase is the one whose deliveries may still be under way
+// when it ends. With o.Subjects it then sends the load to the gateway again, an
 // email address of its own in every payload, and waits as before. It
 // deletes what it created before returning.
 //
-// It fails without a Report when the options are invalid, the receiver or
-// the baseline cannot listen, the destination or source cannot be created,
+// It fails without a Report when the options are invalid, the receiver,
+// the baseline or the forwarder cannot listen, the forwarder's deliveries
+// do not all arrive in time, the destination or source cannot be created,
 // or ctx ends. When some accepted events have not arrived by the timeout it
 // returns the Report together with an error saying how many are missing;
 // the subjects phase then does not run, if they were the first phase's.
@@ -148,7 +159,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	rep.Sluice, err = runSluice(ctx, o, "sluice", gw.api, gw.work, tr, o.CPUProfile)
+	if !o.SkipForwarder {
+		if rep.Forwarder, err = runForwarder(ctx, o, gw.work, rcv); err != nil {
+			return nil, err
+		}
+		rcv.track(tr)
+	}
+	rep.Sluice, err = runGateway(ctx, o, "sluice", gw.api, gw.work, tr, o.CPUProfile)
 	if rep.Sluice == nil {
 		return nil, err
 	}
@@ -180,7 +197,7 @@ func runSubjects(ctx context.Context, rep *Report, gw *gateway, rcv *receiver, f
 	tr := newTracker(o.Events)
 	rcv.track(tr)
 	var err error
-	rep.Subjects, err = runSluice(ctx, o, "subjects", gw.api, gw.work.withSubjects(rep.SubjectDomain, o.SubjectPool), tr,
+	rep.Subjects, err = runGateway(ctx, o, "subjects", gw.api, gw.work.withSubjects(rep.SubjectDomain, o.SubjectPool), tr,
 		o.SubjectsCPUProfile)
 	if rep.Subjects == nil {
 		return nil, err
@@ -191,10 +208,10 @@ func runSubjects(ctx context.Context, rep *Report, gw *gateway, rcv *receiver, f
 	return rep, err
 }
 
-// runSluice sends the load of work to the gateway and waits for its
-// deliveries, tracked by tr, as the scenario asks. When profile is set it
-// receives a CPU profile of the phase.
-func runSluice(ctx context.Context, o Options, name string, api *client, work *workload, tr *tracker,
+// runGateway sends the load of work to a gateway, Sluice or the forwarder,
+// through api and waits for its deliveries, tracked by tr, as the scenario
+// asks. When profile is set it receives a CPU profile of the phase.
+func runGateway(ctx context.Context, o Options, name string, api *client, work *workload, tr *tracker,
 	profile io.Writer) (*Result, error) {
 	if !o.Scenario.awaitsDelivery() {
 		tr = nil
@@ -243,6 +260,36 @@ func runBaseline(ctx context.Context, o Options, work *workload) (*Result, error
 		return nil, err
 	}
 	return p.result(begin, sched), nil
+}
+
+// runForwarder sends the load, the same requests as to the gateway, to a
+// forwarder on loopback that delivers to rcv, which it hands a tracker of
+// its own, and waits for the deliveries as the gateway's are waited for. In
+// the publish scenario it then lets them all arrive, unmeasured.
+func runForwarder(ctx context.Context, o Options, work *workload, rcv *receiver) (*Result, error) {
+	fw, err := startForwarder(forwarderWorkers, rcv.url())
+	if err != nil {
+		return nil, fmt.Errorf("forwarder: %w", err)
+	}
+	defer fw.close()
+	tr := newTracker(o.Events)
+	rcv.track(tr)
+	c := newClient(fw.url(), o.Token, o.connections())
+	defer c.close()
+	res, err := runGateway(ctx, o, "forwarder", c, work, tr, nil)
+	if err == nil && !o.Scenario.awaitsDelivery() {
+		if err = tr.waitArrived(ctx, res.Accepted, o.Timeout); errors.Is(err, errWaitTimeout) {
+			err = fmt.Errorf("%d of %d accepted events not delivered within %s",
+				res.Accepted-tr.arrivals(), res.Accepted, o.Timeout)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("forwarder: %w", err)
+	}
+	return res, nil
 }
 
 func (o Options) withDefaults() (Options, error) {

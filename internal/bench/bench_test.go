@@ -87,7 +87,8 @@ func TestRunCountsAndLatencies(t *testing.T) {
 
 // The ingest scenario creates a Stripe source, signs every webhook so the
 // real verifier accepts it, matches deliveries by the event_id the ingest
-// answer names, and sends the baseline the same signed requests.
+// answer names, and sends the baseline and the forwarder the same signed
+// requests.
 func TestRunIngest(t *testing.T) {
 	t.Parallel()
 	g := &fakeGateway{}
@@ -114,6 +115,11 @@ func TestRunIngest(t *testing.T) {
 	}
 	if b == nil || b.Accepted != 120 || b.Errors != 0 || b.AcceptedPerSec <= 0 || b.Delivery != nil {
 		t.Fatalf("baseline %+v, want 120 accepted, no deliveries", b)
+	}
+	// The forwarder answers the ingest path with an event_id, as Sluice
+	// does, and delivers every webhook.
+	if f := rep.Forwarder; f == nil || f.Accepted != 120 || f.Errors != 0 || f.Delivery == nil || f.Delivery.Delivered != 120 {
+		t.Fatalf("forwarder %+v, want 120 accepted and delivered", f)
 	}
 	for name, ratio := range map[string]func() (float64, bool){"accepted": rep.AcceptedRatio, "delivered": rep.DeliveredRatio} {
 		if x, ok := ratio(); !ok || x <= 0 {
@@ -162,7 +168,7 @@ func TestRunOpenLoop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	for name, res := range map[string]*Result{"sluice": rep.Sluice, "baseline": rep.Baseline} {
+	for name, res := range map[string]*Result{"sluice": rep.Sluice, "baseline": rep.Baseline, "forwarder": rep.Forwarder} {
 		if res == nil || res.Schedule == nil {
 			t.Fatalf("%s: no schedule: %+v", name, res)
 		}
@@ -171,8 +177,10 @@ func TestRunOpenLoop(t *testing.T) {
 				name, res.Accepted, s, defaultMaxInFlight)
 		}
 	}
-	if d := rep.Sluice.Delivery; d == nil || d.Delivered != 100 {
-		t.Errorf("delivery %+v, want 100 delivered", d)
+	for name, res := range map[string]*Result{"sluice": rep.Sluice, "forwarder": rep.Forwarder} {
+		if d := res.Delivery; d == nil || d.Delivered != 100 {
+			t.Errorf("%s: delivery %+v, want 100 delivered", name, d)
+		}
 	}
 	var table strings.Builder
 	rep.WriteTable(&table)
@@ -308,7 +316,7 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 			}
 		}}
 		srv := startFakeGateway(t, g)
-		o.URL, o.Token, o.Events, o.SkipBaseline = srv.URL, "tok", 100000, true
+		o.URL, o.Token, o.Events, o.SkipBaseline, o.SkipForwarder = srv.URL, "tok", 100000, true, true
 		rep, err := Run(ctx, o)
 		if !errors.Is(err, context.Canceled) || rep != nil {
 			t.Fatalf("rate %v: Run = %v, %v; want context.Canceled", o.Rate, rep, err)

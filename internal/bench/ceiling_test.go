@@ -1,41 +1,41 @@
 package bench
 
 import (
-	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sync"
 	"testing"
 )
 
 // BenchmarkForwarderCeiling runs the publish and e2e scenarios against a
-// forwarder: the least a webhook gateway built on net/http can do. It
-// answers every event with an id at once, keeps nothing, and delivers each
-// from a pool of workers over a keep-alive client. No store, no
-// authentication, no encryption, no signing, no retries.
+// forwarder (forwarder.go) as the gateway: the least a webhook gateway
+// built on net/http can do. It answers every event with an id at once,
+// keeps nothing, and delivers each from a pool of workers over a
+// keep-alive client. No store, no authentication, no encryption, no
+// signing, no retries.
 //
 // Its ratios to the baseline are the ceiling for any gateway whose server
 // and delivery client are net/http and whose deliveries share the machine
-// with the load and the receiver, as they do in `sluice bench`. Sluice's
-// own ratios are best read against these, from the same machine:
+// with the load and the receiver, as they do in `sluice bench`, which
+// measures the same forwarder in every run (its forwarder row) and prints
+// Sluice's rates as shares of it. This benchmark gives the ceiling alone,
+// over several runs:
 //
 //	go test ./internal/bench -run '^$' -bench ForwarderCeiling -benchtime 3x
 func BenchmarkForwarderCeiling(b *testing.B) {
 	for _, sc := range []Scenario{ScenarioPublish, ScenarioE2E} {
 		b.Run(string(sc), func(b *testing.B) {
-			fw, url := startForwarder(b, 64)
+			fw, url := startForwarderGateway(b, forwarderWorkers)
 			var accepted, delivered []float64
 			for b.Loop() {
-				rep, err := Run(b.Context(), Options{URL: url, Token: "tok", Scenario: sc, Events: 20000})
+				rep, err := Run(b.Context(), Options{URL: url, Token: "tok", Scenario: sc, Events: 20000,
+					SkipForwarder: true})
 				if err != nil {
 					b.Fatal(err)
 				}
-				fw.pending.Wait() // publish does not wait; the next run must not compete
+				fw.idle() // publish does not wait; the next run must not compete
 				if r, ok := rep.AcceptedRatio(); ok {
 					accepted = append(accepted, r)
 				}
@@ -57,8 +57,9 @@ func BenchmarkForwarderCeiling(b *testing.B) {
 // its forwarder must carry every event, or its figures would be a
 // ceiling for something less than a gateway.
 func TestForwarderDeliversEveryEvent(t *testing.T) {
-	_, url := startForwarder(t, 4)
-	rep, err := Run(t.Context(), Options{URL: url, Token: "tok", Scenario: ScenarioE2E, Events: 200, Concurrency: 8})
+	_, url := startForwarderGateway(t, 4)
+	rep, err := Run(t.Context(), Options{URL: url, Token: "tok", Scenario: ScenarioE2E, Events: 200, Concurrency: 8,
+		SkipForwarder: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,42 +77,13 @@ func median(xs []float64) float64 {
 	return xs[len(xs)/2]
 }
 
-// forwarder is BenchmarkForwarderCeiling's gateway: just enough of the API
-// for Run, and a queue of deliveries its workers drain.
-type forwarder struct {
-	client  *http.Client
-	queue   chan forward
-	pending sync.WaitGroup // events accepted and not yet delivered or dropped
-	wg      sync.WaitGroup
-
-	mu  sync.Mutex
-	dst string
-}
-
-type forward struct {
-	id   string
-	body []byte
-}
-
-// startForwarder starts a forwarder with workers delivery workers on
-// loopback and returns it with its base URL; it stops with the test.
-func startForwarder(tb testing.TB, workers int) (*forwarder, string) {
-	fw := &forwarder{
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}},
-		queue:  make(chan forward, 1<<16),
-	}
-	for range workers {
-		fw.wg.Go(fw.work)
-	}
-	srv := httptest.NewServer(fw.handler())
-	tb.Cleanup(func() {
-		srv.Close() // waits for the handlers, the queue's only senders
-		fw.close()
-	})
-	return fw, srv.URL
-}
-
-func (fw *forwarder) handler() http.Handler {
+// startForwarderGateway serves a forwarder with workers delivery workers
+// on loopback as a gateway Run can be pointed at: with just enough of the
+// API to create and delete the bench destination, which becomes its
+// destination. It returns the forwarder and its base URL; it stops with the
+// test.
+func startForwarderGateway(tb testing.TB, workers int) (*forwarder, string) {
+	fw := newForwarder(workers, "")
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/destinations", func(w http.ResponseWriter, r *http.Request) {
 		var d struct {
@@ -121,61 +93,18 @@ func (fw *forwarder) handler() http.Handler {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		fw.mu.Lock()
-		fw.dst = d.URL
-		fw.mu.Unlock()
+		fw.setDestination(d.URL)
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprint(w, `{"id":"dst_ceiling"}`)
 	})
 	mux.HandleFunc("DELETE /v1/destinations/{id}", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	})
-	mux.HandleFunc("POST /v1/events", func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		id := "evt_" + rand.Text()
-		fw.pending.Add(1)
-		fw.queue <- forward{id: id, body: body}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusAccepted)
-		fmt.Fprintf(w, `{"id":%q}`, id)
+	mux.Handle("/", fw.handler())
+	srv := httptest.NewServer(mux)
+	tb.Cleanup(func() {
+		srv.Close()
+		fw.close()
 	})
-	return mux
-}
-
-// work delivers queued events until the queue is closed.
-func (fw *forwarder) work() {
-	for f := range fw.queue {
-		fw.deliver(f)
-		fw.pending.Done()
-	}
-}
-
-// deliver posts f to the destination once. A failed delivery is dropped:
-// Run counts it as missing.
-func (fw *forwarder) deliver(f forward) {
-	fw.mu.Lock()
-	dst := fw.dst
-	fw.mu.Unlock()
-	req, err := http.NewRequest(http.MethodPost, dst, bytes.NewReader(f.body))
-	if err != nil {
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("webhook-id", f.id)
-	resp, err := fw.client.Do(req)
-	if err != nil {
-		return
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-}
-
-func (fw *forwarder) close() {
-	close(fw.queue)
-	fw.wg.Wait()
-	fw.client.CloseIdleConnections()
+	return fw, srv.URL
 }

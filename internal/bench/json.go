@@ -14,6 +14,7 @@ type reportJSON struct {
 	Options       optionsJSON `json:"options"`
 	Sluice        resultJSON  `json:"sluice"`
 	Baseline      *resultJSON `json:"baseline"`
+	Forwarder     *resultJSON `json:"forwarder"`      // null without the forwarder phase
 	Subjects      *resultJSON `json:"subjects"`       // null without the subjects phase
 	SubjectDomain *string     `json:"subject_domain"` // of its addresses; null without it
 	Ratios        ratiosJSON  `json:"ratios"`
@@ -29,6 +30,7 @@ type optionsJSON struct {
 	PayloadBytes int     `json:"payload_bytes"`
 	TimeoutMS    float64 `json:"timeout_ms"`
 	Baseline     bool    `json:"baseline"`
+	Forwarder    bool    `json:"forwarder"`
 	Subjects     bool    `json:"subjects"`
 	SubjectPool  int     `json:"subject_pool"` // 0: a new data subject an event
 }
@@ -74,19 +76,29 @@ type scheduleJSON struct {
 
 // ratiosJSON compares Sluice with the baseline's accepted events a second;
 // null without a baseline, and delivered also without awaited deliveries.
-// The subjects ratios compare the subjects phase with the first Sluice
-// phase; null without it.
+// The forwarder_*_vs_baseline ratios do the same for the forwarder. The
+// *_vs_forwarder ratios compare Sluice with the forwarder: its rates as
+// shares of the forwarder's, its median latencies as multiples; null
+// without the forwarder, and the delivered and e2e ones also without
+// awaited deliveries. The subjects ratios compare the subjects phase with
+// the first Sluice phase; null without it.
 type ratiosJSON struct {
-	AcceptedVsBaseline        *float64 `json:"accepted_vs_baseline"`
-	DeliveredVsBaseline       *float64 `json:"delivered_vs_baseline"`
-	SubjectsAcceptedVsSluice  *float64 `json:"subjects_accepted_vs_sluice"`
-	SubjectsDeliveredVsSluice *float64 `json:"subjects_delivered_vs_sluice"`
+	AcceptedVsBaseline           *float64 `json:"accepted_vs_baseline"`
+	DeliveredVsBaseline          *float64 `json:"delivered_vs_baseline"`
+	SubjectsAcceptedVsSluice     *float64 `json:"subjects_accepted_vs_sluice"`
+	SubjectsDeliveredVsSluice    *float64 `json:"subjects_delivered_vs_sluice"`
+	ForwarderAcceptedVsBaseline  *float64 `json:"forwarder_accepted_vs_baseline"`
+	ForwarderDeliveredVsBaseline *float64 `json:"forwarder_delivered_vs_baseline"`
+	AcceptedVsForwarder          *float64 `json:"accepted_vs_forwarder"`
+	DeliveredVsForwarder         *float64 `json:"delivered_vs_forwarder"`
+	AckP50VsForwarder            *float64 `json:"ack_p50_vs_forwarder"`
+	E2EP50VsForwarder            *float64 `json:"e2e_p50_vs_forwarder"`
 }
 
 // WriteJSON writes r as one JSON object on one line: the scenario and
-// options, each phase's figures (durations in milliseconds), Sluice's
-// ratios to the baseline and the subjects phase's to Sluice's, and whose
-// memory the peak RSS is.
+// options, each phase's figures (durations in milliseconds), Sluice's and
+// the forwarder's ratios to the baseline, Sluice's to the forwarder and
+// the subjects phase's to Sluice's, and whose memory the peak RSS is.
 func (r *Report) WriteJSON(w io.Writer) error {
 	o := &r.Options
 	doc := reportJSON{
@@ -94,7 +106,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		Gateway:  o.Gateway,
 		Options: optionsJSON{Load: "closed", Events: o.Events, Concurrency: o.Concurrency, Rate: o.Rate,
 			MaxInFlight: o.MaxInFlight, PayloadBytes: o.PayloadBytes, TimeoutMS: ms(o.Timeout), Baseline: !o.SkipBaseline,
-			Subjects: o.Subjects, SubjectPool: o.SubjectPool},
+			Forwarder: !o.SkipForwarder, Subjects: o.Subjects, SubjectPool: o.SubjectPool},
 		Sluice:       r.Sluice.json(),
 		PeakRSSScope: r.RSSScope,
 	}
@@ -105,21 +117,32 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		b := r.Baseline.json()
 		doc.Baseline = &b
 	}
-	if x, ok := r.AcceptedRatio(); ok {
-		doc.Ratios.AcceptedVsBaseline = &x
+	if r.Forwarder != nil {
+		f := r.Forwarder.json()
+		doc.Forwarder = &f
 	}
-	if x, ok := r.DeliveredRatio(); ok {
-		doc.Ratios.DeliveredVsBaseline = &x
+	for _, rt := range []struct {
+		to    **float64
+		ratio func() (float64, bool)
+	}{
+		{&doc.Ratios.AcceptedVsBaseline, r.AcceptedRatio},
+		{&doc.Ratios.DeliveredVsBaseline, r.DeliveredRatio},
+		{&doc.Ratios.ForwarderAcceptedVsBaseline, r.ForwarderAcceptedRatio},
+		{&doc.Ratios.ForwarderDeliveredVsBaseline, r.ForwarderDeliveredRatio},
+		{&doc.Ratios.AcceptedVsForwarder, r.AcceptedVsForwarder},
+		{&doc.Ratios.DeliveredVsForwarder, r.DeliveredVsForwarder},
+		{&doc.Ratios.AckP50VsForwarder, r.AckP50VsForwarder},
+		{&doc.Ratios.E2EP50VsForwarder, r.E2EP50VsForwarder},
+		{&doc.Ratios.SubjectsAcceptedVsSluice, r.SubjectsAcceptedRatio},
+		{&doc.Ratios.SubjectsDeliveredVsSluice, r.SubjectsDeliveredRatio},
+	} {
+		if x, ok := rt.ratio(); ok {
+			*rt.to = &x
+		}
 	}
 	if r.Subjects != nil {
 		s := r.Subjects.json()
 		doc.Subjects, doc.SubjectDomain = &s, &r.SubjectDomain
-	}
-	if x, ok := r.SubjectsAcceptedRatio(); ok {
-		doc.Ratios.SubjectsAcceptedVsSluice = &x
-	}
-	if x, ok := r.SubjectsDeliveredRatio(); ok {
-		doc.Ratios.SubjectsDeliveredVsSluice = &x
 	}
 	return json.NewEncoder(w).Encode(doc)
 }

@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// phase is one measured run of the load against one server: the baseline
-// or the gateway.
+// phase is one measured run of the load against one server: the baseline,
+// the forwarder or the gateway.
 type phase struct {
-	name string // "baseline" or "sluice", for the progress line
+	name string // "baseline", "forwarder", "sluice" or "subjects", for the progress line
 	o    Options
 	c    *client
 	work *workload
@@ -61,7 +61,7 @@ func (p *phase) send(ctx context.Context, n int64, start time.Time) {
 
 // progressLine is the live state of the phase.
 func (p *phase) progressLine() string {
-	line := fmt.Sprintf("%-8s  sent %d/%d  accepted %d  errors %d", p.name,
+	line := fmt.Sprintf("%-9s  sent %d/%d  accepted %d  errors %d", p.name,
 		p.out.sent.Load(), p.o.Events, p.out.sent.Load()-p.out.failed.Load(), p.out.failed.Load())
 	if p.tr != nil {
 		line += fmt.Sprintf("  delivered %d", p.tr.delivered())

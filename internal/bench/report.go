@@ -3,11 +3,14 @@ package bench
 import "time"
 
 // Report is what a Run measured: the gateway's figures and, unless skipped,
-// the baseline's under the same load.
+// the baseline's and the forwarder's under the same load.
 type Report struct {
 	Options  Options // as run, defaults filled in
 	Sluice   *Result
 	Baseline *Result // nil with Options.SkipBaseline
+	// Forwarder is the figures of a gateway that keeps nothing, the
+	// ceiling Sluice's are read against; nil with Options.SkipForwarder.
+	Forwarder *Result
 	// Subjects is the gateway's figures under the same load again, an email
 	// address of its own in every payload; nil without Options.Subjects.
 	Subjects *Result
@@ -33,7 +36,7 @@ type Result struct {
 	AckLatency Percentiles
 
 	// Delivery is nil where deliveries are not awaited: the baseline and
-	// the publish scenario.
+	// the publish scenario (the forwarder's too).
 	Delivery *Delivery
 	// Schedule is how an open-loop run kept to its rate; nil in a closed
 	// loop.
@@ -95,6 +98,73 @@ func (r *Report) ratio(perSec float64) (float64, bool) {
 		return 0, false
 	}
 	return perSec / r.Baseline.AcceptedPerSec, true
+}
+
+// ForwarderAcceptedRatio is the forwarder's accepted events a second as a
+// share of the baseline's; false without either.
+func (r *Report) ForwarderAcceptedRatio() (float64, bool) {
+	if r.Forwarder == nil {
+		return 0, false
+	}
+	return r.ratio(r.Forwarder.AcceptedPerSec)
+}
+
+// ForwarderDeliveredRatio is the forwarder's delivered events a second as a
+// share of the baseline's accepted events a second; false without either
+// or without awaited deliveries.
+func (r *Report) ForwarderDeliveredRatio() (float64, bool) {
+	if r.Forwarder == nil || r.Forwarder.Delivery == nil {
+		return 0, false
+	}
+	return r.ratio(r.Forwarder.Delivery.PerSec)
+}
+
+// AcceptedVsForwarder is Sluice's accepted events a second as a share of
+// the forwarder's, the share of the ceiling Sluice reaches; false without a
+// forwarder that accepted any.
+func (r *Report) AcceptedVsForwarder() (float64, bool) {
+	if r.Forwarder == nil {
+		return 0, false
+	}
+	return share(r.Sluice.AcceptedPerSec, r.Forwarder.AcceptedPerSec)
+}
+
+// DeliveredVsForwarder is Sluice's delivered events a second as a share of
+// the forwarder's; false without a forwarder that delivered any or without
+// awaited deliveries.
+func (r *Report) DeliveredVsForwarder() (float64, bool) {
+	if r.Forwarder == nil || r.Forwarder.Delivery == nil || r.Sluice.Delivery == nil {
+		return 0, false
+	}
+	return share(r.Sluice.Delivery.PerSec, r.Forwarder.Delivery.PerSec)
+}
+
+// AckP50VsForwarder is Sluice's median ack latency as a multiple of the
+// forwarder's: above 1, Sluice answers slower. False without a forwarder
+// that accepted any.
+func (r *Report) AckP50VsForwarder() (float64, bool) {
+	if r.Forwarder == nil {
+		return 0, false
+	}
+	return share(float64(r.Sluice.AckLatency.P50), float64(r.Forwarder.AckLatency.P50))
+}
+
+// E2EP50VsForwarder is Sluice's median end-to-end latency as a multiple of
+// the forwarder's; false without a forwarder that delivered any or without
+// awaited deliveries.
+func (r *Report) E2EP50VsForwarder() (float64, bool) {
+	if r.Forwarder == nil || r.Forwarder.Delivery == nil || r.Sluice.Delivery == nil {
+		return 0, false
+	}
+	return share(float64(r.Sluice.Delivery.Latency.P50), float64(r.Forwarder.Delivery.Latency.P50))
+}
+
+// share is x / of, false when of is not positive.
+func share(x, of float64) (float64, bool) {
+	if of <= 0 {
+		return 0, false
+	}
+	return x / of, true
 }
 
 // SubjectsAcceptedRatio is the subjects phase's accepted events a second as

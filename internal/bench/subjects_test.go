@@ -102,7 +102,7 @@ func TestRunSubjects(t *testing.T) {
 		fmt.Sprintf("%s ev/s (%s without subjects)", formatRate(s.AcceptedPerSec), formatRatio(accepted)),
 		fmt.Sprintf("%s ev/s end to end (%s without subjects)", formatRate(d.PerSec), formatRatio(delivered)),
 		"subjects ack", "subjects end to end", formatDuration(d.Latency.P99), formatDuration(s.AckLatency.Max),
-		"error class  baseline  sluice  subjects", "http_500     0         20      20",
+		"error class  baseline  forwarder  sluice  subjects", "http_500     0         0          20      20",
 		"peak RSS    baseline ", ", subjects ",
 	}
 	if per, ok := s.CPUPerEvent(); ok {

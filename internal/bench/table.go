@@ -17,15 +17,21 @@ var scenarioText = map[Scenario]string{
 }
 
 // WriteTable writes a human summary of r: the shape of the run, each
-// server's counts and throughput with Sluice's as ratios of the baseline's
-// (and the subjects phase's as ratios of Sluice's), latency percentiles,
-// errors by class, peak RSS and CPU per event.
+// server's counts and throughput with the forwarder's as ratios of the
+// baseline's, Sluice's as ratios of the baseline's and of the forwarder's
+// (and the subjects phase's as ratios of Sluice's), latency percentiles
+// with Sluice's medians as multiples of the forwarder's, errors by class,
+// peak RSS and CPU per event.
 func (r *Report) WriteTable(w io.Writer) {
 	t := &table{w: w, countWidth: len(strconv.Itoa(r.Options.Events)) + 2}
 	r.writeShape(t)
 	if r.Baseline != nil {
 		fmt.Fprintln(w)
 		r.writeBaseline(t)
+	}
+	if r.Forwarder != nil {
+		fmt.Fprintln(w)
+		r.writeForwarder(t)
 	}
 	fmt.Fprintln(w)
 	r.writeSluice(t)
@@ -84,9 +90,27 @@ func (r *Report) writeBaseline(t *table) {
 	writeSchedule(t, b.Schedule)
 }
 
+// writeForwarder writes the forwarder's phase, its rates as ratios of the
+// baseline's.
+func (r *Report) writeForwarder(t *table) {
+	t.line("forwarder", "keeps nothing: answers at once, %d workers deliver over keep-alive net/http; same requests",
+		forwarderWorkers)
+	r.writeGateway(t, r.Forwarder, versus(r.versusBaseline(r.ForwarderAcceptedRatio)),
+		versus(r.versusBaseline(r.ForwarderDeliveredRatio)))
+}
+
 func (r *Report) writeSluice(t *table) {
 	t.line("sluice", "%s", r.Options.Gateway)
-	r.writeGateway(t, r.Sluice, r.versusBaseline(r.AcceptedRatio), r.versusBaseline(r.DeliveredRatio))
+	var fwAccepted, fwDelivered float64
+	if f := r.Forwarder; f != nil {
+		fwAccepted = f.AcceptedPerSec
+		if f.Delivery != nil {
+			fwDelivered = f.Delivery.PerSec
+		}
+	}
+	r.writeGateway(t, r.Sluice,
+		versus(r.versusBaseline(r.AcceptedRatio), versusForwarder(r.AcceptedVsForwarder, fwAccepted)),
+		versus(r.versusBaseline(r.DeliveredRatio), versusForwarder(r.DeliveredVsForwarder, fwDelivered)))
 }
 
 // writeSubjects writes the subjects phase, its rates as ratios of the
@@ -97,7 +121,8 @@ func (r *Report) writeSubjects(t *table) {
 		who = fmt.Sprintf("drawn from %d customers", n)
 	}
 	t.line("subjects", "sluice, an email in every payload (customer-<n>@%s), %s", r.SubjectDomain, who)
-	r.writeGateway(t, r.Subjects, versusSluice(r.SubjectsAcceptedRatio), versusSluice(r.SubjectsDeliveredRatio))
+	r.writeGateway(t, r.Subjects, versus(versusSluice(r.SubjectsAcceptedRatio)),
+		versus(versusSluice(r.SubjectsDeliveredRatio)))
 }
 
 // writeGateway writes the counts and rates of a phase against the gateway,
@@ -119,22 +144,42 @@ func (r *Report) writeGateway(t *table, s *Result, acceptedVs, deliveredVs strin
 	writeSchedule(t, s.Schedule)
 }
 
-// versusBaseline is " (0.21× baseline 26,700)", or "" without a baseline.
+// versus is the comparisons given, " (0.21× baseline 26,700; 0.43×
+// forwarder 13,100)", leaving out the empty ones; "" when all are.
+func versus(comparisons ...string) string {
+	comparisons = slices.DeleteFunc(comparisons, func(c string) bool { return c == "" })
+	if len(comparisons) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(comparisons, "; ") + ")"
+}
+
+// versusBaseline is "0.21× baseline 26,700", or "" without a baseline.
 func (r *Report) versusBaseline(ratio func() (float64, bool)) string {
 	x, ok := ratio()
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf(" (%s baseline %s)", formatRatio(x), formatRate(r.Baseline.AcceptedPerSec))
+	return fmt.Sprintf("%s baseline %s", formatRatio(x), formatRate(r.Baseline.AcceptedPerSec))
 }
 
-// versusSluice is " (0.91× without subjects)", or "" without the ratio.
+// versusForwarder is "0.43× forwarder 13,100", the forwarder's rate being
+// rate, or "" without the ratio.
+func versusForwarder(ratio func() (float64, bool), rate float64) string {
+	x, ok := ratio()
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%s forwarder %s", formatRatio(x), formatRate(rate))
+}
+
+// versusSluice is "0.91× without subjects", or "" without the ratio.
 func versusSluice(ratio func() (float64, bool)) string {
 	x, ok := ratio()
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf(" (%s without subjects)", formatRatio(x))
+	return fmt.Sprintf("%s without subjects", formatRatio(x))
 }
 
 // phaseResult is a phase's result with the name the tables give it.
@@ -148,6 +193,9 @@ func (r *Report) phases() []phaseResult {
 	var out []phaseResult
 	if r.Baseline != nil {
 		out = append(out, phaseResult{"baseline", r.Baseline})
+	}
+	if r.Forwarder != nil {
+		out = append(out, phaseResult{"forwarder", r.Forwarder})
 	}
 	out = append(out, phaseResult{"sluice", r.Sluice})
 	if r.Subjects != nil {
@@ -169,20 +217,38 @@ func writeSchedule(t *table, s *Schedule) {
 		s.LateStarts, s.Started, formatDuration(lateAfter), formatDuration(s.MaxLag), s.Saturated)
 }
 
+// writeLatency writes each phase's percentiles and, with a forwarder,
+// Sluice's medians as multiples of the forwarder's.
 func (r *Report) writeLatency(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
-	fmt.Fprintf(tw, "latency\tp50\tp95\tp99\tmax\n")
-	row := func(name string, p Percentiles) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name,
+	header := "latency\tp50\tp95\tp99\tmax"
+	if r.Forwarder != nil {
+		header += "\tp50 vs forwarder"
+	}
+	fmt.Fprintln(tw, header)
+	row := func(name string, p Percentiles, vs ...func() (float64, bool)) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", name,
 			formatDuration(p.P50), formatDuration(p.P95), formatDuration(p.P99), formatDuration(p.Max))
+		for _, ratio := range vs {
+			if x, ok := ratio(); ok {
+				fmt.Fprintf(tw, "\t%s", formatRatio(x))
+			}
+		}
+		fmt.Fprintln(tw)
 	}
 	if r.Baseline != nil {
 		row("baseline ack", r.Baseline.AckLatency)
 	}
-	row("ack", r.Sluice.AckLatency)
+	if f := r.Forwarder; f != nil {
+		row("forwarder ack", f.AckLatency)
+		if d := f.Delivery; d != nil {
+			row("forwarder end to end", d.Latency)
+		}
+	}
+	row("ack", r.Sluice.AckLatency, r.AckP50VsForwarder)
 	if d := r.Sluice.Delivery; d != nil {
-		row("end to end", d.Latency)
+		row("end to end", d.Latency, r.E2EP50VsForwarder)
 	}
 	if s := r.Subjects; s != nil {
 		row("subjects ack", s.AckLatency)

@@ -22,8 +22,9 @@ import (
 
 // Bench load-tests a gateway, the one at --url or one it starts in process
 // on a temporary data directory with default settings, after the same load
-// against a bare net/http handler for a baseline, and with --subjects once
-// more with an email address in every payload. It prints a table, or one
+// against a bare net/http handler for a baseline and against a forwarder
+// that keeps nothing for the ceiling (unless --no-forwarder), and with
+// --subjects once more with an email address in every payload. It prints a table, or one
 // JSON object with --json, on stdout and progress on stderr. It fails when
 // the options are wrong, the run cannot be set up, or accepted events were
 // not delivered in time (after printing what it measured).
@@ -91,11 +92,14 @@ var benchCommand = command{
 	args: "[flags]",
 	about: `Load-tests a gateway: the one at --url, or one it starts in process on a
 temporary data directory with default settings. It first runs the same load
-against a bare net/http handler on loopback, the ceiling Sluice's figures
-are compared with. It prints events/s accepted and delivered, ack and
-end-to-end latency percentiles, errors by class, peak RSS and CPU time per
-event: a table on stdout (or one JSON object with --json), progress on
-stderr. It fails when accepted events are not delivered in time.`,
+against a bare net/http handler on loopback, the baseline, then against a
+forwarder in this process that keeps nothing (it answers at once and
+delivers from a pool of workers: no store, auth, signing or retries, and for
+ingest no signature check), the ceiling of any gateway on net/http. Sluice's
+figures are printed as ratios of both. It prints events/s accepted and
+delivered, ack and end-to-end latency percentiles, errors by class, peak RSS
+and CPU time per event: a table on stdout (or one JSON object with --json),
+progress on stderr. It fails when accepted events are not delivered in time.`,
 	examples: `
 sluice bench                                     # e2e: publish and wait for every delivery, 64 senders
 sluice bench --scenario ingest --events 2000     # Stripe-signed POST /in/{source_id}
@@ -123,7 +127,8 @@ func parseBenchFlags(args []string, stdout io.Writer) (*benchFlags, error) {
 	fs.IntVar(&o.MaxInFlight, "max-in-flight", 4096, "open loop: at most this many requests in flight")
 	fs.IntVar(&o.PayloadBytes, "payload-bytes", 1024, "size of each JSON payload")
 	fs.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "how long to wait for deliveries after sending")
-	baseline := fs.Bool("baseline", true, "first run the same load against a bare net/http handler on loopback, the ceiling Sluice's figures are compared with")
+	baseline := fs.Bool("baseline", true, "first run the same load against a bare net/http handler on loopback, the baseline Sluice's figures are compared with")
+	fs.BoolVar(&o.SkipForwarder, "no-forwarder", false, "leave out the run against a forwarder that keeps nothing, the ceiling Sluice's figures are compared with (Sluice / forwarder)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of the table")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of this process, taken while the load goes to Sluice, to `file`")
 	fs.BoolVar(&o.Subjects, "subjects", false, "then send the same load to Sluice again with an email address in every payload, and compare the two")

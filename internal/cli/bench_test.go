@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -75,6 +76,81 @@ func TestBenchSubjectsAreIndexed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Against a real gateway, `sluice bench` prints a forwarder row and
+// Sluice's rates as shares of the forwarder's, in the table and in the
+// JSON; --no-forwarder leaves both out.
+func TestBenchForwarderRow(t *testing.T) {
+	t.Parallel()
+	srv, _ := startTestServer(t, map[string]string{"SLUICE_ALLOW_PRIVATE_DESTINATIONS": "true"}, defaultTimeouts)
+	bench := func(t *testing.T, extra ...string) string {
+		t.Helper()
+		var stdout bytes.Buffer
+		args := append([]string{"--url", srv.URL(), "--token", testToken, "--events", "40", "--concurrency", "8"}, extra...)
+		if err := Bench(context.Background(), args, &stdout, io.Discard); err != nil {
+			t.Fatalf("bench %v: %v", extra, err)
+		}
+		return stdout.String()
+	}
+	// The runs share the gateway, one after the other.
+	t.Run("table", func(t *testing.T) {
+		out := bench(t)
+		for _, re := range []string{
+			`(?m)^forwarder   keeps nothing: answers at once, 64 workers deliver over keep-alive net/http; same requests$`,
+			`(?m)^accepted    40  [\d,]+ ev/s \([\d.]+× baseline [\d,]+\)$`, // the forwarder's
+			`(?m)^accepted    40  [\d,]+ ev/s \([\d.]+× baseline [\d,]+; [\d.]+× forwarder [\d,]+\)$`,
+			`(?m)^delivered   40  [\d,]+ ev/s end to end \([\d.]+× baseline [\d,]+; [\d.]+× forwarder [\d,]+\), last after`,
+			`(?m)^latency .*  p50 vs forwarder$`,
+			`(?m)^forwarder end to end  .*$`,
+			`(?m)^end to end  .*  [\d.]+×$`,
+		} {
+			if !regexp.MustCompile(re).MatchString(out) {
+				t.Errorf("table does not match %s:\n%s", re, out)
+			}
+		}
+		if out := bench(t, "--no-forwarder"); strings.Contains(out, "forwarder") {
+			t.Errorf("--no-forwarder table mentions the forwarder:\n%s", out)
+		}
+	})
+	t.Run("json", func(t *testing.T) {
+		type result struct {
+			Accepted        int
+			AcceptedPerSec  float64  `json:"accepted_per_sec"`
+			DeliveredPerSec *float64 `json:"delivered_per_sec"`
+		}
+		var doc struct {
+			Options struct {
+				Forwarder bool
+			}
+			Sluice    result
+			Forwarder *result
+			Ratios    struct {
+				AcceptedVsForwarder  *float64 `json:"accepted_vs_forwarder"`
+				DeliveredVsForwarder *float64 `json:"delivered_vs_forwarder"`
+				E2EP50VsForwarder    *float64 `json:"e2e_p50_vs_forwarder"`
+			}
+		}
+		out := bench(t, "--json")
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatalf("decode %s: %v", out, err)
+		}
+		f, r := doc.Forwarder, doc.Ratios
+		if !doc.Options.Forwarder || f == nil || f.Accepted != 40 || f.DeliveredPerSec == nil {
+			t.Fatalf("forwarder: %s", out)
+		}
+		if r.AcceptedVsForwarder == nil || *r.AcceptedVsForwarder != doc.Sluice.AcceptedPerSec/f.AcceptedPerSec ||
+			r.DeliveredVsForwarder == nil || *r.DeliveredVsForwarder != *doc.Sluice.DeliveredPerSec / *f.DeliveredPerSec ||
+			r.E2EP50VsForwarder == nil || *r.E2EP50VsForwarder <= 0 {
+			t.Errorf("ratios to the forwarder: %s", out)
+		}
+		out = bench(t, "--json", "--no-forwarder")
+		for _, want := range []string{`"forwarder":false`, `"forwarder":null`, `"accepted_vs_forwarder":null`, `"delivered_vs_forwarder":null`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("--no-forwarder JSON lacks %s: %s", want, out)
+			}
+		}
+	})
 }
 
 // exportSubject returns the payloads GET /v1/subjects/export finds for an
