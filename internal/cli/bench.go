@@ -23,7 +23,7 @@ import (
 // Bench load-tests a gateway, the one at --url or one it starts in process
 // on a temporary data directory with default settings, after the same load
 // against a bare net/http handler for a baseline and against a forwarder
-// that keeps nothing for the ceiling (unless --no-forwarder), and with
+// that keeps nothing for the ceiling (unless --forwarder=false), and with
 // --subjects once more with an email address in every payload. It prints a table, or one
 // JSON object with --json, on stdout and progress on stderr. It fails when
 // the options are wrong, the run cannot be set up, or accepted events were
@@ -128,7 +128,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (*benchFlags, error) {
 	fs.IntVar(&o.PayloadBytes, "payload-bytes", 1024, "size of each JSON payload")
 	fs.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "how long to wait for deliveries after sending")
 	baseline := fs.Bool("baseline", true, "first run the same load against a bare net/http handler on loopback, the baseline Sluice's figures are compared with")
-	fs.BoolVar(&o.SkipForwarder, "no-forwarder", false, "leave out the run against a forwarder that keeps nothing, the ceiling Sluice's figures are compared with (Sluice / forwarder)")
+	forwarder := fs.Bool("forwarder", true, "then run the same load against a forwarder that keeps nothing, the ceiling Sluice's figures are compared with (Sluice / forwarder)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object instead of the table")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of this process, taken while the load goes to Sluice, to `file`")
 	fs.BoolVar(&o.Subjects, "subjects", false, "then send the same load to Sluice again with an email address in every payload, and compare the two")
@@ -142,7 +142,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (*benchFlags, error) {
 	if len(rest) > 0 {
 		return nil, c.usageErrorf("unexpected argument %q", rest[0])
 	}
-	o.Scenario, o.SkipBaseline = bench.Scenario(scenario), !*baseline
+	o.Scenario, o.SkipBaseline, o.SkipForwarder = bench.Scenario(scenario), !*baseline, !*forwarder
 	if o.Token == "" {
 		o.Token = os.Getenv("SLUICE_ADMIN_TOKEN")
 	}

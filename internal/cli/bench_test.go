@@ -80,7 +80,7 @@ func TestBenchSubjectsAreIndexed(t *testing.T) {
 
 // Against a real gateway, `sluice bench` prints a forwarder row and
 // Sluice's rates as shares of the forwarder's, in the table and in the
-// JSON; --no-forwarder leaves both out.
+// JSON; --forwarder=false leaves both out.
 func TestBenchForwarderRow(t *testing.T) {
 	t.Parallel()
 	srv, _ := startTestServer(t, map[string]string{"SLUICE_ALLOW_PRIVATE_DESTINATIONS": "true"}, defaultTimeouts)
@@ -109,8 +109,8 @@ func TestBenchForwarderRow(t *testing.T) {
 				t.Errorf("table does not match %s:\n%s", re, out)
 			}
 		}
-		if out := bench(t, "--no-forwarder"); strings.Contains(out, "forwarder") {
-			t.Errorf("--no-forwarder table mentions the forwarder:\n%s", out)
+		if out := bench(t, "--forwarder=false"); strings.Contains(out, "forwarder") {
+			t.Errorf("--forwarder=false table mentions the forwarder:\n%s", out)
 		}
 	})
 	t.Run("json", func(t *testing.T) {
@@ -144,10 +144,10 @@ func TestBenchForwarderRow(t *testing.T) {
 			r.E2EP50VsForwarder == nil || *r.E2EP50VsForwarder <= 0 {
 			t.Errorf("ratios to the forwarder: %s", out)
 		}
-		out = bench(t, "--json", "--no-forwarder")
+		out = bench(t, "--json", "--forwarder=false")
 		for _, want := range []string{`"forwarder":false`, `"forwarder":null`, `"accepted_vs_forwarder":null`, `"delivered_vs_forwarder":null`} {
 			if !strings.Contains(out, want) {
-				t.Errorf("--no-forwarder JSON lacks %s: %s", want, out)
+				t.Errorf("--forwarder=false JSON lacks %s: %s", want, out)
 			}
 		}
 	})
