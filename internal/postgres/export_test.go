@@ -69,3 +69,10 @@ func BreakCommits(d *Driver, before, sent func(*pgconn.PgConn)) {
 // SetSettleWithin bounds how long d settles a commit whose answer was
 // lost. Set it before the driver is used.
 func SetSettleWithin(d *Driver, within time.Duration) { d.settleWithin = within }
+
+// OnEventWaiting has d call waiting as each new event is about to wait for
+// a committer (group.go). Set it before the driver is used.
+func OnEventWaiting(d *Driver, waiting func()) { d.hooks.eventWaiting = waiting }
+
+// Committers is how many group transactions run at once.
+const Committers = eventCommitters

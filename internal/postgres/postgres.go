@@ -84,11 +84,17 @@ type Driver struct {
 	// settleWithin bounds the settling of a commit whose answer was lost
 	// (commit.go).
 	settleWithin time.Duration
+	// New events wait on eventRequests for a committer, which share
+	// transactions among those that wait at once (group.go).
+	eventRequests  chan *eventRequest
+	committersQuit chan struct{}
+	committers     sync.WaitGroup
 	// hooks let tests break a new event's connection at given moments
 	// (export_test.go); nil in production.
 	hooks struct {
 		beforeCommit func(*pgconn.PgConn) // the rows planned, nothing of them sent
 		commitSent   func(*pgconn.PgConn) // the rows and COMMIT sent, no answer read
+		eventWaiting func()               // a new event about to wait for a committer
 	}
 }
 
@@ -157,6 +163,7 @@ func Open(ctx context.Context, cfg Config) (_ *Driver, err error) {
 	if err := d.migrate(ctx); err != nil {
 		return nil, err
 	}
+	d.startCommitters()
 	return d, nil
 }
 
@@ -215,6 +222,7 @@ func (d *Driver) migrate(ctx context.Context) error {
 // Close closes the pool. Work listeners and exclusive runs should be
 // stopped (their contexts ended) first.
 func (d *Driver) Close() error {
+	d.stopCommitters()
 	d.pool.Close()
 	return nil
 }

@@ -201,7 +201,7 @@ func (d *Driver) CreateEvent(ctx context.Context, tenantID string, hashes [][]by
 	var out *engine.EventInserted
 	err := d.retry(ctx, func() error {
 		var err error
-		out, err = d.createEventOnce(ctx, tenantID, hashes, plan)
+		out, err = d.createEventGrouped(ctx, tenantID, hashes, plan)
 		if doubt, ok := errors.AsType[*commitInDoubt](err); ok {
 			out, err = d.settleCommit(ctx, doubt)
 		}
