@@ -70,6 +70,7 @@ func Serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger := cfg.Logger(stderr)
+	ensureProcs(logger, os.Getenv)
 	srv, err := Start(ctx, cfg, logger, stdout)
 	if err != nil {
 		return err
