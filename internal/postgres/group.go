@@ -155,18 +155,13 @@ func (d *Driver) commitGroup(group []*eventRequest) {
 // failed; err, the transaction's failure, concerns every other event.
 func (d *Driver) createEventsOnce(ctx context.Context, group []*eventRequest) (answers []eventAnswer, err error) {
 	answers = make([]eventAnswer, len(group))
-	c, err := d.pool.Acquire(ctx)
+	c, release, err := d.eventConn(ctx)
 	if err != nil {
-		return answers, fmt.Errorf("begin: %w", err)
+		return answers, err
 	}
-	defer c.Release()
-	pg := c.Conn().PgConn()
 	inDoubt := false
-	defer func() {
-		if !inDoubt && pg.TxStatus() != 'I' {
-			_, _ = c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-	}()
+	defer func() { release(inDoubt) }()
+	pg := c.Conn().PgConn()
 	head := &pgx.Batch{}
 	head.Queue("BEGIN")
 	head.Queue(`SELECT pg_current_xact_id()::text::bigint`)

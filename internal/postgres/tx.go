@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/engine"
@@ -237,22 +238,13 @@ func scanSubjectKeys(rows pgx.Rows, err error) ([]engine.SubjectKeyRow, error) {
 // connection; after, commitFailed classifies them.
 func (d *Driver) createEventOnce(ctx context.Context, tenantID string, hashes [][]byte,
 	plan func(routes []*engine.DestinationRow, keys []engine.SubjectKeyRow) (*engine.EventRows, error)) (*engine.EventInserted, error) {
-	c, err := d.pool.Acquire(ctx)
+	c, release, err := d.eventConn(ctx)
 	if err != nil {
-		return nil, uncommitted(ctx, nil, fmt.Errorf("begin: %w", err))
+		return nil, uncommitted(ctx, nil, err)
 	}
-	defer c.Release()
-	pg := c.Conn().PgConn()
 	inDoubt := false
-	defer func() {
-		// A failed statement leaves the transaction open and aborted. A
-		// connection whose COMMIT is in doubt is left as it is: a ROLLBACK
-		// could only follow it, and the pool drops a connection left in a
-		// transaction.
-		if !inDoubt && pg.TxStatus() != 'I' {
-			_, _ = c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-		}
-	}()
+	defer func() { release(inDoubt) }()
+	pg := c.Conn().PgConn()
 	// A data key the routes' secrets need is read on this connection (see
 	// reader).
 	ctx = withConn(ctx, c)
@@ -313,6 +305,23 @@ func (d *Driver) createEventOnce(ctx context.Context, tenantID string, hashes []
 		return nil, err
 	}
 	return out, nil
+}
+
+// eventConn acquires a connection for a new event's transaction, or a
+// group's. release gives it back, first rolling back the transaction a
+// failed statement left open and aborted, unless its COMMIT is in doubt:
+// a ROLLBACK could only follow it, and the pool drops a connection left in
+// a transaction.
+func (d *Driver) eventConn(ctx context.Context) (c *pgxpool.Conn, release func(inDoubt bool), err error) {
+	if c, err = d.pool.Acquire(ctx); err != nil {
+		return nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	return c, func(inDoubt bool) {
+		if !inDoubt && c.Conn().PgConn().TxStatus() != 'I' {
+			_, _ = c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		c.Release()
+	}, nil
 }
 
 // readCommit reads the answer to COMMIT. A transaction that failed
