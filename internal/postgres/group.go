@@ -70,7 +70,7 @@ func (d *Driver) startCommitters() {
 }
 
 func (d *Driver) stopCommitters() {
-	close(d.committersQuit)
+	d.stopOnce.Do(func() { close(d.committersQuit) })
 	d.committers.Wait()
 }
 

@@ -138,3 +138,28 @@ func TestGroupCommitIsolatesAFailure(t *testing.T) {
 		t.Error("the failed event was cancelled, not refused")
 	}
 }
+
+// Closing stops the committers: an event given to a closed driver is
+// refused, not left waiting, and closing again is no error.
+func TestClosedDriverRefusesEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d, err := postgres.Open(ctx, testkit.PostgresConfig(t, testkit.NewSchema(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	_, err = d.CreateEvent(ctx, sluice.NewID(sluice.PrefixTenant), nil,
+		func([]*engine.DestinationRow, []engine.SubjectKeyRow) (*engine.EventRows, error) {
+			t.Error("a closed driver planned an event")
+			return nil, errors.New("planned")
+		})
+	if err == nil {
+		t.Error("a closed driver took an event")
+	}
+}

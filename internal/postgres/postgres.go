@@ -88,6 +88,7 @@ type Driver struct {
 	// transactions among those that wait at once (group.go).
 	eventRequests  chan *eventRequest
 	committersQuit chan struct{}
+	stopOnce       sync.Once // Close may be called more than once
 	committers     sync.WaitGroup
 	// hooks let tests break a new event's connection at given moments
 	// (export_test.go); nil in production.
