@@ -1,14 +1,12 @@
 package ui
 
 import (
-	"bytes"
 	"context"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -119,11 +117,8 @@ func NewPortal(cfg PortalConfig) *Portal {
 }
 
 func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	// No page sends its address on: the sign-in link's carries a token.
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	w.Header().Set("Cache-Control", "no-store")
+	setPageHeaders(w, "no-referrer")
 	p.mux.ServeHTTP(w, r)
 }
 
@@ -260,18 +255,9 @@ var portalTitles = map[string]string{
 }
 
 func parsePortalPages() map[string]*template.Template {
-	funcs := template.FuncMap{
-		"when": func(t time.Time) string {
-			if t.IsZero() {
-				return "—"
-			}
-			return t.UTC().Format("2006-01-02 15:04:05")
-		},
-		"join": strings.Join,
-	}
 	pages := map[string]*template.Template{}
 	for name := range portalTitles {
-		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS,
+		pages[name] = template.Must(template.New(name).Funcs(pageFuncs()).ParseFS(templateFS,
 			"templates/portal_layout.html", "templates/partial_forms.html", "templates/"+name))
 	}
 	return pages
@@ -296,15 +282,7 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, s *portalSession
 	if ev, ok := v.(errorView); ok {
 		data.Error = ev.Message
 	}
-	var buf bytes.Buffer
-	if err := p.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
-		p.cfg.Logger.Error("portal: render", slog.String("page", name), slog.Any("error", err))
-		http.Error(w, "the page could not be shown", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = buf.WriteTo(w)
+	writePage(w, p.cfg.Logger, p.pages[name], name, status, data)
 }
 
 // fail shows an error page for a store failure. It logs the route's

@@ -152,11 +152,18 @@ func New(cfg Config) *Handler {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setPageHeaders(w, "same-origin")
+	h.mux.ServeHTTP(w, r)
+}
+
+// setPageHeaders sets what every page of the dashboard and the portal
+// sends: no script or frame from elsewhere, no sniffing, no caching, and
+// the referrer policy given.
+func setPageHeaders(w http.ResponseWriter, referrer string) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Referrer-Policy", "same-origin")
+	w.Header().Set("Referrer-Policy", referrer)
 	w.Header().Set("Cache-Control", "no-store")
-	h.mux.ServeHTTP(w, r)
 }
 
 // pageFunc serves a page for a signed-in session.
@@ -231,9 +238,15 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, s *session, sta
 	if ev, ok := v.(errorView); ok {
 		data.Error = ev.Message
 	}
+	writePage(w, h.cfg.Logger, t, name, status, data)
+}
+
+// writePage executes the page template t's layout with data and writes it
+// with status; a template that fails is logged and answered 500 alone.
+func writePage(w http.ResponseWriter, logger *slog.Logger, t *template.Template, name string, status int, data any) {
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
-		h.cfg.Logger.Error("ui: render", slog.String("page", name), slog.Any("error", err))
+		logger.Error("ui: render", slog.String("page", name), slog.Any("error", err))
 		http.Error(w, "the page could not be shown", http.StatusInternalServerError)
 		return
 	}
@@ -251,23 +264,44 @@ var titles = map[string]string{
 }
 
 func parsePages() map[string]*template.Template {
-	funcs := template.FuncMap{
+	funcs := pageFuncs()
+	funcs["dur"] = humanDuration
+	funcs["list"] = func() []sluice.EventStatus { return sluice.EventStatuses }
+	funcs["change"] = auditlog.ChangeText
+	pages := map[string]*template.Template{}
+	for name := range titles {
+		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partial_*.html", "templates/"+name))
+	}
+	return pages
+}
+
+// pageFuncs are the template functions of every page, the dashboard's and
+// the portal's: a time as UTC to the second ("—" for none), and join.
+func pageFuncs() template.FuncMap {
+	return template.FuncMap{
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "—"
 			}
 			return t.UTC().Format("2006-01-02 15:04:05")
 		},
-		"join":   strings.Join,
-		"dur":    humanDuration,
-		"list":   func() []sluice.EventStatus { return sluice.EventStatuses },
-		"change": auditlog.ChangeText,
+		"join": strings.Join,
+		// args makes a partial template's argument of key and value pairs.
+		"args": func(kv ...any) (map[string]any, error) {
+			if len(kv)%2 != 0 {
+				return nil, fmt.Errorf("args: %d values, not pairs", len(kv))
+			}
+			m := make(map[string]any, len(kv)/2)
+			for i := 0; i < len(kv); i += 2 {
+				k, ok := kv[i].(string)
+				if !ok {
+					return nil, fmt.Errorf("args: key %v is not a string", kv[i])
+				}
+				m[k] = kv[i+1]
+			}
+			return m, nil
+		},
 	}
-	pages := map[string]*template.Template{}
-	for name := range titles {
-		pages[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partial_*.html", "templates/"+name))
-	}
-	return pages
 }
 
 // humanDuration shows a setting's duration in the largest whole unit that
