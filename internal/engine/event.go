@@ -26,7 +26,7 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 		err  error
 	)
 	for try := 1; ; try++ {
-		se, err = s.sealEvent(ctx, in, in.To == "") // a test event is no traffic to learn from
+		se, err = s.sealEvent(ctx, in, true)
 		if err == nil {
 			missing := s.missingKeys(in.Event.TenantID, se.hashes)
 			ins, err = s.driver.CreateEvent(ctx, in.Event.TenantID, missing,
@@ -76,9 +76,6 @@ func (s *Store) CreateEvent(ctx context.Context, in *sluice.NewEvent, firstDelay
 	if paths := restrictedDrift(se.shapes, ins.NewObservations, se.restricted, se.located); len(paths) > 0 {
 		created.Unclaimed = s.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,
 			Kind: sluice.AnomalyRestrictedField, Detail: restrictedDetail(paths)}) || created.Unclaimed
-	}
-	if in.To != "" {
-		return created, nil // a test event: no traffic
 	}
 	if burst, detail := s.anomalies.Event(e.TenantID, e.SourceID, e.Type, s.now()); burst {
 		created.Unclaimed = s.publishAnomaly(ctx, e.TenantID, sluice.AnomalyNotice{SourceID: e.SourceID, EventType: e.Type,

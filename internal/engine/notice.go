@@ -14,7 +14,8 @@ import (
 // sluice.delivery.recovered by RecordAttempts, sluice.destination.disabled
 // when an attempt disables its destination, and sluice.anomaly.* for a
 // schema drift or a burst (CreateEvent) and for verification failures
-// (RecordVerificationFailure). Their payloads carry ids and types only.
+// (RecordVerificationFailure), and sluice.test (SendTestEvent). Their
+// payloads carry ids and types only.
 
 // newNotice returns an operational event of eventType for the tenant,
 // published at at, whose JSON payload is kept for the notice retention.

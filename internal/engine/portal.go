@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -162,7 +161,9 @@ type testEventBody struct {
 }
 
 // SendTestEvent publishes a test event to one destination alone; see
-// sluice.Store.
+// sluice.Store. It is made and stored as an operational notice is (not
+// through CreateEvent), with its audit entry in the same transaction, so
+// it teaches the data map and the anomaly detectors nothing.
 func (s *Store) SendTestEvent(ctx context.Context, tenantID, destinationID string, firstDelay time.Duration) (*sluice.Event, error) {
 	d, err := s.read.Destination(ctx, tenantID, destinationID)
 	if err != nil {
@@ -171,27 +172,27 @@ func (s *Store) SendTestEvent(ctx context.Context, tenantID, destinationID strin
 	if d.Listening() {
 		return nil, sluice.Errorf(sluice.EINVALID, "a listen destination gets test events from `sluice trigger`")
 	}
-	now := s.now()
-	body := testEventBody{Type: sluice.TestEventType, CreatedAt: now.UTC()}
+	body := testEventBody{Type: sluice.TestEventType, CreatedAt: s.now().UTC()}
 	body.Data.DestinationID = d.ID
 	body.Data.Message = "This is a test event. It was sent to this endpoint alone."
-	b, err := json.Marshal(body)
+	// A notice, as Sluice's own events are: it names no one, and its
+	// payload is kept whatever the tenant's payload storage.
+	ne, err := s.newNotice(tenantID, sluice.TestEventType, body, body.CreatedAt)
 	if err != nil {
-		return nil, fmt.Errorf("encode test event: %w", err)
+		return nil, err
 	}
-	created, err := s.CreateEvent(ctx, &sluice.NewEvent{
-		Event: sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: tenantID, Type: sluice.TestEventType,
-			Direction: sluice.Outbound, Customer: d.Customer, ReceivedAt: now},
-		Payload: sluice.Payload{Body: b, ContentType: "application/json"},
-		To:      d.ID,
-	}, firstDelay)
+	ne.Event.Customer, ne.To = d.Customer, d.ID
+	se, err := s.sealEvent(ctx, ne, false)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.driver.WithTx(ctx, func(ctx context.Context, tx Tx) error {
+		if _, err := s.insertEvent(ctx, tx, se, firstDelay); err != nil {
+			return fmt.Errorf("store test event: %w", err)
+		}
 		return s.audit(ctx, tx, tenantID, "destination.test", d.ID)
 	}); err != nil {
 		return nil, err
 	}
-	return created.Event, nil
+	return s.read.Event(ctx, tenantID, se.in.Event.ID)
 }

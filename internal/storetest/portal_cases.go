@@ -135,7 +135,8 @@ func testCustomerRouting(t *testing.T, b *bundle) {
 }
 
 // A test event goes to its one destination, whatever the types it and the
-// others subscribe to, for its customer, and is audited.
+// others subscribe to, for its customer, and is audited; the data map
+// learns nothing of it.
 func testSendTestEvent(t *testing.T, b *bundle) {
 	ten, ctx := b.tenant(t, "a")
 	acme := b.customerDestination(t, ctx, ten.ID, "cus_acme", "order.paid")
@@ -154,6 +155,9 @@ func testSendTestEvent(t *testing.T, b *bundle) {
 	p, err := b.store.Payload(b.ctx, ten.ID, e.ID)
 	if err != nil || !json.Valid(p.Body) || !bytes.Contains(p.Body, []byte(acme.ID)) {
 		t.Errorf("test payload %s, %v; want JSON naming the destination", p.Body, err)
+	}
+	if obs, err := b.store.Observations(b.ctx, ten.ID); err != nil || len(obs) != 0 {
+		t.Errorf("Observations after a test event = %d, %v; want none: it teaches the data map nothing", len(obs), err)
 	}
 	entries, _, err := b.store.AuditEntries(b.ctx, ten.ID, sluice.AuditFilter{Action: "destination.test"}, sluice.Page{})
 	if err != nil || len(entries) != 1 || entries[0].ResourceID != acme.ID {
