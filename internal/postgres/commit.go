@@ -71,9 +71,6 @@ type commitInDoubt struct {
 	eventID      string
 	observations int // how many observations the rows held
 	err          error
-	// rows are, of a group's transaction, each event's rows, nil for one
-	// left out of it (group.go); nil of one event's.
-	rows []*engine.EventRows
 }
 
 func (e *commitInDoubt) Error() string { return "commit in doubt: " + e.err.Error() }

@@ -134,13 +134,13 @@ func (d *Driver) commitEvents() {
 func (d *Driver) commitGroup(group []*eventRequest) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(group[0].ctx), groupTimeout)
 	defer cancel()
-	answers, err := d.createEventsOnce(ctx, group)
+	answers, planned, err := d.createEventsOnce(ctx, group)
+	doubt, inDoubt := errors.AsType[*commitInDoubt](err)
 	for i, r := range group {
-		switch doubt, ok := errors.AsType[*commitInDoubt](err); {
-		case ok && answers[i].err == nil && doubt.rows[i] != nil:
-			rows := doubt.rows[i]
-			r.done <- eventAnswer{err: &commitInDoubt{xid: doubt.xid, eventID: rows.Event.ID,
-				observations: len(rows.Observations), err: doubt.err}}
+		switch {
+		case inDoubt && answers[i].err == nil:
+			r.done <- eventAnswer{err: &commitInDoubt{xid: doubt.xid, eventID: planned[i].Event.ID,
+				observations: len(planned[i].Observations), err: doubt.err}}
 		case err != nil && answers[i].err == nil:
 			r.done <- eventAnswer{err: errRunAlone}
 		default:
@@ -152,12 +152,13 @@ func (d *Driver) commitGroup(group []*eventRequest) {
 // createEventsOnce runs a group's transaction once: BEGIN with the read of
 // every event's routes and subject keys, then every event's rows with
 // COMMIT. answers holds each event's outcome, an error for one whose plan
-// failed; err, the transaction's failure, concerns every other event.
-func (d *Driver) createEventsOnce(ctx context.Context, group []*eventRequest) (answers []eventAnswer, err error) {
+// failed, and planned the rows of every other; err, the transaction's
+// failure, concerns those others (a commitInDoubt carries no event's id).
+func (d *Driver) createEventsOnce(ctx context.Context, group []*eventRequest) (answers []eventAnswer, planned []*engine.EventRows, err error) {
 	answers = make([]eventAnswer, len(group))
 	c, release, err := d.eventConn(ctx)
 	if err != nil {
-		return answers, err
+		return answers, nil, err
 	}
 	inDoubt := false
 	defer func() { release(inDoubt) }()
@@ -191,10 +192,10 @@ func (d *Driver) createEventsOnce(ctx context.Context, group []*eventRequest) (a
 		err = cerr
 	}
 	if err != nil {
-		return answers, fmt.Errorf("begin: %w", mapError(err))
+		return answers, nil, fmt.Errorf("begin: %w", mapError(err))
 	}
 
-	planned := make([]*engine.EventRows, len(group))
+	planned = make([]*engine.EventRows, len(group))
 	b := &pgx.Batch{}
 	for i, r := range group {
 		if planned[i], answers[i].err = r.plan(routes[i], keys[i]); answers[i].err != nil {
@@ -204,7 +205,7 @@ func (d *Driver) createEventsOnce(ctx context.Context, group []*eventRequest) (a
 		b.QueuedQueries = append(b.QueuedQueries, d.eventBatch(planned[i]).QueuedQueries...)
 	}
 	if b.Len() == 0 {
-		return answers, nil // every plan failed: nothing to store
+		return answers, planned, nil // every plan failed: nothing to store
 	}
 	b.Queue("COMMIT")
 	results = c.SendBatch(ctx, b)
@@ -219,11 +220,8 @@ func (d *Driver) createEventsOnce(ctx context.Context, group []*eventRequest) (a
 	results.Close()
 	if err != nil {
 		err = commitFailed(ctx, pg, err, xid, &engine.EventRows{})
-		if doubt, ok := errors.AsType[*commitInDoubt](err); ok {
-			inDoubt = true
-			doubt.rows = planned
-		}
-		return answers, err
+		_, inDoubt = errors.AsType[*commitInDoubt](err)
+		return answers, planned, err
 	}
-	return answers, nil
+	return answers, planned, nil
 }
