@@ -288,14 +288,12 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 		Allowed:      s.cfg.AllowedDestinationCIDRs,
 		Self:         self,
 	}
+	pages := ui.Settings{Logger: s.logger, Policy: policy, Origin: reached, Wake: wake,
+		FirstDelay: s.cfg.RetrySchedule[0]}
 	handler.Handle("/ui/", ui.New(ui.Config{
 		Store:             s.store,
-		Logger:            s.logger,
+		Settings:          pages,
 		KeyUse:            keyUse,
-		Policy:            policy,
-		Origin:            reached,
-		Wake:              wake,
-		FirstDelay:        s.cfg.RetrySchedule[0],
 		Metrics:           s.metrics,
 		PayloadRetention:  s.cfg.PayloadRetention,
 		MetadataRetention: s.cfg.MetadataRetention,
@@ -303,14 +301,7 @@ func (s *Server) start(ctx context.Context, stdout io.Writer) error {
 	}))
 	// Customers' portals: a boundary of their own beside the dashboard,
 	// with its own cookie and sessions (see ui.Portal).
-	handler.Handle("/portal/", ui.NewPortal(ui.PortalConfig{
-		Store:      s.store,
-		Logger:     s.logger,
-		Policy:     policy,
-		Origin:     reached,
-		Wake:       wake,
-		FirstDelay: s.cfg.RetrySchedule[0],
-	}))
+	handler.Handle("/portal/", ui.NewPortal(ui.PortalConfig{Store: s.store, Settings: pages}))
 	s.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: s.timeouts.readHeader,

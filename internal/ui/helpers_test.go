@@ -74,11 +74,10 @@ func setupAt(t *testing.T, now func() time.Time) *testBundle {
 	resolver := fakeResolver{"rebind.example.com": {netip.MustParseAddr("127.0.0.1")}}
 	handler := api.New(api.Config{Store: b.store, Logger: logger, AllowedDestinationCIDRs: allowed,
 		Resolver: resolver, Metrics: b.metrics, DetectEmails: true, Now: now})
-	handler.Handle("/ui/", ui.New(ui.Config{Store: b.store, Logger: logger,
-		Policy: safehttp.Policy{Allowed: allowed}, Resolver: resolver, Metrics: b.metrics,
-		Wake: func() { b.wakes.Add(1) }, Now: now}))
-	handler.Handle("/portal/", ui.NewPortal(ui.PortalConfig{Store: b.store, Logger: logger,
-		Policy: safehttp.Policy{Allowed: allowed}, Resolver: resolver, Wake: func() { b.wakes.Add(1) }, Now: now}))
+	pages := ui.Settings{Logger: logger, Policy: safehttp.Policy{Allowed: allowed}, Resolver: resolver,
+		Wake: func() { b.wakes.Add(1) }, Now: now}
+	handler.Handle("/ui/", ui.New(ui.Config{Store: b.store, Settings: pages, Metrics: b.metrics}))
+	handler.Handle("/portal/", ui.NewPortal(ui.PortalConfig{Store: b.store, Settings: pages}))
 	b.srv = httptest.NewServer(handler)
 	t.Cleanup(b.srv.Close)
 	return b

@@ -5,14 +5,11 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/api"
-	"github.com/sluicehq/sluice/internal/origin"
-	"github.com/sluicehq/sluice/internal/safehttp"
 )
 
 // The portal at /portal/ is where one of a tenant's customers, signed in
@@ -47,24 +44,7 @@ type PortalStore interface {
 type PortalConfig struct {
 	// Store is read and changed, in the session's scope. Required.
 	Store PortalStore
-	// Logger receives ids and outcomes only, never a link's token.
-	// Default slog.Default().
-	Logger *slog.Logger
-	// Policy and Resolver check a destination's URL as the API does (see
-	// Config). Resolver default net.DefaultResolver.
-	Policy   safehttp.Policy
-	Resolver safehttp.Resolver
-	// Origin decides whether the portal's cookie is Secure, and counts as
-	// the gateway's own in the URL check.
-	Origin origin.Origin
-	// Wake is called when work is due now: a test event sent, a
-	// destination enabled. Default: nothing.
-	Wake func()
-	// FirstDelay is the delay before a test event's first attempt; give
-	// the API's.
-	FirstDelay time.Duration
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
+	Settings
 }
 
 // Portal serves the customers' portal.
@@ -85,18 +65,7 @@ func NewPortal(cfg PortalConfig) *Portal {
 	if cfg.Store == nil {
 		panic("ui: PortalConfig.Store is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Resolver == nil {
-		cfg.Resolver = net.DefaultResolver
-	}
-	if cfg.Wake == nil {
-		cfg.Wake = func() {}
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Settings = cfg.Settings.withDefaults()
 	p := &Portal{cfg: cfg, mux: http.NewServeMux(), pages: parsePortalPages()}
 	static, _ := fs.Sub(staticFS, "static") // the embedded folder exists
 	p.mux.Handle("GET /portal/static/", http.StripPrefix("/portal/static/", http.FileServerFS(static)))

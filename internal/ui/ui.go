@@ -63,29 +63,55 @@ type Store interface {
 	sluice.SessionStore
 }
 
-// Config configures the dashboard.
-type Config struct {
-	// Store is read and changed, for the signed-in key's tenant. Required.
-	Store Store
-	// Logger receives ids and outcomes only. Default slog.Default().
+// Settings are what the dashboard and the portal are both given: give
+// them the same.
+type Settings struct {
+	// Logger receives ids and outcomes only, never a portal link's token.
+	// Default slog.Default().
 	Logger *slog.Logger
 	// Policy and Resolver check a new destination's URL as the API does
-	// (see safehttp.Policy.CheckDestinationURL); give both the same
+	// (see safehttp.Policy.CheckDestinationURL); give both the API's
 	// settings. The zero Policy refuses every non-public address. Resolver
 	// default net.DefaultResolver.
 	Policy   safehttp.Policy
 	Resolver safehttp.Resolver
 	// Origin is how clients reach the gateway: it decides whether the
-	// session cookie is Secure, and counts as the gateway's own in the
+	// session cookies are Secure, and counts as the gateway's own in the
 	// check that a destination does not lead back to it.
 	Origin origin.Origin
-	// Wake is called when a destination is enabled or resumed, or
-	// deliveries are replayed or recovered: work is due now. Default:
-	// nothing.
+	// Wake is called when work is due now: a destination enabled or
+	// resumed, deliveries replayed or recovered, a test event sent.
+	// Default: nothing.
 	Wake func()
-	// FirstDelay is the delay before a replayed or recovered delivery's
-	// first attempt; give the API's.
+	// FirstDelay is the delay before a replayed, recovered or test
+	// delivery's first attempt; give the API's.
 	FirstDelay time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// withDefaults returns s with its defaults filled in.
+func (s Settings) withDefaults() Settings {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	if s.Resolver == nil {
+		s.Resolver = net.DefaultResolver
+	}
+	if s.Wake == nil {
+		s.Wake = func() {}
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	return s
+}
+
+// Config configures the dashboard.
+type Config struct {
+	// Store is read and changed, for the signed-in key's tenant. Required.
+	Store Store
+	Settings
 	// Metrics, when set, counts erasures, as the API does.
 	Metrics *metrics.Metrics
 	// Retention settings, shown on the privacy page.
@@ -93,8 +119,6 @@ type Config struct {
 	// KeyUse records the minute each key last authenticated; share the
 	// API's. Default: a Recorder of its own over Store.
 	KeyUse *keyuse.Recorder
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
 }
 
 // Handler serves the dashboard.
@@ -110,18 +134,7 @@ func New(cfg Config) *Handler {
 	if cfg.Store == nil {
 		panic("ui: Config.Store is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Resolver == nil {
-		cfg.Resolver = net.DefaultResolver
-	}
-	if cfg.Wake == nil {
-		cfg.Wake = func() {}
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Settings = cfg.Settings.withDefaults()
 	if cfg.KeyUse == nil {
 		cfg.KeyUse = keyuse.New(cfg.Store, cfg.Logger)
 	}
