@@ -354,14 +354,17 @@ func (t *tx) RefreshEventStatus(ctx context.Context, eventIDs []string) error {
 }
 
 // RecordAttempts sends the statements of every attempt in one round trip,
-// in the order given: the delivery's update, the attempt's insert (fed by
-// the update's RETURNING, so a delivery no longer claimed gets no
-// attempt), and the read of its destination's health, locked when asked.
-// The engine gives them in the order of their destinations and
-// deliveries, so concurrent batches take those rows in the same order.
+// in the order given: the delivery's update and the attempt's insert (fed
+// by the update's RETURNING, so a delivery no longer claimed gets no
+// attempt), and after the last attempt of each destination the read of
+// its health, once for all of them, locked when any asks. The engine gives
+// them in the order of their destinations and deliveries, so concurrent
+// batches take those rows in the same order, deliveries before their
+// destination.
 func (t *tx) RecordAttempts(ctx context.Context, as []*engine.AttemptRow, now time.Time) ([]engine.AttemptWritten, error) {
 	b := &pgx.Batch{}
-	for _, r := range as {
+	lock := false
+	for i, r := range as {
 		a := &r.Attempt
 		var next *int64
 		if r.Status == sluice.DeliveryPending {
@@ -377,25 +380,37 @@ func (t *tx) RecordAttempts(ctx context.Context, as []*engine.AttemptRow, now ti
 			FROM d`,
 			string(r.Status), a.Number, next, sqldb.MS(now), a.DeliveryID, a.TenantID, a.Number-1,
 			a.ID, a.EventID, a.DestinationID, string(a.Outcome), a.HTTPStatus, a.Duration.Milliseconds(), a.Error, sqldb.MS(a.At))
-		health := sqldb.HealthQuery
-		if r.LockHealth {
-			health += " FOR NO KEY UPDATE"
+		if lock = lock || r.LockHealth; lastOfDestination(as, i) {
+			health := sqldb.HealthQuery
+			if lock {
+				health += " FOR NO KEY UPDATE"
+			}
+			b.Queue(health, a.DestinationID, a.TenantID)
+			lock = false
 		}
-		b.Queue(health, a.DestinationID, a.TenantID)
 	}
 	results := t.tx.SendBatch(ctx, b)
 	out := make([]engine.AttemptWritten, len(as))
 	var err error
+	first := 0 // the first attempt of the destination being read
 	for i := range as {
 		var tag pgconn.CommandTag
 		if tag, err = results.Exec(); err != nil {
 			break
 		}
-		var s sqldb.HealthScan
 		out[i].Recorded = tag.RowsAffected() > 0
-		if out[i].Health, err = s.Health(results.QueryRow().Scan(s.Targets()...)); err != nil {
+		if !lastOfDestination(as, i) {
+			continue
+		}
+		var s sqldb.HealthScan
+		h, herr := s.Health(results.QueryRow().Scan(s.Targets()...))
+		if err = herr; err != nil {
 			break
 		}
+		for k := first; k <= i; k++ {
+			out[k].Health = h
+		}
+		first = i + 1
 	}
 	if cerr := results.Close(); err == nil {
 		err = cerr
@@ -404,4 +419,10 @@ func (t *tx) RecordAttempts(ctx context.Context, as []*engine.AttemptRow, now ti
 		return nil, mapError(err)
 	}
 	return out, nil
+}
+
+// lastOfDestination reports whether as[i] is the last of its
+// destination's attempts, which come together.
+func lastOfDestination(as []*engine.AttemptRow, i int) bool {
+	return i == len(as)-1 || as[i+1].Attempt.DestinationID != as[i].Attempt.DestinationID
 }

@@ -334,8 +334,9 @@ func testRecordAttempts(t *testing.T, b *bundle) {
 }
 
 // In one batch, successes and failures move their destinations' health as
-// if recorded alone: a success to a healthy destination, a failure, and a
-// success that resets a failing destination.
+// if recorded alone: successes to a healthy destination, a failure, and
+// successes that reset a failing destination. A destination's attempts
+// share the batch's read of its health.
 func testRecordAttemptsHealth(t *testing.T, b *bundle) {
 	ten, ctx := b.tenant(t, "a")
 	healthy := b.destination(t, ctx, ten.ID, "a.*")
@@ -365,12 +366,12 @@ func testRecordAttemptsHealth(t *testing.T, b *bundle) {
 		t.Fatalf("after a failure, %d failures; want 1", got.Failures)
 	}
 
-	for _, typ := range []string{"a.x", "b.x", "c.x"} {
+	for _, typ := range []string{"a.x", "b.x", "c.x", "a.x", "c.x"} {
 		b.event(t, ctx, ten.ID, typ)
 	}
-	claims := b.claim(t, 3)
-	if len(claims) != 3 {
-		t.Fatalf("claimed %d, want 3", len(claims))
+	claims := b.claim(t, 5)
+	if len(claims) != 5 {
+		t.Fatalf("claimed %d, want 5", len(claims))
 	}
 	rs := make([]*sluice.AttemptResult, len(claims))
 	for i, c := range claims {
