@@ -76,3 +76,6 @@ func OnEventWaiting(d *Driver, waiting func()) { d.hooks.eventWaiting = waiting 
 
 // Committers is how many group transactions run at once.
 const Committers = eventCommitters
+
+// MaxEventGroup is the most events one group transaction carries.
+const MaxEventGroup = maxEventGroup

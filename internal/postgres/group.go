@@ -166,8 +166,13 @@ func (d *Driver) createEventsOnce(ctx context.Context, group []*eventRequest) (a
 	head := &pgx.Batch{}
 	head.Queue("BEGIN")
 	head.Queue(`SELECT pg_current_xact_id()::text::bigint`)
+	// Each tenant's routes are read once, whatever its events in the group.
+	routesOf := make(map[string][]*engine.DestinationRow)
 	for _, r := range group {
-		head.Queue(d.read.RoutesQuery(), r.tenantID)
+		if _, queued := routesOf[r.tenantID]; !queued {
+			routesOf[r.tenantID] = nil
+			head.Queue(d.read.RoutesQuery(), r.tenantID)
+		}
 		if len(r.hashes) > 0 {
 			head.Queue(subjectKeysQuery, r.tenantID, r.hashes)
 		}
@@ -177,14 +182,20 @@ func (d *Driver) createEventsOnce(ctx context.Context, group []*eventRequest) (a
 	if _, err = results.Exec(); err == nil {
 		err = results.QueryRow().Scan(&xid)
 	}
-	routes := make([][]*engine.DestinationRow, len(group))
+	read := make(map[string]bool, len(routesOf))
 	keys := make([][]engine.SubjectKeyRow, len(group))
 	for i, r := range group {
 		if err != nil {
 			break
 		}
-		rows, qerr := results.Query()
-		if routes[i], err = sqldb.ScanRoutes(result{rows}, qerr); err == nil && len(r.hashes) > 0 {
+		if !read[r.tenantID] {
+			read[r.tenantID] = true
+			rows, qerr := results.Query()
+			if routesOf[r.tenantID], err = sqldb.ScanRoutes(result{rows}, qerr); err != nil {
+				break
+			}
+		}
+		if len(r.hashes) > 0 {
 			keys[i], err = scanSubjectKeys(results.Query())
 		}
 	}
@@ -196,25 +207,27 @@ func (d *Driver) createEventsOnce(ctx context.Context, group []*eventRequest) (a
 	}
 
 	planned = make([]*engine.EventRows, len(group))
-	b := &pgx.Batch{}
+	stored := false
 	for i, r := range group {
-		if planned[i], answers[i].err = r.plan(routes[i], keys[i]); answers[i].err != nil {
+		if planned[i], answers[i].err = r.plan(routesOf[r.tenantID], keys[i]); answers[i].err != nil {
 			planned[i] = nil
 			continue
 		}
-		b.QueuedQueries = append(b.QueuedQueries, d.eventBatch(planned[i]).QueuedQueries...)
+		stored = true
 	}
-	if b.Len() == 0 {
+	if !stored {
 		return answers, planned, nil // every plan failed: nothing to store
 	}
+	b := d.groupBatch(planned)
 	b.Queue("COMMIT")
 	results = c.SendBatch(ctx, b)
-	for i, rows := range planned {
-		if rows != nil && err == nil {
-			answers[i].out, err = readEventRows(results, rows)
+	var outs []*engine.EventInserted
+	if outs, err = readGroupRows(results, planned); err == nil {
+		for i, out := range outs {
+			if out != nil {
+				answers[i].out = out
+			}
 		}
-	}
-	if err == nil {
 		err = readCommit(results)
 	}
 	results.Close()

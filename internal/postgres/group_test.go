@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,11 +81,14 @@ func TestGroupCommitSharesTransactions(t *testing.T) {
 	stored := b.count(t, `SELECT count(*) FROM events WHERE id = ANY($1)`, ids)
 	transactions := b.count(t, `SELECT count(DISTINCT xmin::text) FROM events WHERE id = ANY($1)`, ids)
 	deliveries := b.count(t, `SELECT count(*) FROM deliveries WHERE event_id = ANY($1)`, ids)
-	if stored != n-1 || deliveries != n-1 {
-		t.Errorf("stored %d events with %d deliveries, want %d of each", stored, deliveries, n-1)
+	payloads := b.count(t, `SELECT count(*) FROM event_payloads WHERE event_id = ANY($1)`, ids)
+	if stored != n-1 || deliveries != n-1 || payloads != n-1 {
+		t.Errorf("stored %d events with %d deliveries and %d payloads, want %d of each", stored, deliveries, payloads, n-1)
 	}
-	if transactions >= stored {
-		t.Errorf("%d events stored in %d transactions: none shared one", stored, transactions)
+	// The committers take every event waiting, up to a group each: a group
+	// that failed and ran its events alone would show as many more.
+	if most := (n+postgres.MaxEventGroup-1)/postgres.MaxEventGroup + 1; transactions > most {
+		t.Errorf("%d events stored in %d transactions, want at most %d", stored, transactions, most)
 	}
 	t.Logf("%d events in %d transactions", stored, transactions)
 }
@@ -161,5 +166,130 @@ func TestClosedDriverRefusesEvents(t *testing.T) {
 		})
 	if err == nil {
 		t.Error("a closed driver took an event")
+	}
+}
+
+// A group writes every row each of its events would write alone, in its
+// one statement for events, payloads and deliveries and its statements
+// for the rarer rows: events of two tenants, each routed to its own
+// tenant's destinations (each tenant's routes read once for the group),
+// with and without a stored payload, with a new subject key and its link,
+// with observations new and seen before, and with no delivery at all.
+func TestGroupCommitWritesEveryRow(t *testing.T) {
+	t.Parallel()
+	b := setupCommit(t, nil)
+	ctx := context.Background()
+	other, otherDests := tenantWithDestinations(t, b.store, 2)
+	seen := sluice.Observation{EventType: "grouped", Kind: sluice.ObservedType} // the second tenant's
+	first := sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: other, Type: "grouped",
+		Direction: sluice.Outbound, Status: sluice.EventUnrouted, PayloadState: sluice.PayloadNotStored, ReceivedAt: time.Now()}
+	if _, err := b.driver.CreateEvent(ctx, other, nil, func([]*engine.DestinationRow, []engine.SubjectKeyRow) (*engine.EventRows, error) {
+		return &engine.EventRows{Event: first, Observations: []sluice.Observation{seen}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	waiting := holdCommitters(t, b, release)
+
+	type want struct {
+		payload, subject bool
+		deliveries       int
+		newObservations  []bool
+	}
+	var (
+		wants  []want
+		ids    []string
+		routed = map[string][]string{} // tenant → the destinations its events were routed to
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		got    = map[string]*engine.EventInserted{}
+		errs   []error
+	)
+	for i := range 12 {
+		tenantID := b.tenantID
+		if i%2 == 1 {
+			tenantID = other
+		}
+		e := sluice.Event{ID: sluice.NewID(sluice.PrefixEvent), TenantID: tenantID, Type: "grouped",
+			Direction: sluice.Outbound, Status: sluice.EventPending, PayloadState: sluice.PayloadRetained,
+			ReceivedAt: time.Now()}
+		w := want{payload: i%3 != 0, subject: i == 4, deliveries: 1}
+		if i == 7 {
+			e.Status, w.deliveries = sluice.EventUnrouted, 0
+		}
+		obs := []sluice.Observation{{EventType: "grouped", Kind: sluice.ObservedField, Name: fmt.Sprint("f", i)}}
+		w.newObservations = []bool{true}
+		if i%4 == 1 {
+			obs = append(obs, seen) // stored before the group
+			w.newObservations = append(w.newObservations, false)
+		}
+		ids, wants = append(ids, e.ID), append(wants, w)
+		wg.Go(func() {
+			out, err := b.driver.CreateEvent(ctx, tenantID, nil,
+				func(routes []*engine.DestinationRow, _ []engine.SubjectKeyRow) (*engine.EventRows, error) {
+					rows := &engine.EventRows{Event: e, Observations: obs}
+					if w.payload {
+						rows.Body, rows.ContentType, rows.ExpiresAt = []byte(`{"n":1}`), "application/json", time.Now().Add(time.Hour)
+					}
+					if w.subject {
+						hash := []byte("subject-" + e.ID)
+						rows.NewSubjectKeys = []engine.SubjectKeyRow{{Hash: hash, ID: 1, SealedKey: []byte("sealed")}}
+						rows.Subjects = []engine.SubjectLink{{Hash: hash, KeyID: 1, Share: []byte("share")}}
+					}
+					for _, d := range routes[:w.deliveries] {
+						rows.Deliveries = append(rows.Deliveries, &engine.DeliveryRow{Delivery: sluice.Delivery{
+							ID: sluice.NewID(sluice.PrefixDelivery), TenantID: tenantID, EventID: e.ID, DestinationID: d.ID,
+							Status: sluice.DeliveryPending, NextAttemptAt: e.ReceivedAt, CreatedAt: e.ReceivedAt}})
+						mu.Lock()
+						routed[tenantID] = append(routed[tenantID], d.ID)
+						mu.Unlock()
+					}
+					return rows, nil
+				})
+			mu.Lock()
+			defer mu.Unlock()
+			got[e.ID] = out
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	testkit.WaitFor(t, 10*time.Second, func() bool { return waiting.Load() >= postgres.Committers+12 },
+		func() string { return "the events did not all wait" })
+	close(release)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("events failed: %v", errs)
+	}
+
+	for i, id := range ids {
+		w, out := wants[i], got[id]
+		if !out.Inserted || !slices.Equal(out.NewObservations, w.newObservations) {
+			t.Errorf("event %d: inserted %v, new observations %v; want inserted, %v", i, out.Inserted,
+				out.NewObservations, w.newObservations)
+		}
+		payloads := b.count(t, `SELECT count(*) FROM event_payloads WHERE event_id = $1`, id)
+		links := b.count(t, `SELECT count(*) FROM subject_index WHERE event_id = $1`, id)
+		deliveries := b.count(t, `SELECT count(*) FROM deliveries WHERE event_id = $1 AND status = 'pending'`, id)
+		if (payloads == 1) != w.payload || (links == 1) != w.subject || deliveries != w.deliveries {
+			t.Errorf("event %d: %d payloads, %d subject links, %d deliveries; want payload %v, subject %v, %d deliveries",
+				i, payloads, links, deliveries, w.payload, w.subject, w.deliveries)
+		}
+	}
+	for tenantID, dests := range routed {
+		for _, d := range dests {
+			if n := b.count(t, `SELECT count(*) FROM destinations WHERE id = $1 AND tenant_id = $2`, d, tenantID); n != 1 {
+				t.Errorf("an event of tenant %s was routed to %s, not one of its destinations", tenantID, d)
+			}
+		}
+	}
+	if len(routed[other]) == 0 || len(otherDests) != 2 {
+		t.Errorf("the second tenant's events were routed to %v", routed[other])
+	}
+	if n := b.count(t, `SELECT count(*) FROM observations WHERE event_type = 'grouped'`); n != 13 {
+		t.Errorf("%d observations stored, want 13 (a field of each event and the type)", n)
+	}
+	if n := b.count(t, `SELECT count(DISTINCT xmin::text) FROM events WHERE id = ANY($1)`, ids); n >= len(ids) {
+		t.Errorf("the events waiting together were stored in %d transactions: none shared one", n)
 	}
 }
