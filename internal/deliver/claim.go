@@ -82,10 +82,15 @@ func (d *Dispatcher) claimBatch(ctx context.Context) bool {
 	if r.Limit == 0 {
 		return false
 	}
+	d.maybeDue.Store(false) // a Wake from now on sets it again
 	claims, err := d.claim(ctx, r)
 	if err != nil {
+		d.maybeDue.Store(true)
 		d.logger.Error("claim deliveries", slog.Any("error", err))
 		return false
+	}
+	if len(claims) == r.Limit || leftBehind(r, claims) {
+		d.maybeDue.Store(true)
 	}
 	start, back := d.placeSince(claims, seq)
 	d.returnClaims(back)
@@ -132,6 +137,35 @@ func (d *Dispatcher) batchSize() (r sluice.ClaimRequest, seq uint64) {
 		PerTenant:      perTenant,
 		TenantRoom:     tenantRoom,
 	}, d.failSeq
+}
+
+// leftBehind reports whether a claim under r may have left due work in the
+// store for want of room: a destination or a tenant it had to skip, or
+// one whose room its claims used up.
+func leftBehind(r sluice.ClaimRequest, claims []*sluice.Claim) bool {
+	dests := make(map[string]int, len(claims))
+	tenants := make(map[string]int, len(claims))
+	for _, c := range claims {
+		dests[c.Delivery.DestinationID]++
+		tenants[c.Delivery.TenantID]++
+	}
+	return usedUp(r.Room, dests, r.PerDestination) || usedUp(r.TenantRoom, tenants, r.PerTenant)
+}
+
+// usedUp reports whether any id had no room left after taken: its room,
+// or def for one not in room (0: no cap).
+func usedUp(room, taken map[string]int, def int) bool {
+	for id, n := range room {
+		if n <= taken[id] {
+			return true
+		}
+	}
+	for id, n := range taken {
+		if _, ok := room[id]; !ok && def > 0 && n >= def {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *Dispatcher) claim(ctx context.Context, r sluice.ClaimRequest) ([]*sluice.Claim, error) {
@@ -328,6 +362,7 @@ func (d *Dispatcher) returnIDs(ids []string) {
 	if len(ids) == 0 {
 		return
 	}
+	defer d.maybeDue.Store(true) // due again, once returned
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	if err := d.store.ReturnClaims(ctx, ids); err != nil {
@@ -385,7 +420,7 @@ func (d *Dispatcher) next(tenant, dest string) *sluice.Claim {
 	}
 	d.mu.Unlock()
 	if c == nil {
-		d.Wake()
+		d.wakeForRoom()
 	}
 	return c
 }
