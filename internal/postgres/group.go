@@ -171,11 +171,15 @@ func (d *Driver) createEventsOnce(ctx context.Context, group []*eventRequest) (a
 	head.Queue(`SELECT pg_current_xact_id()::text::bigint`)
 	// Each tenant's routes are read once, whatever its events in the group.
 	routesOf := make(map[string][]*engine.DestinationRow)
+	var tenants []string
 	for _, r := range group {
-		if _, queued := routesOf[r.tenantID]; !queued {
+		if _, seen := routesOf[r.tenantID]; !seen {
 			routesOf[r.tenantID] = nil
+			tenants = append(tenants, r.tenantID)
 			head.Queue(d.read.RoutesQuery(), r.tenantID)
 		}
+	}
+	for _, r := range group {
 		if len(r.hashes) > 0 {
 			head.Queue(subjectKeysQuery, r.tenantID, r.hashes)
 		}
@@ -185,20 +189,16 @@ func (d *Driver) createEventsOnce(ctx context.Context, group []*eventRequest) (a
 	if _, err = results.Exec(); err == nil {
 		err = results.QueryRow().Scan(&xid)
 	}
-	read := make(map[string]bool, len(routesOf))
-	keys := make([][]engine.SubjectKeyRow, len(group))
-	for i, r := range group {
+	for _, t := range tenants {
 		if err != nil {
 			break
 		}
-		if !read[r.tenantID] {
-			read[r.tenantID] = true
-			rows, qerr := results.Query()
-			if routesOf[r.tenantID], err = sqldb.ScanRoutes(result{rows}, qerr); err != nil {
-				break
-			}
-		}
-		if len(r.hashes) > 0 {
+		rows, qerr := results.Query()
+		routesOf[t], err = sqldb.ScanRoutes(result{rows}, qerr)
+	}
+	keys := make([][]engine.SubjectKeyRow, len(group))
+	for i, r := range group {
+		if err == nil && len(r.hashes) > 0 {
 			keys[i], err = scanSubjectKeys(results.Query())
 		}
 	}

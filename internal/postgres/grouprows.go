@@ -173,7 +173,10 @@ func readGroupRows(results pgx.BatchResults, planned []*engine.EventRows) ([]*en
 		inserted[id] = true
 	}
 	for _, rows := range planned {
-		for range subjectsOf(rows) {
+		if rows == nil {
+			continue
+		}
+		for range rows.Subjects {
 			if _, err := results.Exec(); err != nil {
 				return nil, fmt.Errorf("index subject: %w", mapError(err))
 			}
@@ -199,12 +202,4 @@ func readGroupRows(results pgx.BatchResults, planned []*engine.EventRows) ([]*en
 		}
 	}
 	return out, nil
-}
-
-// subjectsOf returns the subject links of rows, none for a failed plan.
-func subjectsOf(rows *engine.EventRows) []engine.SubjectLink {
-	if rows == nil {
-		return nil
-	}
-	return rows.Subjects
 }
