@@ -148,17 +148,15 @@ func (d *Driver) groupBatch(planned []*engine.EventRows) *pgx.Batch {
 // those of any queued after them to the caller, who closes results. It
 // returns what each planned event wrote (nil where a plan failed).
 func readGroupRows(results pgx.BatchResults, planned []*engine.EventRows) ([]*engine.EventInserted, error) {
-	announce := false
+	keys, links, announce := 0, 0, false
 	for _, rows := range planned {
-		if rows == nil {
-			continue
+		if rows != nil {
+			keys, links = keys+len(rows.NewSubjectKeys), links+len(rows.Subjects)
+			announce = announce || rows.Announce
 		}
-		for range rows.NewSubjectKeys {
-			if _, err := results.Exec(); err != nil {
-				return nil, fmt.Errorf("insert subject key: %w", mapError(err))
-			}
-		}
-		announce = announce || rows.Announce
+	}
+	if err := execEach(results, keys, "insert subject key"); err != nil {
+		return nil, err
 	}
 	rows, err := results.Query()
 	var ids []string
@@ -172,15 +170,8 @@ func readGroupRows(results pgx.BatchResults, planned []*engine.EventRows) ([]*en
 	for _, id := range ids {
 		inserted[id] = true
 	}
-	for _, rows := range planned {
-		if rows == nil {
-			continue
-		}
-		for range rows.Subjects {
-			if _, err := results.Exec(); err != nil {
-				return nil, fmt.Errorf("index subject: %w", mapError(err))
-			}
-		}
+	if err := execEach(results, links, "index subject"); err != nil {
+		return nil, err
 	}
 	out := make([]*engine.EventInserted, len(planned))
 	for i, rows := range planned {
@@ -197,9 +188,20 @@ func readGroupRows(results pgx.BatchResults, planned []*engine.EventRows) ([]*en
 		}
 	}
 	if announce {
-		if _, err := results.Exec(); err != nil {
-			return nil, fmt.Errorf("notify work: %w", mapError(err))
+		if err := execEach(results, 1, "notify work"); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// execEach reads the results of the next n statements, which return no
+// rows; what names them in an error.
+func execEach(results pgx.BatchResults, n int, what string) error {
+	for range n {
+		if _, err := results.Exec(); err != nil {
+			return fmt.Errorf("%s: %w", what, mapError(err))
+		}
+	}
+	return nil
 }
