@@ -81,19 +81,12 @@ func (d *Driver) groupBatch(planned []*engine.EventRows) *pgx.Batch {
 			continue
 		}
 		e := &rows.Event
-		for _, k := range rows.NewSubjectKeys {
-			b.Queue(`INSERT INTO subject_keys (tenant_id, hash, key_id, sealed_key, created_at) VALUES ($1, $2, $3, $4, $5)`,
-				e.TenantID, k.Hash, k.ID, k.SealedKey, sqldb.MS(e.ReceivedAt))
-		}
+		queueSubjectKeys(b, rows)
 		ev.id, ev.tenant, ev.typ = append(ev.id, e.ID), append(ev.tenant, e.TenantID), append(ev.typ, e.Type)
 		ev.direction, ev.source = append(ev.direction, string(e.Direction)), append(ev.source, e.SourceID)
 		ev.status, ev.state = append(ev.status, string(e.Status)), append(ev.state, string(e.PayloadState))
 		ev.received, ev.customer = append(ev.received, sqldb.MS(e.ReceivedAt)), append(ev.customer, e.Customer)
-		var dedup *string
-		if rows.DedupDigest != "" {
-			dedup = &rows.DedupDigest
-		}
-		ev.dedup, ev.paths = append(ev.dedup, dedup), append(ev.paths, sqldb.EncodeSubjectPaths(rows.SubjectPaths))
+		ev.dedup, ev.paths = append(ev.dedup, dedupOf(rows)), append(ev.paths, sqldb.EncodeSubjectPaths(rows.SubjectPaths))
 		if rows.Body != nil {
 			pl.event, pl.tenant = append(pl.event, e.ID), append(pl.tenant, e.TenantID)
 			pl.contentType, pl.headers = append(pl.contentType, rows.ContentType), append(pl.headers, rows.Headers)
@@ -117,29 +110,17 @@ func (d *Driver) groupBatch(planned []*engine.EventRows) *pgx.Batch {
 		pl.delivered, pl.undelivered, pl.untilDelivered, pl.hops,
 		dl.event, dl.id, dl.tenant, dl.destination, dl.next, dl.lease, dl.claimedBy, dl.created)
 	for _, rows := range planned {
-		if rows == nil {
-			continue
-		}
-		for _, l := range rows.Subjects {
-			b.Queue(`INSERT INTO subject_index (event_id, tenant_id, hash, key_id, key_share)
-				SELECT $1::text, $2::text, $3::bytea, $4::bigint, $5::bytea WHERE EXISTS (SELECT 1 FROM events WHERE id = $1)`,
-				rows.Event.ID, rows.Event.TenantID, l.Hash, l.KeyID, l.Share)
+		if rows != nil {
+			queueSubjectLinks(b, rows)
 		}
 	}
 	for _, rows := range planned {
-		if rows == nil {
-			continue
-		}
-		e := &rows.Event
-		for _, o := range rows.Observations {
-			b.Queue(`INSERT INTO observations (tenant_id, source_id, event_type, kind, name, first_seen)
-				SELECT $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint WHERE EXISTS (SELECT 1 FROM events WHERE id = $1)
-				ON CONFLICT DO NOTHING`,
-				e.ID, e.TenantID, o.SourceID, o.EventType, string(o.Kind), o.Name, sqldb.MS(e.ReceivedAt))
+		if rows != nil {
+			queueObservations(b, rows)
 		}
 	}
 	if announce {
-		b.Queue(`SELECT pg_notify($1, '')`, d.channel)
+		b.Queue(notifyWork, d.channel)
 	}
 	return b
 }

@@ -32,7 +32,7 @@ func (d *Driver) newTx(ptx pgx.Tx) *tx {
 // AnnounceWork notifies every process listening (ListenWork) when the
 // transaction commits.
 func (t *tx) AnnounceWork(ctx context.Context) error {
-	if _, err := t.tx.Exec(ctx, `SELECT pg_notify($1, '')`, t.drv.channel); err != nil {
+	if _, err := t.tx.Exec(ctx, notifyWork, t.drv.channel); err != nil {
 		return fmt.Errorf("notify work: %w", err)
 	}
 	return nil
@@ -97,30 +97,18 @@ func (t *tx) InsertEvent(ctx context.Context, rows *engine.EventRows) (*engine.E
 // only if the event's row is there.
 func (d *Driver) eventBatch(rows *engine.EventRows) *pgx.Batch {
 	e := &rows.Event
-	// ifInserted ends each statement after the event's: $1 is the event id.
-	const ifInserted = ` WHERE EXISTS (SELECT 1 FROM events WHERE id = $1)`
 	b := &pgx.Batch{}
-	var dedup *string
-	if rows.DedupDigest != "" {
-		dedup = &rows.DedupDigest
-	}
-	for _, k := range rows.NewSubjectKeys {
-		b.Queue(`INSERT INTO subject_keys (tenant_id, hash, key_id, sealed_key, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			e.TenantID, k.Hash, k.ID, k.SealedKey, sqldb.MS(e.ReceivedAt))
-	}
+	queueSubjectKeys(b, rows)
 	b.Queue(`INSERT INTO events (`+sqldb.EventColumns+`, dedup_key, subject_paths)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (tenant_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING`,
-		append(sqldb.EventValues(e), dedup, sqldb.EncodeSubjectPaths(rows.SubjectPaths))...)
+		append(sqldb.EventValues(e), dedupOf(rows), sqldb.EncodeSubjectPaths(rows.SubjectPaths))...)
 	if rows.Body != nil {
 		b.Queue(`INSERT INTO event_payloads (`+sqldb.PayloadColumns+`)
 			SELECT $1::text, $2::text, $3::text, $4::bytea, $5::bytea, $6::bytea, $7::bigint, $8::bigint, $9::bigint,
 				$10::boolean, $11::integer`+ifInserted, sqldb.PayloadValues(rows)...)
 	}
-	for _, l := range rows.Subjects {
-		b.Queue(`INSERT INTO subject_index (event_id, tenant_id, hash, key_id, key_share)
-			SELECT $1::text, $2::text, $3::bytea, $4::bigint, $5::bytea`+ifInserted, e.ID, e.TenantID, l.Hash, l.KeyID, l.Share)
-	}
+	queueSubjectLinks(b, rows)
 	for _, dl := range rows.Deliveries {
 		b.Queue(`INSERT INTO deliveries (event_id, id, tenant_id, destination_id, status, attempts, next_attempt_at,
 			lease_until, claimed_by, created_at, updated_at)
@@ -128,16 +116,60 @@ func (d *Driver) eventBatch(rows *engine.EventRows) *pgx.Batch {
 			ifInserted, e.ID, dl.ID, e.TenantID, dl.DestinationID, sqldb.MS(dl.NextAttemptAt), sqldb.NullMS(dl.LeaseUntil),
 			claimant(d, dl), sqldb.MS(dl.CreatedAt))
 	}
+	queueObservations(b, rows)
+	if rows.Announce {
+		b.Queue(notifyWork, d.channel)
+	}
+	return b
+}
+
+// ifInserted ends each statement of a new event's rows written after its
+// event's: $1 is the event id, and the row is written only if the event
+// is there, which only its own insert can have put there.
+const ifInserted = ` WHERE EXISTS (SELECT 1 FROM events WHERE id = $1)`
+
+// notifyWork announces work made due to the other processes: $1 is the
+// channel.
+const notifyWork = `SELECT pg_notify($1, '')`
+
+// dedupOf is the event's dedup key as stored: NULL for none.
+func dedupOf(rows *engine.EventRows) *string {
+	if rows.DedupDigest == "" {
+		return nil
+	}
+	return &rows.DedupDigest
+}
+
+// queueSubjectKeys queues the inserts of the new subject keys of a new
+// event, which go before its event.
+func queueSubjectKeys(b *pgx.Batch, rows *engine.EventRows) {
+	for _, k := range rows.NewSubjectKeys {
+		b.Queue(`INSERT INTO subject_keys (tenant_id, hash, key_id, sealed_key, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			rows.Event.TenantID, k.Hash, k.ID, k.SealedKey, sqldb.MS(rows.Event.ReceivedAt))
+	}
+}
+
+// queueSubjectLinks queues the inserts of a new event's subject links,
+// written if the event was inserted.
+func queueSubjectLinks(b *pgx.Batch, rows *engine.EventRows) {
+	for _, l := range rows.Subjects {
+		b.Queue(`INSERT INTO subject_index (event_id, tenant_id, hash, key_id, key_share)
+			SELECT $1::text, $2::text, $3::bytea, $4::bigint, $5::bytea`+ifInserted,
+			rows.Event.ID, rows.Event.TenantID, l.Hash, l.KeyID, l.Share)
+	}
+}
+
+// queueObservations queues the inserts of a new event's observations,
+// written if the event was inserted and the store has not seen them;
+// each one's result says which.
+func queueObservations(b *pgx.Batch, rows *engine.EventRows) {
+	e := &rows.Event
 	for _, o := range rows.Observations {
 		b.Queue(`INSERT INTO observations (tenant_id, source_id, event_type, kind, name, first_seen)
 			SELECT $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint`+ifInserted+`
 			ON CONFLICT DO NOTHING`,
 			e.ID, e.TenantID, o.SourceID, o.EventType, string(o.Kind), o.Name, sqldb.MS(e.ReceivedAt))
 	}
-	if rows.Announce {
-		b.Queue(`SELECT pg_notify($1, '')`, d.channel)
-	}
-	return b
 }
 
 // claimant is who holds a new delivery's lease: this driver when it is
