@@ -8,7 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
+
+	"github.com/sluicehq/sluice"
 )
 
 // benchJSON is the part of `sluice bench --json` these tests read.
@@ -36,6 +39,7 @@ type benchResultJSON struct {
 	AcceptedPerSec  float64            `json:"accepted_per_sec"`
 	AckLatencyMS    map[string]float64 `json:"ack_latency_ms"`
 	Delivered       *int               `json:"delivered"`
+	Strays          *int               `json:"strays"`
 	DeliveredPerSec *float64           `json:"delivered_per_sec"`
 	E2ELatencyMS    map[string]float64 `json:"e2e_latency_ms"`
 }
@@ -132,6 +136,52 @@ func runBenchJSON(t *testing.T, args ...string) benchJSON {
 		t.Errorf("more than one JSON value on stdout:\n%s", stdout.String())
 	}
 	return doc
+}
+
+// Two `sluice bench --url` runs at once against one gateway each get every
+// event they sent and none of the other's: each run's destination takes its
+// own event type only. (Both once subscribed to bench.*, so every event went
+// to both receivers and the gateway delivered twice the load.)
+func TestBenchRunsShareAGateway(t *testing.T) {
+	t.Parallel()
+	token := sluice.NewToken()
+	p := startSluice(t, t.TempDir(), "SLUICE_ADMIN_TOKEN="+token)
+	args := []string{"bench", "--url", p.url, "--token", token, "--events", "1000", "--concurrency", "8",
+		"--baseline=false", "--forwarder=false", "--timeout", "60s", "--json"}
+	var runs [2]struct {
+		stdout, stderr bytes.Buffer
+		err            error
+	}
+	var wg sync.WaitGroup
+	for i := range runs {
+		wg.Go(func() {
+			cmd := exec.Command(binary, args...)
+			cmd.Stdout, cmd.Stderr = &runs[i].stdout, &runs[i].stderr
+			runs[i].err = cmd.Run()
+		})
+	}
+	wg.Wait()
+	for i := range runs {
+		if runs[i].err != nil {
+			t.Fatalf("run %d: %v\n%s", i, runs[i].err, runs[i].stderr.String())
+		}
+		var doc benchJSON
+		if err := json.Unmarshal(runs[i].stdout.Bytes(), &doc); err != nil {
+			t.Fatalf("run %d: decode: %v\n%s", i, err, runs[i].stdout.String())
+		}
+		s := doc.Sluice
+		if s.Accepted != 1000 || s.Delivered == nil || *s.Delivered != 1000 || s.Strays == nil || *s.Strays != 0 {
+			t.Errorf("run %d: accepted %d, delivered %v, strays %v; want 1000, 1000, 0",
+				i, s.Accepted, deref(s.Delivered), deref(s.Strays))
+		}
+	}
+}
+
+func deref(n *int) any {
+	if n == nil {
+		return nil
+	}
+	return *n
 }
 
 // `sluice bench --cpuprofile` writes a gzipped pprof profile of the run

@@ -36,6 +36,7 @@ type fakeGateway struct {
 	mu      sync.Mutex
 	n       int
 	dstURL  string
+	dstType string // the one event type the destination subscribes to
 	secret  string // the source's signing secret
 	deleted []string
 	// named counts the events naming each address, found as Sluice finds
@@ -93,14 +94,14 @@ func (g *fakeGateway) createDestination(w http.ResponseWriter, r *http.Request) 
 		URL        string   `json:"url"`
 		EventTypes []string `json:"event_types"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&d); err != nil || d.Name != "bench" ||
-		!strings.HasPrefix(d.URL, "http://127.0.0.1:") || len(d.EventTypes) != 1 || d.EventTypes[0] != "bench.*" {
+	if err := json.NewDecoder(r.Body).Decode(&d); err != nil || !strings.HasPrefix(d.Name, "bench-") ||
+		!strings.HasPrefix(d.URL, "http://127.0.0.1:") || len(d.EventTypes) != 1 || !strings.HasPrefix(d.EventTypes[0], "bench.") || strings.Contains(d.EventTypes[0], "*") {
 		g.t.Errorf("create destination: %+v, %v", d, err)
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
 	g.mu.Lock()
-	g.dstURL = d.URL
+	g.dstURL, g.dstType = d.URL, d.EventTypes[0]
 	g.mu.Unlock()
 	w.WriteHeader(http.StatusCreated)
 	fmt.Fprint(w, `{"id":"dst_bench","name":"bench"}`)
@@ -114,7 +115,7 @@ func (g *fakeGateway) createSource(w http.ResponseWriter, r *http.Request) {
 		Name         string
 		Verification sluice.Verification
 	}
-	if err := json.NewDecoder(r.Body).Decode(&s); err != nil || s.Name != "bench" ||
+	if err := json.NewDecoder(r.Body).Decode(&s); err != nil || !strings.HasPrefix(s.Name, "bench-") ||
 		s.Verification.Type != "stripe" || !strings.HasPrefix(s.Verification.Secret, "whsec_") {
 		g.t.Errorf("create source: %+v, %v", s, err)
 		w.WriteHeader(http.StatusBadRequest)
@@ -135,7 +136,7 @@ func (g *fakeGateway) publish(w http.ResponseWriter, r *http.Request) {
 		Type    string          `json:"type"`
 		Payload json.RawMessage `json:"payload"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&e); err != nil || e.Type != "bench.event" || len(e.Payload) < 100 {
+	if err := json.NewDecoder(r.Body).Decode(&e); err != nil || e.Type != g.eventType() || len(e.Payload) < 100 {
 		g.t.Errorf("publish: type %q, %d payload bytes, %v", e.Type, len(e.Payload), err)
 	}
 	g.noteSubjects(e.Payload)
@@ -158,11 +159,19 @@ func (g *fakeGateway) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var e struct{ ID, Type string }
-	if err := json.Unmarshal(body, &e); err != nil || e.Type != "bench.event" || !strings.HasPrefix(e.ID, "evt_bench_") {
+	if err := json.Unmarshal(body, &e); err != nil || e.Type != g.eventType() || !strings.HasPrefix(e.ID, "evt_bench_") {
 		g.t.Errorf("ingest: id %q, type %q, %v", e.ID, e.Type, err)
 	}
 	g.noteSubjects(body)
 	g.accept(w, body, "event_id")
+}
+
+// eventType is the type the bench destination subscribed to, which every
+// event of the run must have.
+func (g *fakeGateway) eventType() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.dstType
 }
 
 // noteSubjects counts the addresses in a payload, with the finder Sluice

@@ -182,7 +182,7 @@ func TestRunForwarderPublishLetsDeliveriesArrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rcv.close()
-	res, err := runForwarder(context.Background(), o, newPublishWorkload("tok", 256), rcv)
+	res, err := runForwarder(context.Background(), o, newPublishWorkload("tok", runEventType("a"), 256), rcv)
 	if err != nil {
 		t.Fatalf("runForwarder: %v", err)
 	}
@@ -215,7 +215,7 @@ func TestRunForwarderMissingDeliveries(t *testing.T) {
 				t.Fatal(err)
 			}
 			rcv.close() // every delivery is refused
-			res, err := runForwarder(context.Background(), o, newPublishWorkload("tok", 256), rcv)
+			res, err := runForwarder(context.Background(), o, newPublishWorkload("tok", runEventType("a"), 256), rcv)
 			if want := "forwarder: 20 of 20 accepted events not delivered within 200ms"; err == nil ||
 				!strings.Contains(err.Error(), want) || res != nil {
 				t.Fatalf("runForwarder = %+v, %v; want no result and %q", res, err, want)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -24,14 +25,19 @@ type gateway struct {
 	sourceID      string // ingest only
 }
 
-// setUpGateway creates the bench destination, pointing at the receiver,
-// and for the ingest scenario a Stripe source with a fresh secret. It does
-// this before the baseline runs so that a wrong token or URL fails at once.
+// setUpGateway creates the bench destination, pointing at the receiver and
+// subscribed to the run's own event type, and for the ingest scenario a
+// Stripe source with a fresh secret. It does this before the baseline runs
+// so that a wrong token or URL fails at once. Their names and the event
+// type carry a tag of the run's, so runs at once against one gateway, or
+// against gateways sharing a database, keep apart.
 func setUpGateway(ctx context.Context, o Options, receiverURL string) (*gateway, error) {
 	gw := &gateway{api: newClient(o.URL, o.Token, o.connections())}
+	tag := strings.ToLower(rand.Text()[:8])
+	name, eventType := "bench-"+tag, runEventType(tag)
 	var err error
 	gw.destinationID, err = gw.api.create(ctx, "/v1/destinations",
-		map[string]any{"name": "bench", "url": receiverURL, "event_types": []string{"bench.*"}})
+		map[string]any{"name": name, "url": receiverURL, "event_types": []string{eventType}})
 	if err != nil {
 		gw.api.close()
 		var hint string
@@ -41,17 +47,17 @@ func setUpGateway(ctx context.Context, o Options, receiverURL string) (*gateway,
 		return nil, fmt.Errorf("create destination: %w%s", err, hint)
 	}
 	if o.Scenario != ScenarioIngest {
-		gw.work = newPublishWorkload(o.Token, o.PayloadBytes)
+		gw.work = newPublishWorkload(o.Token, eventType, o.PayloadBytes)
 		return gw, nil
 	}
 	v := &sluice.Verification{Type: sluice.VerifyStripe, Secret: "whsec_" + rand.Text()}
 	gw.sourceID, err = gw.api.create(ctx, "/v1/sources",
-		map[string]any{"name": "bench", "verification": map[string]string{"type": v.Type, "secret": v.Secret}})
+		map[string]any{"name": name, "verification": map[string]string{"type": v.Type, "secret": v.Secret}})
 	if err != nil {
 		gw.tearDown(ctx, io.Discard)
 		return nil, fmt.Errorf("create source: %w", err)
 	}
-	gw.work = newIngestWorkload(gw.sourceID, v, o.PayloadBytes)
+	gw.work = newIngestWorkload(gw.sourceID, v, eventType, o.PayloadBytes)
 	return gw, nil
 }
 

@@ -47,6 +47,7 @@ type resultJSON struct {
 	// Null where deliveries are not awaited.
 	Delivered       *int             `json:"delivered"`
 	Duplicates      *int             `json:"duplicates"`
+	Strays          *int             `json:"strays"`
 	E2EDurationMS   *float64         `json:"e2e_duration_ms"`
 	DeliveredPerSec *float64         `json:"delivered_per_sec"`
 	E2ELatencyMS    *percentilesJSON `json:"e2e_latency_ms"`
@@ -157,7 +158,7 @@ func (r *Result) json() resultJSON {
 	}
 	if d := r.Delivery; d != nil {
 		e2e, perSec, lat := ms(d.Duration), d.PerSec, d.Latency.json()
-		out.Delivered, out.Duplicates = &d.Delivered, &d.Duplicates
+		out.Delivered, out.Duplicates, out.Strays = &d.Delivered, &d.Duplicates, &d.Strays
 		out.E2EDurationMS, out.DeliveredPerSec, out.E2ELatencyMS = &e2e, &perSec, &lat
 	}
 	if s := r.Schedule; s != nil {

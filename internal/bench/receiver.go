@@ -95,6 +95,11 @@ func (t *tracker) delivery(begin time.Time) *Delivery {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d := &Delivery{Delivered: t.matched, Duplicates: t.duplicates, Latency: percentiles(t.e2e)}
+	for id := range t.arrived {
+		if _, ok := t.sent[id]; !ok {
+			d.Strays++
+		}
+	}
 	if t.matched > 0 {
 		d.Duration = t.lastArrival.Sub(begin)
 	}

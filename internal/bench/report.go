@@ -71,9 +71,13 @@ type Delivery struct {
 	// Duplicates counts repeated deliveries of an event (at-least-once
 	// delivery allows them; receivers dedupe on webhook-id).
 	Duplicates int
-	Duration   time.Duration // load began to the last event's first arrival
-	PerSec     float64
-	Latency    Percentiles // request start (or due time) to the event's first arrival
+	// Strays counts events that arrived but were not accepted in this
+	// phase: another run's, or events the gateway should not have sent
+	// to the bench destination.
+	Strays   int
+	Duration time.Duration // load began to the last event's first arrival
+	PerSec   float64
+	Latency  Percentiles // request start (or due time) to the event's first arrival
 }
 
 // AcceptedRatio is Sluice's accepted events a second as a share of the

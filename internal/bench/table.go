@@ -138,6 +138,9 @@ func (r *Report) writeGateway(t *table, s *Result, acceptedVs, deliveredVs strin
 		if missing := s.Accepted - d.Delivered; missing > 0 {
 			t.count("missing", missing, "accepted but not delivered in time")
 		}
+		if d.Strays > 0 {
+			t.count("strays", d.Strays, "arrived but not sent by this run")
+		}
 	} else {
 		t.line("delivered", "not awaited (%s scenario)", r.Options.Scenario)
 	}

@@ -15,6 +15,8 @@ import (
 type workload struct {
 	path  string // request path: /v1/events or /in/{source_id}
 	token string // bearer token sent with each request; empty for ingest
+	// eventType is every event's type, the run's own (see runEventType).
+	eventType string
 	// verify, for ingest, is the source's rule each body is signed with,
 	// as the provider would sign it.
 	verify *sluice.Verification
@@ -36,7 +38,8 @@ const (
 	publishBefore = `{"seq":`
 	// Stripe's default paths find the type at "type" and the id, which the
 	// gateway deduplicates on, at "id"; each event's id is its own.
-	ingestBefore   = `{"type":"bench.event","id":"`
+	typeBefore     = `{"type":"`
+	ingestIDBefore = `","id":"`
 	ingestIDPrefix = "evt_bench_"
 	// subjectsIDPrefix keeps the ids of the subjects phase apart from the
 	// first phase's, which the gateway would take for retries.
@@ -50,15 +53,24 @@ const (
 // lie: example domains are reserved (RFC 2606) and reach nobody.
 const subjectsParent = "bench.example"
 
-// newPublishWorkload posts events of type bench.event with the admin token.
-func newPublishWorkload(token string, size int) *workload {
-	return &workload{path: "/v1/events", token: token, size: size, filler: strings.Repeat("x", size)}
+// runEventType is the type of a run's events, bench.<tag>.event: only the
+// run's own destination subscribes to it, so two runs against one gateway
+// (or two gateways on one database) do not deliver each other's events.
+func runEventType(tag string) string {
+	return "bench." + tag + ".event"
 }
 
-// newIngestWorkload posts webhooks to the source, signed with its rule.
-func newIngestWorkload(sourceID string, v *sluice.Verification, size int) *workload {
-	return &workload{path: "/in/" + sourceID, verify: v, size: size, filler: strings.Repeat("x", size),
-		idPrefix: ingestIDPrefix}
+// newPublishWorkload posts events of type eventType with the admin token.
+func newPublishWorkload(token, eventType string, size int) *workload {
+	return &workload{path: "/v1/events", token: token, eventType: eventType, size: size,
+		filler: strings.Repeat("x", size)}
+}
+
+// newIngestWorkload posts webhooks of type eventType to the source, signed
+// with its rule.
+func newIngestWorkload(sourceID string, v *sluice.Verification, eventType string, size int) *workload {
+	return &workload{path: "/in/" + sourceID, verify: v, eventType: eventType, size: size,
+		filler: strings.Repeat("x", size), idPrefix: ingestIDPrefix}
 }
 
 // withSubjects is w with the address customer-<n>@domain in event n's
@@ -101,7 +113,9 @@ func (w *workload) request(n int64, now time.Time) ([]byte, http.Header, error) 
 	}
 	if w.verify == nil {
 		b := make([]byte, 0, w.size+64)
-		b = append(b, `{"type":"bench.event","payload":`...)
+		b = append(b, typeBefore...)
+		b = append(b, w.eventType...)
+		b = append(b, `","payload":`...)
 		b = w.appendPayload(b, n)
 		return append(b, '}'), h, nil
 	}
@@ -124,7 +138,9 @@ func (w *workload) appendPayload(b []byte, n int64) []byte {
 		b = append(b, publishBefore...)
 		b = strconv.AppendInt(b, n, 10)
 	} else {
-		b = append(b, ingestBefore...)
+		b = append(b, typeBefore...)
+		b = append(b, w.eventType...)
+		b = append(b, ingestIDBefore...)
 		b = append(b, w.idPrefix...)
 		b = strconv.AppendInt(b, n, 10)
 		b = append(b, '"')

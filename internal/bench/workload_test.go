@@ -18,9 +18,10 @@ import (
 func TestWorkloadPayloadSize(t *testing.T) {
 	t.Parallel()
 	v := &sluice.Verification{Type: sluice.VerifyStripe, Secret: "whsec_test"}
+	typ := runEventType("tag")
 	for _, size := range []int{1, 60, 1024, 5000} {
 		for _, n := range []int64{1, 99999, 1234567890} {
-			body, _, err := newPublishWorkload("tok", size).request(n, time.Now())
+			body, _, err := newPublishWorkload("tok", typ, size).request(n, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -28,7 +29,7 @@ func TestWorkloadPayloadSize(t *testing.T) {
 				Type    string
 				Payload json.RawMessage
 			}
-			if err := json.Unmarshal(body, &e); err != nil || e.Type != "bench.event" {
+			if err := json.Unmarshal(body, &e); err != nil || e.Type != typ {
 				t.Fatalf("publish body %s: %v", body, err)
 			}
 			digits := len(strconv.FormatInt(n, 10))
@@ -37,16 +38,16 @@ func TestWorkloadPayloadSize(t *testing.T) {
 			}
 
 			now := time.Now()
-			body, header, err := newIngestWorkload("src_x", v, size).request(n, now)
+			body, header, err := newIngestWorkload("src_x", v, typ, size).request(n, now)
 			if err != nil {
 				t.Fatal(err)
 			}
-			fields := len(ingestBefore) + len(ingestIDPrefix) + digits + len(`"`) + len(fillerBefore) + len(payloadEnd)
+			fields := len(typeBefore) + len(typ) + len(ingestIDBefore) + len(ingestIDPrefix) + digits + len(`"`) + len(fillerBefore) + len(payloadEnd)
 			if want := max(size, fields); len(body) != want {
 				t.Errorf("ingest payload %d bytes for size %d, n %d", len(body), size, n)
 			}
 			var ev struct{ ID, Type string }
-			if err := json.Unmarshal(body, &ev); err != nil || ev.Type != "bench.event" || ev.ID != "evt_bench_"+strconv.FormatInt(n, 10) {
+			if err := json.Unmarshal(body, &ev); err != nil || ev.Type != typ || ev.ID != "evt_bench_"+strconv.FormatInt(n, 10) {
 				t.Errorf("ingest body %s: %v", body, err)
 			}
 			if err := inbound.Verify(v, header, body, now); err != nil {
@@ -83,7 +84,7 @@ func TestWorkloadSubjects(t *testing.T) {
 	t.Parallel()
 	const domain = "k3jd8sq2.bench.example"
 	v := &sluice.Verification{Type: sluice.VerifyStripe, Secret: "whsec_test"}
-	for _, plain := range []*workload{newPublishWorkload("tok", 1024), newIngestWorkload("src_x", v, 300)} {
+	for _, plain := range []*workload{newPublishWorkload("tok", runEventType("a"), 1024), newIngestWorkload("src_x", v, runEventType("a"), 300)} {
 		w := plain.withSubjects(domain, 0)
 		seen := map[string]int64{}
 		for _, n := range []int64{1, 2, 3, 9, 10, 11, 99, 100, 12345, 20000, 1234567890} {
@@ -139,7 +140,7 @@ func TestWorkloadSubjects(t *testing.T) {
 // pool: the same few customers again and again.
 func TestWorkloadSubjectPool(t *testing.T) {
 	t.Parallel()
-	w := newPublishWorkload("tok", 512).withSubjects("pool.bench.example", 3)
+	w := newPublishWorkload("tok", runEventType("a"), 512).withSubjects("pool.bench.example", 3)
 	var got []string
 	for n := range int64(7) {
 		body, _, err := w.request(n, time.Now())
