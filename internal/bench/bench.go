@@ -115,8 +115,9 @@ type Options struct {
 func (o *Options) openLoop() bool { return o.Rate > 0 }
 
 // Run benchmarks the gateway at o.URL. It starts a loopback receiver and
-// creates a destination for the run's own event type pointing at it (the gateway must
-// allow private destinations) and, for the ingest scenario, a Stripe source.
+// creates a destination for the run's own event type pointing at it (the
+// gateway must allow private destinations) and, for the ingest scenario, a
+// Stripe source.
 // Unless o.SkipBaseline, it then sends the load to a bare net/http handler
 // on loopback. Unless o.SkipForwarder, it sends the same load to a
 // forwarder on loopback that keeps nothing and delivers to the same

@@ -94,8 +94,10 @@ func (g *fakeGateway) createDestination(w http.ResponseWriter, r *http.Request) 
 		URL        string   `json:"url"`
 		EventTypes []string `json:"event_types"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&d); err != nil || !strings.HasPrefix(d.Name, "bench-") ||
-		!strings.HasPrefix(d.URL, "http://127.0.0.1:") || len(d.EventTypes) != 1 || !strings.HasPrefix(d.EventTypes[0], "bench.") || strings.Contains(d.EventTypes[0], "*") {
+	err := json.NewDecoder(r.Body).Decode(&d)
+	oneType := len(d.EventTypes) == 1 && strings.HasPrefix(d.EventTypes[0], "bench.") &&
+		!strings.Contains(d.EventTypes[0], "*")
+	if err != nil || !strings.HasPrefix(d.Name, "bench-") || !strings.HasPrefix(d.URL, "http://127.0.0.1:") || !oneType {
 		g.t.Errorf("create destination: %+v, %v", d, err)
 		w.WriteHeader(http.StatusBadRequest)
 		return

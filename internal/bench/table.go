@@ -139,7 +139,7 @@ func (r *Report) writeGateway(t *table, s *Result, acceptedVs, deliveredVs strin
 			t.count("missing", missing, "accepted but not delivered in time")
 		}
 		if d.Strays > 0 {
-			t.count("strays", d.Strays, "arrived but not sent by this run")
+			t.count("strays", d.Strays, "arrived but not accepted in this run")
 		}
 	} else {
 		t.line("delivered", "not awaited (%s scenario)", r.Options.Scenario)
